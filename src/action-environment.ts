@@ -1,0 +1,25 @@
+// Facts about the workflow run, read from the variables the runner sets. Only main.ts calls this.
+
+import type { TraceContext } from './render/render-manifests.js'
+
+export function traceFromEnvironment(env: NodeJS.ProcessEnv): TraceContext {
+  const server = env.GITHUB_SERVER_URL ?? 'https://github.com'
+  const runUrl =
+    env.GITHUB_REPOSITORY && env.GITHUB_RUN_ID
+      ? `${server}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}${env.GITHUB_RUN_ATTEMPT ? `/attempts/${env.GITHUB_RUN_ATTEMPT}` : ''}`
+      : undefined
+  return {
+    commitSha: env.GITHUB_SHA || undefined,
+    runUrl,
+    actor: env.GITHUB_ACTOR || undefined,
+    repository: env.GITHUB_REPOSITORY || undefined,
+    eventName: env.GITHUB_EVENT_NAME || undefined
+  }
+}
+
+const CREDENTIAL_VARIABLES = ['GOOGLE_APPLICATION_CREDENTIALS', 'CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE', 'GOOGLE_GHA_CREDS_PATH']
+
+export function credentialsFileFrom(env: NodeJS.ProcessEnv): string | undefined {
+  for (const name of CREDENTIAL_VARIABLES) if (env[name]) return env[name]
+  return undefined
+}

@@ -1,0 +1,369 @@
+// Raw action inputs -> a validated DeployConfig. Pure: main.ts reads the inputs and the environment and
+// passes them in. Every problem is collected, so a user fixes all of them in one round.
+
+import {
+  checkCeleryApp,
+  checkCloudSqlInstance,
+  checkClusterName,
+  checkDnsLabel,
+  checkDnsSubdomain,
+  checkImageReference,
+  checkLocation,
+  checkProjectId,
+  checkQueueName,
+  checkServiceAccountEmail,
+  parseClusterName,
+  parseDurationSeconds,
+  parseHostPort
+} from './input-rules.js'
+import { parseKeyValueLines, type KeyValue } from './key-value-lines.js'
+
+export const INPUT_NAMES = [
+  'project_id',
+  'location',
+  'cluster_name',
+  'cluster_endpoint',
+  'image',
+  'namespace',
+  'service_account',
+  'gcp_service_account',
+  'celery_app',
+  'worker_queues',
+  'worker_concurrency',
+  'worker_min_replicas',
+  'worker_max_replicas',
+  'worker_cpu_target',
+  'beat',
+  'env',
+  'secret_name',
+  'secret_data',
+  'db_user',
+  'db_password',
+  'db_name',
+  'db_host',
+  'cloud_sql_instance',
+  'cloud_sql_proxy_image',
+  'manifests',
+  'dry_run',
+  'rollout_timeout',
+  'rollback_on_failure',
+  'smoke_checks',
+  'github_token',
+  'pr_comment'
+] as const
+
+export type InputName = (typeof INPUT_NAMES)[number]
+export type RawInputs = Partial<Record<InputName, string>>
+
+// Inputs whose values are secret: never echoed in an error, masked by main.ts the moment they are read.
+export const SECRET_INPUTS: readonly InputName[] = ['secret_data', 'db_user', 'db_password', 'github_token']
+
+export const DEFAULT_CLOUD_SQL_PROXY_IMAGE = 'gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.15.0'
+
+export type ClusterEndpoint = 'public' | 'private' | 'dns'
+export type SmokeCheckChoice = 'worker' | 'beat' | 'database' | 'redis' | 'celery-ping'
+const SMOKE_CHECK_CHOICES: readonly SmokeCheckChoice[] = ['worker', 'beat', 'database', 'redis', 'celery-ping']
+
+export interface DatabaseConfig {
+  user: string
+  password: string
+  name: string
+  host: string
+  port: number
+}
+
+export interface DeployConfig {
+  projectId?: string
+  location?: string
+  clusterName?: string
+  clusterEndpoint: ClusterEndpoint
+  image: string
+  namespace: string
+  serviceAccount: string
+  gcpServiceAccount?: string
+  celeryApp: string
+  workerQueues: string[]
+  workerConcurrency?: number
+  workerMinReplicas: number
+  workerMaxReplicas: number
+  workerCpuTarget: number
+  beat: boolean
+  env: KeyValue[]
+  secretName: string
+  // undefined: the action writes no Secret; the one in the cluster must already hold every referenced key.
+  secretData?: KeyValue[]
+  database?: DatabaseConfig
+  cloudSqlInstance?: string
+  cloudSqlProxyImage: string
+  manifestsDir?: string
+  dryRun: boolean
+  dryRunSource: 'input' | 'pull_request' | 'default'
+  rolloutTimeoutSeconds: number
+  rollbackOnFailure: boolean
+  smokeChecks: SmokeCheckChoice[]
+  githubToken?: string
+  prComment: boolean
+}
+
+export interface InputContext {
+  eventName: string
+}
+
+export class InputError extends Error {
+  constructor(readonly problems: string[]) {
+    super(
+      `Invalid input${problems.length === 1 ? '' : 's'} (${problems.length}):\n` +
+        problems.map(p => `  - ${p}`).join('\n')
+    )
+    this.name = 'InputError'
+  }
+}
+
+const PULL_REQUEST_EVENTS = new Set(['pull_request', 'pull_request_target'])
+const MAX_ROLLOUT_TIMEOUT_SECONDS = 6 * 3600
+
+export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig {
+  const problems: string[] = []
+  const text = (name: InputName): string => (raw[name] ?? '').trim()
+  const optional = (name: InputName): string | undefined => text(name) || undefined
+  const shown = (value: string): string => JSON.stringify(value)
+
+  const checked = (
+    name: InputName,
+    fallback: string,
+    ...rules: Array<(value: string) => string | undefined>
+  ): string => {
+    const value = text(name) || fallback
+    for (const rule of rules) {
+      const problem = rule(value)
+      if (problem) {
+        problems.push(`${name}: ${shown(value)} ${problem}`)
+        break
+      }
+    }
+    return value
+  }
+
+  const optionalChecked = (name: InputName, rule: (value: string) => string | undefined): string | undefined => {
+    const value = optional(name)
+    if (value === undefined) return undefined
+    const problem = rule(value)
+    if (problem) problems.push(`${name}: ${shown(value)} ${problem}`)
+    return value
+  }
+
+  const oneOf = <T extends string>(name: InputName, fallback: T, allowed: readonly T[]): T => {
+    const value = (text(name) || fallback).toLowerCase() as T
+    if (!allowed.includes(value)) {
+      problems.push(`${name}: ${shown(text(name))} must be one of ${allowed.join(', ')}`)
+      return fallback
+    }
+    return value
+  }
+
+  const boolean = (name: InputName, fallback: boolean): boolean =>
+    oneOf(name, fallback ? 'true' : 'false', ['true', 'false'] as const) === 'true'
+
+  const integer = (name: InputName, fallback: number | undefined, min: number, max: number): number | undefined => {
+    const value = text(name)
+    if (value === '') return fallback
+    if (!/^-?\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+      problems.push(`${name}: ${shown(value)} must be a whole number from ${min} to ${max}`)
+      return fallback
+    }
+    return Number(value)
+  }
+
+  // Cluster
+  const projectId = optionalChecked('project_id', checkProjectId)
+  const clusterInput = optionalChecked('cluster_name', checkClusterName)
+  const clusterReference = clusterInput ? parseClusterName(clusterInput) : undefined
+  let location = optionalChecked('location', checkLocation)
+  if (clusterReference?.location) {
+    if (location && location !== clusterReference.location) {
+      problems.push(
+        `location: ${shown(location)} differs from the location in cluster_name (${clusterReference.location}); give one or make them agree`
+      )
+    }
+    location = clusterReference.location
+  }
+  if (clusterReference && !clusterReference.location && !location) {
+    problems.push('location: is required with cluster_name (the region or zone of the GKE cluster)')
+  }
+  if (location && !clusterInput) {
+    problems.push('cluster_name: is required with location (the GKE cluster to deploy to)')
+  }
+  const clusterEndpoint = oneOf<ClusterEndpoint>('cluster_endpoint', 'public', ['public', 'private', 'dns'])
+
+  // Workload
+  const image = text('image')
+  if (image === '') problems.push('image: is required (the full image reference of the worker and beat)')
+  else {
+    const problem = checkImageReference(image)
+    if (problem) problems.push(`image: ${shown(image)} ${problem}`)
+  }
+  const namespace = checked('namespace', 'noesis2', checkDnsLabel)
+  const serviceAccount = checked('service_account', 'noesis2-worker-sa', checkDnsSubdomain)
+  const gcpServiceAccount = optionalChecked('gcp_service_account', checkServiceAccountEmail)
+  const celeryApp = checked('celery_app', 'noesis2', checkCeleryApp)
+
+  const queuesText = text('worker_queues') || 'celery'
+  const workerQueues = queuesText.split(',').map(q => q.trim())
+  const emptyQueue = workerQueues.some(q => q === '')
+  const badQueue = workerQueues.find(q => q !== '' && checkQueueName(q))
+  const duplicateQueue = workerQueues.find((q, i) => workerQueues.indexOf(q) !== i)
+  if (emptyQueue) problems.push(`worker_queues: ${shown(queuesText)} has an empty queue name (comma-separated names)`)
+  else if (badQueue) problems.push(`worker_queues: ${shown(badQueue)} ${checkQueueName(badQueue)}`)
+  else if (duplicateQueue) problems.push(`worker_queues: ${shown(duplicateQueue)} is listed more than once`)
+
+  const workerConcurrency = integer('worker_concurrency', undefined, 1, 256)
+  const workerMinReplicas = integer('worker_min_replicas', 1, 1, 1000) ?? 1
+  const workerMaxReplicas = integer('worker_max_replicas', 5, 1, 1000) ?? 5
+  if (workerMinReplicas > workerMaxReplicas) {
+    problems.push(
+      `worker_min_replicas: ${workerMinReplicas} is greater than worker_max_replicas (${workerMaxReplicas}); min must be <= max`
+    )
+  }
+  const workerCpuTarget = integer('worker_cpu_target', 70, 1, 100) ?? 70
+  const beat = boolean('beat', true)
+
+  // Environment and Secret
+  const envParse = parseKeyValueLines(raw.env ?? '')
+  for (const problem of envParse.problems) problems.push(`env: ${problem}`)
+  const secretName = checked('secret_name', 'app-secrets', checkDnsSubdomain)
+  const secretParse = parseKeyValueLines(raw.secret_data ?? '')
+  for (const problem of secretParse.problems) problems.push(`secret_data: ${problem}`)
+
+  const dbUser = optional('db_user')
+  const dbPassword = optional('db_password')
+  const dbName = optional('db_name')
+  const dbGiven = [dbUser, dbPassword, dbName].filter(v => v !== undefined).length
+  if (dbGiven > 0 && dbGiven < 3) {
+    const missing = (['db_user', 'db_password', 'db_name'] as const).filter(n => optional(n) === undefined)
+    problems.push(`${missing.join(', ')}: ${missing.length === 1 ? 'is' : 'are'} required when any of db_user, db_password, db_name is given`)
+  }
+  if (dbName !== undefined && !/^[A-Za-z0-9_$-]{1,63}$/.test(dbName)) {
+    problems.push(`db_name: ${shown(dbName)} is not a PostgreSQL database name (letters, digits, "_", "$" and "-", at most 63)`)
+  }
+  const cloudSqlInstance = optionalChecked('cloud_sql_instance', checkCloudSqlInstance)
+  const dbHostText = optional('db_host')
+  let dbHost = { host: '127.0.0.1', port: 5432 }
+  if (dbHostText !== undefined) {
+    const parsed = parseHostPort(dbHostText)
+    if (!parsed) problems.push(`db_host: ${shown(dbHostText)} is not HOST or HOST:PORT`)
+    else dbHost = parsed
+    if (cloudSqlInstance) {
+      problems.push('db_host: cannot be combined with cloud_sql_instance (the proxy sidecar listens on 127.0.0.1:5432)')
+    }
+  } else if (dbGiven === 3 && !cloudSqlInstance) {
+    problems.push(
+      'db_host: is required when db_user/db_password/db_name are given without cloud_sql_instance (the private IP of the database)'
+    )
+  }
+  const database: DatabaseConfig | undefined =
+    dbGiven === 3 ? { user: dbUser!, password: dbPassword!, name: dbName!, ...dbHost } : undefined
+
+  const derivedSecretKeys = database ? ['DB_USER', 'DB_PASSWORD', 'DB_NAME', 'DATABASE_URL'] : []
+  for (const entry of secretParse.entries) {
+    if (derivedSecretKeys.includes(entry.name)) {
+      problems.push(`secret_data: ${entry.name} is also built from db_user/db_password/db_name; give it in one place only`)
+    }
+  }
+  const secretKeys = new Set([...secretParse.entries.map(e => e.name), ...derivedSecretKeys])
+  for (const entry of envParse.entries) {
+    if (secretKeys.has(entry.name)) {
+      problems.push(`env: ${entry.name} is also a Secret key; a variable comes from env or from the Secret, not both`)
+    }
+  }
+  const writesSecret = secretParse.entries.length > 0 || database !== undefined
+
+  const cloudSqlProxyImage = checked('cloud_sql_proxy_image', DEFAULT_CLOUD_SQL_PROXY_IMAGE, checkImageReference)
+
+  // Behaviour
+  const dryRunChoice = oneOf('dry_run', 'auto', ['auto', 'true', 'false'] as const)
+  const isPullRequest = PULL_REQUEST_EVENTS.has(context.eventName)
+  const dryRun = dryRunChoice === 'auto' ? isPullRequest : dryRunChoice === 'true'
+  const dryRunSource = dryRunChoice === 'auto' ? (isPullRequest ? 'pull_request' : 'default') : 'input'
+
+  const timeoutText = text('rollout_timeout') || '300s'
+  const rolloutTimeoutSeconds = parseDurationSeconds(timeoutText)
+  if (rolloutTimeoutSeconds === undefined || rolloutTimeoutSeconds < 1 || rolloutTimeoutSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {
+    problems.push(
+      `rollout_timeout: ${shown(timeoutText)} is not a duration from 1s to 6h (e.g. 90, 90s, 5m, 1m30s)`
+    )
+  }
+  const rollbackOnFailure = boolean('rollback_on_failure', true)
+  const smokeChecks = parseSmokeChecks(text('smoke_checks') || 'true', beat, problems)
+  const prComment = boolean('pr_comment', true)
+
+  if (problems.length > 0) throw new InputError(problems)
+
+  return {
+    projectId: projectId ?? clusterReference?.projectId,
+    location,
+    clusterName: clusterReference?.name,
+    clusterEndpoint,
+    image,
+    namespace,
+    serviceAccount,
+    gcpServiceAccount,
+    celeryApp,
+    workerQueues,
+    workerConcurrency,
+    workerMinReplicas,
+    workerMaxReplicas,
+    workerCpuTarget,
+    beat,
+    env: envParse.entries,
+    secretName,
+    secretData: writesSecret ? secretParse.entries : undefined,
+    database,
+    cloudSqlInstance,
+    cloudSqlProxyImage,
+    manifestsDir: optional('manifests'),
+    dryRun,
+    dryRunSource,
+    rolloutTimeoutSeconds: rolloutTimeoutSeconds ?? 300,
+    rollbackOnFailure,
+    smokeChecks,
+    githubToken: optional('github_token'),
+    prComment
+  }
+}
+
+// `true` means the default set for this deployment; `false` none; or a comma-separated list of checks.
+function parseSmokeChecks(value: string, beat: boolean, problems: string[]): SmokeCheckChoice[] {
+  const lowered = value.toLowerCase()
+  if (lowered === 'false') return []
+  if (lowered === 'true') {
+    return beat ? ['worker', 'beat', 'database', 'redis'] : ['worker', 'database', 'redis']
+  }
+  const chosen = lowered.split(',').map(s => s.trim())
+  const unknown = chosen.filter(c => !SMOKE_CHECK_CHOICES.includes(c as SmokeCheckChoice))
+  if (unknown.length > 0) {
+    problems.push(
+      `smoke_checks: ${JSON.stringify(value)} must be true, false or a comma-separated list of ${SMOKE_CHECK_CHOICES.join(', ')}`
+    )
+    return []
+  }
+  if (!beat && chosen.includes('beat')) {
+    problems.push('smoke_checks: "beat" is chosen but beat is false (no beat is deployed)')
+  }
+  return [...new Set(chosen)] as SmokeCheckChoice[]
+}
+
+// Every value derived from secret inputs that could surface somewhere, for main.ts to mask.
+export function secretValuesOf(config: DeployConfig, secretFields: ReadonlyMap<string, string>): string[] {
+  const values = new Set<string>()
+  const add = (value: string | undefined): void => {
+    if (value === undefined || value.length < 3) return
+    values.add(value)
+    values.add(Buffer.from(value, 'utf8').toString('base64'))
+    values.add(encodeURIComponent(value))
+  }
+  for (const entry of config.secretData ?? []) add(entry.value)
+  for (const value of secretFields.values()) add(value)
+  add(config.database?.password)
+  add(config.githubToken)
+  return [...values]
+}

@@ -1,0 +1,44 @@
+// Parses the multi-line KEY=VALUE inputs (`env`, `secret_data`). Blank lines and lines starting with # are
+// skipped; the value is everything after the first "=", kept as written (it may itself contain "=").
+
+import { checkEnvName } from './input-rules.js'
+
+export interface KeyValue {
+  name: string
+  value: string
+}
+
+export interface KeyValueParse {
+  entries: KeyValue[]
+  // Problems, each phrased to follow the input's name; never containing a value (values may be secret).
+  problems: string[]
+}
+
+export function parseKeyValueLines(text: string): KeyValueParse {
+  const entries: KeyValue[] = []
+  const problems: string[] = []
+  const seen = new Set<string>()
+  text.split(/\r?\n/).forEach((rawLine, index) => {
+    const line = rawLine.trim()
+    if (line === '' || line.startsWith('#')) return
+    const lineNumber = index + 1
+    const equals = line.indexOf('=')
+    if (equals <= 0) {
+      problems.push(`line ${lineNumber} is not KEY=VALUE`)
+      return
+    }
+    const name = line.slice(0, equals).trim()
+    const nameProblem = checkEnvName(name)
+    if (nameProblem) {
+      problems.push(`line ${lineNumber}: "${name}" ${nameProblem}`)
+      return
+    }
+    if (seen.has(name)) {
+      problems.push(`line ${lineNumber}: ${name} is given more than once`)
+      return
+    }
+    seen.add(name)
+    entries.push({ name, value: rawLine.slice(rawLine.indexOf('=') + 1).trim() })
+  })
+  return { entries, problems }
+}

@@ -1,0 +1,17 @@
+// Post step: runs after the job's steps, even when the main step failed, and removes the private kubeconfig.
+
+import * as core from '@actions/core'
+import { rm } from 'node:fs/promises'
+
+export async function cleanup(): Promise<void> {
+  const kubeconfig = core.getState('kubeconfig')
+  if (!kubeconfig) return
+  try {
+    await rm(kubeconfig, { force: true })
+    core.info('Removed the kubeconfig written by deploy-gke-workers.')
+  } catch (error) {
+    core.warning(`deploy-gke-workers: could not remove the kubeconfig: ${(error as Error).message}`)
+  }
+}
+
+await cleanup()

@@ -1,0 +1,80 @@
+// Checks on rendered objects: no template placeholder left anywhere, and every Secret key a container
+// needs is provided by the Secret the action writes (or listed for the live-Secret pre-flight).
+
+import { describeObject, isRecord, type KubeObject } from './kube-object.js'
+import { allContainersOf, podSpecOf } from './workload.js'
+
+// ${NAME} is this project's placeholder; the other two are the old CI job's, which sed used to replace.
+const PLACEHOLDERS = [/\$\{[A-Za-z0-9_]+\}/, /\bPROJECT:REGION:INSTANCE\b/, /\bREGION-docker\.pkg\.dev\/PROJECT\//]
+
+export interface PlaceholderScanOptions {
+  // Field paths holding user data (e.g. Secret values), which may legitimately contain "${...}".
+  skip?: (path: string, value: unknown) => boolean
+}
+
+export function findPlaceholders(object: KubeObject, options: PlaceholderScanOptions = {}): Array<{ path: string; placeholder: string }> {
+  const found: Array<{ path: string; placeholder: string }> = []
+  const visit = (value: unknown, path: string): void => {
+    if (options.skip?.(path, value)) return
+    if (typeof value === 'string') {
+      for (const pattern of PLACEHOLDERS) {
+        const match = pattern.exec(value)
+        if (match) {
+          found.push({ path, placeholder: match[0] })
+          return
+        }
+      }
+    } else if (Array.isArray(value)) {
+      value.forEach((item, i) => visit(item, `${path}[${i}]`))
+    } else if (isRecord(value)) {
+      for (const [key, child] of Object.entries(value)) {
+        const childPath = path === '' ? key : `${path}.${key}`
+        visit(key, `${childPath} (key)`)
+        visit(child, childPath)
+      }
+    }
+  }
+  visit(object, '')
+  return found
+}
+
+export interface SecretKeyReference {
+  object: string
+  container: string
+  secret: string
+  key: string
+}
+
+// Required (non-optional) Secret keys each workload references through secretKeyRef.
+export function requiredSecretKeys(objects: KubeObject[]): SecretKeyReference[] {
+  const references: SecretKeyReference[] = []
+  for (const object of objects) {
+    const podSpec = podSpecOf(object)
+    if (!podSpec) continue
+    for (const container of allContainersOf(podSpec)) {
+      for (const variable of container.env ?? []) {
+        const ref = variable.valueFrom?.secretKeyRef
+        if (!ref || ref.optional === true || !ref.name || !ref.key) continue
+        references.push({ object: describeObject(object), container: container.name, secret: ref.name, key: ref.key })
+      }
+    }
+  }
+  return references
+}
+
+// Secrets a workload loads whole through envFrom (non-optional): they must exist, whatever their keys.
+export function requiredSecretsFromEnvFrom(objects: KubeObject[]): Array<{ object: string; container: string; secret: string }> {
+  const required: Array<{ object: string; container: string; secret: string }> = []
+  for (const object of objects) {
+    const podSpec = podSpecOf(object)
+    if (!podSpec) continue
+    for (const container of allContainersOf(podSpec)) {
+      for (const source of container.envFrom ?? []) {
+        if (source.secretRef?.name && source.secretRef.optional !== true) {
+          required.push({ object: describeObject(object), container: container.name, secret: source.secretRef.name })
+        }
+      }
+    }
+  }
+  return required
+}

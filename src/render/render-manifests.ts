@@ -1,0 +1,334 @@
+// Templates -> the ordered, checked list of objects to apply. Structural throughout: every input lands in a
+// field of a parsed object, never in YAML text.
+
+import type { DeployConfig } from '../inputs.js'
+import { parseImageReference } from '../input-rules.js'
+import { describeObject, isRecord, type KubeObject, type TemplateObject } from './kube-object.js'
+import { findPlaceholders, requiredSecretKeys, requiredSecretsFromEnvFrom, type SecretKeyReference } from './checks.js'
+import { buildSecretData } from './secret-data.js'
+import { renderWorkload } from './workload.js'
+
+export type ObjectRole = 'namespace' | 'service-account' | 'secret' | 'worker' | 'beat' | 'worker-hpa' | 'other'
+
+export interface RenderedObject {
+  file: string
+  role: ObjectRole
+  object: KubeObject
+}
+
+export interface RenderedManifests {
+  // In apply order: Namespace, ServiceAccount, Secret (and other config), Deployments, HPA.
+  objects: RenderedObject[]
+  // The Secret's values, when the action writes it (kept in memory only; never serialized unredacted).
+  secretData?: Map<string, string>
+  // Keys that must already exist in live Secrets, because the action does not write those Secrets.
+  liveSecretKeys: SecretKeyReference[]
+  liveSecrets: Array<{ object: string; container: string; secret: string }>
+  notes: string[]
+}
+
+export interface TraceContext {
+  commitSha?: string
+  runUrl?: string
+  actor?: string
+  repository?: string
+  eventName?: string
+}
+
+export class RenderError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`The manifests cannot be rendered:\n${problems.map(p => `  - ${p}`).join('\n')}`)
+    this.name = 'RenderError'
+  }
+}
+
+export const ANNOTATION_PREFIX = 'deploy-gke-workers'
+const MANAGED_BY = 'deploy-gke-workers'
+
+const APPLY_RANK: Record<string, number> = {
+  Namespace: 0,
+  ServiceAccount: 1,
+  Secret: 2,
+  ConfigMap: 2,
+  Deployment: 4,
+  HorizontalPodAutoscaler: 5,
+  PodDisruptionBudget: 5
+}
+const OTHER_RANK = 3
+
+// Cluster-wide objects are out of this action's remit: a worker deploy must not be able to grant itself RBAC.
+const CLUSTER_SCOPED_KINDS = new Set([
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'CustomResourceDefinition',
+  'PersistentVolume',
+  'StorageClass',
+  'PriorityClass',
+  'ValidatingWebhookConfiguration',
+  'MutatingWebhookConfiguration',
+  'APIService',
+  'Node'
+])
+
+const PLACEHOLDER_ONLY = /^\$\{[A-Z0-9_]+\}$/
+
+export function renderManifests(templates: TemplateObject[], config: DeployConfig, trace: TraceContext): RenderedManifests {
+  const problems: string[] = []
+  const notes: string[] = []
+  const at = (t: TemplateObject): string => `${t.file}: ${describeObject(t.object)}`
+  const secretData = buildSecretData(config)
+
+  const working = templates.map(t => ({ ...t, object: structuredClone(t.object) }))
+  const roles = working.map(t => roleOf(t.object, config))
+  const byRole = (role: ObjectRole): Array<TemplateObject> => working.filter((_, i) => roles[i] === role)
+
+  for (const role of ['namespace', 'service-account', 'worker', 'beat', 'worker-hpa', 'secret'] as const) {
+    const found = byRole(role)
+    if (found.length > 1) problems.push(`${found.map(at).join(' and ')}: more than one ${role} template`)
+  }
+  const workers = byRole('worker')
+  if (workers.length === 0) {
+    problems.push('no worker Deployment template (a Deployment labelled app.kubernetes.io/component: worker)')
+  }
+  if (config.beat && byRole('beat').length === 0) {
+    problems.push('beat is true but there is no beat Deployment template (app.kubernetes.io/component: beat)')
+  }
+  const workerName = workers[0]?.object.metadata.name
+
+  const rendered: RenderedObject[] = []
+  working.forEach((template, index) => {
+    const role = roles[index]
+    const object = template.object
+    if (CLUSTER_SCOPED_KINDS.has(object.kind)) {
+      problems.push(`${at(template)}: cluster-scoped ${object.kind} objects are not deployed by this action`)
+      return
+    }
+    if (role === 'beat' && !config.beat) {
+      notes.push(`beat is false: ${describeObject(object)} from ${template.file} is not deployed`)
+      return
+    }
+    if (role === 'secret' && secretData === undefined) {
+      notes.push(
+        `No Secret is written (secret_data and db_* are empty): Secret ${config.secretName} must already exist in namespace ${config.namespace}`
+      )
+      return
+    }
+    const objectProblems = renderObject(object, role, config, trace, {
+      secretData,
+      workerName,
+      hasHpa: byRole('worker-hpa').length > 0,
+      notes
+    })
+    for (const p of objectProblems) problems.push(`${at(template)}: ${p}`)
+    rendered.push({ file: template.file, role, object })
+  })
+
+  if (secretData !== undefined && byRole('secret').length === 0) {
+    const secret = buildSecretObject(config, secretData)
+    rendered.push({ file: '(built from secret_data)', role: 'secret', object: secret })
+  }
+
+  const envValues = new Set(config.env.map(e => e.value))
+  for (const item of rendered) {
+    const found = findPlaceholders(item.object, {
+      skip: (path, value) =>
+        (item.role === 'secret' && (path.startsWith('stringData.') || path.startsWith('data.'))) ||
+        (/\.env\[\d+\]\.value$/.test(path) && typeof value === 'string' && envValues.has(value))
+    })
+    for (const { path, placeholder } of found) {
+      problems.push(`${item.file}: ${describeObject(item.object)} field ${path} still holds the placeholder ${placeholder}`)
+    }
+  }
+
+  const objects = rendered.map(r => r.object)
+  const liveSecretKeys: SecretKeyReference[] = []
+  for (const reference of requiredSecretKeys(objects)) {
+    if (reference.secret === config.secretName && secretData !== undefined) {
+      if (!secretData.has(reference.key)) {
+        problems.push(
+          `${reference.object} container ${reference.container} needs key ${reference.key} of Secret ${reference.secret}, which the Secret built from secret_data${config.database ? ' and db_*' : ''} does not provide (add ${reference.key}=... to secret_data, or mark the reference optional)`
+        )
+      }
+    } else liveSecretKeys.push(reference)
+  }
+  const liveSecrets = requiredSecretsFromEnvFrom(objects).filter(
+    s => !(s.secret === config.secretName && secretData !== undefined)
+  )
+
+  if (problems.length > 0) throw new RenderError(problems)
+  rendered.sort((a, b) => rankOf(a.object) - rankOf(b.object))
+  return { objects: rendered, secretData, liveSecretKeys, liveSecrets, notes }
+}
+
+function rankOf(object: KubeObject): number {
+  return APPLY_RANK[object.kind] ?? OTHER_RANK
+}
+
+function componentOf(object: KubeObject): string | undefined {
+  return object.metadata.labels?.['app.kubernetes.io/component']
+}
+
+function roleOf(object: KubeObject, config: DeployConfig): ObjectRole {
+  switch (object.kind) {
+    case 'Namespace':
+      return 'namespace'
+    case 'ServiceAccount':
+      return 'service-account'
+    case 'Secret': {
+      const name = object.metadata.name
+      return PLACEHOLDER_ONLY.test(name) || name === config.secretName ? 'secret' : 'other'
+    }
+    case 'Deployment': {
+      const component = componentOf(object)
+      if (component === 'worker' || (component === undefined && object.metadata.name === 'celery-worker')) return 'worker'
+      if (component === 'beat' || (component === undefined && object.metadata.name === 'celery-beat')) return 'beat'
+      return 'other'
+    }
+    case 'HorizontalPodAutoscaler':
+      return componentOf(object) === 'beat' ? 'other' : 'worker-hpa'
+    default:
+      return 'other'
+  }
+}
+
+interface RenderState {
+  secretData: Map<string, string> | undefined
+  workerName: string | undefined
+  hasHpa: boolean
+  notes: string[]
+}
+
+function renderObject(object: KubeObject, role: ObjectRole, config: DeployConfig, trace: TraceContext, state: RenderState): string[] {
+  const problems: string[] = []
+  const metadata = object.metadata
+  metadata.labels = { ...(metadata.labels ?? {}), 'app.kubernetes.io/managed-by': MANAGED_BY }
+
+  if (role === 'namespace') {
+    metadata.name = config.namespace
+    return problems
+  }
+  const declared = metadata.namespace
+  if (declared !== undefined && !PLACEHOLDER_ONLY.test(declared) && declared !== config.namespace) {
+    problems.push(`metadata.namespace is "${declared}", but this deploy targets namespace "${config.namespace}"`)
+  }
+  metadata.namespace = config.namespace
+
+  switch (role) {
+    case 'service-account':
+      metadata.name = config.serviceAccount
+      metadata.annotations = { ...(metadata.annotations ?? {}) }
+      if (config.gcpServiceAccount) metadata.annotations['iam.gke.io/gcp-service-account'] = config.gcpServiceAccount
+      else delete metadata.annotations['iam.gke.io/gcp-service-account']
+      if (Object.keys(metadata.annotations).length === 0) delete metadata.annotations
+      break
+    case 'secret':
+      metadata.name = config.secretName
+      delete object.data
+      object.type = object.type ?? 'Opaque'
+      object.stringData = Object.fromEntries([...(state.secretData ?? new Map()).entries()].sort(([a], [b]) => a.localeCompare(b)))
+      break
+    case 'worker':
+    case 'beat':
+      problems.push(...renderDeployment(object, role, config, trace, state))
+      break
+    case 'worker-hpa':
+      problems.push(...renderHpa(object, config, state.workerName))
+      break
+    case 'other':
+      break
+  }
+  return problems
+}
+
+function renderDeployment(
+  object: KubeObject,
+  role: 'worker' | 'beat',
+  config: DeployConfig,
+  trace: TraceContext,
+  state: RenderState
+): string[] {
+  const spec = isRecord(object.spec) ? object.spec : undefined
+  if (!spec) return ['has no spec']
+  const problems = renderWorkload(object, config, {
+    role,
+    secretKeys: state.secretData ? [...state.secretData.keys()].sort() : undefined
+  })
+
+  if (role === 'beat') {
+    // Two schedulers fire every periodic task twice; refuse templates that could run two.
+    if (spec.replicas !== undefined && spec.replicas !== 1) problems.push(`beat must run exactly one replica (spec.replicas is ${String(spec.replicas)})`)
+    spec.replicas = 1
+    const strategy = isRecord(spec.strategy) ? spec.strategy.type : undefined
+    if (strategy !== undefined && strategy !== 'Recreate') {
+      problems.push(`beat must use strategy Recreate, not ${String(strategy)} (a rolling update runs two beats at once)`)
+    }
+    spec.strategy = { type: 'Recreate' }
+  } else if (state.hasHpa && spec.replicas !== undefined) {
+    delete spec.replicas
+    state.notes.push(`${describeObject(object)}: spec.replicas removed; the HorizontalPodAutoscaler owns the replica count`)
+  }
+
+  const version = versionLabel(config.image)
+  const labels = object.metadata.labels ?? {}
+  if (version) labels['app.kubernetes.io/version'] = version
+  object.metadata.labels = labels
+  const template = isRecord(spec.template) ? spec.template : undefined
+  if (template && isRecord(template.metadata)) {
+    const templateLabels = (template.metadata.labels ?? {}) as Record<string, string>
+    if (version) templateLabels['app.kubernetes.io/version'] = version
+    template.metadata.labels = templateLabels
+  }
+
+  // On the Deployment, not the pod template: a new run of the same image must not roll pods by itself.
+  const annotations = { ...(object.metadata.annotations ?? {}) }
+  annotations[`${ANNOTATION_PREFIX}/image`] = config.image
+  if (trace.commitSha) annotations[`${ANNOTATION_PREFIX}/commit-sha`] = trace.commitSha
+  if (trace.runUrl) annotations[`${ANNOTATION_PREFIX}/run-url`] = trace.runUrl
+  if (trace.actor) annotations[`${ANNOTATION_PREFIX}/actor`] = trace.actor
+  if (trace.repository) annotations[`${ANNOTATION_PREFIX}/repository`] = trace.repository
+  const shortSha = trace.commitSha ? ` at ${trace.commitSha.slice(0, 12)}` : ''
+  annotations['kubernetes.io/change-cause'] = `deploy-gke-workers: ${config.image}${shortSha}${trace.actor ? ` by ${trace.actor}` : ''}`
+  object.metadata.annotations = annotations
+  return problems
+}
+
+function renderHpa(object: KubeObject, config: DeployConfig, workerName: string | undefined): string[] {
+  const spec = isRecord(object.spec) ? object.spec : undefined
+  if (!spec) return ['has no spec']
+  const target = isRecord(spec.scaleTargetRef) ? spec.scaleTargetRef : undefined
+  if (!target) return ['has no spec.scaleTargetRef']
+  if (target.name === 'celery-beat') return ['targets the beat Deployment; beat must never be autoscaled']
+  if (workerName) target.name = workerName
+  spec.minReplicas = config.workerMinReplicas
+  spec.maxReplicas = config.workerMaxReplicas
+  const metrics = Array.isArray(spec.metrics) ? (spec.metrics as Array<Record<string, unknown>>) : []
+  const cpu = metrics.find(m => m.type === 'Resource' && isRecord(m.resource) && m.resource.name === 'cpu')
+  const cpuTarget = { type: 'Utilization', averageUtilization: config.workerCpuTarget }
+  if (cpu && isRecord(cpu.resource)) cpu.resource.target = cpuTarget
+  else metrics.push({ type: 'Resource', resource: { name: 'cpu', target: cpuTarget } })
+  spec.metrics = metrics
+  return []
+}
+
+function buildSecretObject(config: DeployConfig, data: Map<string, string>): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: config.secretName,
+      namespace: config.namespace,
+      labels: { 'app.kubernetes.io/part-of': 'noesis2', 'app.kubernetes.io/managed-by': MANAGED_BY }
+    },
+    type: 'Opaque',
+    stringData: Object.fromEntries([...data.entries()].sort(([a], [b]) => a.localeCompare(b)))
+  }
+}
+
+// A label value (63 characters of [A-Za-z0-9._-], alphanumeric at both ends) naming the image version.
+export function versionLabel(image: string): string | undefined {
+  const reference = parseImageReference(image)
+  const raw = reference?.tag ?? reference?.digest?.replace('sha256:', 'sha256-').slice(0, 19)
+  if (!raw) return undefined
+  const cleaned = raw.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '')
+  return cleaned || undefined
+}

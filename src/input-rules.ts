@@ -28,7 +28,8 @@ const DIGEST = 'sha256:[a-f0-9]{64}'
 const IMAGE_REFERENCE = new RegExp(
   `^(${DOMAIN})/(${PATH_COMPONENT}(?:/${PATH_COMPONENT})*)(?::(${TAG}))?(?:@(${DIGEST}))?$`
 )
-const IMAGE_RULE = 'is not a full image reference (expected REGISTRY/PATH:TAG, REGISTRY/PATH@sha256:DIGEST or both)'
+const IMAGE_RULE =
+  'is not a full image reference (expected REGISTRY/PATH:TAG, REGISTRY/PATH@sha256:DIGEST or both)'
 
 export interface ImageReference {
   registry: string
@@ -82,7 +83,9 @@ export function checkProjectId(value: string): string | undefined {
 const LOCATION = /^[a-z]+-[a-z]+[0-9]+(?:-[a-z])?$/
 
 export function checkLocation(value: string): string | undefined {
-  return LOCATION.test(value) ? undefined : 'is not a GKE region or zone (e.g. europe-west3 or europe-west3-a)'
+  return LOCATION.test(value)
+    ? undefined
+    : 'is not a GKE region or zone (e.g. europe-west3 or europe-west3-a)'
 }
 
 const CLUSTER_NAME = /^[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?$/
@@ -120,9 +123,7 @@ export function checkCeleryApp(value: string): string | undefined {
 const QUEUE_NAME = /^[A-Za-z0-9_.:-]+$/
 
 export function checkQueueName(value: string): string | undefined {
-  return QUEUE_NAME.test(value)
-    ? undefined
-    : 'is not a queue name (letters, digits, "_", ".", ":" and "-")'
+  return QUEUE_NAME.test(value) ? undefined : 'is not a queue name (letters, digits, "_", ".", ":" and "-")'
 }
 
 // Names used as container environment variables: the portable C identifier form.
@@ -145,7 +146,8 @@ export function parseDurationSeconds(value: string): number | undefined {
   return Number(h ?? 0) * 3600 + Number(m ?? 0) * 60 + Number(s ?? 0)
 }
 
-const HOST_PORT = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(?::([0-9]{1,5}))?$/
+const HOST_PORT =
+  /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(?::([0-9]{1,5}))?$/
 
 export function parseHostPort(value: string): { host: string; port: number } | undefined {
   const match = HOST_PORT.exec(value)

@@ -62,7 +62,13 @@ export const DEFAULT_CLOUD_SQL_PROXY_IMAGE = 'gcr.io/cloud-sql-connectors/cloud-
 
 export type ClusterEndpoint = 'public' | 'private' | 'dns'
 export type SmokeCheckChoice = 'worker' | 'beat' | 'database' | 'redis' | 'celery-ping'
-const SMOKE_CHECK_CHOICES: readonly SmokeCheckChoice[] = ['worker', 'beat', 'database', 'redis', 'celery-ping']
+const SMOKE_CHECK_CHOICES: readonly SmokeCheckChoice[] = [
+  'worker',
+  'beat',
+  'database',
+  'redis',
+  'celery-ping'
+]
 
 export interface DatabaseConfig {
   user: string
@@ -144,7 +150,10 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
     return value
   }
 
-  const optionalChecked = (name: InputName, rule: (value: string) => string | undefined): string | undefined => {
+  const optionalChecked = (
+    name: InputName,
+    rule: (value: string) => string | undefined
+  ): string | undefined => {
     const value = optional(name)
     if (value === undefined) return undefined
     const problem = rule(value)
@@ -164,7 +173,12 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
   const boolean = (name: InputName, fallback: boolean): boolean =>
     oneOf(name, fallback ? 'true' : 'false', ['true', 'false'] as const) === 'true'
 
-  const integer = (name: InputName, fallback: number | undefined, min: number, max: number): number | undefined => {
+  const integer = (
+    name: InputName,
+    fallback: number | undefined,
+    min: number,
+    max: number
+  ): number | undefined => {
     const value = text(name)
     if (value === '') return fallback
     if (!/^-?\d+$/.test(value) || Number(value) < min || Number(value) > max) {
@@ -212,7 +226,8 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
   const emptyQueue = workerQueues.some(q => q === '')
   const badQueue = workerQueues.find(q => q !== '' && checkQueueName(q))
   const duplicateQueue = workerQueues.find((q, i) => workerQueues.indexOf(q) !== i)
-  if (emptyQueue) problems.push(`worker_queues: ${shown(queuesText)} has an empty queue name (comma-separated names)`)
+  if (emptyQueue)
+    problems.push(`worker_queues: ${shown(queuesText)} has an empty queue name (comma-separated names)`)
   else if (badQueue) problems.push(`worker_queues: ${shown(badQueue)} ${checkQueueName(badQueue)}`)
   else if (duplicateQueue) problems.push(`worker_queues: ${shown(duplicateQueue)} is listed more than once`)
 
@@ -240,10 +255,14 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
   const dbGiven = [dbUser, dbPassword, dbName].filter(v => v !== undefined).length
   if (dbGiven > 0 && dbGiven < 3) {
     const missing = (['db_user', 'db_password', 'db_name'] as const).filter(n => optional(n) === undefined)
-    problems.push(`${missing.join(', ')}: ${missing.length === 1 ? 'is' : 'are'} required when any of db_user, db_password, db_name is given`)
+    problems.push(
+      `${missing.join(', ')}: ${missing.length === 1 ? 'is' : 'are'} required when any of db_user, db_password, db_name is given`
+    )
   }
   if (dbName !== undefined && !/^[A-Za-z0-9_$-]{1,63}$/.test(dbName)) {
-    problems.push(`db_name: ${shown(dbName)} is not a PostgreSQL database name (letters, digits, "_", "$" and "-", at most 63)`)
+    problems.push(
+      `db_name: ${shown(dbName)} is not a PostgreSQL database name (letters, digits, "_", "$" and "-", at most 63)`
+    )
   }
   const cloudSqlInstance = optionalChecked('cloud_sql_instance', checkCloudSqlInstance)
   const dbHostText = optional('db_host')
@@ -253,7 +272,9 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
     if (!parsed) problems.push(`db_host: ${shown(dbHostText)} is not HOST or HOST:PORT`)
     else dbHost = parsed
     if (cloudSqlInstance) {
-      problems.push('db_host: cannot be combined with cloud_sql_instance (the proxy sidecar listens on 127.0.0.1:5432)')
+      problems.push(
+        'db_host: cannot be combined with cloud_sql_instance (the proxy sidecar listens on 127.0.0.1:5432)'
+      )
     }
   } else if (dbGiven === 3 && !cloudSqlInstance) {
     problems.push(
@@ -266,18 +287,26 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
   const derivedSecretKeys = database ? ['DB_USER', 'DB_PASSWORD', 'DB_NAME', 'DATABASE_URL'] : []
   for (const entry of secretParse.entries) {
     if (derivedSecretKeys.includes(entry.name)) {
-      problems.push(`secret_data: ${entry.name} is also built from db_user/db_password/db_name; give it in one place only`)
+      problems.push(
+        `secret_data: ${entry.name} is also built from db_user/db_password/db_name; give it in one place only`
+      )
     }
   }
   const secretKeys = new Set([...secretParse.entries.map(e => e.name), ...derivedSecretKeys])
   for (const entry of envParse.entries) {
     if (secretKeys.has(entry.name)) {
-      problems.push(`env: ${entry.name} is also a Secret key; a variable comes from env or from the Secret, not both`)
+      problems.push(
+        `env: ${entry.name} is also a Secret key; a variable comes from env or from the Secret, not both`
+      )
     }
   }
   const writesSecret = secretParse.entries.length > 0 || database !== undefined
 
-  const cloudSqlProxyImage = checked('cloud_sql_proxy_image', DEFAULT_CLOUD_SQL_PROXY_IMAGE, checkImageReference)
+  const cloudSqlProxyImage = checked(
+    'cloud_sql_proxy_image',
+    DEFAULT_CLOUD_SQL_PROXY_IMAGE,
+    checkImageReference
+  )
 
   // Behaviour
   const dryRunChoice = oneOf('dry_run', 'auto', ['auto', 'true', 'false'] as const)
@@ -287,7 +316,11 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
 
   const timeoutText = text('rollout_timeout') || '300s'
   const rolloutTimeoutSeconds = parseDurationSeconds(timeoutText)
-  if (rolloutTimeoutSeconds === undefined || rolloutTimeoutSeconds < 1 || rolloutTimeoutSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {
+  if (
+    rolloutTimeoutSeconds === undefined ||
+    rolloutTimeoutSeconds < 1 ||
+    rolloutTimeoutSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS
+  ) {
     problems.push(
       `rollout_timeout: ${shown(timeoutText)} is not a duration from 1s to 6h (e.g. 90, 90s, 5m, 1m30s)`
     )

@@ -5,14 +5,21 @@ import { describeObject, isRecord, type KubeObject } from './kube-object.js'
 import { allContainersOf, podSpecOf } from './workload.js'
 
 // ${NAME} is this project's placeholder; the other two are the old CI job's, which sed used to replace.
-const PLACEHOLDERS = [/\$\{[A-Za-z0-9_]+\}/, /\bPROJECT:REGION:INSTANCE\b/, /\bREGION-docker\.pkg\.dev\/PROJECT\//]
+const PLACEHOLDERS = [
+  /\$\{[A-Za-z0-9_]+\}/,
+  /\bPROJECT:REGION:INSTANCE\b/,
+  /\bREGION-docker\.pkg\.dev\/PROJECT\//
+]
 
 export interface PlaceholderScanOptions {
   // Field paths holding user data (e.g. Secret values), which may legitimately contain "${...}".
   skip?: (path: string, value: unknown) => boolean
 }
 
-export function findPlaceholders(object: KubeObject, options: PlaceholderScanOptions = {}): Array<{ path: string; placeholder: string }> {
+export function findPlaceholders(
+  object: KubeObject,
+  options: PlaceholderScanOptions = {}
+): Array<{ path: string; placeholder: string }> {
   const found: Array<{ path: string; placeholder: string }> = []
   const visit = (value: unknown, path: string): void => {
     if (options.skip?.(path, value)) return
@@ -55,7 +62,12 @@ export function requiredSecretKeys(objects: KubeObject[]): SecretKeyReference[] 
       for (const variable of container.env ?? []) {
         const ref = variable.valueFrom?.secretKeyRef
         if (!ref || ref.optional === true || !ref.name || !ref.key) continue
-        references.push({ object: describeObject(object), container: container.name, secret: ref.name, key: ref.key })
+        references.push({
+          object: describeObject(object),
+          container: container.name,
+          secret: ref.name,
+          key: ref.key
+        })
       }
     }
   }
@@ -63,7 +75,9 @@ export function requiredSecretKeys(objects: KubeObject[]): SecretKeyReference[] 
 }
 
 // Secrets a workload loads whole through envFrom (non-optional): they must exist, whatever their keys.
-export function requiredSecretsFromEnvFrom(objects: KubeObject[]): Array<{ object: string; container: string; secret: string }> {
+export function requiredSecretsFromEnvFrom(
+  objects: KubeObject[]
+): Array<{ object: string; container: string; secret: string }> {
   const required: Array<{ object: string; container: string; secret: string }> = []
   for (const object of objects) {
     const podSpec = podSpecOf(object)
@@ -71,7 +85,11 @@ export function requiredSecretsFromEnvFrom(objects: KubeObject[]): Array<{ objec
     for (const container of allContainersOf(podSpec)) {
       for (const source of container.envFrom ?? []) {
         if (source.secretRef?.name && source.secretRef.optional !== true) {
-          required.push({ object: describeObject(object), container: container.name, secret: source.secretRef.name })
+          required.push({
+            object: describeObject(object),
+            container: container.name,
+            secret: source.secretRef.name
+          })
         }
       }
     }

@@ -7,7 +7,9 @@ import { isRecord, type KubeObject, type TemplateObject } from './kube-object.js
 
 export class TemplateError extends Error {
   constructor(readonly problems: string[]) {
-    super(`Invalid manifest template${problems.length === 1 ? '' : 's'}:\n${problems.map(p => `  - ${p}`).join('\n')}`)
+    super(
+      `Invalid manifest template${problems.length === 1 ? '' : 's'}:\n${problems.map(p => `  - ${p}`).join('\n')}`
+    )
     this.name = 'TemplateError'
   }
 }
@@ -17,7 +19,9 @@ export async function loadTemplates(directory: string): Promise<TemplateObject[]
   try {
     names = await readdir(directory)
   } catch (error) {
-    throw new TemplateError([`manifests: cannot read directory ${JSON.stringify(directory)}: ${(error as Error).message}`])
+    throw new TemplateError([
+      `manifests: cannot read directory ${JSON.stringify(directory)}: ${(error as Error).message}`
+    ])
   }
   const files = names.filter(name => /\.ya?ml$/.test(name)).sort()
   if (files.length === 0) {
@@ -50,7 +54,8 @@ export async function loadTemplates(directory: string): Promise<TemplateObject[]
 
 function checkObjectShape(value: unknown): string | undefined {
   if (!isRecord(value)) return 'is not a Kubernetes object (a mapping)'
-  if (typeof value.apiVersion !== 'string' || typeof value.kind !== 'string') return 'has no apiVersion or kind'
+  if (typeof value.apiVersion !== 'string' || typeof value.kind !== 'string')
+    return 'has no apiVersion or kind'
   if (!isRecord(value.metadata) || typeof value.metadata.name !== 'string') return 'has no metadata.name'
   return undefined
 }

@@ -4,11 +4,17 @@
 import type { DeployConfig } from '../inputs.js'
 import { parseImageReference } from '../input-rules.js'
 import { describeObject, isRecord, type KubeObject, type TemplateObject } from './kube-object.js'
-import { findPlaceholders, requiredSecretKeys, requiredSecretsFromEnvFrom, type SecretKeyReference } from './checks.js'
+import {
+  findPlaceholders,
+  requiredSecretKeys,
+  requiredSecretsFromEnvFrom,
+  type SecretKeyReference
+} from './checks.js'
 import { buildSecretData } from './secret-data.js'
 import { renderWorkload } from './workload.js'
 
-export type ObjectRole = 'namespace' | 'service-account' | 'secret' | 'worker' | 'beat' | 'worker-hpa' | 'other'
+export type ObjectRole =
+  'namespace' | 'service-account' | 'secret' | 'worker' | 'beat' | 'worker-hpa' | 'other'
 
 export interface RenderedObject {
   file: string
@@ -72,7 +78,11 @@ const CLUSTER_SCOPED_KINDS = new Set([
 
 const PLACEHOLDER_ONLY = /^\$\{[A-Z0-9_]+\}$/
 
-export function renderManifests(templates: TemplateObject[], config: DeployConfig, trace: TraceContext): RenderedManifests {
+export function renderManifests(
+  templates: TemplateObject[],
+  config: DeployConfig,
+  trace: TraceContext
+): RenderedManifests {
   const problems: string[] = []
   const notes: string[] = []
   const at = (t: TemplateObject): string => `${t.file}: ${describeObject(t.object)}`
@@ -136,7 +146,9 @@ export function renderManifests(templates: TemplateObject[], config: DeployConfi
         (/\.env\[\d+\]\.value$/.test(path) && typeof value === 'string' && envValues.has(value))
     })
     for (const { path, placeholder } of found) {
-      problems.push(`${item.file}: ${describeObject(item.object)} field ${path} still holds the placeholder ${placeholder}`)
+      problems.push(
+        `${item.file}: ${describeObject(item.object)} field ${path} still holds the placeholder ${placeholder}`
+      )
     }
   }
 
@@ -180,8 +192,10 @@ function roleOf(object: KubeObject, config: DeployConfig): ObjectRole {
     }
     case 'Deployment': {
       const component = componentOf(object)
-      if (component === 'worker' || (component === undefined && object.metadata.name === 'celery-worker')) return 'worker'
-      if (component === 'beat' || (component === undefined && object.metadata.name === 'celery-beat')) return 'beat'
+      if (component === 'worker' || (component === undefined && object.metadata.name === 'celery-worker'))
+        return 'worker'
+      if (component === 'beat' || (component === undefined && object.metadata.name === 'celery-beat'))
+        return 'beat'
       return 'other'
     }
     case 'HorizontalPodAutoscaler':
@@ -198,7 +212,13 @@ interface RenderState {
   notes: string[]
 }
 
-function renderObject(object: KubeObject, role: ObjectRole, config: DeployConfig, trace: TraceContext, state: RenderState): string[] {
+function renderObject(
+  object: KubeObject,
+  role: ObjectRole,
+  config: DeployConfig,
+  trace: TraceContext,
+  state: RenderState
+): string[] {
   const problems: string[] = []
   const metadata = object.metadata
   metadata.labels = { ...(metadata.labels ?? {}), 'app.kubernetes.io/managed-by': MANAGED_BY }
@@ -209,7 +229,9 @@ function renderObject(object: KubeObject, role: ObjectRole, config: DeployConfig
   }
   const declared = metadata.namespace
   if (declared !== undefined && !PLACEHOLDER_ONLY.test(declared) && declared !== config.namespace) {
-    problems.push(`metadata.namespace is "${declared}", but this deploy targets namespace "${config.namespace}"`)
+    problems.push(
+      `metadata.namespace is "${declared}", but this deploy targets namespace "${config.namespace}"`
+    )
   }
   metadata.namespace = config.namespace
 
@@ -217,7 +239,8 @@ function renderObject(object: KubeObject, role: ObjectRole, config: DeployConfig
     case 'service-account':
       metadata.name = config.serviceAccount
       metadata.annotations = { ...(metadata.annotations ?? {}) }
-      if (config.gcpServiceAccount) metadata.annotations['iam.gke.io/gcp-service-account'] = config.gcpServiceAccount
+      if (config.gcpServiceAccount)
+        metadata.annotations['iam.gke.io/gcp-service-account'] = config.gcpServiceAccount
       else delete metadata.annotations['iam.gke.io/gcp-service-account']
       if (Object.keys(metadata.annotations).length === 0) delete metadata.annotations
       break
@@ -225,7 +248,9 @@ function renderObject(object: KubeObject, role: ObjectRole, config: DeployConfig
       metadata.name = config.secretName
       delete object.data
       object.type = object.type ?? 'Opaque'
-      object.stringData = Object.fromEntries([...(state.secretData ?? new Map()).entries()].sort(([a], [b]) => a.localeCompare(b)))
+      object.stringData = Object.fromEntries(
+        [...(state.secretData ?? new Map()).entries()].sort(([a], [b]) => a.localeCompare(b))
+      )
       break
     case 'worker':
     case 'beat':
@@ -256,16 +281,21 @@ function renderDeployment(
 
   if (role === 'beat') {
     // Two schedulers fire every periodic task twice; refuse templates that could run two.
-    if (spec.replicas !== undefined && spec.replicas !== 1) problems.push(`beat must run exactly one replica (spec.replicas is ${String(spec.replicas)})`)
+    if (spec.replicas !== undefined && spec.replicas !== 1)
+      problems.push(`beat must run exactly one replica (spec.replicas is ${String(spec.replicas)})`)
     spec.replicas = 1
     const strategy = isRecord(spec.strategy) ? spec.strategy.type : undefined
     if (strategy !== undefined && strategy !== 'Recreate') {
-      problems.push(`beat must use strategy Recreate, not ${String(strategy)} (a rolling update runs two beats at once)`)
+      problems.push(
+        `beat must use strategy Recreate, not ${String(strategy)} (a rolling update runs two beats at once)`
+      )
     }
     spec.strategy = { type: 'Recreate' }
   } else if (state.hasHpa && spec.replicas !== undefined) {
     delete spec.replicas
-    state.notes.push(`${describeObject(object)}: spec.replicas removed; the HorizontalPodAutoscaler owns the replica count`)
+    state.notes.push(
+      `${describeObject(object)}: spec.replicas removed; the HorizontalPodAutoscaler owns the replica count`
+    )
   }
 
   const version = versionLabel(config.image)
@@ -287,7 +317,8 @@ function renderDeployment(
   if (trace.actor) annotations[`${ANNOTATION_PREFIX}/actor`] = trace.actor
   if (trace.repository) annotations[`${ANNOTATION_PREFIX}/repository`] = trace.repository
   const shortSha = trace.commitSha ? ` at ${trace.commitSha.slice(0, 12)}` : ''
-  annotations['kubernetes.io/change-cause'] = `deploy-gke-workers: ${config.image}${shortSha}${trace.actor ? ` by ${trace.actor}` : ''}`
+  annotations['kubernetes.io/change-cause'] =
+    `deploy-gke-workers: ${config.image}${shortSha}${trace.actor ? ` by ${trace.actor}` : ''}`
   object.metadata.annotations = annotations
   return problems
 }
@@ -329,6 +360,9 @@ export function versionLabel(image: string): string | undefined {
   const reference = parseImageReference(image)
   const raw = reference?.tag ?? reference?.digest?.replace('sha256:', 'sha256-').slice(0, 19)
   if (!raw) return undefined
-  const cleaned = raw.replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '')
+  const cleaned = raw
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .slice(0, 63)
+    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '')
   return cleaned || undefined
 }

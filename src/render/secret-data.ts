@@ -18,7 +18,13 @@ export function buildSecretData(config: DeployConfig): Map<string, string> | und
   return data
 }
 
-export function databaseUrl(database: { user: string; password: string; name: string; host: string; port: number }): string {
+export function databaseUrl(database: {
+  user: string
+  password: string
+  name: string
+  host: string
+  port: number
+}): string {
   const user = encodeURIComponent(database.user)
   const password = encodeURIComponent(database.password)
   return `postgresql://${user}:${password}@${database.host}:${database.port}/${encodeURIComponent(database.name)}`

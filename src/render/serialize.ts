@@ -18,7 +18,10 @@ export function redactSecrets(object: KubeObject): KubeObject {
   return copy
 }
 
-export function toYamlDocuments(objects: KubeObject[], options: { redact: boolean } = { redact: true }): string {
+export function toYamlDocuments(
+  objects: KubeObject[],
+  options: { redact: boolean } = { redact: true }
+): string {
   return objects
     .map(object => stringify(options.redact ? redactSecrets(object) : object, { lineWidth: 0 }))
     .map(text => `---\n${text}`)

@@ -39,7 +39,10 @@ export function podSpecOf(deployment: KubeObject): PodSpec | undefined {
 
 // The app container is the one named "app", or the only container.
 export function appContainerOf(podSpec: PodSpec): Container | undefined {
-  return podSpec.containers.find(c => c.name === APP_CONTAINER_NAME) ?? (podSpec.containers.length === 1 ? podSpec.containers[0] : undefined)
+  return (
+    podSpec.containers.find(c => c.name === APP_CONTAINER_NAME) ??
+    (podSpec.containers.length === 1 ? podSpec.containers[0] : undefined)
+  )
 }
 
 export function allContainersOf(podSpec: PodSpec): Container[] {
@@ -52,7 +55,11 @@ export interface WorkloadSettings {
 }
 
 // Returns problems (phrased to follow the object's description); mutates the deployment in place.
-export function renderWorkload(deployment: KubeObject, config: DeployConfig, settings: WorkloadSettings): string[] {
+export function renderWorkload(
+  deployment: KubeObject,
+  config: DeployConfig,
+  settings: WorkloadSettings
+): string[] {
   const problems: string[] = []
   const podSpec = podSpecOf(deployment)
   if (!podSpec) return ['has no spec.template.spec.containers']
@@ -139,7 +146,10 @@ function pointSecretReferences(container: Container, secretName: string): void {
     if (ref && (ref.name === undefined || /^\$\{[A-Z0-9_]+\}$/.test(ref.name))) ref.name = secretName
   }
   for (const source of container.envFrom ?? []) {
-    if (source.secretRef && (source.secretRef.name === undefined || /^\$\{[A-Z0-9_]+\}$/.test(source.secretRef.name))) {
+    if (
+      source.secretRef &&
+      (source.secretRef.name === undefined || /^\$\{[A-Z0-9_]+\}$/.test(source.secretRef.name))
+    ) {
       source.secretRef.name = secretName
     }
   }
@@ -147,7 +157,9 @@ function pointSecretReferences(container: Container, secretName: string): void {
 
 function renderProxySidecar(podSpec: PodSpec, config: DeployConfig, problems: string[]): void {
   const initContainers = podSpec.initContainers ?? []
-  const proxy = initContainers.find(c => c.name === PROXY_CONTAINER_NAME) ?? podSpec.containers.find(c => c.name === PROXY_CONTAINER_NAME)
+  const proxy =
+    initContainers.find(c => c.name === PROXY_CONTAINER_NAME) ??
+    podSpec.containers.find(c => c.name === PROXY_CONTAINER_NAME)
   if (!config.cloudSqlInstance) {
     // No instance: the app reaches the database's private IP directly, so no proxy container at all.
     if (proxy) {

@@ -1,10 +1,15555 @@
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
+/***/ 9659:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+var __awaiter = (this && this.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.HttpClient = exports.HttpClientResponse = exports.HttpClientError = exports.MediaTypes = exports.Headers = exports.HttpCodes = void 0;
+exports.getProxyUrl = getProxyUrl;
+exports.isHttps = isHttps;
+const http = __importStar(__nccwpck_require__(8611));
+const https = __importStar(__nccwpck_require__(5692));
+const pm = __importStar(__nccwpck_require__(3335));
+const tunnel = __importStar(__nccwpck_require__(770));
+const undici_1 = __nccwpck_require__(6752);
+var HttpCodes;
+(function (HttpCodes) {
+    HttpCodes[HttpCodes["OK"] = 200] = "OK";
+    HttpCodes[HttpCodes["MultipleChoices"] = 300] = "MultipleChoices";
+    HttpCodes[HttpCodes["MovedPermanently"] = 301] = "MovedPermanently";
+    HttpCodes[HttpCodes["ResourceMoved"] = 302] = "ResourceMoved";
+    HttpCodes[HttpCodes["SeeOther"] = 303] = "SeeOther";
+    HttpCodes[HttpCodes["NotModified"] = 304] = "NotModified";
+    HttpCodes[HttpCodes["UseProxy"] = 305] = "UseProxy";
+    HttpCodes[HttpCodes["SwitchProxy"] = 306] = "SwitchProxy";
+    HttpCodes[HttpCodes["TemporaryRedirect"] = 307] = "TemporaryRedirect";
+    HttpCodes[HttpCodes["PermanentRedirect"] = 308] = "PermanentRedirect";
+    HttpCodes[HttpCodes["BadRequest"] = 400] = "BadRequest";
+    HttpCodes[HttpCodes["Unauthorized"] = 401] = "Unauthorized";
+    HttpCodes[HttpCodes["PaymentRequired"] = 402] = "PaymentRequired";
+    HttpCodes[HttpCodes["Forbidden"] = 403] = "Forbidden";
+    HttpCodes[HttpCodes["NotFound"] = 404] = "NotFound";
+    HttpCodes[HttpCodes["MethodNotAllowed"] = 405] = "MethodNotAllowed";
+    HttpCodes[HttpCodes["NotAcceptable"] = 406] = "NotAcceptable";
+    HttpCodes[HttpCodes["ProxyAuthenticationRequired"] = 407] = "ProxyAuthenticationRequired";
+    HttpCodes[HttpCodes["RequestTimeout"] = 408] = "RequestTimeout";
+    HttpCodes[HttpCodes["Conflict"] = 409] = "Conflict";
+    HttpCodes[HttpCodes["Gone"] = 410] = "Gone";
+    HttpCodes[HttpCodes["TooManyRequests"] = 429] = "TooManyRequests";
+    HttpCodes[HttpCodes["InternalServerError"] = 500] = "InternalServerError";
+    HttpCodes[HttpCodes["NotImplemented"] = 501] = "NotImplemented";
+    HttpCodes[HttpCodes["BadGateway"] = 502] = "BadGateway";
+    HttpCodes[HttpCodes["ServiceUnavailable"] = 503] = "ServiceUnavailable";
+    HttpCodes[HttpCodes["GatewayTimeout"] = 504] = "GatewayTimeout";
+})(HttpCodes || (exports.HttpCodes = HttpCodes = {}));
+var Headers;
+(function (Headers) {
+    Headers["Accept"] = "accept";
+    Headers["ContentType"] = "content-type";
+})(Headers || (exports.Headers = Headers = {}));
+var MediaTypes;
+(function (MediaTypes) {
+    MediaTypes["ApplicationJson"] = "application/json";
+})(MediaTypes || (exports.MediaTypes = MediaTypes = {}));
+/**
+ * Returns the proxy URL, depending upon the supplied url and proxy environment variables.
+ * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
+ */
+function getProxyUrl(serverUrl) {
+    const proxyUrl = pm.getProxyUrl(new URL(serverUrl));
+    return proxyUrl ? proxyUrl.href : '';
+}
+const HttpRedirectCodes = [
+    HttpCodes.MovedPermanently,
+    HttpCodes.ResourceMoved,
+    HttpCodes.SeeOther,
+    HttpCodes.TemporaryRedirect,
+    HttpCodes.PermanentRedirect
+];
+const HttpResponseRetryCodes = [
+    HttpCodes.BadGateway,
+    HttpCodes.ServiceUnavailable,
+    HttpCodes.GatewayTimeout
+];
+const RetryableHttpVerbs = ['OPTIONS', 'GET', 'DELETE', 'HEAD'];
+const ExponentialBackoffCeiling = 10;
+const ExponentialBackoffTimeSlice = 5;
+class HttpClientError extends Error {
+    constructor(message, statusCode) {
+        super(message);
+        this.name = 'HttpClientError';
+        this.statusCode = statusCode;
+        Object.setPrototypeOf(this, HttpClientError.prototype);
+    }
+}
+exports.HttpClientError = HttpClientError;
+class HttpClientResponse {
+    constructor(message) {
+        this.message = message;
+    }
+    readBody() {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve) => __awaiter(this, void 0, void 0, function* () {
+                let output = Buffer.alloc(0);
+                this.message.on('data', (chunk) => {
+                    output = Buffer.concat([output, chunk]);
+                });
+                this.message.on('end', () => {
+                    resolve(output.toString());
+                });
+            }));
+        });
+    }
+    readBodyBuffer() {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve) => __awaiter(this, void 0, void 0, function* () {
+                const chunks = [];
+                this.message.on('data', (chunk) => {
+                    chunks.push(chunk);
+                });
+                this.message.on('end', () => {
+                    resolve(Buffer.concat(chunks));
+                });
+            }));
+        });
+    }
+}
+exports.HttpClientResponse = HttpClientResponse;
+function isHttps(requestUrl) {
+    const parsedUrl = new URL(requestUrl);
+    return parsedUrl.protocol === 'https:';
+}
+class HttpClient {
+    constructor(userAgent, handlers, requestOptions) {
+        this._ignoreSslError = false;
+        this._allowRedirects = true;
+        this._allowRedirectDowngrade = false;
+        this._maxRedirects = 50;
+        this._allowRetries = false;
+        this._maxRetries = 1;
+        this._keepAlive = false;
+        this._disposed = false;
+        this.userAgent = this._getUserAgentWithOrchestrationId(userAgent);
+        this.handlers = handlers || [];
+        this.requestOptions = requestOptions;
+        if (requestOptions) {
+            if (requestOptions.ignoreSslError != null) {
+                this._ignoreSslError = requestOptions.ignoreSslError;
+            }
+            this._socketTimeout = requestOptions.socketTimeout;
+            if (requestOptions.allowRedirects != null) {
+                this._allowRedirects = requestOptions.allowRedirects;
+            }
+            if (requestOptions.allowRedirectDowngrade != null) {
+                this._allowRedirectDowngrade = requestOptions.allowRedirectDowngrade;
+            }
+            if (requestOptions.maxRedirects != null) {
+                this._maxRedirects = Math.max(requestOptions.maxRedirects, 0);
+            }
+            if (requestOptions.keepAlive != null) {
+                this._keepAlive = requestOptions.keepAlive;
+            }
+            if (requestOptions.allowRetries != null) {
+                this._allowRetries = requestOptions.allowRetries;
+            }
+            if (requestOptions.maxRetries != null) {
+                this._maxRetries = requestOptions.maxRetries;
+            }
+        }
+    }
+    options(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('OPTIONS', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    get(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('GET', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    del(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('DELETE', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    post(requestUrl, data, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('POST', requestUrl, data, additionalHeaders || {});
+        });
+    }
+    patch(requestUrl, data, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('PATCH', requestUrl, data, additionalHeaders || {});
+        });
+    }
+    put(requestUrl, data, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('PUT', requestUrl, data, additionalHeaders || {});
+        });
+    }
+    head(requestUrl, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request('HEAD', requestUrl, null, additionalHeaders || {});
+        });
+    }
+    sendStream(verb, requestUrl, stream, additionalHeaders) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return this.request(verb, requestUrl, stream, additionalHeaders);
+        });
+    }
+    /**
+     * Gets a typed object from an endpoint
+     * Be aware that not found returns a null.  Other errors (4xx, 5xx) reject the promise
+     */
+    getJson(requestUrl_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, additionalHeaders = {}) {
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            const res = yield this.get(requestUrl, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    postJson(requestUrl_1, obj_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+            const data = JSON.stringify(obj, null, 2);
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[Headers.ContentType] =
+                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+            const res = yield this.post(requestUrl, data, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    putJson(requestUrl_1, obj_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+            const data = JSON.stringify(obj, null, 2);
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[Headers.ContentType] =
+                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+            const res = yield this.put(requestUrl, data, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    patchJson(requestUrl_1, obj_1) {
+        return __awaiter(this, arguments, void 0, function* (requestUrl, obj, additionalHeaders = {}) {
+            const data = JSON.stringify(obj, null, 2);
+            additionalHeaders[Headers.Accept] = this._getExistingOrDefaultHeader(additionalHeaders, Headers.Accept, MediaTypes.ApplicationJson);
+            additionalHeaders[Headers.ContentType] =
+                this._getExistingOrDefaultContentTypeHeader(additionalHeaders, MediaTypes.ApplicationJson);
+            const res = yield this.patch(requestUrl, data, additionalHeaders);
+            return this._processResponse(res, this.requestOptions);
+        });
+    }
+    /**
+     * Makes a raw http request.
+     * All other methods such as get, post, patch, and request ultimately call this.
+     * Prefer get, del, post and patch
+     */
+    request(verb, requestUrl, data, headers) {
+        return __awaiter(this, void 0, void 0, function* () {
+            if (this._disposed) {
+                throw new Error('Client has already been disposed.');
+            }
+            const parsedUrl = new URL(requestUrl);
+            let info = this._prepareRequest(verb, parsedUrl, headers);
+            // Only perform retries on reads since writes may not be idempotent.
+            const maxTries = this._allowRetries && RetryableHttpVerbs.includes(verb)
+                ? this._maxRetries + 1
+                : 1;
+            let numTries = 0;
+            let response;
+            do {
+                response = yield this.requestRaw(info, data);
+                // Check if it's an authentication challenge
+                if (response &&
+                    response.message &&
+                    response.message.statusCode === HttpCodes.Unauthorized) {
+                    let authenticationHandler;
+                    for (const handler of this.handlers) {
+                        if (handler.canHandleAuthentication(response)) {
+                            authenticationHandler = handler;
+                            break;
+                        }
+                    }
+                    if (authenticationHandler) {
+                        return authenticationHandler.handleAuthentication(this, info, data);
+                    }
+                    else {
+                        // We have received an unauthorized response but have no handlers to handle it.
+                        // Let the response return to the caller.
+                        return response;
+                    }
+                }
+                let redirectsRemaining = this._maxRedirects;
+                while (response.message.statusCode &&
+                    HttpRedirectCodes.includes(response.message.statusCode) &&
+                    this._allowRedirects &&
+                    redirectsRemaining > 0) {
+                    const redirectUrl = response.message.headers['location'];
+                    if (!redirectUrl) {
+                        // if there's no location to redirect to, we won't
+                        break;
+                    }
+                    const parsedRedirectUrl = new URL(redirectUrl);
+                    if (parsedUrl.protocol === 'https:' &&
+                        parsedUrl.protocol !== parsedRedirectUrl.protocol &&
+                        !this._allowRedirectDowngrade) {
+                        throw new Error('Redirect from HTTPS to HTTP protocol. This downgrade is not allowed for security reasons. If you want to allow this behavior, set the allowRedirectDowngrade option to true.');
+                    }
+                    // we need to finish reading the response before reassigning response
+                    // which will leak the open socket.
+                    yield response.readBody();
+                    // strip authorization header if redirected to a different hostname
+                    if (parsedRedirectUrl.hostname !== parsedUrl.hostname) {
+                        for (const header in headers) {
+                            // header names are case insensitive
+                            if (header.toLowerCase() === 'authorization') {
+                                delete headers[header];
+                            }
+                        }
+                    }
+                    // let's make the request with the new redirectUrl
+                    info = this._prepareRequest(verb, parsedRedirectUrl, headers);
+                    response = yield this.requestRaw(info, data);
+                    redirectsRemaining--;
+                }
+                if (!response.message.statusCode ||
+                    !HttpResponseRetryCodes.includes(response.message.statusCode)) {
+                    // If not a retry code, return immediately instead of retrying
+                    return response;
+                }
+                numTries += 1;
+                if (numTries < maxTries) {
+                    yield response.readBody();
+                    yield this._performExponentialBackoff(numTries);
+                }
+            } while (numTries < maxTries);
+            return response;
+        });
+    }
+    /**
+     * Needs to be called if keepAlive is set to true in request options.
+     */
+    dispose() {
+        if (this._agent) {
+            this._agent.destroy();
+        }
+        this._disposed = true;
+    }
+    /**
+     * Raw request.
+     * @param info
+     * @param data
+     */
+    requestRaw(info, data) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve, reject) => {
+                function callbackForResult(err, res) {
+                    if (err) {
+                        reject(err);
+                    }
+                    else if (!res) {
+                        // If `err` is not passed, then `res` must be passed.
+                        reject(new Error('Unknown error'));
+                    }
+                    else {
+                        resolve(res);
+                    }
+                }
+                this.requestRawWithCallback(info, data, callbackForResult);
+            });
+        });
+    }
+    /**
+     * Raw request with callback.
+     * @param info
+     * @param data
+     * @param onResult
+     */
+    requestRawWithCallback(info, data, onResult) {
+        if (typeof data === 'string') {
+            if (!info.options.headers) {
+                info.options.headers = {};
+            }
+            info.options.headers['Content-Length'] = Buffer.byteLength(data, 'utf8');
+        }
+        let callbackCalled = false;
+        function handleResult(err, res) {
+            if (!callbackCalled) {
+                callbackCalled = true;
+                onResult(err, res);
+            }
+        }
+        const req = info.httpModule.request(info.options, (msg) => {
+            const res = new HttpClientResponse(msg);
+            handleResult(undefined, res);
+        });
+        let socket;
+        req.on('socket', sock => {
+            socket = sock;
+        });
+        // If we ever get disconnected, we want the socket to timeout eventually
+        req.setTimeout(this._socketTimeout || 3 * 60000, () => {
+            if (socket) {
+                socket.end();
+            }
+            handleResult(new Error(`Request timeout: ${info.options.path}`));
+        });
+        req.on('error', function (err) {
+            // err has statusCode property
+            // res should have headers
+            handleResult(err);
+        });
+        if (data && typeof data === 'string') {
+            req.write(data, 'utf8');
+        }
+        if (data && typeof data !== 'string') {
+            data.on('close', function () {
+                req.end();
+            });
+            data.pipe(req);
+        }
+        else {
+            req.end();
+        }
+    }
+    /**
+     * Gets an http agent. This function is useful when you need an http agent that handles
+     * routing through a proxy server - depending upon the url and proxy environment variables.
+     * @param serverUrl  The server URL where the request will be sent. For example, https://api.github.com
+     */
+    getAgent(serverUrl) {
+        const parsedUrl = new URL(serverUrl);
+        return this._getAgent(parsedUrl);
+    }
+    getAgentDispatcher(serverUrl) {
+        const parsedUrl = new URL(serverUrl);
+        const proxyUrl = pm.getProxyUrl(parsedUrl);
+        const useProxy = proxyUrl && proxyUrl.hostname;
+        if (!useProxy) {
+            return;
+        }
+        return this._getProxyAgentDispatcher(parsedUrl, proxyUrl);
+    }
+    _prepareRequest(method, requestUrl, headers) {
+        const info = {};
+        info.parsedUrl = requestUrl;
+        const usingSsl = info.parsedUrl.protocol === 'https:';
+        info.httpModule = usingSsl ? https : http;
+        const defaultPort = usingSsl ? 443 : 80;
+        info.options = {};
+        info.options.host = info.parsedUrl.hostname;
+        info.options.port = info.parsedUrl.port
+            ? parseInt(info.parsedUrl.port)
+            : defaultPort;
+        info.options.path =
+            (info.parsedUrl.pathname || '') + (info.parsedUrl.search || '');
+        info.options.method = method;
+        info.options.headers = this._mergeHeaders(headers);
+        if (this.userAgent != null) {
+            info.options.headers['user-agent'] = this.userAgent;
+        }
+        info.options.agent = this._getAgent(info.parsedUrl);
+        // gives handlers an opportunity to participate
+        if (this.handlers) {
+            for (const handler of this.handlers) {
+                handler.prepareRequest(info.options);
+            }
+        }
+        return info;
+    }
+    _mergeHeaders(headers) {
+        if (this.requestOptions && this.requestOptions.headers) {
+            return Object.assign({}, lowercaseKeys(this.requestOptions.headers), lowercaseKeys(headers || {}));
+        }
+        return lowercaseKeys(headers || {});
+    }
+    /**
+     * Gets an existing header value or returns a default.
+     * Handles converting number header values to strings since HTTP headers must be strings.
+     * Note: This returns string | string[] since some headers can have multiple values.
+     * For headers that must always be a single string (like Content-Type), use the
+     * specialized _getExistingOrDefaultContentTypeHeader method instead.
+     */
+    _getExistingOrDefaultHeader(additionalHeaders, header, _default) {
+        let clientHeader;
+        if (this.requestOptions && this.requestOptions.headers) {
+            const headerValue = lowercaseKeys(this.requestOptions.headers)[header];
+            if (headerValue) {
+                clientHeader =
+                    typeof headerValue === 'number' ? headerValue.toString() : headerValue;
+            }
+        }
+        const additionalValue = additionalHeaders[header];
+        if (additionalValue !== undefined) {
+            return typeof additionalValue === 'number'
+                ? additionalValue.toString()
+                : additionalValue;
+        }
+        if (clientHeader !== undefined) {
+            return clientHeader;
+        }
+        return _default;
+    }
+    /**
+     * Specialized version of _getExistingOrDefaultHeader for Content-Type header.
+     * Always returns a single string (not an array) since Content-Type should be a single value.
+     * Converts arrays to comma-separated strings and numbers to strings to ensure type safety.
+     * This was split from _getExistingOrDefaultHeader to provide stricter typing for callers
+     * that assign the result to places expecting a string (e.g., additionalHeaders[Headers.ContentType]).
+     */
+    _getExistingOrDefaultContentTypeHeader(additionalHeaders, _default) {
+        let clientHeader;
+        if (this.requestOptions && this.requestOptions.headers) {
+            const headerValue = lowercaseKeys(this.requestOptions.headers)[Headers.ContentType];
+            if (headerValue) {
+                if (typeof headerValue === 'number') {
+                    clientHeader = String(headerValue);
+                }
+                else if (Array.isArray(headerValue)) {
+                    clientHeader = headerValue.join(', ');
+                }
+                else {
+                    clientHeader = headerValue;
+                }
+            }
+        }
+        const additionalValue = additionalHeaders[Headers.ContentType];
+        // Return the first non-undefined value, converting numbers or arrays to strings if necessary
+        if (additionalValue !== undefined) {
+            if (typeof additionalValue === 'number') {
+                return String(additionalValue);
+            }
+            else if (Array.isArray(additionalValue)) {
+                return additionalValue.join(', ');
+            }
+            else {
+                return additionalValue;
+            }
+        }
+        if (clientHeader !== undefined) {
+            return clientHeader;
+        }
+        return _default;
+    }
+    _getAgent(parsedUrl) {
+        let agent;
+        const proxyUrl = pm.getProxyUrl(parsedUrl);
+        const useProxy = proxyUrl && proxyUrl.hostname;
+        if (this._keepAlive && useProxy) {
+            agent = this._proxyAgent;
+        }
+        if (!useProxy) {
+            agent = this._agent;
+        }
+        // if agent is already assigned use that agent.
+        if (agent) {
+            return agent;
+        }
+        const usingSsl = parsedUrl.protocol === 'https:';
+        let maxSockets = 100;
+        if (this.requestOptions) {
+            maxSockets = this.requestOptions.maxSockets || http.globalAgent.maxSockets;
+        }
+        // This is `useProxy` again, but we need to check `proxyURl` directly for TypeScripts's flow analysis.
+        if (proxyUrl && proxyUrl.hostname) {
+            const agentOptions = {
+                maxSockets,
+                keepAlive: this._keepAlive,
+                proxy: Object.assign(Object.assign({}, ((proxyUrl.username || proxyUrl.password) && {
+                    proxyAuth: `${proxyUrl.username}:${proxyUrl.password}`
+                })), { host: proxyUrl.hostname, port: proxyUrl.port })
+            };
+            let tunnelAgent;
+            const overHttps = proxyUrl.protocol === 'https:';
+            if (usingSsl) {
+                tunnelAgent = overHttps ? tunnel.httpsOverHttps : tunnel.httpsOverHttp;
+            }
+            else {
+                tunnelAgent = overHttps ? tunnel.httpOverHttps : tunnel.httpOverHttp;
+            }
+            agent = tunnelAgent(agentOptions);
+            this._proxyAgent = agent;
+        }
+        // if tunneling agent isn't assigned create a new agent
+        if (!agent) {
+            const options = { keepAlive: this._keepAlive, maxSockets };
+            agent = usingSsl ? new https.Agent(options) : new http.Agent(options);
+            this._agent = agent;
+        }
+        if (usingSsl && this._ignoreSslError) {
+            // we don't want to set NODE_TLS_REJECT_UNAUTHORIZED=0 since that will affect request for entire process
+            // http.RequestOptions doesn't expose a way to modify RequestOptions.agent.options
+            // we have to cast it to any and change it directly
+            agent.options = Object.assign(agent.options || {}, {
+                rejectUnauthorized: false
+            });
+        }
+        return agent;
+    }
+    _getProxyAgentDispatcher(parsedUrl, proxyUrl) {
+        let proxyAgent;
+        if (this._keepAlive) {
+            proxyAgent = this._proxyAgentDispatcher;
+        }
+        // if agent is already assigned use that agent.
+        if (proxyAgent) {
+            return proxyAgent;
+        }
+        const usingSsl = parsedUrl.protocol === 'https:';
+        proxyAgent = new undici_1.ProxyAgent(Object.assign({ uri: proxyUrl.href, pipelining: !this._keepAlive ? 0 : 1 }, ((proxyUrl.username || proxyUrl.password) && {
+            token: `Basic ${Buffer.from(`${proxyUrl.username}:${proxyUrl.password}`).toString('base64')}`
+        })));
+        this._proxyAgentDispatcher = proxyAgent;
+        if (usingSsl && this._ignoreSslError) {
+            // we don't want to set NODE_TLS_REJECT_UNAUTHORIZED=0 since that will affect request for entire process
+            // http.RequestOptions doesn't expose a way to modify RequestOptions.agent.options
+            // we have to cast it to any and change it directly
+            proxyAgent.options = Object.assign(proxyAgent.options.requestTls || {}, {
+                rejectUnauthorized: false
+            });
+        }
+        return proxyAgent;
+    }
+    _getUserAgentWithOrchestrationId(userAgent) {
+        const baseUserAgent = userAgent || 'actions/http-client';
+        const orchId = process.env['ACTIONS_ORCHESTRATION_ID'];
+        if (orchId) {
+            // Sanitize the orchestration ID to ensure it contains only valid characters
+            // Valid characters: 0-9, a-z, _, -, .
+            const sanitizedId = orchId.replace(/[^a-z0-9_.-]/gi, '_');
+            return `${baseUserAgent} actions_orchestration_id/${sanitizedId}`;
+        }
+        return baseUserAgent;
+    }
+    _performExponentialBackoff(retryNumber) {
+        return __awaiter(this, void 0, void 0, function* () {
+            retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
+            const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
+            return new Promise(resolve => setTimeout(() => resolve(), ms));
+        });
+    }
+    _processResponse(res, options) {
+        return __awaiter(this, void 0, void 0, function* () {
+            return new Promise((resolve, reject) => __awaiter(this, void 0, void 0, function* () {
+                const statusCode = res.message.statusCode || 0;
+                const response = {
+                    statusCode,
+                    result: null,
+                    headers: {}
+                };
+                // not found leads to null obj returned
+                if (statusCode === HttpCodes.NotFound) {
+                    resolve(response);
+                }
+                // get the result from the body
+                function dateTimeDeserializer(key, value) {
+                    if (typeof value === 'string') {
+                        const a = new Date(value);
+                        if (!isNaN(a.valueOf())) {
+                            return a;
+                        }
+                    }
+                    return value;
+                }
+                let obj;
+                let contents;
+                try {
+                    contents = yield res.readBody();
+                    if (contents && contents.length > 0) {
+                        if (options && options.deserializeDates) {
+                            obj = JSON.parse(contents, dateTimeDeserializer);
+                        }
+                        else {
+                            obj = JSON.parse(contents);
+                        }
+                        response.result = obj;
+                    }
+                    response.headers = res.message.headers;
+                }
+                catch (err) {
+                    // Invalid resource (contents not json);  leaving result obj null
+                }
+                // note that 3xx redirects are handled by the http layer.
+                if (statusCode > 299) {
+                    let msg;
+                    // if exception/error in body, attempt to get better error
+                    if (obj && obj.message) {
+                        msg = obj.message;
+                    }
+                    else if (contents && contents.length > 0) {
+                        // it may be the case that the exception is in the body message as string
+                        msg = contents;
+                    }
+                    else {
+                        msg = `Failed request: (${statusCode})`;
+                    }
+                    const err = new HttpClientError(msg, statusCode);
+                    err.result = response.result;
+                    reject(err);
+                }
+                else {
+                    resolve(response);
+                }
+            }));
+        });
+    }
+}
+exports.HttpClient = HttpClient;
+const lowercaseKeys = (obj) => Object.keys(obj).reduce((c, k) => ((c[k.toLowerCase()] = obj[k]), c), {});
+//# sourceMappingURL=index.js.map
+
+/***/ }),
+
+/***/ 3335:
+/***/ ((__unused_webpack_module, exports) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.getProxyUrl = getProxyUrl;
+exports.checkBypass = checkBypass;
+function getProxyUrl(reqUrl) {
+    const usingSsl = reqUrl.protocol === 'https:';
+    if (checkBypass(reqUrl)) {
+        return undefined;
+    }
+    const proxyVar = (() => {
+        if (usingSsl) {
+            return process.env['https_proxy'] || process.env['HTTPS_PROXY'];
+        }
+        else {
+            return process.env['http_proxy'] || process.env['HTTP_PROXY'];
+        }
+    })();
+    if (proxyVar) {
+        try {
+            return new DecodedURL(proxyVar);
+        }
+        catch (_a) {
+            if (!proxyVar.startsWith('http://') && !proxyVar.startsWith('https://'))
+                return new DecodedURL(`http://${proxyVar}`);
+        }
+    }
+    else {
+        return undefined;
+    }
+}
+function checkBypass(reqUrl) {
+    if (!reqUrl.hostname) {
+        return false;
+    }
+    const reqHost = reqUrl.hostname;
+    if (isLoopbackAddress(reqHost)) {
+        return true;
+    }
+    const noProxy = process.env['no_proxy'] || process.env['NO_PROXY'] || '';
+    if (!noProxy) {
+        return false;
+    }
+    // Determine the request port
+    let reqPort;
+    if (reqUrl.port) {
+        reqPort = Number(reqUrl.port);
+    }
+    else if (reqUrl.protocol === 'http:') {
+        reqPort = 80;
+    }
+    else if (reqUrl.protocol === 'https:') {
+        reqPort = 443;
+    }
+    // Format the request hostname and hostname with port
+    const upperReqHosts = [reqUrl.hostname.toUpperCase()];
+    if (typeof reqPort === 'number') {
+        upperReqHosts.push(`${upperReqHosts[0]}:${reqPort}`);
+    }
+    // Compare request host against noproxy
+    for (const upperNoProxyItem of noProxy
+        .split(',')
+        .map(x => x.trim().toUpperCase())
+        .filter(x => x)) {
+        if (upperNoProxyItem === '*' ||
+            upperReqHosts.some(x => x === upperNoProxyItem ||
+                x.endsWith(`.${upperNoProxyItem}`) ||
+                (upperNoProxyItem.startsWith('.') &&
+                    x.endsWith(`${upperNoProxyItem}`)))) {
+            return true;
+        }
+    }
+    return false;
+}
+function isLoopbackAddress(host) {
+    const hostLower = host.toLowerCase();
+    return (hostLower === 'localhost' ||
+        hostLower.startsWith('127.') ||
+        hostLower.startsWith('[::1]') ||
+        hostLower.startsWith('[0:0:0:0:0:0:0:1]'));
+}
+class DecodedURL extends URL {
+    constructor(url, base) {
+        super(url, base);
+        this._decodedUsername = decodeURIComponent(super.username);
+        this._decodedPassword = decodeURIComponent(super.password);
+    }
+    get username() {
+        return this._decodedUsername;
+    }
+    get password() {
+        return this._decodedPassword;
+    }
+}
+//# sourceMappingURL=proxy.js.map
+
+/***/ }),
+
+/***/ 8793:
+/***/ ((__unused_webpack_module, exports) => {
+
+
+
+exports.byteLength = byteLength
+exports.toByteArray = toByteArray
+exports.fromByteArray = fromByteArray
+
+var lookup = []
+var revLookup = []
+var Arr = typeof Uint8Array !== 'undefined' ? Uint8Array : Array
+
+var code = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'
+for (var i = 0, len = code.length; i < len; ++i) {
+  lookup[i] = code[i]
+  revLookup[code.charCodeAt(i)] = i
+}
+
+// Support decoding URL-safe base64 strings, as Node.js does.
+// See: https://en.wikipedia.org/wiki/Base64#URL_applications
+revLookup['-'.charCodeAt(0)] = 62
+revLookup['_'.charCodeAt(0)] = 63
+
+function getLens (b64) {
+  var len = b64.length
+
+  if (len % 4 > 0) {
+    throw new Error('Invalid string. Length must be a multiple of 4')
+  }
+
+  // Trim off extra bytes after placeholder bytes are found
+  // See: https://github.com/beatgammit/base64-js/issues/42
+  var validLen = b64.indexOf('=')
+  if (validLen === -1) validLen = len
+
+  var placeHoldersLen = validLen === len
+    ? 0
+    : 4 - (validLen % 4)
+
+  return [validLen, placeHoldersLen]
+}
+
+// base64 is 4/3 + up to two characters of the original data
+function byteLength (b64) {
+  var lens = getLens(b64)
+  var validLen = lens[0]
+  var placeHoldersLen = lens[1]
+  return ((validLen + placeHoldersLen) * 3 / 4) - placeHoldersLen
+}
+
+function _byteLength (b64, validLen, placeHoldersLen) {
+  return ((validLen + placeHoldersLen) * 3 / 4) - placeHoldersLen
+}
+
+function toByteArray (b64) {
+  var tmp
+  var lens = getLens(b64)
+  var validLen = lens[0]
+  var placeHoldersLen = lens[1]
+
+  var arr = new Arr(_byteLength(b64, validLen, placeHoldersLen))
+
+  var curByte = 0
+
+  // if there are placeholders, only get up to the last complete 4 chars
+  var len = placeHoldersLen > 0
+    ? validLen - 4
+    : validLen
+
+  var i
+  for (i = 0; i < len; i += 4) {
+    tmp =
+      (revLookup[b64.charCodeAt(i)] << 18) |
+      (revLookup[b64.charCodeAt(i + 1)] << 12) |
+      (revLookup[b64.charCodeAt(i + 2)] << 6) |
+      revLookup[b64.charCodeAt(i + 3)]
+    arr[curByte++] = (tmp >> 16) & 0xFF
+    arr[curByte++] = (tmp >> 8) & 0xFF
+    arr[curByte++] = tmp & 0xFF
+  }
+
+  if (placeHoldersLen === 2) {
+    tmp =
+      (revLookup[b64.charCodeAt(i)] << 2) |
+      (revLookup[b64.charCodeAt(i + 1)] >> 4)
+    arr[curByte++] = tmp & 0xFF
+  }
+
+  if (placeHoldersLen === 1) {
+    tmp =
+      (revLookup[b64.charCodeAt(i)] << 10) |
+      (revLookup[b64.charCodeAt(i + 1)] << 4) |
+      (revLookup[b64.charCodeAt(i + 2)] >> 2)
+    arr[curByte++] = (tmp >> 8) & 0xFF
+    arr[curByte++] = tmp & 0xFF
+  }
+
+  return arr
+}
+
+function tripletToBase64 (num) {
+  return lookup[num >> 18 & 0x3F] +
+    lookup[num >> 12 & 0x3F] +
+    lookup[num >> 6 & 0x3F] +
+    lookup[num & 0x3F]
+}
+
+function encodeChunk (uint8, start, end) {
+  var tmp
+  var output = []
+  for (var i = start; i < end; i += 3) {
+    tmp =
+      ((uint8[i] << 16) & 0xFF0000) +
+      ((uint8[i + 1] << 8) & 0xFF00) +
+      (uint8[i + 2] & 0xFF)
+    output.push(tripletToBase64(tmp))
+  }
+  return output.join('')
+}
+
+function fromByteArray (uint8) {
+  var tmp
+  var len = uint8.length
+  var extraBytes = len % 3 // if we have 1 byte left, pad 2 bytes
+  var parts = []
+  var maxChunkLength = 16383 // must be multiple of 3
+
+  // go through the array every three bytes, we'll deal with trailing stuff later
+  for (var i = 0, len2 = len - extraBytes; i < len2; i += maxChunkLength) {
+    parts.push(encodeChunk(uint8, i, (i + maxChunkLength) > len2 ? len2 : (i + maxChunkLength)))
+  }
+
+  // pad the end with zeros, but make sure to not forget the extra bytes
+  if (extraBytes === 1) {
+    tmp = uint8[len - 1]
+    parts.push(
+      lookup[tmp >> 2] +
+      lookup[(tmp << 4) & 0x3F] +
+      '=='
+    )
+  } else if (extraBytes === 2) {
+    tmp = (uint8[len - 2] << 8) + uint8[len - 1]
+    parts.push(
+      lookup[tmp >> 10] +
+      lookup[(tmp >> 4) & 0x3F] +
+      lookup[(tmp << 2) & 0x3F] +
+      '='
+    )
+  }
+
+  return parts.join('')
+}
+
+
+/***/ }),
+
+/***/ 1259:
+/***/ (function(module) {
+
+;(function (globalObject) {
+  'use strict';
+
+/*
+ *      bignumber.js v9.3.1
+ *      A JavaScript library for arbitrary-precision arithmetic.
+ *      https://github.com/MikeMcl/bignumber.js
+ *      Copyright (c) 2025 Michael Mclaughlin <M8ch88l@gmail.com>
+ *      MIT Licensed.
+ *
+ *      BigNumber.prototype methods     |  BigNumber methods
+ *                                      |
+ *      absoluteValue            abs    |  clone
+ *      comparedTo                      |  config               set
+ *      decimalPlaces            dp     |      DECIMAL_PLACES
+ *      dividedBy                div    |      ROUNDING_MODE
+ *      dividedToIntegerBy       idiv   |      EXPONENTIAL_AT
+ *      exponentiatedBy          pow    |      RANGE
+ *      integerValue                    |      CRYPTO
+ *      isEqualTo                eq     |      MODULO_MODE
+ *      isFinite                        |      POW_PRECISION
+ *      isGreaterThan            gt     |      FORMAT
+ *      isGreaterThanOrEqualTo   gte    |      ALPHABET
+ *      isInteger                       |  isBigNumber
+ *      isLessThan               lt     |  maximum              max
+ *      isLessThanOrEqualTo      lte    |  minimum              min
+ *      isNaN                           |  random
+ *      isNegative                      |  sum
+ *      isPositive                      |
+ *      isZero                          |
+ *      minus                           |
+ *      modulo                   mod    |
+ *      multipliedBy             times  |
+ *      negated                         |
+ *      plus                            |
+ *      precision                sd     |
+ *      shiftedBy                       |
+ *      squareRoot               sqrt   |
+ *      toExponential                   |
+ *      toFixed                         |
+ *      toFormat                        |
+ *      toFraction                      |
+ *      toJSON                          |
+ *      toNumber                        |
+ *      toPrecision                     |
+ *      toString                        |
+ *      valueOf                         |
+ *
+ */
+
+
+  var BigNumber,
+    isNumeric = /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i,
+    mathceil = Math.ceil,
+    mathfloor = Math.floor,
+
+    bignumberError = '[BigNumber Error] ',
+    tooManyDigits = bignumberError + 'Number primitive has more than 15 significant digits: ',
+
+    BASE = 1e14,
+    LOG_BASE = 14,
+    MAX_SAFE_INTEGER = 0x1fffffffffffff,         // 2^53 - 1
+    // MAX_INT32 = 0x7fffffff,                   // 2^31 - 1
+    POWS_TEN = [1, 10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13],
+    SQRT_BASE = 1e7,
+
+    // EDITABLE
+    // The limit on the value of DECIMAL_PLACES, TO_EXP_NEG, TO_EXP_POS, MIN_EXP, MAX_EXP, and
+    // the arguments to toExponential, toFixed, toFormat, and toPrecision.
+    MAX = 1E9;                                   // 0 to MAX_INT32
+
+
+  /*
+   * Create and return a BigNumber constructor.
+   */
+  function clone(configObject) {
+    var div, convertBase, parseNumeric,
+      P = BigNumber.prototype = { constructor: BigNumber, toString: null, valueOf: null },
+      ONE = new BigNumber(1),
+
+
+      //----------------------------- EDITABLE CONFIG DEFAULTS -------------------------------
+
+
+      // The default values below must be integers within the inclusive ranges stated.
+      // The values can also be changed at run-time using BigNumber.set.
+
+      // The maximum number of decimal places for operations involving division.
+      DECIMAL_PLACES = 20,                     // 0 to MAX
+
+      // The rounding mode used when rounding to the above decimal places, and when using
+      // toExponential, toFixed, toFormat and toPrecision, and round (default value).
+      // UP         0 Away from zero.
+      // DOWN       1 Towards zero.
+      // CEIL       2 Towards +Infinity.
+      // FLOOR      3 Towards -Infinity.
+      // HALF_UP    4 Towards nearest neighbour. If equidistant, up.
+      // HALF_DOWN  5 Towards nearest neighbour. If equidistant, down.
+      // HALF_EVEN  6 Towards nearest neighbour. If equidistant, towards even neighbour.
+      // HALF_CEIL  7 Towards nearest neighbour. If equidistant, towards +Infinity.
+      // HALF_FLOOR 8 Towards nearest neighbour. If equidistant, towards -Infinity.
+      ROUNDING_MODE = 4,                       // 0 to 8
+
+      // EXPONENTIAL_AT : [TO_EXP_NEG , TO_EXP_POS]
+
+      // The exponent value at and beneath which toString returns exponential notation.
+      // Number type: -7
+      TO_EXP_NEG = -7,                         // 0 to -MAX
+
+      // The exponent value at and above which toString returns exponential notation.
+      // Number type: 21
+      TO_EXP_POS = 21,                         // 0 to MAX
+
+      // RANGE : [MIN_EXP, MAX_EXP]
+
+      // The minimum exponent value, beneath which underflow to zero occurs.
+      // Number type: -324  (5e-324)
+      MIN_EXP = -1e7,                          // -1 to -MAX
+
+      // The maximum exponent value, above which overflow to Infinity occurs.
+      // Number type:  308  (1.7976931348623157e+308)
+      // For MAX_EXP > 1e7, e.g. new BigNumber('1e100000000').plus(1) may be slow.
+      MAX_EXP = 1e7,                           // 1 to MAX
+
+      // Whether to use cryptographically-secure random number generation, if available.
+      CRYPTO = false,                          // true or false
+
+      // The modulo mode used when calculating the modulus: a mod n.
+      // The quotient (q = a / n) is calculated according to the corresponding rounding mode.
+      // The remainder (r) is calculated as: r = a - n * q.
+      //
+      // UP        0 The remainder is positive if the dividend is negative, else is negative.
+      // DOWN      1 The remainder has the same sign as the dividend.
+      //             This modulo mode is commonly known as 'truncated division' and is
+      //             equivalent to (a % n) in JavaScript.
+      // FLOOR     3 The remainder has the same sign as the divisor (Python %).
+      // HALF_EVEN 6 This modulo mode implements the IEEE 754 remainder function.
+      // EUCLID    9 Euclidian division. q = sign(n) * floor(a / abs(n)).
+      //             The remainder is always positive.
+      //
+      // The truncated division, floored division, Euclidian division and IEEE 754 remainder
+      // modes are commonly used for the modulus operation.
+      // Although the other rounding modes can also be used, they may not give useful results.
+      MODULO_MODE = 1,                         // 0 to 9
+
+      // The maximum number of significant digits of the result of the exponentiatedBy operation.
+      // If POW_PRECISION is 0, there will be unlimited significant digits.
+      POW_PRECISION = 0,                       // 0 to MAX
+
+      // The format specification used by the BigNumber.prototype.toFormat method.
+      FORMAT = {
+        prefix: '',
+        groupSize: 3,
+        secondaryGroupSize: 0,
+        groupSeparator: ',',
+        decimalSeparator: '.',
+        fractionGroupSize: 0,
+        fractionGroupSeparator: '\xA0',        // non-breaking space
+        suffix: ''
+      },
+
+      // The alphabet used for base conversion. It must be at least 2 characters long, with no '+',
+      // '-', '.', whitespace, or repeated character.
+      // '0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ$_'
+      ALPHABET = '0123456789abcdefghijklmnopqrstuvwxyz',
+      alphabetHasNormalDecimalDigits = true;
+
+
+    //------------------------------------------------------------------------------------------
+
+
+    // CONSTRUCTOR
+
+
+    /*
+     * The BigNumber constructor and exported function.
+     * Create and return a new instance of a BigNumber object.
+     *
+     * v {number|string|BigNumber} A numeric value.
+     * [b] {number} The base of v. Integer, 2 to ALPHABET.length inclusive.
+     */
+    function BigNumber(v, b) {
+      var alphabet, c, caseChanged, e, i, isNum, len, str,
+        x = this;
+
+      // Enable constructor call without `new`.
+      if (!(x instanceof BigNumber)) return new BigNumber(v, b);
+
+      if (b == null) {
+
+        if (v && v._isBigNumber === true) {
+          x.s = v.s;
+
+          if (!v.c || v.e > MAX_EXP) {
+            x.c = x.e = null;
+          } else if (v.e < MIN_EXP) {
+            x.c = [x.e = 0];
+          } else {
+            x.e = v.e;
+            x.c = v.c.slice();
+          }
+
+          return;
+        }
+
+        if ((isNum = typeof v == 'number') && v * 0 == 0) {
+
+          // Use `1 / n` to handle minus zero also.
+          x.s = 1 / v < 0 ? (v = -v, -1) : 1;
+
+          // Fast path for integers, where n < 2147483648 (2**31).
+          if (v === ~~v) {
+            for (e = 0, i = v; i >= 10; i /= 10, e++);
+
+            if (e > MAX_EXP) {
+              x.c = x.e = null;
+            } else {
+              x.e = e;
+              x.c = [v];
+            }
+
+            return;
+          }
+
+          str = String(v);
+        } else {
+
+          if (!isNumeric.test(str = String(v))) return parseNumeric(x, str, isNum);
+
+          x.s = str.charCodeAt(0) == 45 ? (str = str.slice(1), -1) : 1;
+        }
+
+        // Decimal point?
+        if ((e = str.indexOf('.')) > -1) str = str.replace('.', '');
+
+        // Exponential form?
+        if ((i = str.search(/e/i)) > 0) {
+
+          // Determine exponent.
+          if (e < 0) e = i;
+          e += +str.slice(i + 1);
+          str = str.substring(0, i);
+        } else if (e < 0) {
+
+          // Integer.
+          e = str.length;
+        }
+
+      } else {
+
+        // '[BigNumber Error] Base {not a primitive number|not an integer|out of range}: {b}'
+        intCheck(b, 2, ALPHABET.length, 'Base');
+
+        // Allow exponential notation to be used with base 10 argument, while
+        // also rounding to DECIMAL_PLACES as with other bases.
+        if (b == 10 && alphabetHasNormalDecimalDigits) {
+          x = new BigNumber(v);
+          return round(x, DECIMAL_PLACES + x.e + 1, ROUNDING_MODE);
+        }
+
+        str = String(v);
+
+        if (isNum = typeof v == 'number') {
+
+          // Avoid potential interpretation of Infinity and NaN as base 44+ values.
+          if (v * 0 != 0) return parseNumeric(x, str, isNum, b);
+
+          x.s = 1 / v < 0 ? (str = str.slice(1), -1) : 1;
+
+          // '[BigNumber Error] Number primitive has more than 15 significant digits: {n}'
+          if (BigNumber.DEBUG && str.replace(/^0\.0*|\./, '').length > 15) {
+            throw Error
+             (tooManyDigits + v);
+          }
+        } else {
+          x.s = str.charCodeAt(0) === 45 ? (str = str.slice(1), -1) : 1;
+        }
+
+        alphabet = ALPHABET.slice(0, b);
+        e = i = 0;
+
+        // Check that str is a valid base b number.
+        // Don't use RegExp, so alphabet can contain special characters.
+        for (len = str.length; i < len; i++) {
+          if (alphabet.indexOf(c = str.charAt(i)) < 0) {
+            if (c == '.') {
+
+              // If '.' is not the first character and it has not be found before.
+              if (i > e) {
+                e = len;
+                continue;
+              }
+            } else if (!caseChanged) {
+
+              // Allow e.g. hexadecimal 'FF' as well as 'ff'.
+              if (str == str.toUpperCase() && (str = str.toLowerCase()) ||
+                  str == str.toLowerCase() && (str = str.toUpperCase())) {
+                caseChanged = true;
+                i = -1;
+                e = 0;
+                continue;
+              }
+            }
+
+            return parseNumeric(x, String(v), isNum, b);
+          }
+        }
+
+        // Prevent later check for length on converted number.
+        isNum = false;
+        str = convertBase(str, b, 10, x.s);
+
+        // Decimal point?
+        if ((e = str.indexOf('.')) > -1) str = str.replace('.', '');
+        else e = str.length;
+      }
+
+      // Determine leading zeros.
+      for (i = 0; str.charCodeAt(i) === 48; i++);
+
+      // Determine trailing zeros.
+      for (len = str.length; str.charCodeAt(--len) === 48;);
+
+      if (str = str.slice(i, ++len)) {
+        len -= i;
+
+        // '[BigNumber Error] Number primitive has more than 15 significant digits: {n}'
+        if (isNum && BigNumber.DEBUG &&
+          len > 15 && (v > MAX_SAFE_INTEGER || v !== mathfloor(v))) {
+            throw Error
+             (tooManyDigits + (x.s * v));
+        }
+
+         // Overflow?
+        if ((e = e - i - 1) > MAX_EXP) {
+
+          // Infinity.
+          x.c = x.e = null;
+
+        // Underflow?
+        } else if (e < MIN_EXP) {
+
+          // Zero.
+          x.c = [x.e = 0];
+        } else {
+          x.e = e;
+          x.c = [];
+
+          // Transform base
+
+          // e is the base 10 exponent.
+          // i is where to slice str to get the first element of the coefficient array.
+          i = (e + 1) % LOG_BASE;
+          if (e < 0) i += LOG_BASE;  // i < 1
+
+          if (i < len) {
+            if (i) x.c.push(+str.slice(0, i));
+
+            for (len -= LOG_BASE; i < len;) {
+              x.c.push(+str.slice(i, i += LOG_BASE));
+            }
+
+            i = LOG_BASE - (str = str.slice(i)).length;
+          } else {
+            i -= len;
+          }
+
+          for (; i--; str += '0');
+          x.c.push(+str);
+        }
+      } else {
+
+        // Zero.
+        x.c = [x.e = 0];
+      }
+    }
+
+
+    // CONSTRUCTOR PROPERTIES
+
+
+    BigNumber.clone = clone;
+
+    BigNumber.ROUND_UP = 0;
+    BigNumber.ROUND_DOWN = 1;
+    BigNumber.ROUND_CEIL = 2;
+    BigNumber.ROUND_FLOOR = 3;
+    BigNumber.ROUND_HALF_UP = 4;
+    BigNumber.ROUND_HALF_DOWN = 5;
+    BigNumber.ROUND_HALF_EVEN = 6;
+    BigNumber.ROUND_HALF_CEIL = 7;
+    BigNumber.ROUND_HALF_FLOOR = 8;
+    BigNumber.EUCLID = 9;
+
+
+    /*
+     * Configure infrequently-changing library-wide settings.
+     *
+     * Accept an object with the following optional properties (if the value of a property is
+     * a number, it must be an integer within the inclusive range stated):
+     *
+     *   DECIMAL_PLACES   {number}           0 to MAX
+     *   ROUNDING_MODE    {number}           0 to 8
+     *   EXPONENTIAL_AT   {number|number[]}  -MAX to MAX  or  [-MAX to 0, 0 to MAX]
+     *   RANGE            {number|number[]}  -MAX to MAX (not zero)  or  [-MAX to -1, 1 to MAX]
+     *   CRYPTO           {boolean}          true or false
+     *   MODULO_MODE      {number}           0 to 9
+     *   POW_PRECISION       {number}           0 to MAX
+     *   ALPHABET         {string}           A string of two or more unique characters which does
+     *                                       not contain '.'.
+     *   FORMAT           {object}           An object with some of the following properties:
+     *     prefix                 {string}
+     *     groupSize              {number}
+     *     secondaryGroupSize     {number}
+     *     groupSeparator         {string}
+     *     decimalSeparator       {string}
+     *     fractionGroupSize      {number}
+     *     fractionGroupSeparator {string}
+     *     suffix                 {string}
+     *
+     * (The values assigned to the above FORMAT object properties are not checked for validity.)
+     *
+     * E.g.
+     * BigNumber.config({ DECIMAL_PLACES : 20, ROUNDING_MODE : 4 })
+     *
+     * Ignore properties/parameters set to null or undefined, except for ALPHABET.
+     *
+     * Return an object with the properties current values.
+     */
+    BigNumber.config = BigNumber.set = function (obj) {
+      var p, v;
+
+      if (obj != null) {
+
+        if (typeof obj == 'object') {
+
+          // DECIMAL_PLACES {number} Integer, 0 to MAX inclusive.
+          // '[BigNumber Error] DECIMAL_PLACES {not a primitive number|not an integer|out of range}: {v}'
+          if (obj.hasOwnProperty(p = 'DECIMAL_PLACES')) {
+            v = obj[p];
+            intCheck(v, 0, MAX, p);
+            DECIMAL_PLACES = v;
+          }
+
+          // ROUNDING_MODE {number} Integer, 0 to 8 inclusive.
+          // '[BigNumber Error] ROUNDING_MODE {not a primitive number|not an integer|out of range}: {v}'
+          if (obj.hasOwnProperty(p = 'ROUNDING_MODE')) {
+            v = obj[p];
+            intCheck(v, 0, 8, p);
+            ROUNDING_MODE = v;
+          }
+
+          // EXPONENTIAL_AT {number|number[]}
+          // Integer, -MAX to MAX inclusive or
+          // [integer -MAX to 0 inclusive, 0 to MAX inclusive].
+          // '[BigNumber Error] EXPONENTIAL_AT {not a primitive number|not an integer|out of range}: {v}'
+          if (obj.hasOwnProperty(p = 'EXPONENTIAL_AT')) {
+            v = obj[p];
+            if (v && v.pop) {
+              intCheck(v[0], -MAX, 0, p);
+              intCheck(v[1], 0, MAX, p);
+              TO_EXP_NEG = v[0];
+              TO_EXP_POS = v[1];
+            } else {
+              intCheck(v, -MAX, MAX, p);
+              TO_EXP_NEG = -(TO_EXP_POS = v < 0 ? -v : v);
+            }
+          }
+
+          // RANGE {number|number[]} Non-zero integer, -MAX to MAX inclusive or
+          // [integer -MAX to -1 inclusive, integer 1 to MAX inclusive].
+          // '[BigNumber Error] RANGE {not a primitive number|not an integer|out of range|cannot be zero}: {v}'
+          if (obj.hasOwnProperty(p = 'RANGE')) {
+            v = obj[p];
+            if (v && v.pop) {
+              intCheck(v[0], -MAX, -1, p);
+              intCheck(v[1], 1, MAX, p);
+              MIN_EXP = v[0];
+              MAX_EXP = v[1];
+            } else {
+              intCheck(v, -MAX, MAX, p);
+              if (v) {
+                MIN_EXP = -(MAX_EXP = v < 0 ? -v : v);
+              } else {
+                throw Error
+                 (bignumberError + p + ' cannot be zero: ' + v);
+              }
+            }
+          }
+
+          // CRYPTO {boolean} true or false.
+          // '[BigNumber Error] CRYPTO not true or false: {v}'
+          // '[BigNumber Error] crypto unavailable'
+          if (obj.hasOwnProperty(p = 'CRYPTO')) {
+            v = obj[p];
+            if (v === !!v) {
+              if (v) {
+                if (typeof crypto != 'undefined' && crypto &&
+                 (crypto.getRandomValues || crypto.randomBytes)) {
+                  CRYPTO = v;
+                } else {
+                  CRYPTO = !v;
+                  throw Error
+                   (bignumberError + 'crypto unavailable');
+                }
+              } else {
+                CRYPTO = v;
+              }
+            } else {
+              throw Error
+               (bignumberError + p + ' not true or false: ' + v);
+            }
+          }
+
+          // MODULO_MODE {number} Integer, 0 to 9 inclusive.
+          // '[BigNumber Error] MODULO_MODE {not a primitive number|not an integer|out of range}: {v}'
+          if (obj.hasOwnProperty(p = 'MODULO_MODE')) {
+            v = obj[p];
+            intCheck(v, 0, 9, p);
+            MODULO_MODE = v;
+          }
+
+          // POW_PRECISION {number} Integer, 0 to MAX inclusive.
+          // '[BigNumber Error] POW_PRECISION {not a primitive number|not an integer|out of range}: {v}'
+          if (obj.hasOwnProperty(p = 'POW_PRECISION')) {
+            v = obj[p];
+            intCheck(v, 0, MAX, p);
+            POW_PRECISION = v;
+          }
+
+          // FORMAT {object}
+          // '[BigNumber Error] FORMAT not an object: {v}'
+          if (obj.hasOwnProperty(p = 'FORMAT')) {
+            v = obj[p];
+            if (typeof v == 'object') FORMAT = v;
+            else throw Error
+             (bignumberError + p + ' not an object: ' + v);
+          }
+
+          // ALPHABET {string}
+          // '[BigNumber Error] ALPHABET invalid: {v}'
+          if (obj.hasOwnProperty(p = 'ALPHABET')) {
+            v = obj[p];
+
+            // Disallow if less than two characters,
+            // or if it contains '+', '-', '.', whitespace, or a repeated character.
+            if (typeof v == 'string' && !/^.?$|[+\-.\s]|(.).*\1/.test(v)) {
+              alphabetHasNormalDecimalDigits = v.slice(0, 10) == '0123456789';
+              ALPHABET = v;
+            } else {
+              throw Error
+               (bignumberError + p + ' invalid: ' + v);
+            }
+          }
+
+        } else {
+
+          // '[BigNumber Error] Object expected: {v}'
+          throw Error
+           (bignumberError + 'Object expected: ' + obj);
+        }
+      }
+
+      return {
+        DECIMAL_PLACES: DECIMAL_PLACES,
+        ROUNDING_MODE: ROUNDING_MODE,
+        EXPONENTIAL_AT: [TO_EXP_NEG, TO_EXP_POS],
+        RANGE: [MIN_EXP, MAX_EXP],
+        CRYPTO: CRYPTO,
+        MODULO_MODE: MODULO_MODE,
+        POW_PRECISION: POW_PRECISION,
+        FORMAT: FORMAT,
+        ALPHABET: ALPHABET
+      };
+    };
+
+
+    /*
+     * Return true if v is a BigNumber instance, otherwise return false.
+     *
+     * If BigNumber.DEBUG is true, throw if a BigNumber instance is not well-formed.
+     *
+     * v {any}
+     *
+     * '[BigNumber Error] Invalid BigNumber: {v}'
+     */
+    BigNumber.isBigNumber = function (v) {
+      if (!v || v._isBigNumber !== true) return false;
+      if (!BigNumber.DEBUG) return true;
+
+      var i, n,
+        c = v.c,
+        e = v.e,
+        s = v.s;
+
+      out: if ({}.toString.call(c) == '[object Array]') {
+
+        if ((s === 1 || s === -1) && e >= -MAX && e <= MAX && e === mathfloor(e)) {
+
+          // If the first element is zero, the BigNumber value must be zero.
+          if (c[0] === 0) {
+            if (e === 0 && c.length === 1) return true;
+            break out;
+          }
+
+          // Calculate number of digits that c[0] should have, based on the exponent.
+          i = (e + 1) % LOG_BASE;
+          if (i < 1) i += LOG_BASE;
+
+          // Calculate number of digits of c[0].
+          //if (Math.ceil(Math.log(c[0] + 1) / Math.LN10) == i) {
+          if (String(c[0]).length == i) {
+
+            for (i = 0; i < c.length; i++) {
+              n = c[i];
+              if (n < 0 || n >= BASE || n !== mathfloor(n)) break out;
+            }
+
+            // Last element cannot be zero, unless it is the only element.
+            if (n !== 0) return true;
+          }
+        }
+
+      // Infinity/NaN
+      } else if (c === null && e === null && (s === null || s === 1 || s === -1)) {
+        return true;
+      }
+
+      throw Error
+        (bignumberError + 'Invalid BigNumber: ' + v);
+    };
+
+
+    /*
+     * Return a new BigNumber whose value is the maximum of the arguments.
+     *
+     * arguments {number|string|BigNumber}
+     */
+    BigNumber.maximum = BigNumber.max = function () {
+      return maxOrMin(arguments, -1);
+    };
+
+
+    /*
+     * Return a new BigNumber whose value is the minimum of the arguments.
+     *
+     * arguments {number|string|BigNumber}
+     */
+    BigNumber.minimum = BigNumber.min = function () {
+      return maxOrMin(arguments, 1);
+    };
+
+
+    /*
+     * Return a new BigNumber with a random value equal to or greater than 0 and less than 1,
+     * and with dp, or DECIMAL_PLACES if dp is omitted, decimal places (or less if trailing
+     * zeros are produced).
+     *
+     * [dp] {number} Decimal places. Integer, 0 to MAX inclusive.
+     *
+     * '[BigNumber Error] Argument {not a primitive number|not an integer|out of range}: {dp}'
+     * '[BigNumber Error] crypto unavailable'
+     */
+    BigNumber.random = (function () {
+      var pow2_53 = 0x20000000000000;
+
+      // Return a 53 bit integer n, where 0 <= n < 9007199254740992.
+      // Check if Math.random() produces more than 32 bits of randomness.
+      // If it does, assume at least 53 bits are produced, otherwise assume at least 30 bits.
+      // 0x40000000 is 2^30, 0x800000 is 2^23, 0x1fffff is 2^21 - 1.
+      var random53bitInt = (Math.random() * pow2_53) & 0x1fffff
+       ? function () { return mathfloor(Math.random() * pow2_53); }
+       : function () { return ((Math.random() * 0x40000000 | 0) * 0x800000) +
+         (Math.random() * 0x800000 | 0); };
+
+      return function (dp) {
+        var a, b, e, k, v,
+          i = 0,
+          c = [],
+          rand = new BigNumber(ONE);
+
+        if (dp == null) dp = DECIMAL_PLACES;
+        else intCheck(dp, 0, MAX);
+
+        k = mathceil(dp / LOG_BASE);
+
+        if (CRYPTO) {
+
+          // Browsers supporting crypto.getRandomValues.
+          if (crypto.getRandomValues) {
+
+            a = crypto.getRandomValues(new Uint32Array(k *= 2));
+
+            for (; i < k;) {
+
+              // 53 bits:
+              // ((Math.pow(2, 32) - 1) * Math.pow(2, 21)).toString(2)
+              // 11111 11111111 11111111 11111111 11100000 00000000 00000000
+              // ((Math.pow(2, 32) - 1) >>> 11).toString(2)
+              //                                     11111 11111111 11111111
+              // 0x20000 is 2^21.
+              v = a[i] * 0x20000 + (a[i + 1] >>> 11);
+
+              // Rejection sampling:
+              // 0 <= v < 9007199254740992
+              // Probability that v >= 9e15, is
+              // 7199254740992 / 9007199254740992 ~= 0.0008, i.e. 1 in 1251
+              if (v >= 9e15) {
+                b = crypto.getRandomValues(new Uint32Array(2));
+                a[i] = b[0];
+                a[i + 1] = b[1];
+              } else {
+
+                // 0 <= v <= 8999999999999999
+                // 0 <= (v % 1e14) <= 99999999999999
+                c.push(v % 1e14);
+                i += 2;
+              }
+            }
+            i = k / 2;
+
+          // Node.js supporting crypto.randomBytes.
+          } else if (crypto.randomBytes) {
+
+            // buffer
+            a = crypto.randomBytes(k *= 7);
+
+            for (; i < k;) {
+
+              // 0x1000000000000 is 2^48, 0x10000000000 is 2^40
+              // 0x100000000 is 2^32, 0x1000000 is 2^24
+              // 11111 11111111 11111111 11111111 11111111 11111111 11111111
+              // 0 <= v < 9007199254740992
+              v = ((a[i] & 31) * 0x1000000000000) + (a[i + 1] * 0x10000000000) +
+                 (a[i + 2] * 0x100000000) + (a[i + 3] * 0x1000000) +
+                 (a[i + 4] << 16) + (a[i + 5] << 8) + a[i + 6];
+
+              if (v >= 9e15) {
+                crypto.randomBytes(7).copy(a, i);
+              } else {
+
+                // 0 <= (v % 1e14) <= 99999999999999
+                c.push(v % 1e14);
+                i += 7;
+              }
+            }
+            i = k / 7;
+          } else {
+            CRYPTO = false;
+            throw Error
+             (bignumberError + 'crypto unavailable');
+          }
+        }
+
+        // Use Math.random.
+        if (!CRYPTO) {
+
+          for (; i < k;) {
+            v = random53bitInt();
+            if (v < 9e15) c[i++] = v % 1e14;
+          }
+        }
+
+        k = c[--i];
+        dp %= LOG_BASE;
+
+        // Convert trailing digits to zeros according to dp.
+        if (k && dp) {
+          v = POWS_TEN[LOG_BASE - dp];
+          c[i] = mathfloor(k / v) * v;
+        }
+
+        // Remove trailing elements which are zero.
+        for (; c[i] === 0; c.pop(), i--);
+
+        // Zero?
+        if (i < 0) {
+          c = [e = 0];
+        } else {
+
+          // Remove leading elements which are zero and adjust exponent accordingly.
+          for (e = -1 ; c[0] === 0; c.splice(0, 1), e -= LOG_BASE);
+
+          // Count the digits of the first element of c to determine leading zeros, and...
+          for (i = 1, v = c[0]; v >= 10; v /= 10, i++);
+
+          // adjust the exponent accordingly.
+          if (i < LOG_BASE) e -= LOG_BASE - i;
+        }
+
+        rand.e = e;
+        rand.c = c;
+        return rand;
+      };
+    })();
+
+
+    /*
+     * Return a BigNumber whose value is the sum of the arguments.
+     *
+     * arguments {number|string|BigNumber}
+     */
+    BigNumber.sum = function () {
+      var i = 1,
+        args = arguments,
+        sum = new BigNumber(args[0]);
+      for (; i < args.length;) sum = sum.plus(args[i++]);
+      return sum;
+    };
+
+
+    // PRIVATE FUNCTIONS
+
+
+    // Called by BigNumber and BigNumber.prototype.toString.
+    convertBase = (function () {
+      var decimal = '0123456789';
+
+      /*
+       * Convert string of baseIn to an array of numbers of baseOut.
+       * Eg. toBaseOut('255', 10, 16) returns [15, 15].
+       * Eg. toBaseOut('ff', 16, 10) returns [2, 5, 5].
+       */
+      function toBaseOut(str, baseIn, baseOut, alphabet) {
+        var j,
+          arr = [0],
+          arrL,
+          i = 0,
+          len = str.length;
+
+        for (; i < len;) {
+          for (arrL = arr.length; arrL--; arr[arrL] *= baseIn);
+
+          arr[0] += alphabet.indexOf(str.charAt(i++));
+
+          for (j = 0; j < arr.length; j++) {
+
+            if (arr[j] > baseOut - 1) {
+              if (arr[j + 1] == null) arr[j + 1] = 0;
+              arr[j + 1] += arr[j] / baseOut | 0;
+              arr[j] %= baseOut;
+            }
+          }
+        }
+
+        return arr.reverse();
+      }
+
+      // Convert a numeric string of baseIn to a numeric string of baseOut.
+      // If the caller is toString, we are converting from base 10 to baseOut.
+      // If the caller is BigNumber, we are converting from baseIn to base 10.
+      return function (str, baseIn, baseOut, sign, callerIsToString) {
+        var alphabet, d, e, k, r, x, xc, y,
+          i = str.indexOf('.'),
+          dp = DECIMAL_PLACES,
+          rm = ROUNDING_MODE;
+
+        // Non-integer.
+        if (i >= 0) {
+          k = POW_PRECISION;
+
+          // Unlimited precision.
+          POW_PRECISION = 0;
+          str = str.replace('.', '');
+          y = new BigNumber(baseIn);
+          x = y.pow(str.length - i);
+          POW_PRECISION = k;
+
+          // Convert str as if an integer, then restore the fraction part by dividing the
+          // result by its base raised to a power.
+
+          y.c = toBaseOut(toFixedPoint(coeffToString(x.c), x.e, '0'),
+           10, baseOut, decimal);
+          y.e = y.c.length;
+        }
+
+        // Convert the number as integer.
+
+        xc = toBaseOut(str, baseIn, baseOut, callerIsToString
+         ? (alphabet = ALPHABET, decimal)
+         : (alphabet = decimal, ALPHABET));
+
+        // xc now represents str as an integer and converted to baseOut. e is the exponent.
+        e = k = xc.length;
+
+        // Remove trailing zeros.
+        for (; xc[--k] == 0; xc.pop());
+
+        // Zero?
+        if (!xc[0]) return alphabet.charAt(0);
+
+        // Does str represent an integer? If so, no need for the division.
+        if (i < 0) {
+          --e;
+        } else {
+          x.c = xc;
+          x.e = e;
+
+          // The sign is needed for correct rounding.
+          x.s = sign;
+          x = div(x, y, dp, rm, baseOut);
+          xc = x.c;
+          r = x.r;
+          e = x.e;
+        }
+
+        // xc now represents str converted to baseOut.
+
+        // The index of the rounding digit.
+        d = e + dp + 1;
+
+        // The rounding digit: the digit to the right of the digit that may be rounded up.
+        i = xc[d];
+
+        // Look at the rounding digits and mode to determine whether to round up.
+
+        k = baseOut / 2;
+        r = r || d < 0 || xc[d + 1] != null;
+
+        r = rm < 4 ? (i != null || r) && (rm == 0 || rm == (x.s < 0 ? 3 : 2))
+              : i > k || i == k &&(rm == 4 || r || rm == 6 && xc[d - 1] & 1 ||
+               rm == (x.s < 0 ? 8 : 7));
+
+        // If the index of the rounding digit is not greater than zero, or xc represents
+        // zero, then the result of the base conversion is zero or, if rounding up, a value
+        // such as 0.00001.
+        if (d < 1 || !xc[0]) {
+
+          // 1^-dp or 0
+          str = r ? toFixedPoint(alphabet.charAt(1), -dp, alphabet.charAt(0)) : alphabet.charAt(0);
+        } else {
+
+          // Truncate xc to the required number of decimal places.
+          xc.length = d;
+
+          // Round up?
+          if (r) {
+
+            // Rounding up may mean the previous digit has to be rounded up and so on.
+            for (--baseOut; ++xc[--d] > baseOut;) {
+              xc[d] = 0;
+
+              if (!d) {
+                ++e;
+                xc = [1].concat(xc);
+              }
+            }
+          }
+
+          // Determine trailing zeros.
+          for (k = xc.length; !xc[--k];);
+
+          // E.g. [4, 11, 15] becomes 4bf.
+          for (i = 0, str = ''; i <= k; str += alphabet.charAt(xc[i++]));
+
+          // Add leading zeros, decimal point and trailing zeros as required.
+          str = toFixedPoint(str, e, alphabet.charAt(0));
+        }
+
+        // The caller will add the sign.
+        return str;
+      };
+    })();
+
+
+    // Perform division in the specified base. Called by div and convertBase.
+    div = (function () {
+
+      // Assume non-zero x and k.
+      function multiply(x, k, base) {
+        var m, temp, xlo, xhi,
+          carry = 0,
+          i = x.length,
+          klo = k % SQRT_BASE,
+          khi = k / SQRT_BASE | 0;
+
+        for (x = x.slice(); i--;) {
+          xlo = x[i] % SQRT_BASE;
+          xhi = x[i] / SQRT_BASE | 0;
+          m = khi * xlo + xhi * klo;
+          temp = klo * xlo + ((m % SQRT_BASE) * SQRT_BASE) + carry;
+          carry = (temp / base | 0) + (m / SQRT_BASE | 0) + khi * xhi;
+          x[i] = temp % base;
+        }
+
+        if (carry) x = [carry].concat(x);
+
+        return x;
+      }
+
+      function compare(a, b, aL, bL) {
+        var i, cmp;
+
+        if (aL != bL) {
+          cmp = aL > bL ? 1 : -1;
+        } else {
+
+          for (i = cmp = 0; i < aL; i++) {
+
+            if (a[i] != b[i]) {
+              cmp = a[i] > b[i] ? 1 : -1;
+              break;
+            }
+          }
+        }
+
+        return cmp;
+      }
+
+      function subtract(a, b, aL, base) {
+        var i = 0;
+
+        // Subtract b from a.
+        for (; aL--;) {
+          a[aL] -= i;
+          i = a[aL] < b[aL] ? 1 : 0;
+          a[aL] = i * base + a[aL] - b[aL];
+        }
+
+        // Remove leading zeros.
+        for (; !a[0] && a.length > 1; a.splice(0, 1));
+      }
+
+      // x: dividend, y: divisor.
+      return function (x, y, dp, rm, base) {
+        var cmp, e, i, more, n, prod, prodL, q, qc, rem, remL, rem0, xi, xL, yc0,
+          yL, yz,
+          s = x.s == y.s ? 1 : -1,
+          xc = x.c,
+          yc = y.c;
+
+        // Either NaN, Infinity or 0?
+        if (!xc || !xc[0] || !yc || !yc[0]) {
+
+          return new BigNumber(
+
+           // Return NaN if either NaN, or both Infinity or 0.
+           !x.s || !y.s || (xc ? yc && xc[0] == yc[0] : !yc) ? NaN :
+
+            // Return ±0 if x is ±0 or y is ±Infinity, or return ±Infinity as y is ±0.
+            xc && xc[0] == 0 || !yc ? s * 0 : s / 0
+         );
+        }
+
+        q = new BigNumber(s);
+        qc = q.c = [];
+        e = x.e - y.e;
+        s = dp + e + 1;
+
+        if (!base) {
+          base = BASE;
+          e = bitFloor(x.e / LOG_BASE) - bitFloor(y.e / LOG_BASE);
+          s = s / LOG_BASE | 0;
+        }
+
+        // Result exponent may be one less then the current value of e.
+        // The coefficients of the BigNumbers from convertBase may have trailing zeros.
+        for (i = 0; yc[i] == (xc[i] || 0); i++);
+
+        if (yc[i] > (xc[i] || 0)) e--;
+
+        if (s < 0) {
+          qc.push(1);
+          more = true;
+        } else {
+          xL = xc.length;
+          yL = yc.length;
+          i = 0;
+          s += 2;
+
+          // Normalise xc and yc so highest order digit of yc is >= base / 2.
+
+          n = mathfloor(base / (yc[0] + 1));
+
+          // Not necessary, but to handle odd bases where yc[0] == (base / 2) - 1.
+          // if (n > 1 || n++ == 1 && yc[0] < base / 2) {
+          if (n > 1) {
+            yc = multiply(yc, n, base);
+            xc = multiply(xc, n, base);
+            yL = yc.length;
+            xL = xc.length;
+          }
+
+          xi = yL;
+          rem = xc.slice(0, yL);
+          remL = rem.length;
+
+          // Add zeros to make remainder as long as divisor.
+          for (; remL < yL; rem[remL++] = 0);
+          yz = yc.slice();
+          yz = [0].concat(yz);
+          yc0 = yc[0];
+          if (yc[1] >= base / 2) yc0++;
+          // Not necessary, but to prevent trial digit n > base, when using base 3.
+          // else if (base == 3 && yc0 == 1) yc0 = 1 + 1e-15;
+
+          do {
+            n = 0;
+
+            // Compare divisor and remainder.
+            cmp = compare(yc, rem, yL, remL);
+
+            // If divisor < remainder.
+            if (cmp < 0) {
+
+              // Calculate trial digit, n.
+
+              rem0 = rem[0];
+              if (yL != remL) rem0 = rem0 * base + (rem[1] || 0);
+
+              // n is how many times the divisor goes into the current remainder.
+              n = mathfloor(rem0 / yc0);
+
+              //  Algorithm:
+              //  product = divisor multiplied by trial digit (n).
+              //  Compare product and remainder.
+              //  If product is greater than remainder:
+              //    Subtract divisor from product, decrement trial digit.
+              //  Subtract product from remainder.
+              //  If product was less than remainder at the last compare:
+              //    Compare new remainder and divisor.
+              //    If remainder is greater than divisor:
+              //      Subtract divisor from remainder, increment trial digit.
+
+              if (n > 1) {
+
+                // n may be > base only when base is 3.
+                if (n >= base) n = base - 1;
+
+                // product = divisor * trial digit.
+                prod = multiply(yc, n, base);
+                prodL = prod.length;
+                remL = rem.length;
+
+                // Compare product and remainder.
+                // If product > remainder then trial digit n too high.
+                // n is 1 too high about 5% of the time, and is not known to have
+                // ever been more than 1 too high.
+                while (compare(prod, rem, prodL, remL) == 1) {
+                  n--;
+
+                  // Subtract divisor from product.
+                  subtract(prod, yL < prodL ? yz : yc, prodL, base);
+                  prodL = prod.length;
+                  cmp = 1;
+                }
+              } else {
+
+                // n is 0 or 1, cmp is -1.
+                // If n is 0, there is no need to compare yc and rem again below,
+                // so change cmp to 1 to avoid it.
+                // If n is 1, leave cmp as -1, so yc and rem are compared again.
+                if (n == 0) {
+
+                  // divisor < remainder, so n must be at least 1.
+                  cmp = n = 1;
+                }
+
+                // product = divisor
+                prod = yc.slice();
+                prodL = prod.length;
+              }
+
+              if (prodL < remL) prod = [0].concat(prod);
+
+              // Subtract product from remainder.
+              subtract(rem, prod, remL, base);
+              remL = rem.length;
+
+               // If product was < remainder.
+              if (cmp == -1) {
+
+                // Compare divisor and new remainder.
+                // If divisor < new remainder, subtract divisor from remainder.
+                // Trial digit n too low.
+                // n is 1 too low about 5% of the time, and very rarely 2 too low.
+                while (compare(yc, rem, yL, remL) < 1) {
+                  n++;
+
+                  // Subtract divisor from remainder.
+                  subtract(rem, yL < remL ? yz : yc, remL, base);
+                  remL = rem.length;
+                }
+              }
+            } else if (cmp === 0) {
+              n++;
+              rem = [0];
+            } // else cmp === 1 and n will be 0
+
+            // Add the next digit, n, to the result array.
+            qc[i++] = n;
+
+            // Update the remainder.
+            if (rem[0]) {
+              rem[remL++] = xc[xi] || 0;
+            } else {
+              rem = [xc[xi]];
+              remL = 1;
+            }
+          } while ((xi++ < xL || rem[0] != null) && s--);
+
+          more = rem[0] != null;
+
+          // Leading zero?
+          if (!qc[0]) qc.splice(0, 1);
+        }
+
+        if (base == BASE) {
+
+          // To calculate q.e, first get the number of digits of qc[0].
+          for (i = 1, s = qc[0]; s >= 10; s /= 10, i++);
+
+          round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm, more);
+
+        // Caller is convertBase.
+        } else {
+          q.e = e;
+          q.r = +more;
+        }
+
+        return q;
+      };
+    })();
+
+
+    /*
+     * Return a string representing the value of BigNumber n in fixed-point or exponential
+     * notation rounded to the specified decimal places or significant digits.
+     *
+     * n: a BigNumber.
+     * i: the index of the last digit required (i.e. the digit that may be rounded up).
+     * rm: the rounding mode.
+     * id: 1 (toExponential) or 2 (toPrecision).
+     */
+    function format(n, i, rm, id) {
+      var c0, e, ne, len, str;
+
+      if (rm == null) rm = ROUNDING_MODE;
+      else intCheck(rm, 0, 8);
+
+      if (!n.c) return n.toString();
+
+      c0 = n.c[0];
+      ne = n.e;
+
+      if (i == null) {
+        str = coeffToString(n.c);
+        str = id == 1 || id == 2 && (ne <= TO_EXP_NEG || ne >= TO_EXP_POS)
+         ? toExponential(str, ne)
+         : toFixedPoint(str, ne, '0');
+      } else {
+        n = round(new BigNumber(n), i, rm);
+
+        // n.e may have changed if the value was rounded up.
+        e = n.e;
+
+        str = coeffToString(n.c);
+        len = str.length;
+
+        // toPrecision returns exponential notation if the number of significant digits
+        // specified is less than the number of digits necessary to represent the integer
+        // part of the value in fixed-point notation.
+
+        // Exponential notation.
+        if (id == 1 || id == 2 && (i <= e || e <= TO_EXP_NEG)) {
+
+          // Append zeros?
+          for (; len < i; str += '0', len++);
+          str = toExponential(str, e);
+
+        // Fixed-point notation.
+        } else {
+          i -= ne + (id === 2 && e > ne);
+          str = toFixedPoint(str, e, '0');
+
+          // Append zeros?
+          if (e + 1 > len) {
+            if (--i > 0) for (str += '.'; i--; str += '0');
+          } else {
+            i += e - len;
+            if (i > 0) {
+              if (e + 1 == len) str += '.';
+              for (; i--; str += '0');
+            }
+          }
+        }
+      }
+
+      return n.s < 0 && c0 ? '-' + str : str;
+    }
+
+
+    // Handle BigNumber.max and BigNumber.min.
+    // If any number is NaN, return NaN.
+    function maxOrMin(args, n) {
+      var k, y,
+        i = 1,
+        x = new BigNumber(args[0]);
+
+      for (; i < args.length; i++) {
+        y = new BigNumber(args[i]);
+        if (!y.s || (k = compare(x, y)) === n || k === 0 && x.s === n) {
+          x = y;
+        }
+      }
+
+      return x;
+    }
+
+
+    /*
+     * Strip trailing zeros, calculate base 10 exponent and check against MIN_EXP and MAX_EXP.
+     * Called by minus, plus and times.
+     */
+    function normalise(n, c, e) {
+      var i = 1,
+        j = c.length;
+
+       // Remove trailing zeros.
+      for (; !c[--j]; c.pop());
+
+      // Calculate the base 10 exponent. First get the number of digits of c[0].
+      for (j = c[0]; j >= 10; j /= 10, i++);
+
+      // Overflow?
+      if ((e = i + e * LOG_BASE - 1) > MAX_EXP) {
+
+        // Infinity.
+        n.c = n.e = null;
+
+      // Underflow?
+      } else if (e < MIN_EXP) {
+
+        // Zero.
+        n.c = [n.e = 0];
+      } else {
+        n.e = e;
+        n.c = c;
+      }
+
+      return n;
+    }
+
+
+    // Handle values that fail the validity test in BigNumber.
+    parseNumeric = (function () {
+      var basePrefix = /^(-?)0([xbo])(?=\w[\w.]*$)/i,
+        dotAfter = /^([^.]+)\.$/,
+        dotBefore = /^\.([^.]+)$/,
+        isInfinityOrNaN = /^-?(Infinity|NaN)$/,
+        whitespaceOrPlus = /^\s*\+(?=[\w.])|^\s+|\s+$/g;
+
+      return function (x, str, isNum, b) {
+        var base,
+          s = isNum ? str : str.replace(whitespaceOrPlus, '');
+
+        // No exception on ±Infinity or NaN.
+        if (isInfinityOrNaN.test(s)) {
+          x.s = isNaN(s) ? null : s < 0 ? -1 : 1;
+        } else {
+          if (!isNum) {
+
+            // basePrefix = /^(-?)0([xbo])(?=\w[\w.]*$)/i
+            s = s.replace(basePrefix, function (m, p1, p2) {
+              base = (p2 = p2.toLowerCase()) == 'x' ? 16 : p2 == 'b' ? 2 : 8;
+              return !b || b == base ? p1 : m;
+            });
+
+            if (b) {
+              base = b;
+
+              // E.g. '1.' to '1', '.1' to '0.1'
+              s = s.replace(dotAfter, '$1').replace(dotBefore, '0.$1');
+            }
+
+            if (str != s) return new BigNumber(s, base);
+          }
+
+          // '[BigNumber Error] Not a number: {n}'
+          // '[BigNumber Error] Not a base {b} number: {n}'
+          if (BigNumber.DEBUG) {
+            throw Error
+              (bignumberError + 'Not a' + (b ? ' base ' + b : '') + ' number: ' + str);
+          }
+
+          // NaN
+          x.s = null;
+        }
+
+        x.c = x.e = null;
+      }
+    })();
+
+
+    /*
+     * Round x to sd significant digits using rounding mode rm. Check for over/under-flow.
+     * If r is truthy, it is known that there are more digits after the rounding digit.
+     */
+    function round(x, sd, rm, r) {
+      var d, i, j, k, n, ni, rd,
+        xc = x.c,
+        pows10 = POWS_TEN;
+
+      // if x is not Infinity or NaN...
+      if (xc) {
+
+        // rd is the rounding digit, i.e. the digit after the digit that may be rounded up.
+        // n is a base 1e14 number, the value of the element of array x.c containing rd.
+        // ni is the index of n within x.c.
+        // d is the number of digits of n.
+        // i is the index of rd within n including leading zeros.
+        // j is the actual index of rd within n (if < 0, rd is a leading zero).
+        out: {
+
+          // Get the number of digits of the first element of xc.
+          for (d = 1, k = xc[0]; k >= 10; k /= 10, d++);
+          i = sd - d;
+
+          // If the rounding digit is in the first element of xc...
+          if (i < 0) {
+            i += LOG_BASE;
+            j = sd;
+            n = xc[ni = 0];
+
+            // Get the rounding digit at index j of n.
+            rd = mathfloor(n / pows10[d - j - 1] % 10);
+          } else {
+            ni = mathceil((i + 1) / LOG_BASE);
+
+            if (ni >= xc.length) {
+
+              if (r) {
+
+                // Needed by sqrt.
+                for (; xc.length <= ni; xc.push(0));
+                n = rd = 0;
+                d = 1;
+                i %= LOG_BASE;
+                j = i - LOG_BASE + 1;
+              } else {
+                break out;
+              }
+            } else {
+              n = k = xc[ni];
+
+              // Get the number of digits of n.
+              for (d = 1; k >= 10; k /= 10, d++);
+
+              // Get the index of rd within n.
+              i %= LOG_BASE;
+
+              // Get the index of rd within n, adjusted for leading zeros.
+              // The number of leading zeros of n is given by LOG_BASE - d.
+              j = i - LOG_BASE + d;
+
+              // Get the rounding digit at index j of n.
+              rd = j < 0 ? 0 : mathfloor(n / pows10[d - j - 1] % 10);
+            }
+          }
+
+          r = r || sd < 0 ||
+
+          // Are there any non-zero digits after the rounding digit?
+          // The expression  n % pows10[d - j - 1]  returns all digits of n to the right
+          // of the digit at j, e.g. if n is 908714 and j is 2, the expression gives 714.
+           xc[ni + 1] != null || (j < 0 ? n : n % pows10[d - j - 1]);
+
+          r = rm < 4
+           ? (rd || r) && (rm == 0 || rm == (x.s < 0 ? 3 : 2))
+           : rd > 5 || rd == 5 && (rm == 4 || r || rm == 6 &&
+
+            // Check whether the digit to the left of the rounding digit is odd.
+            ((i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10) & 1 ||
+             rm == (x.s < 0 ? 8 : 7));
+
+          if (sd < 1 || !xc[0]) {
+            xc.length = 0;
+
+            if (r) {
+
+              // Convert sd to decimal places.
+              sd -= x.e + 1;
+
+              // 1, 0.1, 0.01, 0.001, 0.0001 etc.
+              xc[0] = pows10[(LOG_BASE - sd % LOG_BASE) % LOG_BASE];
+              x.e = -sd || 0;
+            } else {
+
+              // Zero.
+              xc[0] = x.e = 0;
+            }
+
+            return x;
+          }
+
+          // Remove excess digits.
+          if (i == 0) {
+            xc.length = ni;
+            k = 1;
+            ni--;
+          } else {
+            xc.length = ni + 1;
+            k = pows10[LOG_BASE - i];
+
+            // E.g. 56700 becomes 56000 if 7 is the rounding digit.
+            // j > 0 means i > number of leading zeros of n.
+            xc[ni] = j > 0 ? mathfloor(n / pows10[d - j] % pows10[j]) * k : 0;
+          }
+
+          // Round up?
+          if (r) {
+
+            for (; ;) {
+
+              // If the digit to be rounded up is in the first element of xc...
+              if (ni == 0) {
+
+                // i will be the length of xc[0] before k is added.
+                for (i = 1, j = xc[0]; j >= 10; j /= 10, i++);
+                j = xc[0] += k;
+                for (k = 1; j >= 10; j /= 10, k++);
+
+                // if i != k the length has increased.
+                if (i != k) {
+                  x.e++;
+                  if (xc[0] == BASE) xc[0] = 1;
+                }
+
+                break;
+              } else {
+                xc[ni] += k;
+                if (xc[ni] != BASE) break;
+                xc[ni--] = 0;
+                k = 1;
+              }
+            }
+          }
+
+          // Remove trailing zeros.
+          for (i = xc.length; xc[--i] === 0; xc.pop());
+        }
+
+        // Overflow? Infinity.
+        if (x.e > MAX_EXP) {
+          x.c = x.e = null;
+
+        // Underflow? Zero.
+        } else if (x.e < MIN_EXP) {
+          x.c = [x.e = 0];
+        }
+      }
+
+      return x;
+    }
+
+
+    function valueOf(n) {
+      var str,
+        e = n.e;
+
+      if (e === null) return n.toString();
+
+      str = coeffToString(n.c);
+
+      str = e <= TO_EXP_NEG || e >= TO_EXP_POS
+        ? toExponential(str, e)
+        : toFixedPoint(str, e, '0');
+
+      return n.s < 0 ? '-' + str : str;
+    }
+
+
+    // PROTOTYPE/INSTANCE METHODS
+
+
+    /*
+     * Return a new BigNumber whose value is the absolute value of this BigNumber.
+     */
+    P.absoluteValue = P.abs = function () {
+      var x = new BigNumber(this);
+      if (x.s < 0) x.s = 1;
+      return x;
+    };
+
+
+    /*
+     * Return
+     *   1 if the value of this BigNumber is greater than the value of BigNumber(y, b),
+     *   -1 if the value of this BigNumber is less than the value of BigNumber(y, b),
+     *   0 if they have the same value,
+     *   or null if the value of either is NaN.
+     */
+    P.comparedTo = function (y, b) {
+      return compare(this, new BigNumber(y, b));
+    };
+
+
+    /*
+     * If dp is undefined or null or true or false, return the number of decimal places of the
+     * value of this BigNumber, or null if the value of this BigNumber is ±Infinity or NaN.
+     *
+     * Otherwise, if dp is a number, return a new BigNumber whose value is the value of this
+     * BigNumber rounded to a maximum of dp decimal places using rounding mode rm, or
+     * ROUNDING_MODE if rm is omitted.
+     *
+     * [dp] {number} Decimal places: integer, 0 to MAX inclusive.
+     * [rm] {number} Rounding mode. Integer, 0 to 8 inclusive.
+     *
+     * '[BigNumber Error] Argument {not a primitive number|not an integer|out of range}: {dp|rm}'
+     */
+    P.decimalPlaces = P.dp = function (dp, rm) {
+      var c, n, v,
+        x = this;
+
+      if (dp != null) {
+        intCheck(dp, 0, MAX);
+        if (rm == null) rm = ROUNDING_MODE;
+        else intCheck(rm, 0, 8);
+
+        return round(new BigNumber(x), dp + x.e + 1, rm);
+      }
+
+      if (!(c = x.c)) return null;
+      n = ((v = c.length - 1) - bitFloor(this.e / LOG_BASE)) * LOG_BASE;
+
+      // Subtract the number of trailing zeros of the last number.
+      if (v = c[v]) for (; v % 10 == 0; v /= 10, n--);
+      if (n < 0) n = 0;
+
+      return n;
+    };
+
+
+    /*
+     *  n / 0 = I
+     *  n / N = N
+     *  n / I = 0
+     *  0 / n = 0
+     *  0 / 0 = N
+     *  0 / N = N
+     *  0 / I = 0
+     *  N / n = N
+     *  N / 0 = N
+     *  N / N = N
+     *  N / I = N
+     *  I / n = I
+     *  I / 0 = I
+     *  I / N = N
+     *  I / I = N
+     *
+     * Return a new BigNumber whose value is the value of this BigNumber divided by the value of
+     * BigNumber(y, b), rounded according to DECIMAL_PLACES and ROUNDING_MODE.
+     */
+    P.dividedBy = P.div = function (y, b) {
+      return div(this, new BigNumber(y, b), DECIMAL_PLACES, ROUNDING_MODE);
+    };
+
+
+    /*
+     * Return a new BigNumber whose value is the integer part of dividing the value of this
+     * BigNumber by the value of BigNumber(y, b).
+     */
+    P.dividedToIntegerBy = P.idiv = function (y, b) {
+      return div(this, new BigNumber(y, b), 0, 1);
+    };
+
+
+    /*
+     * Return a BigNumber whose value is the value of this BigNumber exponentiated by n.
+     *
+     * If m is present, return the result modulo m.
+     * If n is negative round according to DECIMAL_PLACES and ROUNDING_MODE.
+     * If POW_PRECISION is non-zero and m is not present, round to POW_PRECISION using ROUNDING_MODE.
+     *
+     * The modular power operation works efficiently when x, n, and m are integers, otherwise it
+     * is equivalent to calculating x.exponentiatedBy(n).modulo(m) with a POW_PRECISION of 0.
+     *
+     * n {number|string|BigNumber} The exponent. An integer.
+     * [m] {number|string|BigNumber} The modulus.
+     *
+     * '[BigNumber Error] Exponent not an integer: {n}'
+     */
+    P.exponentiatedBy = P.pow = function (n, m) {
+      var half, isModExp, i, k, more, nIsBig, nIsNeg, nIsOdd, y,
+        x = this;
+
+      n = new BigNumber(n);
+
+      // Allow NaN and ±Infinity, but not other non-integers.
+      if (n.c && !n.isInteger()) {
+        throw Error
+          (bignumberError + 'Exponent not an integer: ' + valueOf(n));
+      }
+
+      if (m != null) m = new BigNumber(m);
+
+      // Exponent of MAX_SAFE_INTEGER is 15.
+      nIsBig = n.e > 14;
+
+      // If x is NaN, ±Infinity, ±0 or ±1, or n is ±Infinity, NaN or ±0.
+      if (!x.c || !x.c[0] || x.c[0] == 1 && !x.e && x.c.length == 1 || !n.c || !n.c[0]) {
+
+        // The sign of the result of pow when x is negative depends on the evenness of n.
+        // If +n overflows to ±Infinity, the evenness of n would be not be known.
+        y = new BigNumber(Math.pow(+valueOf(x), nIsBig ? n.s * (2 - isOdd(n)) : +valueOf(n)));
+        return m ? y.mod(m) : y;
+      }
+
+      nIsNeg = n.s < 0;
+
+      if (m) {
+
+        // x % m returns NaN if abs(m) is zero, or m is NaN.
+        if (m.c ? !m.c[0] : !m.s) return new BigNumber(NaN);
+
+        isModExp = !nIsNeg && x.isInteger() && m.isInteger();
+
+        if (isModExp) x = x.mod(m);
+
+      // Overflow to ±Infinity: >=2**1e10 or >=1.0000024**1e15.
+      // Underflow to ±0: <=0.79**1e10 or <=0.9999975**1e15.
+      } else if (n.e > 9 && (x.e > 0 || x.e < -1 || (x.e == 0
+        // [1, 240000000]
+        ? x.c[0] > 1 || nIsBig && x.c[1] >= 24e7
+        // [80000000000000]  [99999750000000]
+        : x.c[0] < 8e13 || nIsBig && x.c[0] <= 9999975e7))) {
+
+        // If x is negative and n is odd, k = -0, else k = 0.
+        k = x.s < 0 && isOdd(n) ? -0 : 0;
+
+        // If x >= 1, k = ±Infinity.
+        if (x.e > -1) k = 1 / k;
+
+        // If n is negative return ±0, else return ±Infinity.
+        return new BigNumber(nIsNeg ? 1 / k : k);
+
+      } else if (POW_PRECISION) {
+
+        // Truncating each coefficient array to a length of k after each multiplication
+        // equates to truncating significant digits to POW_PRECISION + [28, 41],
+        // i.e. there will be a minimum of 28 guard digits retained.
+        k = mathceil(POW_PRECISION / LOG_BASE + 2);
+      }
+
+      if (nIsBig) {
+        half = new BigNumber(0.5);
+        if (nIsNeg) n.s = 1;
+        nIsOdd = isOdd(n);
+      } else {
+        i = Math.abs(+valueOf(n));
+        nIsOdd = i % 2;
+      }
+
+      y = new BigNumber(ONE);
+
+      // Performs 54 loop iterations for n of 9007199254740991.
+      for (; ;) {
+
+        if (nIsOdd) {
+          y = y.times(x);
+          if (!y.c) break;
+
+          if (k) {
+            if (y.c.length > k) y.c.length = k;
+          } else if (isModExp) {
+            y = y.mod(m);    //y = y.minus(div(y, m, 0, MODULO_MODE).times(m));
+          }
+        }
+
+        if (i) {
+          i = mathfloor(i / 2);
+          if (i === 0) break;
+          nIsOdd = i % 2;
+        } else {
+          n = n.times(half);
+          round(n, n.e + 1, 1);
+
+          if (n.e > 14) {
+            nIsOdd = isOdd(n);
+          } else {
+            i = +valueOf(n);
+            if (i === 0) break;
+            nIsOdd = i % 2;
+          }
+        }
+
+        x = x.times(x);
+
+        if (k) {
+          if (x.c && x.c.length > k) x.c.length = k;
+        } else if (isModExp) {
+          x = x.mod(m);    //x = x.minus(div(x, m, 0, MODULO_MODE).times(m));
+        }
+      }
+
+      if (isModExp) return y;
+      if (nIsNeg) y = ONE.div(y);
+
+      return m ? y.mod(m) : k ? round(y, POW_PRECISION, ROUNDING_MODE, more) : y;
+    };
+
+
+    /*
+     * Return a new BigNumber whose value is the value of this BigNumber rounded to an integer
+     * using rounding mode rm, or ROUNDING_MODE if rm is omitted.
+     *
+     * [rm] {number} Rounding mode. Integer, 0 to 8 inclusive.
+     *
+     * '[BigNumber Error] Argument {not a primitive number|not an integer|out of range}: {rm}'
+     */
+    P.integerValue = function (rm) {
+      var n = new BigNumber(this);
+      if (rm == null) rm = ROUNDING_MODE;
+      else intCheck(rm, 0, 8);
+      return round(n, n.e + 1, rm);
+    };
+
+
+    /*
+     * Return true if the value of this BigNumber is equal to the value of BigNumber(y, b),
+     * otherwise return false.
+     */
+    P.isEqualTo = P.eq = function (y, b) {
+      return compare(this, new BigNumber(y, b)) === 0;
+    };
+
+
+    /*
+     * Return true if the value of this BigNumber is a finite number, otherwise return false.
+     */
+    P.isFinite = function () {
+      return !!this.c;
+    };
+
+
+    /*
+     * Return true if the value of this BigNumber is greater than the value of BigNumber(y, b),
+     * otherwise return false.
+     */
+    P.isGreaterThan = P.gt = function (y, b) {
+      return compare(this, new BigNumber(y, b)) > 0;
+    };
+
+
+    /*
+     * Return true if the value of this BigNumber is greater than or equal to the value of
+     * BigNumber(y, b), otherwise return false.
+     */
+    P.isGreaterThanOrEqualTo = P.gte = function (y, b) {
+      return (b = compare(this, new BigNumber(y, b))) === 1 || b === 0;
+
+    };
+
+
+    /*
+     * Return true if the value of this BigNumber is an integer, otherwise return false.
+     */
+    P.isInteger = function () {
+      return !!this.c && bitFloor(this.e / LOG_BASE) > this.c.length - 2;
+    };
+
+
+    /*
+     * Return true if the value of this BigNumber is less than the value of BigNumber(y, b),
+     * otherwise return false.
+     */
+    P.isLessThan = P.lt = function (y, b) {
+      return compare(this, new BigNumber(y, b)) < 0;
+    };
+
+
+    /*
+     * Return true if the value of this BigNumber is less than or equal to the value of
+     * BigNumber(y, b), otherwise return false.
+     */
+    P.isLessThanOrEqualTo = P.lte = function (y, b) {
+      return (b = compare(this, new BigNumber(y, b))) === -1 || b === 0;
+    };
+
+
+    /*
+     * Return true if the value of this BigNumber is NaN, otherwise return false.
+     */
+    P.isNaN = function () {
+      return !this.s;
+    };
+
+
+    /*
+     * Return true if the value of this BigNumber is negative, otherwise return false.
+     */
+    P.isNegative = function () {
+      return this.s < 0;
+    };
+
+
+    /*
+     * Return true if the value of this BigNumber is positive, otherwise return false.
+     */
+    P.isPositive = function () {
+      return this.s > 0;
+    };
+
+
+    /*
+     * Return true if the value of this BigNumber is 0 or -0, otherwise return false.
+     */
+    P.isZero = function () {
+      return !!this.c && this.c[0] == 0;
+    };
+
+
+    /*
+     *  n - 0 = n
+     *  n - N = N
+     *  n - I = -I
+     *  0 - n = -n
+     *  0 - 0 = 0
+     *  0 - N = N
+     *  0 - I = -I
+     *  N - n = N
+     *  N - 0 = N
+     *  N - N = N
+     *  N - I = N
+     *  I - n = I
+     *  I - 0 = I
+     *  I - N = N
+     *  I - I = N
+     *
+     * Return a new BigNumber whose value is the value of this BigNumber minus the value of
+     * BigNumber(y, b).
+     */
+    P.minus = function (y, b) {
+      var i, j, t, xLTy,
+        x = this,
+        a = x.s;
+
+      y = new BigNumber(y, b);
+      b = y.s;
+
+      // Either NaN?
+      if (!a || !b) return new BigNumber(NaN);
+
+      // Signs differ?
+      if (a != b) {
+        y.s = -b;
+        return x.plus(y);
+      }
+
+      var xe = x.e / LOG_BASE,
+        ye = y.e / LOG_BASE,
+        xc = x.c,
+        yc = y.c;
+
+      if (!xe || !ye) {
+
+        // Either Infinity?
+        if (!xc || !yc) return xc ? (y.s = -b, y) : new BigNumber(yc ? x : NaN);
+
+        // Either zero?
+        if (!xc[0] || !yc[0]) {
+
+          // Return y if y is non-zero, x if x is non-zero, or zero if both are zero.
+          return yc[0] ? (y.s = -b, y) : new BigNumber(xc[0] ? x :
+
+           // IEEE 754 (2008) 6.3: n - n = -0 when rounding to -Infinity
+           ROUNDING_MODE == 3 ? -0 : 0);
+        }
+      }
+
+      xe = bitFloor(xe);
+      ye = bitFloor(ye);
+      xc = xc.slice();
+
+      // Determine which is the bigger number.
+      if (a = xe - ye) {
+
+        if (xLTy = a < 0) {
+          a = -a;
+          t = xc;
+        } else {
+          ye = xe;
+          t = yc;
+        }
+
+        t.reverse();
+
+        // Prepend zeros to equalise exponents.
+        for (b = a; b--; t.push(0));
+        t.reverse();
+      } else {
+
+        // Exponents equal. Check digit by digit.
+        j = (xLTy = (a = xc.length) < (b = yc.length)) ? a : b;
+
+        for (a = b = 0; b < j; b++) {
+
+          if (xc[b] != yc[b]) {
+            xLTy = xc[b] < yc[b];
+            break;
+          }
+        }
+      }
+
+      // x < y? Point xc to the array of the bigger number.
+      if (xLTy) {
+        t = xc;
+        xc = yc;
+        yc = t;
+        y.s = -y.s;
+      }
+
+      b = (j = yc.length) - (i = xc.length);
+
+      // Append zeros to xc if shorter.
+      // No need to add zeros to yc if shorter as subtract only needs to start at yc.length.
+      if (b > 0) for (; b--; xc[i++] = 0);
+      b = BASE - 1;
+
+      // Subtract yc from xc.
+      for (; j > a;) {
+
+        if (xc[--j] < yc[j]) {
+          for (i = j; i && !xc[--i]; xc[i] = b);
+          --xc[i];
+          xc[j] += BASE;
+        }
+
+        xc[j] -= yc[j];
+      }
+
+      // Remove leading zeros and adjust exponent accordingly.
+      for (; xc[0] == 0; xc.splice(0, 1), --ye);
+
+      // Zero?
+      if (!xc[0]) {
+
+        // Following IEEE 754 (2008) 6.3,
+        // n - n = +0  but  n - n = -0  when rounding towards -Infinity.
+        y.s = ROUNDING_MODE == 3 ? -1 : 1;
+        y.c = [y.e = 0];
+        return y;
+      }
+
+      // No need to check for Infinity as +x - +y != Infinity && -x - -y != Infinity
+      // for finite x and y.
+      return normalise(y, xc, ye);
+    };
+
+
+    /*
+     *   n % 0 =  N
+     *   n % N =  N
+     *   n % I =  n
+     *   0 % n =  0
+     *  -0 % n = -0
+     *   0 % 0 =  N
+     *   0 % N =  N
+     *   0 % I =  0
+     *   N % n =  N
+     *   N % 0 =  N
+     *   N % N =  N
+     *   N % I =  N
+     *   I % n =  N
+     *   I % 0 =  N
+     *   I % N =  N
+     *   I % I =  N
+     *
+     * Return a new BigNumber whose value is the value of this BigNumber modulo the value of
+     * BigNumber(y, b). The result depends on the value of MODULO_MODE.
+     */
+    P.modulo = P.mod = function (y, b) {
+      var q, s,
+        x = this;
+
+      y = new BigNumber(y, b);
+
+      // Return NaN if x is Infinity or NaN, or y is NaN or zero.
+      if (!x.c || !y.s || y.c && !y.c[0]) {
+        return new BigNumber(NaN);
+
+      // Return x if y is Infinity or x is zero.
+      } else if (!y.c || x.c && !x.c[0]) {
+        return new BigNumber(x);
+      }
+
+      if (MODULO_MODE == 9) {
+
+        // Euclidian division: q = sign(y) * floor(x / abs(y))
+        // r = x - qy    where  0 <= r < abs(y)
+        s = y.s;
+        y.s = 1;
+        q = div(x, y, 0, 3);
+        y.s = s;
+        q.s *= s;
+      } else {
+        q = div(x, y, 0, MODULO_MODE);
+      }
+
+      y = x.minus(q.times(y));
+
+      // To match JavaScript %, ensure sign of zero is sign of dividend.
+      if (!y.c[0] && MODULO_MODE == 1) y.s = x.s;
+
+      return y;
+    };
+
+
+    /*
+     *  n * 0 = 0
+     *  n * N = N
+     *  n * I = I
+     *  0 * n = 0
+     *  0 * 0 = 0
+     *  0 * N = N
+     *  0 * I = N
+     *  N * n = N
+     *  N * 0 = N
+     *  N * N = N
+     *  N * I = N
+     *  I * n = I
+     *  I * 0 = N
+     *  I * N = N
+     *  I * I = I
+     *
+     * Return a new BigNumber whose value is the value of this BigNumber multiplied by the value
+     * of BigNumber(y, b).
+     */
+    P.multipliedBy = P.times = function (y, b) {
+      var c, e, i, j, k, m, xcL, xlo, xhi, ycL, ylo, yhi, zc,
+        base, sqrtBase,
+        x = this,
+        xc = x.c,
+        yc = (y = new BigNumber(y, b)).c;
+
+      // Either NaN, ±Infinity or ±0?
+      if (!xc || !yc || !xc[0] || !yc[0]) {
+
+        // Return NaN if either is NaN, or one is 0 and the other is Infinity.
+        if (!x.s || !y.s || xc && !xc[0] && !yc || yc && !yc[0] && !xc) {
+          y.c = y.e = y.s = null;
+        } else {
+          y.s *= x.s;
+
+          // Return ±Infinity if either is ±Infinity.
+          if (!xc || !yc) {
+            y.c = y.e = null;
+
+          // Return ±0 if either is ±0.
+          } else {
+            y.c = [0];
+            y.e = 0;
+          }
+        }
+
+        return y;
+      }
+
+      e = bitFloor(x.e / LOG_BASE) + bitFloor(y.e / LOG_BASE);
+      y.s *= x.s;
+      xcL = xc.length;
+      ycL = yc.length;
+
+      // Ensure xc points to longer array and xcL to its length.
+      if (xcL < ycL) {
+        zc = xc;
+        xc = yc;
+        yc = zc;
+        i = xcL;
+        xcL = ycL;
+        ycL = i;
+      }
+
+      // Initialise the result array with zeros.
+      for (i = xcL + ycL, zc = []; i--; zc.push(0));
+
+      base = BASE;
+      sqrtBase = SQRT_BASE;
+
+      for (i = ycL; --i >= 0;) {
+        c = 0;
+        ylo = yc[i] % sqrtBase;
+        yhi = yc[i] / sqrtBase | 0;
+
+        for (k = xcL, j = i + k; j > i;) {
+          xlo = xc[--k] % sqrtBase;
+          xhi = xc[k] / sqrtBase | 0;
+          m = yhi * xlo + xhi * ylo;
+          xlo = ylo * xlo + ((m % sqrtBase) * sqrtBase) + zc[j] + c;
+          c = (xlo / base | 0) + (m / sqrtBase | 0) + yhi * xhi;
+          zc[j--] = xlo % base;
+        }
+
+        zc[j] = c;
+      }
+
+      if (c) {
+        ++e;
+      } else {
+        zc.splice(0, 1);
+      }
+
+      return normalise(y, zc, e);
+    };
+
+
+    /*
+     * Return a new BigNumber whose value is the value of this BigNumber negated,
+     * i.e. multiplied by -1.
+     */
+    P.negated = function () {
+      var x = new BigNumber(this);
+      x.s = -x.s || null;
+      return x;
+    };
+
+
+    /*
+     *  n + 0 = n
+     *  n + N = N
+     *  n + I = I
+     *  0 + n = n
+     *  0 + 0 = 0
+     *  0 + N = N
+     *  0 + I = I
+     *  N + n = N
+     *  N + 0 = N
+     *  N + N = N
+     *  N + I = N
+     *  I + n = I
+     *  I + 0 = I
+     *  I + N = N
+     *  I + I = I
+     *
+     * Return a new BigNumber whose value is the value of this BigNumber plus the value of
+     * BigNumber(y, b).
+     */
+    P.plus = function (y, b) {
+      var t,
+        x = this,
+        a = x.s;
+
+      y = new BigNumber(y, b);
+      b = y.s;
+
+      // Either NaN?
+      if (!a || !b) return new BigNumber(NaN);
+
+      // Signs differ?
+       if (a != b) {
+        y.s = -b;
+        return x.minus(y);
+      }
+
+      var xe = x.e / LOG_BASE,
+        ye = y.e / LOG_BASE,
+        xc = x.c,
+        yc = y.c;
+
+      if (!xe || !ye) {
+
+        // Return ±Infinity if either ±Infinity.
+        if (!xc || !yc) return new BigNumber(a / 0);
+
+        // Either zero?
+        // Return y if y is non-zero, x if x is non-zero, or zero if both are zero.
+        if (!xc[0] || !yc[0]) return yc[0] ? y : new BigNumber(xc[0] ? x : a * 0);
+      }
+
+      xe = bitFloor(xe);
+      ye = bitFloor(ye);
+      xc = xc.slice();
+
+      // Prepend zeros to equalise exponents. Faster to use reverse then do unshifts.
+      if (a = xe - ye) {
+        if (a > 0) {
+          ye = xe;
+          t = yc;
+        } else {
+          a = -a;
+          t = xc;
+        }
+
+        t.reverse();
+        for (; a--; t.push(0));
+        t.reverse();
+      }
+
+      a = xc.length;
+      b = yc.length;
+
+      // Point xc to the longer array, and b to the shorter length.
+      if (a - b < 0) {
+        t = yc;
+        yc = xc;
+        xc = t;
+        b = a;
+      }
+
+      // Only start adding at yc.length - 1 as the further digits of xc can be ignored.
+      for (a = 0; b;) {
+        a = (xc[--b] = xc[b] + yc[b] + a) / BASE | 0;
+        xc[b] = BASE === xc[b] ? 0 : xc[b] % BASE;
+      }
+
+      if (a) {
+        xc = [a].concat(xc);
+        ++ye;
+      }
+
+      // No need to check for zero, as +x + +y != 0 && -x + -y != 0
+      // ye = MAX_EXP + 1 possible
+      return normalise(y, xc, ye);
+    };
+
+
+    /*
+     * If sd is undefined or null or true or false, return the number of significant digits of
+     * the value of this BigNumber, or null if the value of this BigNumber is ±Infinity or NaN.
+     * If sd is true include integer-part trailing zeros in the count.
+     *
+     * Otherwise, if sd is a number, return a new BigNumber whose value is the value of this
+     * BigNumber rounded to a maximum of sd significant digits using rounding mode rm, or
+     * ROUNDING_MODE if rm is omitted.
+     *
+     * sd {number|boolean} number: significant digits: integer, 1 to MAX inclusive.
+     *                     boolean: whether to count integer-part trailing zeros: true or false.
+     * [rm] {number} Rounding mode. Integer, 0 to 8 inclusive.
+     *
+     * '[BigNumber Error] Argument {not a primitive number|not an integer|out of range}: {sd|rm}'
+     */
+    P.precision = P.sd = function (sd, rm) {
+      var c, n, v,
+        x = this;
+
+      if (sd != null && sd !== !!sd) {
+        intCheck(sd, 1, MAX);
+        if (rm == null) rm = ROUNDING_MODE;
+        else intCheck(rm, 0, 8);
+
+        return round(new BigNumber(x), sd, rm);
+      }
+
+      if (!(c = x.c)) return null;
+      v = c.length - 1;
+      n = v * LOG_BASE + 1;
+
+      if (v = c[v]) {
+
+        // Subtract the number of trailing zeros of the last element.
+        for (; v % 10 == 0; v /= 10, n--);
+
+        // Add the number of digits of the first element.
+        for (v = c[0]; v >= 10; v /= 10, n++);
+      }
+
+      if (sd && x.e + 1 > n) n = x.e + 1;
+
+      return n;
+    };
+
+
+    /*
+     * Return a new BigNumber whose value is the value of this BigNumber shifted by k places
+     * (powers of 10). Shift to the right if n > 0, and to the left if n < 0.
+     *
+     * k {number} Integer, -MAX_SAFE_INTEGER to MAX_SAFE_INTEGER inclusive.
+     *
+     * '[BigNumber Error] Argument {not a primitive number|not an integer|out of range}: {k}'
+     */
+    P.shiftedBy = function (k) {
+      intCheck(k, -MAX_SAFE_INTEGER, MAX_SAFE_INTEGER);
+      return this.times('1e' + k);
+    };
+
+
+    /*
+     *  sqrt(-n) =  N
+     *  sqrt(N) =  N
+     *  sqrt(-I) =  N
+     *  sqrt(I) =  I
+     *  sqrt(0) =  0
+     *  sqrt(-0) = -0
+     *
+     * Return a new BigNumber whose value is the square root of the value of this BigNumber,
+     * rounded according to DECIMAL_PLACES and ROUNDING_MODE.
+     */
+    P.squareRoot = P.sqrt = function () {
+      var m, n, r, rep, t,
+        x = this,
+        c = x.c,
+        s = x.s,
+        e = x.e,
+        dp = DECIMAL_PLACES + 4,
+        half = new BigNumber('0.5');
+
+      // Negative/NaN/Infinity/zero?
+      if (s !== 1 || !c || !c[0]) {
+        return new BigNumber(!s || s < 0 && (!c || c[0]) ? NaN : c ? x : 1 / 0);
+      }
+
+      // Initial estimate.
+      s = Math.sqrt(+valueOf(x));
+
+      // Math.sqrt underflow/overflow?
+      // Pass x to Math.sqrt as integer, then adjust the exponent of the result.
+      if (s == 0 || s == 1 / 0) {
+        n = coeffToString(c);
+        if ((n.length + e) % 2 == 0) n += '0';
+        s = Math.sqrt(+n);
+        e = bitFloor((e + 1) / 2) - (e < 0 || e % 2);
+
+        if (s == 1 / 0) {
+          n = '5e' + e;
+        } else {
+          n = s.toExponential();
+          n = n.slice(0, n.indexOf('e') + 1) + e;
+        }
+
+        r = new BigNumber(n);
+      } else {
+        r = new BigNumber(s + '');
+      }
+
+      // Check for zero.
+      // r could be zero if MIN_EXP is changed after the this value was created.
+      // This would cause a division by zero (x/t) and hence Infinity below, which would cause
+      // coeffToString to throw.
+      if (r.c[0]) {
+        e = r.e;
+        s = e + dp;
+        if (s < 3) s = 0;
+
+        // Newton-Raphson iteration.
+        for (; ;) {
+          t = r;
+          r = half.times(t.plus(div(x, t, dp, 1)));
+
+          if (coeffToString(t.c).slice(0, s) === (n = coeffToString(r.c)).slice(0, s)) {
+
+            // The exponent of r may here be one less than the final result exponent,
+            // e.g 0.0009999 (e-4) --> 0.001 (e-3), so adjust s so the rounding digits
+            // are indexed correctly.
+            if (r.e < e) --s;
+            n = n.slice(s - 3, s + 1);
+
+            // The 4th rounding digit may be in error by -1 so if the 4 rounding digits
+            // are 9999 or 4999 (i.e. approaching a rounding boundary) continue the
+            // iteration.
+            if (n == '9999' || !rep && n == '4999') {
+
+              // On the first iteration only, check to see if rounding up gives the
+              // exact result as the nines may infinitely repeat.
+              if (!rep) {
+                round(t, t.e + DECIMAL_PLACES + 2, 0);
+
+                if (t.times(t).eq(x)) {
+                  r = t;
+                  break;
+                }
+              }
+
+              dp += 4;
+              s += 4;
+              rep = 1;
+            } else {
+
+              // If rounding digits are null, 0{0,4} or 50{0,3}, check for exact
+              // result. If not, then there are further digits and m will be truthy.
+              if (!+n || !+n.slice(1) && n.charAt(0) == '5') {
+
+                // Truncate to the first rounding digit.
+                round(r, r.e + DECIMAL_PLACES + 2, 1);
+                m = !r.times(r).eq(x);
+              }
+
+              break;
+            }
+          }
+        }
+      }
+
+      return round(r, r.e + DECIMAL_PLACES + 1, ROUNDING_MODE, m);
+    };
+
+
+    /*
+     * Return a string representing the value of this BigNumber in exponential notation and
+     * rounded using ROUNDING_MODE to dp fixed decimal places.
+     *
+     * [dp] {number} Decimal places. Integer, 0 to MAX inclusive.
+     * [rm] {number} Rounding mode. Integer, 0 to 8 inclusive.
+     *
+     * '[BigNumber Error] Argument {not a primitive number|not an integer|out of range}: {dp|rm}'
+     */
+    P.toExponential = function (dp, rm) {
+      if (dp != null) {
+        intCheck(dp, 0, MAX);
+        dp++;
+      }
+      return format(this, dp, rm, 1);
+    };
+
+
+    /*
+     * Return a string representing the value of this BigNumber in fixed-point notation rounding
+     * to dp fixed decimal places using rounding mode rm, or ROUNDING_MODE if rm is omitted.
+     *
+     * Note: as with JavaScript's number type, (-0).toFixed(0) is '0',
+     * but e.g. (-0.00001).toFixed(0) is '-0'.
+     *
+     * [dp] {number} Decimal places. Integer, 0 to MAX inclusive.
+     * [rm] {number} Rounding mode. Integer, 0 to 8 inclusive.
+     *
+     * '[BigNumber Error] Argument {not a primitive number|not an integer|out of range}: {dp|rm}'
+     */
+    P.toFixed = function (dp, rm) {
+      if (dp != null) {
+        intCheck(dp, 0, MAX);
+        dp = dp + this.e + 1;
+      }
+      return format(this, dp, rm);
+    };
+
+
+    /*
+     * Return a string representing the value of this BigNumber in fixed-point notation rounded
+     * using rm or ROUNDING_MODE to dp decimal places, and formatted according to the properties
+     * of the format or FORMAT object (see BigNumber.set).
+     *
+     * The formatting object may contain some or all of the properties shown below.
+     *
+     * FORMAT = {
+     *   prefix: '',
+     *   groupSize: 3,
+     *   secondaryGroupSize: 0,
+     *   groupSeparator: ',',
+     *   decimalSeparator: '.',
+     *   fractionGroupSize: 0,
+     *   fractionGroupSeparator: '\xA0',      // non-breaking space
+     *   suffix: ''
+     * };
+     *
+     * [dp] {number} Decimal places. Integer, 0 to MAX inclusive.
+     * [rm] {number} Rounding mode. Integer, 0 to 8 inclusive.
+     * [format] {object} Formatting options. See FORMAT pbject above.
+     *
+     * '[BigNumber Error] Argument {not a primitive number|not an integer|out of range}: {dp|rm}'
+     * '[BigNumber Error] Argument not an object: {format}'
+     */
+    P.toFormat = function (dp, rm, format) {
+      var str,
+        x = this;
+
+      if (format == null) {
+        if (dp != null && rm && typeof rm == 'object') {
+          format = rm;
+          rm = null;
+        } else if (dp && typeof dp == 'object') {
+          format = dp;
+          dp = rm = null;
+        } else {
+          format = FORMAT;
+        }
+      } else if (typeof format != 'object') {
+        throw Error
+          (bignumberError + 'Argument not an object: ' + format);
+      }
+
+      str = x.toFixed(dp, rm);
+
+      if (x.c) {
+        var i,
+          arr = str.split('.'),
+          g1 = +format.groupSize,
+          g2 = +format.secondaryGroupSize,
+          groupSeparator = format.groupSeparator || '',
+          intPart = arr[0],
+          fractionPart = arr[1],
+          isNeg = x.s < 0,
+          intDigits = isNeg ? intPart.slice(1) : intPart,
+          len = intDigits.length;
+
+        if (g2) {
+          i = g1;
+          g1 = g2;
+          g2 = i;
+          len -= i;
+        }
+
+        if (g1 > 0 && len > 0) {
+          i = len % g1 || g1;
+          intPart = intDigits.substr(0, i);
+          for (; i < len; i += g1) intPart += groupSeparator + intDigits.substr(i, g1);
+          if (g2 > 0) intPart += groupSeparator + intDigits.slice(i);
+          if (isNeg) intPart = '-' + intPart;
+        }
+
+        str = fractionPart
+         ? intPart + (format.decimalSeparator || '') + ((g2 = +format.fractionGroupSize)
+          ? fractionPart.replace(new RegExp('\\d{' + g2 + '}\\B', 'g'),
+           '$&' + (format.fractionGroupSeparator || ''))
+          : fractionPart)
+         : intPart;
+      }
+
+      return (format.prefix || '') + str + (format.suffix || '');
+    };
+
+
+    /*
+     * Return an array of two BigNumbers representing the value of this BigNumber as a simple
+     * fraction with an integer numerator and an integer denominator.
+     * The denominator will be a positive non-zero value less than or equal to the specified
+     * maximum denominator. If a maximum denominator is not specified, the denominator will be
+     * the lowest value necessary to represent the number exactly.
+     *
+     * [md] {number|string|BigNumber} Integer >= 1, or Infinity. The maximum denominator.
+     *
+     * '[BigNumber Error] Argument {not an integer|out of range} : {md}'
+     */
+    P.toFraction = function (md) {
+      var d, d0, d1, d2, e, exp, n, n0, n1, q, r, s,
+        x = this,
+        xc = x.c;
+
+      if (md != null) {
+        n = new BigNumber(md);
+
+        // Throw if md is less than one or is not an integer, unless it is Infinity.
+        if (!n.isInteger() && (n.c || n.s !== 1) || n.lt(ONE)) {
+          throw Error
+            (bignumberError + 'Argument ' +
+              (n.isInteger() ? 'out of range: ' : 'not an integer: ') + valueOf(n));
+        }
+      }
+
+      if (!xc) return new BigNumber(x);
+
+      d = new BigNumber(ONE);
+      n1 = d0 = new BigNumber(ONE);
+      d1 = n0 = new BigNumber(ONE);
+      s = coeffToString(xc);
+
+      // Determine initial denominator.
+      // d is a power of 10 and the minimum max denominator that specifies the value exactly.
+      e = d.e = s.length - x.e - 1;
+      d.c[0] = POWS_TEN[(exp = e % LOG_BASE) < 0 ? LOG_BASE + exp : exp];
+      md = !md || n.comparedTo(d) > 0 ? (e > 0 ? d : n1) : n;
+
+      exp = MAX_EXP;
+      MAX_EXP = 1 / 0;
+      n = new BigNumber(s);
+
+      // n0 = d1 = 0
+      n0.c[0] = 0;
+
+      for (; ;)  {
+        q = div(n, d, 0, 1);
+        d2 = d0.plus(q.times(d1));
+        if (d2.comparedTo(md) == 1) break;
+        d0 = d1;
+        d1 = d2;
+        n1 = n0.plus(q.times(d2 = n1));
+        n0 = d2;
+        d = n.minus(q.times(d2 = d));
+        n = d2;
+      }
+
+      d2 = div(md.minus(d0), d1, 0, 1);
+      n0 = n0.plus(d2.times(n1));
+      d0 = d0.plus(d2.times(d1));
+      n0.s = n1.s = x.s;
+      e = e * 2;
+
+      // Determine which fraction is closer to x, n0/d0 or n1/d1
+      r = div(n1, d1, e, ROUNDING_MODE).minus(x).abs().comparedTo(
+          div(n0, d0, e, ROUNDING_MODE).minus(x).abs()) < 1 ? [n1, d1] : [n0, d0];
+
+      MAX_EXP = exp;
+
+      return r;
+    };
+
+
+    /*
+     * Return the value of this BigNumber converted to a number primitive.
+     */
+    P.toNumber = function () {
+      return +valueOf(this);
+    };
+
+
+    /*
+     * Return a string representing the value of this BigNumber rounded to sd significant digits
+     * using rounding mode rm or ROUNDING_MODE. If sd is less than the number of digits
+     * necessary to represent the integer part of the value in fixed-point notation, then use
+     * exponential notation.
+     *
+     * [sd] {number} Significant digits. Integer, 1 to MAX inclusive.
+     * [rm] {number} Rounding mode. Integer, 0 to 8 inclusive.
+     *
+     * '[BigNumber Error] Argument {not a primitive number|not an integer|out of range}: {sd|rm}'
+     */
+    P.toPrecision = function (sd, rm) {
+      if (sd != null) intCheck(sd, 1, MAX);
+      return format(this, sd, rm, 2);
+    };
+
+
+    /*
+     * Return a string representing the value of this BigNumber in base b, or base 10 if b is
+     * omitted. If a base is specified, including base 10, round according to DECIMAL_PLACES and
+     * ROUNDING_MODE. If a base is not specified, and this BigNumber has a positive exponent
+     * that is equal to or greater than TO_EXP_POS, or a negative exponent equal to or less than
+     * TO_EXP_NEG, return exponential notation.
+     *
+     * [b] {number} Integer, 2 to ALPHABET.length inclusive.
+     *
+     * '[BigNumber Error] Base {not a primitive number|not an integer|out of range}: {b}'
+     */
+    P.toString = function (b) {
+      var str,
+        n = this,
+        s = n.s,
+        e = n.e;
+
+      // Infinity or NaN?
+      if (e === null) {
+        if (s) {
+          str = 'Infinity';
+          if (s < 0) str = '-' + str;
+        } else {
+          str = 'NaN';
+        }
+      } else {
+        if (b == null) {
+          str = e <= TO_EXP_NEG || e >= TO_EXP_POS
+           ? toExponential(coeffToString(n.c), e)
+           : toFixedPoint(coeffToString(n.c), e, '0');
+        } else if (b === 10 && alphabetHasNormalDecimalDigits) {
+          n = round(new BigNumber(n), DECIMAL_PLACES + e + 1, ROUNDING_MODE);
+          str = toFixedPoint(coeffToString(n.c), n.e, '0');
+        } else {
+          intCheck(b, 2, ALPHABET.length, 'Base');
+          str = convertBase(toFixedPoint(coeffToString(n.c), e, '0'), 10, b, s, true);
+        }
+
+        if (s < 0 && n.c[0]) str = '-' + str;
+      }
+
+      return str;
+    };
+
+
+    /*
+     * Return as toString, but do not accept a base argument, and include the minus sign for
+     * negative zero.
+     */
+    P.valueOf = P.toJSON = function () {
+      return valueOf(this);
+    };
+
+
+    P._isBigNumber = true;
+
+    if (configObject != null) BigNumber.set(configObject);
+
+    return BigNumber;
+  }
+
+
+  // PRIVATE HELPER FUNCTIONS
+
+  // These functions don't need access to variables,
+  // e.g. DECIMAL_PLACES, in the scope of the `clone` function above.
+
+
+  function bitFloor(n) {
+    var i = n | 0;
+    return n > 0 || n === i ? i : i - 1;
+  }
+
+
+  // Return a coefficient array as a string of base 10 digits.
+  function coeffToString(a) {
+    var s, z,
+      i = 1,
+      j = a.length,
+      r = a[0] + '';
+
+    for (; i < j;) {
+      s = a[i++] + '';
+      z = LOG_BASE - s.length;
+      for (; z--; s = '0' + s);
+      r += s;
+    }
+
+    // Determine trailing zeros.
+    for (j = r.length; r.charCodeAt(--j) === 48;);
+
+    return r.slice(0, j + 1 || 1);
+  }
+
+
+  // Compare the value of BigNumbers x and y.
+  function compare(x, y) {
+    var a, b,
+      xc = x.c,
+      yc = y.c,
+      i = x.s,
+      j = y.s,
+      k = x.e,
+      l = y.e;
+
+    // Either NaN?
+    if (!i || !j) return null;
+
+    a = xc && !xc[0];
+    b = yc && !yc[0];
+
+    // Either zero?
+    if (a || b) return a ? b ? 0 : -j : i;
+
+    // Signs differ?
+    if (i != j) return i;
+
+    a = i < 0;
+    b = k == l;
+
+    // Either Infinity?
+    if (!xc || !yc) return b ? 0 : !xc ^ a ? 1 : -1;
+
+    // Compare exponents.
+    if (!b) return k > l ^ a ? 1 : -1;
+
+    j = (k = xc.length) < (l = yc.length) ? k : l;
+
+    // Compare digit by digit.
+    for (i = 0; i < j; i++) if (xc[i] != yc[i]) return xc[i] > yc[i] ^ a ? 1 : -1;
+
+    // Compare lengths.
+    return k == l ? 0 : k > l ^ a ? 1 : -1;
+  }
+
+
+  /*
+   * Check that n is a primitive number, an integer, and in range, otherwise throw.
+   */
+  function intCheck(n, min, max, name) {
+    if (n < min || n > max || n !== mathfloor(n)) {
+      throw Error
+       (bignumberError + (name || 'Argument') + (typeof n == 'number'
+         ? n < min || n > max ? ' out of range: ' : ' not an integer: '
+         : ' not a primitive number: ') + String(n));
+    }
+  }
+
+
+  // Assumes finite n.
+  function isOdd(n) {
+    var k = n.c.length - 1;
+    return bitFloor(n.e / LOG_BASE) == k && n.c[k] % 2 != 0;
+  }
+
+
+  function toExponential(str, e) {
+    return (str.length > 1 ? str.charAt(0) + '.' + str.slice(1) : str) +
+     (e < 0 ? 'e' : 'e+') + e;
+  }
+
+
+  function toFixedPoint(str, e, z) {
+    var len, zs;
+
+    // Negative exponent?
+    if (e < 0) {
+
+      // Prepend zeros.
+      for (zs = z + '.'; ++e; zs += z);
+      str = zs + str;
+
+    // Positive exponent
+    } else {
+      len = str.length;
+
+      // Append zeros.
+      if (++e > len) {
+        for (zs = z, e -= len; --e; zs += z);
+        str += zs;
+      } else if (e < len) {
+        str = str.slice(0, e) + '.' + str.slice(e);
+      }
+    }
+
+    return str;
+  }
+
+
+  // EXPORT
+
+
+  BigNumber = clone();
+  BigNumber['default'] = BigNumber.BigNumber = BigNumber;
+
+  // AMD.
+  if (typeof define == 'function' && define.amd) {
+    define(function () { return BigNumber; });
+
+  // Node.js and other environments that support module.exports.
+  } else if ( true && module.exports) {
+    module.exports = BigNumber;
+
+  // Browser.
+  } else {
+    if (!globalObject) {
+      globalObject = typeof self != 'undefined' && self ? self : window;
+    }
+
+    globalObject.BigNumber = BigNumber;
+  }
+})(this);
+
+
+/***/ }),
+
+/***/ 9732:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+/*jshint node:true */
+
+var Buffer = (__nccwpck_require__(181).Buffer); // browserify
+var SlowBuffer = (__nccwpck_require__(181).SlowBuffer);
+
+module.exports = bufferEq;
+
+function bufferEq(a, b) {
+
+  // shortcutting on type is necessary for correctness
+  if (!Buffer.isBuffer(a) || !Buffer.isBuffer(b)) {
+    return false;
+  }
+
+  // buffer sizes should be well-known information, so despite this
+  // shortcutting, it doesn't leak any information about the *contents* of the
+  // buffers.
+  if (a.length !== b.length) {
+    return false;
+  }
+
+  var c = 0;
+  for (var i = 0; i < a.length; i++) {
+    /*jshint bitwise:false */
+    c |= a[i] ^ b[i]; // XOR
+  }
+  return c === 0;
+}
+
+bufferEq.install = function() {
+  Buffer.prototype.equal = SlowBuffer.prototype.equal = function equal(that) {
+    return bufferEq(this, that);
+  };
+};
+
+var origBufEqual = Buffer.prototype.equal;
+var origSlowBufEqual = SlowBuffer.prototype.equal;
+bufferEq.restore = function() {
+  Buffer.prototype.equal = origBufEqual;
+  SlowBuffer.prototype.equal = origSlowBufEqual;
+};
+
+
+/***/ }),
+
+/***/ 325:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+
+var Buffer = (__nccwpck_require__(3058).Buffer);
+
+var getParamBytesForAlg = __nccwpck_require__(5028);
+
+var MAX_OCTET = 0x80,
+	CLASS_UNIVERSAL = 0,
+	PRIMITIVE_BIT = 0x20,
+	TAG_SEQ = 0x10,
+	TAG_INT = 0x02,
+	ENCODED_TAG_SEQ = (TAG_SEQ | PRIMITIVE_BIT) | (CLASS_UNIVERSAL << 6),
+	ENCODED_TAG_INT = TAG_INT | (CLASS_UNIVERSAL << 6);
+
+function base64Url(base64) {
+	return base64
+		.replace(/=/g, '')
+		.replace(/\+/g, '-')
+		.replace(/\//g, '_');
+}
+
+function signatureAsBuffer(signature) {
+	if (Buffer.isBuffer(signature)) {
+		return signature;
+	} else if ('string' === typeof signature) {
+		return Buffer.from(signature, 'base64');
+	}
+
+	throw new TypeError('ECDSA signature must be a Base64 string or a Buffer');
+}
+
+function derToJose(signature, alg) {
+	signature = signatureAsBuffer(signature);
+	var paramBytes = getParamBytesForAlg(alg);
+
+	// the DER encoded param should at most be the param size, plus a padding
+	// zero, since due to being a signed integer
+	var maxEncodedParamLength = paramBytes + 1;
+
+	var inputLength = signature.length;
+
+	var offset = 0;
+	if (signature[offset++] !== ENCODED_TAG_SEQ) {
+		throw new Error('Could not find expected "seq"');
+	}
+
+	var seqLength = signature[offset++];
+	if (seqLength === (MAX_OCTET | 1)) {
+		seqLength = signature[offset++];
+	}
+
+	if (inputLength - offset < seqLength) {
+		throw new Error('"seq" specified length of "' + seqLength + '", only "' + (inputLength - offset) + '" remaining');
+	}
+
+	if (signature[offset++] !== ENCODED_TAG_INT) {
+		throw new Error('Could not find expected "int" for "r"');
+	}
+
+	var rLength = signature[offset++];
+
+	if (inputLength - offset - 2 < rLength) {
+		throw new Error('"r" specified length of "' + rLength + '", only "' + (inputLength - offset - 2) + '" available');
+	}
+
+	if (maxEncodedParamLength < rLength) {
+		throw new Error('"r" specified length of "' + rLength + '", max of "' + maxEncodedParamLength + '" is acceptable');
+	}
+
+	var rOffset = offset;
+	offset += rLength;
+
+	if (signature[offset++] !== ENCODED_TAG_INT) {
+		throw new Error('Could not find expected "int" for "s"');
+	}
+
+	var sLength = signature[offset++];
+
+	if (inputLength - offset !== sLength) {
+		throw new Error('"s" specified length of "' + sLength + '", expected "' + (inputLength - offset) + '"');
+	}
+
+	if (maxEncodedParamLength < sLength) {
+		throw new Error('"s" specified length of "' + sLength + '", max of "' + maxEncodedParamLength + '" is acceptable');
+	}
+
+	var sOffset = offset;
+	offset += sLength;
+
+	if (offset !== inputLength) {
+		throw new Error('Expected to consume entire buffer, but "' + (inputLength - offset) + '" bytes remain');
+	}
+
+	var rPadding = paramBytes - rLength,
+		sPadding = paramBytes - sLength;
+
+	var dst = Buffer.allocUnsafe(rPadding + rLength + sPadding + sLength);
+
+	for (offset = 0; offset < rPadding; ++offset) {
+		dst[offset] = 0;
+	}
+	signature.copy(dst, offset, rOffset + Math.max(-rPadding, 0), rOffset + rLength);
+
+	offset = paramBytes;
+
+	for (var o = offset; offset < o + sPadding; ++offset) {
+		dst[offset] = 0;
+	}
+	signature.copy(dst, offset, sOffset + Math.max(-sPadding, 0), sOffset + sLength);
+
+	dst = dst.toString('base64');
+	dst = base64Url(dst);
+
+	return dst;
+}
+
+function countPadding(buf, start, stop) {
+	var padding = 0;
+	while (start + padding < stop && buf[start + padding] === 0) {
+		++padding;
+	}
+
+	var needsSign = buf[start + padding] >= MAX_OCTET;
+	if (needsSign) {
+		--padding;
+	}
+
+	return padding;
+}
+
+function joseToDer(signature, alg) {
+	signature = signatureAsBuffer(signature);
+	var paramBytes = getParamBytesForAlg(alg);
+
+	var signatureBytes = signature.length;
+	if (signatureBytes !== paramBytes * 2) {
+		throw new TypeError('"' + alg + '" signatures must be "' + paramBytes * 2 + '" bytes, saw "' + signatureBytes + '"');
+	}
+
+	var rPadding = countPadding(signature, 0, paramBytes);
+	var sPadding = countPadding(signature, paramBytes, signature.length);
+	var rLength = paramBytes - rPadding;
+	var sLength = paramBytes - sPadding;
+
+	var rsBytes = 1 + 1 + rLength + 1 + 1 + sLength;
+
+	var shortLength = rsBytes < MAX_OCTET;
+
+	var dst = Buffer.allocUnsafe((shortLength ? 2 : 3) + rsBytes);
+
+	var offset = 0;
+	dst[offset++] = ENCODED_TAG_SEQ;
+	if (shortLength) {
+		// Bit 8 has value "0"
+		// bits 7-1 give the length.
+		dst[offset++] = rsBytes;
+	} else {
+		// Bit 8 of first octet has value "1"
+		// bits 7-1 give the number of additional length octets.
+		dst[offset++] = MAX_OCTET	| 1;
+		// length, base 256
+		dst[offset++] = rsBytes & 0xff;
+	}
+	dst[offset++] = ENCODED_TAG_INT;
+	dst[offset++] = rLength;
+	if (rPadding < 0) {
+		dst[offset++] = 0;
+		offset += signature.copy(dst, offset, 0, paramBytes);
+	} else {
+		offset += signature.copy(dst, offset, rPadding, paramBytes);
+	}
+	dst[offset++] = ENCODED_TAG_INT;
+	dst[offset++] = sLength;
+	if (sPadding < 0) {
+		dst[offset++] = 0;
+		signature.copy(dst, offset, paramBytes);
+	} else {
+		signature.copy(dst, offset, paramBytes + sPadding);
+	}
+
+	return dst;
+}
+
+module.exports = {
+	derToJose: derToJose,
+	joseToDer: joseToDer
+};
+
+
+/***/ }),
+
+/***/ 5028:
+/***/ ((module) => {
+
+
+
+function getParamSize(keySize) {
+	var result = ((keySize / 8) | 0) + (keySize % 8 === 0 ? 0 : 1);
+	return result;
+}
+
+var paramBytesForAlg = {
+	ES256: getParamSize(256),
+	ES384: getParamSize(384),
+	ES512: getParamSize(521)
+};
+
+function getParamBytesForAlg(alg) {
+	var paramBytes = paramBytesForAlg[alg];
+	if (paramBytes) {
+		return paramBytes;
+	}
+
+	throw new Error('Unknown algorithm "' + alg + '"');
+}
+
+module.exports = getParamBytesForAlg;
+
+
+/***/ }),
+
+/***/ 3860:
+/***/ ((module) => {
+
+
+
+var hasOwn = Object.prototype.hasOwnProperty;
+var toStr = Object.prototype.toString;
+var defineProperty = Object.defineProperty;
+var gOPD = Object.getOwnPropertyDescriptor;
+
+var isArray = function isArray(arr) {
+	if (typeof Array.isArray === 'function') {
+		return Array.isArray(arr);
+	}
+
+	return toStr.call(arr) === '[object Array]';
+};
+
+var isPlainObject = function isPlainObject(obj) {
+	if (!obj || toStr.call(obj) !== '[object Object]') {
+		return false;
+	}
+
+	var hasOwnConstructor = hasOwn.call(obj, 'constructor');
+	var hasIsPrototypeOf = obj.constructor && obj.constructor.prototype && hasOwn.call(obj.constructor.prototype, 'isPrototypeOf');
+	// Not own constructor property must be Object
+	if (obj.constructor && !hasOwnConstructor && !hasIsPrototypeOf) {
+		return false;
+	}
+
+	// Own properties are enumerated firstly, so to speed up,
+	// if last one is own, then all properties are own.
+	var key;
+	for (key in obj) { /**/ }
+
+	return typeof key === 'undefined' || hasOwn.call(obj, key);
+};
+
+// If name is '__proto__', and Object.defineProperty is available, define __proto__ as an own property on target
+var setProperty = function setProperty(target, options) {
+	if (defineProperty && options.name === '__proto__') {
+		defineProperty(target, options.name, {
+			enumerable: true,
+			configurable: true,
+			value: options.newValue,
+			writable: true
+		});
+	} else {
+		target[options.name] = options.newValue;
+	}
+};
+
+// Return undefined instead of __proto__ if '__proto__' is not an own property
+var getProperty = function getProperty(obj, name) {
+	if (name === '__proto__') {
+		if (!hasOwn.call(obj, name)) {
+			return void 0;
+		} else if (gOPD) {
+			// In early versions of node, obj['__proto__'] is buggy when obj has
+			// __proto__ as an own property. Object.getOwnPropertyDescriptor() works.
+			return gOPD(obj, name).value;
+		}
+	}
+
+	return obj[name];
+};
+
+module.exports = function extend() {
+	var options, name, src, copy, copyIsArray, clone;
+	var target = arguments[0];
+	var i = 1;
+	var length = arguments.length;
+	var deep = false;
+
+	// Handle a deep copy situation
+	if (typeof target === 'boolean') {
+		deep = target;
+		target = arguments[1] || {};
+		// skip the boolean and the target
+		i = 2;
+	}
+	if (target == null || (typeof target !== 'object' && typeof target !== 'function')) {
+		target = {};
+	}
+
+	for (; i < length; ++i) {
+		options = arguments[i];
+		// Only deal with non-null/undefined values
+		if (options != null) {
+			// Extend the base object
+			for (name in options) {
+				src = getProperty(target, name);
+				copy = getProperty(options, name);
+
+				// Prevent never-ending loop
+				if (target !== copy) {
+					// Recurse if we're merging plain objects or arrays
+					if (deep && copy && (isPlainObject(copy) || (copyIsArray = isArray(copy)))) {
+						if (copyIsArray) {
+							copyIsArray = false;
+							clone = src && isArray(src) ? src : [];
+						} else {
+							clone = src && isPlainObject(src) ? src : {};
+						}
+
+						// Never move original objects, clone them
+						setProperty(target, { name: name, newValue: extend(deep, clone, copy) });
+
+					// Don't bring in undefined values
+					} else if (typeof copy !== 'undefined') {
+						setProperty(target, { name: name, newValue: copy });
+					}
+				}
+			}
+		}
+	}
+
+	// Return the modified object
+	return target;
+};
+
+
+/***/ }),
+
+/***/ 5693:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+
+// Copyright 2018 Google LLC
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//    http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+var __importDefault = (this && this.__importDefault) || function (mod) {
+    return (mod && mod.__esModule) ? mod : { "default": mod };
+};
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.GaxiosError = exports.GAXIOS_ERROR_SYMBOL = void 0;
+exports.defaultErrorRedactor = defaultErrorRedactor;
+const extend_1 = __importDefault(__nccwpck_require__(3860));
+const util_cjs_1 = __importDefault(__nccwpck_require__(8823));
+const pkg = util_cjs_1.default.pkg;
+/**
+ * Support `instanceof` operator for `GaxiosError`s in different versions of this library.
+ *
+ * @see {@link GaxiosError[Symbol.hasInstance]}
+ */
+exports.GAXIOS_ERROR_SYMBOL = Symbol.for(`${pkg.name}-gaxios-error`);
+class GaxiosError extends Error {
+    config;
+    response;
+    /**
+     * An error code.
+     * Can be a system error code, DOMException error name, or any error's 'code' property where it is a `string`.
+     *
+     * It is only a `number` when the cause is sourced from an API-level error (AIP-193).
+     *
+     * @see {@link https://nodejs.org/api/errors.html#errorcode error.code}
+     * @see {@link https://developer.mozilla.org/en-US/docs/Web/API/DOMException#error_names DOMException#error_names}
+     * @see {@link https://google.aip.dev/193#http11json-representation AIP-193}
+     *
+     * @example
+     * 'ECONNRESET'
+     *
+     * @example
+     * 'TimeoutError'
+     *
+     * @example
+     * 500
+     */
+    code;
+    /**
+     * An HTTP Status code.
+     * @see {@link https://developer.mozilla.org/en-US/docs/Web/API/Response/status Response#status}
+     *
+     * @example
+     * 500
+     */
+    status;
+    /**
+     * @deprecated use {@link GaxiosError.cause} instead.
+     *
+     * @see {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error/cause Error#cause}
+     *
+     * @privateRemarks
+     *
+     * We will want to remove this property later as the modern `cause` property is better suited
+     * for displaying and relaying nested errors. Keeping this here makes the resulting
+     * error log larger than it needs to be.
+     *
+     */
+    error;
+    /**
+     * Support `instanceof` operator for `GaxiosError` across builds/duplicated files.
+     *
+     * @see {@link GAXIOS_ERROR_SYMBOL}
+     * @see {@link GaxiosError[Symbol.hasInstance]}
+     * @see {@link https://github.com/microsoft/TypeScript/issues/13965#issuecomment-278570200}
+     * @see {@link https://stackoverflow.com/questions/46618852/require-and-instanceof}
+     * @see {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Function/@@hasInstance#reverting_to_default_instanceof_behavior}
+     */
+    [exports.GAXIOS_ERROR_SYMBOL] = pkg.version;
+    /**
+     * Support `instanceof` operator for `GaxiosError` across builds/duplicated files.
+     *
+     * @see {@link GAXIOS_ERROR_SYMBOL}
+     * @see {@link GaxiosError[GAXIOS_ERROR_SYMBOL]}
+     */
+    static [Symbol.hasInstance](instance) {
+        if (instance &&
+            typeof instance === 'object' &&
+            exports.GAXIOS_ERROR_SYMBOL in instance &&
+            instance[exports.GAXIOS_ERROR_SYMBOL] === pkg.version) {
+            return true;
+        }
+        // fallback to native
+        return Function.prototype[Symbol.hasInstance].call(GaxiosError, instance);
+    }
+    constructor(message, config, response, cause) {
+        super(message, { cause });
+        this.config = config;
+        this.response = response;
+        this.error = cause instanceof Error ? cause : undefined;
+        // deep-copy config as we do not want to mutate
+        // the existing config for future retries/use
+        this.config = (0, extend_1.default)(true, {}, config);
+        if (this.response) {
+            this.response.config = (0, extend_1.default)(true, {}, this.response.config);
+        }
+        if (this.response) {
+            try {
+                this.response.data = translateData(this.config.responseType, 
+                // workaround for `node-fetch`'s `.data` deprecation...
+                this.response?.bodyUsed ? this.response?.data : undefined);
+            }
+            catch {
+                // best effort - don't throw an error within an error
+                // we could set `this.response.config.responseType = 'unknown'`, but
+                // that would mutate future calls with this config object.
+            }
+            this.status = this.response.status;
+        }
+        if (cause instanceof DOMException) {
+            // The DOMException's equivalent to code is its name
+            // E.g.: name = `TimeoutError`, code = number
+            // https://developer.mozilla.org/en-US/docs/Web/API/DOMException/name
+            this.code = cause.name;
+        }
+        else if (cause &&
+            typeof cause === 'object' &&
+            'code' in cause &&
+            (typeof cause.code === 'string' || typeof cause.code === 'number')) {
+            this.code = cause.code;
+        }
+    }
+    /**
+     * An AIP-193 conforming error extractor.
+     *
+     * @see {@link https://google.aip.dev/193#http11json-representation AIP-193}
+     *
+     * @internal
+     * @expiremental
+     *
+     * @param res the response object
+     * @returns the extracted error information
+     */
+    static extractAPIErrorFromResponse(res, defaultErrorMessage = 'The request failed') {
+        let message = defaultErrorMessage;
+        // Use res.data as the error message
+        if (typeof res.data === 'string') {
+            message = res.data;
+        }
+        if (res.data &&
+            typeof res.data === 'object' &&
+            'error' in res.data &&
+            res.data.error &&
+            !res.ok) {
+            if (typeof res.data.error === 'string') {
+                return {
+                    message: res.data.error,
+                    code: res.status,
+                    status: res.statusText,
+                };
+            }
+            if (typeof res.data.error === 'object') {
+                // extract status from data.message
+                message =
+                    'message' in res.data.error &&
+                        typeof res.data.error.message === 'string'
+                        ? res.data.error.message
+                        : message;
+                // extract status from data.error
+                const status = 'status' in res.data.error &&
+                    typeof res.data.error.status === 'string'
+                    ? res.data.error.status
+                    : res.statusText;
+                // extract code from data.error
+                const code = 'code' in res.data.error && typeof res.data.error.code === 'number'
+                    ? res.data.error.code
+                    : res.status;
+                if ('errors' in res.data.error &&
+                    Array.isArray(res.data.error.errors)) {
+                    const errorMessages = [];
+                    for (const e of res.data.error.errors) {
+                        if (typeof e === 'object' &&
+                            'message' in e &&
+                            typeof e.message === 'string') {
+                            errorMessages.push(e.message);
+                        }
+                    }
+                    return Object.assign({
+                        message: errorMessages.join('\n') || message,
+                        code,
+                        status,
+                    }, res.data.error);
+                }
+                return Object.assign({
+                    message,
+                    code,
+                    status,
+                }, res.data.error);
+            }
+        }
+        return {
+            message,
+            code: res.status,
+            status: res.statusText,
+        };
+    }
+}
+exports.GaxiosError = GaxiosError;
+function translateData(responseType, data) {
+    switch (responseType) {
+        case 'stream':
+            return data;
+        case 'json':
+            return JSON.parse(JSON.stringify(data));
+        case 'arraybuffer':
+            return JSON.parse(Buffer.from(data).toString('utf8'));
+        case 'blob':
+            return JSON.parse(data.text());
+        default:
+            return data;
+    }
+}
+/**
+ * An experimental error redactor.
+ *
+ * @param config Config to potentially redact properties of
+ * @param response Config to potentially redact properties of
+ *
+ * @experimental
+ */
+function defaultErrorRedactor(data) {
+    const REDACT = '<<REDACTED> - See `errorRedactor` option in `gaxios` for configuration>.';
+    function redactHeaders(headers) {
+        if (!headers)
+            return;
+        headers.forEach((_, key) => {
+            // any casing of `Authentication`
+            // any casing of `Authorization`
+            // anything containing secret, such as 'client secret'
+            if (/^authentication$/i.test(key) ||
+                /^authorization$/i.test(key) ||
+                /secret/i.test(key))
+                headers.set(key, REDACT);
+        });
+    }
+    function redactString(obj, key) {
+        if (typeof obj === 'object' &&
+            obj !== null &&
+            typeof obj[key] === 'string') {
+            const text = obj[key];
+            if (/grant_type=/i.test(text) ||
+                /assertion=/i.test(text) ||
+                /secret/i.test(text)) {
+                obj[key] = REDACT;
+            }
+        }
+    }
+    function redactObject(obj) {
+        if (!obj || typeof obj !== 'object') {
+            return;
+        }
+        else if (obj instanceof FormData ||
+            obj instanceof URLSearchParams ||
+            // support `node-fetch` FormData/URLSearchParams
+            ('forEach' in obj && 'set' in obj)) {
+            obj.forEach((_, key) => {
+                if (['grant_type', 'assertion'].includes(key) || /secret/.test(key)) {
+                    obj.set(key, REDACT);
+                }
+            });
+        }
+        else {
+            if ('grant_type' in obj) {
+                obj['grant_type'] = REDACT;
+            }
+            if ('assertion' in obj) {
+                obj['assertion'] = REDACT;
+            }
+            if ('client_secret' in obj) {
+                obj['client_secret'] = REDACT;
+            }
+        }
+    }
+    if (data.config) {
+        redactHeaders(data.config.headers);
+        redactString(data.config, 'data');
+        redactObject(data.config.data);
+        redactString(data.config, 'body');
+        redactObject(data.config.body);
+        if (data.config.url.searchParams.has('token')) {
+            data.config.url.searchParams.set('token', REDACT);
+        }
+        if (data.config.url.searchParams.has('client_secret')) {
+            data.config.url.searchParams.set('client_secret', REDACT);
+        }
+    }
+    if (data.response) {
+        defaultErrorRedactor({ config: data.response.config });
+        redactHeaders(data.response.headers);
+        // workaround for `node-fetch`'s `.data` deprecation...
+        if (data.response.bodyUsed) {
+            redactString(data.response, 'data');
+            redactObject(data.response.data);
+        }
+    }
+    return data;
+}
+//# sourceMappingURL=common.js.map
+
+/***/ }),
+
+/***/ 5881:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+
+// Copyright 2018 Google LLC
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//    http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+var __importDefault = (this && this.__importDefault) || function (mod) {
+    return (mod && mod.__esModule) ? mod : { "default": mod };
+};
+var _a;
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.Gaxios = void 0;
+const extend_1 = __importDefault(__nccwpck_require__(3860));
+const https_1 = __nccwpck_require__(5692);
+const common_js_1 = __nccwpck_require__(5693);
+const retry_js_1 = __nccwpck_require__(4616);
+const stream_1 = __nccwpck_require__(2203);
+const interceptor_js_1 = __nccwpck_require__(4653);
+const randomUUID = async () => globalThis.crypto?.randomUUID() || (await Promise.resolve(/* import() */).then(__nccwpck_require__.t.bind(__nccwpck_require__, 6982, 23))).randomUUID();
+const HTTP_STATUS_NO_CONTENT = 204;
+class Gaxios {
+    agentCache = new Map();
+    /**
+     * Default HTTP options that will be used for every HTTP request.
+     */
+    defaults;
+    /**
+     * Interceptors
+     */
+    interceptors;
+    /**
+     * The Gaxios class is responsible for making HTTP requests.
+     * @param defaults The default set of options to be used for this instance.
+     */
+    constructor(defaults) {
+        this.defaults = defaults || {};
+        this.interceptors = {
+            request: new interceptor_js_1.GaxiosInterceptorManager(),
+            response: new interceptor_js_1.GaxiosInterceptorManager(),
+        };
+    }
+    /**
+     * A {@link fetch `fetch`} compliant API for {@link Gaxios}.
+     *
+     * @remarks
+     *
+     * This is useful as a drop-in replacement for `fetch` API usage.
+     *
+     * @example
+     *
+     * ```ts
+     * const gaxios = new Gaxios();
+     * const myFetch: typeof fetch = (...args) => gaxios.fetch(...args);
+     * await myFetch('https://example.com');
+     * ```
+     *
+     * @param args `fetch` API or `Gaxios#request` parameters
+     * @returns the {@link Response} with Gaxios-added properties
+     */
+    fetch(...args) {
+        // Up to 2 parameters in either overload
+        const input = args[0];
+        const init = args[1];
+        let url = undefined;
+        const headers = new Headers();
+        // prepare URL
+        if (typeof input === 'string') {
+            url = new URL(input);
+        }
+        else if (input instanceof URL) {
+            url = input;
+        }
+        else if (input && input.url) {
+            url = new URL(input.url);
+        }
+        // prepare headers
+        if (input && typeof input === 'object' && 'headers' in input) {
+            _a.mergeHeaders(headers, input.headers);
+        }
+        if (init) {
+            _a.mergeHeaders(headers, new Headers(init.headers));
+        }
+        // prepare request
+        if (typeof input === 'object' && !(input instanceof URL)) {
+            // input must have been a non-URL object
+            return this.request({ ...init, ...input, headers, url });
+        }
+        else {
+            // input must have been a string or URL
+            return this.request({ ...init, headers, url });
+        }
+    }
+    /**
+     * Perform an HTTP request with the given options.
+     * @param opts Set of HTTP options that will be used for this HTTP request.
+     */
+    async request(opts = {}) {
+        let prepared = await this.#prepareRequest(opts);
+        prepared = await this.#applyRequestInterceptors(prepared);
+        return this.#applyResponseInterceptors(this._request(prepared));
+    }
+    async _defaultAdapter(config) {
+        const fetchImpl = config.fetchImplementation ||
+            this.defaults.fetchImplementation ||
+            (await _a.#getFetch());
+        // node-fetch v3 warns when `data` is present
+        // https://github.com/node-fetch/node-fetch/issues/1000
+        const preparedOpts = { ...config };
+        delete preparedOpts.data;
+        const res = (await fetchImpl(config.url, preparedOpts));
+        const data = await this.getResponseData(config, res);
+        if (!Object.getOwnPropertyDescriptor(res, 'data')?.configurable) {
+            // Work-around for `node-fetch` v3 as accessing `data` would otherwise throw
+            Object.defineProperties(res, {
+                data: {
+                    configurable: true,
+                    writable: true,
+                    enumerable: true,
+                    value: data,
+                },
+            });
+        }
+        // Keep object as an instance of `Response`
+        return Object.assign(res, { config, data });
+    }
+    /**
+     * Internal, retryable version of the `request` method.
+     * @param opts Set of HTTP options that will be used for this HTTP request.
+     */
+    async _request(opts) {
+        try {
+            let translatedResponse;
+            if (opts.adapter) {
+                translatedResponse = await opts.adapter(opts, this._defaultAdapter.bind(this));
+            }
+            else {
+                translatedResponse = await this._defaultAdapter(opts);
+            }
+            if (!opts.validateStatus(translatedResponse.status)) {
+                if (opts.responseType === 'stream') {
+                    const response = [];
+                    for await (const chunk of translatedResponse.data) {
+                        response.push(chunk);
+                    }
+                    translatedResponse.data = Buffer.concat(response.map(c => (typeof c === 'string' ? Buffer.from(c) : c))).toString('utf8');
+                }
+                const errorInfo = common_js_1.GaxiosError.extractAPIErrorFromResponse(translatedResponse, `Request failed with status code ${translatedResponse.status}`);
+                throw new common_js_1.GaxiosError(errorInfo?.message, opts, translatedResponse, errorInfo);
+            }
+            return translatedResponse;
+        }
+        catch (e) {
+            let err;
+            if (e instanceof common_js_1.GaxiosError) {
+                err = e;
+            }
+            else if (e instanceof Error) {
+                err = new common_js_1.GaxiosError(e.message, opts, undefined, e);
+            }
+            else {
+                err = new common_js_1.GaxiosError('Unexpected Gaxios Error', opts, undefined, e);
+            }
+            const { shouldRetry, config } = await (0, retry_js_1.getRetryConfig)(err);
+            if (shouldRetry && config) {
+                err.config.retryConfig.currentRetryAttempt =
+                    config.retryConfig.currentRetryAttempt;
+                // The error's config could be redacted - therefore we only want to
+                // copy the retry state over to the existing config
+                opts.retryConfig = err.config?.retryConfig;
+                // re-prepare timeout for the next request
+                this.#appendTimeoutToSignal(opts);
+                return this._request(opts);
+            }
+            if (opts.errorRedactor) {
+                opts.errorRedactor(err);
+            }
+            throw err;
+        }
+    }
+    async getResponseData(opts, res) {
+        if (res.status === HTTP_STATUS_NO_CONTENT) {
+            return '';
+        }
+        if (opts.maxContentLength &&
+            res.headers.has('content-length') &&
+            opts.maxContentLength <
+                Number.parseInt(res.headers?.get('content-length') || '')) {
+            throw new common_js_1.GaxiosError("Response's `Content-Length` is over the limit.", opts, Object.assign(res, { config: opts }));
+        }
+        switch (opts.responseType) {
+            case 'stream':
+                return res.body;
+            case 'json': {
+                const data = await res.text();
+                try {
+                    return JSON.parse(data);
+                }
+                catch {
+                    return data;
+                }
+            }
+            case 'arraybuffer':
+                return res.arrayBuffer();
+            case 'blob':
+                return res.blob();
+            case 'text':
+                return res.text();
+            default:
+                return this.getResponseDataFromContentType(res);
+        }
+    }
+    #urlMayUseProxy(url, noProxy = []) {
+        const candidate = new URL(url);
+        const noProxyList = [...noProxy];
+        const noProxyEnvList = (process.env.NO_PROXY ?? process.env.no_proxy)?.split(',') || [];
+        for (const rule of noProxyEnvList) {
+            noProxyList.push(rule.trim());
+        }
+        for (const rule of noProxyList) {
+            // Match regex
+            if (rule instanceof RegExp) {
+                if (rule.test(candidate.toString())) {
+                    return false;
+                }
+            }
+            // Match URL
+            else if (rule instanceof URL) {
+                if (rule.origin === candidate.origin) {
+                    return false;
+                }
+            }
+            // Match string regex
+            else if (rule.startsWith('*.') || rule.startsWith('.')) {
+                const cleanedRule = rule.replace(/^\*\./, '.');
+                if (candidate.hostname.endsWith(cleanedRule)) {
+                    return false;
+                }
+            }
+            // Basic string match
+            else if (rule === candidate.origin ||
+                rule === candidate.hostname ||
+                rule === candidate.href) {
+                return false;
+            }
+        }
+        return true;
+    }
+    /**
+     * Applies the request interceptors. The request interceptors are applied after the
+     * call to prepareRequest is completed.
+     *
+     * @param {GaxiosOptionsPrepared} options The current set of options.
+     *
+     * @returns {Promise<GaxiosOptionsPrepared>} Promise that resolves to the set of options or response after interceptors are applied.
+     */
+    async #applyRequestInterceptors(options) {
+        let promiseChain = Promise.resolve(options);
+        for (const interceptor of this.interceptors.request.values()) {
+            if (interceptor) {
+                promiseChain = promiseChain.then(interceptor.resolved, interceptor.rejected);
+            }
+        }
+        return promiseChain;
+    }
+    /**
+     * Applies the response interceptors. The response interceptors are applied after the
+     * call to request is made.
+     *
+     * @param {GaxiosOptionsPrepared} options The current set of options.
+     *
+     * @returns {Promise<GaxiosOptionsPrepared>} Promise that resolves to the set of options or response after interceptors are applied.
+     */
+    async #applyResponseInterceptors(response) {
+        let promiseChain = Promise.resolve(response);
+        for (const interceptor of this.interceptors.response.values()) {
+            if (interceptor) {
+                promiseChain = promiseChain.then(interceptor.resolved, interceptor.rejected);
+            }
+        }
+        return promiseChain;
+    }
+    /**
+     * Validates the options, merges them with defaults, and prepare request.
+     *
+     * @param options The original options passed from the client.
+     * @returns Prepared options, ready to make a request
+     */
+    async #prepareRequest(options) {
+        // Prepare Headers - copy in order to not mutate the original objects
+        const preparedHeaders = new Headers(this.defaults.headers);
+        _a.mergeHeaders(preparedHeaders, options.headers);
+        // Merge options
+        const opts = (0, extend_1.default)(true, {}, this.defaults, options);
+        if (!opts.url) {
+            throw new Error('URL is required.');
+        }
+        if (opts.baseURL) {
+            opts.url = new URL(opts.url, opts.baseURL);
+        }
+        // don't modify the properties of a default or provided URL
+        opts.url = new URL(opts.url);
+        if (opts.params) {
+            if (opts.paramsSerializer) {
+                let additionalQueryParams = opts.paramsSerializer(opts.params);
+                if (additionalQueryParams.startsWith('?')) {
+                    additionalQueryParams = additionalQueryParams.slice(1);
+                }
+                const prefix = opts.url.toString().includes('?') ? '&' : '?';
+                opts.url = opts.url + prefix + additionalQueryParams;
+            }
+            else {
+                const url = opts.url instanceof URL ? opts.url : new URL(opts.url);
+                for (const [key, value] of new URLSearchParams(opts.params)) {
+                    url.searchParams.append(key, value);
+                }
+                opts.url = url;
+            }
+        }
+        if (typeof options.maxContentLength === 'number') {
+            opts.size = options.maxContentLength;
+        }
+        if (typeof options.maxRedirects === 'number') {
+            opts.follow = options.maxRedirects;
+        }
+        const shouldDirectlyPassData = typeof opts.data === 'string' ||
+            opts.data instanceof ArrayBuffer ||
+            opts.data instanceof Blob ||
+            // Node 18 does not have a global `File` object
+            (globalThis.File && opts.data instanceof File) ||
+            opts.data instanceof FormData ||
+            opts.data instanceof stream_1.Readable ||
+            opts.data instanceof ReadableStream ||
+            opts.data instanceof String ||
+            opts.data instanceof URLSearchParams ||
+            ArrayBuffer.isView(opts.data) || // `Buffer` (Node.js), `DataView`, `TypedArray`
+            /**
+             * @deprecated `node-fetch` or another third-party's request types
+             */
+            ['Blob', 'File', 'FormData'].includes(opts.data?.constructor?.name || '');
+        if (opts.multipart?.length) {
+            const boundary = await randomUUID();
+            preparedHeaders.set('content-type', `multipart/related; boundary=${boundary}`);
+            opts.body = stream_1.Readable.from(this.getMultipartRequest(opts.multipart, boundary));
+        }
+        else if (shouldDirectlyPassData) {
+            opts.body = opts.data;
+        }
+        else if (typeof opts.data === 'object') {
+            if (preparedHeaders.get('Content-Type') ===
+                'application/x-www-form-urlencoded') {
+                // If www-form-urlencoded content type has been set, but data is
+                // provided as an object, serialize the content
+                opts.body = opts.paramsSerializer
+                    ? opts.paramsSerializer(opts.data)
+                    : new URLSearchParams(opts.data);
+            }
+            else {
+                if (!preparedHeaders.has('content-type')) {
+                    preparedHeaders.set('content-type', 'application/json');
+                }
+                opts.body = JSON.stringify(opts.data);
+            }
+        }
+        else if (opts.data) {
+            opts.body = opts.data;
+        }
+        opts.validateStatus = opts.validateStatus || this.validateStatus;
+        opts.responseType = opts.responseType || 'unknown';
+        if (!preparedHeaders.has('accept') && opts.responseType === 'json') {
+            preparedHeaders.set('accept', 'application/json');
+        }
+        const proxy = opts.proxy ||
+            process?.env?.HTTPS_PROXY ||
+            process?.env?.https_proxy ||
+            process?.env?.HTTP_PROXY ||
+            process?.env?.http_proxy;
+        if (opts.agent) {
+            // don't do any of the following options - use the user-provided agent.
+        }
+        else if (proxy && this.#urlMayUseProxy(opts.url, opts.noProxy)) {
+            const HttpsProxyAgent = await _a.#getProxyAgent();
+            if (this.agentCache.has(proxy)) {
+                opts.agent = this.agentCache.get(proxy);
+            }
+            else {
+                opts.agent = new HttpsProxyAgent(proxy, {
+                    cert: opts.cert,
+                    key: opts.key,
+                });
+                this.agentCache.set(proxy, opts.agent);
+            }
+        }
+        else if (opts.cert && opts.key) {
+            // Configure client for mTLS
+            if (this.agentCache.has(opts.key)) {
+                opts.agent = this.agentCache.get(opts.key);
+            }
+            else {
+                opts.agent = new https_1.Agent({
+                    cert: opts.cert,
+                    key: opts.key,
+                });
+                this.agentCache.set(opts.key, opts.agent);
+            }
+        }
+        if (typeof opts.errorRedactor !== 'function' &&
+            opts.errorRedactor !== false) {
+            opts.errorRedactor = common_js_1.defaultErrorRedactor;
+        }
+        if (opts.body && !('duplex' in opts)) {
+            /**
+             * required for Node.js and the type isn't available today
+             * @link https://github.com/nodejs/node/issues/46221
+             * @link https://github.com/microsoft/TypeScript-DOM-lib-generator/issues/1483
+             */
+            opts.duplex = 'half';
+        }
+        this.#appendTimeoutToSignal(opts);
+        return Object.assign(opts, {
+            headers: preparedHeaders,
+            url: opts.url instanceof URL ? opts.url : new URL(opts.url),
+        });
+    }
+    #appendTimeoutToSignal(opts) {
+        if (opts.timeout) {
+            const timeoutSignal = AbortSignal.timeout(opts.timeout);
+            if (opts.signal && !opts.signal.aborted) {
+                opts.signal = AbortSignal.any([opts.signal, timeoutSignal]);
+            }
+            else {
+                opts.signal = timeoutSignal;
+            }
+        }
+    }
+    /**
+     * By default, throw for any non-2xx status code
+     * @param status status code from the HTTP response
+     */
+    validateStatus(status) {
+        return status >= 200 && status < 300;
+    }
+    /**
+     * Attempts to parse a response by looking at the Content-Type header.
+     * @param {Response} response the HTTP response.
+     * @returns a promise that resolves to the response data.
+     */
+    async getResponseDataFromContentType(response) {
+        let contentType = response.headers.get('Content-Type');
+        if (contentType === null) {
+            // Maintain existing functionality by calling text()
+            return response.text();
+        }
+        contentType = contentType.toLowerCase();
+        if (contentType.includes('application/json')) {
+            let data = await response.text();
+            try {
+                data = JSON.parse(data);
+            }
+            catch {
+                // continue
+            }
+            return data;
+        }
+        else if (contentType.match(/^text\//)) {
+            return response.text();
+        }
+        else {
+            // If the content type is something not easily handled, just return the raw data (blob)
+            return response.blob();
+        }
+    }
+    /**
+     * Creates an async generator that yields the pieces of a multipart/related request body.
+     * This implementation follows the spec: https://www.ietf.org/rfc/rfc2387.txt. However, recursive
+     * multipart/related requests are not currently supported.
+     *
+     * @param {GaxiosMultipartOptions[]} multipartOptions the pieces to turn into a multipart/related body.
+     * @param {string} boundary the boundary string to be placed between each part.
+     */
+    async *getMultipartRequest(multipartOptions, boundary) {
+        const finale = `--${boundary}--`;
+        for (const currentPart of multipartOptions) {
+            const partContentType = currentPart.headers.get('Content-Type') || 'application/octet-stream';
+            const preamble = `--${boundary}\r\nContent-Type: ${partContentType}\r\n\r\n`;
+            yield preamble;
+            if (typeof currentPart.content === 'string') {
+                yield currentPart.content;
+            }
+            else {
+                yield* currentPart.content;
+            }
+            yield '\r\n';
+        }
+        yield finale;
+    }
+    /**
+     * A cache for the lazily-loaded proxy agent.
+     *
+     * Should use {@link Gaxios[#getProxyAgent]} to retrieve.
+     */
+    // using `import` to dynamically import the types here
+    static #proxyAgent;
+    /**
+     * A cache for the lazily-loaded fetch library.
+     *
+     * Should use {@link Gaxios[#getFetch]} to retrieve.
+     */
+    //
+    static #fetch;
+    /**
+     * Imports, caches, and returns a proxy agent - if not already imported
+     *
+     * @returns A proxy agent
+     */
+    static async #getProxyAgent() {
+        this.#proxyAgent ||= (await __nccwpck_require__.e(/* import() */ 669).then(__nccwpck_require__.t.bind(__nccwpck_require__, 3669, 23))).HttpsProxyAgent;
+        return this.#proxyAgent;
+    }
+    static async #getFetch() {
+        const hasWindow = typeof window !== 'undefined' && !!window;
+        this.#fetch ||= hasWindow
+            ? window.fetch
+            : (await __nccwpck_require__.e(/* import() */ 816).then(__nccwpck_require__.bind(__nccwpck_require__, 816))).default;
+        return this.#fetch;
+    }
+    /**
+     * Merges headers.
+     * If the base headers do not exist a new `Headers` object will be returned.
+     *
+     * @remarks
+     *
+     * Using this utility can be helpful when the headers are not known to exist:
+     * - if they exist as `Headers`, that instance will be used
+     *   - it improves performance and allows users to use their existing references to their `Headers`
+     * - if they exist in another form (`HeadersInit`), they will be used to create a new `Headers` object
+     * - if the base headers do not exist a new `Headers` object will be created
+     *
+     * @param base headers to append/overwrite to
+     * @param append headers to append/overwrite with
+     * @returns the base headers instance with merged `Headers`
+     */
+    static mergeHeaders(base, ...append) {
+        base = base instanceof Headers ? base : new Headers(base);
+        for (const headers of append) {
+            const add = headers instanceof Headers ? headers : new Headers(headers);
+            add.forEach((value, key) => {
+                // set-cookie is the only header that would repeat.
+                // A bit of background: https://developer.mozilla.org/en-US/docs/Web/API/Headers/getSetCookie
+                key === 'set-cookie' ? base.append(key, value) : base.set(key, value);
+            });
+        }
+        return base;
+    }
+}
+exports.Gaxios = Gaxios;
+_a = Gaxios;
+//# sourceMappingURL=gaxios.js.map
+
+/***/ }),
+
+/***/ 7842:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+
+// Copyright 2018 Google LLC
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//    http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __exportStar = (this && this.__exportStar) || function(m, exports) {
+    for (var p in m) if (p !== "default" && !Object.prototype.hasOwnProperty.call(exports, p)) __createBinding(exports, m, p);
+};
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.instance = exports.Gaxios = exports.GaxiosError = void 0;
+exports.request = request;
+const gaxios_js_1 = __nccwpck_require__(5881);
+Object.defineProperty(exports, "Gaxios", ({ enumerable: true, get: function () { return gaxios_js_1.Gaxios; } }));
+var common_js_1 = __nccwpck_require__(5693);
+Object.defineProperty(exports, "GaxiosError", ({ enumerable: true, get: function () { return common_js_1.GaxiosError; } }));
+__exportStar(__nccwpck_require__(4653), exports);
+/**
+ * The default instance used when the `request` method is directly
+ * invoked.
+ */
+exports.instance = new gaxios_js_1.Gaxios();
+/**
+ * Make an HTTP request using the given options.
+ * @param opts Options for the request
+ */
+async function request(opts) {
+    return exports.instance.request(opts);
+}
+//# sourceMappingURL=index.js.map
+
+/***/ }),
+
+/***/ 4653:
+/***/ ((__unused_webpack_module, exports) => {
+
+
+// Copyright 2024 Google LLC
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//    http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.GaxiosInterceptorManager = void 0;
+/**
+ * Class to manage collections of GaxiosInterceptors for both requests and responses.
+ */
+class GaxiosInterceptorManager extends Set {
+}
+exports.GaxiosInterceptorManager = GaxiosInterceptorManager;
+//# sourceMappingURL=interceptor.js.map
+
+/***/ }),
+
+/***/ 4616:
+/***/ ((__unused_webpack_module, exports) => {
+
+
+// Copyright 2018 Google LLC
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//    http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.getRetryConfig = getRetryConfig;
+async function getRetryConfig(err) {
+    let config = getConfig(err);
+    if (!err || !err.config || (!config && !err.config.retry)) {
+        return { shouldRetry: false };
+    }
+    config = config || {};
+    config.currentRetryAttempt = config.currentRetryAttempt || 0;
+    config.retry =
+        config.retry === undefined || config.retry === null ? 3 : config.retry;
+    config.httpMethodsToRetry = config.httpMethodsToRetry || [
+        'GET',
+        'HEAD',
+        'PUT',
+        'OPTIONS',
+        'DELETE',
+    ];
+    config.noResponseRetries =
+        config.noResponseRetries === undefined || config.noResponseRetries === null
+            ? 2
+            : config.noResponseRetries;
+    config.retryDelayMultiplier = config.retryDelayMultiplier
+        ? config.retryDelayMultiplier
+        : 2;
+    config.timeOfFirstRequest = config.timeOfFirstRequest
+        ? config.timeOfFirstRequest
+        : Date.now();
+    config.totalTimeout = config.totalTimeout
+        ? config.totalTimeout
+        : Number.MAX_SAFE_INTEGER;
+    config.maxRetryDelay = config.maxRetryDelay
+        ? config.maxRetryDelay
+        : Number.MAX_SAFE_INTEGER;
+    // If this wasn't in the list of status codes where we want
+    // to automatically retry, return.
+    const retryRanges = [
+        // https://en.wikipedia.org/wiki/List_of_HTTP_status_codes
+        // 1xx - Retry (Informational, request still processing)
+        // 2xx - Do not retry (Success)
+        // 3xx - Do not retry (Redirect)
+        // 4xx - Do not retry (Client errors)
+        // 408 - Retry ("Request Timeout")
+        // 429 - Retry ("Too Many Requests")
+        // 5xx - Retry (Server errors)
+        [100, 199],
+        [408, 408],
+        [429, 429],
+        [500, 599],
+    ];
+    config.statusCodesToRetry = config.statusCodesToRetry || retryRanges;
+    // Put the config back into the err
+    err.config.retryConfig = config;
+    // Determine if we should retry the request
+    const shouldRetryFn = config.shouldRetry || shouldRetryRequest;
+    if (!(await shouldRetryFn(err))) {
+        return { shouldRetry: false, config: err.config };
+    }
+    const delay = getNextRetryDelay(config);
+    // We're going to retry!  Increment the counter.
+    err.config.retryConfig.currentRetryAttempt += 1;
+    // Create a promise that invokes the retry after the backOffDelay
+    const backoff = config.retryBackoff
+        ? config.retryBackoff(err, delay)
+        : new Promise(resolve => {
+            setTimeout(resolve, delay);
+        });
+    // Notify the user if they added an `onRetryAttempt` handler
+    if (config.onRetryAttempt) {
+        await config.onRetryAttempt(err);
+    }
+    // Return the promise in which recalls Gaxios to retry the request
+    await backoff;
+    return { shouldRetry: true, config: err.config };
+}
+/**
+ * Determine based on config if we should retry the request.
+ * @param err The GaxiosError passed to the interceptor.
+ */
+function shouldRetryRequest(err) {
+    const config = getConfig(err);
+    if ((err.config.signal?.aborted && err.code !== 'TimeoutError') ||
+        err.code === 'AbortError') {
+        return false;
+    }
+    // If there's no config, or retries are disabled, return.
+    if (!config || config.retry === 0) {
+        return false;
+    }
+    // Check if this error has no response (ETIMEDOUT, ENOTFOUND, etc)
+    if (!err.response &&
+        (config.currentRetryAttempt || 0) >= config.noResponseRetries) {
+        return false;
+    }
+    // Only retry with configured HttpMethods.
+    if (!config.httpMethodsToRetry ||
+        !config.httpMethodsToRetry.includes(err.config.method?.toUpperCase() || 'GET')) {
+        return false;
+    }
+    // If this wasn't in the list of status codes where we want
+    // to automatically retry, return.
+    if (err.response && err.response.status) {
+        let isInRange = false;
+        for (const [min, max] of config.statusCodesToRetry) {
+            const status = err.response.status;
+            if (status >= min && status <= max) {
+                isInRange = true;
+                break;
+            }
+        }
+        if (!isInRange) {
+            return false;
+        }
+    }
+    // If we are out of retry attempts, return
+    config.currentRetryAttempt = config.currentRetryAttempt || 0;
+    if (config.currentRetryAttempt >= config.retry) {
+        return false;
+    }
+    return true;
+}
+/**
+ * Acquire the raxConfig object from an GaxiosError if available.
+ * @param err The Gaxios error with a config object.
+ */
+function getConfig(err) {
+    if (err && err.config && err.config.retryConfig) {
+        return err.config.retryConfig;
+    }
+    return;
+}
+/**
+ * Gets the delay to wait before the next retry.
+ *
+ * @param {RetryConfig} config The current set of retry options
+ * @returns {number} the amount of ms to wait before the next retry attempt.
+ */
+function getNextRetryDelay(config) {
+    // Calculate time to wait with exponential backoff.
+    // If this is the first retry, look for a configured retryDelay.
+    const retryDelay = config.currentRetryAttempt
+        ? 0
+        : (config.retryDelay ?? 100);
+    // Formula: retryDelay + ((retryDelayMultiplier^currentRetryAttempt - 1 / 2) * 1000)
+    const calculatedDelay = retryDelay +
+        ((Math.pow(config.retryDelayMultiplier, config.currentRetryAttempt) - 1) /
+            2) *
+            1000;
+    const maxAllowableDelay = config.totalTimeout - (Date.now() - config.timeOfFirstRequest);
+    return Math.min(calculatedDelay, maxAllowableDelay, config.maxRetryDelay);
+}
+//# sourceMappingURL=retry.js.map
+
+/***/ }),
+
+/***/ 4810:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2012 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.AuthClient = exports.DEFAULT_EAGER_REFRESH_THRESHOLD_MILLIS = exports.DEFAULT_UNIVERSE = void 0;
+const events_1 = __nccwpck_require__(4434);
+const gaxios_1 = __nccwpck_require__(7842);
+const util_1 = __nccwpck_require__(7870);
+const google_logging_utils_1 = __nccwpck_require__(1577);
+const shared_cjs_1 = __nccwpck_require__(5470);
+/**
+ * The default cloud universe
+ *
+ * @see {@link AuthJSONOptions.universe_domain}
+ */
+exports.DEFAULT_UNIVERSE = 'googleapis.com';
+/**
+ * The default {@link AuthClientOptions.eagerRefreshThresholdMillis}
+ */
+exports.DEFAULT_EAGER_REFRESH_THRESHOLD_MILLIS = 5 * 60 * 1000;
+/**
+ * The base of all Auth Clients.
+ */
+class AuthClient extends events_1.EventEmitter {
+    apiKey;
+    projectId;
+    /**
+     * The quota project ID. The quota project can be used by client libraries for the billing purpose.
+     * See {@link https://cloud.google.com/docs/quota Working with quotas}
+     */
+    quotaProjectId;
+    /**
+     * The {@link Gaxios `Gaxios`} instance used for making requests.
+     */
+    transporter;
+    credentials = {};
+    eagerRefreshThresholdMillis = exports.DEFAULT_EAGER_REFRESH_THRESHOLD_MILLIS;
+    forceRefreshOnFailure = false;
+    universeDomain = exports.DEFAULT_UNIVERSE;
+    /**
+     * Symbols that can be added to GaxiosOptions to specify the method name that is
+     * making an RPC call, for logging purposes, as well as a string ID that can be
+     * used to correlate calls and responses.
+     */
+    static RequestMethodNameSymbol = Symbol('request method name');
+    static RequestLogIdSymbol = Symbol('request log id');
+    constructor(opts = {}) {
+        super();
+        const options = (0, util_1.originalOrCamelOptions)(opts);
+        // Shared auth options
+        this.apiKey = opts.apiKey;
+        this.projectId = options.get('project_id') ?? null;
+        this.quotaProjectId = options.get('quota_project_id');
+        this.credentials = options.get('credentials') ?? {};
+        this.universeDomain = options.get('universe_domain') ?? exports.DEFAULT_UNIVERSE;
+        // Shared client options
+        this.transporter = opts.transporter ?? new gaxios_1.Gaxios(opts.transporterOptions);
+        if (options.get('useAuthRequestParameters') !== false) {
+            this.transporter.interceptors.request.add(AuthClient.DEFAULT_REQUEST_INTERCEPTOR);
+            this.transporter.interceptors.response.add(AuthClient.DEFAULT_RESPONSE_INTERCEPTOR);
+        }
+        if (opts.eagerRefreshThresholdMillis) {
+            this.eagerRefreshThresholdMillis = opts.eagerRefreshThresholdMillis;
+        }
+        this.forceRefreshOnFailure = opts.forceRefreshOnFailure ?? false;
+    }
+    /**
+     * A {@link fetch `fetch`} compliant API for {@link AuthClient}.
+     *
+     * @see {@link AuthClient.request} for the classic method.
+     *
+     * @remarks
+     *
+     * This is useful as a drop-in replacement for `fetch` API usage.
+     *
+     * @example
+     *
+     * ```ts
+     * const authClient = new AuthClient();
+     * const fetchWithAuthClient: typeof fetch = (...args) => authClient.fetch(...args);
+     * await fetchWithAuthClient('https://example.com');
+     * ```
+     *
+     * @param args `fetch` API or {@link Gaxios.fetch `Gaxios#fetch`} parameters
+     * @returns the {@link GaxiosResponse} with Gaxios-added properties
+     */
+    fetch(...args) {
+        // Up to 2 parameters in either overload
+        const input = args[0];
+        const init = args[1];
+        let url = undefined;
+        const headers = new Headers();
+        // prepare URL
+        if (typeof input === 'string') {
+            url = new URL(input);
+        }
+        else if (input instanceof URL) {
+            url = input;
+        }
+        else if (input && input.url) {
+            url = new URL(input.url);
+        }
+        // prepare headers
+        if (input && typeof input === 'object' && 'headers' in input) {
+            gaxios_1.Gaxios.mergeHeaders(headers, input.headers);
+        }
+        if (init) {
+            gaxios_1.Gaxios.mergeHeaders(headers, new Headers(init.headers));
+        }
+        // prepare request
+        if (typeof input === 'object' && !(input instanceof URL)) {
+            // input must have been a non-URL object
+            return this.request({ ...init, ...input, headers, url });
+        }
+        else {
+            // input must have been a string or URL
+            return this.request({ ...init, headers, url });
+        }
+    }
+    /**
+     * Sets the auth credentials.
+     */
+    setCredentials(credentials) {
+        this.credentials = credentials;
+    }
+    /**
+     * Append additional headers, e.g., x-goog-user-project, shared across the
+     * classes inheriting AuthClient. This method should be used by any method
+     * that overrides getRequestMetadataAsync(), which is a shared helper for
+     * setting request information in both gRPC and HTTP API calls.
+     *
+     * @param headers object to append additional headers to.
+     */
+    addSharedMetadataHeaders(headers) {
+        // quota_project_id, stored in application_default_credentials.json, is set in
+        // the x-goog-user-project header, to indicate an alternate account for
+        // billing and quota:
+        if (!headers.has('x-goog-user-project') && // don't override a value the user sets.
+            this.quotaProjectId) {
+            headers.set('x-goog-user-project', this.quotaProjectId);
+        }
+        return headers;
+    }
+    /**
+     * Adds the `x-goog-user-project` and `authorization` headers to the target Headers
+     * object, if they exist on the source.
+     *
+     * @param target the headers to target
+     * @param source the headers to source from
+     * @returns the target headers
+     */
+    addUserProjectAndAuthHeaders(target, source) {
+        const xGoogUserProject = source.get('x-goog-user-project');
+        const authorizationHeader = source.get('authorization');
+        if (xGoogUserProject) {
+            target.set('x-goog-user-project', xGoogUserProject);
+        }
+        if (authorizationHeader) {
+            target.set('authorization', authorizationHeader);
+        }
+        return target;
+    }
+    static log = (0, google_logging_utils_1.log)('auth');
+    static DEFAULT_REQUEST_INTERCEPTOR = {
+        resolved: async (config) => {
+            // Set `x-goog-api-client`, if not already set
+            if (!config.headers.has('x-goog-api-client')) {
+                const nodeVersion = process.version.replace(/^v/, '');
+                config.headers.set('x-goog-api-client', `gl-node/${nodeVersion}`);
+            }
+            // Set `User-Agent`
+            const userAgent = config.headers.get('User-Agent');
+            if (!userAgent) {
+                config.headers.set('User-Agent', shared_cjs_1.USER_AGENT);
+            }
+            else if (!userAgent.includes(`${shared_cjs_1.PRODUCT_NAME}/`)) {
+                config.headers.set('User-Agent', `${userAgent} ${shared_cjs_1.USER_AGENT}`);
+            }
+            try {
+                const symbols = config;
+                const methodName = symbols[AuthClient.RequestMethodNameSymbol];
+                // This doesn't need to be very unique or interesting, it's just an aid for
+                // matching requests to responses.
+                const logId = `${Math.floor(Math.random() * 1000)}`;
+                symbols[AuthClient.RequestLogIdSymbol] = logId;
+                // Boil down the object we're printing out.
+                const logObject = {
+                    url: config.url,
+                    headers: config.headers,
+                };
+                if (methodName) {
+                    AuthClient.log.info('%s [%s] request %j', methodName, logId, logObject);
+                }
+                else {
+                    AuthClient.log.info('[%s] request %j', logId, logObject);
+                }
+            }
+            catch (e) {
+                // Logging must not create new errors; swallow them all.
+            }
+            return config;
+        },
+    };
+    static DEFAULT_RESPONSE_INTERCEPTOR = {
+        resolved: async (response) => {
+            try {
+                const symbols = response.config;
+                const methodName = symbols[AuthClient.RequestMethodNameSymbol];
+                const logId = symbols[AuthClient.RequestLogIdSymbol];
+                if (methodName) {
+                    AuthClient.log.info('%s [%s] response %j', methodName, logId, response.data);
+                }
+                else {
+                    AuthClient.log.info('[%s] response %j', logId, response.data);
+                }
+            }
+            catch (e) {
+                // Logging must not create new errors; swallow them all.
+            }
+            return response;
+        },
+        rejected: async (error) => {
+            try {
+                const symbols = error.config;
+                const methodName = symbols[AuthClient.RequestMethodNameSymbol];
+                const logId = symbols[AuthClient.RequestLogIdSymbol];
+                if (methodName) {
+                    AuthClient.log.info('%s [%s] error %j', methodName, logId, error.response?.data);
+                }
+                else {
+                    AuthClient.log.error('[%s] error %j', logId, error.response?.data);
+                }
+            }
+            catch (e) {
+                // Logging must not create new errors; swallow them all.
+            }
+            // Re-throw the error.
+            throw error;
+        },
+    };
+    /**
+     * Sets the method name that is making a Gaxios request, so that logging may tag
+     * log lines with the operation.
+     * @param config A Gaxios request config
+     * @param methodName The method name making the call
+     */
+    static setMethodName(config, methodName) {
+        try {
+            const symbols = config;
+            symbols[AuthClient.RequestMethodNameSymbol] = methodName;
+        }
+        catch (e) {
+            // Logging must not create new errors; swallow them all.
+        }
+    }
+    /**
+     * Retry config for Auth-related requests.
+     *
+     * @remarks
+     *
+     * This is not a part of the default {@link AuthClient.transporter transporter/gaxios}
+     * config as some downstream APIs would prefer if customers explicitly enable retries,
+     * such as GCS.
+     */
+    static get RETRY_CONFIG() {
+        return {
+            retry: true,
+            retryConfig: {
+                httpMethodsToRetry: ['GET', 'PUT', 'POST', 'HEAD', 'OPTIONS', 'DELETE'],
+            },
+        };
+    }
+}
+exports.AuthClient = AuthClient;
+//# sourceMappingURL=authclient.js.map
+
+/***/ }),
+
+/***/ 1261:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2021 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.AwsClient = void 0;
+const awsrequestsigner_1 = __nccwpck_require__(7647);
+const baseexternalclient_1 = __nccwpck_require__(142);
+const defaultawssecuritycredentialssupplier_1 = __nccwpck_require__(9157);
+const util_1 = __nccwpck_require__(7870);
+const gaxios_1 = __nccwpck_require__(7842);
+/**
+ * AWS external account client. This is used for AWS workloads, where
+ * AWS STS GetCallerIdentity serialized signed requests are exchanged for
+ * GCP access token.
+ */
+class AwsClient extends baseexternalclient_1.BaseExternalAccountClient {
+    environmentId;
+    awsSecurityCredentialsSupplier;
+    regionalCredVerificationUrl;
+    awsRequestSigner;
+    region;
+    static #DEFAULT_AWS_REGIONAL_CREDENTIAL_VERIFICATION_URL = 'https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15';
+    /**
+     * @deprecated AWS client no validates the EC2 metadata address.
+     **/
+    static AWS_EC2_METADATA_IPV4_ADDRESS = '169.254.169.254';
+    /**
+     * @deprecated AWS client no validates the EC2 metadata address.
+     **/
+    static AWS_EC2_METADATA_IPV6_ADDRESS = 'fd00:ec2::254';
+    /**
+     * Instantiates an AwsClient instance using the provided JSON
+     * object loaded from an external account credentials file.
+     * An error is thrown if the credential is not a valid AWS credential.
+     * @param options The external account options object typically loaded
+     *   from the external account JSON credential file.
+     */
+    constructor(options) {
+        super(options);
+        const opts = (0, util_1.originalOrCamelOptions)(options);
+        const credentialSource = opts.get('credential_source');
+        const awsSecurityCredentialsSupplier = opts.get('aws_security_credentials_supplier');
+        // Validate credential sourcing configuration.
+        if (!credentialSource && !awsSecurityCredentialsSupplier) {
+            throw new Error('A credential source or AWS security credentials supplier must be specified.');
+        }
+        if (credentialSource && awsSecurityCredentialsSupplier) {
+            throw new Error('Only one of credential source or AWS security credentials supplier can be specified.');
+        }
+        if (awsSecurityCredentialsSupplier) {
+            this.awsSecurityCredentialsSupplier = awsSecurityCredentialsSupplier;
+            this.regionalCredVerificationUrl =
+                AwsClient.#DEFAULT_AWS_REGIONAL_CREDENTIAL_VERIFICATION_URL;
+            this.credentialSourceType = 'programmatic';
+        }
+        else {
+            const credentialSourceOpts = (0, util_1.originalOrCamelOptions)(credentialSource);
+            this.environmentId = credentialSourceOpts.get('environment_id');
+            // This is only required if the AWS region is not available in the
+            // AWS_REGION or AWS_DEFAULT_REGION environment variables.
+            const regionUrl = credentialSourceOpts.get('region_url');
+            // This is only required if AWS security credentials are not available in
+            // environment variables.
+            const securityCredentialsUrl = credentialSourceOpts.get('url');
+            const imdsV2SessionTokenUrl = credentialSourceOpts.get('imdsv2_session_token_url');
+            this.awsSecurityCredentialsSupplier =
+                new defaultawssecuritycredentialssupplier_1.DefaultAwsSecurityCredentialsSupplier({
+                    regionUrl: regionUrl,
+                    securityCredentialsUrl: securityCredentialsUrl,
+                    imdsV2SessionTokenUrl: imdsV2SessionTokenUrl,
+                });
+            this.regionalCredVerificationUrl = credentialSourceOpts.get('regional_cred_verification_url');
+            this.credentialSourceType = 'aws';
+            // Data validators.
+            this.validateEnvironmentId();
+        }
+        this.awsRequestSigner = null;
+        this.region = '';
+    }
+    validateEnvironmentId() {
+        const match = this.environmentId?.match(/^(aws)(\d+)$/);
+        if (!match || !this.regionalCredVerificationUrl) {
+            throw new Error('No valid AWS "credential_source" provided');
+        }
+        else if (parseInt(match[2], 10) !== 1) {
+            throw new Error(`aws version "${match[2]}" is not supported in the current build.`);
+        }
+    }
+    /**
+     * Triggered when an external subject token is needed to be exchanged for a
+     * GCP access token via GCP STS endpoint. This will call the
+     * {@link AwsSecurityCredentialsSupplier} to retrieve an AWS region and AWS
+     * Security Credentials, then use them to create a signed AWS STS request that
+     * can be exchanged for a GCP access token.
+     * @return A promise that resolves with the external subject token.
+     */
+    async retrieveSubjectToken() {
+        // Initialize AWS request signer if not already initialized.
+        if (!this.awsRequestSigner) {
+            this.region = await this.awsSecurityCredentialsSupplier.getAwsRegion(this.supplierContext);
+            this.awsRequestSigner = new awsrequestsigner_1.AwsRequestSigner(async () => {
+                return this.awsSecurityCredentialsSupplier.getAwsSecurityCredentials(this.supplierContext);
+            }, this.region);
+        }
+        // Generate signed request to AWS STS GetCallerIdentity API.
+        // Use the required regional endpoint. Otherwise, the request will fail.
+        const options = await this.awsRequestSigner.getRequestOptions({
+            ...AwsClient.RETRY_CONFIG,
+            url: this.regionalCredVerificationUrl.replace('{region}', this.region),
+            method: 'POST',
+        });
+        // The GCP STS endpoint expects the headers to be formatted as:
+        // [
+        //   {key: 'x-amz-date', value: '...'},
+        //   {key: 'authorization', value: '...'},
+        //   ...
+        // ]
+        // And then serialized as:
+        // encodeURIComponent(JSON.stringify({
+        //   url: '...',
+        //   method: 'POST',
+        //   headers: [{key: 'x-amz-date', value: '...'}, ...]
+        // }))
+        const reformattedHeader = [];
+        const extendedHeaders = gaxios_1.Gaxios.mergeHeaders({
+            // The full, canonical resource name of the workload identity pool
+            // provider, with or without the HTTPS prefix.
+            // Including this header as part of the signature is recommended to
+            // ensure data integrity.
+            'x-goog-cloud-target-resource': this.audience,
+        }, options.headers);
+        // Reformat header to GCP STS expected format.
+        extendedHeaders.forEach((value, key) => reformattedHeader.push({ key, value }));
+        // Serialize the reformatted signed request.
+        return encodeURIComponent(JSON.stringify({
+            url: options.url,
+            method: options.method,
+            headers: reformattedHeader,
+        }));
+    }
+}
+exports.AwsClient = AwsClient;
+//# sourceMappingURL=awsclient.js.map
+
+/***/ }),
+
+/***/ 7647:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2021 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.AwsRequestSigner = void 0;
+const gaxios_1 = __nccwpck_require__(7842);
+const crypto_1 = __nccwpck_require__(8851);
+/** AWS Signature Version 4 signing algorithm identifier.  */
+const AWS_ALGORITHM = 'AWS4-HMAC-SHA256';
+/**
+ * The termination string for the AWS credential scope value as defined in
+ * https://docs.aws.amazon.com/general/latest/gr/sigv4-create-string-to-sign.html
+ */
+const AWS_REQUEST_TYPE = 'aws4_request';
+/**
+ * Implements an AWS API request signer based on the AWS Signature Version 4
+ * signing process.
+ * https://docs.aws.amazon.com/general/latest/gr/signature-version-4.html
+ */
+class AwsRequestSigner {
+    getCredentials;
+    region;
+    crypto;
+    /**
+     * Instantiates an AWS API request signer used to send authenticated signed
+     * requests to AWS APIs based on the AWS Signature Version 4 signing process.
+     * This also provides a mechanism to generate the signed request without
+     * sending it.
+     * @param getCredentials A mechanism to retrieve AWS security credentials
+     *   when needed.
+     * @param region The AWS region to use.
+     */
+    constructor(getCredentials, region) {
+        this.getCredentials = getCredentials;
+        this.region = region;
+        this.crypto = (0, crypto_1.createCrypto)();
+    }
+    /**
+     * Generates the signed request for the provided HTTP request for calling
+     * an AWS API. This follows the steps described at:
+     * https://docs.aws.amazon.com/general/latest/gr/sigv4_signing.html
+     * @param amzOptions The AWS request options that need to be signed.
+     * @return A promise that resolves with the GaxiosOptions containing the
+     *   signed HTTP request parameters.
+     */
+    async getRequestOptions(amzOptions) {
+        if (!amzOptions.url) {
+            throw new RangeError('"url" is required in "amzOptions"');
+        }
+        // Stringify JSON requests. This will be set in the request body of the
+        // generated signed request.
+        const requestPayloadData = typeof amzOptions.data === 'object'
+            ? JSON.stringify(amzOptions.data)
+            : amzOptions.data;
+        const url = amzOptions.url;
+        const method = amzOptions.method || 'GET';
+        const requestPayload = amzOptions.body || requestPayloadData;
+        const additionalAmzHeaders = amzOptions.headers;
+        const awsSecurityCredentials = await this.getCredentials();
+        const uri = new URL(url);
+        if (typeof requestPayload !== 'string' && requestPayload !== undefined) {
+            throw new TypeError(`'requestPayload' is expected to be a string if provided. Got: ${requestPayload}`);
+        }
+        const headerMap = await generateAuthenticationHeaderMap({
+            crypto: this.crypto,
+            host: uri.host,
+            canonicalUri: uri.pathname,
+            canonicalQuerystring: uri.search.slice(1),
+            method,
+            region: this.region,
+            securityCredentials: awsSecurityCredentials,
+            requestPayload,
+            additionalAmzHeaders,
+        });
+        // Append additional optional headers, eg. X-Amz-Target, Content-Type, etc.
+        const headers = gaxios_1.Gaxios.mergeHeaders(
+        // Add x-amz-date if available.
+        headerMap.amzDate ? { 'x-amz-date': headerMap.amzDate } : {}, {
+            authorization: headerMap.authorizationHeader,
+            host: uri.host,
+        }, additionalAmzHeaders || {});
+        if (awsSecurityCredentials.token) {
+            gaxios_1.Gaxios.mergeHeaders(headers, {
+                'x-amz-security-token': awsSecurityCredentials.token,
+            });
+        }
+        const awsSignedReq = {
+            url,
+            method: method,
+            headers,
+        };
+        if (requestPayload !== undefined) {
+            awsSignedReq.body = requestPayload;
+        }
+        return awsSignedReq;
+    }
+}
+exports.AwsRequestSigner = AwsRequestSigner;
+/**
+ * Creates the HMAC-SHA256 hash of the provided message using the
+ * provided key.
+ *
+ * @param crypto The crypto instance used to facilitate cryptographic
+ *   operations.
+ * @param key The HMAC-SHA256 key to use.
+ * @param msg The message to hash.
+ * @return The computed hash bytes.
+ */
+async function sign(crypto, key, msg) {
+    return await crypto.signWithHmacSha256(key, msg);
+}
+/**
+ * Calculates the signing key used to calculate the signature for
+ * AWS Signature Version 4 based on:
+ * https://docs.aws.amazon.com/general/latest/gr/sigv4-calculate-signature.html
+ *
+ * @param crypto The crypto instance used to facilitate cryptographic
+ *   operations.
+ * @param key The AWS secret access key.
+ * @param dateStamp The '%Y%m%d' date format.
+ * @param region The AWS region.
+ * @param serviceName The AWS service name, eg. sts.
+ * @return The signing key bytes.
+ */
+async function getSigningKey(crypto, key, dateStamp, region, serviceName) {
+    const kDate = await sign(crypto, `AWS4${key}`, dateStamp);
+    const kRegion = await sign(crypto, kDate, region);
+    const kService = await sign(crypto, kRegion, serviceName);
+    const kSigning = await sign(crypto, kService, 'aws4_request');
+    return kSigning;
+}
+/**
+ * Generates the authentication header map needed for generating the AWS
+ * Signature Version 4 signed request.
+ *
+ * @param option The options needed to compute the authentication header map.
+ * @return The AWS authentication header map which constitutes of the following
+ *   components: amz-date, authorization header and canonical query string.
+ */
+async function generateAuthenticationHeaderMap(options) {
+    const additionalAmzHeaders = gaxios_1.Gaxios.mergeHeaders(options.additionalAmzHeaders);
+    const requestPayload = options.requestPayload || '';
+    // iam.amazonaws.com host => iam service.
+    // sts.us-east-2.amazonaws.com => sts service.
+    const serviceName = options.host.split('.')[0];
+    const now = new Date();
+    // Format: '%Y%m%dT%H%M%SZ'.
+    const amzDate = now
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.[0-9]+/, '');
+    // Format: '%Y%m%d'.
+    const dateStamp = now.toISOString().replace(/[-]/g, '').replace(/T.*/, '');
+    // Add AWS token if available.
+    if (options.securityCredentials.token) {
+        additionalAmzHeaders.set('x-amz-security-token', options.securityCredentials.token);
+    }
+    // Header keys need to be sorted alphabetically.
+    const amzHeaders = gaxios_1.Gaxios.mergeHeaders({
+        host: options.host,
+    }, 
+    // Previously the date was not fixed with x-amz- and could be provided manually.
+    // https://github.com/boto/botocore/blob/879f8440a4e9ace5d3cf145ce8b3d5e5ffb892ef/tests/unit/auth/aws4_testsuite/get-header-value-trim.req
+    additionalAmzHeaders.has('date') ? {} : { 'x-amz-date': amzDate }, additionalAmzHeaders);
+    let canonicalHeaders = '';
+    // TypeScript is missing `Headers#keys` at the time of writing
+    const signedHeadersList = [
+        ...amzHeaders.keys(),
+    ].sort();
+    signedHeadersList.forEach(key => {
+        canonicalHeaders += `${key}:${amzHeaders.get(key)}\n`;
+    });
+    const signedHeaders = signedHeadersList.join(';');
+    const payloadHash = await options.crypto.sha256DigestHex(requestPayload);
+    // https://docs.aws.amazon.com/general/latest/gr/sigv4-create-canonical-request.html
+    const canonicalRequest = `${options.method.toUpperCase()}\n` +
+        `${options.canonicalUri}\n` +
+        `${options.canonicalQuerystring}\n` +
+        `${canonicalHeaders}\n` +
+        `${signedHeaders}\n` +
+        `${payloadHash}`;
+    const credentialScope = `${dateStamp}/${options.region}/${serviceName}/${AWS_REQUEST_TYPE}`;
+    // https://docs.aws.amazon.com/general/latest/gr/sigv4-create-string-to-sign.html
+    const stringToSign = `${AWS_ALGORITHM}\n` +
+        `${amzDate}\n` +
+        `${credentialScope}\n` +
+        (await options.crypto.sha256DigestHex(canonicalRequest));
+    // https://docs.aws.amazon.com/general/latest/gr/sigv4-calculate-signature.html
+    const signingKey = await getSigningKey(options.crypto, options.securityCredentials.secretAccessKey, dateStamp, options.region, serviceName);
+    const signature = await sign(options.crypto, signingKey, stringToSign);
+    // https://docs.aws.amazon.com/general/latest/gr/sigv4-add-signature-to-request.html
+    const authorizationHeader = `${AWS_ALGORITHM} Credential=${options.securityCredentials.accessKeyId}/` +
+        `${credentialScope}, SignedHeaders=${signedHeaders}, ` +
+        `Signature=${(0, crypto_1.fromArrayBufferToHex)(signature)}`;
+    return {
+        // Do not return x-amz-date if date is available.
+        amzDate: additionalAmzHeaders.has('date') ? undefined : amzDate,
+        authorizationHeader,
+        canonicalQuerystring: options.canonicalQuerystring,
+    };
+}
+//# sourceMappingURL=awsrequestsigner.js.map
+
+/***/ }),
+
+/***/ 142:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2021 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.BaseExternalAccountClient = exports.CLOUD_RESOURCE_MANAGER = exports.EXTERNAL_ACCOUNT_TYPE = exports.EXPIRATION_TIME_OFFSET = void 0;
+const gaxios_1 = __nccwpck_require__(7842);
+const stream = __nccwpck_require__(2203);
+const authclient_1 = __nccwpck_require__(4810);
+const sts = __nccwpck_require__(121);
+const util_1 = __nccwpck_require__(7870);
+const shared_cjs_1 = __nccwpck_require__(5470);
+/**
+ * The required token exchange grant_type: rfc8693#section-2.1
+ */
+const STS_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+/**
+ * The requested token exchange requested_token_type: rfc8693#section-2.1
+ */
+const STS_REQUEST_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+/** The default OAuth scope to request when none is provided. */
+const DEFAULT_OAUTH_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
+/** Default impersonated token lifespan in seconds.*/
+const DEFAULT_TOKEN_LIFESPAN = 3600;
+/**
+ * Offset to take into account network delays and server clock skews.
+ */
+exports.EXPIRATION_TIME_OFFSET = 5 * 60 * 1000;
+/**
+ * The credentials JSON file type for external account clients.
+ * There are 3 types of JSON configs:
+ * 1. authorized_user => Google end user credential
+ * 2. service_account => Google service account credential
+ * 3. external_Account => non-GCP service (eg. AWS, Azure, K8s)
+ */
+exports.EXTERNAL_ACCOUNT_TYPE = 'external_account';
+/**
+ * Cloud resource manager URL used to retrieve project information.
+ *
+ * @deprecated use {@link BaseExternalAccountClient.cloudResourceManagerURL} instead
+ **/
+exports.CLOUD_RESOURCE_MANAGER = 'https://cloudresourcemanager.googleapis.com/v1/projects/';
+/** The workforce audience pattern. */
+const WORKFORCE_AUDIENCE_PATTERN = '//iam\\.googleapis\\.com/locations/[^/]+/workforcePools/[^/]+/providers/.+';
+const DEFAULT_TOKEN_URL = 'https://sts.{universeDomain}/v1/token';
+/**
+ * Base external account client. This is used to instantiate AuthClients for
+ * exchanging external account credentials for GCP access token and authorizing
+ * requests to GCP APIs.
+ * The base class implements common logic for exchanging various type of
+ * external credentials for GCP access token. The logic of determining and
+ * retrieving the external credential based on the environment and
+ * credential_source will be left for the subclasses.
+ */
+class BaseExternalAccountClient extends authclient_1.AuthClient {
+    /**
+     * OAuth scopes for the GCP access token to use. When not provided,
+     * the default https://www.googleapis.com/auth/cloud-platform is
+     * used.
+     */
+    scopes;
+    projectNumber;
+    audience;
+    subjectTokenType;
+    stsCredential;
+    clientAuth;
+    credentialSourceType;
+    cachedAccessToken;
+    serviceAccountImpersonationUrl;
+    serviceAccountImpersonationLifetime;
+    workforcePoolUserProject;
+    configLifetimeRequested;
+    tokenUrl;
+    /**
+     * @example
+     * ```ts
+     * new URL('https://cloudresourcemanager.googleapis.com/v1/projects/');
+     * ```
+     */
+    cloudResourceManagerURL;
+    supplierContext;
+    /**
+     * A pending access token request. Used for concurrent calls.
+     */
+    #pendingAccessToken = null;
+    /**
+     * Instantiate a BaseExternalAccountClient instance using the provided JSON
+     * object loaded from an external account credentials file.
+     * @param options The external account options object typically loaded
+     *   from the external account JSON credential file. The camelCased options
+     *   are aliases for the snake_cased options.
+     */
+    constructor(options) {
+        super(options);
+        const opts = (0, util_1.originalOrCamelOptions)(options);
+        const type = opts.get('type');
+        if (type && type !== exports.EXTERNAL_ACCOUNT_TYPE) {
+            throw new Error(`Expected "${exports.EXTERNAL_ACCOUNT_TYPE}" type but ` +
+                `received "${options.type}"`);
+        }
+        const clientId = opts.get('client_id');
+        const clientSecret = opts.get('client_secret');
+        this.tokenUrl =
+            opts.get('token_url') ??
+                DEFAULT_TOKEN_URL.replace('{universeDomain}', this.universeDomain);
+        const subjectTokenType = opts.get('subject_token_type');
+        const workforcePoolUserProject = opts.get('workforce_pool_user_project');
+        const serviceAccountImpersonationUrl = opts.get('service_account_impersonation_url');
+        const serviceAccountImpersonation = opts.get('service_account_impersonation');
+        const serviceAccountImpersonationLifetime = (0, util_1.originalOrCamelOptions)(serviceAccountImpersonation).get('token_lifetime_seconds');
+        this.cloudResourceManagerURL = new URL(opts.get('cloud_resource_manager_url') ||
+            `https://cloudresourcemanager.${this.universeDomain}/v1/projects/`);
+        if (clientId) {
+            this.clientAuth = {
+                confidentialClientType: 'basic',
+                clientId,
+                clientSecret,
+            };
+        }
+        this.stsCredential = new sts.StsCredentials({
+            tokenExchangeEndpoint: this.tokenUrl,
+            clientAuthentication: this.clientAuth,
+        });
+        this.scopes = opts.get('scopes') || [DEFAULT_OAUTH_SCOPE];
+        this.cachedAccessToken = null;
+        this.audience = opts.get('audience');
+        this.subjectTokenType = subjectTokenType;
+        this.workforcePoolUserProject = workforcePoolUserProject;
+        const workforceAudiencePattern = new RegExp(WORKFORCE_AUDIENCE_PATTERN);
+        if (this.workforcePoolUserProject &&
+            !this.audience.match(workforceAudiencePattern)) {
+            throw new Error('workforcePoolUserProject should not be set for non-workforce pool ' +
+                'credentials.');
+        }
+        this.serviceAccountImpersonationUrl = serviceAccountImpersonationUrl;
+        this.serviceAccountImpersonationLifetime =
+            serviceAccountImpersonationLifetime;
+        if (this.serviceAccountImpersonationLifetime) {
+            this.configLifetimeRequested = true;
+        }
+        else {
+            this.configLifetimeRequested = false;
+            this.serviceAccountImpersonationLifetime = DEFAULT_TOKEN_LIFESPAN;
+        }
+        this.projectNumber = this.getProjectNumber(this.audience);
+        this.supplierContext = {
+            audience: this.audience,
+            subjectTokenType: this.subjectTokenType,
+            transporter: this.transporter,
+        };
+    }
+    /** The service account email to be impersonated, if available. */
+    getServiceAccountEmail() {
+        if (this.serviceAccountImpersonationUrl) {
+            if (this.serviceAccountImpersonationUrl.length > 256) {
+                /**
+                 * Prevents DOS attacks.
+                 * @see {@link https://github.com/googleapis/google-auth-library-nodejs/security/code-scanning/84}
+                 **/
+                throw new RangeError(`URL is too long: ${this.serviceAccountImpersonationUrl}`);
+            }
+            // Parse email from URL. The formal looks as follows:
+            // https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/name@project-id.iam.gserviceaccount.com:generateAccessToken
+            const re = /serviceAccounts\/(?<email>[^:]+):generateAccessToken$/;
+            const result = re.exec(this.serviceAccountImpersonationUrl);
+            return result?.groups?.email || null;
+        }
+        return null;
+    }
+    /**
+     * Provides a mechanism to inject GCP access tokens directly.
+     * When the provided credential expires, a new credential, using the
+     * external account options, is retrieved.
+     * @param credentials The Credentials object to set on the current client.
+     */
+    setCredentials(credentials) {
+        super.setCredentials(credentials);
+        this.cachedAccessToken = credentials;
+    }
+    /**
+     * @return A promise that resolves with the current GCP access token
+     *   response. If the current credential is expired, a new one is retrieved.
+     */
+    async getAccessToken() {
+        // If cached access token is unavailable or expired, force refresh.
+        if (!this.cachedAccessToken || this.isExpired(this.cachedAccessToken)) {
+            await this.refreshAccessTokenAsync();
+        }
+        // Return GCP access token in GetAccessTokenResponse format.
+        return {
+            token: this.cachedAccessToken.access_token,
+            res: this.cachedAccessToken.res,
+        };
+    }
+    /**
+     * The main authentication interface. It takes an optional url which when
+     * present is the endpoint being accessed, and returns a Promise which
+     * resolves with authorization header fields.
+     *
+     * The result has the form:
+     * { authorization: 'Bearer <access_token_value>' }
+     */
+    async getRequestHeaders() {
+        const accessTokenResponse = await this.getAccessToken();
+        const headers = new Headers({
+            authorization: `Bearer ${accessTokenResponse.token}`,
+        });
+        return this.addSharedMetadataHeaders(headers);
+    }
+    request(opts, callback) {
+        if (callback) {
+            this.requestAsync(opts).then(r => callback(null, r), e => {
+                return callback(e, e.response);
+            });
+        }
+        else {
+            return this.requestAsync(opts);
+        }
+    }
+    /**
+     * @return A promise that resolves with the project ID corresponding to the
+     *   current workload identity pool or current workforce pool if
+     *   determinable. For workforce pool credential, it returns the project ID
+     *   corresponding to the workforcePoolUserProject.
+     *   This is introduced to match the current pattern of using the Auth
+     *   library:
+     *   const projectId = await auth.getProjectId();
+     *   const url = `https://dns.googleapis.com/dns/v1/projects/${projectId}`;
+     *   const res = await client.request({ url });
+     *   The resource may not have permission
+     *   (resourcemanager.projects.get) to call this API or the required
+     *   scopes may not be selected:
+     *   https://cloud.google.com/resource-manager/reference/rest/v1/projects/get#authorization-scopes
+     */
+    async getProjectId() {
+        const projectNumber = this.projectNumber || this.workforcePoolUserProject;
+        if (this.projectId) {
+            // Return previously determined project ID.
+            return this.projectId;
+        }
+        else if (projectNumber) {
+            // Preferable not to use request() to avoid retrial policies.
+            const headers = await this.getRequestHeaders();
+            const opts = {
+                ...BaseExternalAccountClient.RETRY_CONFIG,
+                headers,
+                url: `${this.cloudResourceManagerURL.toString()}${projectNumber}`,
+                responseType: 'json',
+            };
+            authclient_1.AuthClient.setMethodName(opts, 'getProjectId');
+            const response = await this.transporter.request(opts);
+            this.projectId = response.data.projectId;
+            return this.projectId;
+        }
+        return null;
+    }
+    /**
+     * Authenticates the provided HTTP request, processes it and resolves with the
+     * returned response.
+     * @param opts The HTTP request options.
+     * @param reAuthRetried Whether the current attempt is a retry after a failed attempt due to an auth failure.
+     * @return A promise that resolves with the successful response.
+     */
+    async requestAsync(opts, reAuthRetried = false) {
+        let response;
+        try {
+            const requestHeaders = await this.getRequestHeaders();
+            opts.headers = gaxios_1.Gaxios.mergeHeaders(opts.headers);
+            this.addUserProjectAndAuthHeaders(opts.headers, requestHeaders);
+            response = await this.transporter.request(opts);
+        }
+        catch (e) {
+            const res = e.response;
+            if (res) {
+                const statusCode = res.status;
+                // Retry the request for metadata if the following criteria are true:
+                // - We haven't already retried.  It only makes sense to retry once.
+                // - The response was a 401 or a 403
+                // - The request didn't send a readableStream
+                // - forceRefreshOnFailure is true
+                const isReadableStream = res.config.data instanceof stream.Readable;
+                const isAuthErr = statusCode === 401 || statusCode === 403;
+                if (!reAuthRetried &&
+                    isAuthErr &&
+                    !isReadableStream &&
+                    this.forceRefreshOnFailure) {
+                    await this.refreshAccessTokenAsync();
+                    return await this.requestAsync(opts, true);
+                }
+            }
+            throw e;
+        }
+        return response;
+    }
+    /**
+     * Forces token refresh, even if unexpired tokens are currently cached.
+     * External credentials are exchanged for GCP access tokens via the token
+     * exchange endpoint and other settings provided in the client options
+     * object.
+     * If the service_account_impersonation_url is provided, an additional
+     * step to exchange the external account GCP access token for a service
+     * account impersonated token is performed.
+     * @return A promise that resolves with the fresh GCP access tokens.
+     */
+    async refreshAccessTokenAsync() {
+        // Use an existing access token request, or cache a new one
+        this.#pendingAccessToken =
+            this.#pendingAccessToken || this.#internalRefreshAccessTokenAsync();
+        try {
+            return await this.#pendingAccessToken;
+        }
+        finally {
+            // clear pending access token for future requests
+            this.#pendingAccessToken = null;
+        }
+    }
+    async #internalRefreshAccessTokenAsync() {
+        // Retrieve the external credential.
+        const subjectToken = await this.retrieveSubjectToken();
+        // Construct the STS credentials options.
+        const stsCredentialsOptions = {
+            grantType: STS_GRANT_TYPE,
+            audience: this.audience,
+            requestedTokenType: STS_REQUEST_TOKEN_TYPE,
+            subjectToken,
+            subjectTokenType: this.subjectTokenType,
+            // generateAccessToken requires the provided access token to have
+            // scopes:
+            // https://www.googleapis.com/auth/iam or
+            // https://www.googleapis.com/auth/cloud-platform
+            // The new service account access token scopes will match the user
+            // provided ones.
+            scope: this.serviceAccountImpersonationUrl
+                ? [DEFAULT_OAUTH_SCOPE]
+                : this.getScopesArray(),
+        };
+        // Exchange the external credentials for a GCP access token.
+        // Client auth is prioritized over passing the workforcePoolUserProject
+        // parameter for STS token exchange.
+        const additionalOptions = !this.clientAuth && this.workforcePoolUserProject
+            ? { userProject: this.workforcePoolUserProject }
+            : undefined;
+        const additionalHeaders = new Headers({
+            'x-goog-api-client': this.getMetricsHeaderValue(),
+        });
+        const stsResponse = await this.stsCredential.exchangeToken(stsCredentialsOptions, additionalHeaders, additionalOptions);
+        if (this.serviceAccountImpersonationUrl) {
+            this.cachedAccessToken = await this.getImpersonatedAccessToken(stsResponse.access_token);
+        }
+        else if (stsResponse.expires_in) {
+            // Save response in cached access token.
+            this.cachedAccessToken = {
+                access_token: stsResponse.access_token,
+                expiry_date: new Date().getTime() + stsResponse.expires_in * 1000,
+                res: stsResponse.res,
+            };
+        }
+        else {
+            // Save response in cached access token.
+            this.cachedAccessToken = {
+                access_token: stsResponse.access_token,
+                res: stsResponse.res,
+            };
+        }
+        // Save credentials.
+        this.credentials = {};
+        Object.assign(this.credentials, this.cachedAccessToken);
+        delete this.credentials.res;
+        // Trigger tokens event to notify external listeners.
+        this.emit('tokens', {
+            refresh_token: null,
+            expiry_date: this.cachedAccessToken.expiry_date,
+            access_token: this.cachedAccessToken.access_token,
+            token_type: 'Bearer',
+            id_token: null,
+        });
+        // Return the cached access token.
+        return this.cachedAccessToken;
+    }
+    /**
+     * Returns the workload identity pool project number if it is determinable
+     * from the audience resource name.
+     * @param audience The STS audience used to determine the project number.
+     * @return The project number associated with the workload identity pool, if
+     *   this can be determined from the STS audience field. Otherwise, null is
+     *   returned.
+     */
+    getProjectNumber(audience) {
+        // STS audience pattern:
+        // //iam.googleapis.com/projects/$PROJECT_NUMBER/locations/...
+        const match = audience.match(/\/projects\/([^/]+)/);
+        if (!match) {
+            return null;
+        }
+        return match[1];
+    }
+    /**
+     * Exchanges an external account GCP access token for a service
+     * account impersonated access token using iamcredentials
+     * GenerateAccessToken API.
+     * @param token The access token to exchange for a service account access
+     *   token.
+     * @return A promise that resolves with the service account impersonated
+     *   credentials response.
+     */
+    async getImpersonatedAccessToken(token) {
+        const opts = {
+            ...BaseExternalAccountClient.RETRY_CONFIG,
+            url: this.serviceAccountImpersonationUrl,
+            method: 'POST',
+            headers: {
+                'content-type': 'application/json',
+                authorization: `Bearer ${token}`,
+            },
+            data: {
+                scope: this.getScopesArray(),
+                lifetime: this.serviceAccountImpersonationLifetime + 's',
+            },
+            responseType: 'json',
+        };
+        authclient_1.AuthClient.setMethodName(opts, 'getImpersonatedAccessToken');
+        const response = await this.transporter.request(opts);
+        const successResponse = response.data;
+        return {
+            access_token: successResponse.accessToken,
+            // Convert from ISO format to timestamp.
+            expiry_date: new Date(successResponse.expireTime).getTime(),
+            res: response,
+        };
+    }
+    /**
+     * Returns whether the provided credentials are expired or not.
+     * If there is no expiry time, assumes the token is not expired or expiring.
+     * @param accessToken The credentials to check for expiration.
+     * @return Whether the credentials are expired or not.
+     */
+    isExpired(accessToken) {
+        const now = new Date().getTime();
+        return accessToken.expiry_date
+            ? now >= accessToken.expiry_date - this.eagerRefreshThresholdMillis
+            : false;
+    }
+    /**
+     * @return The list of scopes for the requested GCP access token.
+     */
+    getScopesArray() {
+        // Since scopes can be provided as string or array, the type should
+        // be normalized.
+        if (typeof this.scopes === 'string') {
+            return [this.scopes];
+        }
+        return this.scopes || [DEFAULT_OAUTH_SCOPE];
+    }
+    getMetricsHeaderValue() {
+        const nodeVersion = process.version.replace(/^v/, '');
+        const saImpersonation = this.serviceAccountImpersonationUrl !== undefined;
+        const credentialSourceType = this.credentialSourceType
+            ? this.credentialSourceType
+            : 'unknown';
+        return `gl-node/${nodeVersion} auth/${shared_cjs_1.pkg.version} google-byoid-sdk source/${credentialSourceType} sa-impersonation/${saImpersonation} config-lifetime/${this.configLifetimeRequested}`;
+    }
+    getTokenUrl() {
+        return this.tokenUrl;
+    }
+}
+exports.BaseExternalAccountClient = BaseExternalAccountClient;
+//# sourceMappingURL=baseexternalclient.js.map
+
+/***/ }),
+
+/***/ 6129:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2025 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.CertificateSubjectTokenSupplier = exports.InvalidConfigurationError = exports.CertificateSourceUnavailableError = exports.CERTIFICATE_CONFIGURATION_ENV_VARIABLE = void 0;
+const util_1 = __nccwpck_require__(7870);
+const fs = __nccwpck_require__(9896);
+const crypto_1 = __nccwpck_require__(6982);
+const https = __nccwpck_require__(5692);
+exports.CERTIFICATE_CONFIGURATION_ENV_VARIABLE = 'GOOGLE_API_CERTIFICATE_CONFIG';
+/**
+ * Thrown when the certificate source cannot be located or accessed.
+ */
+class CertificateSourceUnavailableError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'CertificateSourceUnavailableError';
+    }
+}
+exports.CertificateSourceUnavailableError = CertificateSourceUnavailableError;
+/**
+ * Thrown for invalid configuration that is not related to file availability.
+ */
+class InvalidConfigurationError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'InvalidConfigurationError';
+    }
+}
+exports.InvalidConfigurationError = InvalidConfigurationError;
+/**
+ * A subject token supplier that uses a client certificate for authentication.
+ * It provides the certificate chain as the subject token for identity federation.
+ */
+class CertificateSubjectTokenSupplier {
+    certificateConfigPath;
+    trustChainPath;
+    cert;
+    key;
+    /**
+     * Initializes a new instance of the CertificateSubjectTokenSupplier.
+     * @param opts The configuration options for the supplier.
+     */
+    constructor(opts) {
+        if (!opts.useDefaultCertificateConfig && !opts.certificateConfigLocation) {
+            throw new InvalidConfigurationError('Either `useDefaultCertificateConfig` must be true or a `certificateConfigLocation` must be provided.');
+        }
+        if (opts.useDefaultCertificateConfig && opts.certificateConfigLocation) {
+            throw new InvalidConfigurationError('Both `useDefaultCertificateConfig` and `certificateConfigLocation` cannot be provided.');
+        }
+        this.trustChainPath = opts.trustChainPath;
+        this.certificateConfigPath = opts.certificateConfigLocation ?? '';
+    }
+    /**
+     * Creates an HTTPS agent configured with the client certificate and private key for mTLS.
+     * @returns An mTLS-configured https.Agent.
+     */
+    async createMtlsHttpsAgent() {
+        if (!this.key || !this.cert) {
+            throw new InvalidConfigurationError('Cannot create mTLS Agent with missing certificate or key');
+        }
+        return new https.Agent({ key: this.key, cert: this.cert });
+    }
+    /**
+     * Constructs the subject token, which is the base64-encoded certificate chain.
+     * @returns A promise that resolves with the subject token.
+     */
+    async getSubjectToken() {
+        // The "subject token" in this context is the processed certificate chain.
+        this.certificateConfigPath = await this.#resolveCertificateConfigFilePath();
+        const { certPath, keyPath } = await this.#getCertAndKeyPaths();
+        ({ cert: this.cert, key: this.key } = await this.#getKeyAndCert(certPath, keyPath));
+        return await this.#processChainFromPaths(this.cert);
+    }
+    /**
+     * Resolves the absolute path to the certificate configuration file
+     * by checking the "certificate_config_location" provided in the ADC file,
+     * or the "GOOGLE_API_CERTIFICATE_CONFIG" environment variable
+     * or in the default gcloud path.
+     * @param overridePath An optional path to check first.
+     * @returns The resolved file path.
+     */
+    async #resolveCertificateConfigFilePath() {
+        // 1. Check for the override path from constructor options.
+        const overridePath = this.certificateConfigPath;
+        if (overridePath) {
+            if (await (0, util_1.isValidFile)(overridePath)) {
+                return overridePath;
+            }
+            throw new CertificateSourceUnavailableError(`Provided certificate config path is invalid: ${overridePath}`);
+        }
+        // 2. Check the standard environment variable.
+        const envPath = process.env[exports.CERTIFICATE_CONFIGURATION_ENV_VARIABLE];
+        if (envPath) {
+            if (await (0, util_1.isValidFile)(envPath)) {
+                return envPath;
+            }
+            throw new CertificateSourceUnavailableError(`Path from environment variable "${exports.CERTIFICATE_CONFIGURATION_ENV_VARIABLE}" is invalid: ${envPath}`);
+        }
+        // 3. Check the well-known gcloud config location.
+        const wellKnownPath = (0, util_1.getWellKnownCertificateConfigFileLocation)();
+        if (await (0, util_1.isValidFile)(wellKnownPath)) {
+            return wellKnownPath;
+        }
+        // 4. If none are found, throw an error.
+        throw new CertificateSourceUnavailableError('Could not find certificate configuration file. Searched override path, ' +
+            `the "${exports.CERTIFICATE_CONFIGURATION_ENV_VARIABLE}" env var, and the gcloud path (${wellKnownPath}).`);
+    }
+    /**
+     * Reads and parses the certificate config JSON file to extract the certificate and key paths.
+     * @returns An object containing the certificate and key paths.
+     */
+    async #getCertAndKeyPaths() {
+        const configPath = this.certificateConfigPath;
+        let fileContents;
+        try {
+            fileContents = await fs.promises.readFile(configPath, 'utf8');
+        }
+        catch (err) {
+            throw new CertificateSourceUnavailableError(`Failed to read certificate config file at: ${configPath}`);
+        }
+        try {
+            const config = JSON.parse(fileContents);
+            const certPath = config?.cert_configs?.workload?.cert_path;
+            const keyPath = config?.cert_configs?.workload?.key_path;
+            if (!certPath || !keyPath) {
+                throw new InvalidConfigurationError(`Certificate config file (${configPath}) is missing required "cert_path" or "key_path" in the workload config.`);
+            }
+            return { certPath, keyPath };
+        }
+        catch (e) {
+            if (e instanceof InvalidConfigurationError)
+                throw e;
+            throw new InvalidConfigurationError(`Failed to parse certificate config from ${configPath}: ${e.message}`);
+        }
+    }
+    /**
+     * Reads and parses the cert and key files get their content and check valid format.
+     * @returns An object containing the cert content and key content in buffer format.
+     */
+    async #getKeyAndCert(certPath, keyPath) {
+        let cert, key;
+        try {
+            cert = await fs.promises.readFile(certPath);
+            new crypto_1.X509Certificate(cert);
+        }
+        catch (err) {
+            const message = err instanceof Error ? err.message : String(err);
+            throw new CertificateSourceUnavailableError(`Failed to read certificate file at ${certPath}: ${message}`);
+        }
+        try {
+            key = await fs.promises.readFile(keyPath);
+            (0, crypto_1.createPrivateKey)(key);
+        }
+        catch (err) {
+            const message = err instanceof Error ? err.message : String(err);
+            throw new CertificateSourceUnavailableError(`Failed to read private key file at ${keyPath}: ${message}`);
+        }
+        return { cert, key };
+    }
+    /**
+     * Reads the leaf certificate and trust chain, combines them,
+     * and returns a JSON array of base64-encoded certificates.
+     * @returns A stringified JSON array of the certificate chain.
+     */
+    async #processChainFromPaths(leafCertBuffer) {
+        const leafCert = new crypto_1.X509Certificate(leafCertBuffer);
+        // If no trust chain is provided, just use the successfully parsed leaf certificate.
+        if (!this.trustChainPath) {
+            return JSON.stringify([leafCert.raw.toString('base64')]);
+        }
+        // Handle the trust chain logic.
+        try {
+            const chainPems = await fs.promises.readFile(this.trustChainPath, 'utf8');
+            const pemBlocks = chainPems.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+            const chainCerts = pemBlocks.map((pem, index) => {
+                try {
+                    return new crypto_1.X509Certificate(pem);
+                }
+                catch (err) {
+                    const message = err instanceof Error ? err.message : String(err);
+                    // Throw a more precise error if a single certificate in the chain is invalid.
+                    throw new InvalidConfigurationError(`Failed to parse certificate at index ${index} in trust chain file ${this.trustChainPath}: ${message}`);
+                }
+            });
+            const leafIndex = chainCerts.findIndex(chainCert => leafCert.raw.equals(chainCert.raw));
+            let finalChain;
+            if (leafIndex === -1) {
+                // Leaf not found, so prepend it to the chain.
+                finalChain = [leafCert, ...chainCerts];
+            }
+            else if (leafIndex === 0) {
+                // Leaf is already the first element, so the chain is correctly ordered.
+                finalChain = chainCerts;
+            }
+            else {
+                // Leaf is in the chain but not at the top, which is invalid.
+                throw new InvalidConfigurationError(`Leaf certificate exists in the trust chain but is not the first entry (found at index ${leafIndex}).`);
+            }
+            return JSON.stringify(finalChain.map(cert => cert.raw.toString('base64')));
+        }
+        catch (err) {
+            // Re-throw our specific configuration errors.
+            if (err instanceof InvalidConfigurationError)
+                throw err;
+            const message = err instanceof Error ? err.message : String(err);
+            throw new CertificateSourceUnavailableError(`Failed to process certificate chain from ${this.trustChainPath}: ${message}`);
+        }
+    }
+}
+exports.CertificateSubjectTokenSupplier = CertificateSubjectTokenSupplier;
+//# sourceMappingURL=certificatesubjecttokensupplier.js.map
+
+/***/ }),
+
+/***/ 977:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2013 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.Compute = void 0;
+const gaxios_1 = __nccwpck_require__(7842);
+const gcpMetadata = __nccwpck_require__(9595);
+const oauth2client_1 = __nccwpck_require__(91);
+class Compute extends oauth2client_1.OAuth2Client {
+    serviceAccountEmail;
+    scopes;
+    /**
+     * Google Compute Engine service account credentials.
+     *
+     * Retrieve access token from the metadata server.
+     * See: https://cloud.google.com/compute/docs/access/authenticate-workloads#applications
+     */
+    constructor(options = {}) {
+        super(options);
+        // Start with an expired refresh token, which will automatically be
+        // refreshed before the first API call is made.
+        this.credentials = { expiry_date: 1, refresh_token: 'compute-placeholder' };
+        this.serviceAccountEmail = options.serviceAccountEmail || 'default';
+        this.scopes = Array.isArray(options.scopes)
+            ? options.scopes
+            : options.scopes
+                ? [options.scopes]
+                : [];
+    }
+    /**
+     * Refreshes the access token.
+     * @param refreshToken Unused parameter
+     */
+    async refreshTokenNoCache() {
+        const tokenPath = `service-accounts/${this.serviceAccountEmail}/token`;
+        let data;
+        try {
+            const instanceOptions = {
+                property: tokenPath,
+            };
+            if (this.scopes.length > 0) {
+                instanceOptions.params = {
+                    scopes: this.scopes.join(','),
+                };
+            }
+            data = await gcpMetadata.instance(instanceOptions);
+        }
+        catch (e) {
+            if (e instanceof gaxios_1.GaxiosError) {
+                e.message = `Could not refresh access token: ${e.message}`;
+                this.wrapError(e);
+            }
+            throw e;
+        }
+        const tokens = data;
+        if (data && data.expires_in) {
+            tokens.expiry_date = new Date().getTime() + data.expires_in * 1000;
+            delete tokens.expires_in;
+        }
+        this.emit('tokens', tokens);
+        return { tokens, res: null };
+    }
+    /**
+     * Fetches an ID token.
+     * @param targetAudience the audience for the fetched ID token.
+     */
+    async fetchIdToken(targetAudience) {
+        const idTokenPath = `service-accounts/${this.serviceAccountEmail}/identity` +
+            `?format=full&audience=${targetAudience}`;
+        let idToken;
+        try {
+            const instanceOptions = {
+                property: idTokenPath,
+            };
+            idToken = await gcpMetadata.instance(instanceOptions);
+        }
+        catch (e) {
+            if (e instanceof Error) {
+                e.message = `Could not fetch ID token: ${e.message}`;
+            }
+            throw e;
+        }
+        return idToken;
+    }
+    wrapError(e) {
+        const res = e.response;
+        if (res && res.status) {
+            e.status = res.status;
+            if (res.status === 403) {
+                e.message =
+                    'A Forbidden error was returned while attempting to retrieve an access ' +
+                        'token for the Compute Engine built-in service account. This may be because the Compute ' +
+                        'Engine instance does not have the correct permission scopes specified: ' +
+                        e.message;
+            }
+            else if (res.status === 404) {
+                e.message =
+                    'A Not Found error was returned while attempting to retrieve an access' +
+                        'token for the Compute Engine built-in service account. This may be because the Compute ' +
+                        'Engine instance does not have any permission scopes specified: ' +
+                        e.message;
+            }
+        }
+    }
+}
+exports.Compute = Compute;
+//# sourceMappingURL=computeclient.js.map
+
+/***/ }),
+
+/***/ 9157:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2024 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.DefaultAwsSecurityCredentialsSupplier = void 0;
+const authclient_1 = __nccwpck_require__(4810);
+/**
+ * Internal AWS security credentials supplier implementation used by {@link AwsClient}
+ * when a credential source is provided instead of a user defined supplier.
+ * The logic is summarized as:
+ * 1. If imdsv2_session_token_url is provided in the credential source, then
+ *    fetch the aws session token and include it in the headers of the
+ *    metadata requests. This is a requirement for IDMSv2 but optional
+ *    for IDMSv1.
+ * 2. Retrieve AWS region from availability-zone.
+ * 3a. Check AWS credentials in environment variables. If not found, get
+ *     from security-credentials endpoint.
+ * 3b. Get AWS credentials from security-credentials endpoint. In order
+ *     to retrieve this, the AWS role needs to be determined by calling
+ *     security-credentials endpoint without any argument. Then the
+ *     credentials can be retrieved via: security-credentials/role_name
+ * 4. Generate the signed request to AWS STS GetCallerIdentity action.
+ * 5. Inject x-goog-cloud-target-resource into header and serialize the
+ *    signed request. This will be the subject-token to pass to GCP STS.
+ */
+class DefaultAwsSecurityCredentialsSupplier {
+    regionUrl;
+    securityCredentialsUrl;
+    imdsV2SessionTokenUrl;
+    additionalGaxiosOptions;
+    /**
+     * Instantiates a new DefaultAwsSecurityCredentialsSupplier using information
+     * from the credential_source stored in the ADC file.
+     * @param opts The default aws security credentials supplier options object to
+     *   build the supplier with.
+     */
+    constructor(opts) {
+        this.regionUrl = opts.regionUrl;
+        this.securityCredentialsUrl = opts.securityCredentialsUrl;
+        this.imdsV2SessionTokenUrl = opts.imdsV2SessionTokenUrl;
+        this.additionalGaxiosOptions = opts.additionalGaxiosOptions;
+    }
+    /**
+     * Returns the active AWS region. This first checks to see if the region
+     * is available as an environment variable. If it is not, then the supplier
+     * will call the region URL.
+     * @param context {@link ExternalAccountSupplierContext} from the calling
+     *   {@link AwsClient}, contains the requested audience and subject token type
+     *   for the external account identity.
+     * @return A promise that resolves with the AWS region string.
+     */
+    async getAwsRegion(context) {
+        // Priority order for region determination:
+        // AWS_REGION > AWS_DEFAULT_REGION > metadata server.
+        if (this.#regionFromEnv) {
+            return this.#regionFromEnv;
+        }
+        const metadataHeaders = new Headers();
+        if (!this.#regionFromEnv && this.imdsV2SessionTokenUrl) {
+            metadataHeaders.set('x-aws-ec2-metadata-token', await this.#getImdsV2SessionToken(context.transporter));
+        }
+        if (!this.regionUrl) {
+            throw new RangeError('Unable to determine AWS region due to missing ' +
+                '"options.credential_source.region_url"');
+        }
+        const opts = {
+            ...this.additionalGaxiosOptions,
+            url: this.regionUrl,
+            method: 'GET',
+            responseType: 'text',
+            headers: metadataHeaders,
+        };
+        authclient_1.AuthClient.setMethodName(opts, 'getAwsRegion');
+        const response = await context.transporter.request(opts);
+        // Remove last character. For example, if us-east-2b is returned,
+        // the region would be us-east-2.
+        return response.data.substr(0, response.data.length - 1);
+    }
+    /**
+     * Returns AWS security credentials. This first checks to see if the credentials
+     * is available as environment variables. If it is not, then the supplier
+     * will call the security credentials URL.
+     * @param context {@link ExternalAccountSupplierContext} from the calling
+     *   {@link AwsClient}, contains the requested audience and subject token type
+     *   for the external account identity.
+     * @return A promise that resolves with the AWS security credentials.
+     */
+    async getAwsSecurityCredentials(context) {
+        // Check environment variables for permanent credentials first.
+        // https://docs.aws.amazon.com/general/latest/gr/aws-sec-cred-types.html
+        if (this.#securityCredentialsFromEnv) {
+            return this.#securityCredentialsFromEnv;
+        }
+        const metadataHeaders = new Headers();
+        if (this.imdsV2SessionTokenUrl) {
+            metadataHeaders.set('x-aws-ec2-metadata-token', await this.#getImdsV2SessionToken(context.transporter));
+        }
+        // Since the role on a VM can change, we don't need to cache it.
+        const roleName = await this.#getAwsRoleName(metadataHeaders, context.transporter);
+        // Temporary credentials typically last for several hours.
+        // Expiration is returned in response.
+        // Consider future optimization of this logic to cache AWS tokens
+        // until their natural expiration.
+        const awsCreds = await this.#retrieveAwsSecurityCredentials(roleName, metadataHeaders, context.transporter);
+        return {
+            accessKeyId: awsCreds.AccessKeyId,
+            secretAccessKey: awsCreds.SecretAccessKey,
+            token: awsCreds.Token,
+        };
+    }
+    /**
+     * @param transporter The transporter to use for requests.
+     * @return A promise that resolves with the IMDSv2 Session Token.
+     */
+    async #getImdsV2SessionToken(transporter) {
+        const opts = {
+            ...this.additionalGaxiosOptions,
+            url: this.imdsV2SessionTokenUrl,
+            method: 'PUT',
+            responseType: 'text',
+            headers: { 'x-aws-ec2-metadata-token-ttl-seconds': '300' },
+        };
+        authclient_1.AuthClient.setMethodName(opts, '#getImdsV2SessionToken');
+        const response = await transporter.request(opts);
+        return response.data;
+    }
+    /**
+     * @param headers The headers to be used in the metadata request.
+     * @param transporter The transporter to use for requests.
+     * @return A promise that resolves with the assigned role to the current
+     *   AWS VM. This is needed for calling the security-credentials endpoint.
+     */
+    async #getAwsRoleName(headers, transporter) {
+        if (!this.securityCredentialsUrl) {
+            throw new Error('Unable to determine AWS role name due to missing ' +
+                '"options.credential_source.url"');
+        }
+        const opts = {
+            ...this.additionalGaxiosOptions,
+            url: this.securityCredentialsUrl,
+            method: 'GET',
+            responseType: 'text',
+            headers: headers,
+        };
+        authclient_1.AuthClient.setMethodName(opts, '#getAwsRoleName');
+        const response = await transporter.request(opts);
+        return response.data;
+    }
+    /**
+     * Retrieves the temporary AWS credentials by calling the security-credentials
+     * endpoint as specified in the `credential_source` object.
+     * @param roleName The role attached to the current VM.
+     * @param headers The headers to be used in the metadata request.
+     * @param transporter The transporter to use for requests.
+     * @return A promise that resolves with the temporary AWS credentials
+     *   needed for creating the GetCallerIdentity signed request.
+     */
+    async #retrieveAwsSecurityCredentials(roleName, headers, transporter) {
+        const opts = {
+            ...this.additionalGaxiosOptions,
+            url: `${this.securityCredentialsUrl}/${roleName}`,
+            headers: headers,
+            responseType: 'json',
+        };
+        authclient_1.AuthClient.setMethodName(opts, '#retrieveAwsSecurityCredentials');
+        const response = await transporter.request(opts);
+        return response.data;
+    }
+    get #regionFromEnv() {
+        // The AWS region can be provided through AWS_REGION or AWS_DEFAULT_REGION.
+        // Only one is required.
+        return (process.env['AWS_REGION'] || process.env['AWS_DEFAULT_REGION'] || null);
+    }
+    get #securityCredentialsFromEnv() {
+        // Both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are required.
+        if (process.env['AWS_ACCESS_KEY_ID'] &&
+            process.env['AWS_SECRET_ACCESS_KEY']) {
+            return {
+                accessKeyId: process.env['AWS_ACCESS_KEY_ID'],
+                secretAccessKey: process.env['AWS_SECRET_ACCESS_KEY'],
+                token: process.env['AWS_SESSION_TOKEN'],
+            };
+        }
+        return null;
+    }
+}
+exports.DefaultAwsSecurityCredentialsSupplier = DefaultAwsSecurityCredentialsSupplier;
+//# sourceMappingURL=defaultawssecuritycredentialssupplier.js.map
+
+/***/ }),
+
+/***/ 7556:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2021 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.DownscopedClient = exports.EXPIRATION_TIME_OFFSET = exports.MAX_ACCESS_BOUNDARY_RULES_COUNT = void 0;
+const gaxios_1 = __nccwpck_require__(7842);
+const stream = __nccwpck_require__(2203);
+const authclient_1 = __nccwpck_require__(4810);
+const sts = __nccwpck_require__(121);
+/**
+ * The required token exchange grant_type: rfc8693#section-2.1
+ */
+const STS_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+/**
+ * The requested token exchange requested_token_type: rfc8693#section-2.1
+ */
+const STS_REQUEST_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+/**
+ * The requested token exchange subject_token_type: rfc8693#section-2.1
+ */
+const STS_SUBJECT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+/**
+ * The maximum number of access boundary rules a Credential Access Boundary
+ * can contain.
+ */
+exports.MAX_ACCESS_BOUNDARY_RULES_COUNT = 10;
+/**
+ * Offset to take into account network delays and server clock skews.
+ */
+exports.EXPIRATION_TIME_OFFSET = 5 * 60 * 1000;
+/**
+ * Defines a set of Google credentials that are downscoped from an existing set
+ * of Google OAuth2 credentials. This is useful to restrict the Identity and
+ * Access Management (IAM) permissions that a short-lived credential can use.
+ * The common pattern of usage is to have a token broker with elevated access
+ * generate these downscoped credentials from higher access source credentials
+ * and pass the downscoped short-lived access tokens to a token consumer via
+ * some secure authenticated channel for limited access to Google Cloud Storage
+ * resources.
+ */
+class DownscopedClient extends authclient_1.AuthClient {
+    authClient;
+    credentialAccessBoundary;
+    cachedDownscopedAccessToken;
+    stsCredential;
+    /**
+     * Instantiates a downscoped client object using the provided source
+     * AuthClient and credential access boundary rules.
+     * To downscope permissions of a source AuthClient, a Credential Access
+     * Boundary that specifies which resources the new credential can access, as
+     * well as an upper bound on the permissions that are available on each
+     * resource, has to be defined. A downscoped client can then be instantiated
+     * using the source AuthClient and the Credential Access Boundary.
+     * @param options the {@link DownscopedClientOptions `DownscopedClientOptions`} to use. Passing an `AuthClient` directly is **@DEPRECATED**.
+     * @param credentialAccessBoundary **@DEPRECATED**. Provide a {@link DownscopedClientOptions `DownscopedClientOptions`} object in the first parameter instead.
+     */
+    constructor(
+    /**
+     * AuthClient is for backwards-compatibility.
+     */
+    options, 
+    /**
+     * @deprecated - provide a {@link DownscopedClientOptions `DownscopedClientOptions`} object in the first parameter instead
+     */
+    credentialAccessBoundary = {
+        accessBoundary: {
+            accessBoundaryRules: [],
+        },
+    }) {
+        super(options instanceof authclient_1.AuthClient ? {} : options);
+        if (options instanceof authclient_1.AuthClient) {
+            this.authClient = options;
+            this.credentialAccessBoundary = credentialAccessBoundary;
+        }
+        else {
+            this.authClient = options.authClient;
+            this.credentialAccessBoundary = options.credentialAccessBoundary;
+        }
+        // Check 1-10 Access Boundary Rules are defined within Credential Access
+        // Boundary.
+        if (this.credentialAccessBoundary.accessBoundary.accessBoundaryRules
+            .length === 0) {
+            throw new Error('At least one access boundary rule needs to be defined.');
+        }
+        else if (this.credentialAccessBoundary.accessBoundary.accessBoundaryRules.length >
+            exports.MAX_ACCESS_BOUNDARY_RULES_COUNT) {
+            throw new Error('The provided access boundary has more than ' +
+                `${exports.MAX_ACCESS_BOUNDARY_RULES_COUNT} access boundary rules.`);
+        }
+        // Check at least one permission should be defined in each Access Boundary
+        // Rule.
+        for (const rule of this.credentialAccessBoundary.accessBoundary
+            .accessBoundaryRules) {
+            if (rule.availablePermissions.length === 0) {
+                throw new Error('At least one permission should be defined in access boundary rules.');
+            }
+        }
+        this.stsCredential = new sts.StsCredentials({
+            tokenExchangeEndpoint: `https://sts.${this.universeDomain}/v1/token`,
+        });
+        this.cachedDownscopedAccessToken = null;
+    }
+    /**
+     * Provides a mechanism to inject Downscoped access tokens directly.
+     * The expiry_date field is required to facilitate determination of the token
+     * expiration which would make it easier for the token consumer to handle.
+     * @param credentials The Credentials object to set on the current client.
+     */
+    setCredentials(credentials) {
+        if (!credentials.expiry_date) {
+            throw new Error('The access token expiry_date field is missing in the provided ' +
+                'credentials.');
+        }
+        super.setCredentials(credentials);
+        this.cachedDownscopedAccessToken = credentials;
+    }
+    async getAccessToken() {
+        // If the cached access token is unavailable or expired, force refresh.
+        // The Downscoped access token will be returned in
+        // DownscopedAccessTokenResponse format.
+        if (!this.cachedDownscopedAccessToken ||
+            this.isExpired(this.cachedDownscopedAccessToken)) {
+            await this.refreshAccessTokenAsync();
+        }
+        // Return Downscoped access token in DownscopedAccessTokenResponse format.
+        return {
+            token: this.cachedDownscopedAccessToken.access_token,
+            expirationTime: this.cachedDownscopedAccessToken.expiry_date,
+            res: this.cachedDownscopedAccessToken.res,
+        };
+    }
+    /**
+     * The main authentication interface. It takes an optional url which when
+     * present is the endpoint being accessed, and returns a Promise which
+     * resolves with authorization header fields.
+     *
+     * The result has the form:
+     * { authorization: 'Bearer <access_token_value>' }
+     */
+    async getRequestHeaders() {
+        const accessTokenResponse = await this.getAccessToken();
+        const headers = new Headers({
+            authorization: `Bearer ${accessTokenResponse.token}`,
+        });
+        return this.addSharedMetadataHeaders(headers);
+    }
+    request(opts, callback) {
+        if (callback) {
+            this.requestAsync(opts).then(r => callback(null, r), e => {
+                return callback(e, e.response);
+            });
+        }
+        else {
+            return this.requestAsync(opts);
+        }
+    }
+    /**
+     * Authenticates the provided HTTP request, processes it and resolves with the
+     * returned response.
+     * @param opts The HTTP request options.
+     * @param reAuthRetried Whether the current attempt is a retry after a failed attempt due to an auth failure
+     * @return A promise that resolves with the successful response.
+     */
+    async requestAsync(opts, reAuthRetried = false) {
+        let response;
+        try {
+            const requestHeaders = await this.getRequestHeaders();
+            opts.headers = gaxios_1.Gaxios.mergeHeaders(opts.headers);
+            this.addUserProjectAndAuthHeaders(opts.headers, requestHeaders);
+            response = await this.transporter.request(opts);
+        }
+        catch (e) {
+            const res = e.response;
+            if (res) {
+                const statusCode = res.status;
+                // Retry the request for metadata if the following criteria are true:
+                // - We haven't already retried.  It only makes sense to retry once.
+                // - The response was a 401 or a 403
+                // - The request didn't send a readableStream
+                // - forceRefreshOnFailure is true
+                const isReadableStream = res.config.data instanceof stream.Readable;
+                const isAuthErr = statusCode === 401 || statusCode === 403;
+                if (!reAuthRetried &&
+                    isAuthErr &&
+                    !isReadableStream &&
+                    this.forceRefreshOnFailure) {
+                    await this.refreshAccessTokenAsync();
+                    return await this.requestAsync(opts, true);
+                }
+            }
+            throw e;
+        }
+        return response;
+    }
+    /**
+     * Forces token refresh, even if unexpired tokens are currently cached.
+     * GCP access tokens are retrieved from authclient object/source credential.
+     * Then GCP access tokens are exchanged for downscoped access tokens via the
+     * token exchange endpoint.
+     * @return A promise that resolves with the fresh downscoped access token.
+     */
+    async refreshAccessTokenAsync() {
+        // Retrieve GCP access token from source credential.
+        const subjectToken = (await this.authClient.getAccessToken()).token;
+        // Construct the STS credentials options.
+        const stsCredentialsOptions = {
+            grantType: STS_GRANT_TYPE,
+            requestedTokenType: STS_REQUEST_TOKEN_TYPE,
+            subjectToken: subjectToken,
+            subjectTokenType: STS_SUBJECT_TOKEN_TYPE,
+        };
+        // Exchange the source AuthClient access token for a Downscoped access
+        // token.
+        const stsResponse = await this.stsCredential.exchangeToken(stsCredentialsOptions, undefined, this.credentialAccessBoundary);
+        /**
+         * The STS endpoint will only return the expiration time for the downscoped
+         * access token if the original access token represents a service account.
+         * The downscoped token's expiration time will always match the source
+         * credential expiration. When no expires_in is returned, we can copy the
+         * source credential's expiration time.
+         */
+        const sourceCredExpireDate = this.authClient.credentials?.expiry_date || null;
+        const expiryDate = stsResponse.expires_in
+            ? new Date().getTime() + stsResponse.expires_in * 1000
+            : sourceCredExpireDate;
+        // Save response in cached access token.
+        this.cachedDownscopedAccessToken = {
+            access_token: stsResponse.access_token,
+            expiry_date: expiryDate,
+            res: stsResponse.res,
+        };
+        // Save credentials.
+        this.credentials = {};
+        Object.assign(this.credentials, this.cachedDownscopedAccessToken);
+        delete this.credentials.res;
+        // Trigger tokens event to notify external listeners.
+        this.emit('tokens', {
+            refresh_token: null,
+            expiry_date: this.cachedDownscopedAccessToken.expiry_date,
+            access_token: this.cachedDownscopedAccessToken.access_token,
+            token_type: 'Bearer',
+            id_token: null,
+        });
+        // Return the cached access token.
+        return this.cachedDownscopedAccessToken;
+    }
+    /**
+     * Returns whether the provided credentials are expired or not.
+     * If there is no expiry time, assumes the token is not expired or expiring.
+     * @param downscopedAccessToken The credentials to check for expiration.
+     * @return Whether the credentials are expired or not.
+     */
+    isExpired(downscopedAccessToken) {
+        const now = new Date().getTime();
+        return downscopedAccessToken.expiry_date
+            ? now >=
+                downscopedAccessToken.expiry_date - this.eagerRefreshThresholdMillis
+            : false;
+    }
+}
+exports.DownscopedClient = DownscopedClient;
+//# sourceMappingURL=downscopedclient.js.map
+
+/***/ }),
+
+/***/ 963:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2018 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.GCPEnv = void 0;
+exports.clear = clear;
+exports.getEnv = getEnv;
+const gcpMetadata = __nccwpck_require__(9595);
+var GCPEnv;
+(function (GCPEnv) {
+    GCPEnv["APP_ENGINE"] = "APP_ENGINE";
+    GCPEnv["KUBERNETES_ENGINE"] = "KUBERNETES_ENGINE";
+    GCPEnv["CLOUD_FUNCTIONS"] = "CLOUD_FUNCTIONS";
+    GCPEnv["COMPUTE_ENGINE"] = "COMPUTE_ENGINE";
+    GCPEnv["CLOUD_RUN"] = "CLOUD_RUN";
+    GCPEnv["CLOUD_RUN_JOBS"] = "CLOUD_RUN_JOBS";
+    GCPEnv["NONE"] = "NONE";
+})(GCPEnv || (exports.GCPEnv = GCPEnv = {}));
+let envPromise;
+function clear() {
+    envPromise = undefined;
+}
+async function getEnv() {
+    if (envPromise) {
+        return envPromise;
+    }
+    envPromise = getEnvMemoized();
+    return envPromise;
+}
+async function getEnvMemoized() {
+    let env = GCPEnv.NONE;
+    if (isAppEngine()) {
+        env = GCPEnv.APP_ENGINE;
+    }
+    else if (isCloudFunction()) {
+        env = GCPEnv.CLOUD_FUNCTIONS;
+    }
+    else if (await isComputeEngine()) {
+        if (await isKubernetesEngine()) {
+            env = GCPEnv.KUBERNETES_ENGINE;
+        }
+        else if (isCloudRun()) {
+            env = GCPEnv.CLOUD_RUN;
+        }
+        else if (isCloudRunJob()) {
+            env = GCPEnv.CLOUD_RUN_JOBS;
+        }
+        else {
+            env = GCPEnv.COMPUTE_ENGINE;
+        }
+    }
+    else {
+        env = GCPEnv.NONE;
+    }
+    return env;
+}
+function isAppEngine() {
+    return !!(process.env.GAE_SERVICE || process.env.GAE_MODULE_NAME);
+}
+function isCloudFunction() {
+    return !!(process.env.FUNCTION_NAME || process.env.FUNCTION_TARGET);
+}
+/**
+ * This check only verifies that the environment is running knative.
+ * This must be run *after* checking for Kubernetes, otherwise it will
+ * return a false positive.
+ */
+function isCloudRun() {
+    return !!process.env.K_CONFIGURATION;
+}
+function isCloudRunJob() {
+    return !!process.env.CLOUD_RUN_JOB;
+}
+async function isKubernetesEngine() {
+    try {
+        await gcpMetadata.instance('attributes/cluster-name');
+        return true;
+    }
+    catch (e) {
+        return false;
+    }
+}
+async function isComputeEngine() {
+    return gcpMetadata.isAvailable();
+}
+//# sourceMappingURL=envDetect.js.map
+
+/***/ }),
+
+/***/ 3247:
+/***/ ((__unused_webpack_module, exports) => {
+
+
+// Copyright 2022 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.InvalidSubjectTokenError = exports.InvalidMessageFieldError = exports.InvalidCodeFieldError = exports.InvalidTokenTypeFieldError = exports.InvalidExpirationTimeFieldError = exports.InvalidSuccessFieldError = exports.InvalidVersionFieldError = exports.ExecutableResponseError = exports.ExecutableResponse = void 0;
+const SAML_SUBJECT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:saml2';
+const OIDC_SUBJECT_TOKEN_TYPE1 = 'urn:ietf:params:oauth:token-type:id_token';
+const OIDC_SUBJECT_TOKEN_TYPE2 = 'urn:ietf:params:oauth:token-type:jwt';
+/**
+ * Defines the response of a 3rd party executable run by the pluggable auth client.
+ */
+class ExecutableResponse {
+    /**
+     * The version of the Executable response. Only version 1 is currently supported.
+     */
+    version;
+    /**
+     * Whether the executable ran successfully.
+     */
+    success;
+    /**
+     * The epoch time for expiration of the token in seconds.
+     */
+    expirationTime;
+    /**
+     * The type of subject token in the response, currently supported values are:
+     * urn:ietf:params:oauth:token-type:saml2
+     * urn:ietf:params:oauth:token-type:id_token
+     * urn:ietf:params:oauth:token-type:jwt
+     */
+    tokenType;
+    /**
+     * The error code from the executable.
+     */
+    errorCode;
+    /**
+     * The error message from the executable.
+     */
+    errorMessage;
+    /**
+     * The subject token from the executable, format depends on tokenType.
+     */
+    subjectToken;
+    /**
+     * Instantiates an ExecutableResponse instance using the provided JSON object
+     * from the output of the executable.
+     * @param responseJson Response from a 3rd party executable, loaded from a
+     * run of the executable or a cached output file.
+     */
+    constructor(responseJson) {
+        // Check that the required fields exist in the json response.
+        if (!responseJson.version) {
+            throw new InvalidVersionFieldError("Executable response must contain a 'version' field.");
+        }
+        if (responseJson.success === undefined) {
+            throw new InvalidSuccessFieldError("Executable response must contain a 'success' field.");
+        }
+        this.version = responseJson.version;
+        this.success = responseJson.success;
+        // Validate required fields for a successful response.
+        if (this.success) {
+            this.expirationTime = responseJson.expiration_time;
+            this.tokenType = responseJson.token_type;
+            // Validate token type field.
+            if (this.tokenType !== SAML_SUBJECT_TOKEN_TYPE &&
+                this.tokenType !== OIDC_SUBJECT_TOKEN_TYPE1 &&
+                this.tokenType !== OIDC_SUBJECT_TOKEN_TYPE2) {
+                throw new InvalidTokenTypeFieldError("Executable response must contain a 'token_type' field when successful " +
+                    `and it must be one of ${OIDC_SUBJECT_TOKEN_TYPE1}, ${OIDC_SUBJECT_TOKEN_TYPE2}, or ${SAML_SUBJECT_TOKEN_TYPE}.`);
+            }
+            // Validate subject token.
+            if (this.tokenType === SAML_SUBJECT_TOKEN_TYPE) {
+                if (!responseJson.saml_response) {
+                    throw new InvalidSubjectTokenError(`Executable response must contain a 'saml_response' field when token_type=${SAML_SUBJECT_TOKEN_TYPE}.`);
+                }
+                this.subjectToken = responseJson.saml_response;
+            }
+            else {
+                if (!responseJson.id_token) {
+                    throw new InvalidSubjectTokenError("Executable response must contain a 'id_token' field when " +
+                        `token_type=${OIDC_SUBJECT_TOKEN_TYPE1} or ${OIDC_SUBJECT_TOKEN_TYPE2}.`);
+                }
+                this.subjectToken = responseJson.id_token;
+            }
+        }
+        else {
+            // Both code and message must be provided for unsuccessful responses.
+            if (!responseJson.code) {
+                throw new InvalidCodeFieldError("Executable response must contain a 'code' field when unsuccessful.");
+            }
+            if (!responseJson.message) {
+                throw new InvalidMessageFieldError("Executable response must contain a 'message' field when unsuccessful.");
+            }
+            this.errorCode = responseJson.code;
+            this.errorMessage = responseJson.message;
+        }
+    }
+    /**
+     * @return A boolean representing if the response has a valid token. Returns
+     * true when the response was successful and the token is not expired.
+     */
+    isValid() {
+        return !this.isExpired() && this.success;
+    }
+    /**
+     * @return A boolean representing if the response is expired. Returns true if the
+     * provided timeout has passed.
+     */
+    isExpired() {
+        return (this.expirationTime !== undefined &&
+            this.expirationTime < Math.round(Date.now() / 1000));
+    }
+}
+exports.ExecutableResponse = ExecutableResponse;
+/**
+ * An error thrown by the ExecutableResponse class.
+ */
+class ExecutableResponseError extends Error {
+    constructor(message) {
+        super(message);
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+exports.ExecutableResponseError = ExecutableResponseError;
+/**
+ * An error thrown when the 'version' field in an executable response is missing or invalid.
+ */
+class InvalidVersionFieldError extends ExecutableResponseError {
+}
+exports.InvalidVersionFieldError = InvalidVersionFieldError;
+/**
+ * An error thrown when the 'success' field in an executable response is missing or invalid.
+ */
+class InvalidSuccessFieldError extends ExecutableResponseError {
+}
+exports.InvalidSuccessFieldError = InvalidSuccessFieldError;
+/**
+ * An error thrown when the 'expiration_time' field in an executable response is missing or invalid.
+ */
+class InvalidExpirationTimeFieldError extends ExecutableResponseError {
+}
+exports.InvalidExpirationTimeFieldError = InvalidExpirationTimeFieldError;
+/**
+ * An error thrown when the 'token_type' field in an executable response is missing or invalid.
+ */
+class InvalidTokenTypeFieldError extends ExecutableResponseError {
+}
+exports.InvalidTokenTypeFieldError = InvalidTokenTypeFieldError;
+/**
+ * An error thrown when the 'code' field in an executable response is missing or invalid.
+ */
+class InvalidCodeFieldError extends ExecutableResponseError {
+}
+exports.InvalidCodeFieldError = InvalidCodeFieldError;
+/**
+ * An error thrown when the 'message' field in an executable response is missing or invalid.
+ */
+class InvalidMessageFieldError extends ExecutableResponseError {
+}
+exports.InvalidMessageFieldError = InvalidMessageFieldError;
+/**
+ * An error thrown when the subject token in an executable response is missing or invalid.
+ */
+class InvalidSubjectTokenError extends ExecutableResponseError {
+}
+exports.InvalidSubjectTokenError = InvalidSubjectTokenError;
+//# sourceMappingURL=executable-response.js.map
+
+/***/ }),
+
+/***/ 4240:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2023 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.ExternalAccountAuthorizedUserClient = exports.EXTERNAL_ACCOUNT_AUTHORIZED_USER_TYPE = void 0;
+const authclient_1 = __nccwpck_require__(4810);
+const oauth2common_1 = __nccwpck_require__(9034);
+const gaxios_1 = __nccwpck_require__(7842);
+const stream = __nccwpck_require__(2203);
+const baseexternalclient_1 = __nccwpck_require__(142);
+/**
+ * The credentials JSON file type for external account authorized user clients.
+ */
+exports.EXTERNAL_ACCOUNT_AUTHORIZED_USER_TYPE = 'external_account_authorized_user';
+const DEFAULT_TOKEN_URL = 'https://sts.{universeDomain}/v1/oauthtoken';
+/**
+ * Handler for token refresh requests sent to the token_url endpoint for external
+ * authorized user credentials.
+ */
+class ExternalAccountAuthorizedUserHandler extends oauth2common_1.OAuthClientAuthHandler {
+    #tokenRefreshEndpoint;
+    /**
+     * Initializes an ExternalAccountAuthorizedUserHandler instance.
+     * @param url The URL of the token refresh endpoint.
+     * @param transporter The transporter to use for the refresh request.
+     * @param clientAuthentication The client authentication credentials to use
+     *   for the refresh request.
+     */
+    constructor(options) {
+        super(options);
+        this.#tokenRefreshEndpoint = options.tokenRefreshEndpoint;
+    }
+    /**
+     * Requests a new access token from the token_url endpoint using the provided
+     *   refresh token.
+     * @param refreshToken The refresh token to use to generate a new access token.
+     * @param additionalHeaders Optional additional headers to pass along the
+     *   request.
+     * @return A promise that resolves with the token refresh response containing
+     *   the requested access token and its expiration time.
+     */
+    async refreshToken(refreshToken, headers) {
+        const opts = {
+            ...ExternalAccountAuthorizedUserHandler.RETRY_CONFIG,
+            url: this.#tokenRefreshEndpoint,
+            method: 'POST',
+            headers,
+            data: new URLSearchParams({
+                grant_type: 'refresh_token',
+                refresh_token: refreshToken,
+            }),
+            responseType: 'json',
+        };
+        authclient_1.AuthClient.setMethodName(opts, 'refreshToken');
+        // Apply OAuth client authentication.
+        this.applyClientAuthenticationOptions(opts);
+        try {
+            const response = await this.transporter.request(opts);
+            // Successful response.
+            const tokenRefreshResponse = response.data;
+            tokenRefreshResponse.res = response;
+            return tokenRefreshResponse;
+        }
+        catch (error) {
+            // Translate error to OAuthError.
+            if (error instanceof gaxios_1.GaxiosError && error.response) {
+                throw (0, oauth2common_1.getErrorFromOAuthErrorResponse)(error.response.data, 
+                // Preserve other fields from the original error.
+                error);
+            }
+            // Request could fail before the server responds.
+            throw error;
+        }
+    }
+}
+/**
+ * External Account Authorized User Client. This is used for OAuth2 credentials
+ * sourced using external identities through Workforce Identity Federation.
+ * Obtaining the initial access and refresh token can be done through the
+ * Google Cloud CLI.
+ */
+class ExternalAccountAuthorizedUserClient extends authclient_1.AuthClient {
+    cachedAccessToken;
+    externalAccountAuthorizedUserHandler;
+    refreshToken;
+    /**
+     * Instantiates an ExternalAccountAuthorizedUserClient instances using the
+     * provided JSON object loaded from a credentials files.
+     * An error is throws if the credential is not valid.
+     * @param options The external account authorized user option object typically
+     *   from the external accoutn authorized user JSON credential file.
+     */
+    constructor(options) {
+        super(options);
+        if (options.universe_domain) {
+            this.universeDomain = options.universe_domain;
+        }
+        this.refreshToken = options.refresh_token;
+        const clientAuthentication = {
+            confidentialClientType: 'basic',
+            clientId: options.client_id,
+            clientSecret: options.client_secret,
+        };
+        this.externalAccountAuthorizedUserHandler =
+            new ExternalAccountAuthorizedUserHandler({
+                tokenRefreshEndpoint: options.token_url ??
+                    DEFAULT_TOKEN_URL.replace('{universeDomain}', this.universeDomain),
+                transporter: this.transporter,
+                clientAuthentication,
+            });
+        this.cachedAccessToken = null;
+        this.quotaProjectId = options.quota_project_id;
+        // As threshold could be zero,
+        // eagerRefreshThresholdMillis || EXPIRATION_TIME_OFFSET will override the
+        // zero value.
+        if (typeof options?.eagerRefreshThresholdMillis !== 'number') {
+            this.eagerRefreshThresholdMillis = baseexternalclient_1.EXPIRATION_TIME_OFFSET;
+        }
+        else {
+            this.eagerRefreshThresholdMillis = options
+                .eagerRefreshThresholdMillis;
+        }
+        this.forceRefreshOnFailure = !!options?.forceRefreshOnFailure;
+    }
+    async getAccessToken() {
+        // If cached access token is unavailable or expired, force refresh.
+        if (!this.cachedAccessToken || this.isExpired(this.cachedAccessToken)) {
+            await this.refreshAccessTokenAsync();
+        }
+        // Return GCP access token in GetAccessTokenResponse format.
+        return {
+            token: this.cachedAccessToken.access_token,
+            res: this.cachedAccessToken.res,
+        };
+    }
+    async getRequestHeaders() {
+        const accessTokenResponse = await this.getAccessToken();
+        const headers = new Headers({
+            authorization: `Bearer ${accessTokenResponse.token}`,
+        });
+        return this.addSharedMetadataHeaders(headers);
+    }
+    request(opts, callback) {
+        if (callback) {
+            this.requestAsync(opts).then(r => callback(null, r), e => {
+                return callback(e, e.response);
+            });
+        }
+        else {
+            return this.requestAsync(opts);
+        }
+    }
+    /**
+     * Authenticates the provided HTTP request, processes it and resolves with the
+     * returned response.
+     * @param opts The HTTP request options.
+     * @param reAuthRetried Whether the current attempt is a retry after a failed attempt due to an auth failure.
+     * @return A promise that resolves with the successful response.
+     */
+    async requestAsync(opts, reAuthRetried = false) {
+        let response;
+        try {
+            const requestHeaders = await this.getRequestHeaders();
+            opts.headers = gaxios_1.Gaxios.mergeHeaders(opts.headers);
+            this.addUserProjectAndAuthHeaders(opts.headers, requestHeaders);
+            response = await this.transporter.request(opts);
+        }
+        catch (e) {
+            const res = e.response;
+            if (res) {
+                const statusCode = res.status;
+                // Retry the request for metadata if the following criteria are true:
+                // - We haven't already retried.  It only makes sense to retry once.
+                // - The response was a 401 or a 403
+                // - The request didn't send a readableStream
+                // - forceRefreshOnFailure is true
+                const isReadableStream = res.config.data instanceof stream.Readable;
+                const isAuthErr = statusCode === 401 || statusCode === 403;
+                if (!reAuthRetried &&
+                    isAuthErr &&
+                    !isReadableStream &&
+                    this.forceRefreshOnFailure) {
+                    await this.refreshAccessTokenAsync();
+                    return await this.requestAsync(opts, true);
+                }
+            }
+            throw e;
+        }
+        return response;
+    }
+    /**
+     * Forces token refresh, even if unexpired tokens are currently cached.
+     * @return A promise that resolves with the refreshed credential.
+     */
+    async refreshAccessTokenAsync() {
+        // Refresh the access token using the refresh token.
+        const refreshResponse = await this.externalAccountAuthorizedUserHandler.refreshToken(this.refreshToken);
+        this.cachedAccessToken = {
+            access_token: refreshResponse.access_token,
+            expiry_date: new Date().getTime() + refreshResponse.expires_in * 1000,
+            res: refreshResponse.res,
+        };
+        if (refreshResponse.refresh_token !== undefined) {
+            this.refreshToken = refreshResponse.refresh_token;
+        }
+        return this.cachedAccessToken;
+    }
+    /**
+     * Returns whether the provided credentials are expired or not.
+     * If there is no expiry time, assumes the token is not expired or expiring.
+     * @param credentials The credentials to check for expiration.
+     * @return Whether the credentials are expired or not.
+     */
+    isExpired(credentials) {
+        const now = new Date().getTime();
+        return credentials.expiry_date
+            ? now >= credentials.expiry_date - this.eagerRefreshThresholdMillis
+            : false;
+    }
+}
+exports.ExternalAccountAuthorizedUserClient = ExternalAccountAuthorizedUserClient;
+//# sourceMappingURL=externalAccountAuthorizedUserClient.js.map
+
+/***/ }),
+
+/***/ 8323:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2021 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.ExternalAccountClient = void 0;
+const baseexternalclient_1 = __nccwpck_require__(142);
+const identitypoolclient_1 = __nccwpck_require__(9960);
+const awsclient_1 = __nccwpck_require__(1261);
+const pluggable_auth_client_1 = __nccwpck_require__(6077);
+/**
+ * Dummy class with no constructor. Developers are expected to use fromJSON.
+ */
+class ExternalAccountClient {
+    constructor() {
+        throw new Error('ExternalAccountClients should be initialized via: ' +
+            'ExternalAccountClient.fromJSON(), ' +
+            'directly via explicit constructors, eg. ' +
+            'new AwsClient(options), new IdentityPoolClient(options), new' +
+            'PluggableAuthClientOptions, or via ' +
+            'new GoogleAuth(options).getClient()');
+    }
+    /**
+     * This static method will instantiate the
+     * corresponding type of external account credential depending on the
+     * underlying credential source.
+     *
+     * **IMPORTANT**: This method does not validate the credential configuration.
+     * A security risk occurs when a credential configuration configured with
+     * malicious URLs is used. When the credential configuration is accepted from
+     * an untrusted source, you should validate it before using it with this
+     * method. For more details, see
+     * https://cloud.google.com/docs/authentication/external/externally-sourced-credentials.
+     *
+     * @param options The external account options object typically loaded
+     *   from the external account JSON credential file.
+     * @return A BaseExternalAccountClient instance or null if the options
+     *   provided do not correspond to an external account credential.
+     */
+    static fromJSON(options) {
+        if (options && options.type === baseexternalclient_1.EXTERNAL_ACCOUNT_TYPE) {
+            if (options.credential_source?.environment_id) {
+                return new awsclient_1.AwsClient(options);
+            }
+            else if (options.credential_source?.executable) {
+                return new pluggable_auth_client_1.PluggableAuthClient(options);
+            }
+            else {
+                return new identitypoolclient_1.IdentityPoolClient(options);
+            }
+        }
+        else {
+            return null;
+        }
+    }
+}
+exports.ExternalAccountClient = ExternalAccountClient;
+//# sourceMappingURL=externalclient.js.map
+
+/***/ }),
+
+/***/ 8551:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2024 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.FileSubjectTokenSupplier = void 0;
+const util_1 = __nccwpck_require__(9023);
+const fs = __nccwpck_require__(9896);
+// fs.readfile is undefined in browser karma tests causing
+// `npm run browser-test` to fail as test.oauth2.ts imports this file via
+// src/index.ts.
+// Fallback to void function to avoid promisify throwing a TypeError.
+const readFile = (0, util_1.promisify)(fs.readFile ?? (() => { }));
+const realpath = (0, util_1.promisify)(fs.realpath ?? (() => { }));
+const lstat = (0, util_1.promisify)(fs.lstat ?? (() => { }));
+/**
+ * Internal subject token supplier implementation used when a file location
+ * is configured in the credential configuration used to build an {@link IdentityPoolClient}
+ */
+class FileSubjectTokenSupplier {
+    filePath;
+    formatType;
+    subjectTokenFieldName;
+    /**
+     * Instantiates a new file based subject token supplier.
+     * @param opts The file subject token supplier options to build the supplier
+     *   with.
+     */
+    constructor(opts) {
+        this.filePath = opts.filePath;
+        this.formatType = opts.formatType;
+        this.subjectTokenFieldName = opts.subjectTokenFieldName;
+    }
+    /**
+     * Returns the subject token stored at the file specified in the constructor.
+     * @param context {@link ExternalAccountSupplierContext} from the calling
+     *   {@link IdentityPoolClient}, contains the requested audience and subject
+     *   token type for the external account identity. Not used.
+     */
+    async getSubjectToken() {
+        // Make sure there is a file at the path. lstatSync will throw if there is
+        // nothing there.
+        let parsedFilePath = this.filePath;
+        try {
+            // Resolve path to actual file in case of symlink. Expect a thrown error
+            // if not resolvable.
+            parsedFilePath = await realpath(parsedFilePath);
+            if (!(await lstat(parsedFilePath)).isFile()) {
+                throw new Error();
+            }
+        }
+        catch (err) {
+            if (err instanceof Error) {
+                err.message = `The file at ${parsedFilePath} does not exist, or it is not a file. ${err.message}`;
+            }
+            throw err;
+        }
+        let subjectToken;
+        const rawText = await readFile(parsedFilePath, { encoding: 'utf8' });
+        if (this.formatType === 'text') {
+            subjectToken = rawText;
+        }
+        else if (this.formatType === 'json' && this.subjectTokenFieldName) {
+            const json = JSON.parse(rawText);
+            subjectToken = json[this.subjectTokenFieldName];
+        }
+        if (!subjectToken) {
+            throw new Error('Unable to parse the subject_token from the credential_source file');
+        }
+        return subjectToken;
+    }
+}
+exports.FileSubjectTokenSupplier = FileSubjectTokenSupplier;
+//# sourceMappingURL=filesubjecttokensupplier.js.map
+
+/***/ }),
+
+/***/ 5072:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2026 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.GdchClient = exports.GDCH_SERVICE_ACCOUNT_TYPE = void 0;
+const crypto = __nccwpck_require__(6982);
+const fs = __nccwpck_require__(9896);
+const https = __nccwpck_require__(5692);
+const oauth2client_1 = __nccwpck_require__(91);
+const DEFAULT_LIFETIME_IN_SECONDS = 3600;
+exports.GDCH_SERVICE_ACCOUNT_TYPE = 'gdch_service_account';
+class GdchClient extends oauth2client_1.OAuth2Client {
+    projectId;
+    privateKeyId;
+    privateKey;
+    serviceIdentityName;
+    tokenServerUri;
+    caCertPath;
+    apiAudience;
+    lifetime;
+    gdchOptions;
+    caAgentPromise;
+    cachedCaCertPath;
+    lastCaCertReadTime = 0;
+    CA_CERT_TTL_MS = 5 * 60 * 1000;
+    constructor(options = {}) {
+        super(options);
+        this.gdchOptions = options;
+        this.projectId = options.projectId || undefined;
+        this.privateKeyId = options.privateKeyId;
+        this.privateKey = options.privateKey;
+        this.serviceIdentityName = options.serviceIdentityName;
+        this.tokenServerUri = options.tokenServerUri;
+        this.caCertPath = options.caCertPath;
+        this.apiAudience = options.apiAudience;
+        this.lifetime = options.lifetime || DEFAULT_LIFETIME_IN_SECONDS;
+        // Start with an expired refresh token, which will automatically be
+        // refreshed before the first API call is made.
+        this.credentials = { refresh_token: 'gdch-placeholder', expiry_date: 1 };
+    }
+    createWithGdchAudience(apiAudience) {
+        if (!apiAudience) {
+            throw new Error('Audience cannot be null or empty for GDCH service account credentials.');
+        }
+        return new GdchClient({
+            ...this.gdchOptions,
+            projectId: this.projectId,
+            privateKeyId: this.privateKeyId,
+            privateKey: this.privateKey,
+            serviceIdentityName: this.serviceIdentityName,
+            tokenServerUri: this.tokenServerUri,
+            caCertPath: this.caCertPath,
+            lifetime: this.lifetime,
+            apiAudience,
+        });
+    }
+    fromJSON(json) {
+        if (!json) {
+            throw new Error('Must pass in a JSON object containing the GDCH credentials settings.');
+        }
+        if (json.type !== exports.GDCH_SERVICE_ACCOUNT_TYPE) {
+            throw new Error(`The incoming JSON object does not have the "${exports.GDCH_SERVICE_ACCOUNT_TYPE}" type`);
+        }
+        if (json.format_version !== '1') {
+            throw new Error('Only format version 1 is supported.');
+        }
+        if (!json.project) {
+            throw new Error('The incoming JSON object does not contain a project field');
+        }
+        if (!json.private_key_id) {
+            throw new Error('The incoming JSON object does not contain a private_key_id field');
+        }
+        if (!json.private_key) {
+            throw new Error('The incoming JSON object does not contain a private_key field');
+        }
+        if (!json.name) {
+            throw new Error('The incoming JSON object does not contain a name field');
+        }
+        if (!json.token_uri) {
+            throw new Error('The incoming JSON object does not contain a token_uri field');
+        }
+        this.projectId = json.project;
+        this.privateKeyId = json.private_key_id;
+        this.privateKey = json.private_key;
+        this.serviceIdentityName = json.name;
+        this.tokenServerUri = json.token_uri;
+        this.caCertPath = json.ca_cert_path;
+        this.gdchOptions = {
+            ...this.gdchOptions,
+            projectId: json.project,
+            privateKeyId: json.private_key_id,
+            privateKey: json.private_key,
+            serviceIdentityName: json.name,
+            tokenServerUri: json.token_uri,
+            caCertPath: json.ca_cert_path,
+        };
+    }
+    async refreshTokenNoCache() {
+        if (!this.apiAudience) {
+            throw new Error('Audience cannot be null or empty for GDCH service account credentials. ' +
+                'Specify the audience by calling createWithGdchAudience.');
+        }
+        if (!this.privateKey) {
+            throw new Error('Private key is not configured for GDCH credentials.');
+        }
+        if (!this.privateKeyId) {
+            throw new Error('Private key ID is not configured for GDCH credentials.');
+        }
+        if (!this.projectId) {
+            throw new Error('Project is not configured for GDCH credentials.');
+        }
+        if (!this.serviceIdentityName) {
+            throw new Error('Service identity name is not configured for GDCH credentials.');
+        }
+        if (!this.tokenServerUri) {
+            throw new Error('Token server URI is not configured for GDCH credentials.');
+        }
+        const assertion = this.createAssertion();
+        const data = {
+            audience: this.apiAudience,
+            grant_type: 'urn:ietf:params:oauth:token-type:token-exchange',
+            requested_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+            subject_token: assertion,
+            subject_token_type: 'urn:k8s:params:oauth:token-type:serviceaccount',
+        };
+        const requestOpts = {
+            url: this.tokenServerUri,
+            method: 'POST',
+            headers: {
+                'Content-Type': 'application/json',
+            },
+            data,
+            responseType: 'json',
+            timeout: 10000,
+            retry: true,
+            retryConfig: {
+                httpMethodsToRetry: ['POST'],
+                statusCodesToRetry: [[500, 599]],
+                noResponseRetries: 3,
+            },
+        };
+        if (this.caCertPath) {
+            requestOpts.agent = await this.getCaAgent();
+        }
+        try {
+            const res = await this.transporter.request(requestOpts);
+            const tokenResponse = res.data;
+            if (!tokenResponse.access_token) {
+                throw new Error('Token response did not contain an access_token.');
+            }
+            if (!tokenResponse.expires_in) {
+                throw new Error('Token response did not contain an expires_in field.');
+            }
+            const tokens = {
+                access_token: tokenResponse.access_token,
+                token_type: 'STS-Bearer',
+                expiry_date: Date.now() + tokenResponse.expires_in * 1000,
+            };
+            this.emit('tokens', tokens);
+            return { res, tokens };
+        }
+        catch (e) {
+            if (e && e.config && e.config.data) {
+                try {
+                    if (typeof e.config.data === 'string') {
+                        const parsedData = JSON.parse(e.config.data);
+                        if (parsedData.subject_token) {
+                            parsedData.subject_token = '***REDACTED***';
+                            e.config.data = JSON.stringify(parsedData);
+                        }
+                    }
+                    else if (typeof e.config.data === 'object' && e.config.data.subject_token) {
+                        e.config.data.subject_token = '***REDACTED***';
+                    }
+                }
+                catch { }
+            }
+            if (e instanceof Error) {
+                e.message = `Error getting access token for GDCH service account: ${e.message}, iss: ${this.serviceIdentityName}`;
+            }
+            throw e;
+        }
+    }
+    createAssertion() {
+        const header = {
+            alg: 'ES256',
+            typ: 'JWT',
+            kid: this.privateKeyId,
+        };
+        const issSub = `system:serviceaccount:${this.projectId}:${this.serviceIdentityName}`;
+        const currentTime = Math.floor(Date.now() / 1000);
+        const payload = {
+            iss: issSub,
+            sub: issSub,
+            iat: currentTime,
+            exp: currentTime + this.lifetime,
+            aud: this.tokenServerUri,
+        };
+        const encodedHeader = this.base64UrlEncode(JSON.stringify(header));
+        const encodedPayload = this.base64UrlEncode(JSON.stringify(payload));
+        const signingInput = `${encodedHeader}.${encodedPayload}`;
+        const signature = crypto.sign('sha256', Buffer.from(signingInput), {
+            key: this.privateKey,
+            dsaEncoding: 'ieee-p1363',
+        });
+        const encodedSignature = this.base64UrlEncode(signature);
+        return `${signingInput}.${encodedSignature}`;
+    }
+    async requestAsync(opts, retry = false) {
+        if (this.caCertPath && !opts.agent) {
+            const url = (opts.url || '').toString();
+            if (!url.includes('googleapis.com') && !url.includes('google.com')) {
+                opts.agent = await this.getCaAgent();
+            }
+        }
+        return super.requestAsync(opts, retry);
+    }
+    getCaAgent() {
+        if (!this.caCertPath) {
+            this.caAgentPromise = undefined;
+            this.cachedCaCertPath = undefined;
+            this.lastCaCertReadTime = 0;
+            return undefined;
+        }
+        const now = Date.now();
+        const isCacheExpired = now - this.lastCaCertReadTime > this.CA_CERT_TTL_MS;
+        if (this.caAgentPromise &&
+            this.caCertPath === this.cachedCaCertPath &&
+            !isCacheExpired) {
+            return this.caAgentPromise;
+        }
+        this.cachedCaCertPath = this.caCertPath;
+        this.lastCaCertReadTime = now;
+        const currentPath = this.caCertPath;
+        this.caAgentPromise = (async () => {
+            try {
+                const ca = await fs.promises.readFile(currentPath);
+                return new https.Agent({ ca });
+            }
+            catch (err) {
+                if (this.cachedCaCertPath === currentPath) {
+                    this.caAgentPromise = undefined;
+                    this.cachedCaCertPath = undefined;
+                    this.lastCaCertReadTime = 0;
+                }
+                if (err instanceof Error) {
+                    err.message = `Error reading certificate file from CA cert path, value '${currentPath}': ${err.message}`;
+                }
+                throw err;
+            }
+        })();
+        return this.caAgentPromise;
+    }
+    toJSON() {
+        return {
+            ...this,
+            privateKey: this.privateKey ? '***REDACTED***' : undefined,
+            _clientSecret: this._clientSecret ? '***REDACTED***' : undefined,
+            apiKey: this.apiKey ? '***REDACTED***' : undefined,
+            gdchOptions: this.gdchOptions
+                ? {
+                    ...this.gdchOptions,
+                    privateKey: this.gdchOptions.privateKey ? '***REDACTED***' : undefined,
+                    clientSecret: this.gdchOptions.clientSecret ? '***REDACTED***' : undefined,
+                    client_secret: this.gdchOptions.client_secret ? '***REDACTED***' : undefined,
+                    apiKey: this.gdchOptions.apiKey ? '***REDACTED***' : undefined,
+                    credentials: this.gdchOptions.credentials
+                        ? {
+                            ...this.gdchOptions.credentials,
+                            access_token: this.gdchOptions.credentials.access_token
+                                ? '***REDACTED***'
+                                : undefined,
+                            refresh_token: this.gdchOptions.credentials.refresh_token
+                                ? '***REDACTED***'
+                                : undefined,
+                        }
+                        : undefined,
+                }
+                : undefined,
+            credentials: {
+                ...this.credentials,
+                access_token: this.credentials?.access_token ? '***REDACTED***' : undefined,
+                refresh_token: this.credentials?.refresh_token ? '***REDACTED***' : undefined,
+            },
+        };
+    }
+    [Symbol.for('nodejs.util.inspect.custom')]() {
+        return this.toJSON();
+    }
+    base64UrlEncode(str) {
+        const buffer = typeof str === 'string' ? Buffer.from(str) : str;
+        return buffer.toString('base64url');
+    }
+}
+exports.GdchClient = GdchClient;
+//# sourceMappingURL=gdchclient.js.map
+
+/***/ }),
+
+/***/ 5934:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2019 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.GoogleAuth = exports.GoogleAuthExceptionMessages = void 0;
+const child_process_1 = __nccwpck_require__(5317);
+const fs = __nccwpck_require__(9896);
+const gaxios_1 = __nccwpck_require__(7842);
+const gcpMetadata = __nccwpck_require__(9595);
+const os = __nccwpck_require__(857);
+const path = __nccwpck_require__(6928);
+const crypto_1 = __nccwpck_require__(8851);
+const computeclient_1 = __nccwpck_require__(977);
+const idtokenclient_1 = __nccwpck_require__(2718);
+const envDetect_1 = __nccwpck_require__(963);
+const jwtclient_1 = __nccwpck_require__(5277);
+const refreshclient_1 = __nccwpck_require__(9807);
+const impersonated_1 = __nccwpck_require__(9964);
+const externalclient_1 = __nccwpck_require__(8323);
+const baseexternalclient_1 = __nccwpck_require__(142);
+const authclient_1 = __nccwpck_require__(4810);
+const externalAccountAuthorizedUserClient_1 = __nccwpck_require__(4240);
+const gdchclient_1 = __nccwpck_require__(5072);
+const util_1 = __nccwpck_require__(7870);
+exports.GoogleAuthExceptionMessages = {
+    API_KEY_WITH_CREDENTIALS: 'API Keys and Credentials are mutually exclusive authentication methods and cannot be used together.',
+    NO_PROJECT_ID_FOUND: 'Unable to detect a Project Id in the current environment. \n' +
+        'To learn more about authentication and Google APIs, visit: \n' +
+        'https://cloud.google.com/docs/authentication/getting-started',
+    NO_CREDENTIALS_FOUND: 'Unable to find credentials in current environment. \n' +
+        'To learn more about authentication and Google APIs, visit: \n' +
+        'https://cloud.google.com/docs/authentication/getting-started',
+    NO_ADC_FOUND: 'Could not load the default credentials. Browse to https://cloud.google.com/docs/authentication/getting-started for more information.',
+    NO_UNIVERSE_DOMAIN_FOUND: 'Unable to detect a Universe Domain in the current environment.\n' +
+        'To learn more about Universe Domain retrieval, visit: \n' +
+        'https://cloud.google.com/compute/docs/metadata/predefined-metadata-keys',
+};
+class GoogleAuth {
+    /**
+     * Caches a value indicating whether the auth layer is running on Google
+     * Compute Engine.
+     * @private
+     */
+    checkIsGCE = undefined;
+    useJWTAccessWithScope;
+    defaultServicePath;
+    // Note:  this properly is only public to satisfy unit tests.
+    // https://github.com/Microsoft/TypeScript/issues/5228
+    get isGCE() {
+        return this.checkIsGCE;
+    }
+    _findProjectIdPromise;
+    _cachedProjectId;
+    // To save the contents of the JSON credential file
+    jsonContent = null;
+    apiKey;
+    cachedCredential = null;
+    /**
+     * A pending {@link AuthClient}. Used for concurrent {@link GoogleAuth.getClient} calls.
+     */
+    #pendingAuthClient = null;
+    /**
+     * Scopes populated by the client library by default. We differentiate between
+     * these and user defined scopes when deciding whether to use a self-signed JWT.
+     */
+    defaultScopes;
+    keyFilename;
+    scopes;
+    clientOptions = {};
+    /**
+     * Configuration is resolved in the following order of precedence:
+     * - {@link GoogleAuthOptions.credentials `credentials`}
+     * - {@link GoogleAuthOptions.keyFilename `keyFilename`}
+     * - {@link GoogleAuthOptions.keyFile `keyFile`}
+     *
+     * {@link GoogleAuthOptions.clientOptions `clientOptions`} are passed to the
+     * {@link AuthClient `AuthClient`s}.
+     *
+     * @param opts
+     */
+    constructor(opts = {}) {
+        this._cachedProjectId = opts.projectId || null;
+        this.cachedCredential = opts.authClient || null;
+        this.keyFilename = opts.keyFilename || opts.keyFile;
+        this.scopes = opts.scopes;
+        this.clientOptions = opts.clientOptions || {};
+        this.jsonContent = opts.credentials || null;
+        this.apiKey = opts.apiKey || this.clientOptions.apiKey || null;
+        // Cannot use both API Key + Credentials
+        if (this.apiKey && (this.jsonContent || this.clientOptions.credentials)) {
+            throw new RangeError(exports.GoogleAuthExceptionMessages.API_KEY_WITH_CREDENTIALS);
+        }
+        if (opts.universeDomain) {
+            this.clientOptions.universeDomain = opts.universeDomain;
+        }
+    }
+    // GAPIC client libraries should always use self-signed JWTs. The following
+    // variables are set on the JWT client in order to indicate the type of library,
+    // and sign the JWT with the correct audience and scopes (if not supplied).
+    setGapicJWTValues(client) {
+        client.defaultServicePath = this.defaultServicePath;
+        client.useJWTAccessWithScope = this.useJWTAccessWithScope;
+        client.defaultScopes = this.defaultScopes;
+    }
+    getProjectId(callback) {
+        if (callback) {
+            this.getProjectIdAsync().then(r => callback(null, r), callback);
+        }
+        else {
+            return this.getProjectIdAsync();
+        }
+    }
+    /**
+     * A temporary method for internal `getProjectId` usages where `null` is
+     * acceptable. In a future major release, `getProjectId` should return `null`
+     * (as the `Promise<string | null>` base signature describes) and this private
+     * method should be removed.
+     *
+     * @returns Promise that resolves with project id (or `null`)
+     */
+    async getProjectIdOptional() {
+        try {
+            return await this.getProjectId();
+        }
+        catch (e) {
+            if (e instanceof Error &&
+                e.message === exports.GoogleAuthExceptionMessages.NO_PROJECT_ID_FOUND) {
+                return null;
+            }
+            else {
+                throw e;
+            }
+        }
+    }
+    /**
+     * A private method for finding and caching a projectId.
+     *
+     * Supports environments in order of precedence:
+     * - GCLOUD_PROJECT or GOOGLE_CLOUD_PROJECT environment variable
+     * - GOOGLE_APPLICATION_CREDENTIALS JSON file
+     * - Cloud SDK: `gcloud config config-helper --format json`
+     * - GCE project ID from metadata server
+     *
+     * @returns projectId
+     */
+    async findAndCacheProjectId() {
+        let projectId = null;
+        projectId ||= await this.getProductionProjectId();
+        projectId ||= await this.getFileProjectId();
+        projectId ||= await this.getDefaultServiceProjectId();
+        projectId ||= await this.getGCEProjectId();
+        projectId ||= await this.getExternalAccountClientProjectId();
+        if (projectId) {
+            this._cachedProjectId = projectId;
+            return projectId;
+        }
+        else {
+            throw new Error(exports.GoogleAuthExceptionMessages.NO_PROJECT_ID_FOUND);
+        }
+    }
+    async getProjectIdAsync() {
+        if (this._cachedProjectId) {
+            return this._cachedProjectId;
+        }
+        if (!this._findProjectIdPromise) {
+            this._findProjectIdPromise = this.findAndCacheProjectId();
+        }
+        return this._findProjectIdPromise;
+    }
+    /**
+     * Retrieves a universe domain from the metadata server via
+     * {@link gcpMetadata.universe}.
+     *
+     * @returns a universe domain
+     */
+    async getUniverseDomainFromMetadataServer() {
+        let universeDomain;
+        try {
+            universeDomain = await gcpMetadata.universe('universe-domain');
+            universeDomain ||= authclient_1.DEFAULT_UNIVERSE;
+        }
+        catch (e) {
+            if (e && e?.response?.status === 404) {
+                universeDomain = authclient_1.DEFAULT_UNIVERSE;
+            }
+            else {
+                throw e;
+            }
+        }
+        return universeDomain;
+    }
+    /**
+     * Retrieves, caches, and returns the universe domain in the following order
+     * of precedence:
+     * - The universe domain in {@link GoogleAuth.clientOptions}
+     * - An existing or ADC {@link AuthClient}'s universe domain
+     * - {@link gcpMetadata.universe}, if {@link Compute} client
+     *
+     * @returns The universe domain
+     */
+    async getUniverseDomain() {
+        let universeDomain = (0, util_1.originalOrCamelOptions)(this.clientOptions).get('universe_domain');
+        try {
+            universeDomain ??= (await this.getClient()).universeDomain;
+        }
+        catch {
+            // client or ADC is not available
+            universeDomain ??= authclient_1.DEFAULT_UNIVERSE;
+        }
+        return universeDomain;
+    }
+    /**
+     * @returns Any scopes (user-specified or default scopes specified by the
+     *   client library) that need to be set on the current Auth client.
+     */
+    getAnyScopes() {
+        return this.scopes || this.defaultScopes;
+    }
+    getApplicationDefault(optionsOrCallback = {}, callback) {
+        let options;
+        if (typeof optionsOrCallback === 'function') {
+            callback = optionsOrCallback;
+        }
+        else {
+            options = optionsOrCallback;
+        }
+        if (callback) {
+            this.getApplicationDefaultAsync(options).then(r => callback(null, r.credential, r.projectId), callback);
+        }
+        else {
+            return this.getApplicationDefaultAsync(options);
+        }
+    }
+    async getApplicationDefaultAsync(options = {}) {
+        // If we've already got a cached credential, return it.
+        // This will also preserve one's configured quota project, in case they
+        // set one directly on the credential previously.
+        if (this.cachedCredential) {
+            // cache, while preserving existing quota project preferences
+            return await this.#prepareAndCacheClient(this.cachedCredential, null);
+        }
+        let credential;
+        // Check for the existence of a local environment variable pointing to the
+        // location of the credential file. This is typically used in local
+        // developer scenarios.
+        credential =
+            await this._tryGetApplicationCredentialsFromEnvironmentVariable(options);
+        if (credential) {
+            if (credential instanceof jwtclient_1.JWT) {
+                credential.scopes = this.scopes;
+            }
+            else if (credential instanceof baseexternalclient_1.BaseExternalAccountClient) {
+                credential.scopes = this.getAnyScopes();
+            }
+            return await this.#prepareAndCacheClient(credential);
+        }
+        // Look in the well-known credential file location.
+        credential =
+            await this._tryGetApplicationCredentialsFromWellKnownFile(options);
+        if (credential) {
+            if (credential instanceof jwtclient_1.JWT) {
+                credential.scopes = this.scopes;
+            }
+            else if (credential instanceof baseexternalclient_1.BaseExternalAccountClient) {
+                credential.scopes = this.getAnyScopes();
+            }
+            return await this.#prepareAndCacheClient(credential);
+        }
+        // Determine if we're running on GCE.
+        if (await this._checkIsGCE()) {
+            options.scopes = this.getAnyScopes();
+            return await this.#prepareAndCacheClient(new computeclient_1.Compute(options));
+        }
+        throw new Error(exports.GoogleAuthExceptionMessages.NO_ADC_FOUND);
+    }
+    async #prepareAndCacheClient(credential, quotaProjectIdOverride = process.env['GOOGLE_CLOUD_QUOTA_PROJECT'] || null) {
+        const projectId = await this.getProjectIdOptional();
+        if (quotaProjectIdOverride) {
+            credential.quotaProjectId = quotaProjectIdOverride;
+        }
+        this.cachedCredential = credential;
+        return { credential, projectId };
+    }
+    /**
+     * Determines whether the auth layer is running on Google Compute Engine.
+     * Checks for GCP Residency, then fallback to checking if metadata server
+     * is available.
+     *
+     * @returns A promise that resolves with the boolean.
+     * @api private
+     */
+    async _checkIsGCE() {
+        if (this.checkIsGCE === undefined) {
+            this.checkIsGCE =
+                gcpMetadata.getGCPResidency() || (await gcpMetadata.isAvailable());
+        }
+        return this.checkIsGCE;
+    }
+    /**
+     * Attempts to load default credentials from the environment variable path..
+     * @returns Promise that resolves with the OAuth2Client or null.
+     * @api private
+     */
+    async _tryGetApplicationCredentialsFromEnvironmentVariable(options) {
+        const credentialsPath = process.env['GOOGLE_APPLICATION_CREDENTIALS'] ||
+            process.env['google_application_credentials'];
+        if (!credentialsPath || credentialsPath.length === 0) {
+            return null;
+        }
+        try {
+            return await this._getApplicationCredentialsFromFilePath(credentialsPath, options);
+        }
+        catch (e) {
+            if (e instanceof Error) {
+                e.message = `Unable to read the credential file specified by the GOOGLE_APPLICATION_CREDENTIALS environment variable: ${e.message}`;
+            }
+            throw e;
+        }
+    }
+    /**
+     * Attempts to load default credentials from a well-known file location
+     * @return Promise that resolves with the OAuth2Client or null.
+     * @api private
+     */
+    async _tryGetApplicationCredentialsFromWellKnownFile(options) {
+        // First, figure out the location of the Cloud SDK config directory. The
+        // `CLOUDSDK_CONFIG` environment variable overrides the platform-specific
+        // default location; when it is set, `gcloud` stores the application default
+        // credentials file there, so it takes precedence.
+        let configDir = process.env['CLOUDSDK_CONFIG'];
+        if (!configDir) {
+            if (this._isWindows()) {
+                // Windows
+                if (process.env['APPDATA']) {
+                    configDir = path.join(process.env['APPDATA'], 'gcloud');
+                }
+            }
+            else {
+                // Linux or Mac
+                const home = process.env['HOME'];
+                if (home) {
+                    configDir = path.join(home, '.config', 'gcloud');
+                }
+            }
+        }
+        // The config directory could not be determined.
+        if (!configDir) {
+            return null;
+        }
+        const location = path.join(configDir, 'application_default_credentials.json');
+        // The file does not exist.
+        if (!fs.existsSync(location)) {
+            return null;
+        }
+        // The file seems to exist. Try to use it.
+        const client = await this._getApplicationCredentialsFromFilePath(location, options);
+        return client;
+    }
+    /**
+     * Attempts to load default credentials from a file at the given path..
+     * @param filePath The path to the file to read.
+     * @returns Promise that resolves with the OAuth2Client
+     * @api private
+     */
+    async _getApplicationCredentialsFromFilePath(filePath, options = {}) {
+        // Make sure the path looks like a string.
+        if (!filePath || filePath.length === 0) {
+            throw new Error('The file path is invalid.');
+        }
+        // Make sure there is a file at the path. lstatSync will throw if there is
+        // nothing there.
+        try {
+            // Resolve path to actual file in case of symlink. Expect a thrown error
+            // if not resolvable.
+            filePath = fs.realpathSync(filePath);
+            if (!fs.lstatSync(filePath).isFile()) {
+                throw new Error();
+            }
+        }
+        catch (err) {
+            if (err instanceof Error) {
+                err.message = `The file at ${filePath} does not exist, or it is not a file. ${err.message}`;
+            }
+            throw err;
+        }
+        // Now open a read stream on the file, and parse it.
+        const readStream = fs.createReadStream(filePath);
+        return this.fromStream(readStream, options);
+    }
+    /**
+     * Create a credentials instance using a given impersonated input options.
+     * @param json The impersonated input object.
+     * @returns JWT or UserRefresh Client with data
+     */
+    fromImpersonatedJSON(json) {
+        if (!json) {
+            throw new Error('Must pass in a JSON object containing an  impersonated refresh token');
+        }
+        if (json.type !== impersonated_1.IMPERSONATED_ACCOUNT_TYPE) {
+            throw new Error(`The incoming JSON object does not have the "${impersonated_1.IMPERSONATED_ACCOUNT_TYPE}" type`);
+        }
+        if (!json.source_credentials) {
+            throw new Error('The incoming JSON object does not contain a source_credentials field');
+        }
+        if (!json.service_account_impersonation_url) {
+            throw new Error('The incoming JSON object does not contain a service_account_impersonation_url field');
+        }
+        const sourceClient = this.fromJSON(json.source_credentials);
+        if (json.service_account_impersonation_url?.length > 256) {
+            /**
+             * Prevents DOS attacks.
+             * @see {@link https://github.com/googleapis/google-auth-library-nodejs/security/code-scanning/85}
+             **/
+            throw new RangeError(`Target principal is too long: ${json.service_account_impersonation_url}`);
+        }
+        // Extract service account from service_account_impersonation_url
+        const targetPrincipal = /(?<target>[^/]+):(generateAccessToken|generateIdToken)$/.exec(json.service_account_impersonation_url)?.groups?.target;
+        if (!targetPrincipal) {
+            throw new RangeError(`Cannot extract target principal from ${json.service_account_impersonation_url}`);
+        }
+        const targetScopes = (this.scopes || json.scopes || this.defaultScopes) ?? [];
+        return new impersonated_1.Impersonated({
+            ...json,
+            sourceClient,
+            targetPrincipal,
+            targetScopes: Array.isArray(targetScopes) ? targetScopes : [targetScopes],
+        });
+    }
+    /**
+     * Create a credentials instance using the given input options.
+     * This client is not cached.
+     *
+     * **Important**: If you accept a credential configuration (credential JSON/File/Stream) from an external source for authentication to Google Cloud, you must validate it before providing it to any Google API or library. Providing an unvalidated credential configuration to Google APIs can compromise the security of your systems and data. For more information, refer to {@link https://cloud.google.com/docs/authentication/external/externally-sourced-credentials Validate credential configurations from external sources}.
+     *
+     * @deprecated This method is being deprecated because of a potential security risk.
+     *
+     * This method does not validate the credential configuration. The security
+     * risk occurs when a credential configuration is accepted from a source that
+     * is not under your control and used without validation on your side.
+     *
+     * If you know that you will be loading credential configurations of a
+     * specific type, it is recommended to use a credential-type-specific
+     * constructor. This will ensure that an unexpected credential type with
+     * potential for malicious intent is not loaded unintentionally. You might
+     * still have to do validation for certain credential types. Please follow
+     * the recommendation for that method. For example, if you want to load only
+     * service accounts, you can use the `JWT` constructor:
+     * ```
+     * const {JWT} = require('google-auth-library');
+     * const keys = require('/path/to/key.json');
+     * const client = new JWT({
+     *   email: keys.client_email,
+     *   key: keys.private_key,
+     *   scopes: ['https://www.googleapis.com/auth/cloud-platform'],
+     * });
+     * ```
+     *
+     * If you are loading your credential configuration from an untrusted source and have
+     * not mitigated the risks (e.g. by validating the configuration yourself), make
+     * these changes as soon as possible to prevent security risks to your environment.
+     *
+     * Regardless of the method used, it is always your responsibility to validate
+     * configurations received from external sources.
+     *
+     * For more details, see https://cloud.google.com/docs/authentication/external/externally-sourced-credentials.
+     *
+     * @param json The input object.
+     * @param options The JWT or UserRefresh options for the client
+     * @returns JWT or UserRefresh Client with data
+     */
+    fromJSON(json, options = {}) {
+        let client;
+        // user's preferred universe domain
+        const preferredUniverseDomain = (0, util_1.originalOrCamelOptions)(options).get('universe_domain');
+        if (json.type === refreshclient_1.USER_REFRESH_ACCOUNT_TYPE) {
+            client = new refreshclient_1.UserRefreshClient(options);
+            client.fromJSON(json);
+        }
+        else if (json.type === impersonated_1.IMPERSONATED_ACCOUNT_TYPE) {
+            client = this.fromImpersonatedJSON(json);
+        }
+        else if (json.type === baseexternalclient_1.EXTERNAL_ACCOUNT_TYPE) {
+            client = externalclient_1.ExternalAccountClient.fromJSON({
+                ...json,
+                ...options,
+            });
+            client.scopes = this.getAnyScopes();
+        }
+        else if (json.type === externalAccountAuthorizedUserClient_1.EXTERNAL_ACCOUNT_AUTHORIZED_USER_TYPE) {
+            client = new externalAccountAuthorizedUserClient_1.ExternalAccountAuthorizedUserClient({
+                ...json,
+                ...options,
+            });
+        }
+        else if (json.type === gdchclient_1.GDCH_SERVICE_ACCOUNT_TYPE) {
+            client = new gdchclient_1.GdchClient(options);
+            client.fromJSON(json);
+        }
+        else {
+            options.scopes = this.scopes;
+            client = new jwtclient_1.JWT(options);
+            this.setGapicJWTValues(client);
+            client.fromJSON(json);
+        }
+        if (preferredUniverseDomain) {
+            client.universeDomain = preferredUniverseDomain;
+        }
+        return client;
+    }
+    /**
+     * Return a JWT or UserRefreshClient from JavaScript object, caching both the
+     * object used to instantiate and the client.
+     * @param json The input object.
+     * @param options The JWT or UserRefresh options for the client
+     * @returns JWT or UserRefresh Client with data
+     */
+    _cacheClientFromJSON(json, options) {
+        const client = this.fromJSON(json, options);
+        // cache both raw data used to instantiate client and client itself.
+        this.jsonContent = json;
+        this.cachedCredential = client;
+        return client;
+    }
+    fromStream(inputStream, optionsOrCallback = {}, callback) {
+        let options = {};
+        if (typeof optionsOrCallback === 'function') {
+            callback = optionsOrCallback;
+        }
+        else {
+            options = optionsOrCallback;
+        }
+        if (callback) {
+            this.fromStreamAsync(inputStream, options).then(r => callback(null, r), callback);
+        }
+        else {
+            return this.fromStreamAsync(inputStream, options);
+        }
+    }
+    fromStreamAsync(inputStream, options) {
+        return new Promise((resolve, reject) => {
+            if (!inputStream) {
+                throw new Error('Must pass in a stream containing the Google auth settings.');
+            }
+            const chunks = [];
+            inputStream
+                .setEncoding('utf8')
+                .on('error', reject)
+                .on('data', chunk => chunks.push(chunk))
+                .on('end', () => {
+                try {
+                    try {
+                        const data = JSON.parse(chunks.join(''));
+                        const r = this._cacheClientFromJSON(data, options);
+                        return resolve(r);
+                    }
+                    catch (err) {
+                        // If we failed parsing this.keyFileName, assume that it
+                        // is a PEM or p12 certificate:
+                        if (!this.keyFilename)
+                            throw err;
+                        const client = new jwtclient_1.JWT({
+                            ...this.clientOptions,
+                            keyFile: this.keyFilename,
+                        });
+                        this.cachedCredential = client;
+                        this.setGapicJWTValues(client);
+                        return resolve(client);
+                    }
+                }
+                catch (err) {
+                    return reject(err);
+                }
+            });
+        });
+    }
+    /**
+     * Create a credentials instance using the given API key string.
+     * The created client is not cached. In order to create and cache it use the {@link GoogleAuth.getClient `getClient`} method after first providing an {@link GoogleAuth.apiKey `apiKey`}.
+     *
+     * @param apiKey The API key string
+     * @param options An optional options object.
+     * @returns A JWT loaded from the key
+     */
+    fromAPIKey(apiKey, options = {}) {
+        return new jwtclient_1.JWT({ ...options, apiKey });
+    }
+    /**
+     * Determines whether the current operating system is Windows.
+     * @api private
+     */
+    _isWindows() {
+        const sys = os.platform();
+        if (sys && sys.length >= 3) {
+            if (sys.substring(0, 3).toLowerCase() === 'win') {
+                return true;
+            }
+        }
+        return false;
+    }
+    /**
+     * Run the Google Cloud SDK command that prints the default project ID
+     */
+    async getDefaultServiceProjectId() {
+        return new Promise(resolve => {
+            (0, child_process_1.exec)('gcloud config config-helper --format json', (err, stdout) => {
+                if (!err && stdout) {
+                    try {
+                        const projectId = JSON.parse(stdout).configuration.properties.core.project;
+                        resolve(projectId);
+                        return;
+                    }
+                    catch (e) {
+                        // ignore errors
+                    }
+                }
+                resolve(null);
+            });
+        });
+    }
+    /**
+     * Loads the project id from environment variables.
+     * @api private
+     */
+    getProductionProjectId() {
+        return (process.env['GCLOUD_PROJECT'] ||
+            process.env['GOOGLE_CLOUD_PROJECT'] ||
+            process.env['gcloud_project'] ||
+            process.env['google_cloud_project']);
+    }
+    /**
+     * Loads the project id from the GOOGLE_APPLICATION_CREDENTIALS json file.
+     * @api private
+     */
+    async getFileProjectId() {
+        if (this.cachedCredential) {
+            // Try to read the project ID from the cached credentials file
+            return this.cachedCredential.projectId;
+        }
+        // Ensure the projectId is loaded from the keyFile if available.
+        if (this.keyFilename) {
+            const creds = await this.getClient();
+            if (creds && creds.projectId) {
+                return creds.projectId;
+            }
+        }
+        // Try to load a credentials file and read its project ID
+        const r = await this._tryGetApplicationCredentialsFromEnvironmentVariable();
+        if (r) {
+            return r.projectId;
+        }
+        else {
+            return null;
+        }
+    }
+    /**
+     * Gets the project ID from external account client if available.
+     */
+    async getExternalAccountClientProjectId() {
+        if (!this.jsonContent || this.jsonContent.type !== baseexternalclient_1.EXTERNAL_ACCOUNT_TYPE) {
+            return null;
+        }
+        const creds = await this.getClient();
+        // Do not suppress the underlying error, as the error could contain helpful
+        // information for debugging and fixing. This is especially true for
+        // external account creds as in order to get the project ID, the following
+        // operations have to succeed:
+        // 1. Valid credentials file should be supplied.
+        // 2. Ability to retrieve access tokens from STS token exchange API.
+        // 3. Ability to exchange for service account impersonated credentials (if
+        //    enabled).
+        // 4. Ability to get project info using the access token from step 2 or 3.
+        // Without surfacing the error, it is harder for developers to determine
+        // which step went wrong.
+        return await creds.getProjectId();
+    }
+    /**
+     * Gets the Compute Engine project ID if it can be inferred.
+     */
+    async getGCEProjectId() {
+        try {
+            const r = await gcpMetadata.project('project-id');
+            return r;
+        }
+        catch (e) {
+            // Ignore any errors
+            return null;
+        }
+    }
+    getCredentials(callback) {
+        if (callback) {
+            this.getCredentialsAsync().then(r => callback(null, r), callback);
+        }
+        else {
+            return this.getCredentialsAsync();
+        }
+    }
+    async getCredentialsAsync() {
+        const client = await this.getClient();
+        if (client instanceof impersonated_1.Impersonated) {
+            return { client_email: client.getTargetPrincipal() };
+        }
+        if (client instanceof baseexternalclient_1.BaseExternalAccountClient) {
+            const serviceAccountEmail = client.getServiceAccountEmail();
+            if (serviceAccountEmail) {
+                return {
+                    client_email: serviceAccountEmail,
+                    universe_domain: client.universeDomain,
+                };
+            }
+        }
+        if (this.jsonContent) {
+            return {
+                client_email: this.jsonContent.client_email,
+                private_key: this.jsonContent.private_key,
+                universe_domain: this.jsonContent.universe_domain,
+            };
+        }
+        if (await this._checkIsGCE()) {
+            const [client_email, universe_domain] = await Promise.all([
+                gcpMetadata.instance('service-accounts/default/email'),
+                this.getUniverseDomain(),
+            ]);
+            return { client_email, universe_domain };
+        }
+        throw new Error(exports.GoogleAuthExceptionMessages.NO_CREDENTIALS_FOUND);
+    }
+    /**
+     * Automatically obtain an {@link AuthClient `AuthClient`} based on the
+     * provided configuration. If no options were passed, use Application
+     * Default Credentials.
+     */
+    async getClient() {
+        if (this.cachedCredential) {
+            return this.cachedCredential;
+        }
+        // Use an existing auth client request, or cache a new one
+        this.#pendingAuthClient =
+            this.#pendingAuthClient || this.#determineClient();
+        try {
+            const client = await this.#pendingAuthClient;
+            if (client instanceof gdchclient_1.GdchClient && !client.apiAudience) {
+                const opts = this.clientOptions;
+                const endpoint = opts.apiEndpoint || opts.servicePath;
+                if (endpoint) {
+                    const scheme = endpoint.startsWith('http') ? '' : 'https://';
+                    const formattedAudience = `${scheme}${endpoint}`.replace(/\/+$/, '');
+                    const newClient = client.createWithGdchAudience(formattedAudience);
+                    this.cachedCredential = newClient;
+                    return newClient;
+                }
+            }
+            return client;
+        }
+        finally {
+            // reset the pending auth client in case it is changed later
+            this.#pendingAuthClient = null;
+        }
+    }
+    async #determineClient() {
+        if (this.jsonContent) {
+            return this._cacheClientFromJSON(this.jsonContent, this.clientOptions);
+        }
+        else if (this.keyFilename) {
+            const filePath = path.resolve(this.keyFilename);
+            const stream = fs.createReadStream(filePath);
+            return await this.fromStreamAsync(stream, this.clientOptions);
+        }
+        else if (this.apiKey) {
+            const client = await this.fromAPIKey(this.apiKey, this.clientOptions);
+            client.scopes = this.scopes;
+            const { credential } = await this.#prepareAndCacheClient(client);
+            return credential;
+        }
+        else {
+            const { credential } = await this.getApplicationDefaultAsync(this.clientOptions);
+            return credential;
+        }
+    }
+    /**
+     * Creates a client which will fetch an ID token for authorization.
+     * @param targetAudience the audience for the fetched ID token.
+     * @returns IdTokenClient for making HTTP calls authenticated with ID tokens.
+     */
+    async getIdTokenClient(targetAudience) {
+        const client = await this.getClient();
+        if (!('fetchIdToken' in client)) {
+            throw new Error('Cannot fetch ID token in this environment, use GCE or set the GOOGLE_APPLICATION_CREDENTIALS environment variable to a service account credentials JSON file.');
+        }
+        return new idtokenclient_1.IdTokenClient({ targetAudience, idTokenProvider: client });
+    }
+    /**
+     * Automatically obtain application default credentials, and return
+     * an access token for making requests.
+     */
+    async getAccessToken() {
+        const client = await this.getClient();
+        return (await client.getAccessToken()).token;
+    }
+    /**
+     * Obtain the HTTP headers that will provide authorization for a given
+     * request.
+     */
+    async getRequestHeaders(url) {
+        const client = await this.getClient();
+        return client.getRequestHeaders(url);
+    }
+    /**
+     * Obtain credentials for a request, then attach the appropriate headers to
+     * the request options.
+     * @param opts Axios or Request options on which to attach the headers
+     */
+    async authorizeRequest(opts = {}) {
+        const url = opts.url;
+        const client = await this.getClient();
+        const headers = await client.getRequestHeaders(url);
+        opts.headers = gaxios_1.Gaxios.mergeHeaders(opts.headers, headers);
+        return opts;
+    }
+    /**
+     * A {@link fetch `fetch`} compliant API for {@link GoogleAuth}.
+     *
+     * @see {@link GoogleAuth.request} for the classic method.
+     *
+     * @remarks
+     *
+     * This is useful as a drop-in replacement for `fetch` API usage.
+     *
+     * @example
+     *
+     * ```ts
+     * const auth = new GoogleAuth();
+     * const fetchWithAuth: typeof fetch = (...args) => auth.fetch(...args);
+     * await fetchWithAuth('https://example.com');
+     * ```
+     *
+     * @param args `fetch` API or {@link Gaxios.fetch `Gaxios#fetch`} parameters
+     * @returns the {@link GaxiosResponse} with Gaxios-added properties
+     */
+    async fetch(...args) {
+        const client = await this.getClient();
+        return client.fetch(...args);
+    }
+    /**
+     * Automatically obtain application default credentials, and make an
+     * HTTP request using the given options.
+     *
+     * @see {@link GoogleAuth.fetch} for the modern method.
+     *
+     * @param opts Axios request options for the HTTP request.
+     */
+    async request(opts) {
+        const client = await this.getClient();
+        return client.request(opts);
+    }
+    /**
+     * Determine the compute environment in which the code is running.
+     */
+    getEnv() {
+        return (0, envDetect_1.getEnv)();
+    }
+    /**
+     * Sign the given data with the current private key, or go out
+     * to the IAM API to sign it.
+     * @param data The data to be signed.
+     * @param endpoint A custom endpoint to use.
+     *
+     * @example
+     * ```
+     * sign('data', 'https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/');
+     * ```
+     */
+    async sign(data, endpoint) {
+        const client = await this.getClient();
+        const universe = await this.getUniverseDomain();
+        endpoint =
+            endpoint ||
+                `https://iamcredentials.${universe}/v1/projects/-/serviceAccounts/`;
+        if (client instanceof impersonated_1.Impersonated) {
+            const signed = await client.sign(data);
+            return signed.signedBlob;
+        }
+        const crypto = (0, crypto_1.createCrypto)();
+        if (client instanceof jwtclient_1.JWT && client.key) {
+            const sign = await crypto.sign(client.key, data);
+            return sign;
+        }
+        const creds = await this.getCredentials();
+        if (!creds.client_email) {
+            throw new Error('Cannot sign data without `client_email`.');
+        }
+        return this.signBlob(crypto, creds.client_email, data, endpoint);
+    }
+    async signBlob(crypto, emailOrUniqueId, data, endpoint) {
+        const url = new URL(endpoint + `${emailOrUniqueId}:signBlob`);
+        const res = await this.request({
+            method: 'POST',
+            url: url.href,
+            data: {
+                payload: crypto.encodeBase64StringUtf8(data),
+            },
+            retry: true,
+            retryConfig: {
+                httpMethodsToRetry: ['POST'],
+            },
+        });
+        return res.data.signedBlob;
+    }
+}
+exports.GoogleAuth = GoogleAuth;
+//# sourceMappingURL=googleauth.js.map
+
+/***/ }),
+
+/***/ 9390:
+/***/ ((__unused_webpack_module, exports) => {
+
+
+// Copyright 2014 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.IAMAuth = void 0;
+class IAMAuth {
+    selector;
+    token;
+    /**
+     * IAM credentials.
+     *
+     * @param selector the iam authority selector
+     * @param token the token
+     * @constructor
+     */
+    constructor(selector, token) {
+        this.selector = selector;
+        this.token = token;
+        this.selector = selector;
+        this.token = token;
+    }
+    /**
+     * Acquire the HTTP headers required to make an authenticated request.
+     */
+    getRequestHeaders() {
+        return {
+            'x-goog-iam-authority-selector': this.selector,
+            'x-goog-iam-authorization-token': this.token,
+        };
+    }
+}
+exports.IAMAuth = IAMAuth;
+//# sourceMappingURL=iam.js.map
+
+/***/ }),
+
+/***/ 9960:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2021 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.IdentityPoolClient = void 0;
+const baseexternalclient_1 = __nccwpck_require__(142);
+const util_1 = __nccwpck_require__(7870);
+const filesubjecttokensupplier_1 = __nccwpck_require__(8551);
+const urlsubjecttokensupplier_1 = __nccwpck_require__(4627);
+const certificatesubjecttokensupplier_1 = __nccwpck_require__(6129);
+const stscredentials_1 = __nccwpck_require__(121);
+const gaxios_1 = __nccwpck_require__(7842);
+/**
+ * Defines the Url-sourced and file-sourced external account clients mainly
+ * used for K8s and Azure workloads.
+ */
+class IdentityPoolClient extends baseexternalclient_1.BaseExternalAccountClient {
+    subjectTokenSupplier;
+    /**
+     * Instantiate an IdentityPoolClient instance using the provided JSON
+     * object loaded from an external account credentials file.
+     * An error is thrown if the credential is not a valid file-sourced or
+     * url-sourced credential or a workforce pool user project is provided
+     * with a non workforce audience.
+     * @param options The external account options object typically loaded
+     *   from the external account JSON credential file. The camelCased options
+     *   are aliases for the snake_cased options.
+     */
+    constructor(options) {
+        super(options);
+        const opts = (0, util_1.originalOrCamelOptions)(options);
+        const credentialSource = opts.get('credential_source');
+        const subjectTokenSupplier = opts.get('subject_token_supplier');
+        // Validate credential sourcing configuration.
+        if (!credentialSource && !subjectTokenSupplier) {
+            throw new Error('A credential source or subject token supplier must be specified.');
+        }
+        if (credentialSource && subjectTokenSupplier) {
+            throw new Error('Only one of credential source or subject token supplier can be specified.');
+        }
+        if (subjectTokenSupplier) {
+            this.subjectTokenSupplier = subjectTokenSupplier;
+            this.credentialSourceType = 'programmatic';
+        }
+        else {
+            const credentialSourceOpts = (0, util_1.originalOrCamelOptions)(credentialSource);
+            const formatOpts = (0, util_1.originalOrCamelOptions)(credentialSourceOpts.get('format'));
+            // Text is the default format type.
+            const formatType = formatOpts.get('type') || 'text';
+            const formatSubjectTokenFieldName = formatOpts.get('subject_token_field_name');
+            if (formatType !== 'json' && formatType !== 'text') {
+                throw new Error(`Invalid credential_source format "${formatType}"`);
+            }
+            if (formatType === 'json' && !formatSubjectTokenFieldName) {
+                throw new Error('Missing subject_token_field_name for JSON credential_source format');
+            }
+            const file = credentialSourceOpts.get('file');
+            const url = credentialSourceOpts.get('url');
+            const certificate = credentialSourceOpts.get('certificate');
+            const headers = credentialSourceOpts.get('headers');
+            if ((file && url) || (url && certificate) || (file && certificate)) {
+                throw new Error('No valid Identity Pool "credential_source" provided, must be either file, url, or certificate.');
+            }
+            else if (file) {
+                this.credentialSourceType = 'file';
+                this.subjectTokenSupplier = new filesubjecttokensupplier_1.FileSubjectTokenSupplier({
+                    filePath: file,
+                    formatType: formatType,
+                    subjectTokenFieldName: formatSubjectTokenFieldName,
+                });
+            }
+            else if (url) {
+                this.credentialSourceType = 'url';
+                this.subjectTokenSupplier = new urlsubjecttokensupplier_1.UrlSubjectTokenSupplier({
+                    url: url,
+                    formatType: formatType,
+                    subjectTokenFieldName: formatSubjectTokenFieldName,
+                    headers: headers,
+                    additionalGaxiosOptions: IdentityPoolClient.RETRY_CONFIG,
+                });
+            }
+            else if (certificate) {
+                this.credentialSourceType = 'certificate';
+                const certificateSubjecttokensupplier = new certificatesubjecttokensupplier_1.CertificateSubjectTokenSupplier({
+                    useDefaultCertificateConfig: certificate.use_default_certificate_config,
+                    certificateConfigLocation: certificate.certificate_config_location,
+                    trustChainPath: certificate.trust_chain_path,
+                });
+                this.subjectTokenSupplier = certificateSubjecttokensupplier;
+            }
+            else {
+                throw new Error('No valid Identity Pool "credential_source" provided, must be either file, url, or certificate.');
+            }
+        }
+    }
+    /**
+     * Triggered when a external subject token is needed to be exchanged for a GCP
+     * access token via GCP STS endpoint. Gets a subject token by calling
+     * the configured {@link SubjectTokenSupplier}
+     * @return A promise that resolves with the external subject token.
+     */
+    async retrieveSubjectToken() {
+        const subjectToken = await this.subjectTokenSupplier.getSubjectToken(this.supplierContext);
+        if (this.subjectTokenSupplier instanceof certificatesubjecttokensupplier_1.CertificateSubjectTokenSupplier) {
+            const mtlsAgent = await this.subjectTokenSupplier.createMtlsHttpsAgent();
+            this.stsCredential = new stscredentials_1.StsCredentials({
+                tokenExchangeEndpoint: this.getTokenUrl(),
+                clientAuthentication: this.clientAuth,
+                transporter: new gaxios_1.Gaxios({ agent: mtlsAgent }),
+            });
+            this.transporter = new gaxios_1.Gaxios({
+                ...(this.transporter.defaults || {}),
+                agent: mtlsAgent,
+            });
+        }
+        return subjectToken;
+    }
+}
+exports.IdentityPoolClient = IdentityPoolClient;
+//# sourceMappingURL=identitypoolclient.js.map
+
+/***/ }),
+
+/***/ 2718:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2020 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.IdTokenClient = void 0;
+const oauth2client_1 = __nccwpck_require__(91);
+class IdTokenClient extends oauth2client_1.OAuth2Client {
+    targetAudience;
+    idTokenProvider;
+    /**
+     * Google ID Token client
+     *
+     * Retrieve ID token from the metadata server.
+     * See: https://cloud.google.com/docs/authentication/get-id-token#metadata-server
+     */
+    constructor(options) {
+        super(options);
+        this.targetAudience = options.targetAudience;
+        this.idTokenProvider = options.idTokenProvider;
+    }
+    async getRequestMetadataAsync() {
+        if (!this.credentials.id_token ||
+            !this.credentials.expiry_date ||
+            this.isTokenExpiring()) {
+            const idToken = await this.idTokenProvider.fetchIdToken(this.targetAudience);
+            this.credentials = {
+                id_token: idToken,
+                expiry_date: this.getIdTokenExpiryDate(idToken),
+            };
+        }
+        const headers = new Headers({
+            authorization: 'Bearer ' + this.credentials.id_token,
+        });
+        return { headers };
+    }
+    getIdTokenExpiryDate(idToken) {
+        const payloadB64 = idToken.split('.')[1];
+        if (payloadB64) {
+            const payload = JSON.parse(Buffer.from(payloadB64, 'base64').toString('ascii'));
+            return payload.exp * 1000;
+        }
+    }
+}
+exports.IdTokenClient = IdTokenClient;
+//# sourceMappingURL=idtokenclient.js.map
+
+/***/ }),
+
+/***/ 9964:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+/**
+ * Copyright 2021 Google LLC
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *      http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.Impersonated = exports.IMPERSONATED_ACCOUNT_TYPE = void 0;
+const oauth2client_1 = __nccwpck_require__(91);
+const gaxios_1 = __nccwpck_require__(7842);
+const util_1 = __nccwpck_require__(7870);
+exports.IMPERSONATED_ACCOUNT_TYPE = 'impersonated_service_account';
+class Impersonated extends oauth2client_1.OAuth2Client {
+    sourceClient;
+    targetPrincipal;
+    targetScopes;
+    delegates;
+    lifetime;
+    endpoint;
+    /**
+     * Impersonated service account credentials.
+     *
+     * Create a new access token by impersonating another service account.
+     *
+     * Impersonated Credentials allowing credentials issued to a user or
+     * service account to impersonate another. The source project using
+     * Impersonated Credentials must enable the "IAMCredentials" API.
+     * Also, the target service account must grant the orginating principal
+     * the "Service Account Token Creator" IAM role.
+     *
+     * **IMPORTANT**: This method does not validate the credential configuration.
+     * A security risk occurs when a credential configuration configured with
+     * malicious URLs is used. When the credential configuration is accepted from
+     * an untrusted source, you should validate it before using it with this
+     * method. For more details, see
+     * https://cloud.google.com/docs/authentication/external/externally-sourced-credentials.
+     *
+     * @param {object} options - The configuration object.
+     * @param {object} [options.sourceClient] the source credential used as to
+     * acquire the impersonated credentials.
+     * @param {string} [options.targetPrincipal] the service account to
+     * impersonate.
+     * @param {string[]} [options.delegates] the chained list of delegates
+     * required to grant the final access_token. If set, the sequence of
+     * identities must have "Service Account Token Creator" capability granted to
+     * the preceding identity. For example, if set to [serviceAccountB,
+     * serviceAccountC], the sourceCredential must have the Token Creator role on
+     * serviceAccountB. serviceAccountB must have the Token Creator on
+     * serviceAccountC. Finally, C must have Token Creator on target_principal.
+     * If left unset, sourceCredential must have that role on targetPrincipal.
+     * @param {string[]} [options.targetScopes] scopes to request during the
+     * authorization grant.
+     * @param {number} [options.lifetime] number of seconds the delegated
+     * credential should be valid for up to 3600 seconds by default, or 43,200
+     * seconds by extending the token's lifetime, see:
+     * https://cloud.google.com/iam/docs/creating-short-lived-service-account-credentials#sa-credentials-oauth
+     * @param {string} [options.endpoint] api endpoint override.
+     */
+    constructor(options = {}) {
+        super(options);
+        // Start with an expired refresh token, which will automatically be
+        // refreshed before the first API call is made.
+        this.credentials = {
+            expiry_date: 1,
+            refresh_token: 'impersonated-placeholder',
+        };
+        this.sourceClient = options.sourceClient ?? new oauth2client_1.OAuth2Client();
+        this.targetPrincipal = options.targetPrincipal ?? '';
+        this.delegates = options.delegates ?? [];
+        this.targetScopes = options.targetScopes ?? [];
+        this.lifetime = options.lifetime ?? 3600;
+        const usingExplicitUniverseDomain = !!(0, util_1.originalOrCamelOptions)(options).get('universe_domain');
+        if (!usingExplicitUniverseDomain) {
+            // override the default universe with the source's universe
+            this.universeDomain = this.sourceClient.universeDomain;
+        }
+        else if (this.sourceClient.universeDomain !== this.universeDomain) {
+            // non-default universe and is not matching the source - this could be a credential leak
+            throw new RangeError(`Universe domain ${this.sourceClient.universeDomain} in source credentials does not match ${this.universeDomain} universe domain set for impersonated credentials.`);
+        }
+        this.endpoint =
+            options.endpoint ?? `https://iamcredentials.${this.universeDomain}`;
+    }
+    /**
+     * Signs some bytes.
+     *
+     * {@link https://cloud.google.com/iam/docs/reference/credentials/rest/v1/projects.serviceAccounts/signBlob Reference Documentation}
+     * @param blobToSign String to sign.
+     *
+     * @returns A {@link SignBlobResponse} denoting the keyID and signedBlob in base64 string
+     */
+    async sign(blobToSign) {
+        await this.sourceClient.getAccessToken();
+        const name = `projects/-/serviceAccounts/${this.targetPrincipal}`;
+        const u = `${this.endpoint}/v1/${name}:signBlob`;
+        const body = {
+            delegates: this.delegates,
+            payload: Buffer.from(blobToSign).toString('base64'),
+        };
+        const res = await this.sourceClient.request({
+            ...Impersonated.RETRY_CONFIG,
+            url: u,
+            data: body,
+            method: 'POST',
+        });
+        return res.data;
+    }
+    /** The service account email to be impersonated. */
+    getTargetPrincipal() {
+        return this.targetPrincipal;
+    }
+    /**
+     * Refreshes the access token.
+     */
+    async refreshToken() {
+        try {
+            await this.sourceClient.getAccessToken();
+            const name = 'projects/-/serviceAccounts/' + this.targetPrincipal;
+            const u = `${this.endpoint}/v1/${name}:generateAccessToken`;
+            const body = {
+                delegates: this.delegates,
+                scope: this.targetScopes,
+                lifetime: this.lifetime + 's',
+            };
+            const res = await this.sourceClient.request({
+                ...Impersonated.RETRY_CONFIG,
+                url: u,
+                data: body,
+                method: 'POST',
+            });
+            const tokenResponse = res.data;
+            this.credentials.access_token = tokenResponse.accessToken;
+            this.credentials.expiry_date = Date.parse(tokenResponse.expireTime);
+            return {
+                tokens: this.credentials,
+                res,
+            };
+        }
+        catch (error) {
+            if (!(error instanceof Error))
+                throw error;
+            let status = 0;
+            let message = '';
+            if (error instanceof gaxios_1.GaxiosError) {
+                status = error?.response?.data?.error?.status;
+                message = error?.response?.data?.error?.message;
+            }
+            if (status && message) {
+                error.message = `${status}: unable to impersonate: ${message}`;
+                throw error;
+            }
+            else {
+                error.message = `unable to impersonate: ${error}`;
+                throw error;
+            }
+        }
+    }
+    /**
+     * Generates an OpenID Connect ID token for a service account.
+     *
+     * {@link https://cloud.google.com/iam/docs/reference/credentials/rest/v1/projects.serviceAccounts/generateIdToken Reference Documentation}
+     *
+     * @param targetAudience the audience for the fetched ID token.
+     * @param options the for the request
+     * @return an OpenID Connect ID token
+     */
+    async fetchIdToken(targetAudience, options) {
+        await this.sourceClient.getAccessToken();
+        const name = `projects/-/serviceAccounts/${this.targetPrincipal}`;
+        const u = `${this.endpoint}/v1/${name}:generateIdToken`;
+        const body = {
+            delegates: this.delegates,
+            audience: targetAudience,
+            includeEmail: options?.includeEmail ?? true,
+            useEmailAzp: options?.includeEmail ?? true,
+        };
+        const res = await this.sourceClient.request({
+            ...Impersonated.RETRY_CONFIG,
+            url: u,
+            data: body,
+            method: 'POST',
+        });
+        return res.data.token;
+    }
+}
+exports.Impersonated = Impersonated;
+//# sourceMappingURL=impersonated.js.map
+
+/***/ }),
+
+/***/ 7060:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2015 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.JWTAccess = void 0;
+const jws = __nccwpck_require__(3324);
+const util_1 = __nccwpck_require__(7870);
+const DEFAULT_HEADER = {
+    alg: 'RS256',
+    typ: 'JWT',
+};
+class JWTAccess {
+    email;
+    key;
+    keyId;
+    projectId;
+    eagerRefreshThresholdMillis;
+    cache = new util_1.LRUCache({
+        capacity: 500,
+        maxAge: 60 * 60 * 1000,
+    });
+    /**
+     * JWTAccess service account credentials.
+     *
+     * Create a new access token by using the credential to create a new JWT token
+     * that's recognized as the access token.
+     *
+     * @param email the service account email address.
+     * @param key the private key that will be used to sign the token.
+     * @param keyId the ID of the private key used to sign the token.
+     */
+    constructor(email, key, keyId, eagerRefreshThresholdMillis) {
+        this.email = email;
+        this.key = key;
+        this.keyId = keyId;
+        this.eagerRefreshThresholdMillis =
+            eagerRefreshThresholdMillis ?? 5 * 60 * 1000;
+    }
+    /**
+     * Ensures that we're caching a key appropriately, giving precedence to scopes vs. url
+     *
+     * @param url The URI being authorized.
+     * @param scopes The scope or scopes being authorized
+     * @returns A string that returns the cached key.
+     */
+    getCachedKey(url, scopes) {
+        let cacheKey = url;
+        if (scopes && Array.isArray(scopes) && scopes.length) {
+            cacheKey = url ? `${url}_${scopes.join('_')}` : `${scopes.join('_')}`;
+        }
+        else if (typeof scopes === 'string') {
+            cacheKey = url ? `${url}_${scopes}` : scopes;
+        }
+        if (!cacheKey) {
+            throw Error('Scopes or url must be provided');
+        }
+        return cacheKey;
+    }
+    /**
+     * Get a non-expired access token, after refreshing if necessary.
+     *
+     * @param url The URI being authorized.
+     * @param additionalClaims An object with a set of additional claims to
+     * include in the payload.
+     * @returns An object that includes the authorization header.
+     */
+    getRequestHeaders(url, additionalClaims, scopes) {
+        // Return cached authorization headers, unless we are within
+        // eagerRefreshThresholdMillis ms of them expiring:
+        const key = this.getCachedKey(url, scopes);
+        const cachedToken = this.cache.get(key);
+        const now = Date.now();
+        if (cachedToken &&
+            cachedToken.expiration - now > this.eagerRefreshThresholdMillis) {
+            // Copying headers into a new `Headers` object to avoid potential leakage -
+            // as this is a cache it is possible for multiple requests to reference this
+            // same value.
+            return new Headers(cachedToken.headers);
+        }
+        const iat = Math.floor(Date.now() / 1000);
+        const exp = JWTAccess.getExpirationTime(iat);
+        let defaultClaims;
+        // Turn scopes into space-separated string
+        if (Array.isArray(scopes)) {
+            scopes = scopes.join(' ');
+        }
+        // If scopes are specified, sign with scopes
+        if (scopes) {
+            defaultClaims = {
+                iss: this.email,
+                sub: this.email,
+                scope: scopes,
+                exp,
+                iat,
+            };
+        }
+        else {
+            defaultClaims = {
+                iss: this.email,
+                sub: this.email,
+                aud: url,
+                exp,
+                iat,
+            };
+        }
+        // if additionalClaims are provided, ensure they do not collide with
+        // other required claims.
+        if (additionalClaims) {
+            for (const claim in defaultClaims) {
+                if (additionalClaims[claim]) {
+                    throw new Error(`The '${claim}' property is not allowed when passing additionalClaims. This claim is included in the JWT by default.`);
+                }
+            }
+        }
+        const header = this.keyId
+            ? { ...DEFAULT_HEADER, kid: this.keyId }
+            : DEFAULT_HEADER;
+        const payload = Object.assign(defaultClaims, additionalClaims);
+        // Sign the jwt and add it to the cache
+        const signedJWT = jws.sign({ header, payload, secret: this.key });
+        const headers = new Headers({ authorization: `Bearer ${signedJWT}` });
+        this.cache.set(key, {
+            expiration: exp * 1000,
+            headers,
+        });
+        return headers;
+    }
+    /**
+     * Returns an expiration time for the JWT token.
+     *
+     * @param iat The issued at time for the JWT.
+     * @returns An expiration time for the JWT.
+     */
+    static getExpirationTime(iat) {
+        const exp = iat + 3600; // 3600 seconds = 1 hour
+        return exp;
+    }
+    /**
+     * Create a JWTAccess credentials instance using the given input options.
+     * @param json The input object.
+     */
+    fromJSON(json) {
+        if (!json) {
+            throw new Error('Must pass in a JSON object containing the service account auth settings.');
+        }
+        if (!json.client_email) {
+            throw new Error('The incoming JSON object does not contain a client_email field');
+        }
+        if (!json.private_key) {
+            throw new Error('The incoming JSON object does not contain a private_key field');
+        }
+        // Extract the relevant information from the json key file.
+        this.email = json.client_email;
+        this.key = json.private_key;
+        this.keyId = json.private_key_id;
+        this.projectId = json.project_id;
+    }
+    fromStream(inputStream, callback) {
+        if (callback) {
+            this.fromStreamAsync(inputStream).then(() => callback(), callback);
+        }
+        else {
+            return this.fromStreamAsync(inputStream);
+        }
+    }
+    fromStreamAsync(inputStream) {
+        return new Promise((resolve, reject) => {
+            if (!inputStream) {
+                reject(new Error('Must pass in a stream containing the service account auth settings.'));
+            }
+            let s = '';
+            inputStream
+                .setEncoding('utf8')
+                .on('data', chunk => (s += chunk))
+                .on('error', reject)
+                .on('end', () => {
+                try {
+                    const data = JSON.parse(s);
+                    this.fromJSON(data);
+                    resolve();
+                }
+                catch (err) {
+                    reject(err);
+                }
+            });
+        });
+    }
+}
+exports.JWTAccess = JWTAccess;
+//# sourceMappingURL=jwtaccess.js.map
+
+/***/ }),
+
+/***/ 5277:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2013 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.JWT = void 0;
+const googleToken_1 = __nccwpck_require__(3067);
+const getCredentials_1 = __nccwpck_require__(3165);
+const jwtaccess_1 = __nccwpck_require__(7060);
+const oauth2client_1 = __nccwpck_require__(91);
+const authclient_1 = __nccwpck_require__(4810);
+class JWT extends oauth2client_1.OAuth2Client {
+    email;
+    keyFile;
+    key;
+    keyId;
+    defaultScopes;
+    scopes;
+    scope;
+    subject;
+    gtoken;
+    additionalClaims;
+    useJWTAccessWithScope;
+    defaultServicePath;
+    access;
+    /**
+     * JWT service account credentials.
+     *
+     * Retrieve access token using gtoken.
+     *
+     * @param options the
+     */
+    constructor(options = {}) {
+        super(options);
+        this.email = options.email;
+        this.keyFile = options.keyFile;
+        this.key = options.key;
+        this.keyId = options.keyId;
+        this.scopes = options.scopes;
+        this.subject = options.subject;
+        this.additionalClaims = options.additionalClaims;
+        // Start with an expired refresh token, which will automatically be
+        // refreshed before the first API call is made.
+        this.credentials = { refresh_token: 'jwt-placeholder', expiry_date: 1 };
+    }
+    /**
+     * Creates a copy of the credential with the specified scopes.
+     * @param scopes List of requested scopes or a single scope.
+     * @return The cloned instance.
+     */
+    createScoped(scopes) {
+        const jwt = new JWT(this);
+        jwt.scopes = scopes;
+        return jwt;
+    }
+    /**
+     * Obtains the metadata to be sent with the request.
+     *
+     * @param url the URI being authorized.
+     */
+    async getRequestMetadataAsync(url) {
+        url = this.defaultServicePath ? `https://${this.defaultServicePath}/` : url;
+        const useSelfSignedJWT = (!this.hasUserScopes() && url) ||
+            (this.useJWTAccessWithScope && this.hasAnyScopes()) ||
+            this.universeDomain !== authclient_1.DEFAULT_UNIVERSE;
+        if (this.subject && this.universeDomain !== authclient_1.DEFAULT_UNIVERSE) {
+            throw new RangeError(`Service Account user is configured for the credential. Domain-wide delegation is not supported in universes other than ${authclient_1.DEFAULT_UNIVERSE}`);
+        }
+        if (!this.apiKey && useSelfSignedJWT) {
+            if (this.additionalClaims &&
+                this.additionalClaims.target_audience) {
+                const { tokens } = await this.refreshToken();
+                return {
+                    headers: this.addSharedMetadataHeaders(new Headers({
+                        authorization: `Bearer ${tokens.id_token}`,
+                    })),
+                };
+            }
+            else {
+                // no scopes have been set, but a uri has been provided. Use JWTAccess
+                // credentials.
+                if (!this.access) {
+                    this.access = new jwtaccess_1.JWTAccess(this.email, this.key, this.keyId, this.eagerRefreshThresholdMillis);
+                }
+                let scopes;
+                if (this.hasUserScopes()) {
+                    scopes = this.scopes;
+                }
+                else if (!url) {
+                    scopes = this.defaultScopes;
+                }
+                const useScopes = this.useJWTAccessWithScope ||
+                    this.universeDomain !== authclient_1.DEFAULT_UNIVERSE;
+                const headers = await this.access.getRequestHeaders(url ?? undefined, this.additionalClaims, 
+                // Scopes take precedent over audience for signing,
+                // so we only provide them if `useJWTAccessWithScope` is on or
+                // if we are in a non-default universe
+                useScopes ? scopes : undefined);
+                return { headers: this.addSharedMetadataHeaders(headers) };
+            }
+        }
+        else if (this.hasAnyScopes() || this.apiKey) {
+            return super.getRequestMetadataAsync(url);
+        }
+        else {
+            // If no audience, apiKey, or scopes are provided, we should not attempt
+            // to populate any headers:
+            return { headers: new Headers() };
+        }
+    }
+    /**
+     * Fetches an ID token.
+     * @param targetAudience the audience for the fetched ID token.
+     */
+    async fetchIdToken(targetAudience) {
+        // Create a new gToken for fetching an ID token
+        const gtoken = new googleToken_1.GoogleToken({
+            iss: this.email,
+            sub: this.subject,
+            scope: this.scopes || this.defaultScopes,
+            keyFile: this.keyFile,
+            key: this.key,
+            additionalClaims: { target_audience: targetAudience },
+            transporter: this.transporter,
+        });
+        await gtoken.getToken({
+            forceRefresh: true,
+        });
+        if (!gtoken.idToken) {
+            throw new Error('Unknown error: Failed to fetch ID token');
+        }
+        return gtoken.idToken;
+    }
+    /**
+     * Determine if there are currently scopes available.
+     */
+    hasUserScopes() {
+        if (!this.scopes) {
+            return false;
+        }
+        return this.scopes.length > 0;
+    }
+    /**
+     * Are there any default or user scopes defined.
+     */
+    hasAnyScopes() {
+        if (this.scopes && this.scopes.length > 0)
+            return true;
+        if (this.defaultScopes && this.defaultScopes.length > 0)
+            return true;
+        return false;
+    }
+    authorize(callback) {
+        if (callback) {
+            this.authorizeAsync().then(r => callback(null, r), callback);
+        }
+        else {
+            return this.authorizeAsync();
+        }
+    }
+    async authorizeAsync() {
+        const result = await this.refreshToken();
+        if (!result) {
+            throw new Error('No result returned');
+        }
+        this.credentials = result.tokens;
+        this.credentials.refresh_token = 'jwt-placeholder';
+        this.key = this.gtoken.googleTokenOptions?.key;
+        this.email = this.gtoken.googleTokenOptions?.iss;
+        return result.tokens;
+    }
+    /**
+     * Refreshes the access token.
+     * @param refreshToken ignored
+     * @private
+     */
+    async refreshTokenNoCache() {
+        const gtoken = this.createGToken();
+        const token = await gtoken.getToken({
+            forceRefresh: this.isTokenExpiring(),
+        });
+        const tokens = {
+            access_token: token.access_token,
+            token_type: 'Bearer',
+            expiry_date: gtoken.expiresAt,
+            id_token: gtoken.idToken,
+        };
+        this.emit('tokens', tokens);
+        return { res: null, tokens };
+    }
+    /**
+     * Create a gToken if it doesn't already exist.
+     */
+    createGToken() {
+        if (!this.gtoken) {
+            this.gtoken = new googleToken_1.GoogleToken({
+                iss: this.email,
+                sub: this.subject,
+                scope: this.scopes || this.defaultScopes,
+                keyFile: this.keyFile,
+                key: this.key,
+                additionalClaims: this.additionalClaims,
+                transporter: this.transporter,
+            });
+        }
+        return this.gtoken;
+    }
+    /**
+     * Create a JWT credentials instance using the given input options.
+     * @param json The input object.
+     *
+     * @remarks
+     *
+     * **Important**: If you accept a credential configuration (credential JSON/File/Stream) from an external source for authentication to Google Cloud, you must validate it before providing it to any Google API or library. Providing an unvalidated credential configuration to Google APIs can compromise the security of your systems and data. For more information, refer to {@link https://cloud.google.com/docs/authentication/external/externally-sourced-credentials Validate credential configurations from external sources}.
+     */
+    fromJSON(json) {
+        if (!json) {
+            throw new Error('Must pass in a JSON object containing the service account auth settings.');
+        }
+        if (!json.client_email) {
+            throw new Error('The incoming JSON object does not contain a client_email field');
+        }
+        if (!json.private_key) {
+            throw new Error('The incoming JSON object does not contain a private_key field');
+        }
+        // Extract the relevant information from the json key file.
+        this.email = json.client_email;
+        this.key = json.private_key;
+        this.keyId = json.private_key_id;
+        this.projectId = json.project_id;
+        this.quotaProjectId = json.quota_project_id;
+        this.universeDomain = json.universe_domain || this.universeDomain;
+    }
+    fromStream(inputStream, callback) {
+        if (callback) {
+            this.fromStreamAsync(inputStream).then(() => callback(), callback);
+        }
+        else {
+            return this.fromStreamAsync(inputStream);
+        }
+    }
+    fromStreamAsync(inputStream) {
+        return new Promise((resolve, reject) => {
+            if (!inputStream) {
+                throw new Error('Must pass in a stream containing the service account auth settings.');
+            }
+            let s = '';
+            inputStream
+                .setEncoding('utf8')
+                .on('error', reject)
+                .on('data', chunk => (s += chunk))
+                .on('end', () => {
+                try {
+                    const data = JSON.parse(s);
+                    this.fromJSON(data);
+                    resolve();
+                }
+                catch (e) {
+                    reject(e);
+                }
+            });
+        });
+    }
+    /**
+     * Creates a JWT credentials instance using an API Key for authentication.
+     * @param apiKey The API Key in string form.
+     */
+    fromAPIKey(apiKey) {
+        if (typeof apiKey !== 'string') {
+            throw new Error('Must provide an API Key string.');
+        }
+        this.apiKey = apiKey;
+    }
+    /**
+     * Using the key or keyFile on the JWT client, obtain an object that contains
+     * the key and the client email.
+     */
+    async getCredentials() {
+        if (this.key) {
+            return { private_key: this.key, client_email: this.email };
+        }
+        else if (this.keyFile) {
+            const gtoken = this.createGToken();
+            const creds = await (0, getCredentials_1.getCredentials)(this.keyFile);
+            return { private_key: creds.privateKey, client_email: creds.clientEmail };
+        }
+        throw new Error('A key or a keyFile must be provided to getCredentials.');
+    }
+}
+exports.JWT = JWT;
+//# sourceMappingURL=jwtclient.js.map
+
+/***/ }),
+
+/***/ 3882:
+/***/ ((__unused_webpack_module, exports) => {
+
+
+// Copyright 2014 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.LoginTicket = void 0;
+class LoginTicket {
+    envelope;
+    payload;
+    /**
+     * Create a simple class to extract user ID from an ID Token
+     *
+     * @param {string} env Envelope of the jwt
+     * @param {TokenPayload} pay Payload of the jwt
+     * @constructor
+     */
+    constructor(env, pay) {
+        this.envelope = env;
+        this.payload = pay;
+    }
+    getEnvelope() {
+        return this.envelope;
+    }
+    getPayload() {
+        return this.payload;
+    }
+    /**
+     * Create a simple class to extract user ID from an ID Token
+     *
+     * @return The user ID
+     */
+    getUserId() {
+        const payload = this.getPayload();
+        if (payload && payload.sub) {
+            return payload.sub;
+        }
+        return null;
+    }
+    /**
+     * Returns attributes from the login ticket.  This can contain
+     * various information about the user session.
+     *
+     * @return The envelope and payload
+     */
+    getAttributes() {
+        return { envelope: this.getEnvelope(), payload: this.getPayload() };
+    }
+}
+exports.LoginTicket = LoginTicket;
+//# sourceMappingURL=loginticket.js.map
+
+/***/ }),
+
+/***/ 91:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2019 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.OAuth2Client = exports.ClientAuthentication = exports.CertificateFormat = exports.CodeChallengeMethod = void 0;
+const gaxios_1 = __nccwpck_require__(7842);
+const querystring = __nccwpck_require__(3480);
+const stream = __nccwpck_require__(2203);
+const formatEcdsa = __nccwpck_require__(325);
+const util_1 = __nccwpck_require__(7870);
+const crypto_1 = __nccwpck_require__(8851);
+const authclient_1 = __nccwpck_require__(4810);
+const loginticket_1 = __nccwpck_require__(3882);
+var CodeChallengeMethod;
+(function (CodeChallengeMethod) {
+    CodeChallengeMethod["Plain"] = "plain";
+    CodeChallengeMethod["S256"] = "S256";
+})(CodeChallengeMethod || (exports.CodeChallengeMethod = CodeChallengeMethod = {}));
+var CertificateFormat;
+(function (CertificateFormat) {
+    CertificateFormat["PEM"] = "PEM";
+    CertificateFormat["JWK"] = "JWK";
+})(CertificateFormat || (exports.CertificateFormat = CertificateFormat = {}));
+/**
+ * The client authentication type. Supported values are basic, post, and none.
+ * https://datatracker.ietf.org/doc/html/rfc7591#section-2
+ */
+var ClientAuthentication;
+(function (ClientAuthentication) {
+    ClientAuthentication["ClientSecretPost"] = "ClientSecretPost";
+    ClientAuthentication["ClientSecretBasic"] = "ClientSecretBasic";
+    ClientAuthentication["None"] = "None";
+})(ClientAuthentication || (exports.ClientAuthentication = ClientAuthentication = {}));
+class OAuth2Client extends authclient_1.AuthClient {
+    redirectUri;
+    certificateCache = {};
+    certificateExpiry = null;
+    certificateCacheFormat = CertificateFormat.PEM;
+    refreshTokenPromises = new Map();
+    endpoints;
+    issuers;
+    clientAuthentication;
+    // TODO: refactor tests to make this private
+    _clientId;
+    // TODO: refactor tests to make this private
+    _clientSecret;
+    refreshHandler;
+    /**
+     * An OAuth2 Client for Google APIs.
+     *
+     * @param options The OAuth2 Client Options. Passing an `clientId` directly is **@DEPRECATED**.
+     * @param clientSecret **@DEPRECATED**. Provide a {@link OAuth2ClientOptions `OAuth2ClientOptions`} object in the first parameter instead.
+     * @param redirectUri **@DEPRECATED**. Provide a {@link OAuth2ClientOptions `OAuth2ClientOptions`} object in the first parameter instead.
+     */
+    constructor(options = {}, 
+    /**
+     * @deprecated - provide a {@link OAuth2ClientOptions `OAuth2ClientOptions`} object in the first parameter instead
+     */
+    clientSecret, 
+    /**
+     * @deprecated - provide a {@link OAuth2ClientOptions `OAuth2ClientOptions`} object in the first parameter instead
+     */
+    redirectUri) {
+        super(typeof options === 'object' ? options : {});
+        if (typeof options !== 'object') {
+            options = {
+                clientId: options,
+                clientSecret,
+                redirectUri,
+            };
+        }
+        this._clientId = options.clientId || options.client_id;
+        this._clientSecret = options.clientSecret || options.client_secret;
+        this.redirectUri = options.redirectUri || options.redirect_uris?.[0];
+        this.endpoints = {
+            tokenInfoUrl: 'https://oauth2.googleapis.com/tokeninfo',
+            oauth2AuthBaseUrl: 'https://accounts.google.com/o/oauth2/v2/auth',
+            oauth2TokenUrl: 'https://oauth2.googleapis.com/token',
+            oauth2RevokeUrl: 'https://oauth2.googleapis.com/revoke',
+            oauth2FederatedSignonPemCertsUrl: 'https://www.googleapis.com/oauth2/v1/certs',
+            oauth2FederatedSignonJwkCertsUrl: 'https://www.googleapis.com/oauth2/v3/certs',
+            oauth2IapPublicKeyUrl: 'https://www.gstatic.com/iap/verify/public_key',
+            ...options.endpoints,
+        };
+        this.clientAuthentication =
+            options.clientAuthentication || ClientAuthentication.ClientSecretPost;
+        this.issuers = options.issuers || [
+            'accounts.google.com',
+            'https://accounts.google.com',
+            this.universeDomain,
+        ];
+    }
+    /**
+     * @deprecated use instance's {@link OAuth2Client.endpoints}
+     */
+    static GOOGLE_TOKEN_INFO_URL = 'https://oauth2.googleapis.com/tokeninfo';
+    /**
+     * Clock skew - five minutes in seconds
+     */
+    static CLOCK_SKEW_SECS_ = 300;
+    /**
+     * The default max Token Lifetime is one day in seconds
+     */
+    static DEFAULT_MAX_TOKEN_LIFETIME_SECS_ = 86400;
+    /**
+     * Generates URL for consent page landing.
+     * @param opts Options.
+     * @return URL to consent page.
+     */
+    generateAuthUrl(opts = {}) {
+        if (opts.code_challenge_method && !opts.code_challenge) {
+            throw new Error('If a code_challenge_method is provided, code_challenge must be included.');
+        }
+        opts.response_type = opts.response_type || 'code';
+        opts.client_id = opts.client_id || this._clientId;
+        opts.redirect_uri = opts.redirect_uri || this.redirectUri;
+        // Allow scopes to be passed either as array or a string
+        if (Array.isArray(opts.scope)) {
+            opts.scope = opts.scope.join(' ');
+        }
+        const rootUrl = this.endpoints.oauth2AuthBaseUrl.toString();
+        return (rootUrl +
+            '?' +
+            querystring.stringify(opts));
+    }
+    generateCodeVerifier() {
+        // To make the code compatible with browser SubtleCrypto we need to make
+        // this method async.
+        throw new Error('generateCodeVerifier is removed, please use generateCodeVerifierAsync instead.');
+    }
+    /**
+     * Convenience method to automatically generate a code_verifier, and its
+     * resulting SHA256. If used, this must be paired with a S256
+     * code_challenge_method.
+     *
+     * For a full example see:
+     * https://github.com/googleapis/google-auth-library-nodejs/blob/main/samples/oauth2-codeVerifier.js
+     */
+    async generateCodeVerifierAsync() {
+        // base64 encoding uses 6 bits per character, and we want to generate128
+        // characters. 6*128/8 = 96.
+        const crypto = (0, crypto_1.createCrypto)();
+        const randomString = crypto.randomBytesBase64(96);
+        // The valid characters in the code_verifier are [A-Z]/[a-z]/[0-9]/
+        // "-"/"."/"_"/"~". Base64 encoded strings are pretty close, so we're just
+        // swapping out a few chars.
+        const codeVerifier = randomString
+            .replace(/\+/g, '~')
+            .replace(/=/g, '_')
+            .replace(/\//g, '-');
+        // Generate the base64 encoded SHA256
+        const unencodedCodeChallenge = await crypto.sha256DigestBase64(codeVerifier);
+        // We need to use base64UrlEncoding instead of standard base64
+        const codeChallenge = unencodedCodeChallenge
+            .split('=')[0]
+            .replace(/\+/g, '-')
+            .replace(/\//g, '_');
+        return { codeVerifier, codeChallenge };
+    }
+    getToken(codeOrOptions, callback) {
+        const options = typeof codeOrOptions === 'string' ? { code: codeOrOptions } : codeOrOptions;
+        if (callback) {
+            this.getTokenAsync(options).then(r => callback(null, r.tokens, r.res), e => callback(e, null, e.response));
+        }
+        else {
+            return this.getTokenAsync(options);
+        }
+    }
+    async getTokenAsync(options) {
+        const url = this.endpoints.oauth2TokenUrl.toString();
+        const headers = new Headers();
+        const values = {
+            client_id: options.client_id || this._clientId,
+            code_verifier: options.codeVerifier,
+            code: options.code,
+            grant_type: 'authorization_code',
+            redirect_uri: options.redirect_uri || this.redirectUri,
+        };
+        if (this.clientAuthentication === ClientAuthentication.ClientSecretBasic) {
+            const basic = Buffer.from(`${this._clientId}:${this._clientSecret}`);
+            headers.set('authorization', `Basic ${basic.toString('base64')}`);
+        }
+        if (this.clientAuthentication === ClientAuthentication.ClientSecretPost) {
+            values.client_secret = this._clientSecret;
+        }
+        const opts = {
+            ...OAuth2Client.RETRY_CONFIG,
+            method: 'POST',
+            url,
+            data: new URLSearchParams((0, util_1.removeUndefinedValuesInObject)(values)),
+            headers,
+        };
+        authclient_1.AuthClient.setMethodName(opts, 'getTokenAsync');
+        const res = await this.transporter.request(opts);
+        const tokens = res.data;
+        if (res.data && res.data.expires_in) {
+            tokens.expiry_date = new Date().getTime() + res.data.expires_in * 1000;
+            delete tokens.expires_in;
+        }
+        this.emit('tokens', tokens);
+        return { tokens, res };
+    }
+    /**
+     * Refreshes the access token.
+     * @param refresh_token Existing refresh token.
+     * @private
+     */
+    async refreshToken(refreshToken) {
+        if (!refreshToken) {
+            return this.refreshTokenNoCache(refreshToken);
+        }
+        // If a request to refresh using the same token has started,
+        // return the same promise.
+        if (this.refreshTokenPromises.has(refreshToken)) {
+            return this.refreshTokenPromises.get(refreshToken);
+        }
+        const p = this.refreshTokenNoCache(refreshToken).then(r => {
+            this.refreshTokenPromises.delete(refreshToken);
+            return r;
+        }, e => {
+            this.refreshTokenPromises.delete(refreshToken);
+            throw e;
+        });
+        this.refreshTokenPromises.set(refreshToken, p);
+        return p;
+    }
+    async refreshTokenNoCache(refreshToken) {
+        if (!refreshToken) {
+            throw new Error('No refresh token is set.');
+        }
+        const url = this.endpoints.oauth2TokenUrl.toString();
+        const data = {
+            refresh_token: refreshToken,
+            client_id: this._clientId,
+            client_secret: this._clientSecret,
+            grant_type: 'refresh_token',
+        };
+        let res;
+        try {
+            const opts = {
+                ...OAuth2Client.RETRY_CONFIG,
+                method: 'POST',
+                url,
+                data: new URLSearchParams((0, util_1.removeUndefinedValuesInObject)(data)),
+            };
+            authclient_1.AuthClient.setMethodName(opts, 'refreshTokenNoCache');
+            // request for new token
+            res = await this.transporter.request(opts);
+        }
+        catch (e) {
+            if (e instanceof gaxios_1.GaxiosError &&
+                e.message === 'invalid_grant' &&
+                e.response?.data &&
+                /ReAuth/i.test(e.response.data.error_description)) {
+                e.message = JSON.stringify(e.response.data);
+            }
+            throw e;
+        }
+        const tokens = res.data;
+        // TODO: de-duplicate this code from a few spots
+        if (res.data && res.data.expires_in) {
+            tokens.expiry_date = new Date().getTime() + res.data.expires_in * 1000;
+            delete tokens.expires_in;
+        }
+        this.emit('tokens', tokens);
+        return { tokens, res };
+    }
+    refreshAccessToken(callback) {
+        if (callback) {
+            this.refreshAccessTokenAsync().then(r => callback(null, r.credentials, r.res), callback);
+        }
+        else {
+            return this.refreshAccessTokenAsync();
+        }
+    }
+    async refreshAccessTokenAsync() {
+        const r = await this.refreshToken(this.credentials.refresh_token);
+        const tokens = r.tokens;
+        tokens.refresh_token = this.credentials.refresh_token;
+        this.credentials = tokens;
+        return { credentials: this.credentials, res: r.res };
+    }
+    getAccessToken(callback) {
+        if (callback) {
+            this.getAccessTokenAsync().then(r => callback(null, r.token, r.res), callback);
+        }
+        else {
+            return this.getAccessTokenAsync();
+        }
+    }
+    async getAccessTokenAsync() {
+        const shouldRefresh = !this.credentials.access_token || this.isTokenExpiring();
+        if (shouldRefresh) {
+            if (!this.credentials.refresh_token) {
+                if (this.refreshHandler) {
+                    const refreshedAccessToken = await this.processAndValidateRefreshHandler();
+                    if (refreshedAccessToken?.access_token) {
+                        this.setCredentials(refreshedAccessToken);
+                        return { token: this.credentials.access_token };
+                    }
+                }
+                else {
+                    throw new Error('No refresh token or refresh handler callback is set.');
+                }
+            }
+            const r = await this.refreshAccessTokenAsync();
+            if (!r.credentials || (r.credentials && !r.credentials.access_token)) {
+                throw new Error('Could not refresh access token.');
+            }
+            return { token: r.credentials.access_token, res: r.res };
+        }
+        else {
+            return { token: this.credentials.access_token };
+        }
+    }
+    /**
+     * The main authentication interface.  It takes an optional url which when
+     * present is the endpoint being accessed, and returns a Promise which
+     * resolves with authorization header fields.
+     *
+     * In OAuth2Client, the result has the form:
+     * { authorization: 'Bearer <access_token_value>' }
+     */
+    async getRequestHeaders(url) {
+        const headers = (await this.getRequestMetadataAsync(url)).headers;
+        return headers;
+    }
+    async getRequestMetadataAsync(url) {
+        url;
+        const thisCreds = this.credentials;
+        if (!thisCreds.access_token &&
+            !thisCreds.refresh_token &&
+            !this.apiKey &&
+            !this.refreshHandler) {
+            throw new Error('No access, refresh token, API key or refresh handler callback is set.');
+        }
+        if (thisCreds.access_token && !this.isTokenExpiring()) {
+            thisCreds.token_type = thisCreds.token_type || 'Bearer';
+            const headers = new Headers({
+                authorization: thisCreds.token_type + ' ' + thisCreds.access_token,
+            });
+            return { headers: this.addSharedMetadataHeaders(headers) };
+        }
+        // If refreshHandler exists, call processAndValidateRefreshHandler().
+        if (this.refreshHandler) {
+            const refreshedAccessToken = await this.processAndValidateRefreshHandler();
+            if (refreshedAccessToken?.access_token) {
+                this.setCredentials(refreshedAccessToken);
+                const headers = new Headers({
+                    authorization: 'Bearer ' + this.credentials.access_token,
+                });
+                return { headers: this.addSharedMetadataHeaders(headers) };
+            }
+        }
+        if (this.apiKey) {
+            return { headers: new Headers({ 'X-Goog-Api-Key': this.apiKey }) };
+        }
+        let r = null;
+        let tokens = null;
+        try {
+            r = await this.refreshToken(thisCreds.refresh_token);
+            tokens = r.tokens;
+        }
+        catch (err) {
+            const e = err;
+            if (e.response &&
+                (e.response.status === 403 || e.response.status === 404)) {
+                e.message = `Could not refresh access token: ${e.message}`;
+            }
+            throw e;
+        }
+        const credentials = this.credentials;
+        credentials.token_type = credentials.token_type || 'Bearer';
+        tokens.refresh_token = credentials.refresh_token;
+        this.credentials = tokens;
+        const headers = new Headers({
+            authorization: credentials.token_type + ' ' + tokens.access_token,
+        });
+        return { headers: this.addSharedMetadataHeaders(headers), res: r.res };
+    }
+    /**
+     * Generates an URL to revoke the given token.
+     * @param token The existing token to be revoked.
+     *
+     * @deprecated use instance method {@link OAuth2Client.getRevokeTokenURL}
+     */
+    static getRevokeTokenUrl(token) {
+        return new OAuth2Client().getRevokeTokenURL(token).toString();
+    }
+    /**
+     * Generates a URL to revoke the given token.
+     *
+     * @param token The existing token to be revoked.
+     */
+    getRevokeTokenURL(token) {
+        const url = new URL(this.endpoints.oauth2RevokeUrl);
+        url.searchParams.append('token', token);
+        return url;
+    }
+    revokeToken(token, callback) {
+        const opts = {
+            ...OAuth2Client.RETRY_CONFIG,
+            url: this.getRevokeTokenURL(token).toString(),
+            method: 'POST',
+        };
+        authclient_1.AuthClient.setMethodName(opts, 'revokeToken');
+        if (callback) {
+            this.transporter
+                .request(opts)
+                .then(r => callback(null, r), callback);
+        }
+        else {
+            return this.transporter.request(opts);
+        }
+    }
+    revokeCredentials(callback) {
+        if (callback) {
+            this.revokeCredentialsAsync().then(res => callback(null, res), callback);
+        }
+        else {
+            return this.revokeCredentialsAsync();
+        }
+    }
+    async revokeCredentialsAsync() {
+        const token = this.credentials.access_token;
+        this.credentials = {};
+        if (token) {
+            return this.revokeToken(token);
+        }
+        else {
+            throw new Error('No access token to revoke.');
+        }
+    }
+    request(opts, callback) {
+        if (callback) {
+            this.requestAsync(opts).then(r => callback(null, r), e => {
+                return callback(e, e.response);
+            });
+        }
+        else {
+            return this.requestAsync(opts);
+        }
+    }
+    async requestAsync(opts, reAuthRetried = false) {
+        try {
+            const r = await this.getRequestMetadataAsync();
+            opts.headers = gaxios_1.Gaxios.mergeHeaders(opts.headers);
+            this.addUserProjectAndAuthHeaders(opts.headers, r.headers);
+            if (this.apiKey) {
+                opts.headers.set('X-Goog-Api-Key', this.apiKey);
+            }
+            return await this.transporter.request(opts);
+        }
+        catch (e) {
+            const res = e.response;
+            if (res) {
+                const statusCode = res.status;
+                // Retry the request for metadata if the following criteria are true:
+                // - We haven't already retried.  It only makes sense to retry once.
+                // - The response was a 401 or a 403
+                // - The request didn't send a readableStream
+                // - An access_token and refresh_token were available, but either no
+                //   expiry_date was available or the forceRefreshOnFailure flag is set.
+                //   The absent expiry_date case can happen when developers stash the
+                //   access_token and refresh_token for later use, but the access_token
+                //   fails on the first try because it's expired. Some developers may
+                //   choose to enable forceRefreshOnFailure to mitigate time-related
+                //   errors.
+                // Or the following criteria are true:
+                // - We haven't already retried.  It only makes sense to retry once.
+                // - The response was a 401 or a 403
+                // - The request didn't send a readableStream
+                // - No refresh_token was available
+                // - An access_token and a refreshHandler callback were available, but
+                //   either no expiry_date was available or the forceRefreshOnFailure
+                //   flag is set. The access_token fails on the first try because it's
+                //   expired. Some developers may choose to enable forceRefreshOnFailure
+                //   to mitigate time-related errors.
+                const mayRequireRefresh = this.credentials &&
+                    this.credentials.access_token &&
+                    this.credentials.refresh_token &&
+                    (!this.credentials.expiry_date || this.forceRefreshOnFailure);
+                const mayRequireRefreshWithNoRefreshToken = this.credentials &&
+                    this.credentials.access_token &&
+                    !this.credentials.refresh_token &&
+                    (!this.credentials.expiry_date || this.forceRefreshOnFailure) &&
+                    this.refreshHandler;
+                const isReadableStream = res.config.data instanceof stream.Readable;
+                const isAuthErr = statusCode === 401 || statusCode === 403;
+                if (!reAuthRetried &&
+                    isAuthErr &&
+                    !isReadableStream &&
+                    mayRequireRefresh) {
+                    await this.refreshAccessTokenAsync();
+                    return this.requestAsync(opts, true);
+                }
+                else if (!reAuthRetried &&
+                    isAuthErr &&
+                    !isReadableStream &&
+                    mayRequireRefreshWithNoRefreshToken) {
+                    const refreshedAccessToken = await this.processAndValidateRefreshHandler();
+                    if (refreshedAccessToken?.access_token) {
+                        this.setCredentials(refreshedAccessToken);
+                    }
+                    return this.requestAsync(opts, true);
+                }
+            }
+            throw e;
+        }
+    }
+    verifyIdToken(options, callback) {
+        // This function used to accept two arguments instead of an options object.
+        // Check the types to help users upgrade with less pain.
+        // This check can be removed after a 2.0 release.
+        if (callback && typeof callback !== 'function') {
+            throw new Error('This method accepts an options object as the first parameter, which includes the idToken, audience, and maxExpiry.');
+        }
+        if (callback) {
+            this.verifyIdTokenAsync(options).then(r => callback(null, r), callback);
+        }
+        else {
+            return this.verifyIdTokenAsync(options);
+        }
+    }
+    async verifyIdTokenAsync(options) {
+        if (!options.idToken) {
+            throw new Error('The verifyIdToken method requires an ID Token');
+        }
+        const response = await this.getFederatedSignonCertsAsync();
+        const login = await this.verifySignedJwtWithCertsAsync(options.idToken, response.certs, options.audience, this.issuers, options.maxExpiry);
+        return login;
+    }
+    /**
+     * Obtains information about the provisioned access token.  Especially useful
+     * if you want to check the scopes that were provisioned to a given token.
+     *
+     * @param accessToken Required.  The Access Token for which you want to get
+     * user info.
+     */
+    async getTokenInfo(accessToken) {
+        const { data } = await this.transporter.request({
+            ...OAuth2Client.RETRY_CONFIG,
+            method: 'POST',
+            headers: {
+                'content-type': 'application/x-www-form-urlencoded;charset=UTF-8',
+                authorization: `Bearer ${accessToken}`,
+            },
+            url: this.endpoints.tokenInfoUrl.toString(),
+        });
+        const info = Object.assign({
+            expiry_date: new Date().getTime() + data.expires_in * 1000,
+            scopes: data.scope.split(' '),
+        }, data);
+        delete info.expires_in;
+        delete info.scope;
+        return info;
+    }
+    getFederatedSignonCerts(callback) {
+        if (callback) {
+            this.getFederatedSignonCertsAsync().then(r => callback(null, r.certs, r.res), callback);
+        }
+        else {
+            return this.getFederatedSignonCertsAsync();
+        }
+    }
+    async getFederatedSignonCertsAsync() {
+        const nowTime = new Date().getTime();
+        const format = (0, crypto_1.hasBrowserCrypto)()
+            ? CertificateFormat.JWK
+            : CertificateFormat.PEM;
+        if (this.certificateExpiry &&
+            nowTime < this.certificateExpiry.getTime() &&
+            this.certificateCacheFormat === format) {
+            return { certs: this.certificateCache, format };
+        }
+        let res;
+        let url;
+        switch (format) {
+            case CertificateFormat.PEM:
+                url = this.endpoints.oauth2FederatedSignonPemCertsUrl.toString();
+                break;
+            case CertificateFormat.JWK:
+                url = this.endpoints.oauth2FederatedSignonJwkCertsUrl.toString();
+                break;
+            default:
+                throw new Error(`Unsupported certificate format ${format}`);
+        }
+        try {
+            const opts = {
+                ...OAuth2Client.RETRY_CONFIG,
+                url,
+            };
+            authclient_1.AuthClient.setMethodName(opts, 'getFederatedSignonCertsAsync');
+            res = await this.transporter.request(opts);
+        }
+        catch (e) {
+            if (e instanceof Error) {
+                e.message = `Failed to retrieve verification certificates: ${e.message}`;
+            }
+            throw e;
+        }
+        const cacheControl = res?.headers.get('cache-control');
+        let cacheAge = -1;
+        if (cacheControl) {
+            const maxAge = /max-age=(?<maxAge>[0-9]+)/.exec(cacheControl)?.groups
+                ?.maxAge;
+            if (maxAge) {
+                // Cache results with max-age (in seconds)
+                cacheAge = Number(maxAge) * 1000; // milliseconds
+            }
+        }
+        let certificates = {};
+        switch (format) {
+            case CertificateFormat.PEM:
+                certificates = res.data;
+                break;
+            case CertificateFormat.JWK:
+                for (const key of res.data.keys) {
+                    certificates[key.kid] = key;
+                }
+                break;
+            default:
+                throw new Error(`Unsupported certificate format ${format}`);
+        }
+        const now = new Date();
+        this.certificateExpiry =
+            cacheAge === -1 ? null : new Date(now.getTime() + cacheAge);
+        this.certificateCache = certificates;
+        this.certificateCacheFormat = format;
+        return { certs: certificates, format, res };
+    }
+    getIapPublicKeys(callback) {
+        if (callback) {
+            this.getIapPublicKeysAsync().then(r => callback(null, r.pubkeys, r.res), callback);
+        }
+        else {
+            return this.getIapPublicKeysAsync();
+        }
+    }
+    async getIapPublicKeysAsync() {
+        let res;
+        const url = this.endpoints.oauth2IapPublicKeyUrl.toString();
+        try {
+            const opts = {
+                ...OAuth2Client.RETRY_CONFIG,
+                url,
+            };
+            authclient_1.AuthClient.setMethodName(opts, 'getIapPublicKeysAsync');
+            res = await this.transporter.request(opts);
+        }
+        catch (e) {
+            if (e instanceof Error) {
+                e.message = `Failed to retrieve verification certificates: ${e.message}`;
+            }
+            throw e;
+        }
+        return { pubkeys: res.data, res };
+    }
+    verifySignedJwtWithCerts() {
+        // To make the code compatible with browser SubtleCrypto we need to make
+        // this method async.
+        throw new Error('verifySignedJwtWithCerts is removed, please use verifySignedJwtWithCertsAsync instead.');
+    }
+    /**
+     * Verify the id token is signed with the correct certificate
+     * and is from the correct audience.
+     * @param jwt The jwt to verify (The ID Token in this case).
+     * @param certs The array of certs to test the jwt against.
+     * @param requiredAudience The audience to test the jwt against.
+     * @param issuers The allowed issuers of the jwt (Optional).
+     * @param maxExpiry The max expiry the certificate can be (Optional).
+     * @return Returns a promise resolving to LoginTicket on verification.
+     */
+    async verifySignedJwtWithCertsAsync(jwt, certs, requiredAudience, issuers, maxExpiry) {
+        const crypto = (0, crypto_1.createCrypto)();
+        if (!maxExpiry) {
+            maxExpiry = OAuth2Client.DEFAULT_MAX_TOKEN_LIFETIME_SECS_;
+        }
+        const segments = jwt.split('.');
+        if (segments.length !== 3) {
+            throw new Error('Wrong number of segments in token: ' + jwt);
+        }
+        const signed = segments[0] + '.' + segments[1];
+        let signature = segments[2];
+        let envelope;
+        let payload;
+        try {
+            envelope = JSON.parse(crypto.decodeBase64StringUtf8(segments[0]));
+        }
+        catch (err) {
+            if (err instanceof Error) {
+                err.message = `Can't parse token envelope: ${segments[0]}': ${err.message}`;
+            }
+            throw err;
+        }
+        if (!envelope) {
+            throw new Error("Can't parse token envelope: " + segments[0]);
+        }
+        try {
+            payload = JSON.parse(crypto.decodeBase64StringUtf8(segments[1]));
+        }
+        catch (err) {
+            if (err instanceof Error) {
+                err.message = `Can't parse token payload '${segments[0]}`;
+            }
+            throw err;
+        }
+        if (!payload) {
+            throw new Error("Can't parse token payload: " + segments[1]);
+        }
+        if (!Object.prototype.hasOwnProperty.call(certs, envelope.kid)) {
+            // If this is not present, then there's no reason to attempt verification
+            throw new Error('No pem found for envelope: ' + JSON.stringify(envelope));
+        }
+        const cert = certs[envelope.kid];
+        if (envelope.alg === 'ES256') {
+            signature = formatEcdsa.joseToDer(signature, 'ES256').toString('base64');
+        }
+        const verified = await crypto.verify(cert, signed, signature);
+        if (!verified) {
+            throw new Error('Invalid token signature: ' + jwt);
+        }
+        if (!payload.iat) {
+            throw new Error('No issue time in token: ' + JSON.stringify(payload));
+        }
+        if (!payload.exp) {
+            throw new Error('No expiration time in token: ' + JSON.stringify(payload));
+        }
+        const iat = Number(payload.iat);
+        if (isNaN(iat))
+            throw new Error('iat field using invalid format');
+        const exp = Number(payload.exp);
+        if (isNaN(exp))
+            throw new Error('exp field using invalid format');
+        const now = new Date().getTime() / 1000;
+        if (exp >= now + maxExpiry) {
+            throw new Error('Expiration time too far in future: ' + JSON.stringify(payload));
+        }
+        const earliest = iat - OAuth2Client.CLOCK_SKEW_SECS_;
+        const latest = exp + OAuth2Client.CLOCK_SKEW_SECS_;
+        if (now < earliest) {
+            throw new Error('Token used too early, ' +
+                now +
+                ' < ' +
+                earliest +
+                ': ' +
+                JSON.stringify(payload));
+        }
+        if (now > latest) {
+            throw new Error('Token used too late, ' +
+                now +
+                ' > ' +
+                latest +
+                ': ' +
+                JSON.stringify(payload));
+        }
+        if (issuers && issuers.indexOf(payload.iss) < 0) {
+            throw new Error('Invalid issuer, expected one of [' +
+                issuers +
+                '], but got ' +
+                payload.iss);
+        }
+        // Check the audience matches if we have one
+        if (typeof requiredAudience !== 'undefined' && requiredAudience !== null) {
+            const aud = payload.aud;
+            let audVerified = false;
+            // If the requiredAudience is an array, check if it contains token
+            // audience
+            if (requiredAudience.constructor === Array) {
+                audVerified = requiredAudience.indexOf(aud) > -1;
+            }
+            else {
+                audVerified = aud === requiredAudience;
+            }
+            if (!audVerified) {
+                throw new Error('Wrong recipient, payload audience != requiredAudience');
+            }
+        }
+        return new loginticket_1.LoginTicket(envelope, payload);
+    }
+    /**
+     * Returns a promise that resolves with AccessTokenResponse type if
+     * refreshHandler is defined.
+     * If not, nothing is returned.
+     */
+    async processAndValidateRefreshHandler() {
+        if (this.refreshHandler) {
+            const accessTokenResponse = await this.refreshHandler();
+            if (!accessTokenResponse.access_token) {
+                throw new Error('No access token is returned by the refreshHandler callback.');
+            }
+            return accessTokenResponse;
+        }
+        return;
+    }
+    /**
+     * Returns true if a token is expired or will expire within
+     * eagerRefreshThresholdMillismilliseconds.
+     * If there is no expiry time, assumes the token is not expired or expiring.
+     */
+    isTokenExpiring() {
+        const expiryDate = this.credentials.expiry_date;
+        return expiryDate
+            ? expiryDate <= new Date().getTime() + this.eagerRefreshThresholdMillis
+            : false;
+    }
+}
+exports.OAuth2Client = OAuth2Client;
+//# sourceMappingURL=oauth2client.js.map
+
+/***/ }),
+
+/***/ 9034:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2021 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.OAuthClientAuthHandler = void 0;
+exports.getErrorFromOAuthErrorResponse = getErrorFromOAuthErrorResponse;
+const gaxios_1 = __nccwpck_require__(7842);
+const crypto_1 = __nccwpck_require__(8851);
+/** List of HTTP methods that accept request bodies. */
+const METHODS_SUPPORTING_REQUEST_BODY = ['PUT', 'POST', 'PATCH'];
+/**
+ * Abstract class for handling client authentication in OAuth-based
+ * operations.
+ * When request-body client authentication is used, only application/json and
+ * application/x-www-form-urlencoded content types for HTTP methods that support
+ * request bodies are supported.
+ */
+class OAuthClientAuthHandler {
+    #crypto = (0, crypto_1.createCrypto)();
+    #clientAuthentication;
+    transporter;
+    /**
+     * Instantiates an OAuth client authentication handler.
+     * @param options The OAuth Client Auth Handler instance options. Passing an `ClientAuthentication` directly is **@DEPRECATED**.
+     */
+    constructor(options) {
+        if (options && 'clientId' in options) {
+            this.#clientAuthentication = options;
+            this.transporter = new gaxios_1.Gaxios();
+        }
+        else {
+            this.#clientAuthentication = options?.clientAuthentication;
+            this.transporter = options?.transporter || new gaxios_1.Gaxios();
+        }
+    }
+    /**
+     * Applies client authentication on the OAuth request's headers or POST
+     * body but does not process the request.
+     * @param opts The GaxiosOptions whose headers or data are to be modified
+     *   depending on the client authentication mechanism to be used.
+     * @param bearerToken The optional bearer token to use for authentication.
+     *   When this is used, no client authentication credentials are needed.
+     */
+    applyClientAuthenticationOptions(opts, bearerToken) {
+        opts.headers = gaxios_1.Gaxios.mergeHeaders(opts.headers);
+        // Inject authenticated header.
+        this.injectAuthenticatedHeaders(opts, bearerToken);
+        // Inject authenticated request body.
+        if (!bearerToken) {
+            this.injectAuthenticatedRequestBody(opts);
+        }
+    }
+    /**
+     * Applies client authentication on the request's header if either
+     * basic authentication or bearer token authentication is selected.
+     *
+     * @param opts The GaxiosOptions whose headers or data are to be modified
+     *   depending on the client authentication mechanism to be used.
+     * @param bearerToken The optional bearer token to use for authentication.
+     *   When this is used, no client authentication credentials are needed.
+     */
+    injectAuthenticatedHeaders(opts, bearerToken) {
+        // Bearer token prioritized higher than basic Auth.
+        if (bearerToken) {
+            opts.headers = gaxios_1.Gaxios.mergeHeaders(opts.headers, {
+                authorization: `Bearer ${bearerToken}`,
+            });
+        }
+        else if (this.#clientAuthentication?.confidentialClientType === 'basic') {
+            opts.headers = gaxios_1.Gaxios.mergeHeaders(opts.headers);
+            const clientId = this.#clientAuthentication.clientId;
+            const clientSecret = this.#clientAuthentication.clientSecret || '';
+            const base64EncodedCreds = this.#crypto.encodeBase64StringUtf8(`${clientId}:${clientSecret}`);
+            gaxios_1.Gaxios.mergeHeaders(opts.headers, {
+                authorization: `Basic ${base64EncodedCreds}`,
+            });
+        }
+    }
+    /**
+     * Applies client authentication on the request's body if request-body
+     * client authentication is selected.
+     *
+     * @param opts The GaxiosOptions whose headers or data are to be modified
+     *   depending on the client authentication mechanism to be used.
+     */
+    injectAuthenticatedRequestBody(opts) {
+        if (this.#clientAuthentication?.confidentialClientType === 'request-body') {
+            const method = (opts.method || 'GET').toUpperCase();
+            if (!METHODS_SUPPORTING_REQUEST_BODY.includes(method)) {
+                throw new Error(`${method} HTTP method does not support ` +
+                    `${this.#clientAuthentication.confidentialClientType} ` +
+                    'client authentication');
+            }
+            // Get content-type
+            const headers = new Headers(opts.headers);
+            const contentType = headers.get('content-type');
+            // Inject authenticated request body
+            if (contentType?.startsWith('application/x-www-form-urlencoded') ||
+                opts.data instanceof URLSearchParams) {
+                const data = new URLSearchParams(opts.data ?? '');
+                data.append('client_id', this.#clientAuthentication.clientId);
+                data.append('client_secret', this.#clientAuthentication.clientSecret || '');
+                opts.data = data;
+            }
+            else if (contentType?.startsWith('application/json')) {
+                opts.data = opts.data || {};
+                Object.assign(opts.data, {
+                    client_id: this.#clientAuthentication.clientId,
+                    client_secret: this.#clientAuthentication.clientSecret || '',
+                });
+            }
+            else {
+                throw new Error(`${contentType} content-types are not supported with ` +
+                    `${this.#clientAuthentication.confidentialClientType} ` +
+                    'client authentication');
+            }
+        }
+    }
+    /**
+     * Retry config for Auth-related requests.
+     *
+     * @remarks
+     *
+     * This is not a part of the default {@link AuthClient.transporter transporter/gaxios}
+     * config as some downstream APIs would prefer if customers explicitly enable retries,
+     * such as GCS.
+     */
+    static get RETRY_CONFIG() {
+        return {
+            retry: true,
+            retryConfig: {
+                httpMethodsToRetry: ['GET', 'PUT', 'POST', 'HEAD', 'OPTIONS', 'DELETE'],
+            },
+        };
+    }
+}
+exports.OAuthClientAuthHandler = OAuthClientAuthHandler;
+/**
+ * Converts an OAuth error response to a native JavaScript Error.
+ * @param resp The OAuth error response to convert to a native Error object.
+ * @param err The optional original error. If provided, the error properties
+ *   will be copied to the new error.
+ * @return The converted native Error object.
+ */
+function getErrorFromOAuthErrorResponse(resp, err) {
+    // Error response.
+    const errorCode = resp.error;
+    const errorDescription = resp.error_description;
+    const errorUri = resp.error_uri;
+    let message = `Error code ${errorCode}`;
+    if (typeof errorDescription !== 'undefined') {
+        message += `: ${errorDescription}`;
+    }
+    if (typeof errorUri !== 'undefined') {
+        message += ` - ${errorUri}`;
+    }
+    const newError = new Error(message);
+    // Copy properties from original error to newly generated error.
+    if (err) {
+        const keys = Object.keys(err);
+        if (err.stack) {
+            // Copy error.stack if available.
+            keys.push('stack');
+        }
+        keys.forEach(key => {
+            // Do not overwrite the message field.
+            if (key !== 'message') {
+                Object.defineProperty(newError, key, {
+                    value: err[key],
+                    writable: false,
+                    enumerable: true,
+                });
+            }
+        });
+    }
+    return newError;
+}
+//# sourceMappingURL=oauth2common.js.map
+
+/***/ }),
+
+/***/ 2045:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2024 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.PassThroughClient = void 0;
+const authclient_1 = __nccwpck_require__(4810);
+/**
+ * An AuthClient without any Authentication information. Useful for:
+ * - Anonymous access
+ * - Local Emulators
+ * - Testing Environments
+ *
+ */
+class PassThroughClient extends authclient_1.AuthClient {
+    /**
+     * Creates a request without any authentication headers or checks.
+     *
+     * @remarks
+     *
+     * In testing environments it may be useful to change the provided
+     * {@link AuthClient.transporter} for any desired request overrides/handling.
+     *
+     * @param opts
+     * @returns The response of the request.
+     */
+    async request(opts) {
+        return this.transporter.request(opts);
+    }
+    /**
+     * A required method of the base class.
+     * Always will return an empty object.
+     *
+     * @returns {}
+     */
+    async getAccessToken() {
+        return {};
+    }
+    /**
+     * A required method of the base class.
+     * Always will return an empty object.
+     *
+     * @returns {}
+     */
+    async getRequestHeaders() {
+        return new Headers();
+    }
+}
+exports.PassThroughClient = PassThroughClient;
+//# sourceMappingURL=passthrough.js.map
+
+/***/ }),
+
+/***/ 6077:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2022 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.PluggableAuthClient = exports.ExecutableError = void 0;
+const baseexternalclient_1 = __nccwpck_require__(142);
+const executable_response_1 = __nccwpck_require__(3247);
+const pluggable_auth_handler_1 = __nccwpck_require__(908);
+var pluggable_auth_handler_2 = __nccwpck_require__(908);
+Object.defineProperty(exports, "ExecutableError", ({ enumerable: true, get: function () { return pluggable_auth_handler_2.ExecutableError; } }));
+/**
+ * The default executable timeout when none is provided, in milliseconds.
+ */
+const DEFAULT_EXECUTABLE_TIMEOUT_MILLIS = 30 * 1000;
+/**
+ * The minimum allowed executable timeout in milliseconds.
+ */
+const MINIMUM_EXECUTABLE_TIMEOUT_MILLIS = 5 * 1000;
+/**
+ * The maximum allowed executable timeout in milliseconds.
+ */
+const MAXIMUM_EXECUTABLE_TIMEOUT_MILLIS = 120 * 1000;
+/**
+ * The environment variable to check to see if executable can be run.
+ * Value must be set to '1' for the executable to run.
+ */
+const GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES = 'GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES';
+/**
+ * The maximum currently supported executable version.
+ */
+const MAXIMUM_EXECUTABLE_VERSION = 1;
+/**
+ * PluggableAuthClient enables the exchange of workload identity pool external credentials for
+ * Google access tokens by retrieving 3rd party tokens through a user supplied executable. These
+ * scripts/executables are completely independent of the Google Cloud Auth libraries. These
+ * credentials plug into ADC and will call the specified executable to retrieve the 3rd party token
+ * to be exchanged for a Google access token.
+ *
+ * <p>To use these credentials, the GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES environment variable
+ * must be set to '1'. This is for security reasons.
+ *
+ * <p>Both OIDC and SAML are supported. The executable must adhere to a specific response format
+ * defined below.
+ *
+ * <p>The executable must print out the 3rd party token to STDOUT in JSON format. When an
+ * output_file is specified in the credential configuration, the executable must also handle writing the
+ * JSON response to this file.
+ *
+ * <pre>
+ * OIDC response sample:
+ * {
+ *   "version": 1,
+ *   "success": true,
+ *   "token_type": "urn:ietf:params:oauth:token-type:id_token",
+ *   "id_token": "HEADER.PAYLOAD.SIGNATURE",
+ *   "expiration_time": 1620433341
+ * }
+ *
+ * SAML2 response sample:
+ * {
+ *   "version": 1,
+ *   "success": true,
+ *   "token_type": "urn:ietf:params:oauth:token-type:saml2",
+ *   "saml_response": "...",
+ *   "expiration_time": 1620433341
+ * }
+ *
+ * Error response sample:
+ * {
+ *   "version": 1,
+ *   "success": false,
+ *   "code": "401",
+ *   "message": "Error message."
+ * }
+ * </pre>
+ *
+ * <p>The "expiration_time" field in the JSON response is only required for successful
+ * responses when an output file was specified in the credential configuration
+ *
+ * <p>The auth libraries will populate certain environment variables that will be accessible by the
+ * executable, such as: GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE, GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE,
+ * GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE, GOOGLE_EXTERNAL_ACCOUNT_IMPERSONATED_EMAIL, and
+ * GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE.
+ *
+ * <p>Please see this repositories README for a complete executable request/response specification.
+ */
+class PluggableAuthClient extends baseexternalclient_1.BaseExternalAccountClient {
+    /**
+     * The command used to retrieve the third party token.
+     */
+    command;
+    /**
+     * The timeout in milliseconds for running executable,
+     * set to default if none provided.
+     */
+    timeoutMillis;
+    /**
+     * The path to file to check for cached executable response.
+     */
+    outputFile;
+    /**
+     * Executable and output file handler.
+     */
+    handler;
+    /**
+     * Instantiates a PluggableAuthClient instance using the provided JSON
+     * object loaded from an external account credentials file.
+     * An error is thrown if the credential is not a valid pluggable auth credential.
+     * @param options The external account options object typically loaded from
+     *   the external account JSON credential file.
+     */
+    constructor(options) {
+        super(options);
+        if (!options.credential_source.executable) {
+            throw new Error('No valid Pluggable Auth "credential_source" provided.');
+        }
+        this.command = options.credential_source.executable.command;
+        if (!this.command) {
+            throw new Error('No valid Pluggable Auth "credential_source" provided.');
+        }
+        // Check if the provided timeout exists and if it is valid.
+        if (options.credential_source.executable.timeout_millis === undefined) {
+            this.timeoutMillis = DEFAULT_EXECUTABLE_TIMEOUT_MILLIS;
+        }
+        else {
+            this.timeoutMillis = options.credential_source.executable.timeout_millis;
+            if (this.timeoutMillis < MINIMUM_EXECUTABLE_TIMEOUT_MILLIS ||
+                this.timeoutMillis > MAXIMUM_EXECUTABLE_TIMEOUT_MILLIS) {
+                throw new Error(`Timeout must be between ${MINIMUM_EXECUTABLE_TIMEOUT_MILLIS} and ` +
+                    `${MAXIMUM_EXECUTABLE_TIMEOUT_MILLIS} milliseconds.`);
+            }
+        }
+        this.outputFile = options.credential_source.executable.output_file;
+        this.handler = new pluggable_auth_handler_1.PluggableAuthHandler({
+            command: this.command,
+            timeoutMillis: this.timeoutMillis,
+            outputFile: this.outputFile,
+        });
+        this.credentialSourceType = 'executable';
+    }
+    /**
+     * Triggered when an external subject token is needed to be exchanged for a
+     * GCP access token via GCP STS endpoint.
+     * This uses the `options.credential_source` object to figure out how
+     * to retrieve the token using the current environment. In this case,
+     * this calls a user provided executable which returns the subject token.
+     * The logic is summarized as:
+     * 1. Validated that the executable is allowed to run. The
+     *    GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES environment must be set to
+     *    1 for security reasons.
+     * 2. If an output file is specified by the user, check the file location
+     *    for a response. If the file exists and contains a valid response,
+     *    return the subject token from the file.
+     * 3. Call the provided executable and return response.
+     * @return A promise that resolves with the external subject token.
+     */
+    async retrieveSubjectToken() {
+        // Check if the executable is allowed to run.
+        if (process.env[GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES] !== '1') {
+            throw new Error('Pluggable Auth executables need to be explicitly allowed to run by ' +
+                'setting the GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES environment ' +
+                'Variable to 1.');
+        }
+        let executableResponse = undefined;
+        // Try to get cached executable response from output file.
+        if (this.outputFile) {
+            executableResponse = await this.handler.retrieveCachedResponse();
+        }
+        // If no response from output file, call the executable.
+        if (!executableResponse) {
+            // Set up environment map with required values for the executable.
+            const envMap = new Map();
+            envMap.set('GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE', this.audience);
+            envMap.set('GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE', this.subjectTokenType);
+            // Always set to 0 because interactive mode is not supported.
+            envMap.set('GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE', '0');
+            if (this.outputFile) {
+                envMap.set('GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE', this.outputFile);
+            }
+            const serviceAccountEmail = this.getServiceAccountEmail();
+            if (serviceAccountEmail) {
+                envMap.set('GOOGLE_EXTERNAL_ACCOUNT_IMPERSONATED_EMAIL', serviceAccountEmail);
+            }
+            executableResponse =
+                await this.handler.retrieveResponseFromExecutable(envMap);
+        }
+        if (executableResponse.version > MAXIMUM_EXECUTABLE_VERSION) {
+            throw new Error(`Version of executable is not currently supported, maximum supported version is ${MAXIMUM_EXECUTABLE_VERSION}.`);
+        }
+        // Check that response was successful.
+        if (!executableResponse.success) {
+            throw new pluggable_auth_handler_1.ExecutableError(executableResponse.errorMessage, executableResponse.errorCode);
+        }
+        // Check that response contains expiration time if output file was specified.
+        if (this.outputFile) {
+            if (!executableResponse.expirationTime) {
+                throw new executable_response_1.InvalidExpirationTimeFieldError('The executable response must contain the `expiration_time` field for successful responses when an output_file has been specified in the configuration.');
+            }
+        }
+        // Check that response is not expired.
+        if (executableResponse.isExpired()) {
+            throw new Error('Executable response is expired.');
+        }
+        // Return subject token from response.
+        return executableResponse.subjectToken;
+    }
+}
+exports.PluggableAuthClient = PluggableAuthClient;
+//# sourceMappingURL=pluggable-auth-client.js.map
+
+/***/ }),
+
+/***/ 908:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2022 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.PluggableAuthHandler = exports.ExecutableError = void 0;
+const executable_response_1 = __nccwpck_require__(3247);
+const childProcess = __nccwpck_require__(5317);
+const fs = __nccwpck_require__(9896);
+/**
+ * Error thrown from the executable run by PluggableAuthClient.
+ */
+class ExecutableError extends Error {
+    /**
+     * The exit code returned by the executable.
+     */
+    code;
+    constructor(message, code) {
+        super(`The executable failed with exit code: ${code} and error message: ${message}.`);
+        this.code = code;
+        Object.setPrototypeOf(this, new.target.prototype);
+    }
+}
+exports.ExecutableError = ExecutableError;
+/**
+ * A handler used to retrieve 3rd party token responses from user defined
+ * executables and cached file output for the PluggableAuthClient class.
+ */
+class PluggableAuthHandler {
+    commandComponents;
+    timeoutMillis;
+    outputFile;
+    /**
+     * Instantiates a PluggableAuthHandler instance using the provided
+     * PluggableAuthHandlerOptions object.
+     */
+    constructor(options) {
+        if (!options.command) {
+            throw new Error('No command provided.');
+        }
+        this.commandComponents = PluggableAuthHandler.parseCommand(options.command);
+        this.timeoutMillis = options.timeoutMillis;
+        if (!this.timeoutMillis) {
+            throw new Error('No timeoutMillis provided.');
+        }
+        this.outputFile = options.outputFile;
+    }
+    /**
+     * Calls user provided executable to get a 3rd party subject token and
+     * returns the response.
+     * @param envMap a Map of additional Environment Variables required for
+     *   the executable.
+     * @return A promise that resolves with the executable response.
+     */
+    retrieveResponseFromExecutable(envMap) {
+        return new Promise((resolve, reject) => {
+            // Spawn process to run executable using added environment variables.
+            const child = childProcess.spawn(this.commandComponents[0], this.commandComponents.slice(1), {
+                env: { ...process.env, ...Object.fromEntries(envMap) },
+            });
+            let output = '';
+            // Append stdout to output as executable runs.
+            child.stdout.on('data', (data) => {
+                output += data;
+            });
+            // Append stderr as executable runs.
+            child.stderr.on('data', (err) => {
+                output += err;
+            });
+            // Set up a timeout to end the child process and throw an error.
+            const timeout = setTimeout(() => {
+                // Kill child process and remove listeners so 'close' event doesn't get
+                // read after child process is killed.
+                child.removeAllListeners();
+                child.kill();
+                return reject(new Error('The executable failed to finish within the timeout specified.'));
+            }, this.timeoutMillis);
+            child.on('close', (code) => {
+                // Cancel timeout if executable closes before timeout is reached.
+                clearTimeout(timeout);
+                if (code === 0) {
+                    // If the executable completed successfully, try to return the parsed response.
+                    try {
+                        const responseJson = JSON.parse(output);
+                        const response = new executable_response_1.ExecutableResponse(responseJson);
+                        return resolve(response);
+                    }
+                    catch (error) {
+                        if (error instanceof executable_response_1.ExecutableResponseError) {
+                            return reject(error);
+                        }
+                        return reject(new executable_response_1.ExecutableResponseError(`The executable returned an invalid response: ${output}`));
+                    }
+                }
+                else {
+                    return reject(new ExecutableError(output, code.toString()));
+                }
+            });
+        });
+    }
+    /**
+     * Checks user provided output file for response from previous run of
+     * executable and return the response if it exists, is formatted correctly, and is not expired.
+     */
+    async retrieveCachedResponse() {
+        if (!this.outputFile || this.outputFile.length === 0) {
+            return undefined;
+        }
+        let filePath;
+        try {
+            filePath = await fs.promises.realpath(this.outputFile);
+        }
+        catch {
+            // If file path cannot be resolved, return undefined.
+            return undefined;
+        }
+        if (!(await fs.promises.lstat(filePath)).isFile()) {
+            // If path does not lead to file, return undefined.
+            return undefined;
+        }
+        const responseString = await fs.promises.readFile(filePath, {
+            encoding: 'utf8',
+        });
+        if (responseString === '') {
+            return undefined;
+        }
+        try {
+            const responseJson = JSON.parse(responseString);
+            const response = new executable_response_1.ExecutableResponse(responseJson);
+            // Check if response is successful and unexpired.
+            if (response.isValid()) {
+                return new executable_response_1.ExecutableResponse(responseJson);
+            }
+            return undefined;
+        }
+        catch (error) {
+            if (error instanceof executable_response_1.ExecutableResponseError) {
+                throw error;
+            }
+            throw new executable_response_1.ExecutableResponseError(`The output file contained an invalid response: ${responseString}`);
+        }
+    }
+    /**
+     * Parses given command string into component array, splitting on spaces unless
+     * spaces are between quotation marks.
+     */
+    static parseCommand(command) {
+        // Split the command into components by splitting on spaces,
+        // unless spaces are contained in quotation marks.
+        const components = command.match(/(?:[^\s"]+|"[^"]*")+/g);
+        if (!components) {
+            throw new Error(`Provided command: "${command}" could not be parsed.`);
+        }
+        // Remove quotation marks from the beginning and end of each component if they are present.
+        for (let i = 0; i < components.length; i++) {
+            if (components[i][0] === '"' && components[i].slice(-1) === '"') {
+                components[i] = components[i].slice(1, -1);
+            }
+        }
+        return components;
+    }
+}
+exports.PluggableAuthHandler = PluggableAuthHandler;
+//# sourceMappingURL=pluggable-auth-handler.js.map
+
+/***/ }),
+
+/***/ 9807:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2015 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.UserRefreshClient = exports.USER_REFRESH_ACCOUNT_TYPE = void 0;
+const oauth2client_1 = __nccwpck_require__(91);
+const authclient_1 = __nccwpck_require__(4810);
+exports.USER_REFRESH_ACCOUNT_TYPE = 'authorized_user';
+class UserRefreshClient extends oauth2client_1.OAuth2Client {
+    // TODO: refactor tests to make this private
+    // In a future gts release, the _propertyName rule will be lifted.
+    // This is also a hard one because `this.refreshToken` is a function.
+    _refreshToken;
+    /**
+     * The User Refresh Token client.
+     *
+     * @param optionsOrClientId The User Refresh Token client options. Passing an `clientId` directly is **@DEPRECATED**.
+     * @param clientSecret **@DEPRECATED**. Provide a {@link UserRefreshClientOptions `UserRefreshClientOptions`} object in the first parameter instead.
+     * @param refreshToken **@DEPRECATED**. Provide a {@link UserRefreshClientOptions `UserRefreshClientOptions`} object in the first parameter instead.
+     * @param eagerRefreshThresholdMillis **@DEPRECATED**. Provide a {@link UserRefreshClientOptions `UserRefreshClientOptions`} object in the first parameter instead.
+     * @param forceRefreshOnFailure **@DEPRECATED**. Provide a {@link UserRefreshClientOptions `UserRefreshClientOptions`} object in the first parameter instead.
+     */
+    constructor(optionsOrClientId, 
+    /**
+     * @deprecated - provide a {@link UserRefreshClientOptions `UserRefreshClientOptions`} object in the first parameter instead
+     */
+    clientSecret, 
+    /**
+     * @deprecated - provide a {@link UserRefreshClientOptions `UserRefreshClientOptions`} object in the first parameter instead
+     */
+    refreshToken, 
+    /**
+     * @deprecated - provide a {@link UserRefreshClientOptions `UserRefreshClientOptions`} object in the first parameter instead
+     */
+    eagerRefreshThresholdMillis, 
+    /**
+     * @deprecated - provide a {@link UserRefreshClientOptions `UserRefreshClientOptions`} object in the first parameter instead
+     */
+    forceRefreshOnFailure) {
+        const opts = optionsOrClientId && typeof optionsOrClientId === 'object'
+            ? optionsOrClientId
+            : {
+                clientId: optionsOrClientId,
+                clientSecret,
+                refreshToken,
+                eagerRefreshThresholdMillis,
+                forceRefreshOnFailure,
+            };
+        super(opts);
+        this._refreshToken = opts.refreshToken;
+        this.credentials.refresh_token = opts.refreshToken;
+    }
+    /**
+     * Refreshes the access token.
+     * @param refreshToken An ignored refreshToken..
+     * @param callback Optional callback.
+     */
+    async refreshTokenNoCache() {
+        return super.refreshTokenNoCache(this._refreshToken);
+    }
+    async fetchIdToken(targetAudience) {
+        const opts = {
+            ...UserRefreshClient.RETRY_CONFIG,
+            url: this.endpoints.oauth2TokenUrl,
+            method: 'POST',
+            data: new URLSearchParams({
+                client_id: this._clientId,
+                client_secret: this._clientSecret,
+                grant_type: 'refresh_token',
+                refresh_token: this._refreshToken,
+                target_audience: targetAudience,
+            }),
+            responseType: 'json',
+        };
+        authclient_1.AuthClient.setMethodName(opts, 'fetchIdToken');
+        const res = await this.transporter.request(opts);
+        return res.data.id_token;
+    }
+    /**
+     * Create a UserRefreshClient credentials instance using the given input
+     * options.
+     * @param json The input object.
+     */
+    fromJSON(json) {
+        if (!json) {
+            throw new Error('Must pass in a JSON object containing the user refresh token');
+        }
+        if (json.type !== 'authorized_user') {
+            throw new Error('The incoming JSON object does not have the "authorized_user" type');
+        }
+        if (!json.client_id) {
+            throw new Error('The incoming JSON object does not contain a client_id field');
+        }
+        if (!json.client_secret) {
+            throw new Error('The incoming JSON object does not contain a client_secret field');
+        }
+        if (!json.refresh_token) {
+            throw new Error('The incoming JSON object does not contain a refresh_token field');
+        }
+        this._clientId = json.client_id;
+        this._clientSecret = json.client_secret;
+        this._refreshToken = json.refresh_token;
+        this.credentials.refresh_token = json.refresh_token;
+        this.quotaProjectId = json.quota_project_id;
+        this.universeDomain = json.universe_domain || this.universeDomain;
+    }
+    fromStream(inputStream, callback) {
+        if (callback) {
+            this.fromStreamAsync(inputStream).then(() => callback(), callback);
+        }
+        else {
+            return this.fromStreamAsync(inputStream);
+        }
+    }
+    async fromStreamAsync(inputStream) {
+        return new Promise((resolve, reject) => {
+            if (!inputStream) {
+                return reject(new Error('Must pass in a stream containing the user refresh token.'));
+            }
+            let s = '';
+            inputStream
+                .setEncoding('utf8')
+                .on('error', reject)
+                .on('data', chunk => (s += chunk))
+                .on('end', () => {
+                try {
+                    const data = JSON.parse(s);
+                    this.fromJSON(data);
+                    return resolve();
+                }
+                catch (err) {
+                    return reject(err);
+                }
+            });
+        });
+    }
+    /**
+     * Create a UserRefreshClient credentials instance using the given input
+     * options.
+     * @param json The input object.
+     */
+    static fromJSON(json) {
+        const client = new UserRefreshClient();
+        client.fromJSON(json);
+        return client;
+    }
+}
+exports.UserRefreshClient = UserRefreshClient;
+//# sourceMappingURL=refreshclient.js.map
+
+/***/ }),
+
+/***/ 121:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2021 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.StsCredentials = void 0;
+const gaxios_1 = __nccwpck_require__(7842);
+const authclient_1 = __nccwpck_require__(4810);
+const oauth2common_1 = __nccwpck_require__(9034);
+const util_1 = __nccwpck_require__(7870);
+/**
+ * Implements the OAuth 2.0 token exchange based on
+ * https://tools.ietf.org/html/rfc8693
+ */
+class StsCredentials extends oauth2common_1.OAuthClientAuthHandler {
+    #tokenExchangeEndpoint;
+    /**
+     * Initializes an STS credentials instance.
+     *
+     * @param options The STS credentials instance options. Passing an `tokenExchangeEndpoint` directly is **@DEPRECATED**.
+     * @param clientAuthentication **@DEPRECATED**. Provide a {@link StsCredentialsConstructionOptions `StsCredentialsConstructionOptions`} object in the first parameter instead.
+     */
+    constructor(options = {
+        tokenExchangeEndpoint: '',
+    }, 
+    /**
+     * @deprecated - provide a {@link StsCredentialsConstructionOptions `StsCredentialsConstructionOptions`} object in the first parameter instead
+     */
+    clientAuthentication) {
+        if (typeof options !== 'object' || options instanceof URL) {
+            options = {
+                tokenExchangeEndpoint: options,
+                clientAuthentication,
+            };
+        }
+        super(options);
+        this.#tokenExchangeEndpoint = options.tokenExchangeEndpoint;
+    }
+    /**
+     * Exchanges the provided token for another type of token based on the
+     * rfc8693 spec.
+     * @param stsCredentialsOptions The token exchange options used to populate
+     *   the token exchange request.
+     * @param additionalHeaders Optional additional headers to pass along the
+     *   request.
+     * @param options Optional additional GCP-specific non-spec defined options
+     *   to send with the request.
+     *   Example: `&options=${encodeUriComponent(JSON.stringified(options))}`
+     * @return A promise that resolves with the token exchange response containing
+     *   the requested token and its expiration time.
+     */
+    async exchangeToken(stsCredentialsOptions, headers, options) {
+        const values = {
+            grant_type: stsCredentialsOptions.grantType,
+            resource: stsCredentialsOptions.resource,
+            audience: stsCredentialsOptions.audience,
+            scope: stsCredentialsOptions.scope?.join(' '),
+            requested_token_type: stsCredentialsOptions.requestedTokenType,
+            subject_token: stsCredentialsOptions.subjectToken,
+            subject_token_type: stsCredentialsOptions.subjectTokenType,
+            actor_token: stsCredentialsOptions.actingParty?.actorToken,
+            actor_token_type: stsCredentialsOptions.actingParty?.actorTokenType,
+            // Non-standard GCP-specific options.
+            options: options && JSON.stringify(options),
+        };
+        const opts = {
+            ...StsCredentials.RETRY_CONFIG,
+            url: this.#tokenExchangeEndpoint.toString(),
+            method: 'POST',
+            headers,
+            data: new URLSearchParams((0, util_1.removeUndefinedValuesInObject)(values)),
+            responseType: 'json',
+        };
+        authclient_1.AuthClient.setMethodName(opts, 'exchangeToken');
+        // Apply OAuth client authentication.
+        this.applyClientAuthenticationOptions(opts);
+        try {
+            const response = await this.transporter.request(opts);
+            // Successful response.
+            const stsSuccessfulResponse = response.data;
+            stsSuccessfulResponse.res = response;
+            return stsSuccessfulResponse;
+        }
+        catch (error) {
+            // Translate error to OAuthError.
+            if (error instanceof gaxios_1.GaxiosError && error.response) {
+                throw (0, oauth2common_1.getErrorFromOAuthErrorResponse)(error.response.data, 
+                // Preserve other fields from the original error.
+                error);
+            }
+            // Request could fail before the server responds.
+            throw error;
+        }
+    }
+}
+exports.StsCredentials = StsCredentials;
+//# sourceMappingURL=stscredentials.js.map
+
+/***/ }),
+
+/***/ 4627:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2024 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.UrlSubjectTokenSupplier = void 0;
+const authclient_1 = __nccwpck_require__(4810);
+/**
+ * Internal subject token supplier implementation used when a URL
+ * is configured in the credential configuration used to build an {@link IdentityPoolClient}
+ */
+class UrlSubjectTokenSupplier {
+    url;
+    headers;
+    formatType;
+    subjectTokenFieldName;
+    additionalGaxiosOptions;
+    /**
+     * Instantiates a URL subject token supplier.
+     * @param opts The URL subject token supplier options to build the supplier with.
+     */
+    constructor(opts) {
+        this.url = opts.url;
+        this.formatType = opts.formatType;
+        this.subjectTokenFieldName = opts.subjectTokenFieldName;
+        this.headers = opts.headers;
+        this.additionalGaxiosOptions = opts.additionalGaxiosOptions;
+    }
+    /**
+     * Sends a GET request to the URL provided in the constructor and resolves
+     * with the returned external subject token.
+     * @param context {@link ExternalAccountSupplierContext} from the calling
+     *   {@link IdentityPoolClient}, contains the requested audience and subject
+     *   token type for the external account identity. Not used.
+     */
+    async getSubjectToken(context) {
+        const opts = {
+            ...this.additionalGaxiosOptions,
+            url: this.url,
+            method: 'GET',
+            headers: this.headers,
+            responseType: this.formatType,
+        };
+        authclient_1.AuthClient.setMethodName(opts, 'getSubjectToken');
+        let subjectToken;
+        if (this.formatType === 'text') {
+            const response = await context.transporter.request(opts);
+            subjectToken = response.data;
+        }
+        else if (this.formatType === 'json' && this.subjectTokenFieldName) {
+            const response = await context.transporter.request(opts);
+            subjectToken = response.data[this.subjectTokenFieldName];
+        }
+        if (!subjectToken) {
+            throw new Error('Unable to parse the subject_token from the credential_source URL');
+        }
+        return subjectToken;
+    }
+}
+exports.UrlSubjectTokenSupplier = UrlSubjectTokenSupplier;
+//# sourceMappingURL=urlsubjecttokensupplier.js.map
+
+/***/ }),
+
+/***/ 3438:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2019 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+/* global window */
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.BrowserCrypto = void 0;
+// This file implements crypto functions we need using in-browser
+// SubtleCrypto interface `window.crypto.subtle`.
+const base64js = __nccwpck_require__(8793);
+const shared_1 = __nccwpck_require__(6831);
+class BrowserCrypto {
+    constructor() {
+        if (typeof window === 'undefined' ||
+            window.crypto === undefined ||
+            window.crypto.subtle === undefined) {
+            throw new Error("SubtleCrypto not found. Make sure it's an https:// website.");
+        }
+    }
+    async sha256DigestBase64(str) {
+        // SubtleCrypto digest() method is async, so we must make
+        // this method async as well.
+        // To calculate SHA256 digest using SubtleCrypto, we first
+        // need to convert an input string to an ArrayBuffer:
+        const inputBuffer = new TextEncoder().encode(str);
+        // Result is ArrayBuffer as well.
+        const outputBuffer = await window.crypto.subtle.digest('SHA-256', inputBuffer);
+        return base64js.fromByteArray(new Uint8Array(outputBuffer));
+    }
+    randomBytesBase64(count) {
+        const array = new Uint8Array(count);
+        window.crypto.getRandomValues(array);
+        return base64js.fromByteArray(array);
+    }
+    static padBase64(base64) {
+        // base64js requires padding, so let's add some '='
+        while (base64.length % 4 !== 0) {
+            base64 += '=';
+        }
+        return base64;
+    }
+    async verify(pubkey, data, signature) {
+        const algo = {
+            name: 'RSASSA-PKCS1-v1_5',
+            hash: { name: 'SHA-256' },
+        };
+        const dataArray = new TextEncoder().encode(data);
+        const signatureArray = base64js.toByteArray(BrowserCrypto.padBase64(signature));
+        const cryptoKey = await window.crypto.subtle.importKey('jwk', pubkey, algo, true, ['verify']);
+        // SubtleCrypto's verify method is async so we must make
+        // this method async as well.
+        const result = await window.crypto.subtle.verify(algo, cryptoKey, Buffer.from(signatureArray), dataArray);
+        return result;
+    }
+    async sign(privateKey, data) {
+        const algo = {
+            name: 'RSASSA-PKCS1-v1_5',
+            hash: { name: 'SHA-256' },
+        };
+        const dataArray = new TextEncoder().encode(data);
+        const cryptoKey = await window.crypto.subtle.importKey('jwk', privateKey, algo, true, ['sign']);
+        // SubtleCrypto's sign method is async so we must make
+        // this method async as well.
+        const result = await window.crypto.subtle.sign(algo, cryptoKey, dataArray);
+        return base64js.fromByteArray(new Uint8Array(result));
+    }
+    decodeBase64StringUtf8(base64) {
+        const uint8array = base64js.toByteArray(BrowserCrypto.padBase64(base64));
+        const result = new TextDecoder().decode(uint8array);
+        return result;
+    }
+    encodeBase64StringUtf8(text) {
+        const uint8array = new TextEncoder().encode(text);
+        const result = base64js.fromByteArray(uint8array);
+        return result;
+    }
+    /**
+     * Computes the SHA-256 hash of the provided string.
+     * @param str The plain text string to hash.
+     * @return A promise that resolves with the SHA-256 hash of the provided
+     *   string in hexadecimal encoding.
+     */
+    async sha256DigestHex(str) {
+        // SubtleCrypto digest() method is async, so we must make
+        // this method async as well.
+        // To calculate SHA256 digest using SubtleCrypto, we first
+        // need to convert an input string to an ArrayBuffer:
+        const inputBuffer = new TextEncoder().encode(str);
+        // Result is ArrayBuffer as well.
+        const outputBuffer = await window.crypto.subtle.digest('SHA-256', inputBuffer);
+        return (0, shared_1.fromArrayBufferToHex)(outputBuffer);
+    }
+    /**
+     * Computes the HMAC hash of a message using the provided crypto key and the
+     * SHA-256 algorithm.
+     * @param key The secret crypto key in utf-8 or ArrayBuffer format.
+     * @param msg The plain text message.
+     * @return A promise that resolves with the HMAC-SHA256 hash in ArrayBuffer
+     *   format.
+     */
+    async signWithHmacSha256(key, msg) {
+        // Convert key, if provided in ArrayBuffer format, to string.
+        const rawKey = typeof key === 'string'
+            ? key
+            : String.fromCharCode(...new Uint16Array(key));
+        const enc = new TextEncoder();
+        const cryptoKey = await window.crypto.subtle.importKey('raw', enc.encode(rawKey), {
+            name: 'HMAC',
+            hash: {
+                name: 'SHA-256',
+            },
+        }, false, ['sign']);
+        return window.crypto.subtle.sign('HMAC', cryptoKey, enc.encode(msg));
+    }
+}
+exports.BrowserCrypto = BrowserCrypto;
+//# sourceMappingURL=crypto.js.map
+
+/***/ }),
+
+/***/ 8851:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+
+// Copyright 2019 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+/* global window */
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __exportStar = (this && this.__exportStar) || function(m, exports) {
+    for (var p in m) if (p !== "default" && !Object.prototype.hasOwnProperty.call(exports, p)) __createBinding(exports, m, p);
+};
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.createCrypto = createCrypto;
+exports.hasBrowserCrypto = hasBrowserCrypto;
+const crypto_1 = __nccwpck_require__(3438);
+const crypto_2 = __nccwpck_require__(7388);
+__exportStar(__nccwpck_require__(6831), exports);
+// Crypto interface will provide required crypto functions.
+// Use `createCrypto()` factory function to create an instance
+// of Crypto. It will either use Node.js `crypto` module, or
+// use browser's SubtleCrypto interface. Since most of the
+// SubtleCrypto methods return promises, we must make those
+// methods return promises here as well, even though in Node.js
+// they are synchronous.
+function createCrypto() {
+    if (hasBrowserCrypto()) {
+        return new crypto_1.BrowserCrypto();
+    }
+    return new crypto_2.NodeCrypto();
+}
+function hasBrowserCrypto() {
+    return (typeof window !== 'undefined' &&
+        typeof window.crypto !== 'undefined' &&
+        typeof window.crypto.subtle !== 'undefined');
+}
+//# sourceMappingURL=crypto.js.map
+
+/***/ }),
+
+/***/ 7388:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2019 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.NodeCrypto = void 0;
+const crypto = __nccwpck_require__(6982);
+class NodeCrypto {
+    async sha256DigestBase64(str) {
+        return crypto.createHash('sha256').update(str).digest('base64');
+    }
+    randomBytesBase64(count) {
+        return crypto.randomBytes(count).toString('base64');
+    }
+    async verify(pubkey, data, signature) {
+        const verifier = crypto.createVerify('RSA-SHA256');
+        verifier.update(data);
+        verifier.end();
+        return verifier.verify(pubkey, signature, 'base64');
+    }
+    async sign(privateKey, data) {
+        const signer = crypto.createSign('RSA-SHA256');
+        signer.update(data);
+        signer.end();
+        return signer.sign(privateKey, 'base64');
+    }
+    decodeBase64StringUtf8(base64) {
+        return Buffer.from(base64, 'base64').toString('utf-8');
+    }
+    encodeBase64StringUtf8(text) {
+        return Buffer.from(text, 'utf-8').toString('base64');
+    }
+    /**
+     * Computes the SHA-256 hash of the provided string.
+     * @param str The plain text string to hash.
+     * @return A promise that resolves with the SHA-256 hash of the provided
+     *   string in hexadecimal encoding.
+     */
+    async sha256DigestHex(str) {
+        return crypto.createHash('sha256').update(str).digest('hex');
+    }
+    /**
+     * Computes the HMAC hash of a message using the provided crypto key and the
+     * SHA-256 algorithm.
+     * @param key The secret crypto key in utf-8 or ArrayBuffer format.
+     * @param msg The plain text message.
+     * @return A promise that resolves with the HMAC-SHA256 hash in ArrayBuffer
+     *   format.
+     */
+    async signWithHmacSha256(key, msg) {
+        const cryptoKey = typeof key === 'string' ? key : toBuffer(key);
+        return toArrayBuffer(crypto.createHmac('sha256', cryptoKey).update(msg).digest());
+    }
+}
+exports.NodeCrypto = NodeCrypto;
+/**
+ * Converts a Node.js Buffer to an ArrayBuffer.
+ * https://stackoverflow.com/questions/8609289/convert-a-binary-nodejs-buffer-to-javascript-arraybuffer
+ * @param buffer The Buffer input to covert.
+ * @return The ArrayBuffer representation of the input.
+ */
+function toArrayBuffer(buffer) {
+    const ab = new ArrayBuffer(buffer.length);
+    const view = new Uint8Array(ab);
+    for (let i = 0; i < buffer.length; ++i) {
+        view[i] = buffer[i];
+    }
+    return ab;
+}
+/**
+ * Converts an ArrayBuffer to a Node.js Buffer.
+ * @param arrayBuffer The ArrayBuffer input to covert.
+ * @return The Buffer representation of the input.
+ */
+function toBuffer(arrayBuffer) {
+    return Buffer.from(arrayBuffer);
+}
+//# sourceMappingURL=crypto.js.map
+
+/***/ }),
+
+/***/ 6831:
+/***/ ((__unused_webpack_module, exports) => {
+
+
+// Copyright 2025 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.fromArrayBufferToHex = fromArrayBufferToHex;
+/**
+ * Converts an ArrayBuffer to a hexadecimal string.
+ * @param arrayBuffer The ArrayBuffer to convert to hexadecimal string.
+ * @return The hexadecimal encoding of the ArrayBuffer.
+ */
+function fromArrayBufferToHex(arrayBuffer) {
+    // Convert buffer to byte array.
+    const byteArray = Array.from(new Uint8Array(arrayBuffer));
+    // Convert bytes to hex string.
+    return byteArray
+        .map(byte => {
+        return byte.toString(16).padStart(2, '0');
+    })
+        .join('');
+}
+//# sourceMappingURL=shared.js.map
+
+/***/ }),
+
+/***/ 5412:
+/***/ ((__unused_webpack_module, exports) => {
+
+
+// Copyright 2025 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.ErrorWithCode = void 0;
+class ErrorWithCode extends Error {
+    code;
+    constructor(message, code) {
+        super(message);
+        this.code = code;
+    }
+}
+exports.ErrorWithCode = ErrorWithCode;
+//# sourceMappingURL=errorWithCode.js.map
+
+/***/ }),
+
+/***/ 3165:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2025 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.getCredentials = getCredentials;
+const path = __nccwpck_require__(6928);
+const fs = __nccwpck_require__(9896);
+const util_1 = __nccwpck_require__(9023);
+const errorWithCode_1 = __nccwpck_require__(5412);
+const readFile = fs.readFile
+    ? (0, util_1.promisify)(fs.readFile)
+    : async () => {
+        // if running in the web-browser, fs.readFile may not have been shimmed.
+        throw new errorWithCode_1.ErrorWithCode('use key rather than keyFile.', 'MISSING_CREDENTIALS');
+    };
+var ExtensionFiles;
+(function (ExtensionFiles) {
+    ExtensionFiles["JSON"] = ".json";
+    ExtensionFiles["DER"] = ".der";
+    ExtensionFiles["CRT"] = ".crt";
+    ExtensionFiles["PEM"] = ".pem";
+    ExtensionFiles["P12"] = ".p12";
+    ExtensionFiles["PFX"] = ".pfx";
+})(ExtensionFiles || (ExtensionFiles = {}));
+/**
+ * Provides credentials from a JSON key file.
+ */
+class JsonCredentialsProvider {
+    keyFilePath;
+    constructor(keyFilePath) {
+        this.keyFilePath = keyFilePath;
+    }
+    /**
+     * Reads a JSON key file and extracts the private key and client email.
+     * @returns A promise that resolves with the credentials.
+     */
+    async getCredentials() {
+        const key = await readFile(this.keyFilePath, 'utf8');
+        let body;
+        try {
+            body = JSON.parse(key);
+        }
+        catch (error) {
+            const err = error;
+            throw new Error(`Invalid JSON key file: ${err.message}`);
+        }
+        const privateKey = body.private_key;
+        const clientEmail = body.client_email;
+        if (!privateKey || !clientEmail) {
+            throw new errorWithCode_1.ErrorWithCode('private_key and client_email are required.', 'MISSING_CREDENTIALS');
+        }
+        return { privateKey, clientEmail };
+    }
+}
+/**
+ * Provides credentials from a PEM-like key file.
+ */
+class PemCredentialsProvider {
+    keyFilePath;
+    constructor(keyFilePath) {
+        this.keyFilePath = keyFilePath;
+    }
+    /**
+     * Reads a PEM-like key file.
+     * @returns A promise that resolves with the private key.
+     */
+    async getCredentials() {
+        const privateKey = await readFile(this.keyFilePath, 'utf8');
+        return { privateKey };
+    }
+}
+/**
+ * Handles unsupported P12/PFX certificate types.
+ */
+class P12CredentialsProvider {
+    /**
+     * Throws an error as P12/PFX certificates are not supported.
+     * @returns A promise that rejects with an error.
+     */
+    async getCredentials() {
+        throw new errorWithCode_1.ErrorWithCode('*.p12 certificates are not supported after v6.1.2. ' +
+            'Consider utilizing *.json format or converting *.p12 to *.pem using the OpenSSL CLI.', 'UNKNOWN_CERTIFICATE_TYPE');
+    }
+}
+/**
+ * Factory class to create the appropriate credentials provider.
+ */
+class CredentialsProviderFactory {
+    /**
+     * Creates a credential provider based on the key file extension.
+     * @param keyFilePath The path to the key file.
+     * @returns An instance of a class that implements ICredentialsProvider.
+     */
+    static create(keyFilePath) {
+        const keyFileExtension = path.extname(keyFilePath);
+        switch (keyFileExtension) {
+            case ExtensionFiles.JSON:
+                return new JsonCredentialsProvider(keyFilePath);
+            case ExtensionFiles.DER:
+            case ExtensionFiles.CRT:
+            case ExtensionFiles.PEM:
+                return new PemCredentialsProvider(keyFilePath);
+            case ExtensionFiles.P12:
+            case ExtensionFiles.PFX:
+                return new P12CredentialsProvider();
+            default:
+                throw new errorWithCode_1.ErrorWithCode('Unknown certificate type. Type is determined based on file extension. ' +
+                    'Current supported extensions are *.json, and *.pem.', 'UNKNOWN_CERTIFICATE_TYPE');
+        }
+    }
+}
+/**
+ * Given a keyFile, extract the key and client email if available
+ * @param keyFile Path to a json, pem, or p12 file that contains the key.
+ * @returns an object with privateKey and clientEmail properties
+ */
+async function getCredentials(keyFilePath) {
+    const provider = CredentialsProviderFactory.create(keyFilePath);
+    return provider.getCredentials();
+}
+//# sourceMappingURL=getCredentials.js.map
+
+/***/ }),
+
+/***/ 7362:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2025 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.getToken = getToken;
+const jwsSign_1 = __nccwpck_require__(6490);
+/** The URL for Google's OAuth 2.0 token endpoint. */
+const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+/** The grant type for JWT-based authorization. */
+const GOOGLE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+/**
+ * Generates the request options for fetching a token.
+ * @param tokenOptions The options for the token.
+ * @returns The Gaxios options for the request.
+ */
+const generateRequestOptions = (tokenOptions) => {
+    return {
+        method: 'POST',
+        url: GOOGLE_TOKEN_URL,
+        data: new URLSearchParams({
+            grant_type: GOOGLE_GRANT_TYPE, // Grant type for JWT
+            assertion: (0, jwsSign_1.getJwsSign)(tokenOptions),
+        }),
+        responseType: 'json',
+        retryConfig: {
+            httpMethodsToRetry: ['POST'],
+        },
+    };
+};
+/**
+ * Fetches an access token.
+ * @param tokenOptions The options for the token.
+ * @returns A promise that resolves with the token data.
+ */
+async function getToken(tokenOptions) {
+    if (!tokenOptions.transporter) {
+        throw new Error('No transporter set.');
+    }
+    try {
+        const gaxiosOptions = generateRequestOptions(tokenOptions);
+        const response = await tokenOptions.transporter.request(gaxiosOptions);
+        return response.data;
+    }
+    catch (e) {
+        // The error is re-thrown, but we want to format it to be more
+        // informative.
+        const err = e;
+        const errorData = err.response?.data;
+        if (errorData?.error) {
+            err.message = `${errorData.error}: ${errorData.error_description}`;
+        }
+        throw err;
+    }
+}
+//# sourceMappingURL=getToken.js.map
+
+/***/ }),
+
+/***/ 3067:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2025 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.GoogleToken = void 0;
+const gaxios_1 = __nccwpck_require__(7842);
+const tokenHandler_1 = __nccwpck_require__(1488);
+const revokeToken_1 = __nccwpck_require__(8024);
+/**
+ * The GoogleToken class is used to manage authentication with Google's OAuth 2.0 authorization server.
+ * It handles fetching, caching, and refreshing of access tokens.
+ */
+class GoogleToken {
+    /** The configuration options for this token instance. */
+    tokenOptions;
+    /** The handler for token fetching and caching logic. */
+    tokenHandler;
+    /**
+     * Create a GoogleToken.
+     *
+     * @param options  Configuration object.
+     */
+    constructor(options) {
+        this.tokenOptions = options || {};
+        // If a transporter is not set, by default set it to use gaxios.
+        this.tokenOptions.transporter = this.tokenOptions.transporter || {
+            request: opts => (0, gaxios_1.request)(opts),
+        };
+        if (!this.tokenOptions.iss) {
+            this.tokenOptions.iss = this.tokenOptions.email;
+        }
+        if (typeof this.tokenOptions.scope === 'object') {
+            this.tokenOptions.scope = this.tokenOptions.scope.join(' ');
+        }
+        this.tokenHandler = new tokenHandler_1.TokenHandler(this.tokenOptions);
+    }
+    get expiresAt() {
+        return this.tokenHandler.tokenExpiresAt;
+    }
+    /**
+     * The most recent access token obtained by this client.
+     */
+    get accessToken() {
+        return this.tokenHandler.token?.access_token;
+    }
+    /**
+     * The most recent ID token obtained by this client.
+     */
+    get idToken() {
+        return this.tokenHandler.token?.id_token;
+    }
+    /**
+     * The token type of the most recent access token.
+     */
+    get tokenType() {
+        return this.tokenHandler.token?.token_type;
+    }
+    /**
+     * The refresh token for the current credentials.
+     */
+    get refreshToken() {
+        return this.tokenHandler.token?.refresh_token;
+    }
+    /**
+     * A boolean indicating if the current token has expired.
+     */
+    hasExpired() {
+        return this.tokenHandler.hasExpired();
+    }
+    /**
+     * A boolean indicating if the current token is expiring soon,
+     * based on the `eagerRefreshThresholdMillis` option.
+     */
+    isTokenExpiring() {
+        return this.tokenHandler.isTokenExpiring();
+    }
+    getToken(callbackOrOptions, opts = { forceRefresh: false }) {
+        // Handle the various method overloads.
+        let callback;
+        if (typeof callbackOrOptions === 'function') {
+            callback = callbackOrOptions;
+        }
+        else if (typeof callbackOrOptions === 'object') {
+            opts = callbackOrOptions;
+        }
+        // Delegate the token fetching to the token handler.
+        const promise = this.tokenHandler.getToken(opts.forceRefresh ?? false);
+        // If a callback is provided, use it, otherwise return the promise.
+        if (callback) {
+            promise.then(token => callback(null, token), callback);
+        }
+        return promise;
+    }
+    revokeToken(callback) {
+        if (!this.accessToken) {
+            return Promise.reject(new Error('No token to revoke.'));
+        }
+        const promise = (0, revokeToken_1.revokeToken)(this.accessToken, this.tokenOptions.transporter);
+        // If a callback is provided, use it.
+        if (callback) {
+            promise.then(() => callback(), callback);
+        }
+        // After revoking, reset the token handler to clear the cached token.
+        this.tokenHandler = new tokenHandler_1.TokenHandler(this.tokenOptions);
+    }
+    /**
+     * Returns the configuration options for this token instance.
+     */
+    get googleTokenOptions() {
+        return this.tokenOptions;
+    }
+}
+exports.GoogleToken = GoogleToken;
+//# sourceMappingURL=googleToken.js.map
+
+/***/ }),
+
+/***/ 6490:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2025 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.buildPayloadForJwsSign = buildPayloadForJwsSign;
+exports.getJwsSign = getJwsSign;
+const jws_1 = __nccwpck_require__(3324);
+/** The default algorithm for signing JWTs. */
+const ALG_RS256 = 'RS256';
+/** The URL for Google's OAuth 2.0 token endpoint. */
+const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+/**
+ * Builds the JWT payload for signing.
+ * @param tokenOptions The options for the token.
+ * @returns The JWT payload.
+ */
+function buildPayloadForJwsSign(tokenOptions) {
+    const iat = Math.floor(new Date().getTime() / 1000);
+    const payload = {
+        iss: tokenOptions.iss,
+        scope: tokenOptions.scope,
+        aud: GOOGLE_TOKEN_URL,
+        exp: iat + 3600,
+        iat,
+        sub: tokenOptions.sub,
+        ...tokenOptions.additionalClaims,
+    };
+    return payload;
+}
+/**
+ * Creates a signed JWS (JSON Web Signature).
+ * @param tokenOptions The options for the token.
+ * @returns The signed JWS.
+ */
+function getJwsSign(tokenOptions) {
+    const payload = buildPayloadForJwsSign(tokenOptions);
+    return (0, jws_1.sign)({
+        header: { alg: ALG_RS256 },
+        payload,
+        secret: tokenOptions.key,
+    });
+}
+//# sourceMappingURL=jwsSign.js.map
+
+/***/ }),
+
+/***/ 8024:
+/***/ ((__unused_webpack_module, exports) => {
+
+
+// Copyright 2025 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.revokeToken = revokeToken;
+/** The URL for Google's OAuth 2.0 token revocation endpoint. */
+const GOOGLE_REVOKE_TOKEN_URL = 'https://oauth2.googleapis.com/revoke?token=';
+/** The default retry behavior for the revoke token request. */
+const DEFAULT_RETRY_VALUE = true;
+/**
+ * Revokes a given access token.
+ * @param accessToken The access token to revoke.
+ * @param transporter The transporter to make the request with.
+ * @returns A promise that resolves with the revocation response.
+ */
+async function revokeToken(accessToken, transporter) {
+    const url = GOOGLE_REVOKE_TOKEN_URL + accessToken;
+    return await transporter.request({
+        url,
+        retry: DEFAULT_RETRY_VALUE,
+    });
+}
+//# sourceMappingURL=revokeToken.js.map
+
+/***/ }),
+
+/***/ 1488:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.TokenHandler = void 0;
+const getToken_1 = __nccwpck_require__(7362);
+const getCredentials_1 = __nccwpck_require__(3165);
+/**
+ * Manages the fetching and caching of access tokens.
+ */
+class TokenHandler {
+    /** The cached access token. */
+    token;
+    /** The expiration time of the cached access token. */
+    tokenExpiresAt;
+    /** A promise for an in-flight token request. */
+    inFlightRequest;
+    tokenOptions;
+    /**
+     * Creates an instance of TokenHandler.
+     * @param tokenOptions The options for fetching tokens.
+     * @param transporter The transporter to use for making requests.
+     */
+    constructor(tokenOptions) {
+        this.tokenOptions = tokenOptions;
+    }
+    /**
+     * Processes the credentials, loading them from a key file if necessary.
+     * This method is called before any token request.
+     */
+    async processCredentials() {
+        if (!this.tokenOptions.key && !this.tokenOptions.keyFile) {
+            throw new Error('No key or keyFile set.');
+        }
+        if (!this.tokenOptions.key && this.tokenOptions.keyFile) {
+            const credentials = await (0, getCredentials_1.getCredentials)(this.tokenOptions.keyFile);
+            this.tokenOptions.key = credentials.privateKey;
+            this.tokenOptions.email = credentials.clientEmail;
+        }
+    }
+    /**
+     * Checks if the cached token is expired or close to expiring.
+     * @returns True if the token is expiring, false otherwise.
+     */
+    isTokenExpiring() {
+        if (!this.token || !this.tokenExpiresAt) {
+            return true;
+        }
+        const now = new Date().getTime();
+        const eagerRefreshThresholdMillis = this.tokenOptions.eagerRefreshThresholdMillis ?? 0;
+        return this.tokenExpiresAt <= now + eagerRefreshThresholdMillis;
+    }
+    /**
+     * Returns whether the token has completely expired.
+     *
+     * @returns true if the token has expired, false otherwise.
+     */
+    hasExpired() {
+        const now = new Date().getTime();
+        if (this.token && this.tokenExpiresAt) {
+            const now = new Date().getTime();
+            return now >= this.tokenExpiresAt;
+        }
+        return true;
+    }
+    /**
+     * Fetches an access token, using a cached one if available and not expired.
+     * @param forceRefresh If true, forces a new token to be fetched.
+     * @returns A promise that resolves with the token data.
+     */
+    async getToken(forceRefresh) {
+        // Ensure credentials are processed before proceeding.
+        await this.processCredentials();
+        // If there's an in-flight request, return it.
+        if (this.inFlightRequest && !forceRefresh) {
+            return this.inFlightRequest;
+        }
+        // If we have a valid, non-expiring token, return it.
+        if (this.token && !this.isTokenExpiring() && !forceRefresh) {
+            return this.token;
+        }
+        // Otherwise, fetch a new token.
+        try {
+            this.inFlightRequest = (0, getToken_1.getToken)(this.tokenOptions);
+            const token = await this.inFlightRequest;
+            // Cache the new token and its expiration time.
+            this.token = token;
+            this.tokenExpiresAt =
+                new Date().getTime() + (token.expires_in ?? 0) * 1000;
+            return token;
+        }
+        finally {
+            // Clear the in-flight request promise once it's settled.
+            this.inFlightRequest = undefined;
+        }
+    }
+}
+exports.TokenHandler = TokenHandler;
+//# sourceMappingURL=tokenHandler.js.map
+
+/***/ }),
+
+/***/ 492:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __exportStar = (this && this.__exportStar) || function(m, exports) {
+    for (var p in m) if (p !== "default" && !Object.prototype.hasOwnProperty.call(exports, p)) __createBinding(exports, m, p);
+};
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.GoogleAuth = exports.auth = exports.GDCH_SERVICE_ACCOUNT_TYPE = exports.GdchClient = exports.PassThroughClient = exports.ExternalAccountAuthorizedUserClient = exports.EXTERNAL_ACCOUNT_AUTHORIZED_USER_TYPE = exports.ExecutableError = exports.PluggableAuthClient = exports.DownscopedClient = exports.BaseExternalAccountClient = exports.ExternalAccountClient = exports.IdentityPoolClient = exports.AwsRequestSigner = exports.AwsClient = exports.UserRefreshClient = exports.LoginTicket = exports.ClientAuthentication = exports.OAuth2Client = exports.CodeChallengeMethod = exports.Impersonated = exports.JWT = exports.JWTAccess = exports.IdTokenClient = exports.IAMAuth = exports.GCPEnv = exports.Compute = exports.DEFAULT_UNIVERSE = exports.AuthClient = exports.gaxios = exports.gcpMetadata = void 0;
+// Copyright 2017 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+const googleauth_1 = __nccwpck_require__(5934);
+Object.defineProperty(exports, "GoogleAuth", ({ enumerable: true, get: function () { return googleauth_1.GoogleAuth; } }));
+// Export common deps to ensure types/instances are the exact match. Useful
+// for consistently configuring the library across versions.
+exports.gcpMetadata = __nccwpck_require__(9595);
+exports.gaxios = __nccwpck_require__(7842);
+var authclient_1 = __nccwpck_require__(4810);
+Object.defineProperty(exports, "AuthClient", ({ enumerable: true, get: function () { return authclient_1.AuthClient; } }));
+Object.defineProperty(exports, "DEFAULT_UNIVERSE", ({ enumerable: true, get: function () { return authclient_1.DEFAULT_UNIVERSE; } }));
+var computeclient_1 = __nccwpck_require__(977);
+Object.defineProperty(exports, "Compute", ({ enumerable: true, get: function () { return computeclient_1.Compute; } }));
+var envDetect_1 = __nccwpck_require__(963);
+Object.defineProperty(exports, "GCPEnv", ({ enumerable: true, get: function () { return envDetect_1.GCPEnv; } }));
+var iam_1 = __nccwpck_require__(9390);
+Object.defineProperty(exports, "IAMAuth", ({ enumerable: true, get: function () { return iam_1.IAMAuth; } }));
+var idtokenclient_1 = __nccwpck_require__(2718);
+Object.defineProperty(exports, "IdTokenClient", ({ enumerable: true, get: function () { return idtokenclient_1.IdTokenClient; } }));
+var jwtaccess_1 = __nccwpck_require__(7060);
+Object.defineProperty(exports, "JWTAccess", ({ enumerable: true, get: function () { return jwtaccess_1.JWTAccess; } }));
+var jwtclient_1 = __nccwpck_require__(5277);
+Object.defineProperty(exports, "JWT", ({ enumerable: true, get: function () { return jwtclient_1.JWT; } }));
+var impersonated_1 = __nccwpck_require__(9964);
+Object.defineProperty(exports, "Impersonated", ({ enumerable: true, get: function () { return impersonated_1.Impersonated; } }));
+var oauth2client_1 = __nccwpck_require__(91);
+Object.defineProperty(exports, "CodeChallengeMethod", ({ enumerable: true, get: function () { return oauth2client_1.CodeChallengeMethod; } }));
+Object.defineProperty(exports, "OAuth2Client", ({ enumerable: true, get: function () { return oauth2client_1.OAuth2Client; } }));
+Object.defineProperty(exports, "ClientAuthentication", ({ enumerable: true, get: function () { return oauth2client_1.ClientAuthentication; } }));
+var loginticket_1 = __nccwpck_require__(3882);
+Object.defineProperty(exports, "LoginTicket", ({ enumerable: true, get: function () { return loginticket_1.LoginTicket; } }));
+var refreshclient_1 = __nccwpck_require__(9807);
+Object.defineProperty(exports, "UserRefreshClient", ({ enumerable: true, get: function () { return refreshclient_1.UserRefreshClient; } }));
+var awsclient_1 = __nccwpck_require__(1261);
+Object.defineProperty(exports, "AwsClient", ({ enumerable: true, get: function () { return awsclient_1.AwsClient; } }));
+var awsrequestsigner_1 = __nccwpck_require__(7647);
+Object.defineProperty(exports, "AwsRequestSigner", ({ enumerable: true, get: function () { return awsrequestsigner_1.AwsRequestSigner; } }));
+var identitypoolclient_1 = __nccwpck_require__(9960);
+Object.defineProperty(exports, "IdentityPoolClient", ({ enumerable: true, get: function () { return identitypoolclient_1.IdentityPoolClient; } }));
+var externalclient_1 = __nccwpck_require__(8323);
+Object.defineProperty(exports, "ExternalAccountClient", ({ enumerable: true, get: function () { return externalclient_1.ExternalAccountClient; } }));
+var baseexternalclient_1 = __nccwpck_require__(142);
+Object.defineProperty(exports, "BaseExternalAccountClient", ({ enumerable: true, get: function () { return baseexternalclient_1.BaseExternalAccountClient; } }));
+var downscopedclient_1 = __nccwpck_require__(7556);
+Object.defineProperty(exports, "DownscopedClient", ({ enumerable: true, get: function () { return downscopedclient_1.DownscopedClient; } }));
+var pluggable_auth_client_1 = __nccwpck_require__(6077);
+Object.defineProperty(exports, "PluggableAuthClient", ({ enumerable: true, get: function () { return pluggable_auth_client_1.PluggableAuthClient; } }));
+Object.defineProperty(exports, "ExecutableError", ({ enumerable: true, get: function () { return pluggable_auth_client_1.ExecutableError; } }));
+var externalAccountAuthorizedUserClient_1 = __nccwpck_require__(4240);
+Object.defineProperty(exports, "EXTERNAL_ACCOUNT_AUTHORIZED_USER_TYPE", ({ enumerable: true, get: function () { return externalAccountAuthorizedUserClient_1.EXTERNAL_ACCOUNT_AUTHORIZED_USER_TYPE; } }));
+Object.defineProperty(exports, "ExternalAccountAuthorizedUserClient", ({ enumerable: true, get: function () { return externalAccountAuthorizedUserClient_1.ExternalAccountAuthorizedUserClient; } }));
+var passthrough_1 = __nccwpck_require__(2045);
+Object.defineProperty(exports, "PassThroughClient", ({ enumerable: true, get: function () { return passthrough_1.PassThroughClient; } }));
+var gdchclient_1 = __nccwpck_require__(5072);
+Object.defineProperty(exports, "GdchClient", ({ enumerable: true, get: function () { return gdchclient_1.GdchClient; } }));
+Object.defineProperty(exports, "GDCH_SERVICE_ACCOUNT_TYPE", ({ enumerable: true, get: function () { return gdchclient_1.GDCH_SERVICE_ACCOUNT_TYPE; } }));
+__exportStar(__nccwpck_require__(3067), exports);
+const auth = new googleauth_1.GoogleAuth();
+exports.auth = auth;
+//# sourceMappingURL=index.js.map
+
+/***/ }),
+
+/***/ 7870:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2023 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//      http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.LRUCache = void 0;
+exports.snakeToCamel = snakeToCamel;
+exports.originalOrCamelOptions = originalOrCamelOptions;
+exports.removeUndefinedValuesInObject = removeUndefinedValuesInObject;
+exports.isValidFile = isValidFile;
+exports.getWellKnownCertificateConfigFileLocation = getWellKnownCertificateConfigFileLocation;
+const fs = __nccwpck_require__(9896);
+const os = __nccwpck_require__(857);
+const path = __nccwpck_require__(6928);
+const WELL_KNOWN_CERTIFICATE_CONFIG_FILE = 'certificate_config.json';
+const CLOUDSDK_CONFIG_DIRECTORY = 'gcloud';
+/**
+ * Returns the camel case of a provided string.
+ *
+ * @remarks
+ *
+ * Match any `_` and not `_` pair, then return the uppercase of the not `_`
+ * character.
+ *
+ * @param str the string to convert
+ * @returns the camelCase'd string
+ */
+function snakeToCamel(str) {
+    return str.replace(/([_][^_])/g, match => match.slice(1).toUpperCase());
+}
+/**
+ * Get the value of `obj[key]` or `obj[camelCaseKey]`, with a preference
+ * for original, non-camelCase key.
+ *
+ * @param obj object to lookup a value in
+ * @returns a `get` function for getting `obj[key || snakeKey]`, if available
+ */
+function originalOrCamelOptions(obj) {
+    /**
+     *
+     * @param key an index of object, preferably snake_case
+     * @returns the value `obj[key || snakeKey]`, if available
+     */
+    function get(key) {
+        const o = (obj || {});
+        return o[key] ?? o[snakeToCamel(key)];
+    }
+    return { get };
+}
+/**
+ * A simple LRU cache utility.
+ * Not meant for external usage.
+ *
+ * @experimental
+ */
+class LRUCache {
+    capacity;
+    /**
+     * Maps are in order. Thus, the older item is the first item.
+     *
+     * {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Map}
+     */
+    #cache = new Map();
+    maxAge;
+    constructor(options) {
+        this.capacity = options.capacity;
+        this.maxAge = options.maxAge;
+    }
+    /**
+     * Moves the key to the end of the cache.
+     *
+     * @param key the key to move
+     * @param value the value of the key
+     */
+    #moveToEnd(key, value) {
+        this.#cache.delete(key);
+        this.#cache.set(key, {
+            value,
+            lastAccessed: Date.now(),
+        });
+    }
+    /**
+     * Add an item to the cache.
+     *
+     * @param key the key to upsert
+     * @param value the value of the key
+     */
+    set(key, value) {
+        this.#moveToEnd(key, value);
+        this.#evict();
+    }
+    /**
+     * Get an item from the cache.
+     *
+     * @param key the key to retrieve
+     */
+    get(key) {
+        const item = this.#cache.get(key);
+        if (!item)
+            return;
+        this.#moveToEnd(key, item.value);
+        this.#evict();
+        return item.value;
+    }
+    /**
+     * Maintain the cache based on capacity and TTL.
+     */
+    #evict() {
+        const cutoffDate = this.maxAge ? Date.now() - this.maxAge : 0;
+        /**
+         * Because we know Maps are in order, this item is both the
+         * last item in the list (capacity) and oldest (maxAge).
+         */
+        let oldestItem = this.#cache.entries().next();
+        while (!oldestItem.done &&
+            (this.#cache.size > this.capacity || // too many
+                oldestItem.value[1].lastAccessed < cutoffDate) // too old
+        ) {
+            this.#cache.delete(oldestItem.value[0]);
+            oldestItem = this.#cache.entries().next();
+        }
+    }
+}
+exports.LRUCache = LRUCache;
+// Given and object remove fields where value is undefined.
+function removeUndefinedValuesInObject(object) {
+    Object.entries(object).forEach(([key, value]) => {
+        if (value === undefined || value === 'undefined') {
+            delete object[key];
+        }
+    });
+    return object;
+}
+/**
+ * Helper to check if a path points to a valid file.
+ */
+async function isValidFile(filePath) {
+    try {
+        const stats = await fs.promises.lstat(filePath);
+        return stats.isFile();
+    }
+    catch (e) {
+        return false;
+    }
+}
+/**
+ * Determines the well-known gcloud location for the certificate config file.
+ * @returns The platform-specific path to the configuration file.
+ * @internal
+ */
+function getWellKnownCertificateConfigFileLocation() {
+    const configDir = process.env.CLOUDSDK_CONFIG ||
+        (_isWindows()
+            ? path.join(process.env.APPDATA || '', CLOUDSDK_CONFIG_DIRECTORY)
+            : path.join(process.env.HOME || '', '.config', CLOUDSDK_CONFIG_DIRECTORY));
+    return path.join(configDir, WELL_KNOWN_CERTIFICATE_CONFIG_FILE);
+}
+/**
+ * Checks if the current operating system is Windows.
+ * @returns True if the OS is Windows, false otherwise.
+ * @internal
+ */
+function _isWindows() {
+    return os.platform().startsWith('win');
+}
+//# sourceMappingURL=util.js.map
+
+/***/ }),
+
+/***/ 1628:
+/***/ ((__unused_webpack_module, exports) => {
+
+
+// Copyright 2024 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//     https://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.Colours = void 0;
+/**
+ * Handles figuring out if we can use ANSI colours and handing out the escape codes.
+ *
+ * This is for package-internal use only, and may change at any time.
+ *
+ * @private
+ * @internal
+ */
+class Colours {
+    /**
+     * @param stream The stream (e.g. process.stderr)
+     * @returns true if the stream should have colourization enabled
+     */
+    static isEnabled(stream) {
+        return (stream && // May happen in browsers.
+            stream.isTTY &&
+            (typeof stream.getColorDepth === 'function'
+                ? stream.getColorDepth() > 2
+                : true));
+    }
+    static refresh() {
+        Colours.enabled = Colours.isEnabled(process === null || process === void 0 ? void 0 : process.stderr);
+        if (!this.enabled) {
+            Colours.reset = '';
+            Colours.bright = '';
+            Colours.dim = '';
+            Colours.red = '';
+            Colours.green = '';
+            Colours.yellow = '';
+            Colours.blue = '';
+            Colours.magenta = '';
+            Colours.cyan = '';
+            Colours.white = '';
+            Colours.grey = '';
+        }
+        else {
+            Colours.reset = '\u001b[0m';
+            Colours.bright = '\u001b[1m';
+            Colours.dim = '\u001b[2m';
+            Colours.red = '\u001b[31m';
+            Colours.green = '\u001b[32m';
+            Colours.yellow = '\u001b[33m';
+            Colours.blue = '\u001b[34m';
+            Colours.magenta = '\u001b[35m';
+            Colours.cyan = '\u001b[36m';
+            Colours.white = '\u001b[37m';
+            Colours.grey = '\u001b[90m';
+        }
+    }
+}
+exports.Colours = Colours;
+Colours.enabled = false;
+Colours.reset = '';
+Colours.bright = '';
+Colours.dim = '';
+Colours.red = '';
+Colours.green = '';
+Colours.yellow = '';
+Colours.blue = '';
+Colours.magenta = '';
+Colours.cyan = '';
+Colours.white = '';
+Colours.grey = '';
+Colours.refresh();
+//# sourceMappingURL=colours.js.map
+
+/***/ }),
+
+/***/ 1577:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+
+// Copyright 2024 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//     https://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __exportStar = (this && this.__exportStar) || function(m, exports) {
+    for (var p in m) if (p !== "default" && !Object.prototype.hasOwnProperty.call(exports, p)) __createBinding(exports, m, p);
+};
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+__exportStar(__nccwpck_require__(4788), exports);
+//# sourceMappingURL=index.js.map
+
+/***/ }),
+
+/***/ 4788:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+
+// Copyright 2021-2024 Google LLC
+//
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//     https://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.env = exports.DebugLogBackendBase = exports.placeholder = exports.AdhocDebugLogger = exports.LogSeverity = void 0;
+exports.getNodeBackend = getNodeBackend;
+exports.getDebugBackend = getDebugBackend;
+exports.getStructuredBackend = getStructuredBackend;
+exports.setBackend = setBackend;
+exports.log = log;
+const events_1 = __nccwpck_require__(4434);
+const process = __importStar(__nccwpck_require__(932));
+const util = __importStar(__nccwpck_require__(9023));
+const colours_1 = __nccwpck_require__(1628);
+// Some functions (as noted) are based on the Node standard library, from
+// the following file:
+//
+// https://github.com/nodejs/node/blob/main/lib/internal/util/debuglog.js
+/**
+ * This module defines an ad-hoc debug logger for Google Cloud Platform
+ * client libraries in Node. An ad-hoc debug logger is a tool which lets
+ * users use an external, unified interface (in this case, environment
+ * variables) to determine what logging they want to see at runtime. This
+ * isn't necessarily fed into the console, but is meant to be under the
+ * control of the user. The kind of logging that will be produced by this
+ * is more like "call retry happened", not "events you'd want to record
+ * in Cloud Logger".
+ *
+ * More for Googlers implementing libraries with it:
+ * go/cloud-client-logging-design
+ */
+/**
+ * Possible log levels. These are a subset of Cloud Observability levels.
+ * https://cloud.google.com/logging/docs/reference/v2/rest/v2/LogEntry#LogSeverity
+ */
+var LogSeverity;
+(function (LogSeverity) {
+    LogSeverity["DEFAULT"] = "DEFAULT";
+    LogSeverity["DEBUG"] = "DEBUG";
+    LogSeverity["INFO"] = "INFO";
+    LogSeverity["WARNING"] = "WARNING";
+    LogSeverity["ERROR"] = "ERROR";
+})(LogSeverity || (exports.LogSeverity = LogSeverity = {}));
+/**
+ * Our logger instance. This actually contains the meat of dealing
+ * with log lines, including EventEmitter. This contains the function
+ * that will be passed back to users of the package.
+ */
+class AdhocDebugLogger extends events_1.EventEmitter {
+    /**
+     * @param upstream The backend will pass a function that will be
+     *   called whenever our logger function is invoked.
+     */
+    constructor(namespace, upstream) {
+        super();
+        this.namespace = namespace;
+        this.upstream = upstream;
+        this.func = Object.assign(this.invoke.bind(this), {
+            // Also add an instance pointer back to us.
+            instance: this,
+            // And pull over the EventEmitter functionality.
+            on: (event, listener) => this.on(event, listener),
+        });
+        // Convenience methods for log levels.
+        this.func.debug = (...args) => this.invokeSeverity(LogSeverity.DEBUG, ...args);
+        this.func.info = (...args) => this.invokeSeverity(LogSeverity.INFO, ...args);
+        this.func.warn = (...args) => this.invokeSeverity(LogSeverity.WARNING, ...args);
+        this.func.error = (...args) => this.invokeSeverity(LogSeverity.ERROR, ...args);
+        this.func.sublog = (namespace) => log(namespace, this.func);
+    }
+    invoke(fields, ...args) {
+        // Push out any upstream logger first.
+        if (this.upstream) {
+            try {
+                this.upstream(fields, ...args);
+            }
+            catch (e) {
+                // Swallow exceptions to avoid interfering with other logging.
+            }
+        }
+        // Emit sink events.
+        try {
+            this.emit('log', fields, args);
+        }
+        catch (e) {
+            // Swallow exceptions to avoid interfering with other logging.
+        }
+    }
+    invokeSeverity(severity, ...args) {
+        this.invoke({ severity }, ...args);
+    }
+}
+exports.AdhocDebugLogger = AdhocDebugLogger;
+/**
+ * This can be used in place of a real logger while waiting for Promises or disabling logging.
+ */
+exports.placeholder = new AdhocDebugLogger('', () => { }).func;
+/**
+ * The base class for debug logging backends. It's possible to use this, but the
+ * same non-guarantees above still apply (unstable interface, etc).
+ *
+ * @private
+ * @internal
+ */
+class DebugLogBackendBase {
+    constructor() {
+        var _a;
+        this.cached = new Map();
+        this.filters = [];
+        this.filtersSet = false;
+        // Look for the Node config variable for what systems to enable. We'll store
+        // these for the log method below, which will call setFilters() once.
+        let nodeFlag = (_a = process.env[exports.env.nodeEnables]) !== null && _a !== void 0 ? _a : '*';
+        if (nodeFlag === 'all') {
+            nodeFlag = '*';
+        }
+        this.filters = nodeFlag.split(',');
+    }
+    log(namespace, fields, ...args) {
+        try {
+            if (!this.filtersSet) {
+                this.setFilters();
+                this.filtersSet = true;
+            }
+            let logger = this.cached.get(namespace);
+            if (!logger) {
+                logger = this.makeLogger(namespace);
+                this.cached.set(namespace, logger);
+            }
+            logger(fields, ...args);
+        }
+        catch (e) {
+            // Silently ignore all errors; we don't want them to interfere with
+            // the user's running app.
+            // e;
+            console.error(e);
+        }
+    }
+}
+exports.DebugLogBackendBase = DebugLogBackendBase;
+// The basic backend. This one definitely works, but it's less feature-filled.
+//
+// Rather than using util.debuglog, this implements the same basic logic directly.
+// The reason for this decision is that debuglog checks the value of the
+// NODE_DEBUG environment variable before any user code runs; we therefore
+// can't pipe our own enables into it (and util.debuglog will never print unless
+// the user duplicates it into NODE_DEBUG, which isn't reasonable).
+//
+class NodeBackend extends DebugLogBackendBase {
+    constructor() {
+        super(...arguments);
+        // Default to allowing all systems, since we gate earlier based on whether the
+        // variable is empty.
+        this.enabledRegexp = /.*/g;
+    }
+    isEnabled(namespace) {
+        return this.enabledRegexp.test(namespace);
+    }
+    makeLogger(namespace) {
+        if (!this.enabledRegexp.test(namespace)) {
+            return () => { };
+        }
+        return (fields, ...args) => {
+            var _a;
+            // TODO: `fields` needs to be turned into a string here, one way or another.
+            const nscolour = `${colours_1.Colours.green}${namespace}${colours_1.Colours.reset}`;
+            const pid = `${colours_1.Colours.yellow}${process.pid}${colours_1.Colours.reset}`;
+            let level;
+            switch (fields.severity) {
+                case LogSeverity.ERROR:
+                    level = `${colours_1.Colours.red}${fields.severity}${colours_1.Colours.reset}`;
+                    break;
+                case LogSeverity.INFO:
+                    level = `${colours_1.Colours.magenta}${fields.severity}${colours_1.Colours.reset}`;
+                    break;
+                case LogSeverity.WARNING:
+                    level = `${colours_1.Colours.yellow}${fields.severity}${colours_1.Colours.reset}`;
+                    break;
+                default:
+                    level = (_a = fields.severity) !== null && _a !== void 0 ? _a : LogSeverity.DEFAULT;
+                    break;
+            }
+            const msg = util.formatWithOptions({ colors: colours_1.Colours.enabled }, ...args);
+            const filteredFields = Object.assign({}, fields);
+            delete filteredFields.severity;
+            const fieldsJson = Object.getOwnPropertyNames(filteredFields).length
+                ? JSON.stringify(filteredFields)
+                : '';
+            const fieldsColour = fieldsJson
+                ? `${colours_1.Colours.grey}${fieldsJson}${colours_1.Colours.reset}`
+                : '';
+            console.error('%s [%s|%s] %s%s', pid, nscolour, level, msg, fieldsJson ? ` ${fieldsColour}` : '');
+        };
+    }
+    // Regexp patterns below are from here:
+    // https://github.com/nodejs/node/blob/c0aebed4b3395bd65d54b18d1fd00f071002ac20/lib/internal/util/debuglog.js#L36
+    setFilters() {
+        const totalFilters = this.filters.join(',');
+        const regexp = totalFilters
+            .replace(/[|\\{}()[\]^$+?.]/g, '\\$&')
+            .replace(/\*/g, '.*')
+            .replace(/,/g, '$|^');
+        this.enabledRegexp = new RegExp(`^${regexp}$`, 'i');
+    }
+}
+/**
+ * @returns A backend based on Node util.debuglog; this is the default.
+ */
+function getNodeBackend() {
+    return new NodeBackend();
+}
+class DebugBackend extends DebugLogBackendBase {
+    constructor(pkg) {
+        super();
+        this.debugPkg = pkg;
+    }
+    makeLogger(namespace) {
+        const debugLogger = this.debugPkg(namespace);
+        return (fields, ...args) => {
+            // TODO: `fields` needs to be turned into a string here.
+            debugLogger(args[0], ...args.slice(1));
+        };
+    }
+    setFilters() {
+        var _a;
+        const existingFilters = (_a = process.env['NODE_DEBUG']) !== null && _a !== void 0 ? _a : '';
+        process.env['NODE_DEBUG'] = `${existingFilters}${existingFilters ? ',' : ''}${this.filters.join(',')}`;
+    }
+}
+/**
+ * Creates a "debug" package backend. The user must call require('debug') and pass
+ * the resulting object to this function.
+ *
+ * ```
+ *  setBackend(getDebugBackend(require('debug')))
+ * ```
+ *
+ * https://www.npmjs.com/package/debug
+ *
+ * Note: Google does not explicitly endorse or recommend this package; it's just
+ * being provided as an option.
+ *
+ * @returns A backend based on the npm "debug" package.
+ */
+function getDebugBackend(debugPkg) {
+    return new DebugBackend(debugPkg);
+}
+/**
+ * This pretty much works like the Node logger, but it outputs structured
+ * logging JSON matching Google Cloud's ingestion specs. Rather than handling
+ * its own output, it wraps another backend. The passed backend must be a subclass
+ * of `DebugLogBackendBase` (any of the backends exposed by this package will work).
+ */
+class StructuredBackend extends DebugLogBackendBase {
+    constructor(upstream) {
+        var _a;
+        super();
+        this.upstream = (_a = upstream) !== null && _a !== void 0 ? _a : undefined;
+    }
+    makeLogger(namespace) {
+        var _a;
+        const debugLogger = (_a = this.upstream) === null || _a === void 0 ? void 0 : _a.makeLogger(namespace);
+        return (fields, ...args) => {
+            var _a;
+            const severity = (_a = fields.severity) !== null && _a !== void 0 ? _a : LogSeverity.INFO;
+            const json = Object.assign({
+                severity,
+                message: util.format(...args),
+            }, fields);
+            const jsonString = JSON.stringify(json);
+            if (debugLogger) {
+                debugLogger(fields, jsonString);
+            }
+            else {
+                console.log('%s', jsonString);
+            }
+        };
+    }
+    setFilters() {
+        var _a;
+        (_a = this.upstream) === null || _a === void 0 ? void 0 : _a.setFilters();
+    }
+}
+/**
+ * Creates a "structured logging" backend. This pretty much works like the
+ * Node logger, but it outputs structured logging JSON matching Google
+ * Cloud's ingestion specs instead of plain text.
+ *
+ * ```
+ *  setBackend(getStructuredBackend())
+ * ```
+ *
+ * @param upstream If you want to use something besides the Node backend to
+ *   write the actual log lines into, pass that here.
+ * @returns A backend based on Google Cloud structured logging.
+ */
+function getStructuredBackend(upstream) {
+    return new StructuredBackend(upstream);
+}
+/**
+ * The environment variables that we standardized on, for all ad-hoc logging.
+ */
+exports.env = {
+    /**
+     * Filter wildcards specific to the Node syntax, and similar to the built-in
+     * utils.debuglog() environment variable. If missing, disables logging.
+     */
+    nodeEnables: 'GOOGLE_SDK_NODE_LOGGING',
+};
+// Keep a copy of all namespaced loggers so users can reliably .on() them.
+// Note that these cached functions will need to deal with changes in the backend.
+const loggerCache = new Map();
+// Our current global backend. This might be:
+let cachedBackend = undefined;
+/**
+ * Set the backend to use for our log output.
+ * - A backend object
+ * - null to disable logging
+ * - undefined for "nothing yet", defaults to the Node backend
+ *
+ * @param backend Results from one of the get*Backend() functions.
+ */
+function setBackend(backend) {
+    cachedBackend = backend;
+    loggerCache.clear();
+}
+/**
+ * Creates a logging function. Multiple calls to this with the same namespace
+ * will produce the same logger, with the same event emitter hooks.
+ *
+ * Namespaces can be a simple string ("system" name), or a qualified string
+ * (system:subsystem), which can be used for filtering, or for "system:*".
+ *
+ * @param namespace The namespace, a descriptive text string.
+ * @returns A function you can call that works similar to console.log().
+ */
+function log(namespace, parent) {
+    // If the enable environment variable isn't set, do nothing. The user
+    // can still choose to set a backend of their choice using the manual
+    // `setBackend()`.
+    if (!cachedBackend) {
+        const enablesFlag = process.env[exports.env.nodeEnables];
+        if (!enablesFlag) {
+            return exports.placeholder;
+        }
+    }
+    // This might happen mostly if the typings are dropped in a user's code,
+    // or if they're calling from JavaScript.
+    if (!namespace) {
+        return exports.placeholder;
+    }
+    // Handle sub-loggers.
+    if (parent) {
+        namespace = `${parent.instance.namespace}:${namespace}`;
+    }
+    // Reuse loggers so things like event sinks are persistent.
+    const existing = loggerCache.get(namespace);
+    if (existing) {
+        return existing.func;
+    }
+    // Do we have a backend yet?
+    if (cachedBackend === null) {
+        // Explicitly disabled.
+        return exports.placeholder;
+    }
+    else if (cachedBackend === undefined) {
+        // One hasn't been made yet, so default to Node.
+        cachedBackend = getNodeBackend();
+    }
+    // The logger is further wrapped so we can handle the backend changing out.
+    const logger = (() => {
+        let previousBackend = undefined;
+        const newLogger = new AdhocDebugLogger(namespace, (fields, ...args) => {
+            if (previousBackend !== cachedBackend) {
+                // Did the user pass a custom backend?
+                if (cachedBackend === null) {
+                    // Explicitly disabled.
+                    return;
+                }
+                else if (cachedBackend === undefined) {
+                    // One hasn't been made yet, so default to Node.
+                    cachedBackend = getNodeBackend();
+                }
+                previousBackend = cachedBackend;
+            }
+            cachedBackend === null || cachedBackend === void 0 ? void 0 : cachedBackend.log(namespace, fields, ...args);
+        });
+        return newLogger;
+    })();
+    loggerCache.set(namespace, logger);
+    return logger.func;
+}
+//# sourceMappingURL=logging-utils.js.map
+
+/***/ }),
+
+/***/ 4826:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+var json_stringify = (__nccwpck_require__(3651).stringify);
+var json_parse     = __nccwpck_require__(3197);
+
+module.exports = function(options) {
+    return  {
+        parse: json_parse(options),
+        stringify: json_stringify
+    }
+};
+//create the default method members with no options applied for backwards compatibility
+module.exports.parse = json_parse();
+module.exports.stringify = json_stringify;
+
+
+/***/ }),
+
+/***/ 3197:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+var BigNumber = null;
+
+// regexpxs extracted from
+// (c) BSD-3-Clause
+// https://github.com/fastify/secure-json-parse/graphs/contributors and https://github.com/hapijs/bourne/graphs/contributors
+
+const suspectProtoRx = /(?:_|\\u005[Ff])(?:_|\\u005[Ff])(?:p|\\u0070)(?:r|\\u0072)(?:o|\\u006[Ff])(?:t|\\u0074)(?:o|\\u006[Ff])(?:_|\\u005[Ff])(?:_|\\u005[Ff])/;
+const suspectConstructorRx = /(?:c|\\u0063)(?:o|\\u006[Ff])(?:n|\\u006[Ee])(?:s|\\u0073)(?:t|\\u0074)(?:r|\\u0072)(?:u|\\u0075)(?:c|\\u0063)(?:t|\\u0074)(?:o|\\u006[Ff])(?:r|\\u0072)/;
+
+/*
+    json_parse.js
+    2012-06-20
+
+    Public Domain.
+
+    NO WARRANTY EXPRESSED OR IMPLIED. USE AT YOUR OWN RISK.
+
+    This file creates a json_parse function.
+    During create you can (optionally) specify some behavioural switches
+
+        require('json-bigint')(options)
+
+            The optional options parameter holds switches that drive certain
+            aspects of the parsing process:
+            * options.strict = true will warn about duplicate-key usage in the json.
+              The default (strict = false) will silently ignore those and overwrite
+              values for keys that are in duplicate use.
+
+    The resulting function follows this signature:
+        json_parse(text, reviver)
+            This method parses a JSON text to produce an object or array.
+            It can throw a SyntaxError exception.
+
+            The optional reviver parameter is a function that can filter and
+            transform the results. It receives each of the keys and values,
+            and its return value is used instead of the original value.
+            If it returns what it received, then the structure is not modified.
+            If it returns undefined then the member is deleted.
+
+            Example:
+
+            // Parse the text. Values that look like ISO date strings will
+            // be converted to Date objects.
+
+            myData = json_parse(text, function (key, value) {
+                var a;
+                if (typeof value === 'string') {
+                    a =
+/^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2}(?:\.\d*)?)Z$/.exec(value);
+                    if (a) {
+                        return new Date(Date.UTC(+a[1], +a[2] - 1, +a[3], +a[4],
+                            +a[5], +a[6]));
+                    }
+                }
+                return value;
+            });
+
+    This is a reference implementation. You are free to copy, modify, or
+    redistribute.
+
+    This code should be minified before deployment.
+    See http://javascript.crockford.com/jsmin.html
+
+    USE YOUR OWN COPY. IT IS EXTREMELY UNWISE TO LOAD CODE FROM SERVERS YOU DO
+    NOT CONTROL.
+*/
+
+/*members "", "\"", "\/", "\\", at, b, call, charAt, f, fromCharCode,
+    hasOwnProperty, message, n, name, prototype, push, r, t, text
+*/
+
+var json_parse = function (options) {
+  'use strict';
+
+  // This is a function that can parse a JSON text, producing a JavaScript
+  // data structure. It is a simple, recursive descent parser. It does not use
+  // eval or regular expressions, so it can be used as a model for implementing
+  // a JSON parser in other languages.
+
+  // We are defining the function inside of another function to avoid creating
+  // global variables.
+
+  // Default options one can override by passing options to the parse()
+  var _options = {
+    strict: false, // not being strict means do not generate syntax errors for "duplicate key"
+    storeAsString: false, // toggles whether the values should be stored as BigNumber (default) or a string
+    alwaysParseAsBig: false, // toggles whether all numbers should be Big
+    useNativeBigInt: false, // toggles whether to use native BigInt instead of bignumber.js
+    protoAction: 'error',
+    constructorAction: 'error',
+  };
+
+  // If there are options, then use them to override the default _options
+  if (options !== undefined && options !== null) {
+    if (options.strict === true) {
+      _options.strict = true;
+    }
+    if (options.storeAsString === true) {
+      _options.storeAsString = true;
+    }
+    _options.alwaysParseAsBig =
+      options.alwaysParseAsBig === true ? options.alwaysParseAsBig : false;
+    _options.useNativeBigInt =
+      options.useNativeBigInt === true ? options.useNativeBigInt : false;
+
+    if (typeof options.constructorAction !== 'undefined') {
+      if (
+        options.constructorAction === 'error' ||
+        options.constructorAction === 'ignore' ||
+        options.constructorAction === 'preserve'
+      ) {
+        _options.constructorAction = options.constructorAction;
+      } else {
+        throw new Error(
+          `Incorrect value for constructorAction option, must be "error", "ignore" or undefined but passed ${options.constructorAction}`
+        );
+      }
+    }
+
+    if (typeof options.protoAction !== 'undefined') {
+      if (
+        options.protoAction === 'error' ||
+        options.protoAction === 'ignore' ||
+        options.protoAction === 'preserve'
+      ) {
+        _options.protoAction = options.protoAction;
+      } else {
+        throw new Error(
+          `Incorrect value for protoAction option, must be "error", "ignore" or undefined but passed ${options.protoAction}`
+        );
+      }
+    }
+  }
+
+  var at, // The index of the current character
+    ch, // The current character
+    escapee = {
+      '"': '"',
+      '\\': '\\',
+      '/': '/',
+      b: '\b',
+      f: '\f',
+      n: '\n',
+      r: '\r',
+      t: '\t',
+    },
+    text,
+    error = function (m) {
+      // Call error when something is wrong.
+
+      throw {
+        name: 'SyntaxError',
+        message: m,
+        at: at,
+        text: text,
+      };
+    },
+    next = function (c) {
+      // If a c parameter is provided, verify that it matches the current character.
+
+      if (c && c !== ch) {
+        error("Expected '" + c + "' instead of '" + ch + "'");
+      }
+
+      // Get the next character. When there are no more characters,
+      // return the empty string.
+
+      ch = text.charAt(at);
+      at += 1;
+      return ch;
+    },
+    number = function () {
+      // Parse a number value.
+
+      var number,
+        string = '';
+
+      if (ch === '-') {
+        string = '-';
+        next('-');
+      }
+      while (ch >= '0' && ch <= '9') {
+        string += ch;
+        next();
+      }
+      if (ch === '.') {
+        string += '.';
+        while (next() && ch >= '0' && ch <= '9') {
+          string += ch;
+        }
+      }
+      if (ch === 'e' || ch === 'E') {
+        string += ch;
+        next();
+        if (ch === '-' || ch === '+') {
+          string += ch;
+          next();
+        }
+        while (ch >= '0' && ch <= '9') {
+          string += ch;
+          next();
+        }
+      }
+      number = +string;
+      if (!isFinite(number)) {
+        error('Bad number');
+      } else {
+        if (BigNumber == null) BigNumber = __nccwpck_require__(1259);
+        //if (number > 9007199254740992 || number < -9007199254740992)
+        // Bignumber has stricter check: everything with length > 15 digits disallowed
+        if (string.length > 15)
+          return _options.storeAsString
+            ? string
+            : _options.useNativeBigInt
+            ? BigInt(string)
+            : new BigNumber(string);
+        else
+          return !_options.alwaysParseAsBig
+            ? number
+            : _options.useNativeBigInt
+            ? BigInt(number)
+            : new BigNumber(number);
+      }
+    },
+    string = function () {
+      // Parse a string value.
+
+      var hex,
+        i,
+        string = '',
+        uffff;
+
+      // When parsing for string values, we must look for " and \ characters.
+
+      if (ch === '"') {
+        var startAt = at;
+        while (next()) {
+          if (ch === '"') {
+            if (at - 1 > startAt) string += text.substring(startAt, at - 1);
+            next();
+            return string;
+          }
+          if (ch === '\\') {
+            if (at - 1 > startAt) string += text.substring(startAt, at - 1);
+            next();
+            if (ch === 'u') {
+              uffff = 0;
+              for (i = 0; i < 4; i += 1) {
+                hex = parseInt(next(), 16);
+                if (!isFinite(hex)) {
+                  break;
+                }
+                uffff = uffff * 16 + hex;
+              }
+              string += String.fromCharCode(uffff);
+            } else if (typeof escapee[ch] === 'string') {
+              string += escapee[ch];
+            } else {
+              break;
+            }
+            startAt = at;
+          }
+        }
+      }
+      error('Bad string');
+    },
+    white = function () {
+      // Skip whitespace.
+
+      while (ch && ch <= ' ') {
+        next();
+      }
+    },
+    word = function () {
+      // true, false, or null.
+
+      switch (ch) {
+        case 't':
+          next('t');
+          next('r');
+          next('u');
+          next('e');
+          return true;
+        case 'f':
+          next('f');
+          next('a');
+          next('l');
+          next('s');
+          next('e');
+          return false;
+        case 'n':
+          next('n');
+          next('u');
+          next('l');
+          next('l');
+          return null;
+      }
+      error("Unexpected '" + ch + "'");
+    },
+    value, // Place holder for the value function.
+    array = function () {
+      // Parse an array value.
+
+      var array = [];
+
+      if (ch === '[') {
+        next('[');
+        white();
+        if (ch === ']') {
+          next(']');
+          return array; // empty array
+        }
+        while (ch) {
+          array.push(value());
+          white();
+          if (ch === ']') {
+            next(']');
+            return array;
+          }
+          next(',');
+          white();
+        }
+      }
+      error('Bad array');
+    },
+    object = function () {
+      // Parse an object value.
+
+      var key,
+        object = Object.create(null);
+
+      if (ch === '{') {
+        next('{');
+        white();
+        if (ch === '}') {
+          next('}');
+          return object; // empty object
+        }
+        while (ch) {
+          key = string();
+          white();
+          next(':');
+          if (
+            _options.strict === true &&
+            Object.hasOwnProperty.call(object, key)
+          ) {
+            error('Duplicate key "' + key + '"');
+          }
+
+          if (suspectProtoRx.test(key) === true) {
+            if (_options.protoAction === 'error') {
+              error('Object contains forbidden prototype property');
+            } else if (_options.protoAction === 'ignore') {
+              value();
+            } else {
+              object[key] = value();
+            }
+          } else if (suspectConstructorRx.test(key) === true) {
+            if (_options.constructorAction === 'error') {
+              error('Object contains forbidden constructor property');
+            } else if (_options.constructorAction === 'ignore') {
+              value();
+            } else {
+              object[key] = value();
+            }
+          } else {
+            object[key] = value();
+          }
+
+          white();
+          if (ch === '}') {
+            next('}');
+            return object;
+          }
+          next(',');
+          white();
+        }
+      }
+      error('Bad object');
+    };
+
+  value = function () {
+    // Parse a JSON value. It could be an object, an array, a string, a number,
+    // or a word.
+
+    white();
+    switch (ch) {
+      case '{':
+        return object();
+      case '[':
+        return array();
+      case '"':
+        return string();
+      case '-':
+        return number();
+      default:
+        return ch >= '0' && ch <= '9' ? number() : word();
+    }
+  };
+
+  // Return the json_parse function. It will have access to all of the above
+  // functions and variables.
+
+  return function (source, reviver) {
+    var result;
+
+    text = source + '';
+    at = 0;
+    ch = ' ';
+    result = value();
+    white();
+    if (ch) {
+      error('Syntax error');
+    }
+
+    // If there is a reviver function, we recursively walk the new structure,
+    // passing each name/value pair to the reviver function for possible
+    // transformation, starting with a temporary root object that holds the result
+    // in an empty key. If there is not a reviver function, we simply return the
+    // result.
+
+    return typeof reviver === 'function'
+      ? (function walk(holder, key) {
+          var k,
+            v,
+            value = holder[key];
+          if (value && typeof value === 'object') {
+            Object.keys(value).forEach(function (k) {
+              v = walk(value, k);
+              if (v !== undefined) {
+                value[k] = v;
+              } else {
+                delete value[k];
+              }
+            });
+          }
+          return reviver.call(holder, key, value);
+        })({ '': result }, '')
+      : result;
+  };
+};
+
+module.exports = json_parse;
+
+
+/***/ }),
+
+/***/ 3651:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+var BigNumber = __nccwpck_require__(1259);
+
+/*
+    json2.js
+    2013-05-26
+
+    Public Domain.
+
+    NO WARRANTY EXPRESSED OR IMPLIED. USE AT YOUR OWN RISK.
+
+    See http://www.JSON.org/js.html
+
+
+    This code should be minified before deployment.
+    See http://javascript.crockford.com/jsmin.html
+
+    USE YOUR OWN COPY. IT IS EXTREMELY UNWISE TO LOAD CODE FROM SERVERS YOU DO
+    NOT CONTROL.
+
+
+    This file creates a global JSON object containing two methods: stringify
+    and parse.
+
+        JSON.stringify(value, replacer, space)
+            value       any JavaScript value, usually an object or array.
+
+            replacer    an optional parameter that determines how object
+                        values are stringified for objects. It can be a
+                        function or an array of strings.
+
+            space       an optional parameter that specifies the indentation
+                        of nested structures. If it is omitted, the text will
+                        be packed without extra whitespace. If it is a number,
+                        it will specify the number of spaces to indent at each
+                        level. If it is a string (such as '\t' or '&nbsp;'),
+                        it contains the characters used to indent at each level.
+
+            This method produces a JSON text from a JavaScript value.
+
+            When an object value is found, if the object contains a toJSON
+            method, its toJSON method will be called and the result will be
+            stringified. A toJSON method does not serialize: it returns the
+            value represented by the name/value pair that should be serialized,
+            or undefined if nothing should be serialized. The toJSON method
+            will be passed the key associated with the value, and this will be
+            bound to the value
+
+            For example, this would serialize Dates as ISO strings.
+
+                Date.prototype.toJSON = function (key) {
+                    function f(n) {
+                        // Format integers to have at least two digits.
+                        return n < 10 ? '0' + n : n;
+                    }
+
+                    return this.getUTCFullYear()   + '-' +
+                         f(this.getUTCMonth() + 1) + '-' +
+                         f(this.getUTCDate())      + 'T' +
+                         f(this.getUTCHours())     + ':' +
+                         f(this.getUTCMinutes())   + ':' +
+                         f(this.getUTCSeconds())   + 'Z';
+                };
+
+            You can provide an optional replacer method. It will be passed the
+            key and value of each member, with this bound to the containing
+            object. The value that is returned from your method will be
+            serialized. If your method returns undefined, then the member will
+            be excluded from the serialization.
+
+            If the replacer parameter is an array of strings, then it will be
+            used to select the members to be serialized. It filters the results
+            such that only members with keys listed in the replacer array are
+            stringified.
+
+            Values that do not have JSON representations, such as undefined or
+            functions, will not be serialized. Such values in objects will be
+            dropped; in arrays they will be replaced with null. You can use
+            a replacer function to replace those with JSON values.
+            JSON.stringify(undefined) returns undefined.
+
+            The optional space parameter produces a stringification of the
+            value that is filled with line breaks and indentation to make it
+            easier to read.
+
+            If the space parameter is a non-empty string, then that string will
+            be used for indentation. If the space parameter is a number, then
+            the indentation will be that many spaces.
+
+            Example:
+
+            text = JSON.stringify(['e', {pluribus: 'unum'}]);
+            // text is '["e",{"pluribus":"unum"}]'
+
+
+            text = JSON.stringify(['e', {pluribus: 'unum'}], null, '\t');
+            // text is '[\n\t"e",\n\t{\n\t\t"pluribus": "unum"\n\t}\n]'
+
+            text = JSON.stringify([new Date()], function (key, value) {
+                return this[key] instanceof Date ?
+                    'Date(' + this[key] + ')' : value;
+            });
+            // text is '["Date(---current time---)"]'
+
+
+        JSON.parse(text, reviver)
+            This method parses a JSON text to produce an object or array.
+            It can throw a SyntaxError exception.
+
+            The optional reviver parameter is a function that can filter and
+            transform the results. It receives each of the keys and values,
+            and its return value is used instead of the original value.
+            If it returns what it received, then the structure is not modified.
+            If it returns undefined then the member is deleted.
+
+            Example:
+
+            // Parse the text. Values that look like ISO date strings will
+            // be converted to Date objects.
+
+            myData = JSON.parse(text, function (key, value) {
+                var a;
+                if (typeof value === 'string') {
+                    a =
+/^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2}(?:\.\d*)?)Z$/.exec(value);
+                    if (a) {
+                        return new Date(Date.UTC(+a[1], +a[2] - 1, +a[3], +a[4],
+                            +a[5], +a[6]));
+                    }
+                }
+                return value;
+            });
+
+            myData = JSON.parse('["Date(09/09/2001)"]', function (key, value) {
+                var d;
+                if (typeof value === 'string' &&
+                        value.slice(0, 5) === 'Date(' &&
+                        value.slice(-1) === ')') {
+                    d = new Date(value.slice(5, -1));
+                    if (d) {
+                        return d;
+                    }
+                }
+                return value;
+            });
+
+
+    This is a reference implementation. You are free to copy, modify, or
+    redistribute.
+*/
+
+/*jslint evil: true, regexp: true */
+
+/*members "", "\b", "\t", "\n", "\f", "\r", "\"", JSON, "\\", apply,
+    call, charCodeAt, getUTCDate, getUTCFullYear, getUTCHours,
+    getUTCMinutes, getUTCMonth, getUTCSeconds, hasOwnProperty, join,
+    lastIndex, length, parse, prototype, push, replace, slice, stringify,
+    test, toJSON, toString, valueOf
+*/
+
+
+// Create a JSON object only if one does not already exist. We create the
+// methods in a closure to avoid creating global variables.
+
+var JSON = module.exports;
+
+(function () {
+    'use strict';
+
+    function f(n) {
+        // Format integers to have at least two digits.
+        return n < 10 ? '0' + n : n;
+    }
+
+    var cx = /[\u0000\u00ad\u0600-\u0604\u070f\u17b4\u17b5\u200c-\u200f\u2028-\u202f\u2060-\u206f\ufeff\ufff0-\uffff]/g,
+        escapable = /[\\\"\x00-\x1f\x7f-\x9f\u00ad\u0600-\u0604\u070f\u17b4\u17b5\u200c-\u200f\u2028-\u202f\u2060-\u206f\ufeff\ufff0-\uffff]/g,
+        gap,
+        indent,
+        meta = {    // table of character substitutions
+            '\b': '\\b',
+            '\t': '\\t',
+            '\n': '\\n',
+            '\f': '\\f',
+            '\r': '\\r',
+            '"' : '\\"',
+            '\\': '\\\\'
+        },
+        rep;
+
+
+    function quote(string) {
+
+// If the string contains no control characters, no quote characters, and no
+// backslash characters, then we can safely slap some quotes around it.
+// Otherwise we must also replace the offending characters with safe escape
+// sequences.
+
+        escapable.lastIndex = 0;
+        return escapable.test(string) ? '"' + string.replace(escapable, function (a) {
+            var c = meta[a];
+            return typeof c === 'string'
+                ? c
+                : '\\u' + ('0000' + a.charCodeAt(0).toString(16)).slice(-4);
+        }) + '"' : '"' + string + '"';
+    }
+
+
+    function str(key, holder) {
+
+// Produce a string from holder[key].
+
+        var i,          // The loop counter.
+            k,          // The member key.
+            v,          // The member value.
+            length,
+            mind = gap,
+            partial,
+            value = holder[key],
+            isBigNumber = value != null && (value instanceof BigNumber || BigNumber.isBigNumber(value));
+
+// If the value has a toJSON method, call it to obtain a replacement value.
+
+        if (value && typeof value === 'object' &&
+                typeof value.toJSON === 'function') {
+            value = value.toJSON(key);
+        }
+
+// If we were called with a replacer function, then call the replacer to
+// obtain a replacement value.
+
+        if (typeof rep === 'function') {
+            value = rep.call(holder, key, value);
+        }
+
+// What happens next depends on the value's type.
+
+        switch (typeof value) {
+        case 'string':
+            if (isBigNumber) {
+                return value;
+            } else {
+                return quote(value);
+            }
+
+        case 'number':
+
+// JSON numbers must be finite. Encode non-finite numbers as null.
+
+            return isFinite(value) ? String(value) : 'null';
+
+        case 'boolean':
+        case 'null':
+        case 'bigint':
+
+// If the value is a boolean or null, convert it to a string. Note:
+// typeof null does not produce 'null'. The case is included here in
+// the remote chance that this gets fixed someday.
+
+            return String(value);
+
+// If the type is 'object', we might be dealing with an object or an array or
+// null.
+
+        case 'object':
+
+// Due to a specification blunder in ECMAScript, typeof null is 'object',
+// so watch out for that case.
+
+            if (!value) {
+                return 'null';
+            }
+
+// Make an array to hold the partial results of stringifying this object value.
+
+            gap += indent;
+            partial = [];
+
+// Is the value an array?
+
+            if (Object.prototype.toString.apply(value) === '[object Array]') {
+
+// The value is an array. Stringify every element. Use null as a placeholder
+// for non-JSON values.
+
+                length = value.length;
+                for (i = 0; i < length; i += 1) {
+                    partial[i] = str(i, value) || 'null';
+                }
+
+// Join all of the elements together, separated with commas, and wrap them in
+// brackets.
+
+                v = partial.length === 0
+                    ? '[]'
+                    : gap
+                    ? '[\n' + gap + partial.join(',\n' + gap) + '\n' + mind + ']'
+                    : '[' + partial.join(',') + ']';
+                gap = mind;
+                return v;
+            }
+
+// If the replacer is an array, use it to select the members to be stringified.
+
+            if (rep && typeof rep === 'object') {
+                length = rep.length;
+                for (i = 0; i < length; i += 1) {
+                    if (typeof rep[i] === 'string') {
+                        k = rep[i];
+                        v = str(k, value);
+                        if (v) {
+                            partial.push(quote(k) + (gap ? ': ' : ':') + v);
+                        }
+                    }
+                }
+            } else {
+
+// Otherwise, iterate through all of the keys in the object.
+
+                Object.keys(value).forEach(function(k) {
+                    var v = str(k, value);
+                    if (v) {
+                        partial.push(quote(k) + (gap ? ': ' : ':') + v);
+                    }
+                });
+            }
+
+// Join all of the member texts together, separated with commas,
+// and wrap them in braces.
+
+            v = partial.length === 0
+                ? '{}'
+                : gap
+                ? '{\n' + gap + partial.join(',\n' + gap) + '\n' + mind + '}'
+                : '{' + partial.join(',') + '}';
+            gap = mind;
+            return v;
+        }
+    }
+
+// If the JSON object does not yet have a stringify method, give it one.
+
+    if (typeof JSON.stringify !== 'function') {
+        JSON.stringify = function (value, replacer, space) {
+
+// The stringify method takes a value and an optional replacer, and an optional
+// space parameter, and returns a JSON text. The replacer can be a function
+// that can replace values, or an array of strings that will select the keys.
+// A default replacer method can be provided. Use of the space parameter can
+// produce text that is more easily readable.
+
+            var i;
+            gap = '';
+            indent = '';
+
+// If the space parameter is a number, make an indent string containing that
+// many spaces.
+
+            if (typeof space === 'number') {
+                for (i = 0; i < space; i += 1) {
+                    indent += ' ';
+                }
+
+// If the space parameter is a string, it will be used as the indent string.
+
+            } else if (typeof space === 'string') {
+                indent = space;
+            }
+
+// If there is a replacer, it must be a function or an array.
+// Otherwise, throw an error.
+
+            rep = replacer;
+            if (replacer && typeof replacer !== 'function' &&
+                    (typeof replacer !== 'object' ||
+                    typeof replacer.length !== 'number')) {
+                throw new Error('JSON.stringify');
+            }
+
+// Make a fake root object containing our value under the key of ''.
+// Return the result of stringifying the value.
+
+            return str('', {'': value});
+        };
+    }
+}());
+
+
+/***/ }),
+
+/***/ 8622:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+var Buffer = (__nccwpck_require__(3058).Buffer);
+var crypto = __nccwpck_require__(6982);
+var formatEcdsa = __nccwpck_require__(325);
+var util = __nccwpck_require__(9023);
+
+var MSG_INVALID_ALGORITHM = '"%s" is not a valid algorithm.\n  Supported algorithms are:\n  "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512" and "none".'
+var MSG_INVALID_SECRET = 'secret must be a string or buffer';
+var MSG_INVALID_VERIFIER_KEY = 'key must be a string or a buffer';
+var MSG_INVALID_SIGNER_KEY = 'key must be a string, a buffer or an object';
+
+var supportsKeyObjects = typeof crypto.createPublicKey === 'function';
+if (supportsKeyObjects) {
+  MSG_INVALID_VERIFIER_KEY += ' or a KeyObject';
+  MSG_INVALID_SECRET += 'or a KeyObject';
+}
+
+function checkIsPublicKey(key) {
+  if (Buffer.isBuffer(key)) {
+    return;
+  }
+
+  if (typeof key === 'string') {
+    return;
+  }
+
+  if (!supportsKeyObjects) {
+    throw typeError(MSG_INVALID_VERIFIER_KEY);
+  }
+
+  if (typeof key !== 'object') {
+    throw typeError(MSG_INVALID_VERIFIER_KEY);
+  }
+
+  if (typeof key.type !== 'string') {
+    throw typeError(MSG_INVALID_VERIFIER_KEY);
+  }
+
+  if (typeof key.asymmetricKeyType !== 'string') {
+    throw typeError(MSG_INVALID_VERIFIER_KEY);
+  }
+
+  if (typeof key.export !== 'function') {
+    throw typeError(MSG_INVALID_VERIFIER_KEY);
+  }
+};
+
+function checkIsPrivateKey(key) {
+  if (Buffer.isBuffer(key)) {
+    return;
+  }
+
+  if (typeof key === 'string') {
+    return;
+  }
+
+  if (typeof key === 'object') {
+    return;
+  }
+
+  throw typeError(MSG_INVALID_SIGNER_KEY);
+};
+
+function checkIsSecretKey(key) {
+  if (Buffer.isBuffer(key)) {
+    return;
+  }
+
+  if (typeof key === 'string') {
+    return key;
+  }
+
+  if (!supportsKeyObjects) {
+    throw typeError(MSG_INVALID_SECRET);
+  }
+
+  if (typeof key !== 'object') {
+    throw typeError(MSG_INVALID_SECRET);
+  }
+
+  if (key.type !== 'secret') {
+    throw typeError(MSG_INVALID_SECRET);
+  }
+
+  if (typeof key.export !== 'function') {
+    throw typeError(MSG_INVALID_SECRET);
+  }
+}
+
+function fromBase64(base64) {
+  return base64
+    .replace(/=/g, '')
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_');
+}
+
+function toBase64(base64url) {
+  base64url = base64url.toString();
+
+  var padding = 4 - base64url.length % 4;
+  if (padding !== 4) {
+    for (var i = 0; i < padding; ++i) {
+      base64url += '=';
+    }
+  }
+
+  return base64url
+    .replace(/\-/g, '+')
+    .replace(/_/g, '/');
+}
+
+function typeError(template) {
+  var args = [].slice.call(arguments, 1);
+  var errMsg = util.format.bind(util, template).apply(null, args);
+  return new TypeError(errMsg);
+}
+
+function bufferOrString(obj) {
+  return Buffer.isBuffer(obj) || typeof obj === 'string';
+}
+
+function normalizeInput(thing) {
+  if (!bufferOrString(thing))
+    thing = JSON.stringify(thing);
+  return thing;
+}
+
+function createHmacSigner(bits) {
+  return function sign(thing, secret) {
+    checkIsSecretKey(secret);
+    thing = normalizeInput(thing);
+    var hmac = crypto.createHmac('sha' + bits, secret);
+    var sig = (hmac.update(thing), hmac.digest('base64'))
+    return fromBase64(sig);
+  }
+}
+
+var bufferEqual;
+var timingSafeEqual = 'timingSafeEqual' in crypto ? function timingSafeEqual(a, b) {
+  if (a.byteLength !== b.byteLength) {
+    return false;
+  }
+
+  return crypto.timingSafeEqual(a, b)
+} : function timingSafeEqual(a, b) {
+  if (!bufferEqual) {
+    bufferEqual = __nccwpck_require__(9732);
+  }
+
+  return bufferEqual(a, b)
+}
+
+function createHmacVerifier(bits) {
+  return function verify(thing, signature, secret) {
+    var computedSig = createHmacSigner(bits)(thing, secret);
+    return timingSafeEqual(Buffer.from(signature), Buffer.from(computedSig));
+  }
+}
+
+function createKeySigner(bits) {
+ return function sign(thing, privateKey) {
+    checkIsPrivateKey(privateKey);
+    thing = normalizeInput(thing);
+    // Even though we are specifying "RSA" here, this works with ECDSA
+    // keys as well.
+    var signer = crypto.createSign('RSA-SHA' + bits);
+    var sig = (signer.update(thing), signer.sign(privateKey, 'base64'));
+    return fromBase64(sig);
+  }
+}
+
+function createKeyVerifier(bits) {
+  return function verify(thing, signature, publicKey) {
+    checkIsPublicKey(publicKey);
+    thing = normalizeInput(thing);
+    signature = toBase64(signature);
+    var verifier = crypto.createVerify('RSA-SHA' + bits);
+    verifier.update(thing);
+    return verifier.verify(publicKey, signature, 'base64');
+  }
+}
+
+function createPSSKeySigner(bits) {
+  return function sign(thing, privateKey) {
+    checkIsPrivateKey(privateKey);
+    thing = normalizeInput(thing);
+    var signer = crypto.createSign('RSA-SHA' + bits);
+    var sig = (signer.update(thing), signer.sign({
+      key: privateKey,
+      padding: crypto.constants.RSA_PKCS1_PSS_PADDING,
+      saltLength: crypto.constants.RSA_PSS_SALTLEN_DIGEST
+    }, 'base64'));
+    return fromBase64(sig);
+  }
+}
+
+function createPSSKeyVerifier(bits) {
+  return function verify(thing, signature, publicKey) {
+    checkIsPublicKey(publicKey);
+    thing = normalizeInput(thing);
+    signature = toBase64(signature);
+    var verifier = crypto.createVerify('RSA-SHA' + bits);
+    verifier.update(thing);
+    return verifier.verify({
+      key: publicKey,
+      padding: crypto.constants.RSA_PKCS1_PSS_PADDING,
+      saltLength: crypto.constants.RSA_PSS_SALTLEN_DIGEST
+    }, signature, 'base64');
+  }
+}
+
+function createECDSASigner(bits) {
+  var inner = createKeySigner(bits);
+  return function sign() {
+    var signature = inner.apply(null, arguments);
+    signature = formatEcdsa.derToJose(signature, 'ES' + bits);
+    return signature;
+  };
+}
+
+function createECDSAVerifer(bits) {
+  var inner = createKeyVerifier(bits);
+  return function verify(thing, signature, publicKey) {
+    signature = formatEcdsa.joseToDer(signature, 'ES' + bits).toString('base64');
+    var result = inner(thing, signature, publicKey);
+    return result;
+  };
+}
+
+function createNoneSigner() {
+  return function sign() {
+    return '';
+  }
+}
+
+function createNoneVerifier() {
+  return function verify(thing, signature) {
+    return signature === '';
+  }
+}
+
+module.exports = function jwa(algorithm) {
+  var signerFactories = {
+    hs: createHmacSigner,
+    rs: createKeySigner,
+    ps: createPSSKeySigner,
+    es: createECDSASigner,
+    none: createNoneSigner,
+  }
+  var verifierFactories = {
+    hs: createHmacVerifier,
+    rs: createKeyVerifier,
+    ps: createPSSKeyVerifier,
+    es: createECDSAVerifer,
+    none: createNoneVerifier,
+  }
+  var match = algorithm.match(/^(RS|PS|ES|HS)(256|384|512)$|^(none)$/);
+  if (!match)
+    throw typeError(MSG_INVALID_ALGORITHM, algorithm);
+  var algo = (match[1] || match[3]).toLowerCase();
+  var bits = match[2];
+
+  return {
+    sign: signerFactories[algo](bits),
+    verify: verifierFactories[algo](bits),
+  }
+};
+
+
+/***/ }),
+
+/***/ 3324:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+/*global exports*/
+var SignStream = __nccwpck_require__(8600);
+var VerifyStream = __nccwpck_require__(4368);
+
+var ALGORITHMS = [
+  'HS256', 'HS384', 'HS512',
+  'RS256', 'RS384', 'RS512',
+  'PS256', 'PS384', 'PS512',
+  'ES256', 'ES384', 'ES512'
+];
+
+exports.ALGORITHMS = ALGORITHMS;
+exports.sign = SignStream.sign;
+exports.verify = VerifyStream.verify;
+exports.decode = VerifyStream.decode;
+exports.isValid = VerifyStream.isValid;
+exports.createSign = function createSign(opts) {
+  return new SignStream(opts);
+};
+exports.createVerify = function createVerify(opts) {
+  return new VerifyStream(opts);
+};
+
+
+/***/ }),
+
+/***/ 1831:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+/*global module, process*/
+var Buffer = (__nccwpck_require__(3058).Buffer);
+var Stream = __nccwpck_require__(2203);
+var util = __nccwpck_require__(9023);
+
+function DataStream(data) {
+  this.buffer = null;
+  this.writable = true;
+  this.readable = true;
+
+  // No input
+  if (!data) {
+    this.buffer = Buffer.alloc(0);
+    return this;
+  }
+
+  // Stream
+  if (typeof data.pipe === 'function') {
+    this.buffer = Buffer.alloc(0);
+    data.pipe(this);
+    return this;
+  }
+
+  // Buffer or String
+  // or Object (assumedly a passworded key)
+  if (data.length || typeof data === 'object') {
+    this.buffer = data;
+    this.writable = false;
+    process.nextTick(function () {
+      this.emit('end', data);
+      this.readable = false;
+      this.emit('close');
+    }.bind(this));
+    return this;
+  }
+
+  throw new TypeError('Unexpected data type ('+ typeof data + ')');
+}
+util.inherits(DataStream, Stream);
+
+DataStream.prototype.write = function write(data) {
+  this.buffer = Buffer.concat([this.buffer, Buffer.from(data)]);
+  this.emit('data', data);
+};
+
+DataStream.prototype.end = function end(data) {
+  if (data)
+    this.write(data);
+  this.emit('end', data);
+  this.emit('close');
+  this.writable = false;
+  this.readable = false;
+};
+
+module.exports = DataStream;
+
+
+/***/ }),
+
+/***/ 8600:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+/*global module*/
+var Buffer = (__nccwpck_require__(3058).Buffer);
+var DataStream = __nccwpck_require__(1831);
+var jwa = __nccwpck_require__(8622);
+var Stream = __nccwpck_require__(2203);
+var toString = __nccwpck_require__(5126);
+var util = __nccwpck_require__(9023);
+
+function base64url(string, encoding) {
+  return Buffer
+    .from(string, encoding)
+    .toString('base64')
+    .replace(/=/g, '')
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_');
+}
+
+function jwsSecuredInput(header, payload, encoding) {
+  encoding = encoding || 'utf8';
+  var encodedHeader = base64url(toString(header), 'binary');
+  var encodedPayload = base64url(toString(payload), encoding);
+  return util.format('%s.%s', encodedHeader, encodedPayload);
+}
+
+function jwsSign(opts) {
+  var header = opts.header;
+  var payload = opts.payload;
+  var secretOrKey = opts.secret || opts.privateKey;
+  var encoding = opts.encoding;
+  var algo = jwa(header.alg);
+  var securedInput = jwsSecuredInput(header, payload, encoding);
+  var signature = algo.sign(securedInput, secretOrKey);
+  return util.format('%s.%s', securedInput, signature);
+}
+
+function SignStream(opts) {
+  var secret = opts.secret;
+  secret = secret == null ? opts.privateKey : secret;
+  secret = secret == null ? opts.key : secret;
+  if (/^hs/i.test(opts.header.alg) === true && secret == null) {
+    throw new TypeError('secret must be a string or buffer or a KeyObject')
+  }
+  var secretStream = new DataStream(secret);
+  this.readable = true;
+  this.header = opts.header;
+  this.encoding = opts.encoding;
+  this.secret = this.privateKey = this.key = secretStream;
+  this.payload = new DataStream(opts.payload);
+  this.secret.once('close', function () {
+    if (!this.payload.writable && this.readable)
+      this.sign();
+  }.bind(this));
+
+  this.payload.once('close', function () {
+    if (!this.secret.writable && this.readable)
+      this.sign();
+  }.bind(this));
+}
+util.inherits(SignStream, Stream);
+
+SignStream.prototype.sign = function sign() {
+  try {
+    var signature = jwsSign({
+      header: this.header,
+      payload: this.payload.buffer,
+      secret: this.secret.buffer,
+      encoding: this.encoding
+    });
+    this.emit('done', signature);
+    this.emit('data', signature);
+    this.emit('end');
+    this.readable = false;
+    return signature;
+  } catch (e) {
+    this.readable = false;
+    this.emit('error', e);
+    this.emit('close');
+  }
+};
+
+SignStream.sign = jwsSign;
+
+module.exports = SignStream;
+
+
+/***/ }),
+
+/***/ 5126:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+/*global module*/
+var Buffer = (__nccwpck_require__(181).Buffer);
+
+module.exports = function toString(obj) {
+  if (typeof obj === 'string')
+    return obj;
+  if (typeof obj === 'number' || Buffer.isBuffer(obj))
+    return obj.toString();
+  return JSON.stringify(obj);
+};
+
+
+/***/ }),
+
+/***/ 4368:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+/*global module*/
+var Buffer = (__nccwpck_require__(3058).Buffer);
+var DataStream = __nccwpck_require__(1831);
+var jwa = __nccwpck_require__(8622);
+var Stream = __nccwpck_require__(2203);
+var toString = __nccwpck_require__(5126);
+var util = __nccwpck_require__(9023);
+var JWS_REGEX = /^[a-zA-Z0-9\-_]+?\.[a-zA-Z0-9\-_]+?\.([a-zA-Z0-9\-_]+)?$/;
+
+function isObject(thing) {
+  return Object.prototype.toString.call(thing) === '[object Object]';
+}
+
+function safeJsonParse(thing) {
+  if (isObject(thing))
+    return thing;
+  try { return JSON.parse(thing); }
+  catch (e) { return undefined; }
+}
+
+function headerFromJWS(jwsSig) {
+  var encodedHeader = jwsSig.split('.', 1)[0];
+  return safeJsonParse(Buffer.from(encodedHeader, 'base64').toString('binary'));
+}
+
+function securedInputFromJWS(jwsSig) {
+  return jwsSig.split('.', 2).join('.');
+}
+
+function signatureFromJWS(jwsSig) {
+  return jwsSig.split('.')[2];
+}
+
+function payloadFromJWS(jwsSig, encoding) {
+  encoding = encoding || 'utf8';
+  var payload = jwsSig.split('.')[1];
+  return Buffer.from(payload, 'base64').toString(encoding);
+}
+
+function isValidJws(string) {
+  return JWS_REGEX.test(string) && !!headerFromJWS(string);
+}
+
+function jwsVerify(jwsSig, algorithm, secretOrKey) {
+  if (!algorithm) {
+    var err = new Error("Missing algorithm parameter for jws.verify");
+    err.code = "MISSING_ALGORITHM";
+    throw err;
+  }
+  jwsSig = toString(jwsSig);
+  var signature = signatureFromJWS(jwsSig);
+  var securedInput = securedInputFromJWS(jwsSig);
+  var algo = jwa(algorithm);
+  return algo.verify(securedInput, signature, secretOrKey);
+}
+
+function jwsDecode(jwsSig, opts) {
+  opts = opts || {};
+  jwsSig = toString(jwsSig);
+
+  if (!isValidJws(jwsSig))
+    return null;
+
+  var header = headerFromJWS(jwsSig);
+
+  if (!header)
+    return null;
+
+  var payload = payloadFromJWS(jwsSig);
+  if (header.typ === 'JWT' || opts.json)
+    payload = JSON.parse(payload, opts.encoding);
+
+  return {
+    header: header,
+    payload: payload,
+    signature: signatureFromJWS(jwsSig)
+  };
+}
+
+function VerifyStream(opts) {
+  opts = opts || {};
+  var secretOrKey = opts.secret;
+  secretOrKey = secretOrKey == null ? opts.publicKey : secretOrKey;
+  secretOrKey = secretOrKey == null ? opts.key : secretOrKey;
+  if (/^hs/i.test(opts.algorithm) === true && secretOrKey == null) {
+    throw new TypeError('secret must be a string or buffer or a KeyObject')
+  }
+  var secretStream = new DataStream(secretOrKey);
+  this.readable = true;
+  this.algorithm = opts.algorithm;
+  this.encoding = opts.encoding;
+  this.secret = this.publicKey = this.key = secretStream;
+  this.signature = new DataStream(opts.signature);
+  this.secret.once('close', function () {
+    if (!this.signature.writable && this.readable)
+      this.verify();
+  }.bind(this));
+
+  this.signature.once('close', function () {
+    if (!this.secret.writable && this.readable)
+      this.verify();
+  }.bind(this));
+}
+util.inherits(VerifyStream, Stream);
+VerifyStream.prototype.verify = function verify() {
+  try {
+    var valid = jwsVerify(this.signature.buffer, this.algorithm, this.key.buffer);
+    var obj = jwsDecode(this.signature.buffer, this.encoding);
+    this.emit('done', valid, obj);
+    this.emit('data', valid);
+    this.emit('end');
+    this.readable = false;
+    return valid;
+  } catch (e) {
+    this.readable = false;
+    this.emit('error', e);
+    this.emit('close');
+  }
+};
+
+VerifyStream.decode = jwsDecode;
+VerifyStream.isValid = isValidJws;
+VerifyStream.verify = jwsVerify;
+
+module.exports = VerifyStream;
+
+
+/***/ }),
+
+/***/ 3058:
+/***/ ((module, exports, __nccwpck_require__) => {
+
+/*! safe-buffer. MIT License. Feross Aboukhadijeh <https://feross.org/opensource> */
+/* eslint-disable node/no-deprecated-api */
+var buffer = __nccwpck_require__(181)
+var Buffer = buffer.Buffer
+
+// alternative to using Object.keys for old browsers
+function copyProps (src, dst) {
+  for (var key in src) {
+    dst[key] = src[key]
+  }
+}
+if (Buffer.from && Buffer.alloc && Buffer.allocUnsafe && Buffer.allocUnsafeSlow) {
+  module.exports = buffer
+} else {
+  // Copy properties from require('buffer')
+  copyProps(buffer, exports)
+  exports.Buffer = SafeBuffer
+}
+
+function SafeBuffer (arg, encodingOrOffset, length) {
+  return Buffer(arg, encodingOrOffset, length)
+}
+
+SafeBuffer.prototype = Object.create(Buffer.prototype)
+
+// Copy static methods from Buffer
+copyProps(Buffer, SafeBuffer)
+
+SafeBuffer.from = function (arg, encodingOrOffset, length) {
+  if (typeof arg === 'number') {
+    throw new TypeError('Argument must not be a number')
+  }
+  return Buffer(arg, encodingOrOffset, length)
+}
+
+SafeBuffer.alloc = function (size, fill, encoding) {
+  if (typeof size !== 'number') {
+    throw new TypeError('Argument must be a number')
+  }
+  var buf = Buffer(size)
+  if (fill !== undefined) {
+    if (typeof encoding === 'string') {
+      buf.fill(fill, encoding)
+    } else {
+      buf.fill(fill)
+    }
+  } else {
+    buf.fill(0)
+  }
+  return buf
+}
+
+SafeBuffer.allocUnsafe = function (size) {
+  if (typeof size !== 'number') {
+    throw new TypeError('Argument must be a number')
+  }
+  return Buffer(size)
+}
+
+SafeBuffer.allocUnsafeSlow = function (size) {
+  if (typeof size !== 'number') {
+    throw new TypeError('Argument must be a number')
+  }
+  return buffer.SlowBuffer(size)
+}
+
+
+/***/ }),
+
 /***/ 770:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-/* unused reexport */ __nccwpck_require__(218);
+module.exports = __nccwpck_require__(218);
 
 
 /***/ }),
@@ -12,7 +15557,6 @@ import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /***/ 218:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
-var __webpack_unused_export__;
 
 
 var net = __nccwpck_require__(9278);
@@ -24,10 +15568,10 @@ var assert = __nccwpck_require__(2613);
 var util = __nccwpck_require__(9023);
 
 
-__webpack_unused_export__ = httpOverHttp;
-__webpack_unused_export__ = httpsOverHttp;
-__webpack_unused_export__ = httpOverHttps;
-__webpack_unused_export__ = httpsOverHttps;
+exports.httpOverHttp = httpOverHttp;
+exports.httpsOverHttp = httpsOverHttp;
+exports.httpOverHttps = httpOverHttps;
+exports.httpsOverHttps = httpsOverHttps;
 
 
 function httpOverHttp(options) {
@@ -276,7 +15820,7 @@ if (process.env.NODE_DEBUG && /\btunnel\b/.test(process.env.NODE_DEBUG)) {
 } else {
   debug = function() {};
 }
-__webpack_unused_export__ = debug; // for test
+exports.debug = debug; // for test
 
 
 /***/ }),
@@ -284,7 +15828,6 @@ __webpack_unused_export__ = debug; // for test
 /***/ 6752:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
-var __webpack_unused_export__;
 
 
 const Client = __nccwpck_require__(3701)
@@ -312,29 +15855,29 @@ const createRedirectInterceptor = __nccwpck_require__(5092)
 
 Object.assign(Dispatcher.prototype, api)
 
-__webpack_unused_export__ = Dispatcher
-__webpack_unused_export__ = Client
-__webpack_unused_export__ = Pool
-__webpack_unused_export__ = BalancedPool
-__webpack_unused_export__ = Agent
-__webpack_unused_export__ = ProxyAgent
-__webpack_unused_export__ = EnvHttpProxyAgent
-__webpack_unused_export__ = RetryAgent
-__webpack_unused_export__ = RetryHandler
+module.exports.Dispatcher = Dispatcher
+module.exports.Client = Client
+module.exports.Pool = Pool
+module.exports.BalancedPool = BalancedPool
+module.exports.Agent = Agent
+module.exports.ProxyAgent = ProxyAgent
+module.exports.EnvHttpProxyAgent = EnvHttpProxyAgent
+module.exports.RetryAgent = RetryAgent
+module.exports.RetryHandler = RetryHandler
 
-__webpack_unused_export__ = DecoratorHandler
-__webpack_unused_export__ = RedirectHandler
-__webpack_unused_export__ = createRedirectInterceptor
-__webpack_unused_export__ = {
+module.exports.DecoratorHandler = DecoratorHandler
+module.exports.RedirectHandler = RedirectHandler
+module.exports.createRedirectInterceptor = createRedirectInterceptor
+module.exports.interceptors = {
   redirect: __nccwpck_require__(1514),
   retry: __nccwpck_require__(2026),
   dump: __nccwpck_require__(8060),
   dns: __nccwpck_require__(379)
 }
 
-__webpack_unused_export__ = buildConnector
-__webpack_unused_export__ = errors
-__webpack_unused_export__ = {
+module.exports.buildConnector = buildConnector
+module.exports.errors = errors
+module.exports.util = {
   parseHeaders: util.parseHeaders,
   headerNameToString: util.headerNameToString
 }
@@ -388,11 +15931,11 @@ function makeDispatcher (fn) {
   }
 }
 
-__webpack_unused_export__ = setGlobalDispatcher
-__webpack_unused_export__ = getGlobalDispatcher
+module.exports.setGlobalDispatcher = setGlobalDispatcher
+module.exports.getGlobalDispatcher = getGlobalDispatcher
 
 const fetchImpl = (__nccwpck_require__(4398).fetch)
-__webpack_unused_export__ = async function fetch (init, options = undefined) {
+module.exports.fetch = async function fetch (init, options = undefined) {
   try {
     return await fetchImpl(init, options)
   } catch (err) {
@@ -403,57 +15946,57 @@ __webpack_unused_export__ = async function fetch (init, options = undefined) {
     throw err
   }
 }
-/* unused reexport */ __nccwpck_require__(660).Headers
-/* unused reexport */ __nccwpck_require__(9051).Response
-/* unused reexport */ __nccwpck_require__(9967).Request
-/* unused reexport */ __nccwpck_require__(5910).FormData
-__webpack_unused_export__ = globalThis.File ?? (__nccwpck_require__(4573).File)
-/* unused reexport */ __nccwpck_require__(8355).FileReader
+module.exports.Headers = __nccwpck_require__(660).Headers
+module.exports.Response = __nccwpck_require__(9051).Response
+module.exports.Request = __nccwpck_require__(9967).Request
+module.exports.FormData = __nccwpck_require__(5910).FormData
+module.exports.File = globalThis.File ?? (__nccwpck_require__(4573).File)
+module.exports.FileReader = __nccwpck_require__(8355).FileReader
 
 const { setGlobalOrigin, getGlobalOrigin } = __nccwpck_require__(1059)
 
-__webpack_unused_export__ = setGlobalOrigin
-__webpack_unused_export__ = getGlobalOrigin
+module.exports.setGlobalOrigin = setGlobalOrigin
+module.exports.getGlobalOrigin = getGlobalOrigin
 
 const { CacheStorage } = __nccwpck_require__(3245)
 const { kConstruct } = __nccwpck_require__(109)
 
 // Cache & CacheStorage are tightly coupled with fetch. Even if it may run
 // in an older version of Node, it doesn't have any use without fetch.
-__webpack_unused_export__ = new CacheStorage(kConstruct)
+module.exports.caches = new CacheStorage(kConstruct)
 
 const { deleteCookie, getCookies, getSetCookies, setCookie } = __nccwpck_require__(9061)
 
-__webpack_unused_export__ = deleteCookie
-__webpack_unused_export__ = getCookies
-__webpack_unused_export__ = getSetCookies
-__webpack_unused_export__ = setCookie
+module.exports.deleteCookie = deleteCookie
+module.exports.getCookies = getCookies
+module.exports.getSetCookies = getSetCookies
+module.exports.setCookie = setCookie
 
 const { parseMIMEType, serializeAMimeType } = __nccwpck_require__(1900)
 
-__webpack_unused_export__ = parseMIMEType
-__webpack_unused_export__ = serializeAMimeType
+module.exports.parseMIMEType = parseMIMEType
+module.exports.serializeAMimeType = serializeAMimeType
 
 const { CloseEvent, ErrorEvent, MessageEvent } = __nccwpck_require__(5188)
-/* unused reexport */ __nccwpck_require__(3726).WebSocket
-__webpack_unused_export__ = CloseEvent
-__webpack_unused_export__ = ErrorEvent
-__webpack_unused_export__ = MessageEvent
+module.exports.WebSocket = __nccwpck_require__(3726).WebSocket
+module.exports.CloseEvent = CloseEvent
+module.exports.ErrorEvent = ErrorEvent
+module.exports.MessageEvent = MessageEvent
 
-__webpack_unused_export__ = makeDispatcher(api.request)
-__webpack_unused_export__ = makeDispatcher(api.stream)
-__webpack_unused_export__ = makeDispatcher(api.pipeline)
-__webpack_unused_export__ = makeDispatcher(api.connect)
-__webpack_unused_export__ = makeDispatcher(api.upgrade)
+module.exports.request = makeDispatcher(api.request)
+module.exports.stream = makeDispatcher(api.stream)
+module.exports.pipeline = makeDispatcher(api.pipeline)
+module.exports.connect = makeDispatcher(api.connect)
+module.exports.upgrade = makeDispatcher(api.upgrade)
 
-__webpack_unused_export__ = MockClient
-__webpack_unused_export__ = MockPool
-__webpack_unused_export__ = MockAgent
-__webpack_unused_export__ = mockErrors
+module.exports.MockClient = MockClient
+module.exports.MockPool = MockPool
+module.exports.MockAgent = MockAgent
+module.exports.mockErrors = mockErrors
 
 const { EventSource } = __nccwpck_require__(1238)
 
-__webpack_unused_export__ = EventSource
+module.exports.EventSource = EventSource
 
 
 /***/ }),
@@ -28374,7 +43917,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3735);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9281);
 // The action's entry point: the runner executes dist/index.js, built from this file.
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -28384,7 +43927,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3735:
+/***/ 9281:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28393,8 +43936,8 @@ __nccwpck_require__.d(__webpack_exports__, {
   e: () => (/* binding */ run)
 });
 
-;// CONCATENATED MODULE: external "os"
-const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
+// EXTERNAL MODULE: external "os"
+var external_os_ = __nccwpck_require__(857);
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/utils.js
 // We use any as a valid input type
 /* eslint-disable @typescript-eslint/no-explicit-any */
@@ -28417,7 +43960,7 @@ function utils_toCommandValue(input) {
  * @returns The command properties to send with the actual annotation command
  * See IssueCommandProperties: https://github.com/actions/runner/blob/main/src/Runner.Worker/ActionCommandManager.cs#L646
  */
-function utils_toCommandProperties(annotationProperties) {
+function toCommandProperties(annotationProperties) {
     if (!Object.keys(annotationProperties).length) {
         return {};
     }
@@ -28469,7 +44012,7 @@ function utils_toCommandProperties(annotationProperties) {
  */
 function command_issueCommand(command, properties, message) {
     const cmd = new Command(command, properties, message);
-    process.stdout.write(cmd.toString() + external_os_namespaceObject.EOL);
+    process.stdout.write(cmd.toString() + external_os_.EOL);
 }
 function command_issue(name, message = '') {
     command_issueCommand(name, {}, message);
@@ -28523,10 +44066,10 @@ function escapeProperty(s) {
         .replace(/,/g, '%2C');
 }
 //# sourceMappingURL=command.js.map
-;// CONCATENATED MODULE: external "crypto"
-const external_crypto_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("crypto");
-;// CONCATENATED MODULE: external "fs"
-const external_fs_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("fs");
+// EXTERNAL MODULE: external "crypto"
+var external_crypto_ = __nccwpck_require__(6982);
+// EXTERNAL MODULE: external "fs"
+var external_fs_ = __nccwpck_require__(9896);
 ;// CONCATENATED MODULE: ./node_modules/@actions/core/lib/file-command.js
 // For internal use, subject to change.
 // We use any as a valid input type
@@ -28540,15 +44083,15 @@ function file_command_issueFileCommand(command, message) {
     if (!filePath) {
         throw new Error(`Unable to find environment variable for file command ${command}`);
     }
-    if (!external_fs_namespaceObject.existsSync(filePath)) {
+    if (!external_fs_.existsSync(filePath)) {
         throw new Error(`Missing file at path: ${filePath}`);
     }
-    external_fs_namespaceObject.appendFileSync(filePath, `${utils_toCommandValue(message)}${external_os_namespaceObject.EOL}`, {
+    external_fs_.appendFileSync(filePath, `${utils_toCommandValue(message)}${external_os_.EOL}`, {
         encoding: 'utf8'
     });
 }
 function file_command_prepareKeyValueMessage(key, value) {
-    const delimiter = `ghadelimiter_${external_crypto_namespaceObject.randomUUID()}`;
+    const delimiter = `ghadelimiter_${external_crypto_.randomUUID()}`;
     const convertedValue = utils_toCommandValue(value);
     // These should realistically never happen, but just in case someone finds a
     // way to exploit uuid generation let's not allow keys or values that contain
@@ -28559,11 +44102,11 @@ function file_command_prepareKeyValueMessage(key, value) {
     if (convertedValue.includes(delimiter)) {
         throw new Error(`Unexpected input: value should not contain the delimiter "${delimiter}"`);
     }
-    return `${key}<<${delimiter}${external_os_namespaceObject.EOL}${convertedValue}${external_os_namespaceObject.EOL}${delimiter}`;
+    return `${key}<<${delimiter}${external_os_.EOL}${convertedValue}${external_os_.EOL}${delimiter}`;
 }
 //# sourceMappingURL=file-command.js.map
-;// CONCATENATED MODULE: external "path"
-const external_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
+// EXTERNAL MODULE: external "path"
+var external_path_ = __nccwpck_require__(6928);
 // EXTERNAL MODULE: external "http"
 var external_http_ = __nccwpck_require__(8611);
 // EXTERNAL MODULE: external "https"
@@ -29522,7 +45065,7 @@ var summary_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _
 };
 
 
-const { access, appendFile, writeFile } = external_fs_namespaceObject.promises;
+const { access, appendFile, writeFile } = external_fs_.promises;
 const SUMMARY_ENV_VAR = 'GITHUB_STEP_SUMMARY';
 const SUMMARY_DOCS_URL = 'https://docs.github.com/actions/using-workflows/workflow-commands-for-github-actions#adding-a-job-summary';
 class Summary {
@@ -29545,7 +45088,7 @@ class Summary {
                 throw new Error(`Unable to find environment variable for $${SUMMARY_ENV_VAR}. Check if your runtime environment supports job summaries.`);
             }
             try {
-                yield access(pathFromEnv, external_fs_namespaceObject.constants.R_OK | external_fs_namespaceObject.constants.W_OK);
+                yield access(pathFromEnv, external_fs_.constants.R_OK | external_fs_.constants.W_OK);
             }
             catch (_a) {
                 throw new Error(`Unable to access summary file: '${pathFromEnv}'. Check if the file has correct read/write permissions.`);
@@ -29641,7 +45184,7 @@ class Summary {
      * @returns {Summary} summary instance
      */
     addEOL() {
-        return this.addRaw(external_os_namespaceObject.EOL);
+        return this.addRaw(external_os_.EOL);
     }
     /**
      * Adds an HTML codeblock to the summary buffer
@@ -29829,8 +45372,8 @@ function toPlatformPath(pth) {
 var external_string_decoder_ = __nccwpck_require__(3193);
 // EXTERNAL MODULE: external "events"
 var external_events_ = __nccwpck_require__(4434);
-;// CONCATENATED MODULE: external "child_process"
-const external_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
+// EXTERNAL MODULE: external "child_process"
+var external_child_process_ = __nccwpck_require__(5317);
 // EXTERNAL MODULE: external "assert"
 var external_assert_ = __nccwpck_require__(2613);
 ;// CONCATENATED MODULE: ./node_modules/@actions/io/lib/io-util.js
@@ -29845,7 +45388,7 @@ var io_util_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _
 };
 
 
-const { chmod, copyFile, lstat, mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat, symlink, unlink } = external_fs_namespaceObject.promises;
+const { chmod, copyFile, lstat, mkdir, open: io_util_open, readdir, rename, rm, rmdir, stat, symlink, unlink } = external_fs_.promises;
 // export const {open} = 'fs'
 const IS_WINDOWS = process.platform === 'win32';
 /**
@@ -29872,7 +45415,7 @@ function readlink(fsPath) {
 }
 // See https://github.com/nodejs/node/blob/d0153aee367422d0858105abec186da4dff0a0c5/deps/uv/include/uv/win.h#L691
 const UV_FS_O_EXLOCK = 0x10000000;
-const READONLY = external_fs_namespaceObject.constants.O_RDONLY;
+const READONLY = external_fs_.constants.O_RDONLY;
 function exists(fsPath) {
     return io_util_awaiter(this, void 0, void 0, function* () {
         try {
@@ -29930,7 +45473,7 @@ function tryGetExecutablePath(filePath, extensions) {
         if (stats && stats.isFile()) {
             if (IS_WINDOWS) {
                 // on Windows, test for valid extension
-                const upperExt = external_path_namespaceObject.extname(filePath).toUpperCase();
+                const upperExt = external_path_.extname(filePath).toUpperCase();
                 if (extensions.some(validExt => validExt.toUpperCase() === upperExt)) {
                     return filePath;
                 }
@@ -29959,11 +45502,11 @@ function tryGetExecutablePath(filePath, extensions) {
                 if (IS_WINDOWS) {
                     // preserve the case of the actual file (since an extension was appended)
                     try {
-                        const directory = external_path_namespaceObject.dirname(filePath);
-                        const upperName = external_path_namespaceObject.basename(filePath).toUpperCase();
+                        const directory = external_path_.dirname(filePath);
+                        const upperName = external_path_.basename(filePath).toUpperCase();
                         for (const actualName of yield readdir(directory)) {
                             if (upperName === actualName.toUpperCase()) {
-                                filePath = external_path_namespaceObject.join(directory, actualName);
+                                filePath = external_path_.join(directory, actualName);
                                 break;
                             }
                         }
@@ -30183,7 +45726,7 @@ function findInPath(tool) {
         // build the list of extensions to try
         const extensions = [];
         if (IS_WINDOWS && process.env['PATHEXT']) {
-            for (const extension of process.env['PATHEXT'].split(external_path_namespaceObject.delimiter)) {
+            for (const extension of process.env['PATHEXT'].split(external_path_.delimiter)) {
                 if (extension) {
                     extensions.push(extension);
                 }
@@ -30198,7 +45741,7 @@ function findInPath(tool) {
             return [];
         }
         // if any path separators, return empty
-        if (tool.includes(external_path_namespaceObject.sep)) {
+        if (tool.includes(external_path_.sep)) {
             return [];
         }
         // build the list of directories
@@ -30209,7 +45752,7 @@ function findInPath(tool) {
         // across platforms.
         const directories = [];
         if (process.env.PATH) {
-            for (const p of process.env.PATH.split(external_path_namespaceObject.delimiter)) {
+            for (const p of process.env.PATH.split(external_path_.delimiter)) {
                 if (p) {
                     directories.push(p);
                 }
@@ -30218,7 +45761,7 @@ function findInPath(tool) {
         // find all matches
         const matches = [];
         for (const directory of directories) {
-            const filePath = yield tryGetExecutablePath(external_path_namespaceObject.join(directory, tool), extensions);
+            const filePath = yield tryGetExecutablePath(external_path_.join(directory, tool), extensions);
             if (filePath) {
                 matches.push(filePath);
             }
@@ -30365,13 +45908,13 @@ class ToolRunner extends external_events_.EventEmitter {
     _processLineBuffer(data, strBuffer, onLine) {
         try {
             let s = strBuffer + data.toString();
-            let n = s.indexOf(external_os_namespaceObject.EOL);
+            let n = s.indexOf(external_os_.EOL);
             while (n > -1) {
                 const line = s.substring(0, n);
                 onLine(line);
                 // the rest of the string ...
-                s = s.substring(n + external_os_namespaceObject.EOL.length);
-                n = s.indexOf(external_os_namespaceObject.EOL);
+                s = s.substring(n + external_os_.EOL.length);
+                n = s.indexOf(external_os_.EOL);
             }
             return s;
         }
@@ -30649,7 +46192,7 @@ class ToolRunner extends external_events_.EventEmitter {
                 (this.toolPath.includes('/') ||
                     (toolrunner_IS_WINDOWS && this.toolPath.includes('\\')))) {
                 // prefer options.cwd if it is specified, however options.cwd may also need to be rooted
-                this.toolPath = external_path_namespaceObject.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
+                this.toolPath = external_path_.resolve(process.cwd(), this.options.cwd || process.cwd(), this.toolPath);
             }
             // if the tool is only a file name, then resolve it from the PATH
             // otherwise verify it exists (add extension on Windows if necessary)
@@ -30662,7 +46205,7 @@ class ToolRunner extends external_events_.EventEmitter {
                 }
                 const optionsNonNull = this._cloneExecOptions(this.options);
                 if (!optionsNonNull.silent && optionsNonNull.outStream) {
-                    optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + external_os_namespaceObject.EOL);
+                    optionsNonNull.outStream.write(this._getCommandString(optionsNonNull) + external_os_.EOL);
                 }
                 const state = new ExecState(optionsNonNull, this.toolPath);
                 state.on('debug', (message) => {
@@ -30672,7 +46215,7 @@ class ToolRunner extends external_events_.EventEmitter {
                     return reject(new Error(`The cwd: ${this.options.cwd} does not exist!`));
                 }
                 const fileName = this._getSpawnFileName();
-                const cp = external_child_process_namespaceObject.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
+                const cp = external_child_process_.spawn(fileName, this._getSpawnArgs(optionsNonNull), this._getSpawnOptions(this.options, fileName));
                 let stdbuffer = '';
                 if (cp.stdout) {
                     cp.stdout.on('data', (data) => {
@@ -31001,8 +46544,8 @@ const getLinuxInfo = () => platform_awaiter(void 0, void 0, void 0, function* ()
         version
     };
 });
-const platform = external_os_namespaceObject.platform();
-const arch = external_os_namespaceObject.arch();
+const platform = external_os_.platform();
+const arch = external_os_.arch();
 const isWindows = platform === 'win32';
 const isMacOS = platform === 'darwin';
 const isLinux = platform === 'linux';
@@ -31183,7 +46726,7 @@ function setOutput(name, value) {
     if (filePath) {
         return file_command_issueFileCommand('OUTPUT', file_command_prepareKeyValueMessage(name, value));
     }
-    process.stdout.write(external_os_namespaceObject.EOL);
+    process.stdout.write(external_os_.EOL);
     command_issueCommand('set-output', { name }, utils_toCommandValue(value));
 }
 /**
@@ -31220,7 +46763,7 @@ function isDebug() {
  * @param message debug message
  */
 function core_debug(message) {
-    issueCommand('debug', {}, message);
+    command_issueCommand('debug', {}, message);
 }
 /**
  * Adds an error issue
@@ -31228,7 +46771,7 @@ function core_debug(message) {
  * @param properties optional properties to add to the annotation.
  */
 function error(message, properties = {}) {
-    command_issueCommand('error', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('error', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a warning issue
@@ -31236,7 +46779,7 @@ function error(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function warning(message, properties = {}) {
-    issueCommand('warning', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('warning', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Adds a notice issue
@@ -31244,14 +46787,14 @@ function warning(message, properties = {}) {
  * @param properties optional properties to add to the annotation.
  */
 function notice(message, properties = {}) {
-    command_issueCommand('notice', utils_toCommandProperties(properties), message instanceof Error ? message.toString() : message);
+    command_issueCommand('notice', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
  * Writes info to log with console.log.
  * @param message info message
  */
 function info(message) {
-    process.stdout.write(message + external_os_namespaceObject.EOL);
+    process.stdout.write(message + external_os_.EOL);
 }
 /**
  * Begin an output group.
@@ -31303,9 +46846,9 @@ function group(name, fn) {
 function saveState(name, value) {
     const filePath = process.env['GITHUB_STATE'] || '';
     if (filePath) {
-        return issueFileCommand('STATE', prepareKeyValueMessage(name, value));
+        return file_command_issueFileCommand('STATE', file_command_prepareKeyValueMessage(name, value));
     }
-    issueCommand('save-state', { name }, toCommandValue(value));
+    command_issueCommand('save-state', { name }, utils_toCommandValue(value));
 }
 /**
  * Gets the value of an state set by this action's main execution.
@@ -31338,14 +46881,16 @@ function getIDToken(aud) {
  */
 
 //# sourceMappingURL=core.js.map
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 var external_node_os_default = /*#__PURE__*/__nccwpck_require__.n(external_node_os_namespaceObject);
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_namespaceObject);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+var external_node_path_default = /*#__PURE__*/__nccwpck_require__.n(external_node_path_);
 // EXTERNAL MODULE: external "node:url"
 var external_node_url_ = __nccwpck_require__(3136);
 ;// CONCATENATED MODULE: ./src/action-environment.ts
@@ -31373,6 +46918,2520 @@ function credentialsFileFrom(env) {
         if (env[name])
             return env[name];
     return undefined;
+}
+
+// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
+var dist = __nccwpck_require__(8815);
+;// CONCATENATED MODULE: ./src/kube/objects.ts
+// Reading what is in the cluster: object lists by kind, and the before/after identity of applied objects.
+function identityKey(object) {
+    return `${object.kind}/${object.namespace ?? ''}/${object.name}`;
+}
+// `kubectl get -f -` with the objects' YAML on stdin reads exactly those objects; --ignore-not-found leaves
+// missing ones out. One call for all of them.
+async function getLiveObjects(kubectl, manifestYaml) {
+    const result = await kubectl.run(['get', '-f', '-', '--ignore-not-found', '-o', 'json'], {
+        stdin: manifestYaml
+    });
+    const live = new Map();
+    for (const item of parseObjects(result.stdout)) {
+        live.set(identityKey({ kind: item.kind, name: item.metadata.name, namespace: item.metadata.namespace }), item);
+    }
+    return live;
+}
+// kubectl prints one object, a List, or (with several -f documents and -o json) nothing at all when none exist.
+function parseObjects(stdout) {
+    const text = stdout.trim();
+    if (text === '')
+        return [];
+    const parsed = JSON.parse(text);
+    if (parsed.kind === 'List')
+        return parsed.items ?? [];
+    return [parsed];
+}
+// Everything the rollout watch needs, in one kubectl call (kubectl fetches each kind in turn).
+async function readWorkloadSnapshot(kubectl, namespace) {
+    const list = await kubectl.json([
+        'get',
+        'deployments.apps,replicasets.apps,pods,events',
+        '-n',
+        namespace
+    ]);
+    const snapshot = { deployments: [], replicaSets: [], pods: [], events: [] };
+    for (const item of list.items) {
+        if (item.kind === 'Deployment')
+            snapshot.deployments.push(item);
+        else if (item.kind === 'ReplicaSet')
+            snapshot.replicaSets.push(item);
+        else if (item.kind === 'Pod')
+            snapshot.pods.push(item);
+        else if (item.kind === 'Event')
+            snapshot.events.push(item);
+    }
+    return snapshot;
+}
+async function namespaceExists(kubectl, namespace) {
+    const result = await kubectl.run(['get', 'namespace', namespace, '--ignore-not-found', '-o', 'name']);
+    return result.stdout.trim() !== '';
+}
+
+;// CONCATENATED MODULE: ./src/kube/apply.ts
+// Server-side apply of one phase of objects in one kubectl call, and what it did to each object.
+
+
+const FIELD_MANAGER = 'deploy-gke-workers';
+function objectsToYaml(objects) {
+    return objects.map(o => `---\n${(0,dist/* stringify */.As)(o, { lineWidth: 0 })}`).join('');
+}
+// --force-conflicts: this action owns the fields it sets (a hand edit with `kubectl set image` or the old
+// client-side-apply job must not block a deploy); fields it does not set stay with their owners.
+function serverSideApplyArgs(options) {
+    const args = ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'];
+    if (options.dryRun)
+        args.push('--dry-run=server');
+    return args;
+}
+async function serverSideApply(kubectl, objects, before, options) {
+    // The YAML (Secret values included) travels on stdin only: never a file, never an argument.
+    const result = await kubectl.run([...serverSideApplyArgs(options), '-o', 'json'], {
+        stdin: objectsToYaml(objects)
+    });
+    return parseObjects(result.stdout).map(applied => describeApply(applied, before, options));
+}
+function describeApply(applied, before, options = { dryRun: false }) {
+    const key = identityKey({
+        kind: applied.kind,
+        name: applied.metadata.name,
+        namespace: applied.metadata.namespace
+    });
+    const previous = before.get(key);
+    // A real no-op apply keeps the resourceVersion; a dry run never moves it, so there the content decides.
+    const same = options.dryRun
+        ? previous !== undefined && JSON.stringify(comparable(previous)) === JSON.stringify(comparable(applied))
+        : previous?.metadata.resourceVersion === applied.metadata.resourceVersion;
+    const action = !previous ? 'created' : same ? 'unchanged' : 'configured';
+    const generationBefore = previous?.metadata.generation;
+    const generationAfter = applied.metadata.generation;
+    return {
+        kind: applied.kind,
+        name: applied.metadata.name,
+        namespace: applied.metadata.namespace,
+        action,
+        specChanged: previous === undefined || (generationAfter !== undefined && generationAfter !== generationBefore),
+        generationBefore,
+        generationAfter,
+        resourceVersion: applied.metadata.resourceVersion,
+        applied
+    };
+}
+// The object without what the server rewrites on every write (bookkeeping, status).
+function comparable(object) {
+    const { metadata, status: _status, ...rest } = object;
+    const { managedFields: _managed, resourceVersion: _rv, generation: _generation, ...meta } = metadata;
+    return { ...rest, metadata: meta };
+}
+
+;// CONCATENATED MODULE: ./src/render/serialize.ts
+// Rendered objects -> multi-document YAML. The default is redacted: Secret values become "***", so the file
+// can be kept, uploaded or shown without ever holding a secret.
+
+const REDACTED = '***';
+function redactSecrets(object) {
+    if (object.kind !== 'Secret')
+        return object;
+    const copy = structuredClone(object);
+    for (const field of ['stringData', 'data']) {
+        const values = copy[field];
+        if (values && typeof values === 'object') {
+            copy[field] = Object.fromEntries(Object.keys(values).map(key => [key, REDACTED]));
+        }
+    }
+    return copy;
+}
+function toYamlDocuments(objects, options = { redact: true }) {
+    return objects
+        .map(object => (0,dist/* stringify */.As)(options.redact ? redactSecrets(object) : object, { lineWidth: 0 }))
+        .map(text => `---\n${text}`)
+        .join('');
+}
+
+;// CONCATENATED MODULE: ./src/kube/types.ts
+// Minimal shapes of the Kubernetes objects the action reads back (only the fields it uses).
+// Every field is optional where the API may omit it: the server drops zero counts and empty lists.
+/** When an event was last seen, whichever API generation wrote it (ms since epoch; 0 when unknown). */
+function eventLastSeen(event) {
+    const stamp = event.series?.lastObservedTime ??
+        event.lastTimestamp ??
+        event.eventTime ??
+        event.firstTimestamp ??
+        event.metadata.creationTimestamp;
+    const ms = stamp ? Date.parse(stamp) : NaN;
+    return Number.isNaN(ms) ? 0 : ms;
+}
+/** How many times an event happened; the API leaves count unset for single events. */
+function eventOccurrences(event) {
+    return event.series?.count ?? event.count ?? 1;
+}
+
+;// CONCATENATED MODULE: ./src/deploy/pod-failures.ts
+
+// Waiting reasons the kubelet will not get out of without a new spec, image or Secret.
+const FATAL_WAITING_REASONS = new Set([
+    'ImagePullBackOff',
+    'ErrImagePull',
+    'InvalidImageName',
+    'ErrImageNeverPull',
+    'CreateContainerConfigError',
+    'CreateContainerError',
+    'RunContainerError'
+]);
+const CRASH_LOOP = 'CrashLoopBackOff';
+const OOM_KILLED = 'OOMKilled';
+// The runtime could not start the process at all (e.g. `exec: "celery": executable file not found`).
+const START_ERROR = 'StartError';
+/**
+ * Problems in a rollout's pods, fatal ones (stop waiting, the rollout cannot succeed) and not-yet-fatal ones
+ * (a pod waiting for Autopilot to add a node, a container that restarted). Normal start-up states
+ * (ContainerCreating, PodInitializing, running) give nothing.
+ */
+function detectPodFailures(pods, events, options) {
+    const failures = [];
+    for (const pod of pods) {
+        // A pod on its way out no longer counts toward the rollout, and its containers exit 143 on the way.
+        if (pod.metadata.deletionTimestamp)
+            continue;
+        // Evicted or kubelet-rejected pods are replaced by the ReplicaSet; the replacement is what matters.
+        if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed')
+            continue;
+        for (const status of pod.status?.initContainerStatuses ?? []) {
+            const failure = containerFailure(pod, status, specOf(pod.spec?.initContainers, status.name), true, options);
+            if (failure)
+                failures.push(failure);
+        }
+        for (const status of pod.status?.containerStatuses ?? []) {
+            const failure = containerFailure(pod, status, specOf(pod.spec?.containers, status.name), false, options);
+            if (failure)
+                failures.push(failure);
+        }
+        const scheduling = schedulingFailure(pod, events, options);
+        if (scheduling)
+            failures.push(scheduling);
+    }
+    return failures;
+}
+function specOf(containers, name) {
+    return containers?.find(c => c.name === name);
+}
+function containerFailure(pod, status, spec, isInit, options) {
+    const waiting = status.state?.waiting;
+    const current = status.state?.terminated;
+    const last = status.lastState?.terminated;
+    const restartCount = status.restartCount;
+    const base = {
+        pod: pod.metadata.name,
+        container: status.name,
+        sidecar: isInit && spec?.restartPolicy === 'Always',
+        ...(restartCount !== undefined ? { restartCount } : {})
+    };
+    const withExit = (t) => (t ? { lastExitCode: t.exitCode } : {});
+    // OOMKilled first: under CrashLoopBackOff it is the cause, and the back-off message alone hides it.
+    const oom = [current, last].find(t => t?.reason === OOM_KILLED);
+    if (oom) {
+        const limit = spec?.resources?.limits?.memory;
+        const parts = [
+            limit
+                ? `exceeded its memory limit ${limit}`
+                : 'was killed for running out of memory (no memory limit set)',
+            `exit code ${oom.exitCode}`
+        ];
+        if (restartCount)
+            parts.push(`${restartCount} restarts`);
+        return { ...base, ...withExit(oom), reason: OOM_KILLED, fatal: true, message: parts.join(', ') };
+    }
+    if (waiting?.reason && FATAL_WAITING_REASONS.has(waiting.reason)) {
+        const message = waiting.message || (status.image ? `image "${status.image}"` : '');
+        return { ...base, ...withExit(last), reason: waiting.reason, fatal: true, message };
+    }
+    if (waiting?.reason === CRASH_LOOP) {
+        const fatal = options.crashLoopRestarts === undefined || (restartCount ?? 0) >= options.crashLoopRestarts;
+        const message = [describeTermination(last), waiting.message].filter(Boolean).join('; ');
+        return { ...base, ...withExit(last), reason: CRASH_LOOP, fatal, message };
+    }
+    if (current?.reason === START_ERROR) {
+        return {
+            ...base,
+            ...withExit(current),
+            reason: START_ERROR,
+            fatal: true,
+            message: describeTermination(current)
+        };
+    }
+    // Exited non-zero but not yet in back-off: the kubelet restarts it and CrashLoopBackOff follows if it repeats.
+    const exited = current && current.exitCode !== 0 ? current : undefined;
+    const restartedAfterFailure = !exited && restartCount && last && last.exitCode !== 0 ? last : undefined;
+    const crash = exited ?? restartedAfterFailure;
+    if (crash) {
+        const restarts = restartCount ? `, ${restartCount} restarts` : '';
+        return {
+            ...base,
+            ...withExit(crash),
+            reason: crash.reason || 'Error',
+            fatal: false,
+            message: `${describeTermination(crash)}${restarts}`
+        };
+    }
+    return undefined;
+}
+function describeTermination(t) {
+    if (!t)
+        return '';
+    const reason = t.reason ? ` (${t.reason})` : '';
+    const detail = t.message?.trim() ? `: ${t.message.trim()}` : '';
+    return `last exit code ${t.exitCode}${reason}${detail}`;
+}
+function eventsAbout(pod, events) {
+    const { name, namespace, uid } = pod.metadata;
+    return events.filter(e => {
+        const ref = e.involvedObject;
+        if (ref.kind !== 'Pod' || ref.name !== name)
+            return false;
+        if (namespace && ref.namespace && ref.namespace !== namespace)
+            return false;
+        return !(uid && ref.uid && ref.uid !== uid);
+    });
+}
+function latest(events, reason) {
+    return events.filter(e => e.reason === reason).sort((a, b) => eventLastSeen(b) - eventLastSeen(a))[0];
+}
+/**
+ * An unschedulable pod is normal on Autopilot while a node is being added, so it becomes fatal only once it
+ * is older than the grace period; the last FailedScheduling message says why the scheduler refused it.
+ */
+function schedulingFailure(pod, events, options) {
+    if (pod.status?.phase !== 'Pending' || pod.spec?.nodeName)
+        return undefined;
+    const scheduled = pod.status.conditions?.find(c => c.type === 'PodScheduled');
+    const about = eventsAbout(pod, events);
+    const failedScheduling = latest(about, 'FailedScheduling');
+    const unschedulable = scheduled?.status === 'False' && scheduled.reason === 'Unschedulable';
+    if (!unschedulable && !failedScheduling)
+        return undefined;
+    // Scheduled after the event was written: the event is history.
+    if (scheduled?.status === 'True')
+        return undefined;
+    const created = pod.metadata.creationTimestamp ? Date.parse(pod.metadata.creationTimestamp) : NaN;
+    const ageSeconds = Number.isNaN(created)
+        ? 0
+        : Math.max(0, Math.floor((options.now.getTime() - created) / 1000));
+    const fatal = ageSeconds >= options.pendingGraceSeconds;
+    const parts = [failedScheduling?.message || scheduled?.message || 'the scheduler found no node for the pod'];
+    const scaleUp = latest(about, 'TriggeredScaleUp');
+    const noScaleUp = latest(about, 'NotTriggerScaleUp');
+    if (scaleUp && eventLastSeen(scaleUp) >= (noScaleUp ? eventLastSeen(noScaleUp) : 0)) {
+        parts.push('the cluster autoscaler triggered a node scale-up');
+    }
+    else if (noScaleUp?.message) {
+        parts.push(noScaleUp.message);
+    }
+    parts.push(fatal
+        ? `still unscheduled after ${ageSeconds}s (grace ${options.pendingGraceSeconds}s)`
+        : `pending for ${ageSeconds}s of a ${options.pendingGraceSeconds}s grace for node scale-up`);
+    return {
+        pod: pod.metadata.name,
+        container: '',
+        reason: 'Unschedulable',
+        fatal,
+        sidecar: false,
+        message: parts.join('; ')
+    };
+}
+/** One line for logs and errors, e.g. `pod celery-worker-abc12 container app: ImagePullBackOff — Back-off pulling image "x:v9"`. */
+function summarizeFailure(failure) {
+    const where = failure.container
+        ? `pod ${failure.pod} container ${failure.container}${failure.sidecar ? ' (sidecar)' : ''}`
+        : `pod ${failure.pod}`;
+    const message = failure.message.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+    return message ? `${where}: ${failure.reason} — ${message}` : `${where}: ${failure.reason}`;
+}
+
+;// CONCATENATED MODULE: ./src/report/markdown.ts
+// core.summary writes what it is given verbatim, so every piece of text that reaches the job summary or a PR
+// comment (cluster messages, logs, user input) goes through one of these.
+const HTML_ENTITIES = {
+    '&': '&amp;',
+    '<': '&lt;',
+    '>': '&gt;',
+    '"': '&quot;',
+    "'": '&#39;'
+};
+/** Text safe inside HTML elements and attributes. */
+function escapeHtml(text) {
+    return text.replace(/[&<>"']/g, ch => HTML_ENTITIES[ch]);
+}
+/**
+ * Text safe as inline Markdown: HTML escaped and Markdown punctuation backslash-escaped, so a message with
+ * `*`, `_`, backticks or `[x](y)` shows as written instead of formatting or linking.
+ */
+function escapeMarkdownInline(text) {
+    return escapeHtml(text.replace(/[\\`*_[\]~|#]/g, ch => `\\${ch}`));
+}
+/**
+ * A fenced code block whose fence is longer than any backtick run in the text, so nothing in the text can
+ * close it. Content in a fence is shown literally (no HTML, no Markdown), hence no escaping.
+ */
+function codeBlock(text, lang = '') {
+    const longestRun = Math.max(0, ...(text.match(/`+/g) ?? []).map(run => run.length));
+    const fence = '`'.repeat(Math.max(3, longestRun + 1));
+    const info = lang.replace(/[^\w+.-]/g, '');
+    const body = text.endsWith('\n') ? text : `${text}\n`;
+    return `${fence}${info}\n${body}${fence}`;
+}
+/**
+ * A collapsible block. `summary` is plain text (escaped here); `body` is Markdown/HTML the caller has
+ * already made safe. The blank lines let GitHub render Markdown inside the block.
+ */
+function details(summary, body) {
+    return `<details><summary>${escapeHtml(summary)}</summary>\n\n${body}\n\n</details>`;
+}
+/** A Markdown table from plain-text cells: escaped, with pipes and line breaks that cannot break the row. */
+function table(headers, rows) {
+    const cell = (text) => escapeMarkdownInline(text).replace(/\r?\n|\r/g, '<br>');
+    const width = headers.length;
+    const line = (cells) => `| ${Array.from({ length: width }, (_, i) => cell(cells[i] ?? '')).join(' | ')} |`;
+    return [line(headers), `|${' --- |'.repeat(width)}`, ...rows.map(line)].join('\n');
+}
+
+;// CONCATENATED MODULE: ./src/report/diagnostics.ts
+
+
+
+const DEFAULT_LOG_LINES = 40;
+// Keeps one noisy line (a stack trace on one line, a JSON dump) from filling the 1 MiB summary.
+const MAX_LINE_CHARS = 1000;
+const MAX_MESSAGE_CHARS = 2000;
+// eslint-disable-next-line no-control-regex
+const TERMINAL_ESCAPES = /\x1b\[[0-9;?]*[A-Za-z]/g;
+// Everything below space except tab and newline (a carriage return would let a line overwrite itself).
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARACTERS = /[\x00-\x08\x0b-\x1f\x7f]/g;
+/**
+ * Events merged by object, reason and message (the same message repeats for every retry), newest first,
+ * counts summed. Messages are redacted before merging so two events differing only by a secret merge too.
+ */
+function eventRows(events, redact) {
+    const rows = new Map();
+    for (const event of events) {
+        const ref = event.involvedObject;
+        const row = {
+            type: event.type ?? 'Normal',
+            lastSeen: eventLastSeen(event),
+            object: redact(`${ref.kind ?? 'Object'}/${ref.name ?? ''}`),
+            reason: redact(event.reason ?? ''),
+            count: eventOccurrences(event),
+            message: clip(redact(event.message ?? '').trim(), MAX_MESSAGE_CHARS)
+        };
+        const key = JSON.stringify([row.type, row.object, row.reason, row.message]);
+        const seen = rows.get(key);
+        if (seen) {
+            seen.count += row.count;
+            seen.lastSeen = Math.max(seen.lastSeen, row.lastSeen);
+        }
+        else {
+            rows.set(key, row);
+        }
+    }
+    return [...rows.values()].sort((a, b) => b.lastSeen - a.lastSeen);
+}
+function clip(text, max) {
+    return text.length > max ? `${text.slice(0, max)}… (${text.length - max} more characters)` : text;
+}
+function formatTime(ms) {
+    return ms ? new Date(ms).toISOString().replace('.000Z', 'Z') : '–';
+}
+/** The last lines of a log, redacted, without terminal colour codes or other control characters. */
+function logTail(text, redact, maxLines) {
+    // Stripped before redacting, so a secret printed in colour is still found.
+    const clean = redact(text.replace(TERMINAL_ESCAPES, '').replace(CONTROL_CHARACTERS, ''));
+    const lines = clean.replace(/\n+$/, '').split('\n');
+    if (lines.length === 1 && lines[0] === '')
+        return { lines: [], dropped: 0 };
+    const kept = lines.slice(-maxLines).map(line => clip(line, MAX_LINE_CHARS));
+    return { lines: kept, dropped: lines.length - kept.length };
+}
+function logTitle(log) {
+    return `pod ${log.pod} container ${log.container}${log.previous ? ' (previous instance)' : ''}`;
+}
+function failureRows(failures, redact) {
+    // Fatal first: they are why the rollout stopped; the rest is context.
+    const ordered = [...failures.filter(f => f.fatal), ...failures.filter(f => !f.fatal)];
+    return ordered.map(f => [
+        redact(f.pod),
+        f.container ? redact(f.container) + (f.sidecar ? ' (sidecar)' : '') : '–',
+        redact(f.reason) + (f.fatal ? '' : ' (not fatal yet)'),
+        f.restartCount !== undefined ? String(f.restartCount) : '',
+        clip(redact(f.message), MAX_MESSAGE_CHARS)
+    ]);
+}
+/**
+ * Failure diagnostics for the job summary (Markdown with HTML blocks): failing pods, then Warning events,
+ * then Normal events and each failing container's log tail in collapsible blocks.
+ */
+function renderDiagnostics(input) {
+    const { redact } = input;
+    const maxLines = input.maxLogLines ?? DEFAULT_LOG_LINES;
+    const sections = ['### Rollout diagnostics'];
+    sections.push('#### Failing pods');
+    if (input.failures.length > 0) {
+        sections.push(table(['Pod', 'Container', 'Reason', 'Restarts', 'Message'], failureRows(input.failures, redact)));
+    }
+    else {
+        sections.push('No failing pods were found.');
+    }
+    const rows = eventRows(input.events, redact);
+    const eventTable = (list) => table(['Last seen', 'Object', 'Reason', 'Count', 'Message'], list.map(e => [formatTime(e.lastSeen), e.object, e.reason, String(e.count), e.message]));
+    const warnings = rows.filter(e => e.type === 'Warning');
+    const others = rows.filter(e => e.type !== 'Warning');
+    sections.push('#### Warning events');
+    sections.push(warnings.length > 0 ? eventTable(warnings) : 'No warning events.');
+    if (others.length > 0)
+        sections.push(details(`Normal events (${others.length})`, eventTable(others)));
+    if (input.logs.length > 0)
+        sections.push('#### Container logs');
+    for (const log of input.logs) {
+        const { lines, dropped } = logTail(log.text, redact, maxLines);
+        const title = redact(logTitle(log));
+        const summary = lines.length === 0 ? `${title}: no output` : `${title}: last ${lines.length} lines`;
+        const note = dropped > 0 ? `${escapeMarkdownInline(`(${dropped} earlier lines not shown)`)}\n\n` : '';
+        sections.push(details(summary, lines.length === 0 ? '_(empty log)_' : `${note}${codeBlock(lines.join('\n'), 'text')}`));
+    }
+    return `${sections.join('\n\n')}\n`;
+}
+/**
+ * The same diagnostics as plain text for the step log. Every line of cluster text is indented behind `| `
+ * so a log line such as `::add-mask::` or `::stop-commands::` cannot act as a workflow command.
+ */
+function renderDiagnosticsText(input) {
+    const { redact } = input;
+    const maxLines = input.maxLogLines ?? DEFAULT_LOG_LINES;
+    const out = ['Rollout diagnostics'];
+    const quote = (text) => `  | ${neutralizeCommands(text)}`;
+    out.push(input.failures.length > 0 ? 'Failing pods:' : 'No failing pods were found.');
+    for (const f of [...input.failures.filter(f => f.fatal), ...input.failures.filter(f => !f.fatal)]) {
+        const line = redact(summarizeFailure(f)) + (f.fatal ? '' : ' (not fatal yet)');
+        out.push(quote(clip(line, MAX_MESSAGE_CHARS)));
+    }
+    const rows = eventRows(input.events, redact);
+    const eventLine = (e) => quote(`${formatTime(e.lastSeen)} ${e.object} ${e.reason}${e.count > 1 ? ` (x${e.count})` : ''}: ${oneLine(e.message)}`);
+    const warnings = rows.filter(e => e.type === 'Warning');
+    const others = rows.filter(e => e.type !== 'Warning');
+    out.push(warnings.length > 0 ? 'Warning events (newest first):' : 'No warning events.');
+    out.push(...warnings.map(eventLine));
+    if (others.length > 0)
+        out.push('Normal events (newest first):', ...others.map(eventLine));
+    for (const log of input.logs) {
+        const { lines, dropped } = logTail(log.text, redact, maxLines);
+        const title = redact(logTitle(log));
+        if (lines.length === 0) {
+            out.push(`Log of ${title}: no output`);
+            continue;
+        }
+        const more = dropped > 0 ? `, ${dropped} earlier lines not shown` : '';
+        out.push(`Log of ${title}, last ${lines.length} lines${more}:`, ...lines.map(quote));
+    }
+    return `${out.join('\n')}\n`;
+}
+function oneLine(text) {
+    return text.replace(/\s*[\r\n]+\s*/g, ' ⏎ ');
+}
+// The runner also honours the old `##[command]` form anywhere in a line.
+function neutralizeCommands(line) {
+    return line.replace(/##\[/g, '## [');
+}
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./src/kube/transient-errors.ts
+// Which kubectl failures are worth repeating. kubectl exits 1 for every API error, so the only signal is the text
+// it prints; these patterns are the messages client-go and the apiserver produce (see KUBECTL-WIRE.md).
+// A permanent pattern wins over a transient one: a multi-object apply can print a NotFound next to a 500, and
+// repeating it cannot fix the NotFound.
+const PERMANENT_PATTERNS = [
+    /\((NotFound|AlreadyExists|Conflict|Invalid|BadRequest|Forbidden|Unauthorized|MethodNotAllowed)\)/,
+    /\bnot found\b/i,
+    /\balready exists\b/i,
+    /\bis invalid\b/i,
+    /the object has been modified/i,
+    /Apply failed with \d+ conflicts?/i,
+    /\bforbidden\b/i,
+    /\bunauthorized\b/i,
+    /You must be logged in to the server/i,
+    // Server-side apply answers an unknown field with HTTP 500 and no reason (upstream bug): a manifest error.
+    /field not declared in schema/i,
+    /strict decoding error/i,
+    /unknown field/i,
+    /failed to create typed patch object/i,
+    /the server responded with the status code 4(?!29)\d\d\b/i,
+    /the server could not find the requested resource/i,
+    /x509: certificate/i
+];
+const TRANSIENT_PATTERNS = [
+    /connection refused/i,
+    /connection to the server .* was refused/i,
+    /connection reset by peer/i,
+    /broken pipe/i,
+    /unexpected EOF/,
+    // Go's io.EOF as the last word of a transport error: `Unable to connect to the server: EOF`, `Get "...": EOF`.
+    /(:|\s)EOF\s*$/m,
+    /TLS handshake timeout/i,
+    /i\/o timeout/i,
+    /Client\.Timeout exceeded/i,
+    /context deadline exceeded/i,
+    /temporary failure in name resolution/i,
+    /http2: (server sent GOAWAY|client connection lost|client connection force closed)/i,
+    /no route to host/i,
+    /network is unreachable/i,
+    /the server is currently unable to handle the request/i,
+    /\((ServiceUnavailable|TooManyRequests|InternalError|Timeout|ServerTimeout)\)/,
+    /too many requests/i,
+    /Internal error occurred/i,
+    /etcdserver: (request timed out|leader changed|too many requests|no leader)/i,
+    /the server has received an error/i,
+    /an error on the server .* has prevented the request from succeeding/i,
+    /the server was unable to return a response in the time allotted/i,
+    /the server responded with the status code (429|5\d\d)\b/i,
+    /\b(502 Bad Gateway|503 Service Unavailable|504 Gateway Timeout)\b/i
+];
+function isTransientKubectlFailure(stderr, exitCode) {
+    if (exitCode === 0)
+        return false;
+    if (PERMANENT_PATTERNS.some(pattern => pattern.test(stderr)))
+        return false;
+    return TRANSIENT_PATTERNS.some(pattern => pattern.test(stderr));
+}
+// kubectl rarely prints the server's Retry-After, but a 429/503 Status can carry `retryAfterSeconds` and verbose
+// output shows the header; when present it is a better delay than our own guess.
+function retryAfterHintMs(stderr) {
+    const match = /retry[- ]?after(?:[- ]?seconds)?["']?\s*[:=]?\s*(\d+)/i.exec(stderr) ??
+        /try again in (\d+) seconds?/i.exec(stderr);
+    if (!match)
+        return undefined;
+    const seconds = Number(match[1]);
+    return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/kube/kubectl.ts
+// The one place that runs kubectl: argument arrays (never a shell), an explicit --kubeconfig, JSON parsing,
+// retries with backoff on transient API/network failures, and errors that carry the command and stderr.
+
+
+
+const DEFAULT_RETRY = { attempts: 4, baseDelayMs: 500, maxDelayMs: 8000 };
+// A server's Retry-After is honoured, but not beyond this: a deploy step must not stall for minutes.
+const MAX_RETRY_AFTER_MS = 60_000;
+// After a timeout's SIGTERM, how long kubectl gets to exit before SIGKILL.
+const KILL_GRACE_MS = 2000;
+const STDERR_TAIL_LINES = 12;
+const STDERR_TAIL_CHARS = 2000;
+class KubectlError extends Error {
+    command;
+    exitCode;
+    stderr;
+    transient;
+    timedOut;
+    attempts;
+    constructor(message, details) {
+        super(message);
+        this.name = 'KubectlError';
+        this.command = details.command;
+        this.exitCode = details.exitCode;
+        this.stderr = details.stderr;
+        this.transient = details.transient;
+        this.timedOut = details.timedOut ?? false;
+        this.attempts = details.attempts;
+    }
+}
+class Kubectl {
+    opts;
+    bin;
+    policy;
+    sleep;
+    log;
+    redact;
+    random;
+    constructor(opts) {
+        this.opts = opts;
+        this.bin = opts.bin ?? 'kubectl';
+        this.policy = opts.retry ?? DEFAULT_RETRY;
+        this.sleep = opts.sleep ?? (ms => new Promise(resolve => setTimeout(resolve, ms)));
+        this.log = opts.log ?? (() => { });
+        this.redact = opts.redact ?? (text => text);
+        this.random = opts.random ?? Math.random;
+    }
+    async run(args, runOpts = {}) {
+        const argv = ['--kubeconfig', this.opts.kubeconfig, ...args];
+        const shown = this.describe(args);
+        const okExitCodes = runOpts.okExitCodes ?? [0];
+        const maxAttempts = runOpts.retry === false ? 1 : Math.max(1, this.policy.attempts);
+        for (let attempt = 1;; attempt++) {
+            if (this.opts.beforeCall)
+                await this.opts.beforeCall();
+            this.log(`${shown} (attempt ${attempt}/${maxAttempts})`);
+            const outcome = await this.spawnOnce(argv, runOpts);
+            if (outcome.spawnError) {
+                throw new KubectlError(`${shown} could not start: ${this.redact(outcome.spawnError.message)}`, {
+                    command: argv,
+                    exitCode: -1,
+                    stderr: '',
+                    transient: false,
+                    attempts: attempt
+                });
+            }
+            if (outcome.timedOut) {
+                throw new KubectlError(`${shown} timed out after ${runOpts.timeoutMs} ms and was killed${this.tailSuffix(outcome.stderr)}`, {
+                    command: argv,
+                    exitCode: outcome.exitCode,
+                    stderr: this.redact(outcome.stderr),
+                    transient: false,
+                    timedOut: true,
+                    attempts: attempt
+                });
+            }
+            if (okExitCodes.includes(outcome.exitCode)) {
+                return {
+                    stdout: outcome.stdout,
+                    stderr: outcome.stderr,
+                    exitCode: outcome.exitCode,
+                    attempts: attempt
+                };
+            }
+            const transient = isTransientKubectlFailure(outcome.stderr, outcome.exitCode);
+            if (!transient || attempt >= maxAttempts) {
+                const gaveUp = transient && maxAttempts > 1 ? ` (gave up after ${attempt} attempts)` : '';
+                throw new KubectlError(`${shown} failed (exit ${outcome.exitCode})${gaveUp}${this.tailSuffix(outcome.stderr)}`, {
+                    command: argv,
+                    exitCode: outcome.exitCode,
+                    stderr: this.redact(outcome.stderr),
+                    transient,
+                    attempts: attempt
+                });
+            }
+            const delay = this.backoffMs(attempt, outcome.stderr);
+            this.log(`${shown}: transient failure (exit ${outcome.exitCode}), retrying in ${delay} ms: ${lastLine(this.redact(outcome.stderr))}`);
+            await this.sleep(delay);
+        }
+    }
+    async json(args, runOpts = {}) {
+        const jsonArgs = [...args, '-o', 'json'];
+        const result = await this.run(jsonArgs, runOpts);
+        try {
+            return JSON.parse(result.stdout);
+        }
+        catch (error) {
+            const excerpt = this.redact(result.stdout.trim().slice(0, 200));
+            const reason = result.stdout.trim() === '' ? 'empty output' : `${error.message}: ${excerpt}`;
+            throw new KubectlError(`${this.describe(jsonArgs)} did not print JSON (${reason})`, {
+                command: ['--kubeconfig', this.opts.kubeconfig, ...jsonArgs],
+                exitCode: result.exitCode,
+                stderr: this.redact(result.stderr),
+                transient: false,
+                attempts: result.attempts
+            });
+        }
+    }
+    // Exponential backoff with jitter (delay halved at most) so parallel callers do not retry in lockstep.
+    backoffMs(attempt, stderr) {
+        const exponential = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (attempt - 1));
+        const jittered = Math.round(exponential * (0.5 + 0.5 * this.random()));
+        const hint = retryAfterHintMs(stderr);
+        return hint === undefined ? jittered : Math.max(jittered, Math.min(hint, MAX_RETRY_AFTER_MS));
+    }
+    // The kubeconfig flag is left out of messages: it is the same on every call and only adds noise.
+    describe(args) {
+        return this.redact(['kubectl', ...args.map(quoteForDisplay)].join(' '));
+    }
+    tailSuffix(stderr) {
+        const tail = stderrTail(this.redact(stderr));
+        return tail ? `: ${tail}` : '';
+    }
+    spawnOnce(argv, runOpts) {
+        return new Promise(resolve => {
+            // Own process group, so a timeout also kills whatever kubectl started (the gcloud dispatcher re-executes a
+            // version-specific kubectl).
+            const child = (0,external_node_child_process_namespaceObject.spawn)(this.bin, argv, {
+                env: this.opts.env,
+                stdio: [runOpts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+                detached: true
+            });
+            const stdout = [];
+            const stderr = [];
+            let timedOut = false;
+            let settled = false;
+            const timers = [];
+            const killGroup = (signal) => {
+                try {
+                    if (child.pid !== undefined)
+                        process.kill(-child.pid, signal);
+                }
+                catch {
+                    // already gone
+                }
+            };
+            const finish = (outcome) => {
+                if (settled)
+                    return;
+                settled = true;
+                for (const timer of timers)
+                    clearTimeout(timer);
+                resolve(outcome);
+            };
+            child.stdout?.on('data', (chunk) => stdout.push(chunk));
+            child.stderr?.on('data', (chunk) => stderr.push(chunk));
+            child.on('error', error => finish({ stdout: '', stderr: '', exitCode: -1, timedOut: false, spawnError: error }));
+            child.on('close', (code, signal) => finish({
+                stdout: Buffer.concat(stdout).toString('utf8'),
+                stderr: Buffer.concat(stderr).toString('utf8'),
+                exitCode: code ?? (signal ? -1 : 0),
+                timedOut
+            }));
+            if (runOpts.timeoutMs !== undefined) {
+                timers.push(setTimeout(() => {
+                    timedOut = true;
+                    killGroup('SIGTERM');
+                    timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS));
+                }, runOpts.timeoutMs));
+            }
+            if (child.stdin) {
+                // kubectl may exit before reading stdin (e.g. a bad flag); that EPIPE is not the failure to report.
+                child.stdin.on('error', () => { });
+                child.stdin.end(runOpts.stdin);
+            }
+        });
+    }
+}
+function quoteForDisplay(arg) {
+    return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+function stderrTail(stderr) {
+    const lines = stderr
+        .split('\n')
+        .map(line => line.trimEnd())
+        .filter(line => line !== '');
+    const tail = lines.slice(-STDERR_TAIL_LINES).join('\n');
+    return tail.length > STDERR_TAIL_CHARS ? `...${tail.slice(-STDERR_TAIL_CHARS)}` : tail;
+}
+function lastLine(text) {
+    const lines = text.trim().split('\n');
+    return lines[lines.length - 1] ?? '';
+}
+
+;// CONCATENATED MODULE: ./src/deploy/smoke-scripts/prelude.ts
+// Python shared by every smoke-check snippet, run inside the app image with `python3 -c`.
+// Written for Python 3.6+ and the standard library only. Each snippet prints exactly one JSON line
+// ({"ok": true, ...} or {"ok": false, "error": ...}) and exits 0 or 1; the marker comment lets the
+// process check skip the checks' own processes.
+const SMOKE_MARKER = 'deploy-gke-workers smoke check';
+const PYTHON_PRELUDE = String.raw `# ${SMOKE_MARKER}
+import json, os, re, sys, time
+T0 = time.monotonic()
+TIMEOUT = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
+DEADLINE = T0 + TIMEOUT
+SECRETS = []
+
+def remember_url_secrets(url):
+    # The URL, its password (raw and decoded) and a bare userinfo (which may be a password) must never be printed.
+    from urllib.parse import urlsplit, unquote
+    SECRETS.append(url)
+    try:
+        parts = urlsplit(url)
+        for value in (parts.password, parts.username if parts.password is None else None):
+            if value:
+                SECRETS.extend([value, unquote(value)])
+    except ValueError:
+        pass
+
+def hide(text):
+    text = str(text)
+    for secret in sorted(set(SECRETS), key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, '***')
+    text = re.sub(r'([A-Za-z][A-Za-z0-9+.-]*://)([^/@\s]*)@',
+                  lambda m: m.group(1) + (m.group(2).split(':')[0] + ':***' if ':' in m.group(2) else '***') + '@',
+                  text)
+    text = re.sub(r'(?i)(password\s*=\s*)(\'[^\']*\'|\S+)', r'\1***', text)
+    return ' '.join(text.split())[:500]
+
+def finish(ok, **fields):
+    result = {'ok': ok}
+    result.update(fields)
+    if not ok:
+        result['error'] = hide(result.get('error', 'failed'))
+    result['ms'] = int(round((time.monotonic() - T0) * 1000))
+    sys.stdout.write(json.dumps(result) + '\n')
+    sys.stdout.flush()
+    os._exit(0 if ok else 1)
+
+def describe(error):
+    return '%s: %s' % (type(error).__name__, error)
+
+def run(main):
+    try:
+        main()
+    except SystemExit:
+        raise
+    except BaseException as error:
+        finish(False, error=describe(error))
+`;
+
+;// CONCATENATED MODULE: ./src/deploy/smoke-scripts/database.ts
+
+// Opens DATABASE_URL with whichever driver the app image has (psycopg 3, else psycopg2), bounded by
+// connect_timeout, and runs SELECT 1. argv[1] is the timeout in seconds.
+const DATABASE_CHECK_PY = PYTHON_PRELUDE +
+    String.raw `
+def server_version_text(number):
+    # PostgreSQL 10+ encodes major*10000 + minor; older servers major*10000 + minor*100 + patch.
+    if number >= 100000:
+        return '%d.%d' % (number // 10000, number % 10000)
+    return '%d.%d.%d' % (number // 10000, number // 100 % 100, number % 100)
+
+def main():
+    url = os.environ.get('DATABASE_URL', '').strip()
+    if not url:
+        finish(False, error='DATABASE_URL is not set in the container')
+    remember_url_secrets(url)
+    # SQLAlchemy-style schemes (postgresql+psycopg://) are not libpq URIs.
+    url = re.sub(r'^postgres(?:ql)?\+\w+://', 'postgresql://', url)
+    try:
+        import psycopg as driver
+        name = 'psycopg3'
+    except ImportError:
+        try:
+            import psycopg2 as driver
+            name = 'psycopg2'
+        except ImportError:
+            finish(False, error='neither psycopg (3) nor psycopg2 is installed in the image')
+    # libpq counts connect_timeout in whole seconds and treats anything below 2 as 2.
+    connect_timeout = max(2, int(round(TIMEOUT)))
+    try:
+        connection = driver.connect(url, connect_timeout=connect_timeout)
+    except Exception as error:
+        finish(False, driver=name, error=describe(error))
+    try:
+        cursor = connection.cursor()
+        cursor.execute('SELECT 1')
+        row = cursor.fetchone()
+        if name == 'psycopg3':
+            version = connection.info.server_version
+        else:
+            version = connection.server_version
+    except Exception as error:
+        finish(False, driver=name, error=describe(error))
+    finally:
+        try:
+            connection.close()
+        except Exception:
+            pass
+    if not row or row[0] != 1:
+        finish(False, driver=name, error='SELECT 1 returned %r' % (row,))
+    finish(True, driver=name, server_version=server_version_text(version))
+
+run(main)
+`;
+
+;// CONCATENATED MODULE: ./src/deploy/smoke-scripts/process.ts
+
+// Looks for a process whose command line matches argv[2] (a regular expression) by reading /proc, as
+// `pgrep -f` would. Slim Python images have no pgrep (procps), and `sh -c "pgrep -f ..."` would find the
+// shell that runs it; this skips itself and any other smoke check. argv[1] is the timeout (unused here).
+const PROCESS_CHECK_PY = PYTHON_PRELUDE +
+    String.raw `
+def main():
+    pattern = re.compile(sys.argv[2])
+    me = os.getpid()
+    found = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        try:
+            with open('/proc/%s/cmdline' % entry, 'rb') as handle:
+                raw = handle.read()
+        except OSError:
+            continue
+        command = raw.replace(b'\0', b' ').decode('utf-8', 'replace').strip()
+        if command and '${SMOKE_MARKER}' not in command and pattern.search(command):
+            found.append((int(entry), command))
+    if not found:
+        finish(False, pattern=sys.argv[2], error='no process matches %s' % sys.argv[2])
+    found.sort()
+    finish(True, pattern=sys.argv[2], count=len(found), pids=[pid for pid, _ in found[:10]],
+           command=hide(found[0][1])[:200])
+
+run(main)
+`;
+
+;// CONCATENATED MODULE: ./src/deploy/smoke-scripts/redis.ts
+
+// PINGs REDIS_URL over a plain socket (TLS for rediss://): AUTH when the URL has a password, SELECT when it names
+// a database other than 0. Only the standard library, so it works whatever Redis client the app uses.
+// argv[1] is the timeout in seconds.
+const REDIS_CHECK_PY = PYTHON_PRELUDE +
+    String.raw `
+import socket, ssl
+from urllib.parse import urlsplit, unquote, parse_qs
+
+def main():
+    url = os.environ.get('REDIS_URL', '').strip()
+    if not url:
+        finish(False, error='REDIS_URL is not set in the container')
+    remember_url_secrets(url)
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ('redis', 'rediss'):
+        finish(False, error='REDIS_URL must start with redis:// or rediss:// (got %s://)' % scheme)
+    host = parts.hostname or 'localhost'
+    port = parts.port or 6379
+    query = parse_qs(parts.query)
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    path = parts.path.strip('/')
+    db = int(path) if path else int(query.get('db', ['0'])[0])
+    target = '%s:%d' % (host, port)
+
+    try:
+        sock = socket.create_connection((host, port), timeout=max(0.1, DEADLINE - time.monotonic()))
+    except socket.timeout:
+        finish(False, server=target, error='timed out after %gs connecting to %s' % (TIMEOUT, target))
+    except OSError as error:
+        finish(False, server=target, error='cannot connect to %s: %s' % (target, describe(error)))
+    if scheme == 'rediss':
+        cert_reqs = query.get('ssl_cert_reqs', ['required'])[0].lower()
+        context = ssl.create_default_context(cafile=query.get('ssl_ca_certs', [None])[0])
+        if cert_reqs in ('none', 'cert_none'):
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        elif cert_reqs in ('optional', 'cert_optional'):
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_OPTIONAL
+        sock = context.wrap_socket(sock, server_hostname=host)
+    replies = sock.makefile('rb')
+
+    def call(*words):
+        remaining = DEADLINE - time.monotonic()
+        if remaining <= 0:
+            raise socket.timeout('timed out')
+        sock.settimeout(remaining)
+        encoded = [word.encode('utf-8') for word in words]
+        sock.sendall(b'*%d\r\n' % len(encoded) + b''.join(b'$%d\r\n%s\r\n' % (len(w), w) for w in encoded))
+        line = replies.readline()
+        if not line:
+            raise ConnectionError('the server closed the connection')
+        return line.rstrip(b'\r\n').decode('utf-8', 'replace')
+
+    try:
+        if password is not None:
+            reply = call('AUTH', username, password) if username else call('AUTH', password)
+            if reply != '+OK':
+                finish(False, server=target, error='AUTH rejected: %s' % reply.lstrip('-'))
+        if db:
+            reply = call('SELECT', str(db))
+            if reply != '+OK':
+                finish(False, server=target, error='SELECT %d rejected: %s' % (db, reply.lstrip('-')))
+        reply = call('PING')
+    except socket.timeout:
+        finish(False, server=target, error='timed out after %gs waiting for %s' % (TIMEOUT, target))
+    if reply == '+PONG':
+        finish(True, server=target, tls=scheme == 'rediss', db=db, reply='PONG')
+    if reply.startswith('-NOAUTH'):
+        finish(False, server=target, error='the server requires a password and REDIS_URL has none (NOAUTH)')
+    finish(False, server=target, error='PING answered %s' % reply)
+
+run(main)
+`;
+
+;// CONCATENATED MODULE: ./src/deploy/smoke-checks.ts
+// Smoke checks run with `kubectl exec` in a ready pod after a rollout. This module only builds the commands and
+// reads their output; the kubectl runner executes them.
+//
+// Choices, and why:
+// - Everything but celery-ping runs `python3 -c <snippet>`: a Django image always has python3 (official python
+//   images, Debian's python3 and virtualenvs all provide that name; plain `python` is missing without
+//   python-is-python3), it has the app's database driver, and it needs neither a shell nor procps.
+// - Process checks read /proc in Python instead of `pgrep -f`: slim images lack pgrep, and through `sh -c` the
+//   pattern would match the shell's own command line and always pass.
+// - celery-ping goes through `sh -c` for one reason: the node name is celery@<pod hostname> ($HOSTNAME, which
+//   Kubernetes sets to the pod name); the app name and timeout are passed as positional parameters, never
+//   pasted into the script. It assumes the worker keeps Celery's default node name (celery@%h).
+
+
+
+const DEFAULT_SMOKE_TIMEOUT_SECONDS = 10;
+const APP_CONTAINER = 'app';
+// `celery inspect` first imports the Django project, which takes seconds on its own.
+const CELERY_STARTUP_SECONDS = 30;
+// Room for kubectl itself (API round trips, exec upgrade) on top of the check's budget.
+const EXEC_OVERHEAD_SECONDS = 15;
+const WORKER_PROCESS_PATTERN = 'celery.*worker';
+const BEAT_PROCESS_PATTERN = 'celery.*beat';
+const CELERY_PING_SCRIPT = 'exec celery -A "$1" inspect ping --json -d "celery@${HOSTNAME:-$(hostname)}" --timeout "$2"';
+function buildSmokeChecks(o) {
+    const timeout = o.timeoutSeconds ?? DEFAULT_SMOKE_TIMEOUT_SECONDS;
+    if (!Number.isFinite(timeout) || timeout <= 0) {
+        throw new Error(`smoke check timeout must be a positive number of seconds (got ${timeout})`);
+    }
+    const seconds = String(timeout);
+    const checks = [
+        {
+            name: 'worker-process',
+            target: 'worker',
+            container: APP_CONTAINER,
+            argv: ['python3', '-c', PROCESS_CHECK_PY, seconds, WORKER_PROCESS_PATTERN],
+            timeoutSeconds: timeout,
+            describe: `a process matching ${WORKER_PROCESS_PATTERN} runs in the worker pod`
+        }
+    ];
+    if (o.beat) {
+        checks.push({
+            name: 'beat-process',
+            target: 'beat',
+            container: APP_CONTAINER,
+            argv: ['python3', '-c', PROCESS_CHECK_PY, seconds, BEAT_PROCESS_PATTERN],
+            timeoutSeconds: timeout,
+            describe: `a process matching ${BEAT_PROCESS_PATTERN} runs in the beat pod`
+        });
+    }
+    if (o.database) {
+        checks.push({
+            name: 'database',
+            target: 'worker',
+            container: APP_CONTAINER,
+            argv: ['python3', '-c', DATABASE_CHECK_PY, seconds],
+            timeoutSeconds: timeout,
+            describe: 'DATABASE_URL accepts a connection and SELECT 1 (psycopg 3 or psycopg2)'
+        });
+    }
+    if (o.redis) {
+        checks.push({
+            name: 'redis',
+            target: 'worker',
+            container: APP_CONTAINER,
+            argv: ['python3', '-c', REDIS_CHECK_PY, seconds],
+            timeoutSeconds: timeout,
+            describe: 'REDIS_URL answers PING'
+        });
+    }
+    if (o.celeryPing) {
+        checks.push({
+            name: 'celery-ping',
+            target: 'worker',
+            container: APP_CONTAINER,
+            argv: ['sh', '-c', CELERY_PING_SCRIPT, 'celery-ping', o.celeryApp, seconds],
+            timeoutSeconds: timeout + CELERY_STARTUP_SECONDS,
+            describe: `celery -A ${o.celeryApp} inspect ping answers from this pod's worker node`
+        });
+    }
+    return checks;
+}
+// The `kubectl` arguments (after the runner's --kubeconfig) that run one check in one pod.
+function smokeExecArgs(spec, pod, namespace) {
+    return ['exec', '-n', namespace, pod, '-c', spec.container, '--', ...spec.argv];
+}
+function smokeExecTimeoutMs(spec) {
+    return (spec.timeoutSeconds + EXEC_OVERHEAD_SECONDS) * 1000;
+}
+function interpretSmokeOutput(spec, exitCode, stdout, stderr) {
+    const verdict = spec.name === 'celery-ping'
+        ? interpretCeleryPing(exitCode, stdout, stderr)
+        : interpretSnippet(spec, exitCode, stdout, stderr);
+    return { ok: verdict.ok, detail: smoke_checks_clip(redactUrlCredentials(verdict.detail)) };
+}
+function interpretSnippet(spec, exitCode, stdout, stderr) {
+    const report = lastJsonReport(stdout);
+    if (!report)
+        return { ok: false, detail: noReportDetail(spec, exitCode, stdout, stderr) };
+    if (!report.ok)
+        return { ok: false, detail: String(report.error ?? `failed (exit ${exitCode})`) };
+    if (exitCode !== 0)
+        return { ok: false, detail: `reported success but exited ${exitCode}` };
+    return { ok: true, detail: successDetail(spec.name, report) };
+}
+function successDetail(name, report) {
+    const ms = typeof report.ms === 'number' ? ` in ${report.ms} ms` : '';
+    switch (name) {
+        case 'database':
+            return `SELECT 1 via ${String(report.driver)} on PostgreSQL ${String(report.server_version)}${ms}`;
+        case 'redis': {
+            const tls = report.tls === true ? 'TLS, ' : '';
+            return `PONG from ${String(report.server)} (${tls}db ${String(report.db)})${ms}`;
+        }
+        default: {
+            const count = Number(report.count);
+            const pids = Array.isArray(report.pids) ? report.pids.join(', ') : '';
+            return `${count} process${count === 1 ? '' : 'es'} (pid ${pids}): ${String(report.command)}`;
+        }
+    }
+}
+function noReportDetail(spec, exitCode, stdout, stderr) {
+    const output = `${stderr}\n${stdout}`;
+    if (exitCode === 127 || /executable file not found|exec: "python3"|python3: not found/i.test(output)) {
+        return `python3 is not available in container "${spec.container}" (exit ${exitCode}): ${smoke_checks_lastLine(output)}`;
+    }
+    return `no result from the check (exit ${exitCode})${smoke_checks_lastLine(output) ? `: ${smoke_checks_lastLine(output)}` : ''}`;
+}
+function lastJsonReport(stdout) {
+    const lines = stdout.split('\n').map(line => line.trim());
+    for (let i = lines.length - 1; i >= 0; i--) {
+        if (!lines[i].startsWith('{'))
+            continue;
+        try {
+            const parsed = JSON.parse(lines[i]);
+            if (parsed && typeof parsed === 'object' && typeof parsed.ok === 'boolean') {
+                return parsed;
+            }
+        }
+        catch {
+            // not our line
+        }
+    }
+    return undefined;
+}
+// `celery inspect ping --json` prints {"celery@pod": {"ok": "pong"}}; without --json support, text:
+// "->  celery@pod: OK\n        pong". No reply: "Error: No nodes replied within time constraint", exit 69.
+function interpretCeleryPing(exitCode, stdout, stderr) {
+    const output = `${stdout}\n${stderr}`;
+    if (exitCode === 0) {
+        const replied = pongNodesFromJson(stdout) ?? pongNodesFromText(stdout);
+        if (replied.length > 0)
+            return { ok: true, detail: `${replied.join(', ')} replied pong` };
+    }
+    if (/No nodes replied/i.test(output)) {
+        return { ok: false, detail: `no worker node replied to celery inspect ping (exit ${exitCode})` };
+    }
+    if (exitCode === 127 || /celery: not found|executable file not found/i.test(output)) {
+        return { ok: false, detail: `celery is not available in the container (exit ${exitCode})` };
+    }
+    const last = smoke_checks_lastLine(output);
+    return { ok: false, detail: `celery inspect ping failed (exit ${exitCode})${last ? `: ${last}` : ''}` };
+}
+function pongNodesFromJson(stdout) {
+    for (const line of stdout.split('\n').reverse()) {
+        const trimmed = line.trim();
+        if (!trimmed.startsWith('{'))
+            continue;
+        try {
+            const replies = JSON.parse(trimmed);
+            return Object.entries(replies)
+                .filter(([, reply]) => reply && reply.ok === 'pong')
+                .map(([node]) => node);
+        }
+        catch {
+            // not JSON
+        }
+    }
+    return undefined;
+}
+function pongNodesFromText(stdout) {
+    const nodes = [];
+    const pattern = /->\s+(\S+):\s+OK\s*\n\s*pong/g;
+    for (let match = pattern.exec(stdout); match; match = pattern.exec(stdout))
+        nodes.push(match[1]);
+    return nodes;
+}
+// Output from the app can carry connection URLs (a traceback, a command line); keep user names, drop passwords.
+function redactUrlCredentials(text) {
+    return text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@\s]*)@/gi, (_match, scheme, userinfo) => userinfo.includes(':') ? `${scheme}${userinfo.split(':')[0]}:***@` : `${scheme}***@`);
+}
+function smoke_checks_lastLine(text) {
+    const lines = text
+        .split('\n')
+        .map(line => line.trim())
+        .filter(line => line !== '');
+    return lines[lines.length - 1] ?? '';
+}
+function smoke_checks_clip(text) {
+    return text.length > 500 ? `${text.slice(0, 497)}...` : text;
+}
+
+;// CONCATENATED MODULE: ./src/deploy/run-smoke-checks.ts
+// Runs the smoke checks with `kubectl exec` in a ready pod of each rolled-out Deployment.
+
+
+const CHOICE_TO_CHECK = {
+    worker: 'worker-process',
+    beat: 'beat-process',
+    database: 'database',
+    redis: 'redis',
+    'celery-ping': 'celery-ping'
+};
+function isPodReady(pod) {
+    if (pod.metadata.deletionTimestamp || pod.status?.phase !== 'Running')
+        return false;
+    return pod.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') ?? false;
+}
+async function runSmokeChecks(kubectl, options) {
+    const now = options.now ?? Date.now;
+    const wanted = new Set(options.choices.map(c => CHOICE_TO_CHECK[c]));
+    const specs = buildSmokeChecks({
+        celeryApp: options.celeryApp,
+        beat: wanted.has('beat-process'),
+        database: wanted.has('database'),
+        redis: wanted.has('redis'),
+        celeryPing: wanted.has('celery-ping')
+    }).filter(spec => wanted.has(spec.name));
+    const results = [];
+    for (const spec of specs) {
+        const pod = options.podsByTarget[spec.target].find(isPodReady);
+        if (!pod) {
+            results.push({
+                name: spec.name,
+                pod: '',
+                ok: false,
+                durationMs: 0,
+                detail: `no ready ${spec.target} pod to run it in`
+            });
+            continue;
+        }
+        const started = now();
+        try {
+            // A check is read-only but not worth repeating: a retry would hide a flaky dependency.
+            const run = await kubectl.run(smokeExecArgs(spec, pod.metadata.name, options.namespace), {
+                okExitCodes: Array.from({ length: 256 }, (_, code) => code),
+                timeoutMs: smokeExecTimeoutMs(spec),
+                retry: false
+            });
+            const verdict = interpretSmokeOutput(spec, run.exitCode, run.stdout, run.stderr);
+            results.push({
+                name: spec.name,
+                pod: pod.metadata.name,
+                ok: verdict.ok,
+                durationMs: now() - started,
+                detail: verdict.detail
+            });
+        }
+        catch (error) {
+            const detail = error instanceof KubectlError ? error.message : String(error);
+            results.push({
+                name: spec.name,
+                pod: pod.metadata.name,
+                ok: false,
+                durationMs: now() - started,
+                detail
+            });
+        }
+    }
+    return results;
+}
+
+;// CONCATENATED MODULE: ./src/deploy/beat-guard.ts
+// After a rollout: exactly one ready beat pod and no autoscaler aimed at beat. Two beats would fire every
+// periodic task twice; this catches what the templates cannot (a stray HPA, a pod left from a manual scale).
+
+async function checkBeatGuard(kubectl, options) {
+    const problems = [];
+    const ready = options.beatPods.filter(isPodReady);
+    if (ready.length !== 1) {
+        problems.push(`expected exactly one ready beat pod, found ${ready.length}${ready.length ? ` (${ready.map(p => p.metadata.name).join(', ')})` : ''}`);
+    }
+    const hpas = await kubectl.json([
+        'get',
+        'horizontalpodautoscalers.autoscaling',
+        '-n',
+        options.namespace
+    ]);
+    for (const hpa of hpas.items) {
+        const target = hpa.spec?.scaleTargetRef;
+        if (target?.kind === 'Deployment' && target.name === options.beatDeployment) {
+            problems.push(`HorizontalPodAutoscaler ${hpa.metadata.name} targets ${options.beatDeployment}; beat must never be autoscaled`);
+        }
+    }
+    return problems;
+}
+
+;// CONCATENATED MODULE: ./src/deploy/collect-diagnostics.ts
+// Gathers what explains a failed rollout: the warning events of its objects and the log tail of each failing
+// container (the previous instance for one that crashed).
+const LOG_TAIL_LINES = 40;
+const MAX_LOGS = 6;
+function eventsFor(snapshot, objectNames) {
+    return snapshot.events.filter(e => objectNames.has(e.involvedObject?.name ?? ''));
+}
+async function collectLogs(kubectl, namespace, failures) {
+    const logs = [];
+    const seen = new Set();
+    for (const failure of failures) {
+        if (!failure.container || logs.length >= MAX_LOGS)
+            continue;
+        const key = `${failure.pod}/${failure.container}`;
+        if (seen.has(key))
+            continue;
+        seen.add(key);
+        // A container that never started (image pull, config error) has no log to read.
+        if (/ImagePull|ErrImage|InvalidImageName|CreateContainerConfigError/.test(failure.reason))
+            continue;
+        const previous = (failure.restartCount ?? 0) > 0;
+        const args = ['logs', failure.pod, '-c', failure.container, '-n', namespace, `--tail=${LOG_TAIL_LINES}`];
+        if (previous)
+            args.push('--previous');
+        try {
+            const result = await kubectl.run(args, { retry: false });
+            logs.push({ pod: failure.pod, container: failure.container, previous, text: result.stdout });
+        }
+        catch (error) {
+            logs.push({
+                pod: failure.pod,
+                container: failure.container,
+                previous,
+                text: `(log not available: ${error.message})`
+            });
+        }
+    }
+    return logs;
+}
+
+;// CONCATENATED MODULE: ./src/deploy/preflight.ts
+// Checks before any write, so an apply never stops half-way: the live Secret has every key the Deployments
+// need (when the action does not write it), and the credentials may do every verb the apply needs.
+const CORE_KINDS = {
+    Namespace: 'namespaces',
+    ServiceAccount: 'serviceaccounts',
+    Secret: 'secrets',
+    ConfigMap: 'configmaps',
+    Deployment: 'deployments.apps',
+    HorizontalPodAutoscaler: 'horizontalpodautoscalers.autoscaling',
+    PodDisruptionBudget: 'poddisruptionbudgets.policy'
+};
+function resourceOf(kind) {
+    return CORE_KINDS[kind] ?? `${kind.toLowerCase()}s`;
+}
+async function checkLiveSecrets(kubectl, namespace, keys, wholeSecrets) {
+    const problems = [];
+    const secretNames = [...new Set([...keys.map(k => k.secret), ...wholeSecrets.map(s => s.secret)])];
+    for (const name of secretNames) {
+        // Only the key names are read; values are never printed (-o json is parsed here and dropped).
+        const result = await kubectl.run([
+            'get',
+            'secret',
+            name,
+            '-n',
+            namespace,
+            '--ignore-not-found',
+            '-o',
+            'json'
+        ]);
+        const secret = result.stdout.trim() ? JSON.parse(result.stdout) : undefined;
+        if (!secret) {
+            problems.push(`Secret ${name} does not exist in namespace ${namespace}; give secret_data (and db_*) so the action writes it, or create it first`);
+            continue;
+        }
+        const present = new Set(Object.keys(secret.data ?? {}));
+        for (const reference of keys.filter(k => k.secret === name && !present.has(k.key))) {
+            problems.push(`${reference.object} container ${reference.container} needs key ${reference.key} of Secret ${name}, which the Secret in the cluster lacks`);
+        }
+    }
+    return problems;
+}
+// What a server-side apply of these objects needs, plus what the rollout watch, rollback and smoke checks use.
+function permissionsFor(objects, namespace, options) {
+    const wanted = [];
+    for (const object of objects) {
+        const resource = resourceOf(object.kind);
+        const scope = object.kind === 'Namespace' ? undefined : namespace;
+        wanted.push({ verb: 'get', resource, namespace: scope }, { verb: 'create', resource, namespace: scope }, { verb: 'patch', resource, namespace: scope });
+    }
+    wanted.push({ verb: 'list', resource: 'pods', namespace }, { verb: 'list', resource: 'replicasets.apps', namespace }, { verb: 'list', resource: 'events', namespace });
+    if (options.smokeChecks)
+        wanted.push({ verb: 'create', resource: 'pods/exec', namespace });
+    // rollout undo and restart read the ReplicaSets (listed above) and patch the Deployment (as the apply does).
+    const seen = new Set();
+    return wanted.filter(p => {
+        const key = `${p.verb} ${p.resource} ${p.namespace ?? ''}`;
+        if (seen.has(key))
+            return false;
+        seen.add(key);
+        return true;
+    });
+}
+async function checkPermissions(kubectl, permissions) {
+    const answers = await Promise.all(permissions.map(async (p) => {
+        const args = ['auth', 'can-i', p.verb, p.resource];
+        if (p.namespace)
+            args.push('-n', p.namespace);
+        // can-i exits 1 for "no": an answer, not an error.
+        const result = await kubectl.run(args, { okExitCodes: [0, 1] });
+        return { permission: p, allowed: result.stdout.trim() === 'yes' };
+    }));
+    return answers
+        .filter(a => !a.allowed)
+        .map(a => `the deploy credentials may not ${a.permission.verb} ${a.permission.resource}${a.permission.namespace ? ` in namespace ${a.permission.namespace}` : ' (cluster-wide)'}`);
+}
+
+;// CONCATENATED MODULE: ./src/deploy/rollback.ts
+// Undo what a failed run changed: each Deployment whose pod template this run moved goes back to the revision
+// it had before.
+async function rollBack(kubectl, namespace, targets) {
+    const steps = [];
+    for (const target of targets) {
+        if (target.revisionBefore === undefined) {
+            steps.push({
+                deployment: target.deployment,
+                done: false,
+                message: 'first deploy of this Deployment: there is no previous revision to roll back to'
+            });
+            continue;
+        }
+        try {
+            await kubectl.run([
+                'rollout',
+                'undo',
+                `deployment/${target.deployment}`,
+                '-n',
+                namespace,
+                `--to-revision=${target.revisionBefore}`
+            ]);
+            steps.push({
+                deployment: target.deployment,
+                toRevision: target.revisionBefore,
+                done: true,
+                message: `rolled back to the template of revision ${target.revisionBefore}`
+            });
+        }
+        catch (error) {
+            steps.push({
+                deployment: target.deployment,
+                toRevision: target.revisionBefore,
+                done: false,
+                message: `rollout undo failed: ${error.message}`
+            });
+        }
+    }
+    return steps;
+}
+
+;// CONCATENATED MODULE: ./src/deploy/rollout-state.ts
+const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
+const PROGRESS_DEADLINE_EXCEEDED = 'ProgressDeadlineExceeded';
+function findCondition(conditions, type) {
+    return conditions?.find(c => c.type === type);
+}
+/**
+ * Where a Deployment's rollout stands, decided the way `kubectl rollout status` decides it
+ * (DeploymentStatusViewer), so the action and a user running kubectl by hand agree.
+ */
+function assessDeployment(deploy) {
+    const name = deploy.metadata.name;
+    const status = deploy.status ?? {};
+    // The API defaults spec.replicas to 1 and omits zero counts from status.
+    const desired = deploy.spec.replicas ?? 1;
+    const updated = status.updatedReplicas ?? 0;
+    const ready = status.readyReplicas ?? 0;
+    const available = status.availableReplicas ?? 0;
+    const total = status.replicas ?? 0;
+    const revision = deploy.metadata.annotations?.[REVISION_ANNOTATION];
+    const counts = { updated, ready, available, desired, revision };
+    const waiting = (detail) => ({
+        phase: 'progressing',
+        message: `Waiting for deployment "${name}" rollout to finish: ${detail}...`,
+        ...counts,
+        ...replicaFailureOf(deploy)
+    });
+    // Until the controller has seen the latest spec, status (and any deadline condition) describes the old one.
+    if ((deploy.metadata.generation ?? 0) > (status.observedGeneration ?? 0)) {
+        return {
+            phase: 'progressing',
+            message: `Waiting for deployment "${name}" spec update to be observed...`,
+            ...counts
+        };
+    }
+    const progressing = findCondition(status.conditions, 'Progressing');
+    if (progressing?.status === 'False' && progressing.reason === PROGRESS_DEADLINE_EXCEEDED) {
+        const detail = progressing.message ? ` (${progressing.message})` : '';
+        return {
+            phase: 'failed',
+            reason: PROGRESS_DEADLINE_EXCEEDED,
+            message: `deployment "${name}" exceeded its progress deadline${detail}`,
+            ...counts,
+            ...replicaFailureOf(deploy)
+        };
+    }
+    if (updated < desired)
+        return waiting(`${updated} out of ${desired} new replicas have been updated`);
+    // Old pods still counted in status.replicas block completion; terminatingReplicas are already outside it.
+    if (total > updated)
+        return waiting(`${total - updated} old replicas are pending termination`);
+    if (available < updated)
+        return waiting(`${available} of ${updated} updated replicas are available`);
+    return { phase: 'complete', message: `deployment "${name}" successfully rolled out`, ...counts };
+}
+function replicaFailureOf(deploy) {
+    const condition = findCondition(deploy.status?.conditions, 'ReplicaFailure');
+    if (condition?.status !== 'True')
+        return {};
+    return {
+        replicaFailure: { reason: condition.reason ?? 'ReplicaFailure', message: condition.message ?? '' }
+    };
+}
+function isControlledBy(owned, uid) {
+    return (owned.metadata.ownerReferences ?? []).some(ref => ref.uid === uid && ref.controller === true);
+}
+/**
+ * The ReplicaSet of the Deployment's current template: controlled by it and carrying the same revision.
+ * Undefined while the controller has not caught up with the latest spec (the revision annotation then still
+ * names the previous template) or before the first revision exists.
+ */
+function findNewReplicaSet(deploy, replicaSets) {
+    const revision = deploy.metadata.annotations?.[REVISION_ANNOTATION];
+    const uid = deploy.metadata.uid;
+    if (!revision || !uid)
+        return undefined;
+    if ((deploy.metadata.generation ?? 0) > (deploy.status?.observedGeneration ?? 0))
+        return undefined;
+    const matches = replicaSets.filter(rs => isControlledBy(rs, uid) && rs.metadata.annotations?.[REVISION_ANNOTATION] === revision);
+    // Two ReplicaSets never share a revision in practice; should it happen, the newest is the one being rolled.
+    return matches.sort((a, b) => timeOf(b.metadata.creationTimestamp) - timeOf(a.metadata.creationTimestamp))[0];
+}
+function timeOf(stamp) {
+    const ms = stamp ? Date.parse(stamp) : NaN;
+    return Number.isNaN(ms) ? 0 : ms;
+}
+/** The pods a ReplicaSet controls (matched by owner uid, not labels: labels can overlap between revisions). */
+function podsOfReplicaSet(rs, pods) {
+    const uid = rs.metadata.uid;
+    if (!uid)
+        return [];
+    return pods.filter(pod => isControlledBy(pod, uid));
+}
+
+;// CONCATENATED MODULE: ./src/deploy/wait-rollouts.ts
+// Watches the worker and beat rollouts at the same time and stops as soon as the outcome is known: complete,
+// the progress deadline passed, or a pod of the new ReplicaSet is in a state it cannot leave by itself
+// (ImagePullBackOff, CrashLoopBackOff, a missing Secret key, OOMKilled, unschedulable past the grace).
+
+
+
+const DEFAULT_POLL_MS = 1000;
+async function waitForRollouts(kubectl, options) {
+    const now = options.now ?? Date.now;
+    const sleep = options.sleep ?? ((ms) => new Promise(resolve => setTimeout(resolve, ms)));
+    const started = now();
+    const pending = new Set(options.deployments);
+    const results = new Map();
+    const lastMessage = new Map();
+    let snapshot = { deployments: [], replicaSets: [], pods: [], events: [] };
+    for (;;) {
+        snapshot = await readWorkloadSnapshot(kubectl, options.namespace);
+        const elapsed = now() - started;
+        for (const name of [...pending]) {
+            const verdict = judge(name, snapshot, { ...options, nowMs: now() });
+            if (verdict.message !== lastMessage.get(name)) {
+                options.onProgress?.(`${name}: ${verdict.message}`);
+                lastMessage.set(name, verdict.message);
+            }
+            if (verdict.outcome !== undefined) {
+                results.set(name, { ...verdict, outcome: verdict.outcome, deployment: name, durationMs: elapsed });
+                pending.delete(name);
+            }
+        }
+        if (pending.size === 0)
+            break;
+        if (elapsed >= options.timeoutMs) {
+            for (const name of pending) {
+                const verdict = judge(name, snapshot, { ...options, nowMs: now() });
+                results.set(name, {
+                    ...verdict,
+                    deployment: name,
+                    outcome: 'timeout',
+                    message: `not rolled out within ${Math.round(options.timeoutMs / 1000)}s: ${verdict.message}`,
+                    durationMs: elapsed,
+                    // Not-yet-fatal problems are the best explanation a timeout has.
+                    failures: verdict.failures
+                });
+            }
+            break;
+        }
+        await sleep(Math.min(options.pollMs ?? DEFAULT_POLL_MS, Math.max(0, options.timeoutMs - elapsed)));
+    }
+    return { results: options.deployments.map(name => results.get(name)), snapshot };
+}
+function judge(name, snapshot, options) {
+    const deployment = snapshot.deployments.find(d => d.metadata.name === name);
+    if (!deployment)
+        return { message: `deployment "${name}" not found yet`, failures: [], pods: [] };
+    const state = assessDeployment(deployment);
+    const pods = newPods(deployment, snapshot);
+    const failures = detectPodFailures(pods, eventsOf(pods, snapshot.events), {
+        now: new Date(options.nowMs),
+        pendingGraceSeconds: options.pendingGraceSeconds
+    });
+    const base = { revision: state.revision, failures, pods };
+    if (state.phase === 'complete')
+        return { ...base, outcome: 'complete', message: state.message };
+    if (state.phase === 'failed')
+        return { ...base, outcome: 'failed', message: state.message, reason: state.reason };
+    const fatal = failures.filter(f => f.fatal);
+    if (fatal.length > 0) {
+        return { ...base, outcome: 'failed', message: state.message, reason: fatal[0].reason, failures };
+    }
+    return { ...base, message: state.message };
+}
+function newPods(deployment, snapshot) {
+    const replicaSet = findNewReplicaSet(deployment, snapshot.replicaSets);
+    return replicaSet ? podsOfReplicaSet(replicaSet, snapshot.pods) : [];
+}
+function eventsOf(pods, events) {
+    const names = new Set(pods.map(p => p.metadata.name));
+    return events.filter(e => e.involvedObject?.kind === 'Pod' && names.has(e.involvedObject.name ?? ''));
+}
+
+;// CONCATENATED MODULE: ./src/deploy/deploy.ts
+// The deploy itself: pre-flight, ordered server-side apply, a real roll when asked, both rollouts watched at
+// once, beat guard, smoke checks; on failure diagnostics and rollback. Returns what happened; never throws for
+// a failed rollout (that is an outcome to report), only for errors before anything was written.
+
+
+
+
+
+
+
+
+
+
+
+class PreflightError extends Error {
+    problems;
+    constructor(problems) {
+        super(`Pre-flight checks failed; nothing was changed:\n${problems.map(p => `  - ${p}`).join('\n')}`);
+        this.problems = problems;
+        this.name = 'PreflightError';
+    }
+}
+// One kubectl call per phase, in this order: each phase's objects exist before the next one refers to them.
+const PHASES = [
+    { name: 'Namespace', kinds: k => k === 'Namespace' },
+    { name: 'ServiceAccount', kinds: k => k === 'ServiceAccount' },
+    {
+        name: 'Secret and configuration',
+        kinds: k => ![
+            'Namespace',
+            'ServiceAccount',
+            'Deployment',
+            'HorizontalPodAutoscaler',
+            'PodDisruptionBudget'
+        ].includes(k)
+    },
+    { name: 'Deployments', kinds: k => k === 'Deployment' },
+    {
+        name: 'HorizontalPodAutoscaler',
+        kinds: k => k === 'HorizontalPodAutoscaler' || k === 'PodDisruptionBudget'
+    }
+];
+async function deploy(context) {
+    const { kubectl, config, rendered, redact, group, log } = context;
+    const namespace = config.namespace;
+    const objects = rendered.objects.map(o => o.object);
+    const deployments = objects.filter(o => o.kind === 'Deployment').map(o => o.metadata.name);
+    const beatName = rendered.objects.find(o => o.role === 'beat')?.object.metadata.name;
+    const workerName = rendered.objects.find(o => o.role === 'worker')?.object.metadata.name;
+    await group('Pre-flight checks', async () => {
+        const problems = [
+            ...(await checkPermissions(kubectl, permissionsFor(objects, namespace, { smokeChecks: config.smokeChecks.length > 0 }))),
+            ...(await checkLiveSecrets(kubectl, namespace, rendered.liveSecretKeys, rendered.liveSecrets))
+        ];
+        if (problems.length > 0)
+            throw new PreflightError(problems);
+        log('Permissions and Secret keys are in place.');
+    });
+    const before = await getLiveObjects(kubectl, objectsToYaml(objects.map(redactSecrets)));
+    const revisionsBefore = {};
+    for (const name of deployments) {
+        revisionsBefore[name] = before.get(identityKey({ kind: 'Deployment', name, namespace }))?.metadata
+            .annotations?.[REVISION_ANNOTATION];
+    }
+    const outcome = {
+        status: 'deployed',
+        headline: '',
+        applied: [],
+        restarted: [],
+        rollouts: [],
+        rollbackRollouts: [],
+        smoke: [],
+        beatProblems: [],
+        rollback: [],
+        notes: [...rendered.notes],
+        failures: [],
+        revisionsBefore,
+        revisionsAfter: {}
+    };
+    await group('Apply (server-side)', async () => {
+        for (const phase of PHASES) {
+            const phaseObjects = objects.filter(o => phase.kinds(o.kind));
+            if (phaseObjects.length === 0)
+                continue;
+            const applied = await serverSideApply(kubectl, phaseObjects, before, { dryRun: false });
+            for (const item of applied)
+                log(`${item.kind}/${item.name} ${item.action}`);
+            outcome.applied.push(...applied);
+        }
+    });
+    const changedDeployments = new Set(outcome.applied.filter(a => a.kind === 'Deployment' && a.specChanged).map(a => a.name));
+    const secretChanged = outcome.applied.some(a => a.kind === 'Secret' && a.action !== 'unchanged');
+    for (const name of deployments) {
+        if (changedDeployments.has(name))
+            continue;
+        const reason = context.forceRestart
+            ? 'redeploy requested (workflow_dispatch): the pod template did not change, so the pods are restarted'
+            : secretChanged
+                ? `Secret ${config.secretName} changed: pods read it only at start, so they are restarted`
+                : undefined;
+        if (!reason)
+            continue;
+        await kubectl.run(['rollout', 'restart', `deployment/${name}`, '-n', namespace]);
+        outcome.restarted.push({ deployment: name, reason });
+        log(`deployment/${name} restarted: ${reason}`);
+    }
+    const rolled = new Set([...changedDeployments, ...outcome.restarted.map(r => r.deployment)]);
+    const anythingChanged = outcome.applied.some(a => a.action !== 'unchanged') || rolled.size > 0;
+    const watch = await group('Rollouts', () => waitForRollouts(kubectl, {
+        namespace,
+        deployments,
+        timeoutMs: config.rolloutTimeoutSeconds * 1000,
+        pendingGraceSeconds: config.schedulingGraceSeconds,
+        pollMs: context.pollMs,
+        now: context.now,
+        sleep: context.sleep,
+        onProgress: line => log(redact(line))
+    }));
+    outcome.rollouts = watch.results;
+    let snapshot = watch.snapshot;
+    const rolloutsOk = watch.results.every(r => r.outcome === 'complete');
+    if (rolloutsOk && beatName) {
+        outcome.beatProblems = await checkBeatGuard(kubectl, {
+            namespace,
+            beatDeployment: beatName,
+            beatPods: watch.results.find(r => r.deployment === beatName)?.pods ?? []
+        });
+    }
+    if (rolloutsOk && outcome.beatProblems.length === 0 && config.smokeChecks.length > 0) {
+        outcome.smoke = await group('Smoke checks', async () => {
+            const results = await runSmokeChecks(kubectl, {
+                namespace,
+                celeryApp: config.celeryApp,
+                choices: config.smokeChecks,
+                podsByTarget: {
+                    worker: watch.results.find(r => r.deployment === workerName)?.pods ?? [],
+                    beat: watch.results.find(r => r.deployment === beatName)?.pods ?? []
+                }
+            });
+            for (const r of results)
+                log(`${r.ok ? 'pass' : 'FAIL'} ${r.name}${r.pod ? ` (${r.pod})` : ''}: ${redact(r.detail)} [${r.durationMs} ms]`);
+            return results;
+        });
+    }
+    const smokeOk = outcome.smoke.every(r => r.ok);
+    const succeeded = rolloutsOk && outcome.beatProblems.length === 0 && smokeOk;
+    if (succeeded) {
+        outcome.status = anythingChanged ? 'deployed' : 'unchanged';
+        outcome.headline = anythingChanged
+            ? `Deployed ${config.image}`
+            : `No change: the cluster already runs ${config.image} with these settings`;
+    }
+    else {
+        outcome.failures = watch.results.flatMap(r => r.failures);
+        outcome.headline = failureHeadline(outcome, redact);
+        outcome.diagnosticsMarkdown = await group('Diagnostics', () => diagnose(context, snapshot, outcome.failures));
+        const targets = deployments
+            .filter(d => rolled.has(d))
+            .map(d => ({ deployment: d, revisionBefore: revisionsBefore[d] }));
+        if (!config.rollbackOnFailure) {
+            outcome.notes.push('rollback_on_failure is false: nothing was rolled back');
+        }
+        else if (targets.length === 0) {
+            outcome.notes.push('No Deployment was changed by this run: nothing to roll back');
+        }
+        else {
+            await group('Rollback', async () => {
+                outcome.rollback = await rollBack(kubectl, namespace, targets);
+                for (const step of outcome.rollback)
+                    log(`${step.deployment}: ${step.message}`);
+                const undone = outcome.rollback.filter(s => s.done).map(s => s.deployment);
+                if (undone.length > 0) {
+                    const rollbackWatch = await waitForRollouts(kubectl, {
+                        namespace,
+                        deployments: undone,
+                        timeoutMs: config.rolloutTimeoutSeconds * 1000,
+                        pendingGraceSeconds: config.schedulingGraceSeconds,
+                        pollMs: context.pollMs,
+                        now: context.now,
+                        sleep: context.sleep,
+                        onProgress: line => log(`rollback ${redact(line)}`)
+                    });
+                    outcome.rollbackRollouts = rollbackWatch.results;
+                    snapshot = rollbackWatch.snapshot;
+                }
+            });
+            if (secretChanged) {
+                outcome.notes.push(`Secret ${config.secretName} was changed by this run; a rollback restores the Deployments, not the Secret's values`);
+            }
+        }
+        const rolledBack = outcome.rollback.length > 0 &&
+            outcome.rollback.every(s => s.done) &&
+            outcome.rollbackRollouts.every(r => r.outcome === 'complete');
+        outcome.status = rolledBack ? 'rolled-back' : 'failed';
+    }
+    for (const name of deployments) {
+        outcome.revisionsAfter[name] = snapshot.deployments.find(d => d.metadata.name === name)?.metadata
+            .annotations?.[REVISION_ANNOTATION];
+    }
+    return outcome;
+}
+function failureHeadline(outcome, redact) {
+    const failedRollout = outcome.rollouts.find(r => r.outcome !== 'complete');
+    if (failedRollout) {
+        const fatal = failedRollout.failures.find(f => f.fatal);
+        const cause = fatal
+            ? `pod ${fatal.pod}${fatal.container ? ` container ${fatal.container}` : ''}: ${fatal.reason}`
+            : (failedRollout.reason ?? failedRollout.outcome);
+        return redact(`Rollout of ${failedRollout.deployment} ${failedRollout.outcome === 'timeout' ? 'timed out' : 'failed'} (${cause})`);
+    }
+    if (outcome.beatProblems.length > 0)
+        return redact(`Beat guard: ${outcome.beatProblems[0]}`);
+    const smoke = outcome.smoke.find(s => !s.ok);
+    return redact(`Smoke check ${smoke?.name ?? ''} failed: ${smoke?.detail ?? ''}`);
+}
+async function diagnose(context, snapshot, failures) {
+    const names = new Set();
+    for (const d of snapshot.deployments)
+        names.add(d.metadata.name);
+    for (const rs of snapshot.replicaSets)
+        names.add(rs.metadata.name);
+    for (const p of snapshot.pods)
+        names.add(p.metadata.name);
+    const logs = await collectLogs(context.kubectl, context.config.namespace, failures.filter(f => f.fatal || (f.restartCount ?? 0) > 0));
+    const input = { failures, events: eventsFor(snapshot, names), logs, redact: context.redact };
+    context.log(renderDiagnosticsText(input));
+    return renderDiagnostics(input);
+}
+
+;// CONCATENATED MODULE: ./src/deploy/plan.ts
+// Dry run against the cluster: what server-side apply would do to each object, and `kubectl diff`'s view of
+// it. Nothing is persisted (dryRun=All on every call).
+
+
+
+
+async function planAgainstCluster(kubectl, rendered, namespace, redact) {
+    const objects = rendered.objects.map(o => o.object);
+    const notes = [];
+    const exists = await namespaceExists(kubectl, namespace);
+    const problems = exists
+        ? await checkLiveSecrets(kubectl, namespace, rendered.liveSecretKeys, rendered.liveSecrets)
+        : [];
+    if (!exists) {
+        // A dry-run create inside a namespace that exists only in the same dry run fails on a real server, so the
+        // objects in it can only be listed, not diffed.
+        notes.push(`Namespace ${namespace} does not exist yet: every object would be created`);
+        const namespaced = rendered.liveSecretKeys.length + rendered.liveSecrets.length;
+        if (namespaced > 0)
+            problems.push(`the Secret the Deployments need does not exist (namespace ${namespace} is new); give secret_data`);
+        return {
+            namespaceExists: false,
+            actions: objects.map(o => ({
+                kind: o.kind,
+                name: o.metadata.name,
+                namespace: o.metadata.namespace,
+                action: 'created',
+                specChanged: true,
+                applied: o
+            })),
+            diff: '',
+            problems,
+            notes
+        };
+    }
+    const before = await getLiveObjects(kubectl, objectsToYaml(objects.map(redactSecrets)));
+    const actions = await serverSideApply(kubectl, objects, before, { dryRun: true });
+    // kubectl diff exits 1 when there are differences; it prints Secret data masked, and redact() covers the rest.
+    const diff = await kubectl.run(['diff', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'], { stdin: objectsToYaml(objects), okExitCodes: [0, 1] });
+    return { namespaceExists: true, actions, diff: redact(diff.stdout), problems, notes };
+}
+
+// EXTERNAL MODULE: ./node_modules/google-auth-library/build/src/index.js
+var src = __nccwpck_require__(492);
+;// CONCATENATED MODULE: ./src/gke/errors.ts
+// Errors of the GKE connection step. Each carries a code so main.ts can react (e.g. an offline dry run when
+// no credentials exist) and a message written for the person reading the failed job's log.
+class GkeError extends Error {
+    code;
+    constructor(code, message) {
+        super(message);
+        this.code = code;
+        this.name = 'GkeError';
+    }
+}
+function googleFailureFromBody(httpStatus, body) {
+    if (!body || typeof body !== 'object')
+        return undefined;
+    const data = body;
+    if (data.error && typeof data.error === 'object') {
+        const err = data.error;
+        return {
+            httpStatus: typeof err.code === 'number' ? err.code : httpStatus,
+            status: typeof err.status === 'string' ? err.status : undefined,
+            message: typeof err.message === 'string' ? err.message : JSON.stringify(err)
+        };
+    }
+    if (typeof data.error === 'string') {
+        const description = typeof data.error_description === 'string' ? `: ${data.error_description}` : '';
+        return { httpStatus, status: data.error, message: `${data.error}${description}` };
+    }
+    if (typeof data.message === 'string')
+        return { httpStatus, message: data.message };
+    return undefined;
+}
+/**
+ * Removes every secret from a text. Error messages of HTTP libraries may quote headers or bodies; a token
+ * in a thrown message would land in the job log unmasked if it was never passed to setSecret.
+ */
+function redact(text, secrets) {
+    let out = text;
+    for (const secret of secrets) {
+        if (secret && secret.length >= 8)
+            out = out.split(secret).join('***');
+    }
+    // Bearer values we were not told about (e.g. the GitHub OIDC request token quoted by a library).
+    return out.replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, '$1***');
+}
+
+;// CONCATENATED MODULE: ./src/gke/credentials.ts
+
+
+
+// Application Default Credentials as google-github-actions/auth leaves them: a credentials file named by
+// GOOGLE_APPLICATION_CREDENTIALS (or gcloud's / the auth action's own variables). No gcloud involved.
+const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
+const DEFAULT_REFRESH_MARGIN_SECONDS = 300;
+const GOOGLE_OAUTH2_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+/** Checked in this order; the first one set wins. */
+const CREDENTIALS_FILE_VARIABLES = [
+    'GOOGLE_APPLICATION_CREDENTIALS',
+    'CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE',
+    'GOOGLE_GHA_CREDS_PATH'
+];
+const PROJECT_VARIABLES = [
+    'CLOUDSDK_CORE_PROJECT',
+    'CLOUDSDK_PROJECT',
+    'GCLOUD_PROJECT',
+    'GCP_PROJECT',
+    'GOOGLE_CLOUD_PROJECT'
+];
+const AUTH_STEP_FIX = [
+    'Add the google-github-actions/auth step before this action:',
+    '  - uses: google-github-actions/auth@v2',
+    '    with: { workload_identity_provider: ..., service_account: ... }',
+    "and give the job `permissions: { id-token: write, contents: read }` so it can request GitHub's OIDC token."
+].join('\n');
+function findCredentialsFile(env) {
+    for (const variable of CREDENTIALS_FILE_VARIABLES) {
+        const path = env[variable]?.trim();
+        if (path)
+            return { path, variable };
+    }
+    return undefined;
+}
+/** True when an auth step left credentials behind; main.ts uses it to decide on an offline dry run. */
+function hasCredentials(env) {
+    return findCredentialsFile(env) !== undefined;
+}
+async function readCredentialsFile(env) {
+    const found = findCredentialsFile(env);
+    if (!found) {
+        throw new GkeError('NO_CREDENTIALS', `No Google Cloud credentials: none of ${CREDENTIALS_FILE_VARIABLES.join(', ')} is set, so the ` +
+            `google-github-actions/auth step is missing (or ran in another job).\n${AUTH_STEP_FIX}`);
+    }
+    let text;
+    try {
+        text = await (0,promises_namespaceObject.readFile)(found.path, 'utf8');
+    }
+    catch (err) {
+        const reason = err.code ?? String(err);
+        throw new GkeError('BAD_CREDENTIALS_FILE', `${found.variable} names ${found.path}, which cannot be read (${reason}). The file only exists in the job ` +
+            `whose google-github-actions/auth step wrote it; run the auth step in this job, before this action.`);
+    }
+    let json;
+    try {
+        json = JSON.parse(text);
+    }
+    catch {
+        throw new GkeError('BAD_CREDENTIALS_FILE', `${found.variable} names ${found.path}, which is not JSON.`);
+    }
+    if (!json || typeof json !== 'object' || typeof json.type !== 'string') {
+        throw new GkeError('BAD_CREDENTIALS_FILE', `${found.path} (from ${found.variable}) has no "type" field.`);
+    }
+    return { ...found, json: json };
+}
+function impersonatedEmail(json) {
+    const match = /serviceAccounts\/([^/:]+):generateAccessToken$/.exec(json.service_account_impersonation_url ?? '');
+    return match?.[1] ? decodeURIComponent(match[1]) : undefined;
+}
+function serviceAccountEmailOf(json) {
+    if (json.type === 'service_account')
+        return json.client_email;
+    if (json.type === 'external_account')
+        return impersonatedEmail(json);
+    return undefined;
+}
+/**
+ * The project: the `project_id` input, else the variables the auth step exports, else what the credentials
+ * themselves tell (a key's project_id, or the project in the impersonated service account's email).
+ */
+async function resolveProjectId(inputProjectId, env) {
+    const fromInput = inputProjectId?.trim();
+    if (fromInput)
+        return fromInput;
+    for (const variable of PROJECT_VARIABLES) {
+        const value = env[variable]?.trim();
+        if (value)
+            return value;
+    }
+    const found = findCredentialsFile(env);
+    if (found) {
+        const { json } = await readCredentialsFile(env);
+        if (json.project_id)
+            return json.project_id;
+        const email = serviceAccountEmailOf(json);
+        const fromEmail = email
+            ? /@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/.exec(email)?.[1]
+            : undefined;
+        if (fromEmail)
+            return fromEmail;
+        if (json.quota_project_id)
+            return json.quota_project_id;
+    }
+    throw new GkeError('NO_PROJECT', 'Cannot tell which Google Cloud project the cluster is in: set the `project_id` input (or the ' +
+        '`project_id` input of google-github-actions/auth, which exports it).');
+}
+/**
+ * google-auth-library signs service-account assertions for, and posts them to, Google's fixed token URL and
+ * ignores the key's `token_uri`. gcloud (whose job this action takes over) honours `token_uri`, e.g. for
+ * keys pointed at a private token endpoint, so requests for the fixed URL are sent to the key's one instead.
+ */
+function honourTokenUri(client, tokenUri) {
+    if (!tokenUri || tokenUri === GOOGLE_OAUTH2_TOKEN_URL)
+        return;
+    let target;
+    try {
+        target = new URL(tokenUri);
+    }
+    catch {
+        throw new GkeError('BAD_CREDENTIALS_FILE', `The service account key's token_uri is not a URL.`);
+    }
+    if (target.protocol !== 'https:' && target.protocol !== 'http:') {
+        throw new GkeError('BAD_CREDENTIALS_FILE', `The service account key's token_uri must be http(s).`);
+    }
+    client.transporter.interceptors.request.add({
+        resolved: async (config) => {
+            if (config.url !== undefined && String(config.url) === GOOGLE_OAUTH2_TOKEN_URL)
+                config.url = new URL(target);
+            return config;
+        }
+    });
+}
+function originAndPath(url) {
+    try {
+        const parsed = new URL(String(url));
+        return `${parsed.origin}${parsed.pathname}`;
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Turns a google-auth-library failure into a message that says which step failed and what to do. */
+function explainAuthFailure(err, json, path, secrets) {
+    const e = err;
+    const url = e.config?.url !== undefined ? String(e.config.url) : undefined;
+    const httpStatus = e.response?.status ?? e.status;
+    const failure = googleFailureFromBody(httpStatus, e.response?.data);
+    const detail = redact(failure?.message ?? e.message ?? String(err), secrets);
+    const where = originAndPath(url);
+    const statusText = httpStatus ? `HTTP ${httpStatus}: ` : '';
+    const sourceUrl = json.credential_source?.url;
+    let hint;
+    if (url && sourceUrl && originAndPath(url) === originAndPath(sourceUrl)) {
+        hint =
+            "Fetching GitHub's OIDC token failed. The job needs `permissions: { id-token: write }`, and the " +
+                'credentials file must come from the google-github-actions/auth step of this same job.';
+    }
+    else if (url &&
+        json.service_account_impersonation_url &&
+        url === json.service_account_impersonation_url) {
+        hint =
+            `Impersonating ${impersonatedEmail(json) ?? 'the service account'} failed. The workload identity pool ` +
+                'principal needs roles/iam.workloadIdentityUser on that service account, and the IAM Credentials API ' +
+                'must be enabled.';
+    }
+    else if (json.type === 'external_account') {
+        hint =
+            'The workload identity federation token exchange failed. Check the workload_identity_provider given to ' +
+                "google-github-actions/auth and the provider's attribute condition (repository, branch).";
+    }
+    else if (json.type === 'service_account') {
+        hint = `The service account key ${json.client_email ?? ''} was rejected: it may be disabled or deleted.`;
+    }
+    else {
+        hint = `Credentials of type ${json.type ?? 'unknown'} from ${path} were rejected.`;
+    }
+    return new GkeError('AUTH_FAILED', `Could not get a Google access token${where ? ` (${where})` : ''}: ${statusText}${detail}\n${hint}`);
+}
+async function getAccessTokenSource(opts) {
+    const log = opts.log ?? (() => { });
+    const marginSeconds = opts.refreshMarginSeconds ?? DEFAULT_REFRESH_MARGIN_SECONDS;
+    const { path, variable, json } = await readCredentialsFile(opts.env);
+    const supported = ['external_account', 'service_account', 'impersonated_service_account', 'authorized_user'];
+    if (!supported.includes(json.type ?? '')) {
+        throw new GkeError('BAD_CREDENTIALS_FILE', `${path} (from ${variable}) holds credentials of type "${json.type}", which this action does not support. ` +
+            'Use google-github-actions/auth with workload_identity_provider (or credentials_json).');
+    }
+    const serviceAccountEmail = serviceAccountEmailOf(json);
+    const principal = serviceAccountEmail ?? json.audience?.replace(/^\/\/iam\.googleapis\.com\//, '') ?? json.type;
+    const auth = new src.GoogleAuth({
+        credentials: json,
+        scopes: opts.scopes ?? [CLOUD_PLATFORM_SCOPE],
+        // The library refreshes a cached token this long before it expires; 0 would mean its own default.
+        clientOptions: { eagerRefreshThresholdMillis: Math.max(1, marginSeconds * 1000) }
+    });
+    let client;
+    try {
+        client = await auth.getClient();
+    }
+    catch (err) {
+        throw new GkeError('BAD_CREDENTIALS_FILE', `${path} (from ${variable}) is not a usable ${json.type} credentials file: ${redact(String(err.message ?? err), [])}`);
+    }
+    if (json.type === 'service_account')
+        honourTokenUri(client, json.token_uri);
+    const how = json.type === 'external_account'
+        ? serviceAccountEmail
+            ? `workload identity federation, impersonating ${serviceAccountEmail}`
+            : 'workload identity federation (direct, no service account)'
+        : json.type === 'service_account'
+            ? `service account key of ${serviceAccountEmail}`
+            : json.type;
+    log(`Google credentials: ${how} (${variable})`);
+    const issued = new Set();
+    return {
+        credentialsType: json.type,
+        credentialsPath: path,
+        serviceAccountEmail,
+        principal,
+        async getToken() {
+            let token;
+            try {
+                token = (await client.getAccessToken()).token;
+            }
+            catch (err) {
+                throw explainAuthFailure(err, json, path, [...issued]);
+            }
+            if (!token)
+                throw new GkeError('AUTH_FAILED', 'google-auth-library returned no access token.');
+            issued.add(token);
+            const expiry = client.credentials.expiry_date;
+            // A token without a stated expiry is assumed to live the usual hour; a margin early, it gets replaced.
+            const expiresAt = new Date(typeof expiry === 'number' ? expiry : Date.now() + 3600_000);
+            return { token, expiresAt };
+        }
+    };
+}
+
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
+;// CONCATENATED MODULE: ./src/gke/cluster.ts
+
+
+// GKE clusters.get over REST: where the control plane is and which CA signs it.
+const DEFAULT_CONTAINER_API = 'https://container.googleapis.com/';
+/** Like gcloud: CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER, else the public API. */
+function containerApiBaseUrl(env) {
+    const override = env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER?.trim();
+    if (!override)
+        return DEFAULT_CONTAINER_API;
+    return override.endsWith('/') ? override : `${override}/`;
+}
+function parseClusterName(clusterName, projectId, location) {
+    const trimmed = clusterName.trim().replace(/^(?:https?:)?\/\/container\.googleapis\.com\/(?:v1\/)?/, '');
+    const full = /^projects\/([^/]+)\/(?:locations|zones)\/([^/]+)\/clusters\/([^/]+)$/.exec(trimmed);
+    if (full)
+        return { project: full[1], location: full[2], name: full[3] };
+    if (trimmed.includes('/')) {
+        throw new GkeError('CLUSTER_NOT_FOUND', `cluster_name "${clusterName}" is neither a name nor projects/P/locations/L/clusters/N.`);
+    }
+    return { project: projectId, location, name: trimmed };
+}
+const RETRYABLE = new Set([429, 500, 502, 503, 504]);
+// RECONCILING clusters (upgrades, Autopilot resizes) keep serving the Kubernetes API; gcloud does not
+// refuse them either. Every other state means the control plane may not answer.
+const USABLE_STATUSES = new Set(['RUNNING', 'RECONCILING']);
+async function getCluster(opts) {
+    const log = opts.log ?? (() => { });
+    const id = parseClusterName(opts.clusterName, opts.projectId, opts.location);
+    const resourceName = `projects/${id.project}/locations/${id.location}/clusters/${id.name}`;
+    const base = opts.apiBaseUrl ?? DEFAULT_CONTAINER_API;
+    const url = new URL(`v1/projects/${encodeURIComponent(id.project)}/locations/${encodeURIComponent(id.location)}/clusters/${encodeURIComponent(id.name)}`, base.endsWith('/') ? base : `${base}/`);
+    const attempts = Math.max(1, opts.attempts ?? 3);
+    let response;
+    let lastError;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+        try {
+            response = await fetch(url, {
+                headers: { authorization: `Bearer ${opts.token}`, accept: 'application/json' },
+                signal: AbortSignal.timeout(30_000)
+            });
+            if (!RETRYABLE.has(response.status) || attempt === attempts)
+                break;
+            log(`GKE API answered ${response.status} for ${resourceName}; retrying`);
+        }
+        catch (err) {
+            lastError = err;
+            response = undefined;
+            if (attempt === attempts)
+                break;
+            log(`GKE API unreachable (${redact(String(err.message ?? err), [opts.token])}); retrying`);
+        }
+        await new Promise(resolve => setTimeout(resolve, 500 * 2 ** (attempt - 1)));
+    }
+    if (!response) {
+        const reason = redact(String(lastError?.message ?? lastError), [opts.token]);
+        throw new GkeError('GKE_API_ERROR', `Cannot reach the GKE API at ${url.origin}: ${reason}`);
+    }
+    const text = await response.text();
+    let body;
+    try {
+        body = JSON.parse(text);
+    }
+    catch {
+        body = undefined;
+    }
+    if (!response.ok)
+        throw clusterLookupError(response.status, body, text, { ...id, resourceName }, opts);
+    return toCluster(body, id, resourceName);
+}
+function clusterLookupError(httpStatus, body, text, id, opts) {
+    const failure = googleFailureFromBody(httpStatus, body);
+    const said = redact(failure?.message ?? text.slice(0, 300), [opts.token]);
+    if (httpStatus === 404) {
+        return new GkeError('CLUSTER_NOT_FOUND', `GKE cluster "${id.name}" not found in project "${id.project}", location "${id.location}". Check ` +
+            'cluster_name and location: a regional cluster (e.g. europe-west3) is not found under a zone ' +
+            `(europe-west3-a) and vice versa; also check project_id. Google said: ${said}`);
+    }
+    if (httpStatus === 403) {
+        const who = opts.serviceAccountEmail
+            ? `the service account ${opts.serviceAccountEmail}`
+            : 'the deploying identity';
+        return new GkeError('PERMISSION_DENIED', `Permission denied reading GKE cluster ${id.resourceName}: ${who} lacks container.clusters.get. Grant it ` +
+            `roles/container.clusterViewer (or roles/container.developer, which deploying needs anyway) on project ` +
+            `"${id.project}". Google said: ${said}`);
+    }
+    if (httpStatus === 401) {
+        return new GkeError('AUTH_FAILED', `The GKE API rejected the access token (HTTP 401) for ${id.resourceName}. Google said: ${said}`);
+    }
+    return new GkeError('GKE_API_ERROR', `GKE API error for ${id.resourceName}: HTTP ${httpStatus}${failure?.status ? ` ${failure.status}` : ''}: ${said}`);
+}
+function str(value) {
+    return typeof value === 'string' && value !== '' ? value : undefined;
+}
+function obj(value) {
+    return value && typeof value === 'object' ? value : {};
+}
+function toCluster(raw, id, resourceName) {
+    const privateConfig = obj(raw.privateClusterConfig);
+    const endpoints = obj(raw.controlPlaneEndpointsConfig);
+    const ipConfig = obj(endpoints.ipEndpointsConfig);
+    const dnsConfig = obj(endpoints.dnsEndpointConfig);
+    const publicDisabled = ipConfig.enabled === false ||
+        ipConfig.enablePublicEndpoint === false ||
+        privateConfig.enablePrivateEndpoint === true;
+    const caBase64 = str(obj(raw.masterAuth).clusterCaCertificate);
+    const cluster = {
+        project: id.project,
+        location: str(raw.location) ?? id.location,
+        name: str(raw.name) ?? id.name,
+        resourceName,
+        status: str(raw.status) ?? 'STATUS_UNSPECIFIED',
+        statusMessage: str(raw.statusMessage),
+        // With the public endpoint disabled, `endpoint` holds the private address: not a public endpoint.
+        publicEndpoint: publicDisabled ? undefined : (str(ipConfig.publicEndpoint) ?? str(raw.endpoint)),
+        privateEndpoint: str(privateConfig.privateEndpoint) ?? str(ipConfig.privateEndpoint),
+        dnsEndpoint: str(dnsConfig.endpoint),
+        caPem: caBase64 ? Buffer.from(caBase64, 'base64').toString('utf8') : undefined,
+        currentMasterVersion: str(raw.currentMasterVersion)
+    };
+    if (!USABLE_STATUSES.has(cluster.status)) {
+        const why = cluster.statusMessage ? ` (${cluster.statusMessage})` : '';
+        throw new GkeError('CLUSTER_NOT_RUNNING', `GKE cluster ${resourceName} is ${cluster.status}${why}, not RUNNING: its control plane cannot take a ` +
+            'deployment now. Wait for the cluster to be RUNNING and re-run the job.');
+    }
+    return cluster;
+}
+function hostUrl(endpoint) {
+    return `https://${(0,external_node_net_.isIPv6)(endpoint) ? `[${endpoint}]` : endpoint}`;
+}
+/**
+ * The kube-apiserver URL and CA for the requested endpoint kind. The DNS endpoint carries a certificate from
+ * a public CA, so no CA data goes into the kubeconfig then.
+ */
+function selectEndpoint(cluster, kind) {
+    const update = `gcloud container clusters update ${cluster.name} --location ${cluster.location}`;
+    if (kind === 'dns') {
+        if (!cluster.dnsEndpoint) {
+            throw new GkeError('ENDPOINT_NOT_ENABLED', `cluster_endpoint: dns was asked for, but ${cluster.resourceName} has no DNS-based control plane ` +
+                `endpoint. Enable it with \`${update} --enable-dns-access\`, or use cluster_endpoint: public/private.`);
+        }
+        return { server: hostUrl(cluster.dnsEndpoint) };
+    }
+    const endpoint = kind === 'private' ? cluster.privateEndpoint : cluster.publicEndpoint;
+    if (!endpoint) {
+        const advice = kind === 'private'
+            ? 'it is not a private cluster; use cluster_endpoint: public or dns'
+            : `its public endpoint is disabled; use cluster_endpoint: private (runner inside the VPC) or dns, or \`${update} --enable-ip-access\` without --enable-private-endpoint`;
+        throw new GkeError('ENDPOINT_NOT_ENABLED', `cluster_endpoint: ${kind} was asked for, but ${cluster.resourceName} has no ${kind} IP endpoint: ${advice}.`);
+    }
+    if (!cluster.caPem) {
+        throw new GkeError('GKE_API_ERROR', `GKE returned no cluster CA certificate for ${cluster.resourceName}.`);
+    }
+    return { server: hostUrl(endpoint), caPem: cluster.caPem };
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/gke/kubeconfig.ts
+
+
+
+
+
+const FILE_MODE = 0o600;
+function kubeconfigDocument(opts) {
+    const name = opts.name ?? 'gke';
+    const cluster = { server: opts.server };
+    if (opts.caPem)
+        cluster['certificate-authority-data'] = Buffer.from(opts.caPem, 'utf8').toString('base64');
+    const context = { cluster: name, user: name };
+    if (opts.namespace)
+        context.namespace = opts.namespace;
+    return {
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name, cluster }],
+        users: [{ name, user: { token: opts.token } }],
+        contexts: [{ name, context }],
+        'current-context': name,
+        preferences: {}
+    };
+}
+/** Creates the file exclusively with mode 0600 from the start, so the token is never readable by others. */
+async function writePrivateFile(path, content) {
+    const handle = await (0,promises_namespaceObject.open)(path, 'wx', FILE_MODE);
+    try {
+        await handle.writeFile(content, 'utf8');
+        // Mode given to open() is filtered by the umask; 0600 is what it must be.
+        await handle.chmod(FILE_MODE);
+        await handle.sync();
+    }
+    finally {
+        await handle.close();
+    }
+}
+async function writeKubeconfig(opts) {
+    const path = (0,external_node_path_.join)(opts.dir, `kubeconfig-gke-${(0,external_node_crypto_.randomBytes)(8).toString('hex')}.yaml`);
+    await writePrivateFile(path, (0,dist/* stringify */.As)(kubeconfigDocument(opts)));
+    return path;
+}
+/** Replaces the user token: written to a sibling temp file, then renamed over, so kubectl never reads half a file. */
+async function rewriteToken(path, token) {
+    const doc = (0,dist/* parse */.qg)(await (0,promises_namespaceObject.readFile)(path, 'utf8'));
+    const user = doc?.users?.[0]?.user;
+    if (!user)
+        throw new GkeError('KUBECONFIG', `${path} has no user entry to put the token in.`);
+    user.token = token;
+    const temp = (0,external_node_path_.join)((0,external_node_path_.dirname)(path), `.${(0,external_node_path_.basename)(path)}.${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
+    try {
+        await writePrivateFile(temp, (0,dist/* stringify */.As)(doc));
+        await (0,promises_namespaceObject.rename)(temp, path);
+    }
+    catch (err) {
+        await (0,promises_namespaceObject.rm)(temp, { force: true });
+        throw err;
+    }
+}
+async function removeKubeconfig(path) {
+    await (0,promises_namespaceObject.rm)(path, { force: true });
+}
+
+;// CONCATENATED MODULE: ./src/gke/session.ts
+
+
+
+class GkeKubeconfigSession {
+    #opts;
+    #marginMs;
+    #now;
+    constructor(opts) {
+        this.#opts = opts;
+        this.#marginMs = (opts.refreshMarginSeconds ?? DEFAULT_REFRESH_MARGIN_SECONDS) * 1000;
+        this.#now = opts.now ?? Date.now;
+    }
+    async open() {
+        const { env, log = () => { }, onToken = () => { } } = this.#opts;
+        const source = this.#opts.tokenSource ??
+            (await getAccessTokenSource({ env, refreshMarginSeconds: this.#marginMs / 1000, log }));
+        const projectId = await resolveProjectId(this.#opts.projectId, env);
+        let current = await source.getToken();
+        onToken(current.token);
+        const cluster = await getCluster({
+            projectId,
+            location: this.#opts.location,
+            clusterName: this.#opts.clusterName,
+            token: current.token,
+            apiBaseUrl: containerApiBaseUrl(env),
+            serviceAccountEmail: source.serviceAccountEmail,
+            log
+        });
+        const kind = this.#opts.endpoint ?? 'public';
+        const { server, caPem } = selectEndpoint(cluster, kind);
+        if (cluster.status !== 'RUNNING')
+            log(`GKE cluster ${cluster.resourceName} is ${cluster.status}`);
+        log(`GKE cluster ${cluster.resourceName}: ${kind} endpoint ${server}`);
+        const path = await writeKubeconfig({
+            dir: this.#opts.dir,
+            server,
+            caPem,
+            token: current.token,
+            namespace: this.#opts.namespace,
+            name: `gke_${cluster.project}_${cluster.location}_${cluster.name}`
+        });
+        log(`Wrote kubeconfig ${path}`);
+        let pending;
+        const refresh = async () => {
+            const next = await source.getToken();
+            if (next.token !== current.token) {
+                onToken(next.token);
+                await rewriteToken(path, next.token);
+                log(`Refreshed the GKE access token (valid until ${next.expiresAt.toISOString()})`);
+            }
+            current = next;
+        };
+        return {
+            path,
+            server,
+            projectId,
+            cluster,
+            ensureFresh: async () => {
+                if (this.#now() < current.expiresAt.getTime() - this.#marginMs)
+                    return;
+                // Concurrent kubectl calls share one refresh rather than racing renames.
+                pending ??= refresh().finally(() => (pending = undefined));
+                await pending;
+            },
+            close: () => removeKubeconfig(path)
+        };
+    }
 }
 
 ;// CONCATENATED MODULE: ./src/input-rules.ts
@@ -31445,7 +49504,7 @@ function checkLocation(value) {
 }
 const CLUSTER_NAME = /^[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?$/;
 const CLUSTER_RESOURCE_NAME = /^projects\/([^/]+)\/(?:locations|zones)\/([^/]+)\/clusters\/([a-z](?:[-a-z0-9]{0,38}[a-z0-9])?)$/;
-function parseClusterName(value) {
+function input_rules_parseClusterName(value) {
     if (CLUSTER_NAME.test(value))
         return { name: value };
     const full = CLUSTER_RESOURCE_NAME.exec(value);
@@ -31454,7 +49513,7 @@ function parseClusterName(value) {
     return { projectId: full[1], location: full[2], name: full[3] };
 }
 function checkClusterName(value) {
-    return parseClusterName(value)
+    return input_rules_parseClusterName(value)
         ? undefined
         : 'is not a GKE cluster name (lowercase letters, digits and "-", at most 40 characters) or a full name projects/P/locations/L/clusters/N';
 }
@@ -31565,6 +49624,7 @@ const INPUT_NAMES = [
     'manifests',
     'dry_run',
     'rollout_timeout',
+    'scheduling_grace',
     'rollback_on_failure',
     'smoke_checks',
     'github_token',
@@ -31638,7 +49698,7 @@ function parseInputs(raw, context) {
     // Cluster
     const projectId = optionalChecked('project_id', checkProjectId);
     const clusterInput = optionalChecked('cluster_name', checkClusterName);
-    const clusterReference = clusterInput ? parseClusterName(clusterInput) : undefined;
+    const clusterReference = clusterInput ? input_rules_parseClusterName(clusterInput) : undefined;
     let location = optionalChecked('location', checkLocation);
     if (clusterReference?.location) {
         if (location && location !== clusterReference.location) {
@@ -31747,6 +49807,11 @@ function parseInputs(raw, context) {
         rolloutTimeoutSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {
         problems.push(`rollout_timeout: ${shown(timeoutText)} is not a duration from 1s to 6h (e.g. 90, 90s, 5m, 1m30s)`);
     }
+    const graceText = text('scheduling_grace') || '4m';
+    const schedulingGraceSeconds = parseDurationSeconds(graceText);
+    if (schedulingGraceSeconds === undefined || schedulingGraceSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {
+        problems.push(`scheduling_grace: ${shown(graceText)} is not a duration up to 6h (e.g. 0, 90s, 4m)`);
+    }
     const rollbackOnFailure = boolean('rollback_on_failure', true);
     const smokeChecks = parseSmokeChecks(text('smoke_checks') || 'true', beat, problems);
     const prComment = boolean('pr_comment', true);
@@ -31778,6 +49843,7 @@ function parseInputs(raw, context) {
         dryRun,
         dryRunSource,
         rolloutTimeoutSeconds: rolloutTimeoutSeconds ?? 300,
+        schedulingGraceSeconds: schedulingGraceSeconds ?? 240,
         rollbackOnFailure,
         smokeChecks,
         githubToken: optional('github_token'),
@@ -31822,8 +49888,22 @@ function secretValuesOf(config, secretFields) {
     return [...values];
 }
 
-// EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
-var dist = __nccwpck_require__(8815);
+;// CONCATENATED MODULE: ./src/redact.ts
+// Replaces every known secret value in a text with ***: the last line of defence for text that came from the
+// cluster (logs, events, kubectl's stderr) before it reaches a log, the job summary or a PR comment.
+function createRedactor(secretValues) {
+    // Longest first, so a value that contains another is replaced whole.
+    const values = [...new Set(secretValues)].filter(v => v.length >= 3).sort((a, b) => b.length - a.length);
+    if (values.length === 0)
+        return text => text;
+    return text => {
+        let out = text;
+        for (const value of values)
+            out = out.split(value).join('***');
+        return out;
+    };
+}
+
 ;// CONCATENATED MODULE: ./src/render/kube-object.ts
 // The loose shape of a Kubernetes object as parsed from YAML: what the renderer reads and writes.
 function describeObject(object) {
@@ -32450,75 +50530,130 @@ function versionLabel(image) {
     return cleaned || undefined;
 }
 
-;// CONCATENATED MODULE: ./src/render/serialize.ts
-// Rendered objects -> multi-document YAML. The default is redacted: Secret values become "***", so the file
-// can be kept, uploaded or shown without ever holding a secret.
+;// CONCATENATED MODULE: ./src/report/cluster-plan-summary.ts
+// The job summary (and PR comment) of a dry run against the cluster: per object what server-side apply would
+// do, the rollouts it would cause, and kubectl diff's view, all escaped and redacted.
 
-const REDACTED = '***';
-function redactSecrets(object) {
-    if (object.kind !== 'Secret')
-        return object;
-    const copy = structuredClone(object);
-    for (const field of ['stringData', 'data']) {
-        const values = copy[field];
-        if (values && typeof values === 'object') {
-            copy[field] = Object.fromEntries(Object.keys(values).map(key => [key, REDACTED]));
-        }
+const PLAN_COMMENT_MARKER = '<!-- deploy-gke-workers:plan -->';
+function renderClusterPlanSummary(input) {
+    const { plan } = input;
+    const parts = [];
+    parts.push(`## deploy-gke-workers: dry run against the cluster`);
+    const changes = plan.actions.filter(a => a.action !== 'unchanged');
+    const rolls = plan.actions.filter(a => a.kind === 'Deployment' && a.specChanged).map(a => a.name);
+    parts.push(`${escapeHtml(input.reason)} Nothing was changed. Namespace <code>${escapeHtml(input.namespace)}</code>, image <code>${escapeHtml(input.image)}</code>: ` +
+        (changes.length === 0
+            ? 'the cluster already matches; a deploy would change nothing.'
+            : `${changes.length} of ${plan.actions.length} objects would change.`) +
+        (rolls.length > 0 ? ` Pods would roll: ${rolls.map(escapeHtml).join(', ')}.` : ''));
+    if (plan.problems.length > 0) {
+        parts.push('### Problems a deploy would hit');
+        parts.push(plan.problems.map(p => `- ${escapeHtml(p)}`).join('\n'));
     }
-    return copy;
-}
-function toYamlDocuments(objects, options = { redact: true }) {
-    return objects
-        .map(object => (0,dist/* stringify */.As)(options.redact ? redactSecrets(object) : object, { lineWidth: 0 }))
-        .map(text => `---\n${text}`)
-        .join('');
+    parts.push('### Plan');
+    parts.push(table(['kind', 'name', 'would be', 'pods roll'], plan.actions.map(a => [
+        a.kind,
+        a.name,
+        a.action,
+        a.kind === 'Deployment' ? (a.specChanged ? 'yes' : 'no') : ''
+    ])));
+    if (plan.notes.length > 0)
+        parts.push(plan.notes.map(n => `- ${escapeHtml(n)}`).join('\n'));
+    if (plan.diff.trim() !== '')
+        parts.push(details('kubectl diff (Secret values masked)', codeBlock(plan.diff, 'diff')));
+    parts.push(`Rendered manifests (Secret values redacted): <code>${escapeHtml(input.manifestsPath)}</code>`);
+    return parts.join('\n\n') + '\n';
 }
 
-;// CONCATENATED MODULE: ./src/report/markdown.ts
-// core.summary writes what it is given verbatim, so every piece of text that reaches the job summary or a PR
-// comment (cluster messages, logs, user input) goes through one of these.
-const HTML_ENTITIES = {
-    '&': '&amp;',
-    '<': '&lt;',
-    '>': '&gt;',
-    '"': '&quot;',
-    "'": '&#39;'
+;// CONCATENATED MODULE: ./src/report/deploy-summary.ts
+// The job summary of a deploy: outcome first, then what changed, how the rollouts went, the smoke checks and,
+// when something failed, the diagnostics and what was rolled back. Everything shown is escaped.
+
+
+const STATUS_ICON = {
+    deployed: '✅',
+    unchanged: '⏸️',
+    'rolled-back': '↩️',
+    failed: '❌'
 };
-/** Text safe inside HTML elements and attributes. */
-function escapeHtml(text) {
-    return text.replace(/[&<>"']/g, ch => HTML_ENTITIES[ch]);
+function renderDeploySummary(outcome, context) {
+    const parts = [];
+    parts.push(`## ${STATUS_ICON[outcome.status]} deploy-gke-workers: ${outcome.status}`);
+    parts.push(escapeHtml(outcome.headline));
+    parts.push(table(['', ''], [
+        ['image', context.image],
+        ['namespace', context.namespace],
+        ...Object.keys(outcome.revisionsAfter).map(name => [
+            `${name} revision`,
+            `${outcome.revisionsBefore[name] ?? '(new)'} → ${outcome.revisionsAfter[name] ?? '?'}`
+        ])
+    ]));
+    if (outcome.failures.some(f => f.fatal) || outcome.rollouts.some(r => r.outcome !== 'complete')) {
+        parts.push('### What broke');
+        const lines = outcome.rollouts
+            .filter(r => r.outcome !== 'complete')
+            .map(r => `- **${escapeHtml(r.deployment)}**: ${r.outcome} after ${seconds(r.durationMs)}: ${escapeHtml(context.redact(r.message))}`);
+        for (const failure of outcome.failures.filter(f => f.fatal))
+            lines.push(`- ${escapeHtml(context.redact(summarizeFailure(failure)))}`);
+        parts.push(lines.join('\n'));
+    }
+    if (outcome.rollback.length > 0 || outcome.status === 'rolled-back') {
+        parts.push('### Rollback');
+        parts.push(table(['Deployment', 'to revision', 'result'], outcome.rollback.map(step => {
+            const watch = outcome.rollbackRollouts.find(r => r.deployment === step.deployment);
+            const result = step.done && watch
+                ? `${step.message}; rollout ${watch.outcome} in ${seconds(watch.durationMs)}`
+                : step.message;
+            return [step.deployment, step.toRevision ?? '–', context.redact(result)];
+        })));
+    }
+    parts.push('### Applied (server-side apply, field manager deploy-gke-workers)');
+    parts.push(table(['kind', 'name', 'result'], outcome.applied.map(a => [
+        a.kind,
+        a.name,
+        a.kind === 'Deployment' && a.action === 'configured' && !a.specChanged
+            ? 'configured (pod template unchanged)'
+            : a.action
+    ])));
+    if (outcome.restarted.length > 0) {
+        parts.push(outcome.restarted
+            .map(r => `- ${escapeHtml(r.deployment)} restarted: ${escapeHtml(r.reason)}`)
+            .join('\n'));
+    }
+    if (outcome.rollouts.length > 0) {
+        parts.push('### Rollouts');
+        parts.push(table(['Deployment', 'result', 'time', 'revision', 'detail'], outcome.rollouts.map(r => [
+            r.deployment,
+            r.outcome,
+            seconds(r.durationMs),
+            r.revision ?? '',
+            context.redact(r.message)
+        ])));
+    }
+    if (outcome.beatProblems.length > 0) {
+        parts.push('### Beat guard');
+        parts.push(outcome.beatProblems.map(p => `- ${escapeHtml(context.redact(p))}`).join('\n'));
+    }
+    if (outcome.smoke.length > 0) {
+        parts.push('### Smoke checks');
+        parts.push(table(['check', 'pod', 'result', 'time', 'detail'], outcome.smoke.map(s => [
+            s.name,
+            s.pod,
+            s.ok ? 'pass' : 'FAIL',
+            `${s.durationMs} ms`,
+            context.redact(s.detail)
+        ])));
+    }
+    if (outcome.notes.length > 0) {
+        parts.push('### Notes');
+        parts.push(outcome.notes.map(n => `- ${escapeHtml(context.redact(n))}`).join('\n'));
+    }
+    if (outcome.diagnosticsMarkdown)
+        parts.push(outcome.diagnosticsMarkdown);
+    return parts.join('\n\n') + '\n';
 }
-/**
- * Text safe as inline Markdown: HTML escaped and Markdown punctuation backslash-escaped, so a message with
- * `*`, `_`, backticks or `[x](y)` shows as written instead of formatting or linking.
- */
-function escapeMarkdownInline(text) {
-    return escapeHtml(text.replace(/[\\`*_[\]~|#]/g, ch => `\\${ch}`));
-}
-/**
- * A fenced code block whose fence is longer than any backtick run in the text, so nothing in the text can
- * close it. Content in a fence is shown literally (no HTML, no Markdown), hence no escaping.
- */
-function codeBlock(text, lang = '') {
-    const longestRun = Math.max(0, ...(text.match(/`+/g) ?? []).map(run => run.length));
-    const fence = '`'.repeat(Math.max(3, longestRun + 1));
-    const info = lang.replace(/[^\w+.-]/g, '');
-    const body = text.endsWith('\n') ? text : `${text}\n`;
-    return `${fence}${info}\n${body}${fence}`;
-}
-/**
- * A collapsible block. `summary` is plain text (escaped here); `body` is Markdown/HTML the caller has
- * already made safe. The blank lines let GitHub render Markdown inside the block.
- */
-function details(summary, body) {
-    return `<details><summary>${escapeHtml(summary)}</summary>\n\n${body}\n\n</details>`;
-}
-/** A Markdown table from plain-text cells: escaped, with pipes and line breaks that cannot break the row. */
-function table(headers, rows) {
-    const cell = (text) => escapeMarkdownInline(text).replace(/\r?\n|\r/g, '<br>');
-    const width = headers.length;
-    const line = (cells) => `| ${Array.from({ length: width }, (_, i) => cell(cells[i] ?? '')).join(' | ')} |`;
-    return [line(headers), `|${' --- |'.repeat(width)}`, ...rows.map(line)].join('\n');
+function seconds(ms) {
+    return `${(ms / 1000).toFixed(1)}s`;
 }
 
 ;// CONCATENATED MODULE: ./src/report/plan-summary.ts
@@ -32559,9 +50694,5047 @@ function renderPlanSummary(plan) {
     return parts.join('\n\n') + '\n';
 }
 
+;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/context.js
+
+
+class Context {
+    /**
+     * Hydrate the context from the environment
+     */
+    constructor() {
+        var _a, _b, _c;
+        this.payload = {};
+        if (process.env.GITHUB_EVENT_PATH) {
+            if ((0,external_fs_.existsSync)(process.env.GITHUB_EVENT_PATH)) {
+                this.payload = JSON.parse((0,external_fs_.readFileSync)(process.env.GITHUB_EVENT_PATH, { encoding: 'utf8' }));
+            }
+            else {
+                const path = process.env.GITHUB_EVENT_PATH;
+                process.stdout.write(`GITHUB_EVENT_PATH ${path} does not exist${external_os_.EOL}`);
+            }
+        }
+        this.eventName = process.env.GITHUB_EVENT_NAME;
+        this.sha = process.env.GITHUB_SHA;
+        this.ref = process.env.GITHUB_REF;
+        this.workflow = process.env.GITHUB_WORKFLOW;
+        this.action = process.env.GITHUB_ACTION;
+        this.actor = process.env.GITHUB_ACTOR;
+        this.job = process.env.GITHUB_JOB;
+        this.runAttempt = parseInt(process.env.GITHUB_RUN_ATTEMPT, 10);
+        this.runNumber = parseInt(process.env.GITHUB_RUN_NUMBER, 10);
+        this.runId = parseInt(process.env.GITHUB_RUN_ID, 10);
+        this.apiUrl = (_a = process.env.GITHUB_API_URL) !== null && _a !== void 0 ? _a : `https://api.github.com`;
+        this.serverUrl = (_b = process.env.GITHUB_SERVER_URL) !== null && _b !== void 0 ? _b : `https://github.com`;
+        this.graphqlUrl =
+            (_c = process.env.GITHUB_GRAPHQL_URL) !== null && _c !== void 0 ? _c : `https://api.github.com/graphql`;
+    }
+    get issue() {
+        const payload = this.payload;
+        return Object.assign(Object.assign({}, this.repo), { number: (payload.issue || payload.pull_request || payload).number });
+    }
+    get repo() {
+        if (process.env.GITHUB_REPOSITORY) {
+            const [owner, repo] = process.env.GITHUB_REPOSITORY.split('/');
+            return { owner, repo };
+        }
+        if (this.payload.repository) {
+            return {
+                owner: this.payload.repository.owner.login,
+                repo: this.payload.repository.name
+            };
+        }
+        throw new Error("context.repo requires a GITHUB_REPOSITORY environment variable like 'owner/repo'");
+    }
+}
+//# sourceMappingURL=context.js.map
+// EXTERNAL MODULE: ./node_modules/@actions/github/node_modules/@actions/http-client/lib/index.js
+var lib = __nccwpck_require__(9659);
+;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/internal/utils.js
+var utils_awaiter = (undefined && undefined.__awaiter) || function (thisArg, _arguments, P, generator) {
+    function adopt(value) { return value instanceof P ? value : new P(function (resolve) { resolve(value); }); }
+    return new (P || (P = Promise))(function (resolve, reject) {
+        function fulfilled(value) { try { step(generator.next(value)); } catch (e) { reject(e); } }
+        function rejected(value) { try { step(generator["throw"](value)); } catch (e) { reject(e); } }
+        function step(result) { result.done ? resolve(result.value) : adopt(result.value).then(fulfilled, rejected); }
+        step((generator = generator.apply(thisArg, _arguments || [])).next());
+    });
+};
+
+
+function getAuthString(token, options) {
+    if (!token && !options.auth) {
+        throw new Error('Parameter token or opts.auth is required');
+    }
+    else if (token && options.auth) {
+        throw new Error('Parameters token and opts.auth may not both be specified');
+    }
+    return typeof options.auth === 'string' ? options.auth : `token ${token}`;
+}
+function getProxyAgent(destinationUrl) {
+    const hc = new lib.HttpClient();
+    return hc.getAgent(destinationUrl);
+}
+function getProxyAgentDispatcher(destinationUrl) {
+    const hc = new lib.HttpClient();
+    return hc.getAgentDispatcher(destinationUrl);
+}
+function getProxyFetch(destinationUrl) {
+    const httpDispatcher = getProxyAgentDispatcher(destinationUrl);
+    const proxyFetch = (url, opts) => utils_awaiter(this, void 0, void 0, function* () {
+        return (0,undici.fetch)(url, Object.assign(Object.assign({}, opts), { dispatcher: httpDispatcher }));
+    });
+    return proxyFetch;
+}
+function getApiBaseUrl() {
+    return process.env['GITHUB_API_URL'] || 'https://api.github.com';
+}
+function getUserAgentWithOrchestrationId(baseUserAgent) {
+    var _a;
+    const orchId = (_a = process.env['ACTIONS_ORCHESTRATION_ID']) === null || _a === void 0 ? void 0 : _a.trim();
+    if (orchId) {
+        const sanitizedId = orchId.replace(/[^a-z0-9_.-]/gi, '_');
+        const tag = `actions_orchestration_id/${sanitizedId}`;
+        if (baseUserAgent === null || baseUserAgent === void 0 ? void 0 : baseUserAgent.includes(tag))
+            return baseUserAgent;
+        const ua = baseUserAgent ? `${baseUserAgent} ` : '';
+        return `${ua}${tag}`;
+    }
+    return baseUserAgent;
+}
+//# sourceMappingURL=utils.js.map
+;// CONCATENATED MODULE: ./node_modules/universal-user-agent/index.js
+function getUserAgent() {
+  if (typeof navigator === "object" && "userAgent" in navigator) {
+    return navigator.userAgent;
+  }
+
+  if (typeof process === "object" && process.version !== undefined) {
+    return `Node.js/${process.version.substr(1)} (${process.platform}; ${
+      process.arch
+    })`;
+  }
+
+  return "<environment undetectable>";
+}
+
+;// CONCATENATED MODULE: ./node_modules/before-after-hook/lib/register.js
+// @ts-check
+
+function register(state, name, method, options) {
+  if (typeof method !== "function") {
+    throw new Error("method for before hook must be a function");
+  }
+
+  if (!options) {
+    options = {};
+  }
+
+  if (Array.isArray(name)) {
+    return name.reverse().reduce((callback, name) => {
+      return register.bind(null, state, name, callback, options);
+    }, method)();
+  }
+
+  return Promise.resolve().then(() => {
+    if (!state.registry[name]) {
+      return method(options);
+    }
+
+    return state.registry[name].reduce((method, registered) => {
+      return registered.hook.bind(null, method, options);
+    }, method)();
+  });
+}
+
+;// CONCATENATED MODULE: ./node_modules/before-after-hook/lib/add.js
+// @ts-check
+
+function addHook(state, kind, name, hook) {
+  const orig = hook;
+  if (!state.registry[name]) {
+    state.registry[name] = [];
+  }
+
+  if (kind === "before") {
+    hook = (method, options) => {
+      return Promise.resolve()
+        .then(orig.bind(null, options))
+        .then(method.bind(null, options));
+    };
+  }
+
+  if (kind === "after") {
+    hook = (method, options) => {
+      let result;
+      return Promise.resolve()
+        .then(method.bind(null, options))
+        .then((result_) => {
+          result = result_;
+          return orig(result, options);
+        })
+        .then(() => {
+          return result;
+        });
+    };
+  }
+
+  if (kind === "error") {
+    hook = (method, options) => {
+      return Promise.resolve()
+        .then(method.bind(null, options))
+        .catch((error) => {
+          return orig(error, options);
+        });
+    };
+  }
+
+  state.registry[name].push({
+    hook: hook,
+    orig: orig,
+  });
+}
+
+;// CONCATENATED MODULE: ./node_modules/before-after-hook/lib/remove.js
+// @ts-check
+
+function removeHook(state, name, method) {
+  if (!state.registry[name]) {
+    return;
+  }
+
+  const index = state.registry[name]
+    .map((registered) => {
+      return registered.orig;
+    })
+    .indexOf(method);
+
+  if (index === -1) {
+    return;
+  }
+
+  state.registry[name].splice(index, 1);
+}
+
+;// CONCATENATED MODULE: ./node_modules/before-after-hook/index.js
+// @ts-check
+
+
+
+
+
+// bind with array of arguments: https://stackoverflow.com/a/21792913
+const bind = Function.bind;
+const bindable = bind.bind(bind);
+
+function bindApi(hook, state, name) {
+  const removeHookRef = bindable(removeHook, null).apply(
+    null,
+    name ? [state, name] : [state]
+  );
+  hook.api = { remove: removeHookRef };
+  hook.remove = removeHookRef;
+  ["before", "error", "after", "wrap"].forEach((kind) => {
+    const args = name ? [state, kind, name] : [state, kind];
+    hook[kind] = hook.api[kind] = bindable(addHook, null).apply(null, args);
+  });
+}
+
+function Singular() {
+  const singularHookName = Symbol("Singular");
+  const singularHookState = {
+    registry: {},
+  };
+  const singularHook = register.bind(null, singularHookState, singularHookName);
+  bindApi(singularHook, singularHookState, singularHookName);
+  return singularHook;
+}
+
+function Collection() {
+  const state = {
+    registry: {},
+  };
+
+  const hook = register.bind(null, state);
+  bindApi(hook, state);
+
+  return hook;
+}
+
+/* harmony default export */ const before_after_hook = ({ Singular, Collection });
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/endpoint/dist-bundle/index.js
+// pkg/dist-src/defaults.js
+
+
+// pkg/dist-src/version.js
+var VERSION = "0.0.0-development";
+
+// pkg/dist-src/defaults.js
+var userAgent = `octokit-endpoint.js/${VERSION} ${getUserAgent()}`;
+var DEFAULTS = {
+  method: "GET",
+  baseUrl: "https://api.github.com",
+  headers: {
+    accept: "application/vnd.github.v3+json",
+    "user-agent": userAgent
+  },
+  mediaType: {
+    format: ""
+  }
+};
+
+// pkg/dist-src/util/lowercase-keys.js
+function dist_bundle_lowercaseKeys(object) {
+  if (!object) {
+    return {};
+  }
+  return Object.keys(object).reduce((newObj, key) => {
+    newObj[key.toLowerCase()] = object[key];
+    return newObj;
+  }, {});
+}
+
+// pkg/dist-src/util/is-plain-object.js
+function isPlainObject(value) {
+  if (typeof value !== "object" || value === null) return false;
+  if (Object.prototype.toString.call(value) !== "[object Object]") return false;
+  const proto = Object.getPrototypeOf(value);
+  if (proto === null) return true;
+  const Ctor = Object.prototype.hasOwnProperty.call(proto, "constructor") && proto.constructor;
+  return typeof Ctor === "function" && Ctor instanceof Ctor && Function.prototype.call(Ctor) === Function.prototype.call(value);
+}
+
+// pkg/dist-src/util/merge-deep.js
+function mergeDeep(defaults, options) {
+  const result = Object.assign({}, defaults);
+  Object.keys(options).forEach((key) => {
+    if (isPlainObject(options[key])) {
+      if (!(key in defaults)) Object.assign(result, { [key]: options[key] });
+      else result[key] = mergeDeep(defaults[key], options[key]);
+    } else {
+      Object.assign(result, { [key]: options[key] });
+    }
+  });
+  return result;
+}
+
+// pkg/dist-src/util/remove-undefined-properties.js
+function removeUndefinedProperties(obj) {
+  for (const key in obj) {
+    if (obj[key] === void 0) {
+      delete obj[key];
+    }
+  }
+  return obj;
+}
+
+// pkg/dist-src/merge.js
+function merge(defaults, route, options) {
+  if (typeof route === "string") {
+    let [method, url] = route.split(" ");
+    options = Object.assign(url ? { method, url } : { url: method }, options);
+  } else {
+    options = Object.assign({}, route);
+  }
+  options.headers = dist_bundle_lowercaseKeys(options.headers);
+  removeUndefinedProperties(options);
+  removeUndefinedProperties(options.headers);
+  const mergedOptions = mergeDeep(defaults || {}, options);
+  if (options.url === "/graphql") {
+    if (defaults && defaults.mediaType.previews?.length) {
+      mergedOptions.mediaType.previews = defaults.mediaType.previews.filter(
+        (preview) => !mergedOptions.mediaType.previews.includes(preview)
+      ).concat(mergedOptions.mediaType.previews);
+    }
+    mergedOptions.mediaType.previews = (mergedOptions.mediaType.previews || []).map((preview) => preview.replace(/-preview/, ""));
+  }
+  return mergedOptions;
+}
+
+// pkg/dist-src/util/add-query-parameters.js
+function addQueryParameters(url, parameters) {
+  const separator = /\?/.test(url) ? "&" : "?";
+  const names = Object.keys(parameters);
+  if (names.length === 0) {
+    return url;
+  }
+  return url + separator + names.map((name) => {
+    if (name === "q") {
+      return "q=" + parameters.q.split("+").map(encodeURIComponent).join("+");
+    }
+    return `${name}=${encodeURIComponent(parameters[name])}`;
+  }).join("&");
+}
+
+// pkg/dist-src/util/extract-url-variable-names.js
+var urlVariableRegex = /\{[^{}}]+\}/g;
+function removeNonChars(variableName) {
+  return variableName.replace(/(?:^\W+)|(?:(?<!\W)\W+$)/g, "").split(/,/);
+}
+function extractUrlVariableNames(url) {
+  const matches = url.match(urlVariableRegex);
+  if (!matches) {
+    return [];
+  }
+  return matches.map(removeNonChars).reduce((a, b) => a.concat(b), []);
+}
+
+// pkg/dist-src/util/omit.js
+function omit(object, keysToOmit) {
+  const result = { __proto__: null };
+  for (const key of Object.keys(object)) {
+    if (keysToOmit.indexOf(key) === -1) {
+      result[key] = object[key];
+    }
+  }
+  return result;
+}
+
+// pkg/dist-src/util/url-template.js
+function encodeReserved(str) {
+  return str.split(/(%[0-9A-Fa-f]{2})/g).map(function(part) {
+    if (!/%[0-9A-Fa-f]/.test(part)) {
+      part = encodeURI(part).replace(/%5B/g, "[").replace(/%5D/g, "]");
+    }
+    return part;
+  }).join("");
+}
+function encodeUnreserved(str) {
+  return encodeURIComponent(str).replace(/[!'()*]/g, function(c) {
+    return "%" + c.charCodeAt(0).toString(16).toUpperCase();
+  });
+}
+function encodeValue(operator, value, key) {
+  value = operator === "+" || operator === "#" ? encodeReserved(value) : encodeUnreserved(value);
+  if (key) {
+    return encodeUnreserved(key) + "=" + value;
+  } else {
+    return value;
+  }
+}
+function isDefined(value) {
+  return value !== void 0 && value !== null;
+}
+function isKeyOperator(operator) {
+  return operator === ";" || operator === "&" || operator === "?";
+}
+function getValues(context, operator, key, modifier) {
+  var value = context[key], result = [];
+  if (isDefined(value) && value !== "") {
+    if (typeof value === "string" || typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") {
+      value = value.toString();
+      if (modifier && modifier !== "*") {
+        value = value.substring(0, parseInt(modifier, 10));
+      }
+      result.push(
+        encodeValue(operator, value, isKeyOperator(operator) ? key : "")
+      );
+    } else {
+      if (modifier === "*") {
+        if (Array.isArray(value)) {
+          value.filter(isDefined).forEach(function(value2) {
+            result.push(
+              encodeValue(operator, value2, isKeyOperator(operator) ? key : "")
+            );
+          });
+        } else {
+          Object.keys(value).forEach(function(k) {
+            if (isDefined(value[k])) {
+              result.push(encodeValue(operator, value[k], k));
+            }
+          });
+        }
+      } else {
+        const tmp = [];
+        if (Array.isArray(value)) {
+          value.filter(isDefined).forEach(function(value2) {
+            tmp.push(encodeValue(operator, value2));
+          });
+        } else {
+          Object.keys(value).forEach(function(k) {
+            if (isDefined(value[k])) {
+              tmp.push(encodeUnreserved(k));
+              tmp.push(encodeValue(operator, value[k].toString()));
+            }
+          });
+        }
+        if (isKeyOperator(operator)) {
+          result.push(encodeUnreserved(key) + "=" + tmp.join(","));
+        } else if (tmp.length !== 0) {
+          result.push(tmp.join(","));
+        }
+      }
+    }
+  } else {
+    if (operator === ";") {
+      if (isDefined(value)) {
+        result.push(encodeUnreserved(key));
+      }
+    } else if (value === "" && (operator === "&" || operator === "?")) {
+      result.push(encodeUnreserved(key) + "=");
+    } else if (value === "") {
+      result.push("");
+    }
+  }
+  return result;
+}
+function parseUrl(template) {
+  return {
+    expand: expand.bind(null, template)
+  };
+}
+function expand(template, context) {
+  var operators = ["+", "#", ".", "/", ";", "?", "&"];
+  template = template.replace(
+    /\{([^\{\}]+)\}|([^\{\}]+)/g,
+    function(_, expression, literal) {
+      if (expression) {
+        let operator = "";
+        const values = [];
+        if (operators.indexOf(expression.charAt(0)) !== -1) {
+          operator = expression.charAt(0);
+          expression = expression.substr(1);
+        }
+        expression.split(/,/g).forEach(function(variable) {
+          var tmp = /([^:\*]*)(?::(\d+)|(\*))?/.exec(variable);
+          values.push(getValues(context, operator, tmp[1], tmp[2] || tmp[3]));
+        });
+        if (operator && operator !== "+") {
+          var separator = ",";
+          if (operator === "?") {
+            separator = "&";
+          } else if (operator !== "#") {
+            separator = operator;
+          }
+          return (values.length !== 0 ? operator : "") + values.join(separator);
+        } else {
+          return values.join(",");
+        }
+      } else {
+        return encodeReserved(literal);
+      }
+    }
+  );
+  if (template === "/") {
+    return template;
+  } else {
+    return template.replace(/\/$/, "");
+  }
+}
+
+// pkg/dist-src/parse.js
+function parse(options) {
+  let method = options.method.toUpperCase();
+  let url = (options.url || "/").replace(/:([a-z]\w+)/g, "{$1}");
+  let headers = Object.assign({}, options.headers);
+  let body;
+  let parameters = omit(options, [
+    "method",
+    "baseUrl",
+    "url",
+    "headers",
+    "request",
+    "mediaType"
+  ]);
+  const urlVariableNames = extractUrlVariableNames(url);
+  url = parseUrl(url).expand(parameters);
+  if (!/^http/.test(url)) {
+    url = options.baseUrl + url;
+  }
+  const omittedParameters = Object.keys(options).filter((option) => urlVariableNames.includes(option)).concat("baseUrl");
+  const remainingParameters = omit(parameters, omittedParameters);
+  const isBinaryRequest = /application\/octet-stream/i.test(headers.accept);
+  if (!isBinaryRequest) {
+    if (options.mediaType.format) {
+      headers.accept = headers.accept.split(/,/).map(
+        (format) => format.replace(
+          /application\/vnd(\.\w+)(\.v3)?(\.\w+)?(\+json)?$/,
+          `application/vnd$1$2.${options.mediaType.format}`
+        )
+      ).join(",");
+    }
+    if (url.endsWith("/graphql")) {
+      if (options.mediaType.previews?.length) {
+        const previewsFromAcceptHeader = headers.accept.match(/(?<![\w-])[\w-]+(?=-preview)/g) || [];
+        headers.accept = previewsFromAcceptHeader.concat(options.mediaType.previews).map((preview) => {
+          const format = options.mediaType.format ? `.${options.mediaType.format}` : "+json";
+          return `application/vnd.github.${preview}-preview${format}`;
+        }).join(",");
+      }
+    }
+  }
+  if (["GET", "HEAD"].includes(method)) {
+    url = addQueryParameters(url, remainingParameters);
+  } else {
+    if ("data" in remainingParameters) {
+      body = remainingParameters.data;
+    } else {
+      if (Object.keys(remainingParameters).length) {
+        body = remainingParameters;
+      }
+    }
+  }
+  if (!headers["content-type"] && typeof body !== "undefined") {
+    headers["content-type"] = "application/json; charset=utf-8";
+  }
+  if (["PATCH", "PUT"].includes(method) && typeof body === "undefined") {
+    body = "";
+  }
+  return Object.assign(
+    { method, url, headers },
+    typeof body !== "undefined" ? { body } : null,
+    options.request ? { request: options.request } : null
+  );
+}
+
+// pkg/dist-src/endpoint-with-defaults.js
+function endpointWithDefaults(defaults, route, options) {
+  return parse(merge(defaults, route, options));
+}
+
+// pkg/dist-src/with-defaults.js
+function withDefaults(oldDefaults, newDefaults) {
+  const DEFAULTS2 = merge(oldDefaults, newDefaults);
+  const endpoint2 = endpointWithDefaults.bind(null, DEFAULTS2);
+  return Object.assign(endpoint2, {
+    DEFAULTS: DEFAULTS2,
+    defaults: withDefaults.bind(null, DEFAULTS2),
+    merge: merge.bind(null, DEFAULTS2),
+    parse
+  });
+}
+
+// pkg/dist-src/index.js
+var endpoint = withDefaults(null, DEFAULTS);
+
+
+;// CONCATENATED MODULE: ./node_modules/content-type/dist/index.js
+/*!
+ * content-type
+ * Copyright(c) 2015 Douglas Christopher Wilson
+ * MIT Licensed
+ */
+const SP = 32; // " "
+const HTAB = 9; // "\t"
+const SEMI = 59; // ";"
+const EQ = 61; // "="
+const DQUOTE = 34; // '"'
+const BSLASH = 92; // "\\"
+const COMMA = 44; // ","
+const LOWER_CASE = 1;
+const OWS = 2;
+const SEMI_FLAG = 4;
+const COMMA_FLAG = 8;
+const TOKEN_FLAG = 16;
+const NON_ASCII = 0xff00;
+const CASE_FLAGS = LOWER_CASE | NON_ASCII;
+/**
+ * Character flags used to normalize HTTP field values while scanning.
+ * Out-of-range reads intentionally coerce to zero in bitwise expressions.
+ */
+const CHAR_MAP = new Uint8Array(0x100);
+CHAR_MAP[HTAB] |= OWS;
+CHAR_MAP[SP] |= OWS;
+CHAR_MAP[SEMI] |= SEMI_FLAG;
+CHAR_MAP[COMMA] |= COMMA_FLAG;
+for (let code = 0x80 /* non-ASCII */; code <= 0xff; code++) {
+    CHAR_MAP[code] |= LOWER_CASE;
+}
+for (const char of "!#$%&'*+-.^_`|~") {
+    CHAR_MAP[char.charCodeAt(0)] |= TOKEN_FLAG;
+}
+for (let code = 0x30 /* 0 */; code <= 0x39 /* 9 */; code++) {
+    CHAR_MAP[code] |= TOKEN_FLAG;
+}
+for (let code = 0x41 /* A */; code <= 0x5a /* Z */; code++) {
+    CHAR_MAP[code] |= LOWER_CASE | TOKEN_FLAG;
+}
+for (let code = 0x61 /* a */; code <= 0x7a /* z */; code++) {
+    CHAR_MAP[code] |= TOKEN_FLAG;
+}
+/**
+ * Null object perf optimization. Faster than `Object.create(null)` and `{ __proto__: null }`.
+ */
+const NullObject = /* @__PURE__ */ (() => {
+    const C = function () { };
+    C.prototype = Object.create(null);
+    return C;
+})();
+/**
+ * Validate a type string against RFC 9110.
+ */
+function isTypeValid(type, start = 0, end = type.length) {
+    let hasSlash = false;
+    for (let index = start; index < end; index++) {
+        const code = type.charCodeAt(index);
+        if (code === 47 /* / */) {
+            if (hasSlash || index === start || index >= end - 1)
+                return false;
+            hasSlash = true;
+        }
+        else if (!isTokenCode(code)) {
+            return false;
+        }
+    }
+    return hasSlash;
+}
+/**
+ * Validate a token against RFC 9110.
+ */
+function isTokenValid(token, start = 0, end = token.length) {
+    if (start >= end)
+        return false;
+    for (let index = start; index < end; index++) {
+        if (!isTokenCode(token.charCodeAt(index)))
+            return false;
+    }
+    return true;
+}
+/**
+ * Check whether a character code belongs to the token production in RFC 9110.
+ */
+function isTokenCode(code) {
+    return (CHAR_MAP[code] & TOKEN_FLAG) !== 0;
+}
+/**
+ * Serialize a parameter value.
+ */
+function parameterValue(str) {
+    const len = str.length;
+    if (len === 0)
+        return '""';
+    let index = 0;
+    while (index < len && isTokenCode(str.charCodeAt(index)))
+        index++;
+    if (index === len)
+        return str;
+    let result = '"';
+    let start = 0;
+    while (index < len) {
+        const code = str.charCodeAt(index);
+        if (code !== HTAB && (code < SP || code === 127 || code > 255)) {
+            throw new TypeError(`Invalid parameter value: ${str}`);
+        }
+        if (code === 34 /* " */ || code === 92 /* \\ */) {
+            result += `${str.slice(start, index)}\\`;
+            start = index;
+        }
+        index++;
+    }
+    return `${result}${str.slice(start)}"`;
+}
+/**
+ * Format an object into a `Content-Type` header.
+ */
+function format(obj) {
+    const { type, parameters } = obj;
+    if (!type || !isTypeValid(type)) {
+        throw new TypeError(`Invalid type: ${type}`);
+    }
+    let result = type;
+    if (parameters) {
+        for (const param of Object.keys(parameters)) {
+            if (!isTokenValid(param)) {
+                throw new TypeError(`Invalid parameter name: ${param}`);
+            }
+            result += `; ${param}=${parameterValue(parameters[param])}`;
+        }
+    }
+    return result;
+}
+/**
+ * Parse a `Content-Type` header.
+ */
+function dist_parse(header, options) {
+    const stopFlags = SEMI_FLAG | (options?.comma === true ? COMMA_FLAG : 0);
+    const len = header.length;
+    let valueStart = options?.start ?? 0;
+    while ((CHAR_MAP[header.charCodeAt(valueStart)] & OWS) !== 0) {
+        valueStart++;
+    }
+    let index = valueStart;
+    let typeFlags = 0;
+    let whitespace = -1;
+    let stop = options?.parameters === false ? COMMA_FLAG : 0;
+    while (index < len) {
+        const code = header.charCodeAt(index);
+        const flags = CHAR_MAP[code];
+        if ((flags & stopFlags) !== 0) {
+            stop |= flags & COMMA_FLAG;
+            break;
+        }
+        if ((flags & OWS) !== 0) {
+            if (whitespace === -1)
+                whitespace = index;
+        }
+        else {
+            whitespace = -1;
+        }
+        typeFlags |= (code & NON_ASCII) | flags;
+        index++;
+    }
+    const valueEnd = whitespace === -1 ? index : whitespace;
+    const value = header.slice(valueStart, valueEnd);
+    const type = (typeFlags & CASE_FLAGS) === 0 ? value : value.toLowerCase();
+    if (index === len || stop !== 0) {
+        return { type, index, parameters: new NullObject() };
+    }
+    return parseParameters(header, type, index, len, stopFlags);
+}
+/**
+ * Parses the parameters of a `Content-Type` header starting at the given index.
+ */
+function parseParameters(header, type, index, len, stopFlags) {
+    const parameters = new NullObject();
+    parameter: while (index < len) {
+        index++; // Skip over ;
+        while ((CHAR_MAP[header.charCodeAt(index)] & OWS) !== 0) {
+            index++;
+        }
+        const keyStart = index;
+        let keyFlags = 0;
+        let keyWhitespace = -1;
+        while (index < len) {
+            const code = header.charCodeAt(index);
+            const flags = CHAR_MAP[code];
+            if ((flags & stopFlags) !== 0) {
+                if ((flags & COMMA_FLAG) !== 0)
+                    break parameter;
+                continue parameter;
+            }
+            if (code === EQ) {
+                const keyEnd = keyWhitespace === -1 ? index : keyWhitespace;
+                const value = header.slice(keyStart, keyEnd);
+                const key = (keyFlags & CASE_FLAGS) === 0 ? value : value.toLowerCase();
+                index++;
+                while ((CHAR_MAP[header.charCodeAt(index)] & OWS) !== 0) {
+                    index++;
+                }
+                if (index < len && header.charCodeAt(index) === DQUOTE) {
+                    const quotedStart = ++index;
+                    let escaped = false;
+                    while (index < len) {
+                        const code = header.charCodeAt(index);
+                        if (code === DQUOTE) {
+                            if (parameters[key] === undefined) {
+                                parameters[key] = escaped
+                                    ? unescapeQuotedPairs(header, quotedStart, index)
+                                    : header.slice(quotedStart, index);
+                            }
+                            index++;
+                            let stop = 0;
+                            // Discard characters between quote and delimiter.
+                            while (index < len) {
+                                const code = header.charCodeAt(index);
+                                const flags = CHAR_MAP[code];
+                                if ((flags & stopFlags) !== 0) {
+                                    stop = flags & COMMA_FLAG;
+                                    break;
+                                }
+                                index++;
+                            }
+                            if (stop !== 0)
+                                break parameter;
+                            continue parameter;
+                        }
+                        if (code === BSLASH && index + 1 < len) {
+                            escaped = true;
+                            index += 2;
+                            continue;
+                        }
+                        index++;
+                    }
+                    continue parameter;
+                }
+                const valueStart = index;
+                let stop = 0;
+                let valueWhitespace = -1;
+                while (index < len) {
+                    const code = header.charCodeAt(index);
+                    const flags = CHAR_MAP[code];
+                    if ((flags & stopFlags) !== 0) {
+                        stop = flags & COMMA_FLAG;
+                        break;
+                    }
+                    if ((flags & OWS) !== 0) {
+                        if (valueWhitespace === -1)
+                            valueWhitespace = index;
+                    }
+                    else {
+                        valueWhitespace = -1;
+                    }
+                    index++;
+                }
+                if (parameters[key] === undefined) {
+                    const valueEnd = valueWhitespace === -1 ? index : valueWhitespace;
+                    parameters[key] = header.slice(valueStart, valueEnd);
+                }
+                if (stop !== 0)
+                    break parameter;
+                continue parameter;
+            }
+            if ((flags & OWS) !== 0) {
+                if (keyWhitespace === -1)
+                    keyWhitespace = index;
+            }
+            else {
+                keyWhitespace = -1;
+            }
+            keyFlags |= (code & NON_ASCII) | flags;
+            index++;
+        }
+    }
+    return { type, index, parameters };
+}
+/**
+ * Remove backslashes from quoted pairs in a known-terminated quoted string body.
+ */
+function unescapeQuotedPairs(str, start, end) {
+    let result = "";
+    for (let index = start; index < end; index++) {
+        if (str.charCodeAt(index) === BSLASH) {
+            result += str.slice(start, index);
+            start = ++index;
+        }
+    }
+    return result + str.slice(start, end);
+}
+//# sourceMappingURL=index.js.map
+;// CONCATENATED MODULE: ./node_modules/json-with-bigint/json-with-bigint.js
+const intRegex = /^-?\d+$/;
+const noiseValue = /^-?\d+n+$/; // Noise - strings that match the custom format before being converted to it
+const originalStringify = JSON.stringify;
+const originalParse = JSON.parse;
+const customFormat = /^-?\d+n$/;
+
+const bigIntsStringify = /([\[:])?"(-?\d+)n"($|\s*[,\}\]])/g;
+const noiseStringify = /([\[:])?("-?\d+n+)n("$|"\s*[,\}\]])/g;
+
+/**
+ * @typedef {(this: any, key: string | number | undefined, value: any) => any} Replacer
+ * @typedef {(key: string | number | undefined, value: any, context?: { source: string }) => any} Reviver
+ */
+
+/**
+ * Checks if a value is unstringifiable according to native JSON.stringify rules.
+ *
+ * @param {any} val The value to check.
+ * @returns {boolean} True if the value is undefined, a function, or a symbol.
+ */
+const isUnstringifiable = (val) =>
+  val === undefined || typeof val === "function" || typeof val === "symbol";
+
+/**
+ * Checks if a value is a native JSON.rawJSON object (Node.js 22+).
+ *
+ * @param {any} val The value to check.
+ * @returns {boolean} True if the value is a RawJSON instance.
+ */
+const isRawJSON = (val) =>
+  val !== null &&
+  typeof val === "object" &&
+  val.constructor &&
+  val.constructor.name === "RawJSON";
+
+/**
+ * Iteratively converts a JS value to a JSON string.
+ * Used as a fallback when the native JSON.stringify hits the Maximum Call Stack size.
+ * Fully compliant with JSON formatting (space), replacers, and toJSON behaviors.
+ *
+ * @param {any} rootValue The value to stringify.
+ * @param {Replacer | Array<string | number> | null} [replacer] User's custom replacer function.
+ * @param {string | number} [spaceParam] Indentation for pretty-printing.
+ * @returns {string | undefined} The generated JSON string.
+ */
+const stringifyIteratively = (rootValue, replacer, spaceParam) => {
+  let space = "";
+
+  if (typeof spaceParam === "number") {
+    space = " ".repeat(Math.min(10, Math.max(0, Math.floor(spaceParam))));
+  } else if (typeof spaceParam === "string") {
+    space = spaceParam.slice(0, 10);
+  }
+
+  const isFunctionReplacer = typeof replacer === "function";
+  const propertyList = Array.isArray(replacer)
+    ? new Set(replacer.map(String))
+    : null;
+
+  /**
+   * Prepares a value for stringification by resolving toJSON, handling BigInts,
+   * applying custom replacers, and unwrapping primitive objects.
+   *
+   * @param {object|Array} parent The parent object or array holding the value.
+   * @param {string} key The key associated with the value.
+   * @param {any} val The raw value to process.
+   * @returns {any} The processed value ready for stringification.
+   */
+  const prepareVal = (parent, key, val) => {
+    const isObject = val !== null && typeof val === "object";
+    const hasToJSON = isObject && typeof val.toJSON === "function";
+
+    if (hasToJSON) {
+      val = val.toJSON(key);
+    }
+
+    const isNoise = typeof val === "string" && noiseValue.test(val);
+
+    if (isNoise) return val + "n";
+
+    const isBigInt = typeof val === "bigint";
+
+    if (isBigInt) {
+      const supportsRawJSON = "rawJSON" in JSON;
+
+      if (supportsRawJSON) return JSON.rawJSON(val.toString());
+
+      return val.toString() + "n";
+    }
+
+    if (isFunctionReplacer) {
+      val = replacer.call(parent, key, val);
+    }
+
+    const isPostReplacerObject = val !== null && typeof val === "object";
+
+    if (isPostReplacerObject) {
+      const isPrimitiveWrapper =
+        val instanceof Number ||
+        val instanceof String ||
+        val instanceof Boolean;
+
+      if (isPrimitiveWrapper) {
+        val = val.valueOf();
+      }
+    }
+
+    return val;
+  };
+
+  const rootProcessed = prepareVal({ "": rootValue }, "", rootValue);
+
+  if (isUnstringifiable(rootProcessed)) {
+    return undefined;
+  }
+
+  const isRootPrimitive =
+    rootProcessed === null || typeof rootProcessed !== "object";
+  const isRootNativeRawJSON = isRawJSON(rootProcessed);
+
+  if (isRootPrimitive || isRootNativeRawJSON) {
+    return originalStringify(rootProcessed);
+  }
+
+  const chunks = [];
+  let level = 0;
+
+  const stack = [
+    {
+      parent: { "": rootProcessed },
+      key: "",
+      val: rootProcessed,
+      isArray: Array.isArray(rootProcessed),
+      keys: Array.isArray(rootProcessed) ? null : Object.keys(rootProcessed),
+      index: 0,
+      first: true,
+    },
+  ];
+
+  const visited = new WeakSet([rootProcessed]);
+
+  while (stack.length > 0) {
+    const node = stack[stack.length - 1];
+
+    if (node.index === 0) {
+      chunks.push(node.isArray ? "[" : "{");
+      level++;
+    }
+
+    let isDone = false;
+
+    if (node.isArray) {
+      if (node.index < node.val.length) {
+        if (!node.first) chunks.push(",");
+
+        if (space) chunks.push("\n" + space.repeat(level));
+
+        const childRaw = node.val[node.index];
+        const childVal = prepareVal(node.val, String(node.index), childRaw);
+
+        if (isUnstringifiable(childVal)) {
+          chunks.push("null");
+          node.first = false;
+          node.index++;
+        } else {
+          const isComplexObject =
+            childVal !== null && typeof childVal === "object";
+          const isNativeRaw = isRawJSON(childVal);
+
+          if (isComplexObject && !isNativeRaw) {
+            if (visited.has(childVal)) {
+              throw new TypeError("Converting circular structure to JSON");
+            }
+
+            visited.add(childVal);
+
+            stack.push({
+              parent: node.val,
+              key: String(node.index),
+              val: childVal,
+              isArray: Array.isArray(childVal),
+              keys: Array.isArray(childVal) ? null : Object.keys(childVal),
+              index: 0,
+              first: true,
+            });
+
+            node.first = false;
+            node.index++;
+          } else {
+            chunks.push(originalStringify(childVal));
+            node.first = false;
+            node.index++;
+          }
+        }
+      } else {
+        isDone = true;
+      }
+    } else {
+      while (node.index < node.keys.length) {
+        const k = node.keys[node.index++];
+
+        const isFilteredOutByArray = propertyList && !propertyList.has(k);
+
+        if (isFilteredOutByArray) continue;
+
+        const childRaw = node.val[k];
+        const childVal = prepareVal(node.val, k, childRaw);
+
+        if (isUnstringifiable(childVal)) continue;
+
+        if (!node.first) chunks.push(",");
+
+        if (space) {
+          chunks.push("\n" + space.repeat(level) + originalStringify(k) + ": ");
+        } else {
+          chunks.push(originalStringify(k) + ":");
+        }
+
+        const isComplexObject =
+          childVal !== null && typeof childVal === "object";
+        const isNativeRaw = isRawJSON(childVal);
+
+        if (isComplexObject && !isNativeRaw) {
+          if (visited.has(childVal)) {
+            throw new TypeError("Converting circular structure to JSON");
+          }
+
+          visited.add(childVal);
+
+          stack.push({
+            parent: node.val,
+            key: k,
+            val: childVal,
+            isArray: Array.isArray(childVal),
+            keys: Array.isArray(childVal) ? null : Object.keys(childVal),
+            index: 0,
+            first: true,
+          });
+
+          node.first = false;
+
+          break; // Stop current loop level to process the newly pushed stack node
+        } else {
+          chunks.push(originalStringify(childVal));
+          node.first = false;
+        }
+      }
+
+      const isNodeFullyProcessed =
+        node.index >= node.keys.length && stack[stack.length - 1] === node;
+
+      if (isNodeFullyProcessed) {
+        isDone = true;
+      }
+    }
+
+    if (isDone) {
+      level--;
+
+      if (!node.first && space) chunks.push("\n" + space.repeat(level));
+
+      chunks.push(node.isArray ? "]" : "}");
+      visited.delete(node.val);
+      stack.pop();
+    }
+  }
+
+  return chunks.join("");
+};
+
+/**
+ * Converts a JavaScript value to a JSON string.
+ *
+ * Supports serialization of BigInt values using two strategies:
+ * 1. Custom format "123n" → "123" (universal fallback)
+ * 2. Native JSON.rawJSON() (Node.js 22+, fastest) when available
+ *
+ * All other values are serialized exactly like native JSON.stringify().
+ *
+ * @param {*} value The value to convert to a JSON string.
+ * @param {Replacer | Array<string | number> | null} [replacer]
+ * A function that alters the behavior of the stringification process,
+ * or an array of strings/numbers to indicate properties to exclude.
+ * @param {string | number} [space]
+ * A string or number to specify indentation or pretty-printing.
+ * @returns {string} The JSON string representation.
+ */
+const JSONStringify = (value, replacer, space) => {
+  try {
+    const supportsRawJSON = "rawJSON" in JSON;
+
+    if (supportsRawJSON) {
+      return originalStringify(
+        value,
+        (key, val) => {
+          if (typeof val === "bigint") return JSON.rawJSON(val.toString());
+
+          const hasFunctionReplacer = typeof replacer === "function";
+
+          if (hasFunctionReplacer) return replacer(key, val);
+
+          const isKeyInArrayReplacer =
+            Array.isArray(replacer) && replacer.includes(key);
+
+          if (isKeyInArrayReplacer) return val;
+
+          return val;
+        },
+        space,
+      );
+    }
+
+    if (!value) return originalStringify(value, replacer, space);
+
+    const convertedToCustomJSON = originalStringify(
+      value,
+      (key, val) => {
+        const isNoise = typeof val === "string" && noiseValue.test(val);
+
+        if (isNoise) return val.toString() + "n"; // Mark noise values with additional "n" to offset the deletion of one "n" during the processing
+
+        if (typeof val === "bigint") return val.toString() + "n";
+
+        const hasFunctionReplacer = typeof replacer === "function";
+
+        if (hasFunctionReplacer) return replacer(key, val);
+
+        const isKeyInArrayReplacer =
+          Array.isArray(replacer) && replacer.includes(key);
+
+        if (isKeyInArrayReplacer) return val;
+
+        return val;
+      },
+      space,
+    );
+
+    const processedJSON = convertedToCustomJSON.replace(
+      bigIntsStringify,
+      "$1$2$3",
+    ); // Delete one "n" off the end of every BigInt value
+
+    const denoisedJSON = processedJSON.replace(noiseStringify, "$1$2$3"); // Remove one "n" off the end of every noisy string
+
+    return denoisedJSON;
+  } catch (error) {
+    if (error instanceof RangeError) {
+      const convertedJSON = stringifyIteratively(value, replacer, space);
+
+      if (convertedJSON === undefined) return undefined;
+
+      const supportsRawJSON = "rawJSON" in JSON;
+
+      if (supportsRawJSON) return convertedJSON;
+
+      const processedJSON = convertedJSON.replace(bigIntsStringify, "$1$2$3");
+
+      return processedJSON.replace(noiseStringify, "$1$2$3");
+    }
+
+    throw error;
+  }
+};
+
+const featureCache = new Map();
+
+/**
+ * Detects if the current JSON.parse implementation supports the context.source feature.
+ *
+ * Uses toString() fingerprinting to cache results and automatically detect runtime
+ * replacements of JSON.parse (polyfills, mocks, etc.).
+ *
+ * @returns {boolean} true if context.source is supported, false otherwise.
+ */
+const isContextSourceSupported = () => {
+  const parseFingerprint = JSON.parse.toString();
+
+  if (featureCache.has(parseFingerprint)) {
+    return featureCache.get(parseFingerprint);
+  }
+
+  try {
+    const result = JSON.parse(
+      "1",
+      (_, __, context) => !!context?.source && context.source === "1",
+    );
+    featureCache.set(parseFingerprint, result);
+
+    return result;
+  } catch {
+    featureCache.set(parseFingerprint, false);
+
+    return false;
+  }
+};
+
+/**
+ * Reviver function that converts custom-format BigInt strings back to BigInt values.
+ * Also handles "noise" strings that accidentally match the BigInt format.
+ *
+ * @param {string | number | undefined} key The object key.
+ * @param {*} value The value being parsed.
+ * @param {object} [context] Parse context (if supported by JSON.parse).
+ * @param {Reviver} [userReviver] User's custom reviver function.
+ * @returns {any} The transformed value.
+ */
+const convertMarkedBigIntsReviver = (key, value, context, userReviver) => {
+  const isCustomFormatBigInt =
+    typeof value === "string" && customFormat.test(value);
+
+  if (isCustomFormatBigInt) return BigInt(value.slice(0, -1));
+
+  const isNoiseValue = typeof value === "string" && noiseValue.test(value);
+  if (isNoiseValue) return value.slice(0, -1);
+
+  const hasUserReviver = typeof userReviver === "function";
+
+  if (!hasUserReviver) return value;
+
+  return userReviver(key, value, context);
+};
+
+/**
+ * Fast JSON.parse implementation (~2x faster than classic fallback).
+ * Uses JSON.parse's context.source feature to detect integers and convert
+ * large numbers directly to BigInt without string manipulation.
+ *
+ * Does not support legacy custom format from v1 of this library.
+ *
+ * @param {string} text JSON string to parse.
+ * @param {Reviver} [reviver] Transform function to apply to each value.
+ * @returns {any} Parsed JavaScript value.
+ */
+const JSONParseV2 = (text, reviver) => {
+  return JSON.parse(text, (key, value, context) => {
+    const isNumber = typeof value === "number";
+    const isOutOfBounds =
+      value > Number.MAX_SAFE_INTEGER || value < Number.MIN_SAFE_INTEGER;
+    const isBigNumber = isNumber && isOutOfBounds;
+    const isInt = context && intRegex.test(context.source);
+    const isBigInt = isBigNumber && isInt;
+
+    if (isBigInt) return BigInt(context.source);
+
+    const hasCustomReviver = typeof reviver === "function";
+
+    if (!hasCustomReviver) return value;
+
+    return reviver(key, value, context);
+  });
+};
+
+const MAX_INT = Number.MAX_SAFE_INTEGER.toString();
+const MAX_DIGITS = MAX_INT.length;
+const stringsOrLargeNumbers =
+  /"(?:[^"\\]|\\.)*"|-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/g;
+const noiseValueWithQuotes = /^"-?\d+n+"$/; // Noise - strings that match the custom format before being converted to it
+
+/**
+ * Iteratively traverses the parsed object bottom-up (post-order),
+ * emulating the native JSON.parse reviver behavior.
+ * This avoids Call Stack overflows (RangeError) on deeply nested structures.
+ *
+ * @param {any} parsed The natively parsed JSON object.
+ * @param {Reviver} [userReviver] User's custom reviver function.
+ * @returns {any} The fully processed object.
+ */
+const applyReviverIteratively = (parsed, userReviver) => {
+  const rootHolder = { "": parsed };
+  const stack = [{ parent: rootHolder, key: "", visited: false }];
+
+  while (stack.length > 0) {
+    const node = stack[stack.length - 1];
+
+    if (!node.visited) {
+      node.visited = true;
+
+      const value = node.parent[node.key];
+      const isComplexObject = value !== null && typeof value === "object";
+
+      if (isComplexObject) {
+        const keys = Object.keys(value);
+
+        for (let i = keys.length - 1; i >= 0; i--) {
+          stack.push({ parent: value, key: keys[i], visited: false });
+        }
+      }
+    } else {
+      const { parent, key } = node;
+      let value = parent[key];
+
+      if (typeof value === "string") {
+        const isCustomFormatBigInt = customFormat.test(value);
+
+        if (isCustomFormatBigInt) {
+          value = BigInt(value.slice(0, -1));
+        } else {
+          const isNoise = noiseValue.test(value);
+
+          if (isNoise) value = value.slice(0, -1);
+        }
+      }
+
+      const hasUserReviver = typeof userReviver === "function";
+
+      if (hasUserReviver) {
+        value = userReviver.call(parent, key, value);
+      }
+
+      const isDeleted = value === undefined;
+
+      if (isDeleted) {
+        delete parent[key];
+      } else {
+        parent[key] = value;
+      }
+
+      stack.pop();
+    }
+  }
+
+  return rootHolder[""];
+};
+
+/**
+ * Pre-processes the JSON string to mark large numbers with an 'n' suffix.
+ *
+ * @param {string} text The raw JSON string.
+ * @returns {string} The serialized string with marked BigInts.
+ */
+const serializeBigInts = (text) => {
+  return text.replace(
+    stringsOrLargeNumbers,
+    (match, digits, fractional, exponential) => {
+      const isString = match[0] === '"';
+      const isNoise = isString && noiseValueWithQuotes.test(match);
+
+      if (isNoise) return match.substring(0, match.length - 1) + 'n"'; // Mark noise values with additional "n" to offset the deletion of one "n" during the processing
+
+      const hasFractionalOrExponential = fractional || exponential;
+
+      // With a fixed number of digits, we can correctly use lexicographical comparison to do a numeric comparison
+      const isLessThanMaxSafeInt =
+        digits &&
+        (digits.length < MAX_DIGITS ||
+          (digits.length === MAX_DIGITS && digits <= MAX_INT));
+
+      const isStandardValue =
+        isString || hasFractionalOrExponential || isLessThanMaxSafeInt;
+
+      if (isStandardValue) return match;
+
+      return '"' + match + 'n"';
+    },
+  );
+};
+
+/**
+ * Converts a JSON string into a JavaScript value.
+ *
+ * Supports parsing of large integers using two strategies:
+ * 1. Classic fallback: Marks large numbers with "123n" format, then converts to BigInt
+ * 2. Fast path (JSONParseV2): Uses context.source feature (~2x faster) when available
+ *
+ * All other JSON values are parsed exactly like native JSON.parse().
+ *
+ * @param {string} text A valid JSON string.
+ * @param {Reviver} [reviver]
+ * A function that transforms the results. This function is called for each member
+ * of the object. If a member contains nested objects, the nested objects are
+ * transformed before the parent object is.
+ * @returns {any} The parsed JavaScript value.
+ * @throws {SyntaxError} If text is not valid JSON.
+ */
+const JSONParse = (text, reviver) => {
+  if (!text) return originalParse(text, reviver);
+
+  try {
+    if (isContextSourceSupported()) return JSONParseV2(text, reviver); // Shortcut to a faster (2x) and simpler version
+
+    // Find and mark big numbers with "n"
+    const serializedData = serializeBigInts(text);
+
+    return originalParse(serializedData, (key, value, context) =>
+      convertMarkedBigIntsReviver(key, value, context, reviver),
+    );
+  } catch (error) {
+    if (error instanceof RangeError) {
+      const serializedData = serializeBigInts(text);
+      const parsed = originalParse(serializedData);
+
+      return applyReviverIteratively(parsed, reviver);
+    }
+
+    throw error;
+  }
+};
+
+
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/request-error/dist-src/index.js
+class RequestError extends Error {
+  name;
+  /**
+   * http status code
+   */
+  status;
+  /**
+   * Request options that lead to the error.
+   */
+  request;
+  /**
+   * Response object if a response was received
+   */
+  response;
+  constructor(message, statusCode, options) {
+    super(message, { cause: options.cause });
+    this.name = "HttpError";
+    this.status = Number.parseInt(statusCode);
+    if (Number.isNaN(this.status)) {
+      this.status = 0;
+    }
+    /* v8 ignore else -- @preserve -- Bug with vitest coverage where it sees an else branch that doesn't exist */
+    if ("response" in options) {
+      this.response = options.response;
+    }
+    const requestCopy = Object.assign({}, options.request);
+    if (options.request.headers.authorization) {
+      requestCopy.headers = Object.assign({}, options.request.headers, {
+        authorization: options.request.headers.authorization.replace(
+          /(?<! ) .*$/,
+          " [REDACTED]"
+        )
+      });
+    }
+    requestCopy.url = requestCopy.url.replace(/\bclient_secret=\w+/g, "client_secret=[REDACTED]").replace(/\baccess_token=\w+/g, "access_token=[REDACTED]");
+    this.request = requestCopy;
+  }
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/request/dist-bundle/index.js
+// pkg/dist-src/index.js
+
+
+// pkg/dist-src/defaults.js
+
+
+// pkg/dist-src/version.js
+var dist_bundle_VERSION = "10.0.16";
+
+// pkg/dist-src/defaults.js
+var defaults_default = {
+  headers: {
+    "user-agent": `octokit-request.js/${dist_bundle_VERSION} ${getUserAgent()}`
+  }
+};
+
+// pkg/dist-src/fetch-wrapper.js
+
+
+
+// pkg/dist-src/is-plain-object.js
+function dist_bundle_isPlainObject(value) {
+  if (typeof value !== "object" || value === null) return false;
+  if (Object.prototype.toString.call(value) !== "[object Object]") return false;
+  const proto = Object.getPrototypeOf(value);
+  if (proto === null) return true;
+  const Ctor = Object.prototype.hasOwnProperty.call(proto, "constructor") && proto.constructor;
+  return typeof Ctor === "function" && Ctor instanceof Ctor && Function.prototype.call(Ctor) === Function.prototype.call(value);
+}
+
+// pkg/dist-src/fetch-wrapper.js
+
+var noop = () => "";
+async function fetchWrapper(requestOptions) {
+  const fetch = requestOptions.request?.fetch || globalThis.fetch;
+  if (!fetch) {
+    throw new Error(
+      "fetch is not set. Please pass a fetch implementation as new Octokit({ request: { fetch }}). Learn more at https://github.com/octokit/octokit.js/#fetch-missing"
+    );
+  }
+  const log = requestOptions.request?.log || console;
+  const parseSuccessResponseBody = requestOptions.request?.parseSuccessResponseBody !== false;
+  const body = dist_bundle_isPlainObject(requestOptions.body) || Array.isArray(requestOptions.body) ? JSONStringify(requestOptions.body) : requestOptions.body;
+  const requestHeaders = Object.fromEntries(
+    Object.entries(requestOptions.headers).map(([name, value]) => [
+      name,
+      String(value)
+    ])
+  );
+  let fetchResponse;
+  try {
+    fetchResponse = await fetch(requestOptions.url, {
+      method: requestOptions.method,
+      body,
+      redirect: requestOptions.request?.redirect,
+      headers: requestHeaders,
+      signal: requestOptions.request?.signal,
+      // duplex must be set if request.body is ReadableStream or Async Iterables.
+      // See https://fetch.spec.whatwg.org/#dom-requestinit-duplex.
+      ...requestOptions.body && { duplex: "half" }
+    });
+  } catch (error) {
+    let message = "Unknown Error";
+    if (error instanceof Error) {
+      if (error.name === "AbortError") {
+        error.status = 500;
+        throw error;
+      }
+      message = error.message;
+      if (error.name === "TypeError" && "cause" in error) {
+        if (error.cause instanceof Error) {
+          message = error.cause.message;
+        } else if (typeof error.cause === "string") {
+          message = error.cause;
+        }
+      }
+    }
+    const requestError = new RequestError(message, 500, {
+      request: requestOptions
+    });
+    requestError.cause = error;
+    throw requestError;
+  }
+  const status = fetchResponse.status;
+  const url = fetchResponse.url;
+  const responseHeaders = {};
+  for (const [key, value] of fetchResponse.headers) {
+    responseHeaders[key] = value;
+  }
+  const octokitResponse = {
+    url,
+    status,
+    headers: responseHeaders,
+    data: ""
+  };
+  if ("deprecation" in responseHeaders) {
+    const matches = responseHeaders.link && responseHeaders.link.match(/<([^<>]+)>; rel="deprecation"/);
+    const deprecationLink = matches && matches.pop();
+    log.warn(
+      `[@octokit/request] "${requestOptions.method} ${requestOptions.url}" is deprecated. It is scheduled to be removed on ${responseHeaders.sunset}${deprecationLink ? `. See ${deprecationLink}` : ""}`
+    );
+  }
+  if (status === 204 || status === 205) {
+    return octokitResponse;
+  }
+  if (requestOptions.method === "HEAD") {
+    if (status < 400) {
+      return octokitResponse;
+    }
+    throw new RequestError(fetchResponse.statusText, status, {
+      response: octokitResponse,
+      request: requestOptions
+    });
+  }
+  if (status === 304) {
+    octokitResponse.data = await getResponseData(fetchResponse);
+    throw new RequestError("Not modified", status, {
+      response: octokitResponse,
+      request: requestOptions
+    });
+  }
+  if (status >= 400) {
+    octokitResponse.data = await getResponseData(fetchResponse);
+    throw new RequestError(toErrorMessage(octokitResponse.data), status, {
+      response: octokitResponse,
+      request: requestOptions
+    });
+  }
+  octokitResponse.data = parseSuccessResponseBody ? await getResponseData(fetchResponse) : fetchResponse.body;
+  return octokitResponse;
+}
+async function getResponseData(response) {
+  const contentType = response.headers.get("content-type");
+  if (!contentType) {
+    return response.text().catch(noop);
+  }
+  const mimetype = dist_parse(contentType);
+  if (isJSONResponse(mimetype)) {
+    let text = "";
+    try {
+      text = await response.text();
+      return JSONParse(text);
+    } catch (err) {
+      return text;
+    }
+  } else if (mimetype.type.startsWith("text/") || // `application/octet-stream` is the canonical "arbitrary binary" type
+  // (RFC 2046) and must never be decoded as text, even when the response
+  // carries a (misleading) `charset=utf-8` parameter — see #751.
+  mimetype.parameters.charset?.toLowerCase() === "utf-8" && mimetype.type !== "application/octet-stream") {
+    return response.text().catch(noop);
+  } else {
+    return response.arrayBuffer().catch(
+      /* v8 ignore next -- @preserve */
+      () => new ArrayBuffer(0)
+    );
+  }
+}
+function isJSONResponse(mimetype) {
+  return mimetype.type === "application/json" || mimetype.type === "application/scim+json";
+}
+function toErrorMessage(data) {
+  if (typeof data === "string") {
+    return data;
+  }
+  if (data instanceof ArrayBuffer) {
+    return "Unknown error";
+  }
+  if (typeof data === "object" && data !== null && "message" in data) {
+    const objectData = data;
+    const suffix = "documentation_url" in objectData ? ` - ${objectData.documentation_url}` : "";
+    return Array.isArray(objectData.errors) ? `${objectData.message}: ${objectData.errors.map((v) => JSON.stringify(v)).join(", ")}${suffix}` : `${objectData.message}${suffix}`;
+  }
+  return `Unknown error: ${JSON.stringify(data)}`;
+}
+
+// pkg/dist-src/with-defaults.js
+function dist_bundle_withDefaults(oldEndpoint, newDefaults) {
+  const endpoint2 = oldEndpoint.defaults(newDefaults);
+  const newApi = function(route, parameters) {
+    const endpointOptions = endpoint2.merge(route, parameters);
+    if (!endpointOptions.request || !endpointOptions.request.hook) {
+      return fetchWrapper(endpoint2.parse(endpointOptions));
+    }
+    const request2 = (route2, parameters2) => {
+      return fetchWrapper(
+        endpoint2.parse(endpoint2.merge(route2, parameters2))
+      );
+    };
+    Object.assign(request2, {
+      endpoint: endpoint2,
+      defaults: dist_bundle_withDefaults.bind(null, endpoint2)
+    });
+    return endpointOptions.request.hook(request2, endpointOptions);
+  };
+  return Object.assign(newApi, {
+    endpoint: endpoint2,
+    defaults: dist_bundle_withDefaults.bind(null, endpoint2)
+  });
+}
+
+// pkg/dist-src/index.js
+var request = dist_bundle_withDefaults(endpoint, defaults_default);
+
+/* v8 ignore next -- @preserve */
+/* v8 ignore else -- @preserve */
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/graphql/dist-bundle/index.js
+// pkg/dist-src/index.js
+
+
+
+// pkg/dist-src/version.js
+var graphql_dist_bundle_VERSION = "0.0.0-development";
+
+// pkg/dist-src/with-defaults.js
+
+
+// pkg/dist-src/graphql.js
+
+
+// pkg/dist-src/error.js
+function _buildMessageForResponseErrors(data) {
+  return `Request failed due to following response errors:
+` + data.errors.map((e) => ` - ${e.message}`).join("\n");
+}
+var GraphqlResponseError = class extends Error {
+  constructor(request2, headers, response) {
+    super(_buildMessageForResponseErrors(response));
+    this.request = request2;
+    this.headers = headers;
+    this.response = response;
+    this.errors = response.errors;
+    this.data = response.data;
+    if (Error.captureStackTrace) {
+      Error.captureStackTrace(this, this.constructor);
+    }
+  }
+  request;
+  headers;
+  response;
+  name = "GraphqlResponseError";
+  errors;
+  data;
+};
+
+// pkg/dist-src/graphql.js
+var NON_VARIABLE_OPTIONS = [
+  "method",
+  "baseUrl",
+  "url",
+  "headers",
+  "request",
+  "query",
+  "mediaType",
+  "operationName"
+];
+var FORBIDDEN_VARIABLE_OPTIONS = ["query", "method", "url"];
+var GHES_V3_SUFFIX_REGEX = /\/api\/v3\/?$/;
+function graphql(request2, query, options) {
+  if (options) {
+    if (typeof query === "string" && "query" in options) {
+      return Promise.reject(
+        new Error(`[@octokit/graphql] "query" cannot be used as variable name`)
+      );
+    }
+    for (const key in options) {
+      if (!FORBIDDEN_VARIABLE_OPTIONS.includes(key)) continue;
+      return Promise.reject(
+        new Error(
+          `[@octokit/graphql] "${key}" cannot be used as variable name`
+        )
+      );
+    }
+  }
+  const parsedOptions = typeof query === "string" ? Object.assign({ query }, options) : query;
+  const requestOptions = Object.keys(
+    parsedOptions
+  ).reduce((result, key) => {
+    if (NON_VARIABLE_OPTIONS.includes(key)) {
+      result[key] = parsedOptions[key];
+      return result;
+    }
+    if (!result.variables) {
+      result.variables = {};
+    }
+    result.variables[key] = parsedOptions[key];
+    return result;
+  }, {});
+  const baseUrl = parsedOptions.baseUrl || request2.endpoint.DEFAULTS.baseUrl;
+  if (GHES_V3_SUFFIX_REGEX.test(baseUrl)) {
+    requestOptions.url = baseUrl.replace(GHES_V3_SUFFIX_REGEX, "/api/graphql");
+  }
+  return request2(requestOptions).then((response) => {
+    if (response.data.errors) {
+      const headers = {};
+      for (const key of Object.keys(response.headers)) {
+        headers[key] = response.headers[key];
+      }
+      throw new GraphqlResponseError(
+        requestOptions,
+        headers,
+        response.data
+      );
+    }
+    return response.data.data;
+  });
+}
+
+// pkg/dist-src/with-defaults.js
+function graphql_dist_bundle_withDefaults(request2, newDefaults) {
+  const newRequest = request2.defaults(newDefaults);
+  const newApi = (query, options) => {
+    return graphql(newRequest, query, options);
+  };
+  return Object.assign(newApi, {
+    defaults: graphql_dist_bundle_withDefaults.bind(null, newRequest),
+    endpoint: newRequest.endpoint
+  });
+}
+
+// pkg/dist-src/index.js
+var graphql2 = graphql_dist_bundle_withDefaults(request, {
+  headers: {
+    "user-agent": `octokit-graphql.js/${graphql_dist_bundle_VERSION} ${getUserAgent()}`
+  },
+  method: "POST",
+  url: "/graphql"
+});
+function withCustomRequest(customRequest) {
+  return graphql_dist_bundle_withDefaults(customRequest, {
+    method: "POST",
+    url: "/graphql"
+  });
+}
+
+/* v8 ignore if -- @preserve */
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/auth-token/dist-bundle/index.js
+// pkg/dist-src/is-jwt.js
+var b64url = "(?:[a-zA-Z0-9_-]+)";
+var sep = "\\.";
+var jwtRE = new RegExp(`^${b64url}${sep}${b64url}${sep}${b64url}$`);
+var isJWT = jwtRE.test.bind(jwtRE);
+
+// pkg/dist-src/auth.js
+async function auth(token) {
+  const isApp = isJWT(token);
+  const isInstallation = token.startsWith("v1.") || token.startsWith("ghs_");
+  const isUserToServer = token.startsWith("ghu_");
+  const tokenType = isApp ? "app" : isInstallation ? "installation" : isUserToServer ? "user-to-server" : "oauth";
+  return {
+    type: "token",
+    token,
+    tokenType
+  };
+}
+
+// pkg/dist-src/with-authorization-prefix.js
+function withAuthorizationPrefix(token) {
+  if (token.split(/\./).length === 3) {
+    return `bearer ${token}`;
+  }
+  return `token ${token}`;
+}
+
+// pkg/dist-src/hook.js
+async function hook(token, request, route, parameters) {
+  const endpoint = request.endpoint.merge(
+    route,
+    parameters
+  );
+  endpoint.headers.authorization = withAuthorizationPrefix(token);
+  return request(endpoint);
+}
+
+// pkg/dist-src/index.js
+var createTokenAuth = function createTokenAuth2(token) {
+  if (!token) {
+    throw new Error("[@octokit/auth-token] No token passed to createTokenAuth");
+  }
+  if (typeof token !== "string") {
+    throw new Error(
+      "[@octokit/auth-token] Token passed to createTokenAuth is not a string"
+    );
+  }
+  token = token.replace(/^(token|bearer) +/i, "");
+  return Object.assign(auth.bind(null, token), {
+    hook: hook.bind(null, token)
+  });
+};
+
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/core/dist-src/version.js
+const version_VERSION = "7.0.8";
+
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/core/dist-src/index.js
+
+
+
+
+
+
+const dist_src_noop = () => {
+};
+const consoleWarn = console.warn.bind(console);
+const consoleError = console.error.bind(console);
+function createLogger(logger = {}) {
+  if (typeof logger.debug !== "function") {
+    logger.debug = dist_src_noop;
+  }
+  if (typeof logger.info !== "function") {
+    logger.info = dist_src_noop;
+  }
+  if (typeof logger.warn !== "function") {
+    logger.warn = consoleWarn;
+  }
+  if (typeof logger.error !== "function") {
+    logger.error = consoleError;
+  }
+  return logger;
+}
+const userAgentTrail = `octokit-core.js/${version_VERSION} ${getUserAgent()}`;
+class Octokit {
+  static VERSION = version_VERSION;
+  static defaults(defaults) {
+    const OctokitWithDefaults = class extends this {
+      constructor(...args) {
+        const options = args[0] || {};
+        if (typeof defaults === "function") {
+          super(defaults(options));
+          return;
+        }
+        super(
+          Object.assign(
+            {},
+            defaults,
+            options,
+            options.userAgent && defaults.userAgent ? {
+              userAgent: `${options.userAgent} ${defaults.userAgent}`
+            } : null
+          )
+        );
+      }
+    };
+    return OctokitWithDefaults;
+  }
+  static plugins = [];
+  /**
+   * Attach a plugin (or many) to your Octokit instance.
+   *
+   * @example
+   * const API = Octokit.plugin(plugin1, plugin2, plugin3, ...)
+   */
+  static plugin(...newPlugins) {
+    const currentPlugins = this.plugins;
+    const NewOctokit = class extends this {
+      static plugins = currentPlugins.concat(
+        newPlugins.filter((plugin) => !currentPlugins.includes(plugin))
+      );
+    };
+    return NewOctokit;
+  }
+  constructor(options = {}) {
+    const hook = new before_after_hook.Collection();
+    const requestDefaults = {
+      baseUrl: request.endpoint.DEFAULTS.baseUrl,
+      headers: {},
+      request: Object.assign({}, options.request, {
+        // @ts-ignore internal usage only, no need to type
+        hook: hook.bind(null, "request")
+      }),
+      mediaType: {
+        previews: [],
+        format: ""
+      }
+    };
+    requestDefaults.headers["user-agent"] = options.userAgent ? `${options.userAgent} ${userAgentTrail}` : userAgentTrail;
+    if (options.baseUrl) {
+      requestDefaults.baseUrl = options.baseUrl;
+    }
+    if (options.previews) {
+      requestDefaults.mediaType.previews = options.previews;
+    }
+    if (options.timeZone) {
+      requestDefaults.headers["time-zone"] = options.timeZone;
+    }
+    this.request = request.defaults(requestDefaults);
+    this.graphql = withCustomRequest(this.request).defaults(requestDefaults);
+    this.log = createLogger(options.log);
+    this.hook = hook;
+    if (!options.authStrategy) {
+      if (!options.auth) {
+        this.auth = async () => ({
+          type: "unauthenticated"
+        });
+      } else {
+        const auth = createTokenAuth(options.auth);
+        hook.wrap("request", auth.hook);
+        this.auth = auth;
+      }
+    } else {
+      const { authStrategy, ...otherOptions } = options;
+      const auth = authStrategy(
+        Object.assign(
+          {
+            request: this.request,
+            log: this.log,
+            // we pass the current octokit instance as well as its constructor options
+            // to allow for authentication strategies that return a new octokit instance
+            // that shares the same internal state as the current one. The original
+            // requirement for this was the "event-octokit" authentication strategy
+            // of https://github.com/probot/octokit-auth-probot.
+            octokit: this,
+            octokitOptions: otherOptions
+          },
+          options.auth
+        )
+      );
+      hook.wrap("request", auth.hook);
+      this.auth = auth;
+    }
+    const classConstructor = this.constructor;
+    for (let i = 0; i < classConstructor.plugins.length; ++i) {
+      Object.assign(this, classConstructor.plugins[i](this, options));
+    }
+  }
+  // assigned during constructor
+  request;
+  graphql;
+  log;
+  hook;
+  // TODO: type `octokit.auth` based on passed options.authStrategy
+  auth;
+}
+
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/version.js
+const dist_src_version_VERSION = "17.0.0";
+
+//# sourceMappingURL=version.js.map
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/generated/endpoints.js
+const Endpoints = {
+  actions: {
+    addCustomLabelsToSelfHostedRunnerForOrg: [
+      "POST /orgs/{org}/actions/runners/{runner_id}/labels"
+    ],
+    addCustomLabelsToSelfHostedRunnerForRepo: [
+      "POST /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
+    ],
+    addRepoAccessToSelfHostedRunnerGroupInOrg: [
+      "PUT /orgs/{org}/actions/runner-groups/{runner_group_id}/repositories/{repository_id}"
+    ],
+    addSelectedRepoToOrgSecret: [
+      "PUT /orgs/{org}/actions/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    addSelectedRepoToOrgVariable: [
+      "PUT /orgs/{org}/actions/variables/{name}/repositories/{repository_id}"
+    ],
+    approveWorkflowRun: [
+      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/approve"
+    ],
+    cancelWorkflowRun: [
+      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel"
+    ],
+    createEnvironmentVariable: [
+      "POST /repos/{owner}/{repo}/environments/{environment_name}/variables"
+    ],
+    createHostedRunnerForOrg: ["POST /orgs/{org}/actions/hosted-runners"],
+    createOrUpdateEnvironmentSecret: [
+      "PUT /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}"
+    ],
+    createOrUpdateOrgSecret: ["PUT /orgs/{org}/actions/secrets/{secret_name}"],
+    createOrUpdateRepoSecret: [
+      "PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}"
+    ],
+    createOrgVariable: ["POST /orgs/{org}/actions/variables"],
+    createRegistrationTokenForOrg: [
+      "POST /orgs/{org}/actions/runners/registration-token"
+    ],
+    createRegistrationTokenForRepo: [
+      "POST /repos/{owner}/{repo}/actions/runners/registration-token"
+    ],
+    createRemoveTokenForOrg: ["POST /orgs/{org}/actions/runners/remove-token"],
+    createRemoveTokenForRepo: [
+      "POST /repos/{owner}/{repo}/actions/runners/remove-token"
+    ],
+    createRepoVariable: ["POST /repos/{owner}/{repo}/actions/variables"],
+    createWorkflowDispatch: [
+      "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches"
+    ],
+    deleteActionsCacheById: [
+      "DELETE /repos/{owner}/{repo}/actions/caches/{cache_id}"
+    ],
+    deleteActionsCacheByKey: [
+      "DELETE /repos/{owner}/{repo}/actions/caches{?key,ref}"
+    ],
+    deleteArtifact: [
+      "DELETE /repos/{owner}/{repo}/actions/artifacts/{artifact_id}"
+    ],
+    deleteCustomImageFromOrg: [
+      "DELETE /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}"
+    ],
+    deleteCustomImageVersionFromOrg: [
+      "DELETE /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}/versions/{version}"
+    ],
+    deleteEnvironmentSecret: [
+      "DELETE /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}"
+    ],
+    deleteEnvironmentVariable: [
+      "DELETE /repos/{owner}/{repo}/environments/{environment_name}/variables/{name}"
+    ],
+    deleteHostedRunnerForOrg: [
+      "DELETE /orgs/{org}/actions/hosted-runners/{hosted_runner_id}"
+    ],
+    deleteOrgSecret: ["DELETE /orgs/{org}/actions/secrets/{secret_name}"],
+    deleteOrgVariable: ["DELETE /orgs/{org}/actions/variables/{name}"],
+    deleteRepoSecret: [
+      "DELETE /repos/{owner}/{repo}/actions/secrets/{secret_name}"
+    ],
+    deleteRepoVariable: [
+      "DELETE /repos/{owner}/{repo}/actions/variables/{name}"
+    ],
+    deleteSelfHostedRunnerFromOrg: [
+      "DELETE /orgs/{org}/actions/runners/{runner_id}"
+    ],
+    deleteSelfHostedRunnerFromRepo: [
+      "DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}"
+    ],
+    deleteWorkflowRun: ["DELETE /repos/{owner}/{repo}/actions/runs/{run_id}"],
+    deleteWorkflowRunLogs: [
+      "DELETE /repos/{owner}/{repo}/actions/runs/{run_id}/logs"
+    ],
+    disableSelectedRepositoryGithubActionsOrganization: [
+      "DELETE /orgs/{org}/actions/permissions/repositories/{repository_id}"
+    ],
+    disableWorkflow: [
+      "PUT /repos/{owner}/{repo}/actions/workflows/{workflow_id}/disable"
+    ],
+    downloadArtifact: [
+      "GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}"
+    ],
+    downloadJobLogsForWorkflowRun: [
+      "GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs"
+    ],
+    downloadWorkflowRunAttemptLogs: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/logs"
+    ],
+    downloadWorkflowRunLogs: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/logs"
+    ],
+    enableSelectedRepositoryGithubActionsOrganization: [
+      "PUT /orgs/{org}/actions/permissions/repositories/{repository_id}"
+    ],
+    enableWorkflow: [
+      "PUT /repos/{owner}/{repo}/actions/workflows/{workflow_id}/enable"
+    ],
+    forceCancelWorkflowRun: [
+      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/force-cancel"
+    ],
+    generateRunnerJitconfigForOrg: [
+      "POST /orgs/{org}/actions/runners/generate-jitconfig"
+    ],
+    generateRunnerJitconfigForRepo: [
+      "POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig"
+    ],
+    getActionsCacheList: ["GET /repos/{owner}/{repo}/actions/caches"],
+    getActionsCacheUsage: ["GET /repos/{owner}/{repo}/actions/cache/usage"],
+    getActionsCacheUsageByRepoForOrg: [
+      "GET /orgs/{org}/actions/cache/usage-by-repository"
+    ],
+    getActionsCacheUsageForOrg: ["GET /orgs/{org}/actions/cache/usage"],
+    getAllowedActionsOrganization: [
+      "GET /orgs/{org}/actions/permissions/selected-actions"
+    ],
+    getAllowedActionsRepository: [
+      "GET /repos/{owner}/{repo}/actions/permissions/selected-actions"
+    ],
+    getArtifact: ["GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}"],
+    getCustomImageForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}"
+    ],
+    getCustomImageVersionForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}/versions/{version}"
+    ],
+    getCustomOidcSubClaimForRepo: [
+      "GET /repos/{owner}/{repo}/actions/oidc/customization/sub"
+    ],
+    getEnvironmentPublicKey: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/public-key"
+    ],
+    getEnvironmentSecret: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}"
+    ],
+    getEnvironmentVariable: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/variables/{name}"
+    ],
+    getGithubActionsDefaultWorkflowPermissionsOrganization: [
+      "GET /orgs/{org}/actions/permissions/workflow"
+    ],
+    getGithubActionsDefaultWorkflowPermissionsRepository: [
+      "GET /repos/{owner}/{repo}/actions/permissions/workflow"
+    ],
+    getGithubActionsPermissionsOrganization: [
+      "GET /orgs/{org}/actions/permissions"
+    ],
+    getGithubActionsPermissionsRepository: [
+      "GET /repos/{owner}/{repo}/actions/permissions"
+    ],
+    getHostedRunnerForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/{hosted_runner_id}"
+    ],
+    getHostedRunnersGithubOwnedImagesForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/images/github-owned"
+    ],
+    getHostedRunnersLimitsForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/limits"
+    ],
+    getHostedRunnersMachineSpecsForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/machine-sizes"
+    ],
+    getHostedRunnersPartnerImagesForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/images/partner"
+    ],
+    getHostedRunnersPlatformsForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/platforms"
+    ],
+    getJobForWorkflowRun: ["GET /repos/{owner}/{repo}/actions/jobs/{job_id}"],
+    getOrgPublicKey: ["GET /orgs/{org}/actions/secrets/public-key"],
+    getOrgSecret: ["GET /orgs/{org}/actions/secrets/{secret_name}"],
+    getOrgVariable: ["GET /orgs/{org}/actions/variables/{name}"],
+    getPendingDeploymentsForRun: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments"
+    ],
+    getRepoPermissions: [
+      "GET /repos/{owner}/{repo}/actions/permissions",
+      {},
+      { renamed: ["actions", "getGithubActionsPermissionsRepository"] }
+    ],
+    getRepoPublicKey: ["GET /repos/{owner}/{repo}/actions/secrets/public-key"],
+    getRepoSecret: ["GET /repos/{owner}/{repo}/actions/secrets/{secret_name}"],
+    getRepoVariable: ["GET /repos/{owner}/{repo}/actions/variables/{name}"],
+    getReviewsForRun: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/approvals"
+    ],
+    getSelfHostedRunnerForOrg: ["GET /orgs/{org}/actions/runners/{runner_id}"],
+    getSelfHostedRunnerForRepo: [
+      "GET /repos/{owner}/{repo}/actions/runners/{runner_id}"
+    ],
+    getWorkflow: ["GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}"],
+    getWorkflowAccessToRepository: [
+      "GET /repos/{owner}/{repo}/actions/permissions/access"
+    ],
+    getWorkflowRun: ["GET /repos/{owner}/{repo}/actions/runs/{run_id}"],
+    getWorkflowRunAttempt: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}"
+    ],
+    getWorkflowRunUsage: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/timing"
+    ],
+    getWorkflowUsage: [
+      "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/timing"
+    ],
+    listArtifactsForRepo: ["GET /repos/{owner}/{repo}/actions/artifacts"],
+    listCustomImageVersionsForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}/versions"
+    ],
+    listCustomImagesForOrg: [
+      "GET /orgs/{org}/actions/hosted-runners/images/custom"
+    ],
+    listEnvironmentSecrets: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets"
+    ],
+    listEnvironmentVariables: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/variables"
+    ],
+    listGithubHostedRunnersInGroupForOrg: [
+      "GET /orgs/{org}/actions/runner-groups/{runner_group_id}/hosted-runners"
+    ],
+    listHostedRunnersForOrg: ["GET /orgs/{org}/actions/hosted-runners"],
+    listJobsForWorkflowRun: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs"
+    ],
+    listJobsForWorkflowRunAttempt: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs"
+    ],
+    listLabelsForSelfHostedRunnerForOrg: [
+      "GET /orgs/{org}/actions/runners/{runner_id}/labels"
+    ],
+    listLabelsForSelfHostedRunnerForRepo: [
+      "GET /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
+    ],
+    listOrgSecrets: ["GET /orgs/{org}/actions/secrets"],
+    listOrgVariables: ["GET /orgs/{org}/actions/variables"],
+    listRepoOrganizationSecrets: [
+      "GET /repos/{owner}/{repo}/actions/organization-secrets"
+    ],
+    listRepoOrganizationVariables: [
+      "GET /repos/{owner}/{repo}/actions/organization-variables"
+    ],
+    listRepoSecrets: ["GET /repos/{owner}/{repo}/actions/secrets"],
+    listRepoVariables: ["GET /repos/{owner}/{repo}/actions/variables"],
+    listRepoWorkflows: ["GET /repos/{owner}/{repo}/actions/workflows"],
+    listRunnerApplicationsForOrg: ["GET /orgs/{org}/actions/runners/downloads"],
+    listRunnerApplicationsForRepo: [
+      "GET /repos/{owner}/{repo}/actions/runners/downloads"
+    ],
+    listSelectedReposForOrgSecret: [
+      "GET /orgs/{org}/actions/secrets/{secret_name}/repositories"
+    ],
+    listSelectedReposForOrgVariable: [
+      "GET /orgs/{org}/actions/variables/{name}/repositories"
+    ],
+    listSelectedRepositoriesEnabledGithubActionsOrganization: [
+      "GET /orgs/{org}/actions/permissions/repositories"
+    ],
+    listSelfHostedRunnersForOrg: ["GET /orgs/{org}/actions/runners"],
+    listSelfHostedRunnersForRepo: ["GET /repos/{owner}/{repo}/actions/runners"],
+    listWorkflowRunArtifacts: [
+      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts"
+    ],
+    listWorkflowRuns: [
+      "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs"
+    ],
+    listWorkflowRunsForRepo: ["GET /repos/{owner}/{repo}/actions/runs"],
+    reRunJobForWorkflowRun: [
+      "POST /repos/{owner}/{repo}/actions/jobs/{job_id}/rerun"
+    ],
+    reRunWorkflow: ["POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun"],
+    reRunWorkflowFailedJobs: [
+      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs"
+    ],
+    removeAllCustomLabelsFromSelfHostedRunnerForOrg: [
+      "DELETE /orgs/{org}/actions/runners/{runner_id}/labels"
+    ],
+    removeAllCustomLabelsFromSelfHostedRunnerForRepo: [
+      "DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
+    ],
+    removeCustomLabelFromSelfHostedRunnerForOrg: [
+      "DELETE /orgs/{org}/actions/runners/{runner_id}/labels/{name}"
+    ],
+    removeCustomLabelFromSelfHostedRunnerForRepo: [
+      "DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}/labels/{name}"
+    ],
+    removeSelectedRepoFromOrgSecret: [
+      "DELETE /orgs/{org}/actions/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    removeSelectedRepoFromOrgVariable: [
+      "DELETE /orgs/{org}/actions/variables/{name}/repositories/{repository_id}"
+    ],
+    reviewCustomGatesForRun: [
+      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule"
+    ],
+    reviewPendingDeploymentsForRun: [
+      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments"
+    ],
+    setAllowedActionsOrganization: [
+      "PUT /orgs/{org}/actions/permissions/selected-actions"
+    ],
+    setAllowedActionsRepository: [
+      "PUT /repos/{owner}/{repo}/actions/permissions/selected-actions"
+    ],
+    setCustomLabelsForSelfHostedRunnerForOrg: [
+      "PUT /orgs/{org}/actions/runners/{runner_id}/labels"
+    ],
+    setCustomLabelsForSelfHostedRunnerForRepo: [
+      "PUT /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
+    ],
+    setCustomOidcSubClaimForRepo: [
+      "PUT /repos/{owner}/{repo}/actions/oidc/customization/sub"
+    ],
+    setGithubActionsDefaultWorkflowPermissionsOrganization: [
+      "PUT /orgs/{org}/actions/permissions/workflow"
+    ],
+    setGithubActionsDefaultWorkflowPermissionsRepository: [
+      "PUT /repos/{owner}/{repo}/actions/permissions/workflow"
+    ],
+    setGithubActionsPermissionsOrganization: [
+      "PUT /orgs/{org}/actions/permissions"
+    ],
+    setGithubActionsPermissionsRepository: [
+      "PUT /repos/{owner}/{repo}/actions/permissions"
+    ],
+    setSelectedReposForOrgSecret: [
+      "PUT /orgs/{org}/actions/secrets/{secret_name}/repositories"
+    ],
+    setSelectedReposForOrgVariable: [
+      "PUT /orgs/{org}/actions/variables/{name}/repositories"
+    ],
+    setSelectedRepositoriesEnabledGithubActionsOrganization: [
+      "PUT /orgs/{org}/actions/permissions/repositories"
+    ],
+    setWorkflowAccessToRepository: [
+      "PUT /repos/{owner}/{repo}/actions/permissions/access"
+    ],
+    updateEnvironmentVariable: [
+      "PATCH /repos/{owner}/{repo}/environments/{environment_name}/variables/{name}"
+    ],
+    updateHostedRunnerForOrg: [
+      "PATCH /orgs/{org}/actions/hosted-runners/{hosted_runner_id}"
+    ],
+    updateOrgVariable: ["PATCH /orgs/{org}/actions/variables/{name}"],
+    updateRepoVariable: [
+      "PATCH /repos/{owner}/{repo}/actions/variables/{name}"
+    ]
+  },
+  activity: {
+    checkRepoIsStarredByAuthenticatedUser: ["GET /user/starred/{owner}/{repo}"],
+    deleteRepoSubscription: ["DELETE /repos/{owner}/{repo}/subscription"],
+    deleteThreadSubscription: [
+      "DELETE /notifications/threads/{thread_id}/subscription"
+    ],
+    getFeeds: ["GET /feeds"],
+    getRepoSubscription: ["GET /repos/{owner}/{repo}/subscription"],
+    getThread: ["GET /notifications/threads/{thread_id}"],
+    getThreadSubscriptionForAuthenticatedUser: [
+      "GET /notifications/threads/{thread_id}/subscription"
+    ],
+    listEventsForAuthenticatedUser: ["GET /users/{username}/events"],
+    listNotificationsForAuthenticatedUser: ["GET /notifications"],
+    listOrgEventsForAuthenticatedUser: [
+      "GET /users/{username}/events/orgs/{org}"
+    ],
+    listPublicEvents: ["GET /events"],
+    listPublicEventsForRepoNetwork: ["GET /networks/{owner}/{repo}/events"],
+    listPublicEventsForUser: ["GET /users/{username}/events/public"],
+    listPublicOrgEvents: ["GET /orgs/{org}/events"],
+    listReceivedEventsForUser: ["GET /users/{username}/received_events"],
+    listReceivedPublicEventsForUser: [
+      "GET /users/{username}/received_events/public"
+    ],
+    listRepoEvents: ["GET /repos/{owner}/{repo}/events"],
+    listRepoNotificationsForAuthenticatedUser: [
+      "GET /repos/{owner}/{repo}/notifications"
+    ],
+    listReposStarredByAuthenticatedUser: ["GET /user/starred"],
+    listReposStarredByUser: ["GET /users/{username}/starred"],
+    listReposWatchedByUser: ["GET /users/{username}/subscriptions"],
+    listStargazersForRepo: ["GET /repos/{owner}/{repo}/stargazers"],
+    listWatchedReposForAuthenticatedUser: ["GET /user/subscriptions"],
+    listWatchersForRepo: ["GET /repos/{owner}/{repo}/subscribers"],
+    markNotificationsAsRead: ["PUT /notifications"],
+    markRepoNotificationsAsRead: ["PUT /repos/{owner}/{repo}/notifications"],
+    markThreadAsDone: ["DELETE /notifications/threads/{thread_id}"],
+    markThreadAsRead: ["PATCH /notifications/threads/{thread_id}"],
+    setRepoSubscription: ["PUT /repos/{owner}/{repo}/subscription"],
+    setThreadSubscription: [
+      "PUT /notifications/threads/{thread_id}/subscription"
+    ],
+    starRepoForAuthenticatedUser: ["PUT /user/starred/{owner}/{repo}"],
+    unstarRepoForAuthenticatedUser: ["DELETE /user/starred/{owner}/{repo}"]
+  },
+  apps: {
+    addRepoToInstallation: [
+      "PUT /user/installations/{installation_id}/repositories/{repository_id}",
+      {},
+      { renamed: ["apps", "addRepoToInstallationForAuthenticatedUser"] }
+    ],
+    addRepoToInstallationForAuthenticatedUser: [
+      "PUT /user/installations/{installation_id}/repositories/{repository_id}"
+    ],
+    checkToken: ["POST /applications/{client_id}/token"],
+    createFromManifest: ["POST /app-manifests/{code}/conversions"],
+    createInstallationAccessToken: [
+      "POST /app/installations/{installation_id}/access_tokens"
+    ],
+    deleteAuthorization: ["DELETE /applications/{client_id}/grant"],
+    deleteInstallation: ["DELETE /app/installations/{installation_id}"],
+    deleteToken: ["DELETE /applications/{client_id}/token"],
+    getAuthenticated: ["GET /app"],
+    getBySlug: ["GET /apps/{app_slug}"],
+    getInstallation: ["GET /app/installations/{installation_id}"],
+    getOrgInstallation: ["GET /orgs/{org}/installation"],
+    getRepoInstallation: ["GET /repos/{owner}/{repo}/installation"],
+    getSubscriptionPlanForAccount: [
+      "GET /marketplace_listing/accounts/{account_id}"
+    ],
+    getSubscriptionPlanForAccountStubbed: [
+      "GET /marketplace_listing/stubbed/accounts/{account_id}"
+    ],
+    getUserInstallation: ["GET /users/{username}/installation"],
+    getWebhookConfigForApp: ["GET /app/hook/config"],
+    getWebhookDelivery: ["GET /app/hook/deliveries/{delivery_id}"],
+    listAccountsForPlan: ["GET /marketplace_listing/plans/{plan_id}/accounts"],
+    listAccountsForPlanStubbed: [
+      "GET /marketplace_listing/stubbed/plans/{plan_id}/accounts"
+    ],
+    listInstallationReposForAuthenticatedUser: [
+      "GET /user/installations/{installation_id}/repositories"
+    ],
+    listInstallationRequestsForAuthenticatedApp: [
+      "GET /app/installation-requests"
+    ],
+    listInstallations: ["GET /app/installations"],
+    listInstallationsForAuthenticatedUser: ["GET /user/installations"],
+    listPlans: ["GET /marketplace_listing/plans"],
+    listPlansStubbed: ["GET /marketplace_listing/stubbed/plans"],
+    listReposAccessibleToInstallation: ["GET /installation/repositories"],
+    listSubscriptionsForAuthenticatedUser: ["GET /user/marketplace_purchases"],
+    listSubscriptionsForAuthenticatedUserStubbed: [
+      "GET /user/marketplace_purchases/stubbed"
+    ],
+    listWebhookDeliveries: ["GET /app/hook/deliveries"],
+    redeliverWebhookDelivery: [
+      "POST /app/hook/deliveries/{delivery_id}/attempts"
+    ],
+    removeRepoFromInstallation: [
+      "DELETE /user/installations/{installation_id}/repositories/{repository_id}",
+      {},
+      { renamed: ["apps", "removeRepoFromInstallationForAuthenticatedUser"] }
+    ],
+    removeRepoFromInstallationForAuthenticatedUser: [
+      "DELETE /user/installations/{installation_id}/repositories/{repository_id}"
+    ],
+    resetToken: ["PATCH /applications/{client_id}/token"],
+    revokeInstallationAccessToken: ["DELETE /installation/token"],
+    scopeToken: ["POST /applications/{client_id}/token/scoped"],
+    suspendInstallation: ["PUT /app/installations/{installation_id}/suspended"],
+    unsuspendInstallation: [
+      "DELETE /app/installations/{installation_id}/suspended"
+    ],
+    updateWebhookConfigForApp: ["PATCH /app/hook/config"]
+  },
+  billing: {
+    getGithubActionsBillingOrg: ["GET /orgs/{org}/settings/billing/actions"],
+    getGithubActionsBillingUser: [
+      "GET /users/{username}/settings/billing/actions"
+    ],
+    getGithubBillingPremiumRequestUsageReportOrg: [
+      "GET /organizations/{org}/settings/billing/premium_request/usage"
+    ],
+    getGithubBillingPremiumRequestUsageReportUser: [
+      "GET /users/{username}/settings/billing/premium_request/usage"
+    ],
+    getGithubBillingUsageReportOrg: [
+      "GET /organizations/{org}/settings/billing/usage"
+    ],
+    getGithubBillingUsageReportUser: [
+      "GET /users/{username}/settings/billing/usage"
+    ],
+    getGithubPackagesBillingOrg: ["GET /orgs/{org}/settings/billing/packages"],
+    getGithubPackagesBillingUser: [
+      "GET /users/{username}/settings/billing/packages"
+    ],
+    getSharedStorageBillingOrg: [
+      "GET /orgs/{org}/settings/billing/shared-storage"
+    ],
+    getSharedStorageBillingUser: [
+      "GET /users/{username}/settings/billing/shared-storage"
+    ]
+  },
+  campaigns: {
+    createCampaign: ["POST /orgs/{org}/campaigns"],
+    deleteCampaign: ["DELETE /orgs/{org}/campaigns/{campaign_number}"],
+    getCampaignSummary: ["GET /orgs/{org}/campaigns/{campaign_number}"],
+    listOrgCampaigns: ["GET /orgs/{org}/campaigns"],
+    updateCampaign: ["PATCH /orgs/{org}/campaigns/{campaign_number}"]
+  },
+  checks: {
+    create: ["POST /repos/{owner}/{repo}/check-runs"],
+    createSuite: ["POST /repos/{owner}/{repo}/check-suites"],
+    get: ["GET /repos/{owner}/{repo}/check-runs/{check_run_id}"],
+    getSuite: ["GET /repos/{owner}/{repo}/check-suites/{check_suite_id}"],
+    listAnnotations: [
+      "GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations"
+    ],
+    listForRef: ["GET /repos/{owner}/{repo}/commits/{ref}/check-runs"],
+    listForSuite: [
+      "GET /repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs"
+    ],
+    listSuitesForRef: ["GET /repos/{owner}/{repo}/commits/{ref}/check-suites"],
+    rerequestRun: [
+      "POST /repos/{owner}/{repo}/check-runs/{check_run_id}/rerequest"
+    ],
+    rerequestSuite: [
+      "POST /repos/{owner}/{repo}/check-suites/{check_suite_id}/rerequest"
+    ],
+    setSuitesPreferences: [
+      "PATCH /repos/{owner}/{repo}/check-suites/preferences"
+    ],
+    update: ["PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}"]
+  },
+  codeScanning: {
+    commitAutofix: [
+      "POST /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/autofix/commits"
+    ],
+    createAutofix: [
+      "POST /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/autofix"
+    ],
+    createVariantAnalysis: [
+      "POST /repos/{owner}/{repo}/code-scanning/codeql/variant-analyses"
+    ],
+    deleteAnalysis: [
+      "DELETE /repos/{owner}/{repo}/code-scanning/analyses/{analysis_id}{?confirm_delete}"
+    ],
+    deleteCodeqlDatabase: [
+      "DELETE /repos/{owner}/{repo}/code-scanning/codeql/databases/{language}"
+    ],
+    getAlert: [
+      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}",
+      {},
+      { renamedParameters: { alert_id: "alert_number" } }
+    ],
+    getAnalysis: [
+      "GET /repos/{owner}/{repo}/code-scanning/analyses/{analysis_id}"
+    ],
+    getAutofix: [
+      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/autofix"
+    ],
+    getCodeqlDatabase: [
+      "GET /repos/{owner}/{repo}/code-scanning/codeql/databases/{language}"
+    ],
+    getDefaultSetup: ["GET /repos/{owner}/{repo}/code-scanning/default-setup"],
+    getSarif: ["GET /repos/{owner}/{repo}/code-scanning/sarifs/{sarif_id}"],
+    getVariantAnalysis: [
+      "GET /repos/{owner}/{repo}/code-scanning/codeql/variant-analyses/{codeql_variant_analysis_id}"
+    ],
+    getVariantAnalysisRepoTask: [
+      "GET /repos/{owner}/{repo}/code-scanning/codeql/variant-analyses/{codeql_variant_analysis_id}/repos/{repo_owner}/{repo_name}"
+    ],
+    listAlertInstances: [
+      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/instances"
+    ],
+    listAlertsForOrg: ["GET /orgs/{org}/code-scanning/alerts"],
+    listAlertsForRepo: ["GET /repos/{owner}/{repo}/code-scanning/alerts"],
+    listAlertsInstances: [
+      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/instances",
+      {},
+      { renamed: ["codeScanning", "listAlertInstances"] }
+    ],
+    listCodeqlDatabases: [
+      "GET /repos/{owner}/{repo}/code-scanning/codeql/databases"
+    ],
+    listRecentAnalyses: ["GET /repos/{owner}/{repo}/code-scanning/analyses"],
+    updateAlert: [
+      "PATCH /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}"
+    ],
+    updateDefaultSetup: [
+      "PATCH /repos/{owner}/{repo}/code-scanning/default-setup"
+    ],
+    uploadSarif: ["POST /repos/{owner}/{repo}/code-scanning/sarifs"]
+  },
+  codeSecurity: {
+    attachConfiguration: [
+      "POST /orgs/{org}/code-security/configurations/{configuration_id}/attach"
+    ],
+    attachEnterpriseConfiguration: [
+      "POST /enterprises/{enterprise}/code-security/configurations/{configuration_id}/attach"
+    ],
+    createConfiguration: ["POST /orgs/{org}/code-security/configurations"],
+    createConfigurationForEnterprise: [
+      "POST /enterprises/{enterprise}/code-security/configurations"
+    ],
+    deleteConfiguration: [
+      "DELETE /orgs/{org}/code-security/configurations/{configuration_id}"
+    ],
+    deleteConfigurationForEnterprise: [
+      "DELETE /enterprises/{enterprise}/code-security/configurations/{configuration_id}"
+    ],
+    detachConfiguration: [
+      "DELETE /orgs/{org}/code-security/configurations/detach"
+    ],
+    getConfiguration: [
+      "GET /orgs/{org}/code-security/configurations/{configuration_id}"
+    ],
+    getConfigurationForRepository: [
+      "GET /repos/{owner}/{repo}/code-security-configuration"
+    ],
+    getConfigurationsForEnterprise: [
+      "GET /enterprises/{enterprise}/code-security/configurations"
+    ],
+    getConfigurationsForOrg: ["GET /orgs/{org}/code-security/configurations"],
+    getDefaultConfigurations: [
+      "GET /orgs/{org}/code-security/configurations/defaults"
+    ],
+    getDefaultConfigurationsForEnterprise: [
+      "GET /enterprises/{enterprise}/code-security/configurations/defaults"
+    ],
+    getRepositoriesForConfiguration: [
+      "GET /orgs/{org}/code-security/configurations/{configuration_id}/repositories"
+    ],
+    getRepositoriesForEnterpriseConfiguration: [
+      "GET /enterprises/{enterprise}/code-security/configurations/{configuration_id}/repositories"
+    ],
+    getSingleConfigurationForEnterprise: [
+      "GET /enterprises/{enterprise}/code-security/configurations/{configuration_id}"
+    ],
+    setConfigurationAsDefault: [
+      "PUT /orgs/{org}/code-security/configurations/{configuration_id}/defaults"
+    ],
+    setConfigurationAsDefaultForEnterprise: [
+      "PUT /enterprises/{enterprise}/code-security/configurations/{configuration_id}/defaults"
+    ],
+    updateConfiguration: [
+      "PATCH /orgs/{org}/code-security/configurations/{configuration_id}"
+    ],
+    updateEnterpriseConfiguration: [
+      "PATCH /enterprises/{enterprise}/code-security/configurations/{configuration_id}"
+    ]
+  },
+  codesOfConduct: {
+    getAllCodesOfConduct: ["GET /codes_of_conduct"],
+    getConductCode: ["GET /codes_of_conduct/{key}"]
+  },
+  codespaces: {
+    addRepositoryForSecretForAuthenticatedUser: [
+      "PUT /user/codespaces/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    addSelectedRepoToOrgSecret: [
+      "PUT /orgs/{org}/codespaces/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    checkPermissionsForDevcontainer: [
+      "GET /repos/{owner}/{repo}/codespaces/permissions_check"
+    ],
+    codespaceMachinesForAuthenticatedUser: [
+      "GET /user/codespaces/{codespace_name}/machines"
+    ],
+    createForAuthenticatedUser: ["POST /user/codespaces"],
+    createOrUpdateOrgSecret: [
+      "PUT /orgs/{org}/codespaces/secrets/{secret_name}"
+    ],
+    createOrUpdateRepoSecret: [
+      "PUT /repos/{owner}/{repo}/codespaces/secrets/{secret_name}"
+    ],
+    createOrUpdateSecretForAuthenticatedUser: [
+      "PUT /user/codespaces/secrets/{secret_name}"
+    ],
+    createWithPrForAuthenticatedUser: [
+      "POST /repos/{owner}/{repo}/pulls/{pull_number}/codespaces"
+    ],
+    createWithRepoForAuthenticatedUser: [
+      "POST /repos/{owner}/{repo}/codespaces"
+    ],
+    deleteForAuthenticatedUser: ["DELETE /user/codespaces/{codespace_name}"],
+    deleteFromOrganization: [
+      "DELETE /orgs/{org}/members/{username}/codespaces/{codespace_name}"
+    ],
+    deleteOrgSecret: ["DELETE /orgs/{org}/codespaces/secrets/{secret_name}"],
+    deleteRepoSecret: [
+      "DELETE /repos/{owner}/{repo}/codespaces/secrets/{secret_name}"
+    ],
+    deleteSecretForAuthenticatedUser: [
+      "DELETE /user/codespaces/secrets/{secret_name}"
+    ],
+    exportForAuthenticatedUser: [
+      "POST /user/codespaces/{codespace_name}/exports"
+    ],
+    getCodespacesForUserInOrg: [
+      "GET /orgs/{org}/members/{username}/codespaces"
+    ],
+    getExportDetailsForAuthenticatedUser: [
+      "GET /user/codespaces/{codespace_name}/exports/{export_id}"
+    ],
+    getForAuthenticatedUser: ["GET /user/codespaces/{codespace_name}"],
+    getOrgPublicKey: ["GET /orgs/{org}/codespaces/secrets/public-key"],
+    getOrgSecret: ["GET /orgs/{org}/codespaces/secrets/{secret_name}"],
+    getPublicKeyForAuthenticatedUser: [
+      "GET /user/codespaces/secrets/public-key"
+    ],
+    getRepoPublicKey: [
+      "GET /repos/{owner}/{repo}/codespaces/secrets/public-key"
+    ],
+    getRepoSecret: [
+      "GET /repos/{owner}/{repo}/codespaces/secrets/{secret_name}"
+    ],
+    getSecretForAuthenticatedUser: [
+      "GET /user/codespaces/secrets/{secret_name}"
+    ],
+    listDevcontainersInRepositoryForAuthenticatedUser: [
+      "GET /repos/{owner}/{repo}/codespaces/devcontainers"
+    ],
+    listForAuthenticatedUser: ["GET /user/codespaces"],
+    listInOrganization: [
+      "GET /orgs/{org}/codespaces",
+      {},
+      { renamedParameters: { org_id: "org" } }
+    ],
+    listInRepositoryForAuthenticatedUser: [
+      "GET /repos/{owner}/{repo}/codespaces"
+    ],
+    listOrgSecrets: ["GET /orgs/{org}/codespaces/secrets"],
+    listRepoSecrets: ["GET /repos/{owner}/{repo}/codespaces/secrets"],
+    listRepositoriesForSecretForAuthenticatedUser: [
+      "GET /user/codespaces/secrets/{secret_name}/repositories"
+    ],
+    listSecretsForAuthenticatedUser: ["GET /user/codespaces/secrets"],
+    listSelectedReposForOrgSecret: [
+      "GET /orgs/{org}/codespaces/secrets/{secret_name}/repositories"
+    ],
+    preFlightWithRepoForAuthenticatedUser: [
+      "GET /repos/{owner}/{repo}/codespaces/new"
+    ],
+    publishForAuthenticatedUser: [
+      "POST /user/codespaces/{codespace_name}/publish"
+    ],
+    removeRepositoryForSecretForAuthenticatedUser: [
+      "DELETE /user/codespaces/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    removeSelectedRepoFromOrgSecret: [
+      "DELETE /orgs/{org}/codespaces/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    repoMachinesForAuthenticatedUser: [
+      "GET /repos/{owner}/{repo}/codespaces/machines"
+    ],
+    setRepositoriesForSecretForAuthenticatedUser: [
+      "PUT /user/codespaces/secrets/{secret_name}/repositories"
+    ],
+    setSelectedReposForOrgSecret: [
+      "PUT /orgs/{org}/codespaces/secrets/{secret_name}/repositories"
+    ],
+    startForAuthenticatedUser: ["POST /user/codespaces/{codespace_name}/start"],
+    stopForAuthenticatedUser: ["POST /user/codespaces/{codespace_name}/stop"],
+    stopInOrganization: [
+      "POST /orgs/{org}/members/{username}/codespaces/{codespace_name}/stop"
+    ],
+    updateForAuthenticatedUser: ["PATCH /user/codespaces/{codespace_name}"]
+  },
+  copilot: {
+    addCopilotSeatsForTeams: [
+      "POST /orgs/{org}/copilot/billing/selected_teams"
+    ],
+    addCopilotSeatsForUsers: [
+      "POST /orgs/{org}/copilot/billing/selected_users"
+    ],
+    cancelCopilotSeatAssignmentForTeams: [
+      "DELETE /orgs/{org}/copilot/billing/selected_teams"
+    ],
+    cancelCopilotSeatAssignmentForUsers: [
+      "DELETE /orgs/{org}/copilot/billing/selected_users"
+    ],
+    copilotMetricsForOrganization: ["GET /orgs/{org}/copilot/metrics"],
+    copilotMetricsForTeam: ["GET /orgs/{org}/team/{team_slug}/copilot/metrics"],
+    getCopilotOrganizationDetails: ["GET /orgs/{org}/copilot/billing"],
+    getCopilotSeatDetailsForUser: [
+      "GET /orgs/{org}/members/{username}/copilot"
+    ],
+    listCopilotSeats: ["GET /orgs/{org}/copilot/billing/seats"]
+  },
+  credentials: { revoke: ["POST /credentials/revoke"] },
+  dependabot: {
+    addSelectedRepoToOrgSecret: [
+      "PUT /orgs/{org}/dependabot/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    createOrUpdateOrgSecret: [
+      "PUT /orgs/{org}/dependabot/secrets/{secret_name}"
+    ],
+    createOrUpdateRepoSecret: [
+      "PUT /repos/{owner}/{repo}/dependabot/secrets/{secret_name}"
+    ],
+    deleteOrgSecret: ["DELETE /orgs/{org}/dependabot/secrets/{secret_name}"],
+    deleteRepoSecret: [
+      "DELETE /repos/{owner}/{repo}/dependabot/secrets/{secret_name}"
+    ],
+    getAlert: ["GET /repos/{owner}/{repo}/dependabot/alerts/{alert_number}"],
+    getOrgPublicKey: ["GET /orgs/{org}/dependabot/secrets/public-key"],
+    getOrgSecret: ["GET /orgs/{org}/dependabot/secrets/{secret_name}"],
+    getRepoPublicKey: [
+      "GET /repos/{owner}/{repo}/dependabot/secrets/public-key"
+    ],
+    getRepoSecret: [
+      "GET /repos/{owner}/{repo}/dependabot/secrets/{secret_name}"
+    ],
+    listAlertsForEnterprise: [
+      "GET /enterprises/{enterprise}/dependabot/alerts"
+    ],
+    listAlertsForOrg: ["GET /orgs/{org}/dependabot/alerts"],
+    listAlertsForRepo: ["GET /repos/{owner}/{repo}/dependabot/alerts"],
+    listOrgSecrets: ["GET /orgs/{org}/dependabot/secrets"],
+    listRepoSecrets: ["GET /repos/{owner}/{repo}/dependabot/secrets"],
+    listSelectedReposForOrgSecret: [
+      "GET /orgs/{org}/dependabot/secrets/{secret_name}/repositories"
+    ],
+    removeSelectedRepoFromOrgSecret: [
+      "DELETE /orgs/{org}/dependabot/secrets/{secret_name}/repositories/{repository_id}"
+    ],
+    repositoryAccessForOrg: [
+      "GET /organizations/{org}/dependabot/repository-access"
+    ],
+    setRepositoryAccessDefaultLevel: [
+      "PUT /organizations/{org}/dependabot/repository-access/default-level"
+    ],
+    setSelectedReposForOrgSecret: [
+      "PUT /orgs/{org}/dependabot/secrets/{secret_name}/repositories"
+    ],
+    updateAlert: [
+      "PATCH /repos/{owner}/{repo}/dependabot/alerts/{alert_number}"
+    ],
+    updateRepositoryAccessForOrg: [
+      "PATCH /organizations/{org}/dependabot/repository-access"
+    ]
+  },
+  dependencyGraph: {
+    createRepositorySnapshot: [
+      "POST /repos/{owner}/{repo}/dependency-graph/snapshots"
+    ],
+    diffRange: [
+      "GET /repos/{owner}/{repo}/dependency-graph/compare/{basehead}"
+    ],
+    exportSbom: ["GET /repos/{owner}/{repo}/dependency-graph/sbom"]
+  },
+  emojis: { get: ["GET /emojis"] },
+  enterpriseTeamMemberships: {
+    add: [
+      "PUT /enterprises/{enterprise}/teams/{enterprise-team}/memberships/{username}"
+    ],
+    bulkAdd: [
+      "POST /enterprises/{enterprise}/teams/{enterprise-team}/memberships/add"
+    ],
+    bulkRemove: [
+      "POST /enterprises/{enterprise}/teams/{enterprise-team}/memberships/remove"
+    ],
+    get: [
+      "GET /enterprises/{enterprise}/teams/{enterprise-team}/memberships/{username}"
+    ],
+    list: ["GET /enterprises/{enterprise}/teams/{enterprise-team}/memberships"],
+    remove: [
+      "DELETE /enterprises/{enterprise}/teams/{enterprise-team}/memberships/{username}"
+    ]
+  },
+  enterpriseTeamOrganizations: {
+    add: [
+      "PUT /enterprises/{enterprise}/teams/{enterprise-team}/organizations/{org}"
+    ],
+    bulkAdd: [
+      "POST /enterprises/{enterprise}/teams/{enterprise-team}/organizations/add"
+    ],
+    bulkRemove: [
+      "POST /enterprises/{enterprise}/teams/{enterprise-team}/organizations/remove"
+    ],
+    delete: [
+      "DELETE /enterprises/{enterprise}/teams/{enterprise-team}/organizations/{org}"
+    ],
+    getAssignment: [
+      "GET /enterprises/{enterprise}/teams/{enterprise-team}/organizations/{org}"
+    ],
+    getAssignments: [
+      "GET /enterprises/{enterprise}/teams/{enterprise-team}/organizations"
+    ]
+  },
+  enterpriseTeams: {
+    create: ["POST /enterprises/{enterprise}/teams"],
+    delete: ["DELETE /enterprises/{enterprise}/teams/{team_slug}"],
+    get: ["GET /enterprises/{enterprise}/teams/{team_slug}"],
+    list: ["GET /enterprises/{enterprise}/teams"],
+    update: ["PATCH /enterprises/{enterprise}/teams/{team_slug}"]
+  },
+  gists: {
+    checkIsStarred: ["GET /gists/{gist_id}/star"],
+    create: ["POST /gists"],
+    createComment: ["POST /gists/{gist_id}/comments"],
+    delete: ["DELETE /gists/{gist_id}"],
+    deleteComment: ["DELETE /gists/{gist_id}/comments/{comment_id}"],
+    fork: ["POST /gists/{gist_id}/forks"],
+    get: ["GET /gists/{gist_id}"],
+    getComment: ["GET /gists/{gist_id}/comments/{comment_id}"],
+    getRevision: ["GET /gists/{gist_id}/{sha}"],
+    list: ["GET /gists"],
+    listComments: ["GET /gists/{gist_id}/comments"],
+    listCommits: ["GET /gists/{gist_id}/commits"],
+    listForUser: ["GET /users/{username}/gists"],
+    listForks: ["GET /gists/{gist_id}/forks"],
+    listPublic: ["GET /gists/public"],
+    listStarred: ["GET /gists/starred"],
+    star: ["PUT /gists/{gist_id}/star"],
+    unstar: ["DELETE /gists/{gist_id}/star"],
+    update: ["PATCH /gists/{gist_id}"],
+    updateComment: ["PATCH /gists/{gist_id}/comments/{comment_id}"]
+  },
+  git: {
+    createBlob: ["POST /repos/{owner}/{repo}/git/blobs"],
+    createCommit: ["POST /repos/{owner}/{repo}/git/commits"],
+    createRef: ["POST /repos/{owner}/{repo}/git/refs"],
+    createTag: ["POST /repos/{owner}/{repo}/git/tags"],
+    createTree: ["POST /repos/{owner}/{repo}/git/trees"],
+    deleteRef: ["DELETE /repos/{owner}/{repo}/git/refs/{ref}"],
+    getBlob: ["GET /repos/{owner}/{repo}/git/blobs/{file_sha}"],
+    getCommit: ["GET /repos/{owner}/{repo}/git/commits/{commit_sha}"],
+    getRef: ["GET /repos/{owner}/{repo}/git/ref/{ref}"],
+    getTag: ["GET /repos/{owner}/{repo}/git/tags/{tag_sha}"],
+    getTree: ["GET /repos/{owner}/{repo}/git/trees/{tree_sha}"],
+    listMatchingRefs: ["GET /repos/{owner}/{repo}/git/matching-refs/{ref}"],
+    updateRef: ["PATCH /repos/{owner}/{repo}/git/refs/{ref}"]
+  },
+  gitignore: {
+    getAllTemplates: ["GET /gitignore/templates"],
+    getTemplate: ["GET /gitignore/templates/{name}"]
+  },
+  hostedCompute: {
+    createNetworkConfigurationForOrg: [
+      "POST /orgs/{org}/settings/network-configurations"
+    ],
+    deleteNetworkConfigurationFromOrg: [
+      "DELETE /orgs/{org}/settings/network-configurations/{network_configuration_id}"
+    ],
+    getNetworkConfigurationForOrg: [
+      "GET /orgs/{org}/settings/network-configurations/{network_configuration_id}"
+    ],
+    getNetworkSettingsForOrg: [
+      "GET /orgs/{org}/settings/network-settings/{network_settings_id}"
+    ],
+    listNetworkConfigurationsForOrg: [
+      "GET /orgs/{org}/settings/network-configurations"
+    ],
+    updateNetworkConfigurationForOrg: [
+      "PATCH /orgs/{org}/settings/network-configurations/{network_configuration_id}"
+    ]
+  },
+  interactions: {
+    getRestrictionsForAuthenticatedUser: ["GET /user/interaction-limits"],
+    getRestrictionsForOrg: ["GET /orgs/{org}/interaction-limits"],
+    getRestrictionsForRepo: ["GET /repos/{owner}/{repo}/interaction-limits"],
+    getRestrictionsForYourPublicRepos: [
+      "GET /user/interaction-limits",
+      {},
+      { renamed: ["interactions", "getRestrictionsForAuthenticatedUser"] }
+    ],
+    removeRestrictionsForAuthenticatedUser: ["DELETE /user/interaction-limits"],
+    removeRestrictionsForOrg: ["DELETE /orgs/{org}/interaction-limits"],
+    removeRestrictionsForRepo: [
+      "DELETE /repos/{owner}/{repo}/interaction-limits"
+    ],
+    removeRestrictionsForYourPublicRepos: [
+      "DELETE /user/interaction-limits",
+      {},
+      { renamed: ["interactions", "removeRestrictionsForAuthenticatedUser"] }
+    ],
+    setRestrictionsForAuthenticatedUser: ["PUT /user/interaction-limits"],
+    setRestrictionsForOrg: ["PUT /orgs/{org}/interaction-limits"],
+    setRestrictionsForRepo: ["PUT /repos/{owner}/{repo}/interaction-limits"],
+    setRestrictionsForYourPublicRepos: [
+      "PUT /user/interaction-limits",
+      {},
+      { renamed: ["interactions", "setRestrictionsForAuthenticatedUser"] }
+    ]
+  },
+  issues: {
+    addAssignees: [
+      "POST /repos/{owner}/{repo}/issues/{issue_number}/assignees"
+    ],
+    addBlockedByDependency: [
+      "POST /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by"
+    ],
+    addLabels: ["POST /repos/{owner}/{repo}/issues/{issue_number}/labels"],
+    addSubIssue: [
+      "POST /repos/{owner}/{repo}/issues/{issue_number}/sub_issues"
+    ],
+    checkUserCanBeAssigned: ["GET /repos/{owner}/{repo}/assignees/{assignee}"],
+    checkUserCanBeAssignedToIssue: [
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/assignees/{assignee}"
+    ],
+    create: ["POST /repos/{owner}/{repo}/issues"],
+    createComment: [
+      "POST /repos/{owner}/{repo}/issues/{issue_number}/comments"
+    ],
+    createLabel: ["POST /repos/{owner}/{repo}/labels"],
+    createMilestone: ["POST /repos/{owner}/{repo}/milestones"],
+    deleteComment: [
+      "DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}"
+    ],
+    deleteLabel: ["DELETE /repos/{owner}/{repo}/labels/{name}"],
+    deleteMilestone: [
+      "DELETE /repos/{owner}/{repo}/milestones/{milestone_number}"
+    ],
+    get: ["GET /repos/{owner}/{repo}/issues/{issue_number}"],
+    getComment: ["GET /repos/{owner}/{repo}/issues/comments/{comment_id}"],
+    getEvent: ["GET /repos/{owner}/{repo}/issues/events/{event_id}"],
+    getLabel: ["GET /repos/{owner}/{repo}/labels/{name}"],
+    getMilestone: ["GET /repos/{owner}/{repo}/milestones/{milestone_number}"],
+    getParent: ["GET /repos/{owner}/{repo}/issues/{issue_number}/parent"],
+    list: ["GET /issues"],
+    listAssignees: ["GET /repos/{owner}/{repo}/assignees"],
+    listComments: ["GET /repos/{owner}/{repo}/issues/{issue_number}/comments"],
+    listCommentsForRepo: ["GET /repos/{owner}/{repo}/issues/comments"],
+    listDependenciesBlockedBy: [
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by"
+    ],
+    listDependenciesBlocking: [
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocking"
+    ],
+    listEvents: ["GET /repos/{owner}/{repo}/issues/{issue_number}/events"],
+    listEventsForRepo: ["GET /repos/{owner}/{repo}/issues/events"],
+    listEventsForTimeline: [
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/timeline"
+    ],
+    listForAuthenticatedUser: ["GET /user/issues"],
+    listForOrg: ["GET /orgs/{org}/issues"],
+    listForRepo: ["GET /repos/{owner}/{repo}/issues"],
+    listLabelsForMilestone: [
+      "GET /repos/{owner}/{repo}/milestones/{milestone_number}/labels"
+    ],
+    listLabelsForRepo: ["GET /repos/{owner}/{repo}/labels"],
+    listLabelsOnIssue: [
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/labels"
+    ],
+    listMilestones: ["GET /repos/{owner}/{repo}/milestones"],
+    listSubIssues: [
+      "GET /repos/{owner}/{repo}/issues/{issue_number}/sub_issues"
+    ],
+    lock: ["PUT /repos/{owner}/{repo}/issues/{issue_number}/lock"],
+    removeAllLabels: [
+      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels"
+    ],
+    removeAssignees: [
+      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/assignees"
+    ],
+    removeDependencyBlockedBy: [
+      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by/{issue_id}"
+    ],
+    removeLabel: [
+      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}"
+    ],
+    removeSubIssue: [
+      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/sub_issue"
+    ],
+    reprioritizeSubIssue: [
+      "PATCH /repos/{owner}/{repo}/issues/{issue_number}/sub_issues/priority"
+    ],
+    setLabels: ["PUT /repos/{owner}/{repo}/issues/{issue_number}/labels"],
+    unlock: ["DELETE /repos/{owner}/{repo}/issues/{issue_number}/lock"],
+    update: ["PATCH /repos/{owner}/{repo}/issues/{issue_number}"],
+    updateComment: ["PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}"],
+    updateLabel: ["PATCH /repos/{owner}/{repo}/labels/{name}"],
+    updateMilestone: [
+      "PATCH /repos/{owner}/{repo}/milestones/{milestone_number}"
+    ]
+  },
+  licenses: {
+    get: ["GET /licenses/{license}"],
+    getAllCommonlyUsed: ["GET /licenses"],
+    getForRepo: ["GET /repos/{owner}/{repo}/license"]
+  },
+  markdown: {
+    render: ["POST /markdown"],
+    renderRaw: [
+      "POST /markdown/raw",
+      { headers: { "content-type": "text/plain; charset=utf-8" } }
+    ]
+  },
+  meta: {
+    get: ["GET /meta"],
+    getAllVersions: ["GET /versions"],
+    getOctocat: ["GET /octocat"],
+    getZen: ["GET /zen"],
+    root: ["GET /"]
+  },
+  migrations: {
+    deleteArchiveForAuthenticatedUser: [
+      "DELETE /user/migrations/{migration_id}/archive"
+    ],
+    deleteArchiveForOrg: [
+      "DELETE /orgs/{org}/migrations/{migration_id}/archive"
+    ],
+    downloadArchiveForOrg: [
+      "GET /orgs/{org}/migrations/{migration_id}/archive"
+    ],
+    getArchiveForAuthenticatedUser: [
+      "GET /user/migrations/{migration_id}/archive"
+    ],
+    getStatusForAuthenticatedUser: ["GET /user/migrations/{migration_id}"],
+    getStatusForOrg: ["GET /orgs/{org}/migrations/{migration_id}"],
+    listForAuthenticatedUser: ["GET /user/migrations"],
+    listForOrg: ["GET /orgs/{org}/migrations"],
+    listReposForAuthenticatedUser: [
+      "GET /user/migrations/{migration_id}/repositories"
+    ],
+    listReposForOrg: ["GET /orgs/{org}/migrations/{migration_id}/repositories"],
+    listReposForUser: [
+      "GET /user/migrations/{migration_id}/repositories",
+      {},
+      { renamed: ["migrations", "listReposForAuthenticatedUser"] }
+    ],
+    startForAuthenticatedUser: ["POST /user/migrations"],
+    startForOrg: ["POST /orgs/{org}/migrations"],
+    unlockRepoForAuthenticatedUser: [
+      "DELETE /user/migrations/{migration_id}/repos/{repo_name}/lock"
+    ],
+    unlockRepoForOrg: [
+      "DELETE /orgs/{org}/migrations/{migration_id}/repos/{repo_name}/lock"
+    ]
+  },
+  oidc: {
+    getOidcCustomSubTemplateForOrg: [
+      "GET /orgs/{org}/actions/oidc/customization/sub"
+    ],
+    updateOidcCustomSubTemplateForOrg: [
+      "PUT /orgs/{org}/actions/oidc/customization/sub"
+    ]
+  },
+  orgs: {
+    addSecurityManagerTeam: [
+      "PUT /orgs/{org}/security-managers/teams/{team_slug}",
+      {},
+      {
+        deprecated: "octokit.rest.orgs.addSecurityManagerTeam() is deprecated, see https://docs.github.com/rest/orgs/security-managers#add-a-security-manager-team"
+      }
+    ],
+    assignTeamToOrgRole: [
+      "PUT /orgs/{org}/organization-roles/teams/{team_slug}/{role_id}"
+    ],
+    assignUserToOrgRole: [
+      "PUT /orgs/{org}/organization-roles/users/{username}/{role_id}"
+    ],
+    blockUser: ["PUT /orgs/{org}/blocks/{username}"],
+    cancelInvitation: ["DELETE /orgs/{org}/invitations/{invitation_id}"],
+    checkBlockedUser: ["GET /orgs/{org}/blocks/{username}"],
+    checkMembershipForUser: ["GET /orgs/{org}/members/{username}"],
+    checkPublicMembershipForUser: ["GET /orgs/{org}/public_members/{username}"],
+    convertMemberToOutsideCollaborator: [
+      "PUT /orgs/{org}/outside_collaborators/{username}"
+    ],
+    createArtifactStorageRecord: [
+      "POST /orgs/{org}/artifacts/metadata/storage-record"
+    ],
+    createInvitation: ["POST /orgs/{org}/invitations"],
+    createIssueType: ["POST /orgs/{org}/issue-types"],
+    createWebhook: ["POST /orgs/{org}/hooks"],
+    customPropertiesForOrgsCreateOrUpdateOrganizationValues: [
+      "PATCH /organizations/{org}/org-properties/values"
+    ],
+    customPropertiesForOrgsGetOrganizationValues: [
+      "GET /organizations/{org}/org-properties/values"
+    ],
+    customPropertiesForReposCreateOrUpdateOrganizationDefinition: [
+      "PUT /orgs/{org}/properties/schema/{custom_property_name}"
+    ],
+    customPropertiesForReposCreateOrUpdateOrganizationDefinitions: [
+      "PATCH /orgs/{org}/properties/schema"
+    ],
+    customPropertiesForReposCreateOrUpdateOrganizationValues: [
+      "PATCH /orgs/{org}/properties/values"
+    ],
+    customPropertiesForReposDeleteOrganizationDefinition: [
+      "DELETE /orgs/{org}/properties/schema/{custom_property_name}"
+    ],
+    customPropertiesForReposGetOrganizationDefinition: [
+      "GET /orgs/{org}/properties/schema/{custom_property_name}"
+    ],
+    customPropertiesForReposGetOrganizationDefinitions: [
+      "GET /orgs/{org}/properties/schema"
+    ],
+    customPropertiesForReposGetOrganizationValues: [
+      "GET /orgs/{org}/properties/values"
+    ],
+    delete: ["DELETE /orgs/{org}"],
+    deleteAttestationsBulk: ["POST /orgs/{org}/attestations/delete-request"],
+    deleteAttestationsById: [
+      "DELETE /orgs/{org}/attestations/{attestation_id}"
+    ],
+    deleteAttestationsBySubjectDigest: [
+      "DELETE /orgs/{org}/attestations/digest/{subject_digest}"
+    ],
+    deleteIssueType: ["DELETE /orgs/{org}/issue-types/{issue_type_id}"],
+    deleteWebhook: ["DELETE /orgs/{org}/hooks/{hook_id}"],
+    disableSelectedRepositoryImmutableReleasesOrganization: [
+      "DELETE /orgs/{org}/settings/immutable-releases/repositories/{repository_id}"
+    ],
+    enableSelectedRepositoryImmutableReleasesOrganization: [
+      "PUT /orgs/{org}/settings/immutable-releases/repositories/{repository_id}"
+    ],
+    get: ["GET /orgs/{org}"],
+    getImmutableReleasesSettings: [
+      "GET /orgs/{org}/settings/immutable-releases"
+    ],
+    getImmutableReleasesSettingsRepositories: [
+      "GET /orgs/{org}/settings/immutable-releases/repositories"
+    ],
+    getMembershipForAuthenticatedUser: ["GET /user/memberships/orgs/{org}"],
+    getMembershipForUser: ["GET /orgs/{org}/memberships/{username}"],
+    getOrgRole: ["GET /orgs/{org}/organization-roles/{role_id}"],
+    getOrgRulesetHistory: ["GET /orgs/{org}/rulesets/{ruleset_id}/history"],
+    getOrgRulesetVersion: [
+      "GET /orgs/{org}/rulesets/{ruleset_id}/history/{version_id}"
+    ],
+    getWebhook: ["GET /orgs/{org}/hooks/{hook_id}"],
+    getWebhookConfigForOrg: ["GET /orgs/{org}/hooks/{hook_id}/config"],
+    getWebhookDelivery: [
+      "GET /orgs/{org}/hooks/{hook_id}/deliveries/{delivery_id}"
+    ],
+    list: ["GET /organizations"],
+    listAppInstallations: ["GET /orgs/{org}/installations"],
+    listArtifactStorageRecords: [
+      "GET /orgs/{org}/artifacts/{subject_digest}/metadata/storage-records"
+    ],
+    listAttestationRepositories: ["GET /orgs/{org}/attestations/repositories"],
+    listAttestations: ["GET /orgs/{org}/attestations/{subject_digest}"],
+    listAttestationsBulk: [
+      "POST /orgs/{org}/attestations/bulk-list{?per_page,before,after}"
+    ],
+    listBlockedUsers: ["GET /orgs/{org}/blocks"],
+    listFailedInvitations: ["GET /orgs/{org}/failed_invitations"],
+    listForAuthenticatedUser: ["GET /user/orgs"],
+    listForUser: ["GET /users/{username}/orgs"],
+    listInvitationTeams: ["GET /orgs/{org}/invitations/{invitation_id}/teams"],
+    listIssueTypes: ["GET /orgs/{org}/issue-types"],
+    listMembers: ["GET /orgs/{org}/members"],
+    listMembershipsForAuthenticatedUser: ["GET /user/memberships/orgs"],
+    listOrgRoleTeams: ["GET /orgs/{org}/organization-roles/{role_id}/teams"],
+    listOrgRoleUsers: ["GET /orgs/{org}/organization-roles/{role_id}/users"],
+    listOrgRoles: ["GET /orgs/{org}/organization-roles"],
+    listOrganizationFineGrainedPermissions: [
+      "GET /orgs/{org}/organization-fine-grained-permissions"
+    ],
+    listOutsideCollaborators: ["GET /orgs/{org}/outside_collaborators"],
+    listPatGrantRepositories: [
+      "GET /orgs/{org}/personal-access-tokens/{pat_id}/repositories"
+    ],
+    listPatGrantRequestRepositories: [
+      "GET /orgs/{org}/personal-access-token-requests/{pat_request_id}/repositories"
+    ],
+    listPatGrantRequests: ["GET /orgs/{org}/personal-access-token-requests"],
+    listPatGrants: ["GET /orgs/{org}/personal-access-tokens"],
+    listPendingInvitations: ["GET /orgs/{org}/invitations"],
+    listPublicMembers: ["GET /orgs/{org}/public_members"],
+    listSecurityManagerTeams: [
+      "GET /orgs/{org}/security-managers",
+      {},
+      {
+        deprecated: "octokit.rest.orgs.listSecurityManagerTeams() is deprecated, see https://docs.github.com/rest/orgs/security-managers#list-security-manager-teams"
+      }
+    ],
+    listWebhookDeliveries: ["GET /orgs/{org}/hooks/{hook_id}/deliveries"],
+    listWebhooks: ["GET /orgs/{org}/hooks"],
+    pingWebhook: ["POST /orgs/{org}/hooks/{hook_id}/pings"],
+    redeliverWebhookDelivery: [
+      "POST /orgs/{org}/hooks/{hook_id}/deliveries/{delivery_id}/attempts"
+    ],
+    removeMember: ["DELETE /orgs/{org}/members/{username}"],
+    removeMembershipForUser: ["DELETE /orgs/{org}/memberships/{username}"],
+    removeOutsideCollaborator: [
+      "DELETE /orgs/{org}/outside_collaborators/{username}"
+    ],
+    removePublicMembershipForAuthenticatedUser: [
+      "DELETE /orgs/{org}/public_members/{username}"
+    ],
+    removeSecurityManagerTeam: [
+      "DELETE /orgs/{org}/security-managers/teams/{team_slug}",
+      {},
+      {
+        deprecated: "octokit.rest.orgs.removeSecurityManagerTeam() is deprecated, see https://docs.github.com/rest/orgs/security-managers#remove-a-security-manager-team"
+      }
+    ],
+    reviewPatGrantRequest: [
+      "POST /orgs/{org}/personal-access-token-requests/{pat_request_id}"
+    ],
+    reviewPatGrantRequestsInBulk: [
+      "POST /orgs/{org}/personal-access-token-requests"
+    ],
+    revokeAllOrgRolesTeam: [
+      "DELETE /orgs/{org}/organization-roles/teams/{team_slug}"
+    ],
+    revokeAllOrgRolesUser: [
+      "DELETE /orgs/{org}/organization-roles/users/{username}"
+    ],
+    revokeOrgRoleTeam: [
+      "DELETE /orgs/{org}/organization-roles/teams/{team_slug}/{role_id}"
+    ],
+    revokeOrgRoleUser: [
+      "DELETE /orgs/{org}/organization-roles/users/{username}/{role_id}"
+    ],
+    setImmutableReleasesSettings: [
+      "PUT /orgs/{org}/settings/immutable-releases"
+    ],
+    setImmutableReleasesSettingsRepositories: [
+      "PUT /orgs/{org}/settings/immutable-releases/repositories"
+    ],
+    setMembershipForUser: ["PUT /orgs/{org}/memberships/{username}"],
+    setPublicMembershipForAuthenticatedUser: [
+      "PUT /orgs/{org}/public_members/{username}"
+    ],
+    unblockUser: ["DELETE /orgs/{org}/blocks/{username}"],
+    update: ["PATCH /orgs/{org}"],
+    updateIssueType: ["PUT /orgs/{org}/issue-types/{issue_type_id}"],
+    updateMembershipForAuthenticatedUser: [
+      "PATCH /user/memberships/orgs/{org}"
+    ],
+    updatePatAccess: ["POST /orgs/{org}/personal-access-tokens/{pat_id}"],
+    updatePatAccesses: ["POST /orgs/{org}/personal-access-tokens"],
+    updateWebhook: ["PATCH /orgs/{org}/hooks/{hook_id}"],
+    updateWebhookConfigForOrg: ["PATCH /orgs/{org}/hooks/{hook_id}/config"]
+  },
+  packages: {
+    deletePackageForAuthenticatedUser: [
+      "DELETE /user/packages/{package_type}/{package_name}"
+    ],
+    deletePackageForOrg: [
+      "DELETE /orgs/{org}/packages/{package_type}/{package_name}"
+    ],
+    deletePackageForUser: [
+      "DELETE /users/{username}/packages/{package_type}/{package_name}"
+    ],
+    deletePackageVersionForAuthenticatedUser: [
+      "DELETE /user/packages/{package_type}/{package_name}/versions/{package_version_id}"
+    ],
+    deletePackageVersionForOrg: [
+      "DELETE /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}"
+    ],
+    deletePackageVersionForUser: [
+      "DELETE /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}"
+    ],
+    getAllPackageVersionsForAPackageOwnedByAnOrg: [
+      "GET /orgs/{org}/packages/{package_type}/{package_name}/versions",
+      {},
+      { renamed: ["packages", "getAllPackageVersionsForPackageOwnedByOrg"] }
+    ],
+    getAllPackageVersionsForAPackageOwnedByTheAuthenticatedUser: [
+      "GET /user/packages/{package_type}/{package_name}/versions",
+      {},
+      {
+        renamed: [
+          "packages",
+          "getAllPackageVersionsForPackageOwnedByAuthenticatedUser"
+        ]
+      }
+    ],
+    getAllPackageVersionsForPackageOwnedByAuthenticatedUser: [
+      "GET /user/packages/{package_type}/{package_name}/versions"
+    ],
+    getAllPackageVersionsForPackageOwnedByOrg: [
+      "GET /orgs/{org}/packages/{package_type}/{package_name}/versions"
+    ],
+    getAllPackageVersionsForPackageOwnedByUser: [
+      "GET /users/{username}/packages/{package_type}/{package_name}/versions"
+    ],
+    getPackageForAuthenticatedUser: [
+      "GET /user/packages/{package_type}/{package_name}"
+    ],
+    getPackageForOrganization: [
+      "GET /orgs/{org}/packages/{package_type}/{package_name}"
+    ],
+    getPackageForUser: [
+      "GET /users/{username}/packages/{package_type}/{package_name}"
+    ],
+    getPackageVersionForAuthenticatedUser: [
+      "GET /user/packages/{package_type}/{package_name}/versions/{package_version_id}"
+    ],
+    getPackageVersionForOrganization: [
+      "GET /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}"
+    ],
+    getPackageVersionForUser: [
+      "GET /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}"
+    ],
+    listDockerMigrationConflictingPackagesForAuthenticatedUser: [
+      "GET /user/docker/conflicts"
+    ],
+    listDockerMigrationConflictingPackagesForOrganization: [
+      "GET /orgs/{org}/docker/conflicts"
+    ],
+    listDockerMigrationConflictingPackagesForUser: [
+      "GET /users/{username}/docker/conflicts"
+    ],
+    listPackagesForAuthenticatedUser: ["GET /user/packages"],
+    listPackagesForOrganization: ["GET /orgs/{org}/packages"],
+    listPackagesForUser: ["GET /users/{username}/packages"],
+    restorePackageForAuthenticatedUser: [
+      "POST /user/packages/{package_type}/{package_name}/restore{?token}"
+    ],
+    restorePackageForOrg: [
+      "POST /orgs/{org}/packages/{package_type}/{package_name}/restore{?token}"
+    ],
+    restorePackageForUser: [
+      "POST /users/{username}/packages/{package_type}/{package_name}/restore{?token}"
+    ],
+    restorePackageVersionForAuthenticatedUser: [
+      "POST /user/packages/{package_type}/{package_name}/versions/{package_version_id}/restore"
+    ],
+    restorePackageVersionForOrg: [
+      "POST /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}/restore"
+    ],
+    restorePackageVersionForUser: [
+      "POST /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}/restore"
+    ]
+  },
+  privateRegistries: {
+    createOrgPrivateRegistry: ["POST /orgs/{org}/private-registries"],
+    deleteOrgPrivateRegistry: [
+      "DELETE /orgs/{org}/private-registries/{secret_name}"
+    ],
+    getOrgPrivateRegistry: ["GET /orgs/{org}/private-registries/{secret_name}"],
+    getOrgPublicKey: ["GET /orgs/{org}/private-registries/public-key"],
+    listOrgPrivateRegistries: ["GET /orgs/{org}/private-registries"],
+    updateOrgPrivateRegistry: [
+      "PATCH /orgs/{org}/private-registries/{secret_name}"
+    ]
+  },
+  projects: {
+    addItemForOrg: ["POST /orgs/{org}/projectsV2/{project_number}/items"],
+    addItemForUser: [
+      "POST /users/{username}/projectsV2/{project_number}/items"
+    ],
+    deleteItemForOrg: [
+      "DELETE /orgs/{org}/projectsV2/{project_number}/items/{item_id}"
+    ],
+    deleteItemForUser: [
+      "DELETE /users/{username}/projectsV2/{project_number}/items/{item_id}"
+    ],
+    getFieldForOrg: [
+      "GET /orgs/{org}/projectsV2/{project_number}/fields/{field_id}"
+    ],
+    getFieldForUser: [
+      "GET /users/{username}/projectsV2/{project_number}/fields/{field_id}"
+    ],
+    getForOrg: ["GET /orgs/{org}/projectsV2/{project_number}"],
+    getForUser: ["GET /users/{username}/projectsV2/{project_number}"],
+    getOrgItem: ["GET /orgs/{org}/projectsV2/{project_number}/items/{item_id}"],
+    getUserItem: [
+      "GET /users/{username}/projectsV2/{project_number}/items/{item_id}"
+    ],
+    listFieldsForOrg: ["GET /orgs/{org}/projectsV2/{project_number}/fields"],
+    listFieldsForUser: [
+      "GET /users/{username}/projectsV2/{project_number}/fields"
+    ],
+    listForOrg: ["GET /orgs/{org}/projectsV2"],
+    listForUser: ["GET /users/{username}/projectsV2"],
+    listItemsForOrg: ["GET /orgs/{org}/projectsV2/{project_number}/items"],
+    listItemsForUser: [
+      "GET /users/{username}/projectsV2/{project_number}/items"
+    ],
+    updateItemForOrg: [
+      "PATCH /orgs/{org}/projectsV2/{project_number}/items/{item_id}"
+    ],
+    updateItemForUser: [
+      "PATCH /users/{username}/projectsV2/{project_number}/items/{item_id}"
+    ]
+  },
+  pulls: {
+    checkIfMerged: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/merge"],
+    create: ["POST /repos/{owner}/{repo}/pulls"],
+    createReplyForReviewComment: [
+      "POST /repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies"
+    ],
+    createReview: ["POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews"],
+    createReviewComment: [
+      "POST /repos/{owner}/{repo}/pulls/{pull_number}/comments"
+    ],
+    deletePendingReview: [
+      "DELETE /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"
+    ],
+    deleteReviewComment: [
+      "DELETE /repos/{owner}/{repo}/pulls/comments/{comment_id}"
+    ],
+    dismissReview: [
+      "PUT /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/dismissals"
+    ],
+    get: ["GET /repos/{owner}/{repo}/pulls/{pull_number}"],
+    getReview: [
+      "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"
+    ],
+    getReviewComment: ["GET /repos/{owner}/{repo}/pulls/comments/{comment_id}"],
+    list: ["GET /repos/{owner}/{repo}/pulls"],
+    listCommentsForReview: [
+      "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments"
+    ],
+    listCommits: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/commits"],
+    listFiles: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/files"],
+    listRequestedReviewers: [
+      "GET /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
+    ],
+    listReviewComments: [
+      "GET /repos/{owner}/{repo}/pulls/{pull_number}/comments"
+    ],
+    listReviewCommentsForRepo: ["GET /repos/{owner}/{repo}/pulls/comments"],
+    listReviews: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews"],
+    merge: ["PUT /repos/{owner}/{repo}/pulls/{pull_number}/merge"],
+    removeRequestedReviewers: [
+      "DELETE /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
+    ],
+    requestReviewers: [
+      "POST /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
+    ],
+    submitReview: [
+      "POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/events"
+    ],
+    update: ["PATCH /repos/{owner}/{repo}/pulls/{pull_number}"],
+    updateBranch: [
+      "PUT /repos/{owner}/{repo}/pulls/{pull_number}/update-branch"
+    ],
+    updateReview: [
+      "PUT /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"
+    ],
+    updateReviewComment: [
+      "PATCH /repos/{owner}/{repo}/pulls/comments/{comment_id}"
+    ]
+  },
+  rateLimit: { get: ["GET /rate_limit"] },
+  reactions: {
+    createForCommitComment: [
+      "POST /repos/{owner}/{repo}/comments/{comment_id}/reactions"
+    ],
+    createForIssue: [
+      "POST /repos/{owner}/{repo}/issues/{issue_number}/reactions"
+    ],
+    createForIssueComment: [
+      "POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"
+    ],
+    createForPullRequestReviewComment: [
+      "POST /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions"
+    ],
+    createForRelease: [
+      "POST /repos/{owner}/{repo}/releases/{release_id}/reactions"
+    ],
+    createForTeamDiscussionCommentInOrg: [
+      "POST /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions"
+    ],
+    createForTeamDiscussionInOrg: [
+      "POST /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions"
+    ],
+    deleteForCommitComment: [
+      "DELETE /repos/{owner}/{repo}/comments/{comment_id}/reactions/{reaction_id}"
+    ],
+    deleteForIssue: [
+      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/reactions/{reaction_id}"
+    ],
+    deleteForIssueComment: [
+      "DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions/{reaction_id}"
+    ],
+    deleteForPullRequestComment: [
+      "DELETE /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions/{reaction_id}"
+    ],
+    deleteForRelease: [
+      "DELETE /repos/{owner}/{repo}/releases/{release_id}/reactions/{reaction_id}"
+    ],
+    deleteForTeamDiscussion: [
+      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions/{reaction_id}"
+    ],
+    deleteForTeamDiscussionComment: [
+      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions/{reaction_id}"
+    ],
+    listForCommitComment: [
+      "GET /repos/{owner}/{repo}/comments/{comment_id}/reactions"
+    ],
+    listForIssue: ["GET /repos/{owner}/{repo}/issues/{issue_number}/reactions"],
+    listForIssueComment: [
+      "GET /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"
+    ],
+    listForPullRequestReviewComment: [
+      "GET /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions"
+    ],
+    listForRelease: [
+      "GET /repos/{owner}/{repo}/releases/{release_id}/reactions"
+    ],
+    listForTeamDiscussionCommentInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions"
+    ],
+    listForTeamDiscussionInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions"
+    ]
+  },
+  repos: {
+    acceptInvitation: [
+      "PATCH /user/repository_invitations/{invitation_id}",
+      {},
+      { renamed: ["repos", "acceptInvitationForAuthenticatedUser"] }
+    ],
+    acceptInvitationForAuthenticatedUser: [
+      "PATCH /user/repository_invitations/{invitation_id}"
+    ],
+    addAppAccessRestrictions: [
+      "POST /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps",
+      {},
+      { mapToData: "apps" }
+    ],
+    addCollaborator: ["PUT /repos/{owner}/{repo}/collaborators/{username}"],
+    addStatusCheckContexts: [
+      "POST /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts",
+      {},
+      { mapToData: "contexts" }
+    ],
+    addTeamAccessRestrictions: [
+      "POST /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams",
+      {},
+      { mapToData: "teams" }
+    ],
+    addUserAccessRestrictions: [
+      "POST /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users",
+      {},
+      { mapToData: "users" }
+    ],
+    cancelPagesDeployment: [
+      "POST /repos/{owner}/{repo}/pages/deployments/{pages_deployment_id}/cancel"
+    ],
+    checkAutomatedSecurityFixes: [
+      "GET /repos/{owner}/{repo}/automated-security-fixes"
+    ],
+    checkCollaborator: ["GET /repos/{owner}/{repo}/collaborators/{username}"],
+    checkImmutableReleases: ["GET /repos/{owner}/{repo}/immutable-releases"],
+    checkPrivateVulnerabilityReporting: [
+      "GET /repos/{owner}/{repo}/private-vulnerability-reporting"
+    ],
+    checkVulnerabilityAlerts: [
+      "GET /repos/{owner}/{repo}/vulnerability-alerts"
+    ],
+    codeownersErrors: ["GET /repos/{owner}/{repo}/codeowners/errors"],
+    compareCommits: ["GET /repos/{owner}/{repo}/compare/{base}...{head}"],
+    compareCommitsWithBasehead: [
+      "GET /repos/{owner}/{repo}/compare/{basehead}"
+    ],
+    createAttestation: ["POST /repos/{owner}/{repo}/attestations"],
+    createAutolink: ["POST /repos/{owner}/{repo}/autolinks"],
+    createCommitComment: [
+      "POST /repos/{owner}/{repo}/commits/{commit_sha}/comments"
+    ],
+    createCommitSignatureProtection: [
+      "POST /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
+    ],
+    createCommitStatus: ["POST /repos/{owner}/{repo}/statuses/{sha}"],
+    createDeployKey: ["POST /repos/{owner}/{repo}/keys"],
+    createDeployment: ["POST /repos/{owner}/{repo}/deployments"],
+    createDeploymentBranchPolicy: [
+      "POST /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies"
+    ],
+    createDeploymentProtectionRule: [
+      "POST /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules"
+    ],
+    createDeploymentStatus: [
+      "POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"
+    ],
+    createDispatchEvent: ["POST /repos/{owner}/{repo}/dispatches"],
+    createForAuthenticatedUser: ["POST /user/repos"],
+    createFork: ["POST /repos/{owner}/{repo}/forks"],
+    createInOrg: ["POST /orgs/{org}/repos"],
+    createOrUpdateEnvironment: [
+      "PUT /repos/{owner}/{repo}/environments/{environment_name}"
+    ],
+    createOrUpdateFileContents: ["PUT /repos/{owner}/{repo}/contents/{path}"],
+    createOrgRuleset: ["POST /orgs/{org}/rulesets"],
+    createPagesDeployment: ["POST /repos/{owner}/{repo}/pages/deployments"],
+    createPagesSite: ["POST /repos/{owner}/{repo}/pages"],
+    createRelease: ["POST /repos/{owner}/{repo}/releases"],
+    createRepoRuleset: ["POST /repos/{owner}/{repo}/rulesets"],
+    createUsingTemplate: [
+      "POST /repos/{template_owner}/{template_repo}/generate"
+    ],
+    createWebhook: ["POST /repos/{owner}/{repo}/hooks"],
+    customPropertiesForReposCreateOrUpdateRepositoryValues: [
+      "PATCH /repos/{owner}/{repo}/properties/values"
+    ],
+    customPropertiesForReposGetRepositoryValues: [
+      "GET /repos/{owner}/{repo}/properties/values"
+    ],
+    declineInvitation: [
+      "DELETE /user/repository_invitations/{invitation_id}",
+      {},
+      { renamed: ["repos", "declineInvitationForAuthenticatedUser"] }
+    ],
+    declineInvitationForAuthenticatedUser: [
+      "DELETE /user/repository_invitations/{invitation_id}"
+    ],
+    delete: ["DELETE /repos/{owner}/{repo}"],
+    deleteAccessRestrictions: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions"
+    ],
+    deleteAdminBranchProtection: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins"
+    ],
+    deleteAnEnvironment: [
+      "DELETE /repos/{owner}/{repo}/environments/{environment_name}"
+    ],
+    deleteAutolink: ["DELETE /repos/{owner}/{repo}/autolinks/{autolink_id}"],
+    deleteBranchProtection: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection"
+    ],
+    deleteCommitComment: ["DELETE /repos/{owner}/{repo}/comments/{comment_id}"],
+    deleteCommitSignatureProtection: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
+    ],
+    deleteDeployKey: ["DELETE /repos/{owner}/{repo}/keys/{key_id}"],
+    deleteDeployment: [
+      "DELETE /repos/{owner}/{repo}/deployments/{deployment_id}"
+    ],
+    deleteDeploymentBranchPolicy: [
+      "DELETE /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}"
+    ],
+    deleteFile: ["DELETE /repos/{owner}/{repo}/contents/{path}"],
+    deleteInvitation: [
+      "DELETE /repos/{owner}/{repo}/invitations/{invitation_id}"
+    ],
+    deleteOrgRuleset: ["DELETE /orgs/{org}/rulesets/{ruleset_id}"],
+    deletePagesSite: ["DELETE /repos/{owner}/{repo}/pages"],
+    deletePullRequestReviewProtection: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"
+    ],
+    deleteRelease: ["DELETE /repos/{owner}/{repo}/releases/{release_id}"],
+    deleteReleaseAsset: [
+      "DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}"
+    ],
+    deleteRepoRuleset: ["DELETE /repos/{owner}/{repo}/rulesets/{ruleset_id}"],
+    deleteWebhook: ["DELETE /repos/{owner}/{repo}/hooks/{hook_id}"],
+    disableAutomatedSecurityFixes: [
+      "DELETE /repos/{owner}/{repo}/automated-security-fixes"
+    ],
+    disableDeploymentProtectionRule: [
+      "DELETE /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/{protection_rule_id}"
+    ],
+    disableImmutableReleases: [
+      "DELETE /repos/{owner}/{repo}/immutable-releases"
+    ],
+    disablePrivateVulnerabilityReporting: [
+      "DELETE /repos/{owner}/{repo}/private-vulnerability-reporting"
+    ],
+    disableVulnerabilityAlerts: [
+      "DELETE /repos/{owner}/{repo}/vulnerability-alerts"
+    ],
+    downloadArchive: [
+      "GET /repos/{owner}/{repo}/zipball/{ref}",
+      {},
+      { renamed: ["repos", "downloadZipballArchive"] }
+    ],
+    downloadTarballArchive: ["GET /repos/{owner}/{repo}/tarball/{ref}"],
+    downloadZipballArchive: ["GET /repos/{owner}/{repo}/zipball/{ref}"],
+    enableAutomatedSecurityFixes: [
+      "PUT /repos/{owner}/{repo}/automated-security-fixes"
+    ],
+    enableImmutableReleases: ["PUT /repos/{owner}/{repo}/immutable-releases"],
+    enablePrivateVulnerabilityReporting: [
+      "PUT /repos/{owner}/{repo}/private-vulnerability-reporting"
+    ],
+    enableVulnerabilityAlerts: [
+      "PUT /repos/{owner}/{repo}/vulnerability-alerts"
+    ],
+    generateReleaseNotes: [
+      "POST /repos/{owner}/{repo}/releases/generate-notes"
+    ],
+    get: ["GET /repos/{owner}/{repo}"],
+    getAccessRestrictions: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions"
+    ],
+    getAdminBranchProtection: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins"
+    ],
+    getAllDeploymentProtectionRules: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules"
+    ],
+    getAllEnvironments: ["GET /repos/{owner}/{repo}/environments"],
+    getAllStatusCheckContexts: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts"
+    ],
+    getAllTopics: ["GET /repos/{owner}/{repo}/topics"],
+    getAppsWithAccessToProtectedBranch: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps"
+    ],
+    getAutolink: ["GET /repos/{owner}/{repo}/autolinks/{autolink_id}"],
+    getBranch: ["GET /repos/{owner}/{repo}/branches/{branch}"],
+    getBranchProtection: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection"
+    ],
+    getBranchRules: ["GET /repos/{owner}/{repo}/rules/branches/{branch}"],
+    getClones: ["GET /repos/{owner}/{repo}/traffic/clones"],
+    getCodeFrequencyStats: ["GET /repos/{owner}/{repo}/stats/code_frequency"],
+    getCollaboratorPermissionLevel: [
+      "GET /repos/{owner}/{repo}/collaborators/{username}/permission"
+    ],
+    getCombinedStatusForRef: ["GET /repos/{owner}/{repo}/commits/{ref}/status"],
+    getCommit: ["GET /repos/{owner}/{repo}/commits/{ref}"],
+    getCommitActivityStats: ["GET /repos/{owner}/{repo}/stats/commit_activity"],
+    getCommitComment: ["GET /repos/{owner}/{repo}/comments/{comment_id}"],
+    getCommitSignatureProtection: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
+    ],
+    getCommunityProfileMetrics: ["GET /repos/{owner}/{repo}/community/profile"],
+    getContent: ["GET /repos/{owner}/{repo}/contents/{path}"],
+    getContributorsStats: ["GET /repos/{owner}/{repo}/stats/contributors"],
+    getCustomDeploymentProtectionRule: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/{protection_rule_id}"
+    ],
+    getDeployKey: ["GET /repos/{owner}/{repo}/keys/{key_id}"],
+    getDeployment: ["GET /repos/{owner}/{repo}/deployments/{deployment_id}"],
+    getDeploymentBranchPolicy: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}"
+    ],
+    getDeploymentStatus: [
+      "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses/{status_id}"
+    ],
+    getEnvironment: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}"
+    ],
+    getLatestPagesBuild: ["GET /repos/{owner}/{repo}/pages/builds/latest"],
+    getLatestRelease: ["GET /repos/{owner}/{repo}/releases/latest"],
+    getOrgRuleSuite: ["GET /orgs/{org}/rulesets/rule-suites/{rule_suite_id}"],
+    getOrgRuleSuites: ["GET /orgs/{org}/rulesets/rule-suites"],
+    getOrgRuleset: ["GET /orgs/{org}/rulesets/{ruleset_id}"],
+    getOrgRulesets: ["GET /orgs/{org}/rulesets"],
+    getPages: ["GET /repos/{owner}/{repo}/pages"],
+    getPagesBuild: ["GET /repos/{owner}/{repo}/pages/builds/{build_id}"],
+    getPagesDeployment: [
+      "GET /repos/{owner}/{repo}/pages/deployments/{pages_deployment_id}"
+    ],
+    getPagesHealthCheck: ["GET /repos/{owner}/{repo}/pages/health"],
+    getParticipationStats: ["GET /repos/{owner}/{repo}/stats/participation"],
+    getPullRequestReviewProtection: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"
+    ],
+    getPunchCardStats: ["GET /repos/{owner}/{repo}/stats/punch_card"],
+    getReadme: ["GET /repos/{owner}/{repo}/readme"],
+    getReadmeInDirectory: ["GET /repos/{owner}/{repo}/readme/{dir}"],
+    getRelease: ["GET /repos/{owner}/{repo}/releases/{release_id}"],
+    getReleaseAsset: ["GET /repos/{owner}/{repo}/releases/assets/{asset_id}"],
+    getReleaseByTag: ["GET /repos/{owner}/{repo}/releases/tags/{tag}"],
+    getRepoRuleSuite: [
+      "GET /repos/{owner}/{repo}/rulesets/rule-suites/{rule_suite_id}"
+    ],
+    getRepoRuleSuites: ["GET /repos/{owner}/{repo}/rulesets/rule-suites"],
+    getRepoRuleset: ["GET /repos/{owner}/{repo}/rulesets/{ruleset_id}"],
+    getRepoRulesetHistory: [
+      "GET /repos/{owner}/{repo}/rulesets/{ruleset_id}/history"
+    ],
+    getRepoRulesetVersion: [
+      "GET /repos/{owner}/{repo}/rulesets/{ruleset_id}/history/{version_id}"
+    ],
+    getRepoRulesets: ["GET /repos/{owner}/{repo}/rulesets"],
+    getStatusChecksProtection: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
+    ],
+    getTeamsWithAccessToProtectedBranch: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams"
+    ],
+    getTopPaths: ["GET /repos/{owner}/{repo}/traffic/popular/paths"],
+    getTopReferrers: ["GET /repos/{owner}/{repo}/traffic/popular/referrers"],
+    getUsersWithAccessToProtectedBranch: [
+      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users"
+    ],
+    getViews: ["GET /repos/{owner}/{repo}/traffic/views"],
+    getWebhook: ["GET /repos/{owner}/{repo}/hooks/{hook_id}"],
+    getWebhookConfigForRepo: [
+      "GET /repos/{owner}/{repo}/hooks/{hook_id}/config"
+    ],
+    getWebhookDelivery: [
+      "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}"
+    ],
+    listActivities: ["GET /repos/{owner}/{repo}/activity"],
+    listAttestations: [
+      "GET /repos/{owner}/{repo}/attestations/{subject_digest}"
+    ],
+    listAutolinks: ["GET /repos/{owner}/{repo}/autolinks"],
+    listBranches: ["GET /repos/{owner}/{repo}/branches"],
+    listBranchesForHeadCommit: [
+      "GET /repos/{owner}/{repo}/commits/{commit_sha}/branches-where-head"
+    ],
+    listCollaborators: ["GET /repos/{owner}/{repo}/collaborators"],
+    listCommentsForCommit: [
+      "GET /repos/{owner}/{repo}/commits/{commit_sha}/comments"
+    ],
+    listCommitCommentsForRepo: ["GET /repos/{owner}/{repo}/comments"],
+    listCommitStatusesForRef: [
+      "GET /repos/{owner}/{repo}/commits/{ref}/statuses"
+    ],
+    listCommits: ["GET /repos/{owner}/{repo}/commits"],
+    listContributors: ["GET /repos/{owner}/{repo}/contributors"],
+    listCustomDeploymentRuleIntegrations: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/apps"
+    ],
+    listDeployKeys: ["GET /repos/{owner}/{repo}/keys"],
+    listDeploymentBranchPolicies: [
+      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies"
+    ],
+    listDeploymentStatuses: [
+      "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"
+    ],
+    listDeployments: ["GET /repos/{owner}/{repo}/deployments"],
+    listForAuthenticatedUser: ["GET /user/repos"],
+    listForOrg: ["GET /orgs/{org}/repos"],
+    listForUser: ["GET /users/{username}/repos"],
+    listForks: ["GET /repos/{owner}/{repo}/forks"],
+    listInvitations: ["GET /repos/{owner}/{repo}/invitations"],
+    listInvitationsForAuthenticatedUser: ["GET /user/repository_invitations"],
+    listLanguages: ["GET /repos/{owner}/{repo}/languages"],
+    listPagesBuilds: ["GET /repos/{owner}/{repo}/pages/builds"],
+    listPublic: ["GET /repositories"],
+    listPullRequestsAssociatedWithCommit: [
+      "GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls"
+    ],
+    listReleaseAssets: [
+      "GET /repos/{owner}/{repo}/releases/{release_id}/assets"
+    ],
+    listReleases: ["GET /repos/{owner}/{repo}/releases"],
+    listTags: ["GET /repos/{owner}/{repo}/tags"],
+    listTeams: ["GET /repos/{owner}/{repo}/teams"],
+    listWebhookDeliveries: [
+      "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries"
+    ],
+    listWebhooks: ["GET /repos/{owner}/{repo}/hooks"],
+    merge: ["POST /repos/{owner}/{repo}/merges"],
+    mergeUpstream: ["POST /repos/{owner}/{repo}/merge-upstream"],
+    pingWebhook: ["POST /repos/{owner}/{repo}/hooks/{hook_id}/pings"],
+    redeliverWebhookDelivery: [
+      "POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts"
+    ],
+    removeAppAccessRestrictions: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps",
+      {},
+      { mapToData: "apps" }
+    ],
+    removeCollaborator: [
+      "DELETE /repos/{owner}/{repo}/collaborators/{username}"
+    ],
+    removeStatusCheckContexts: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts",
+      {},
+      { mapToData: "contexts" }
+    ],
+    removeStatusCheckProtection: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
+    ],
+    removeTeamAccessRestrictions: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams",
+      {},
+      { mapToData: "teams" }
+    ],
+    removeUserAccessRestrictions: [
+      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users",
+      {},
+      { mapToData: "users" }
+    ],
+    renameBranch: ["POST /repos/{owner}/{repo}/branches/{branch}/rename"],
+    replaceAllTopics: ["PUT /repos/{owner}/{repo}/topics"],
+    requestPagesBuild: ["POST /repos/{owner}/{repo}/pages/builds"],
+    setAdminBranchProtection: [
+      "POST /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins"
+    ],
+    setAppAccessRestrictions: [
+      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps",
+      {},
+      { mapToData: "apps" }
+    ],
+    setStatusCheckContexts: [
+      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts",
+      {},
+      { mapToData: "contexts" }
+    ],
+    setTeamAccessRestrictions: [
+      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams",
+      {},
+      { mapToData: "teams" }
+    ],
+    setUserAccessRestrictions: [
+      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users",
+      {},
+      { mapToData: "users" }
+    ],
+    testPushWebhook: ["POST /repos/{owner}/{repo}/hooks/{hook_id}/tests"],
+    transfer: ["POST /repos/{owner}/{repo}/transfer"],
+    update: ["PATCH /repos/{owner}/{repo}"],
+    updateBranchProtection: [
+      "PUT /repos/{owner}/{repo}/branches/{branch}/protection"
+    ],
+    updateCommitComment: ["PATCH /repos/{owner}/{repo}/comments/{comment_id}"],
+    updateDeploymentBranchPolicy: [
+      "PUT /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}"
+    ],
+    updateInformationAboutPagesSite: ["PUT /repos/{owner}/{repo}/pages"],
+    updateInvitation: [
+      "PATCH /repos/{owner}/{repo}/invitations/{invitation_id}"
+    ],
+    updateOrgRuleset: ["PUT /orgs/{org}/rulesets/{ruleset_id}"],
+    updatePullRequestReviewProtection: [
+      "PATCH /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"
+    ],
+    updateRelease: ["PATCH /repos/{owner}/{repo}/releases/{release_id}"],
+    updateReleaseAsset: [
+      "PATCH /repos/{owner}/{repo}/releases/assets/{asset_id}"
+    ],
+    updateRepoRuleset: ["PUT /repos/{owner}/{repo}/rulesets/{ruleset_id}"],
+    updateStatusCheckPotection: [
+      "PATCH /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks",
+      {},
+      { renamed: ["repos", "updateStatusCheckProtection"] }
+    ],
+    updateStatusCheckProtection: [
+      "PATCH /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
+    ],
+    updateWebhook: ["PATCH /repos/{owner}/{repo}/hooks/{hook_id}"],
+    updateWebhookConfigForRepo: [
+      "PATCH /repos/{owner}/{repo}/hooks/{hook_id}/config"
+    ],
+    uploadReleaseAsset: [
+      "POST /repos/{owner}/{repo}/releases/{release_id}/assets{?name,label}",
+      { baseUrl: "https://uploads.github.com" }
+    ]
+  },
+  search: {
+    code: ["GET /search/code"],
+    commits: ["GET /search/commits"],
+    issuesAndPullRequests: ["GET /search/issues"],
+    labels: ["GET /search/labels"],
+    repos: ["GET /search/repositories"],
+    topics: ["GET /search/topics"],
+    users: ["GET /search/users"]
+  },
+  secretScanning: {
+    createPushProtectionBypass: [
+      "POST /repos/{owner}/{repo}/secret-scanning/push-protection-bypasses"
+    ],
+    getAlert: [
+      "GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}"
+    ],
+    getScanHistory: ["GET /repos/{owner}/{repo}/secret-scanning/scan-history"],
+    listAlertsForOrg: ["GET /orgs/{org}/secret-scanning/alerts"],
+    listAlertsForRepo: ["GET /repos/{owner}/{repo}/secret-scanning/alerts"],
+    listLocationsForAlert: [
+      "GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}/locations"
+    ],
+    listOrgPatternConfigs: [
+      "GET /orgs/{org}/secret-scanning/pattern-configurations"
+    ],
+    updateAlert: [
+      "PATCH /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}"
+    ],
+    updateOrgPatternConfigs: [
+      "PATCH /orgs/{org}/secret-scanning/pattern-configurations"
+    ]
+  },
+  securityAdvisories: {
+    createFork: [
+      "POST /repos/{owner}/{repo}/security-advisories/{ghsa_id}/forks"
+    ],
+    createPrivateVulnerabilityReport: [
+      "POST /repos/{owner}/{repo}/security-advisories/reports"
+    ],
+    createRepositoryAdvisory: [
+      "POST /repos/{owner}/{repo}/security-advisories"
+    ],
+    createRepositoryAdvisoryCveRequest: [
+      "POST /repos/{owner}/{repo}/security-advisories/{ghsa_id}/cve"
+    ],
+    getGlobalAdvisory: ["GET /advisories/{ghsa_id}"],
+    getRepositoryAdvisory: [
+      "GET /repos/{owner}/{repo}/security-advisories/{ghsa_id}"
+    ],
+    listGlobalAdvisories: ["GET /advisories"],
+    listOrgRepositoryAdvisories: ["GET /orgs/{org}/security-advisories"],
+    listRepositoryAdvisories: ["GET /repos/{owner}/{repo}/security-advisories"],
+    updateRepositoryAdvisory: [
+      "PATCH /repos/{owner}/{repo}/security-advisories/{ghsa_id}"
+    ]
+  },
+  teams: {
+    addOrUpdateMembershipForUserInOrg: [
+      "PUT /orgs/{org}/teams/{team_slug}/memberships/{username}"
+    ],
+    addOrUpdateRepoPermissionsInOrg: [
+      "PUT /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"
+    ],
+    checkPermissionsForRepoInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"
+    ],
+    create: ["POST /orgs/{org}/teams"],
+    createDiscussionCommentInOrg: [
+      "POST /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments"
+    ],
+    createDiscussionInOrg: ["POST /orgs/{org}/teams/{team_slug}/discussions"],
+    deleteDiscussionCommentInOrg: [
+      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}"
+    ],
+    deleteDiscussionInOrg: [
+      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}"
+    ],
+    deleteInOrg: ["DELETE /orgs/{org}/teams/{team_slug}"],
+    getByName: ["GET /orgs/{org}/teams/{team_slug}"],
+    getDiscussionCommentInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}"
+    ],
+    getDiscussionInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}"
+    ],
+    getMembershipForUserInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/memberships/{username}"
+    ],
+    list: ["GET /orgs/{org}/teams"],
+    listChildInOrg: ["GET /orgs/{org}/teams/{team_slug}/teams"],
+    listDiscussionCommentsInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments"
+    ],
+    listDiscussionsInOrg: ["GET /orgs/{org}/teams/{team_slug}/discussions"],
+    listForAuthenticatedUser: ["GET /user/teams"],
+    listMembersInOrg: ["GET /orgs/{org}/teams/{team_slug}/members"],
+    listPendingInvitationsInOrg: [
+      "GET /orgs/{org}/teams/{team_slug}/invitations"
+    ],
+    listReposInOrg: ["GET /orgs/{org}/teams/{team_slug}/repos"],
+    removeMembershipForUserInOrg: [
+      "DELETE /orgs/{org}/teams/{team_slug}/memberships/{username}"
+    ],
+    removeRepoInOrg: [
+      "DELETE /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"
+    ],
+    updateDiscussionCommentInOrg: [
+      "PATCH /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}"
+    ],
+    updateDiscussionInOrg: [
+      "PATCH /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}"
+    ],
+    updateInOrg: ["PATCH /orgs/{org}/teams/{team_slug}"]
+  },
+  users: {
+    addEmailForAuthenticated: [
+      "POST /user/emails",
+      {},
+      { renamed: ["users", "addEmailForAuthenticatedUser"] }
+    ],
+    addEmailForAuthenticatedUser: ["POST /user/emails"],
+    addSocialAccountForAuthenticatedUser: ["POST /user/social_accounts"],
+    block: ["PUT /user/blocks/{username}"],
+    checkBlocked: ["GET /user/blocks/{username}"],
+    checkFollowingForUser: ["GET /users/{username}/following/{target_user}"],
+    checkPersonIsFollowedByAuthenticated: ["GET /user/following/{username}"],
+    createGpgKeyForAuthenticated: [
+      "POST /user/gpg_keys",
+      {},
+      { renamed: ["users", "createGpgKeyForAuthenticatedUser"] }
+    ],
+    createGpgKeyForAuthenticatedUser: ["POST /user/gpg_keys"],
+    createPublicSshKeyForAuthenticated: [
+      "POST /user/keys",
+      {},
+      { renamed: ["users", "createPublicSshKeyForAuthenticatedUser"] }
+    ],
+    createPublicSshKeyForAuthenticatedUser: ["POST /user/keys"],
+    createSshSigningKeyForAuthenticatedUser: ["POST /user/ssh_signing_keys"],
+    deleteAttestationsBulk: [
+      "POST /users/{username}/attestations/delete-request"
+    ],
+    deleteAttestationsById: [
+      "DELETE /users/{username}/attestations/{attestation_id}"
+    ],
+    deleteAttestationsBySubjectDigest: [
+      "DELETE /users/{username}/attestations/digest/{subject_digest}"
+    ],
+    deleteEmailForAuthenticated: [
+      "DELETE /user/emails",
+      {},
+      { renamed: ["users", "deleteEmailForAuthenticatedUser"] }
+    ],
+    deleteEmailForAuthenticatedUser: ["DELETE /user/emails"],
+    deleteGpgKeyForAuthenticated: [
+      "DELETE /user/gpg_keys/{gpg_key_id}",
+      {},
+      { renamed: ["users", "deleteGpgKeyForAuthenticatedUser"] }
+    ],
+    deleteGpgKeyForAuthenticatedUser: ["DELETE /user/gpg_keys/{gpg_key_id}"],
+    deletePublicSshKeyForAuthenticated: [
+      "DELETE /user/keys/{key_id}",
+      {},
+      { renamed: ["users", "deletePublicSshKeyForAuthenticatedUser"] }
+    ],
+    deletePublicSshKeyForAuthenticatedUser: ["DELETE /user/keys/{key_id}"],
+    deleteSocialAccountForAuthenticatedUser: ["DELETE /user/social_accounts"],
+    deleteSshSigningKeyForAuthenticatedUser: [
+      "DELETE /user/ssh_signing_keys/{ssh_signing_key_id}"
+    ],
+    follow: ["PUT /user/following/{username}"],
+    getAuthenticated: ["GET /user"],
+    getById: ["GET /user/{account_id}"],
+    getByUsername: ["GET /users/{username}"],
+    getContextForUser: ["GET /users/{username}/hovercard"],
+    getGpgKeyForAuthenticated: [
+      "GET /user/gpg_keys/{gpg_key_id}",
+      {},
+      { renamed: ["users", "getGpgKeyForAuthenticatedUser"] }
+    ],
+    getGpgKeyForAuthenticatedUser: ["GET /user/gpg_keys/{gpg_key_id}"],
+    getPublicSshKeyForAuthenticated: [
+      "GET /user/keys/{key_id}",
+      {},
+      { renamed: ["users", "getPublicSshKeyForAuthenticatedUser"] }
+    ],
+    getPublicSshKeyForAuthenticatedUser: ["GET /user/keys/{key_id}"],
+    getSshSigningKeyForAuthenticatedUser: [
+      "GET /user/ssh_signing_keys/{ssh_signing_key_id}"
+    ],
+    list: ["GET /users"],
+    listAttestations: ["GET /users/{username}/attestations/{subject_digest}"],
+    listAttestationsBulk: [
+      "POST /users/{username}/attestations/bulk-list{?per_page,before,after}"
+    ],
+    listBlockedByAuthenticated: [
+      "GET /user/blocks",
+      {},
+      { renamed: ["users", "listBlockedByAuthenticatedUser"] }
+    ],
+    listBlockedByAuthenticatedUser: ["GET /user/blocks"],
+    listEmailsForAuthenticated: [
+      "GET /user/emails",
+      {},
+      { renamed: ["users", "listEmailsForAuthenticatedUser"] }
+    ],
+    listEmailsForAuthenticatedUser: ["GET /user/emails"],
+    listFollowedByAuthenticated: [
+      "GET /user/following",
+      {},
+      { renamed: ["users", "listFollowedByAuthenticatedUser"] }
+    ],
+    listFollowedByAuthenticatedUser: ["GET /user/following"],
+    listFollowersForAuthenticatedUser: ["GET /user/followers"],
+    listFollowersForUser: ["GET /users/{username}/followers"],
+    listFollowingForUser: ["GET /users/{username}/following"],
+    listGpgKeysForAuthenticated: [
+      "GET /user/gpg_keys",
+      {},
+      { renamed: ["users", "listGpgKeysForAuthenticatedUser"] }
+    ],
+    listGpgKeysForAuthenticatedUser: ["GET /user/gpg_keys"],
+    listGpgKeysForUser: ["GET /users/{username}/gpg_keys"],
+    listPublicEmailsForAuthenticated: [
+      "GET /user/public_emails",
+      {},
+      { renamed: ["users", "listPublicEmailsForAuthenticatedUser"] }
+    ],
+    listPublicEmailsForAuthenticatedUser: ["GET /user/public_emails"],
+    listPublicKeysForUser: ["GET /users/{username}/keys"],
+    listPublicSshKeysForAuthenticated: [
+      "GET /user/keys",
+      {},
+      { renamed: ["users", "listPublicSshKeysForAuthenticatedUser"] }
+    ],
+    listPublicSshKeysForAuthenticatedUser: ["GET /user/keys"],
+    listSocialAccountsForAuthenticatedUser: ["GET /user/social_accounts"],
+    listSocialAccountsForUser: ["GET /users/{username}/social_accounts"],
+    listSshSigningKeysForAuthenticatedUser: ["GET /user/ssh_signing_keys"],
+    listSshSigningKeysForUser: ["GET /users/{username}/ssh_signing_keys"],
+    setPrimaryEmailVisibilityForAuthenticated: [
+      "PATCH /user/email/visibility",
+      {},
+      { renamed: ["users", "setPrimaryEmailVisibilityForAuthenticatedUser"] }
+    ],
+    setPrimaryEmailVisibilityForAuthenticatedUser: [
+      "PATCH /user/email/visibility"
+    ],
+    unblock: ["DELETE /user/blocks/{username}"],
+    unfollow: ["DELETE /user/following/{username}"],
+    updateAuthenticated: ["PATCH /user"]
+  }
+};
+var endpoints_default = Endpoints;
+
+//# sourceMappingURL=endpoints.js.map
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/endpoints-to-methods.js
+
+const endpointMethodsMap = /* @__PURE__ */ new Map();
+for (const [scope, endpoints] of Object.entries(endpoints_default)) {
+  for (const [methodName, endpoint] of Object.entries(endpoints)) {
+    const [route, defaults, decorations] = endpoint;
+    const [method, url] = route.split(/ /);
+    const endpointDefaults = Object.assign(
+      {
+        method,
+        url
+      },
+      defaults
+    );
+    if (!endpointMethodsMap.has(scope)) {
+      endpointMethodsMap.set(scope, /* @__PURE__ */ new Map());
+    }
+    endpointMethodsMap.get(scope).set(methodName, {
+      scope,
+      methodName,
+      endpointDefaults,
+      decorations
+    });
+  }
+}
+const handler = {
+  has({ scope }, methodName) {
+    return endpointMethodsMap.get(scope).has(methodName);
+  },
+  getOwnPropertyDescriptor(target, methodName) {
+    return {
+      value: this.get(target, methodName),
+      // ensures method is in the cache
+      configurable: true,
+      writable: true,
+      enumerable: true
+    };
+  },
+  defineProperty(target, methodName, descriptor) {
+    Object.defineProperty(target.cache, methodName, descriptor);
+    return true;
+  },
+  deleteProperty(target, methodName) {
+    delete target.cache[methodName];
+    return true;
+  },
+  ownKeys({ scope }) {
+    return [...endpointMethodsMap.get(scope).keys()];
+  },
+  set(target, methodName, value) {
+    return target.cache[methodName] = value;
+  },
+  get({ octokit, scope, cache }, methodName) {
+    if (cache[methodName]) {
+      return cache[methodName];
+    }
+    const method = endpointMethodsMap.get(scope).get(methodName);
+    if (!method) {
+      return void 0;
+    }
+    const { endpointDefaults, decorations } = method;
+    if (decorations) {
+      cache[methodName] = decorate(
+        octokit,
+        scope,
+        methodName,
+        endpointDefaults,
+        decorations
+      );
+    } else {
+      cache[methodName] = octokit.request.defaults(endpointDefaults);
+    }
+    return cache[methodName];
+  }
+};
+function endpointsToMethods(octokit) {
+  const newMethods = {};
+  for (const scope of endpointMethodsMap.keys()) {
+    newMethods[scope] = new Proxy({ octokit, scope, cache: {} }, handler);
+  }
+  return newMethods;
+}
+function decorate(octokit, scope, methodName, defaults, decorations) {
+  const requestWithDefaults = octokit.request.defaults(defaults);
+  function withDecorations(...args) {
+    let options = requestWithDefaults.endpoint.merge(...args);
+    if (decorations.mapToData) {
+      options = Object.assign({}, options, {
+        data: options[decorations.mapToData],
+        [decorations.mapToData]: void 0
+      });
+      return requestWithDefaults(options);
+    }
+    if (decorations.renamed) {
+      const [newScope, newMethodName] = decorations.renamed;
+      octokit.log.warn(
+        `octokit.${scope}.${methodName}() has been renamed to octokit.${newScope}.${newMethodName}()`
+      );
+    }
+    if (decorations.deprecated) {
+      octokit.log.warn(decorations.deprecated);
+    }
+    if (decorations.renamedParameters) {
+      const options2 = requestWithDefaults.endpoint.merge(...args);
+      for (const [name, alias] of Object.entries(
+        decorations.renamedParameters
+      )) {
+        if (name in options2) {
+          octokit.log.warn(
+            `"${name}" parameter is deprecated for "octokit.${scope}.${methodName}()". Use "${alias}" instead`
+          );
+          if (!(alias in options2)) {
+            options2[alias] = options2[name];
+          }
+          delete options2[name];
+        }
+      }
+      return requestWithDefaults(options2);
+    }
+    return requestWithDefaults(...args);
+  }
+  return Object.assign(withDecorations, requestWithDefaults);
+}
+
+//# sourceMappingURL=endpoints-to-methods.js.map
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/index.js
+
+
+function restEndpointMethods(octokit) {
+  const api = endpointsToMethods(octokit);
+  return {
+    rest: api
+  };
+}
+restEndpointMethods.VERSION = dist_src_version_VERSION;
+function legacyRestEndpointMethods(octokit) {
+  const api = endpointsToMethods(octokit);
+  return {
+    ...api,
+    rest: api
+  };
+}
+legacyRestEndpointMethods.VERSION = dist_src_version_VERSION;
+
+//# sourceMappingURL=index.js.map
+
+;// CONCATENATED MODULE: ./node_modules/@octokit/plugin-paginate-rest/dist-bundle/index.js
+// pkg/dist-src/version.js
+var plugin_paginate_rest_dist_bundle_VERSION = "0.0.0-development";
+
+// pkg/dist-src/normalize-paginated-list-response.js
+function normalizePaginatedListResponse(response) {
+  if (!response.data) {
+    return {
+      ...response,
+      data: []
+    };
+  }
+  const responseNeedsNormalization = ("total_count" in response.data || "total_commits" in response.data) && !("url" in response.data);
+  if (!responseNeedsNormalization) return response;
+  const incompleteResults = response.data.incomplete_results;
+  const repositorySelection = response.data.repository_selection;
+  const totalCount = response.data.total_count;
+  const totalCommits = response.data.total_commits;
+  delete response.data.incomplete_results;
+  delete response.data.repository_selection;
+  delete response.data.total_count;
+  delete response.data.total_commits;
+  const namespaceKey = Object.keys(response.data)[0];
+  const data = response.data[namespaceKey];
+  response.data = data;
+  if (typeof incompleteResults !== "undefined") {
+    response.data.incomplete_results = incompleteResults;
+  }
+  if (typeof repositorySelection !== "undefined") {
+    response.data.repository_selection = repositorySelection;
+  }
+  response.data.total_count = totalCount;
+  response.data.total_commits = totalCommits;
+  return response;
+}
+
+// pkg/dist-src/iterator.js
+function iterator(octokit, route, parameters) {
+  const options = typeof route === "function" ? route.endpoint(parameters) : octokit.request.endpoint(route, parameters);
+  const requestMethod = typeof route === "function" ? route : octokit.request;
+  const method = options.method;
+  const headers = options.headers;
+  let url = options.url;
+  return {
+    [Symbol.asyncIterator]: () => ({
+      async next() {
+        if (!url) return { done: true };
+        try {
+          const response = await requestMethod({ method, url, headers });
+          const normalizedResponse = normalizePaginatedListResponse(response);
+          url = ((normalizedResponse.headers.link || "").match(
+            /<([^<>]+)>;\s*rel="next"/
+          ) || [])[1];
+          if (!url && "total_commits" in normalizedResponse.data) {
+            const parsedUrl = new URL(normalizedResponse.url);
+            const params = parsedUrl.searchParams;
+            const page = parseInt(params.get("page") || "1", 10);
+            const per_page = parseInt(params.get("per_page") || "250", 10);
+            if (page * per_page < normalizedResponse.data.total_commits) {
+              params.set("page", String(page + 1));
+              url = parsedUrl.toString();
+            }
+          }
+          return { value: normalizedResponse };
+        } catch (error) {
+          if (error.status !== 409) throw error;
+          url = "";
+          return {
+            value: {
+              status: 200,
+              headers: {},
+              data: []
+            }
+          };
+        }
+      }
+    })
+  };
+}
+
+// pkg/dist-src/paginate.js
+function paginate(octokit, route, parameters, mapFn) {
+  if (typeof parameters === "function") {
+    mapFn = parameters;
+    parameters = void 0;
+  }
+  return gather(
+    octokit,
+    [],
+    iterator(octokit, route, parameters)[Symbol.asyncIterator](),
+    mapFn
+  );
+}
+function gather(octokit, results, iterator2, mapFn) {
+  return iterator2.next().then((result) => {
+    if (result.done) {
+      return results;
+    }
+    let earlyExit = false;
+    function done() {
+      earlyExit = true;
+    }
+    results = results.concat(
+      mapFn ? mapFn(result.value, done) : result.value.data
+    );
+    if (earlyExit) {
+      return results;
+    }
+    return gather(octokit, results, iterator2, mapFn);
+  });
+}
+
+// pkg/dist-src/compose-paginate.js
+var composePaginateRest = Object.assign(paginate, {
+  iterator
+});
+
+// pkg/dist-src/generated/paginating-endpoints.js
+var paginatingEndpoints = (/* unused pure expression or super */ null && ([
+  "GET /advisories",
+  "GET /app/hook/deliveries",
+  "GET /app/installation-requests",
+  "GET /app/installations",
+  "GET /assignments/{assignment_id}/accepted_assignments",
+  "GET /classrooms",
+  "GET /classrooms/{classroom_id}/assignments",
+  "GET /enterprises/{enterprise}/code-security/configurations",
+  "GET /enterprises/{enterprise}/code-security/configurations/{configuration_id}/repositories",
+  "GET /enterprises/{enterprise}/dependabot/alerts",
+  "GET /enterprises/{enterprise}/teams",
+  "GET /enterprises/{enterprise}/teams/{enterprise-team}/memberships",
+  "GET /enterprises/{enterprise}/teams/{enterprise-team}/organizations",
+  "GET /events",
+  "GET /gists",
+  "GET /gists/public",
+  "GET /gists/starred",
+  "GET /gists/{gist_id}/comments",
+  "GET /gists/{gist_id}/commits",
+  "GET /gists/{gist_id}/forks",
+  "GET /installation/repositories",
+  "GET /issues",
+  "GET /licenses",
+  "GET /marketplace_listing/plans",
+  "GET /marketplace_listing/plans/{plan_id}/accounts",
+  "GET /marketplace_listing/stubbed/plans",
+  "GET /marketplace_listing/stubbed/plans/{plan_id}/accounts",
+  "GET /networks/{owner}/{repo}/events",
+  "GET /notifications",
+  "GET /organizations",
+  "GET /organizations/{org}/dependabot/repository-access",
+  "GET /orgs/{org}/actions/cache/usage-by-repository",
+  "GET /orgs/{org}/actions/hosted-runners",
+  "GET /orgs/{org}/actions/permissions/repositories",
+  "GET /orgs/{org}/actions/permissions/self-hosted-runners/repositories",
+  "GET /orgs/{org}/actions/runner-groups",
+  "GET /orgs/{org}/actions/runner-groups/{runner_group_id}/hosted-runners",
+  "GET /orgs/{org}/actions/runner-groups/{runner_group_id}/repositories",
+  "GET /orgs/{org}/actions/runner-groups/{runner_group_id}/runners",
+  "GET /orgs/{org}/actions/runners",
+  "GET /orgs/{org}/actions/secrets",
+  "GET /orgs/{org}/actions/secrets/{secret_name}/repositories",
+  "GET /orgs/{org}/actions/variables",
+  "GET /orgs/{org}/actions/variables/{name}/repositories",
+  "GET /orgs/{org}/attestations/repositories",
+  "GET /orgs/{org}/attestations/{subject_digest}",
+  "GET /orgs/{org}/blocks",
+  "GET /orgs/{org}/campaigns",
+  "GET /orgs/{org}/code-scanning/alerts",
+  "GET /orgs/{org}/code-security/configurations",
+  "GET /orgs/{org}/code-security/configurations/{configuration_id}/repositories",
+  "GET /orgs/{org}/codespaces",
+  "GET /orgs/{org}/codespaces/secrets",
+  "GET /orgs/{org}/codespaces/secrets/{secret_name}/repositories",
+  "GET /orgs/{org}/copilot/billing/seats",
+  "GET /orgs/{org}/copilot/metrics",
+  "GET /orgs/{org}/dependabot/alerts",
+  "GET /orgs/{org}/dependabot/secrets",
+  "GET /orgs/{org}/dependabot/secrets/{secret_name}/repositories",
+  "GET /orgs/{org}/events",
+  "GET /orgs/{org}/failed_invitations",
+  "GET /orgs/{org}/hooks",
+  "GET /orgs/{org}/hooks/{hook_id}/deliveries",
+  "GET /orgs/{org}/insights/api/route-stats/{actor_type}/{actor_id}",
+  "GET /orgs/{org}/insights/api/subject-stats",
+  "GET /orgs/{org}/insights/api/user-stats/{user_id}",
+  "GET /orgs/{org}/installations",
+  "GET /orgs/{org}/invitations",
+  "GET /orgs/{org}/invitations/{invitation_id}/teams",
+  "GET /orgs/{org}/issues",
+  "GET /orgs/{org}/members",
+  "GET /orgs/{org}/members/{username}/codespaces",
+  "GET /orgs/{org}/migrations",
+  "GET /orgs/{org}/migrations/{migration_id}/repositories",
+  "GET /orgs/{org}/organization-roles/{role_id}/teams",
+  "GET /orgs/{org}/organization-roles/{role_id}/users",
+  "GET /orgs/{org}/outside_collaborators",
+  "GET /orgs/{org}/packages",
+  "GET /orgs/{org}/packages/{package_type}/{package_name}/versions",
+  "GET /orgs/{org}/personal-access-token-requests",
+  "GET /orgs/{org}/personal-access-token-requests/{pat_request_id}/repositories",
+  "GET /orgs/{org}/personal-access-tokens",
+  "GET /orgs/{org}/personal-access-tokens/{pat_id}/repositories",
+  "GET /orgs/{org}/private-registries",
+  "GET /orgs/{org}/projects",
+  "GET /orgs/{org}/projectsV2",
+  "GET /orgs/{org}/projectsV2/{project_number}/fields",
+  "GET /orgs/{org}/projectsV2/{project_number}/items",
+  "GET /orgs/{org}/properties/values",
+  "GET /orgs/{org}/public_members",
+  "GET /orgs/{org}/repos",
+  "GET /orgs/{org}/rulesets",
+  "GET /orgs/{org}/rulesets/rule-suites",
+  "GET /orgs/{org}/rulesets/{ruleset_id}/history",
+  "GET /orgs/{org}/secret-scanning/alerts",
+  "GET /orgs/{org}/security-advisories",
+  "GET /orgs/{org}/settings/immutable-releases/repositories",
+  "GET /orgs/{org}/settings/network-configurations",
+  "GET /orgs/{org}/team/{team_slug}/copilot/metrics",
+  "GET /orgs/{org}/teams",
+  "GET /orgs/{org}/teams/{team_slug}/discussions",
+  "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments",
+  "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions",
+  "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions",
+  "GET /orgs/{org}/teams/{team_slug}/invitations",
+  "GET /orgs/{org}/teams/{team_slug}/members",
+  "GET /orgs/{org}/teams/{team_slug}/projects",
+  "GET /orgs/{org}/teams/{team_slug}/repos",
+  "GET /orgs/{org}/teams/{team_slug}/teams",
+  "GET /projects/{project_id}/collaborators",
+  "GET /repos/{owner}/{repo}/actions/artifacts",
+  "GET /repos/{owner}/{repo}/actions/caches",
+  "GET /repos/{owner}/{repo}/actions/organization-secrets",
+  "GET /repos/{owner}/{repo}/actions/organization-variables",
+  "GET /repos/{owner}/{repo}/actions/runners",
+  "GET /repos/{owner}/{repo}/actions/runs",
+  "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts",
+  "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs",
+  "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs",
+  "GET /repos/{owner}/{repo}/actions/secrets",
+  "GET /repos/{owner}/{repo}/actions/variables",
+  "GET /repos/{owner}/{repo}/actions/workflows",
+  "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs",
+  "GET /repos/{owner}/{repo}/activity",
+  "GET /repos/{owner}/{repo}/assignees",
+  "GET /repos/{owner}/{repo}/attestations/{subject_digest}",
+  "GET /repos/{owner}/{repo}/branches",
+  "GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations",
+  "GET /repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs",
+  "GET /repos/{owner}/{repo}/code-scanning/alerts",
+  "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/instances",
+  "GET /repos/{owner}/{repo}/code-scanning/analyses",
+  "GET /repos/{owner}/{repo}/codespaces",
+  "GET /repos/{owner}/{repo}/codespaces/devcontainers",
+  "GET /repos/{owner}/{repo}/codespaces/secrets",
+  "GET /repos/{owner}/{repo}/collaborators",
+  "GET /repos/{owner}/{repo}/comments",
+  "GET /repos/{owner}/{repo}/comments/{comment_id}/reactions",
+  "GET /repos/{owner}/{repo}/commits",
+  "GET /repos/{owner}/{repo}/commits/{commit_sha}/comments",
+  "GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls",
+  "GET /repos/{owner}/{repo}/commits/{ref}/check-runs",
+  "GET /repos/{owner}/{repo}/commits/{ref}/check-suites",
+  "GET /repos/{owner}/{repo}/commits/{ref}/status",
+  "GET /repos/{owner}/{repo}/commits/{ref}/statuses",
+  "GET /repos/{owner}/{repo}/compare/{basehead}",
+  "GET /repos/{owner}/{repo}/compare/{base}...{head}",
+  "GET /repos/{owner}/{repo}/contributors",
+  "GET /repos/{owner}/{repo}/dependabot/alerts",
+  "GET /repos/{owner}/{repo}/dependabot/secrets",
+  "GET /repos/{owner}/{repo}/deployments",
+  "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+  "GET /repos/{owner}/{repo}/environments",
+  "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies",
+  "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/apps",
+  "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets",
+  "GET /repos/{owner}/{repo}/environments/{environment_name}/variables",
+  "GET /repos/{owner}/{repo}/events",
+  "GET /repos/{owner}/{repo}/forks",
+  "GET /repos/{owner}/{repo}/hooks",
+  "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries",
+  "GET /repos/{owner}/{repo}/invitations",
+  "GET /repos/{owner}/{repo}/issues",
+  "GET /repos/{owner}/{repo}/issues/comments",
+  "GET /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
+  "GET /repos/{owner}/{repo}/issues/events",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/comments",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocking",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/events",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/labels",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/reactions",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/sub_issues",
+  "GET /repos/{owner}/{repo}/issues/{issue_number}/timeline",
+  "GET /repos/{owner}/{repo}/keys",
+  "GET /repos/{owner}/{repo}/labels",
+  "GET /repos/{owner}/{repo}/milestones",
+  "GET /repos/{owner}/{repo}/milestones/{milestone_number}/labels",
+  "GET /repos/{owner}/{repo}/notifications",
+  "GET /repos/{owner}/{repo}/pages/builds",
+  "GET /repos/{owner}/{repo}/projects",
+  "GET /repos/{owner}/{repo}/pulls",
+  "GET /repos/{owner}/{repo}/pulls/comments",
+  "GET /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions",
+  "GET /repos/{owner}/{repo}/pulls/{pull_number}/comments",
+  "GET /repos/{owner}/{repo}/pulls/{pull_number}/commits",
+  "GET /repos/{owner}/{repo}/pulls/{pull_number}/files",
+  "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+  "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments",
+  "GET /repos/{owner}/{repo}/releases",
+  "GET /repos/{owner}/{repo}/releases/{release_id}/assets",
+  "GET /repos/{owner}/{repo}/releases/{release_id}/reactions",
+  "GET /repos/{owner}/{repo}/rules/branches/{branch}",
+  "GET /repos/{owner}/{repo}/rulesets",
+  "GET /repos/{owner}/{repo}/rulesets/rule-suites",
+  "GET /repos/{owner}/{repo}/rulesets/{ruleset_id}/history",
+  "GET /repos/{owner}/{repo}/secret-scanning/alerts",
+  "GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}/locations",
+  "GET /repos/{owner}/{repo}/security-advisories",
+  "GET /repos/{owner}/{repo}/stargazers",
+  "GET /repos/{owner}/{repo}/subscribers",
+  "GET /repos/{owner}/{repo}/tags",
+  "GET /repos/{owner}/{repo}/teams",
+  "GET /repos/{owner}/{repo}/topics",
+  "GET /repositories",
+  "GET /search/code",
+  "GET /search/commits",
+  "GET /search/issues",
+  "GET /search/labels",
+  "GET /search/repositories",
+  "GET /search/topics",
+  "GET /search/users",
+  "GET /teams/{team_id}/discussions",
+  "GET /teams/{team_id}/discussions/{discussion_number}/comments",
+  "GET /teams/{team_id}/discussions/{discussion_number}/comments/{comment_number}/reactions",
+  "GET /teams/{team_id}/discussions/{discussion_number}/reactions",
+  "GET /teams/{team_id}/invitations",
+  "GET /teams/{team_id}/members",
+  "GET /teams/{team_id}/projects",
+  "GET /teams/{team_id}/repos",
+  "GET /teams/{team_id}/teams",
+  "GET /user/blocks",
+  "GET /user/codespaces",
+  "GET /user/codespaces/secrets",
+  "GET /user/emails",
+  "GET /user/followers",
+  "GET /user/following",
+  "GET /user/gpg_keys",
+  "GET /user/installations",
+  "GET /user/installations/{installation_id}/repositories",
+  "GET /user/issues",
+  "GET /user/keys",
+  "GET /user/marketplace_purchases",
+  "GET /user/marketplace_purchases/stubbed",
+  "GET /user/memberships/orgs",
+  "GET /user/migrations",
+  "GET /user/migrations/{migration_id}/repositories",
+  "GET /user/orgs",
+  "GET /user/packages",
+  "GET /user/packages/{package_type}/{package_name}/versions",
+  "GET /user/public_emails",
+  "GET /user/repos",
+  "GET /user/repository_invitations",
+  "GET /user/social_accounts",
+  "GET /user/ssh_signing_keys",
+  "GET /user/starred",
+  "GET /user/subscriptions",
+  "GET /user/teams",
+  "GET /users",
+  "GET /users/{username}/attestations/{subject_digest}",
+  "GET /users/{username}/events",
+  "GET /users/{username}/events/orgs/{org}",
+  "GET /users/{username}/events/public",
+  "GET /users/{username}/followers",
+  "GET /users/{username}/following",
+  "GET /users/{username}/gists",
+  "GET /users/{username}/gpg_keys",
+  "GET /users/{username}/keys",
+  "GET /users/{username}/orgs",
+  "GET /users/{username}/packages",
+  "GET /users/{username}/projects",
+  "GET /users/{username}/projectsV2",
+  "GET /users/{username}/projectsV2/{project_number}/fields",
+  "GET /users/{username}/projectsV2/{project_number}/items",
+  "GET /users/{username}/received_events",
+  "GET /users/{username}/received_events/public",
+  "GET /users/{username}/repos",
+  "GET /users/{username}/social_accounts",
+  "GET /users/{username}/ssh_signing_keys",
+  "GET /users/{username}/starred",
+  "GET /users/{username}/subscriptions"
+]));
+
+// pkg/dist-src/paginating-endpoints.js
+function isPaginatingEndpoint(arg) {
+  if (typeof arg === "string") {
+    return paginatingEndpoints.includes(arg);
+  } else {
+    return false;
+  }
+}
+
+// pkg/dist-src/index.js
+function paginateRest(octokit) {
+  return {
+    paginate: Object.assign(paginate.bind(null, octokit), {
+      iterator: iterator.bind(null, octokit)
+    })
+  };
+}
+paginateRest.VERSION = plugin_paginate_rest_dist_bundle_VERSION;
+
+
+;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/utils.js
+
+
+// octokit + plugins
+
+
+
+const context = new Context();
+const baseUrl = getApiBaseUrl();
+const defaults = {
+    baseUrl,
+    request: {
+        agent: getProxyAgent(baseUrl),
+        fetch: getProxyFetch(baseUrl)
+    }
+};
+const GitHub = Octokit.plugin(restEndpointMethods, paginateRest).defaults(defaults);
+
+/**
+ * Convience function to correctly format Octokit Options to pass into the constructor.
+ *
+ * @param     token    the repo PAT or GITHUB_TOKEN
+ * @param     options  other options to set
+ */
+function getOctokitOptions(token, options) {
+    const opts = Object.assign({}, options || {}); // Shallow clone - don't mutate the object provided by the caller
+    // Auth
+    const auth = getAuthString(token, opts);
+    if (auth) {
+        opts.auth = auth;
+    }
+    // Orchestration ID
+    const userAgent = getUserAgentWithOrchestrationId(opts.userAgent);
+    if (userAgent) {
+        opts.userAgent = userAgent;
+    }
+    return opts;
+}
+//# sourceMappingURL=utils.js.map
+;// CONCATENATED MODULE: ./node_modules/@actions/github/lib/github.js
+
+
+const github_context = new Context();
+/**
+ * Returns a hydrated octokit ready to use for GitHub Actions
+ *
+ * @param     token    the repo PAT or GITHUB_TOKEN
+ * @param     options  other options to set
+ */
+function getOctokit(token, options, ...additionalPlugins) {
+    const GitHubWithPlugins = GitHub.plugin(...additionalPlugins);
+    return new GitHubWithPlugins(getOctokitOptions(token, options));
+}
+//# sourceMappingURL=github.js.map
+;// CONCATENATED MODULE: ./src/report/pr-comment.ts
+// One sticky comment per pull request and namespace: updated in place on every push, never a new one each time.
+
+async function upsertPlanComment(target, marker, body) {
+    const octokit = getOctokit(target.token);
+    const comments = await octokit.paginate(octokit.rest.issues.listComments, {
+        owner: target.owner,
+        repo: target.repo,
+        issue_number: target.number,
+        per_page: 100
+    });
+    const text = `${marker}\n${body}`;
+    const existing = comments.find(c => c.body?.includes(marker));
+    if (existing) {
+        await octokit.rest.issues.updateComment({
+            owner: target.owner,
+            repo: target.repo,
+            comment_id: existing.id,
+            body: text
+        });
+        return 'updated';
+    }
+    await octokit.rest.issues.createComment({
+        owner: target.owner,
+        repo: target.repo,
+        issue_number: target.number,
+        body: text
+    });
+    return 'created';
+}
+
 ;// CONCATENATED MODULE: ./src/main.ts
 // Reads the inputs, runs the steps, reports. The only module (with post.ts) that touches @actions/core's
 // inputs and the process environment; everything it calls takes plain values.
+
+
+
+
+
+
+
+
+
 
 
 
@@ -32577,30 +55750,51 @@ function renderPlanSummary(plan) {
 // directory at run time so the bundler leaves the templates where users can read them.
 const ACTION_ROOT = external_node_path_default().dirname(external_node_path_default().dirname((0,external_node_url_.fileURLToPath)(import.meta.url)));
 const BUILT_IN_MANIFESTS = external_node_path_default().join(ACTION_ROOT, 'manifests');
+// A PR comment body may hold 65536 characters.
+const MAX_COMMENT_CHARS = 60_000;
 async function run() {
     try {
         const raw = readInputs();
         const config = parseInputs(raw, { eventName: process.env.GITHUB_EVENT_NAME ?? '' });
+        const secretValues = [];
         const rendered = await group('Render manifests', async () => {
             const templates = await loadTemplates(config.manifestsDir ?? BUILT_IN_MANIFESTS);
             const result = renderManifests(templates, config, traceFromEnvironment(process.env));
-            for (const value of secretValuesOf(config, result.secretData ?? new Map()))
+            for (const value of secretValuesOf(config, result.secretData ?? new Map())) {
                 core_setSecret(value);
+                secretValues.push(value);
+            }
             for (const item of result.objects)
                 info(`${item.object.kind}/${item.object.metadata.name} (${item.file})`);
             for (const note of result.notes)
                 notice(note);
             return result;
         });
-        const manifestsPath = await writeRenderedManifests(rendered);
+        const redact = createRedactor(secretValues);
+        const workDirectory = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(process.env.RUNNER_TEMP || external_node_os_default().tmpdir(), 'deploy-gke-workers-'));
+        const manifestsPath = await writeRenderedManifests(workDirectory, rendered);
         setOutput('manifests', manifestsPath);
         setOutput('image', config.image);
-        const offline = config.dryRun && !hasClusterAccess(config);
-        if (offline) {
+        if (config.dryRun && !hasClusterAccess(config)) {
             await reportOfflineDryRun(config, raw, rendered, manifestsPath);
             return;
         }
-        throw new Error('deploying to a cluster (and the dry run against one) is not built yet; run with dry_run: true and no credentials for the offline plan');
+        const access = await group('Cluster credentials', () => openClusterAccess(config, workDirectory, redact));
+        info(access.describe);
+        if (config.dryRun) {
+            await dryRunAgainstCluster(config, access, rendered, manifestsPath, workDirectory, redact);
+            return;
+        }
+        const outcome = await deploy({
+            kubectl: access.kubectl,
+            config,
+            rendered,
+            redact,
+            forceRestart: process.env.GITHUB_EVENT_NAME === 'workflow_dispatch',
+            group: (name, fn) => group(name, fn),
+            log: line => info(line)
+        });
+        await reportDeploy(config, outcome, redact);
     }
     catch (error) {
         setOutput('status', 'failed');
@@ -32621,8 +55815,9 @@ function readInputs() {
                 if (trimmed.length >= 3)
                     core_setSecret(trimmed);
                 const equals = trimmed.indexOf('=');
-                if (name === 'secret_data' && equals > 0 && trimmed.length - equals - 1 >= 3)
+                if (name === 'secret_data' && equals > 0 && trimmed.length - equals - 1 >= 3) {
                     core_setSecret(trimmed.slice(equals + 1).trim());
+                }
             }
         }
         raw[name] = value;
@@ -32632,37 +55827,165 @@ function readInputs() {
 function hasClusterAccess(config) {
     if (config.clusterName)
         return credentialsFileFrom(process.env) !== undefined;
-    return Boolean(process.env.KUBECONFIG);
+    const files = (process.env.KUBECONFIG ?? external_node_path_default().join(external_node_os_default().homedir(), '.kube', 'config')).split((external_node_path_default()).delimiter);
+    return files.some(file => file !== '' && (0,external_node_fs_.existsSync)(file));
 }
-async function writeRenderedManifests(rendered) {
-    const directory = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(process.env.RUNNER_TEMP || external_node_os_default().tmpdir(), 'deploy-gke-workers-'));
+async function openClusterAccess(config, workDirectory, redact) {
+    // Discovery cache of our own: nothing under the user's ~/.kube is read or written.
+    const env = { ...process.env, KUBECACHEDIR: external_node_path_default().join(workDirectory, 'kube-cache') };
+    await (0,promises_namespaceObject.mkdir)(env.KUBECACHEDIR, { recursive: true });
+    const kubectlOptions = { env, redact, log: (line) => core_debug(line) };
+    if (!config.clusterName) {
+        const kubeconfig = existingKubeconfig();
+        return {
+            kubectl: new Kubectl({ ...kubectlOptions, kubeconfig }),
+            describe: `cluster_name is empty: using the kubeconfig in place (${kubeconfig}) and its current context`
+        };
+    }
+    const session = await new GkeKubeconfigSession({
+        env: process.env,
+        projectId: config.projectId,
+        location: config.location,
+        clusterName: config.clusterName,
+        endpoint: config.clusterEndpoint,
+        namespace: config.namespace,
+        dir: workDirectory,
+        log: line => info(line),
+        onToken: token => core_setSecret(token)
+    }).open();
+    // Saved before anything else can fail, so the post step removes the kubeconfig whatever happens next.
+    saveState('kubeconfig', session.path);
+    setOutput('kubeconfig', session.path);
+    return {
+        kubectl: new Kubectl({
+            ...kubectlOptions,
+            kubeconfig: session.path,
+            beforeCall: () => session.ensureFresh()
+        }),
+        describe: `GKE cluster ${session.cluster.resourceName ?? config.clusterName} (${config.clusterEndpoint} endpoint ${session.server})`
+    };
+}
+function existingKubeconfig() {
+    const fromEnv = process.env.KUBECONFIG;
+    if (fromEnv) {
+        const files = fromEnv.split((external_node_path_default()).delimiter).filter(Boolean);
+        if (files.length > 1) {
+            throw new Error(`KUBECONFIG lists ${files.length} files; with cluster_name empty, point it at one kubeconfig file`);
+        }
+        return files[0];
+    }
+    return external_node_path_default().join(external_node_os_default().homedir(), '.kube', 'config');
+}
+async function writeRenderedManifests(directory, rendered) {
     const file = external_node_path_default().join(directory, 'manifests.yaml');
     const header = '# Rendered by deploy-gke-workers. Secret values are redacted (***): this file is a record, not for kubectl apply.\n';
     await (0,promises_namespaceObject.writeFile)(file, header +
         toYamlDocuments(rendered.objects.map(o => o.object), { redact: true }), { mode: 0o600 });
     return file;
 }
-async function reportOfflineDryRun(config, raw, rendered, manifestsPath) {
-    const reason = config.clusterName
-        ? 'Dry run without Google credentials: rendered and validated offline.'
-        : 'Dry run without a cluster: rendered and validated offline.';
-    const inputs = INPUT_NAMES.filter(name => (raw[name] ?? '').trim() !== '').map(name => ({
+function inputRows(raw) {
+    return INPUT_NAMES.filter(name => (raw[name] ?? '').trim() !== '').map(name => ({
         name,
         value: raw[name] ?? '',
         secret: SECRET_INPUTS.includes(name)
     }));
+}
+async function reportOfflineDryRun(config, raw, rendered, manifestsPath) {
+    const reason = config.clusterName
+        ? 'Dry run without Google credentials: rendered and validated offline.'
+        : 'Dry run without a cluster: rendered and validated offline.';
     const markdown = renderPlanSummary({
         mode: 'offline',
         reason,
         namespace: config.namespace,
         image: config.image,
-        inputs,
+        inputs: inputRows(raw),
         rendered,
         manifestsPath
     });
     await summary.addRaw(markdown).write();
+    await commentOnPullRequest(config, markdown);
     setOutput('status', 'dry-run');
     info(`Dry run: ${rendered.objects.length} objects rendered and validated; nothing applied. Plan in the job summary.`);
+}
+async function dryRunAgainstCluster(config, access, rendered, manifestsPath, workDirectory, redact) {
+    const plan = await group('Dry run against the cluster', () => planAgainstCluster(access.kubectl, rendered, config.namespace, redact));
+    const diffPath = external_node_path_default().join(workDirectory, 'diff.txt');
+    await (0,promises_namespaceObject.writeFile)(diffPath, plan.diff, { mode: 0o600 });
+    setOutput('diff', diffPath);
+    const reason = config.dryRunSource === 'pull_request' ? 'Dry run (pull request).' : 'Dry run (dry_run: true).';
+    const markdown = renderClusterPlanSummary({
+        plan,
+        image: config.image,
+        namespace: config.namespace,
+        reason,
+        manifestsPath
+    });
+    await summary.addRaw(markdown).write();
+    await commentOnPullRequest(config, markdown);
+    for (const action of plan.actions)
+        info(`${action.kind}/${action.name}: would be ${action.action}`);
+    setOutput('status', 'dry-run');
+    if (plan.problems.length > 0) {
+        for (const problem of plan.problems)
+            warning(problem);
+    }
+}
+async function reportDeploy(config, outcome, redact) {
+    await summary
+        .addRaw(renderDeploySummary(outcome, { image: config.image, namespace: config.namespace, redact }))
+        .write();
+    const worker = Object.keys(outcome.revisionsAfter).find(name => name.includes('worker')) ?? 'celery-worker';
+    const beat = Object.keys(outcome.revisionsAfter).find(name => name.includes('beat')) ?? 'celery-beat';
+    setOutput('status', outcome.status);
+    setOutput('worker_revision', outcome.revisionsAfter[worker] ?? '');
+    setOutput('beat_revision', outcome.revisionsAfter[beat] ?? '');
+    setOutput('smoke_results', JSON.stringify(outcome.smoke.map(s => ({
+        name: s.name,
+        pod: s.pod,
+        ok: s.ok,
+        duration_ms: s.durationMs,
+        detail: redact(s.detail)
+    }))));
+    if (outcome.status === 'failed' || outcome.status === 'rolled-back') {
+        setFailed(`deploy-gke-workers: ${outcome.headline}${outcome.status === 'rolled-back' ? ' (rolled back)' : ''}`);
+    }
+    else {
+        info(outcome.headline);
+    }
+}
+async function commentOnPullRequest(config, markdown) {
+    if (!config.prComment || !config.githubToken)
+        return;
+    const target = await pullRequestTarget(config.githubToken);
+    if (!target)
+        return;
+    const body = markdown.length > MAX_COMMENT_CHARS
+        ? `${markdown.slice(0, MAX_COMMENT_CHARS)}\n\n…(cut; the job summary has all of it)`
+        : markdown;
+    try {
+        const result = await upsertPlanComment(target, `${PLAN_COMMENT_MARKER}<!-- namespace:${config.namespace} -->`, body);
+        info(`Plan comment ${result} on pull request #${target.number}.`);
+    }
+    catch (error) {
+        // A fork's pull request gets a read-only token: the plan is still in the job summary.
+        warning(`deploy-gke-workers: could not comment on the pull request: ${error.message}`);
+    }
+}
+async function pullRequestTarget(token) {
+    const eventPath = process.env.GITHUB_EVENT_PATH;
+    const repository = process.env.GITHUB_REPOSITORY;
+    if (!eventPath ||
+        !repository ||
+        !['pull_request', 'pull_request_target'].includes(process.env.GITHUB_EVENT_NAME ?? '')) {
+        return undefined;
+    }
+    const event = JSON.parse(await (0,promises_namespaceObject.readFile)(eventPath, 'utf8'));
+    const number = event.pull_request?.number ?? event.number;
+    if (typeof number !== 'number')
+        return undefined;
+    const [owner, repo] = repository.split('/');
+    return { token, owner, repo, number };
 }
 
 
@@ -32682,10 +56005,31 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("buffer");
 
 /***/ }),
 
+/***/ 5317:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("child_process");
+
+/***/ }),
+
+/***/ 6982:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("crypto");
+
+/***/ }),
+
 /***/ 4434:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("events");
+
+/***/ }),
+
+/***/ 9896:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("fs");
 
 /***/ }),
 
@@ -32766,6 +56110,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events"
 
 /***/ }),
 
+/***/ 3024:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
+
+/***/ }),
+
 /***/ 7067:
 /***/ ((module) => {
 
@@ -32780,6 +56131,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2")
 
 /***/ }),
 
+/***/ 4708:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:https");
+
+/***/ }),
+
 /***/ 7030:
 /***/ ((module) => {
 
@@ -32787,10 +56145,24 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
 
 /***/ }),
 
+/***/ 6760:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+
+/***/ }),
+
 /***/ 643:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:perf_hooks");
+
+/***/ }),
+
+/***/ 1708:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:process");
 
 /***/ }),
 
@@ -32805,6 +56177,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:queryst
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream");
+
+/***/ }),
+
+/***/ 7830:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:stream/web");
 
 /***/ }),
 
@@ -32850,10 +56229,38 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:zlib");
 
 /***/ }),
 
+/***/ 857:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");
+
+/***/ }),
+
+/***/ 6928:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
+
+/***/ }),
+
 /***/ 932:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("process");
+
+/***/ }),
+
+/***/ 3480:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("querystring");
+
+/***/ }),
+
+/***/ 2203:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("stream");
 
 /***/ }),
 
@@ -32871,10 +56278,559 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tls");
 
 /***/ }),
 
+/***/ 2018:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tty");
+
+/***/ }),
+
+/***/ 7016:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("url");
+
+/***/ }),
+
 /***/ 9023:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
+
+/***/ }),
+
+/***/ 8167:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("worker_threads");
+
+/***/ }),
+
+/***/ 6128:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+/**
+ * Copyright 2022 Google LLC
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *      http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.GCE_LINUX_BIOS_PATHS = void 0;
+exports.isGoogleCloudServerless = isGoogleCloudServerless;
+exports.isGoogleComputeEngineLinux = isGoogleComputeEngineLinux;
+exports.isGoogleComputeEngineMACAddress = isGoogleComputeEngineMACAddress;
+exports.isGoogleComputeEngine = isGoogleComputeEngine;
+exports.detectGCPResidency = detectGCPResidency;
+const fs_1 = __nccwpck_require__(9896);
+const os_1 = __nccwpck_require__(857);
+/**
+ * Known paths unique to Google Compute Engine Linux instances
+ */
+exports.GCE_LINUX_BIOS_PATHS = {
+    BIOS_DATE: '/sys/class/dmi/id/bios_date',
+    BIOS_VENDOR: '/sys/class/dmi/id/bios_vendor',
+};
+const GCE_MAC_ADDRESS_REGEX = /^42:01/;
+/**
+ * Determines if the process is running on a Google Cloud Serverless environment (Cloud Run or Cloud Functions instance).
+ *
+ * Uses the:
+ * - {@link https://cloud.google.com/run/docs/container-contract#env-vars Cloud Run environment variables}.
+ * - {@link https://cloud.google.com/functions/docs/env-var Cloud Functions environment variables}.
+ *
+ * @returns {boolean} `true` if the process is running on GCP serverless, `false` otherwise.
+ */
+function isGoogleCloudServerless() {
+    /**
+     * `CLOUD_RUN_JOB` is used for Cloud Run Jobs
+     * - See {@link https://cloud.google.com/run/docs/container-contract#env-vars Cloud Run environment variables}.
+     *
+     * `FUNCTION_NAME` is used in older Cloud Functions environments:
+     * - See {@link https://cloud.google.com/functions/docs/env-var Python 3.7 and Go 1.11}.
+     *
+     * `K_SERVICE` is used in Cloud Run and newer Cloud Functions environments:
+     * - See {@link https://cloud.google.com/run/docs/container-contract#env-vars Cloud Run environment variables}.
+     * - See {@link https://cloud.google.com/functions/docs/env-var Cloud Functions newer runtimes}.
+     */
+    const isGFEnvironment = process.env.CLOUD_RUN_JOB ||
+        process.env.FUNCTION_NAME ||
+        process.env.K_SERVICE;
+    return !!isGFEnvironment;
+}
+/**
+ * Determines if the process is running on a Linux Google Compute Engine instance.
+ *
+ * @returns {boolean} `true` if the process is running on Linux GCE, `false` otherwise.
+ */
+function isGoogleComputeEngineLinux() {
+    if ((0, os_1.platform)() !== 'linux')
+        return false;
+    try {
+        // ensure this file exist
+        (0, fs_1.statSync)(exports.GCE_LINUX_BIOS_PATHS.BIOS_DATE);
+        // ensure this file exist and matches
+        const biosVendor = (0, fs_1.readFileSync)(exports.GCE_LINUX_BIOS_PATHS.BIOS_VENDOR, 'utf8');
+        return /Google/.test(biosVendor);
+    }
+    catch {
+        return false;
+    }
+}
+/**
+ * Determines if the process is running on a Google Compute Engine instance with a known
+ * MAC address.
+ *
+ * @returns {boolean} `true` if the process is running on GCE (as determined by MAC address), `false` otherwise.
+ */
+function isGoogleComputeEngineMACAddress() {
+    const interfaces = (0, os_1.networkInterfaces)();
+    for (const item of Object.values(interfaces)) {
+        if (!item)
+            continue;
+        for (const { mac } of item) {
+            if (GCE_MAC_ADDRESS_REGEX.test(mac)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+/**
+ * Determines if the process is running on a Google Compute Engine instance.
+ *
+ * @returns {boolean} `true` if the process is running on GCE, `false` otherwise.
+ */
+function isGoogleComputeEngine() {
+    return isGoogleComputeEngineLinux() || isGoogleComputeEngineMACAddress();
+}
+/**
+ * Determines if the process is running on Google Cloud Platform.
+ *
+ * @returns {boolean} `true` if the process is running on GCP, `false` otherwise.
+ */
+function detectGCPResidency() {
+    return isGoogleCloudServerless() || isGoogleComputeEngine();
+}
+//# sourceMappingURL=gcp-residency.js.map
+
+/***/ }),
+
+/***/ 9595:
+/***/ (function(__unused_webpack_module, exports, __nccwpck_require__) {
+
+
+var __createBinding = (this && this.__createBinding) || (Object.create ? (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    var desc = Object.getOwnPropertyDescriptor(m, k);
+    if (!desc || ("get" in desc ? !m.__esModule : desc.writable || desc.configurable)) {
+      desc = { enumerable: true, get: function() { return m[k]; } };
+    }
+    Object.defineProperty(o, k2, desc);
+}) : (function(o, m, k, k2) {
+    if (k2 === undefined) k2 = k;
+    o[k2] = m[k];
+}));
+var __setModuleDefault = (this && this.__setModuleDefault) || (Object.create ? (function(o, v) {
+    Object.defineProperty(o, "default", { enumerable: true, value: v });
+}) : function(o, v) {
+    o["default"] = v;
+});
+var __importStar = (this && this.__importStar) || (function () {
+    var ownKeys = function(o) {
+        ownKeys = Object.getOwnPropertyNames || function (o) {
+            var ar = [];
+            for (var k in o) if (Object.prototype.hasOwnProperty.call(o, k)) ar[ar.length] = k;
+            return ar;
+        };
+        return ownKeys(o);
+    };
+    return function (mod) {
+        if (mod && mod.__esModule) return mod;
+        var result = {};
+        if (mod != null) for (var k = ownKeys(mod), i = 0; i < k.length; i++) if (k[i] !== "default") __createBinding(result, mod, k[i]);
+        __setModuleDefault(result, mod);
+        return result;
+    };
+})();
+var __exportStar = (this && this.__exportStar) || function(m, exports) {
+    for (var p in m) if (p !== "default" && !Object.prototype.hasOwnProperty.call(exports, p)) __createBinding(exports, m, p);
+};
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.gcpResidencyCache = exports.METADATA_SERVER_DETECTION = exports.HEADERS = exports.HEADER_VALUE = exports.HEADER_NAME = exports.SECONDARY_HOST_ADDRESS = exports.HOST_ADDRESS = exports.BASE_PATH = void 0;
+exports.instance = instance;
+exports.project = project;
+exports.universe = universe;
+exports.bulk = bulk;
+exports.isAvailable = isAvailable;
+exports.resetIsAvailableCache = resetIsAvailableCache;
+exports.getGCPResidency = getGCPResidency;
+exports.setGCPResidency = setGCPResidency;
+exports.requestTimeout = requestTimeout;
+/**
+ * Copyright 2018 Google LLC
+ *
+ * Licensed under the Apache License, Version 2.0 (the "License");
+ * you may not use this file except in compliance with the License.
+ * You may obtain a copy of the License at
+ *
+ *      http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+const gaxios_1 = __nccwpck_require__(7842);
+const jsonBigint = __nccwpck_require__(4826);
+const gcp_residency_1 = __nccwpck_require__(6128);
+const logger = __importStar(__nccwpck_require__(1577));
+exports.BASE_PATH = '/computeMetadata/v1';
+exports.HOST_ADDRESS = 'http://169.254.169.254';
+exports.SECONDARY_HOST_ADDRESS = 'http://metadata.google.internal.';
+exports.HEADER_NAME = 'Metadata-Flavor';
+exports.HEADER_VALUE = 'Google';
+exports.HEADERS = Object.freeze({ [exports.HEADER_NAME]: exports.HEADER_VALUE });
+const log = logger.log('gcp-metadata');
+/**
+ * Metadata server detection override options.
+ *
+ * Available via `process.env.METADATA_SERVER_DETECTION`.
+ */
+exports.METADATA_SERVER_DETECTION = Object.freeze({
+    'assume-present': "don't try to ping the metadata server, but assume it's present",
+    none: "don't try to ping the metadata server, but don't try to use it either",
+    'bios-only': "treat the result of a BIOS probe as canonical (don't fall back to pinging)",
+    'ping-only': 'skip the BIOS probe, and go straight to pinging',
+});
+/**
+ * Returns the base URL while taking into account the GCE_METADATA_HOST
+ * environment variable if it exists.
+ *
+ * @returns The base URL, e.g., http://169.254.169.254/computeMetadata/v1.
+ */
+function getBaseUrl(baseUrl) {
+    if (!baseUrl) {
+        baseUrl =
+            process.env.GCE_METADATA_IP ||
+                process.env.GCE_METADATA_HOST ||
+                exports.HOST_ADDRESS;
+    }
+    // If no scheme is provided default to HTTP:
+    if (!/^https?:\/\//.test(baseUrl)) {
+        baseUrl = `http://${baseUrl}`;
+    }
+    return new URL(exports.BASE_PATH, baseUrl).href;
+}
+// Accepts an options object passed from the user to the API. In previous
+// versions of the API, it referred to a `Request` or an `Axios` request
+// options object.  Now it refers to an object with very limited property
+// names. This is here to help ensure users don't pass invalid options when
+// they  upgrade from 0.4 to 0.5 to 0.8.
+function validate(options) {
+    Object.keys(options).forEach(key => {
+        switch (key) {
+            case 'params':
+            case 'property':
+            case 'headers':
+                break;
+            case 'qs':
+                throw new Error("'qs' is not a valid configuration option. Please use 'params' instead.");
+            default:
+                throw new Error(`'${key}' is not a valid configuration option.`);
+        }
+    });
+}
+async function metadataAccessor(type, options = {}, noResponseRetries = 3, fastFail = false) {
+    const headers = new Headers(exports.HEADERS);
+    let metadataKey = '';
+    let params = {};
+    if (typeof type === 'object') {
+        const metadataAccessor = type;
+        new Headers(metadataAccessor.headers).forEach((value, key) => headers.set(key, value));
+        metadataKey = metadataAccessor.metadataKey;
+        params = metadataAccessor.params || params;
+        noResponseRetries = metadataAccessor.noResponseRetries || noResponseRetries;
+        fastFail = metadataAccessor.fastFail || fastFail;
+    }
+    else {
+        metadataKey = type;
+    }
+    if (typeof options === 'string') {
+        metadataKey += `/${options}`;
+    }
+    else {
+        validate(options);
+        if (options.property) {
+            metadataKey += `/${options.property}`;
+        }
+        new Headers(options.headers).forEach((value, key) => headers.set(key, value));
+        params = options.params || params;
+    }
+    const requestMethod = fastFail ? fastFailMetadataRequest : gaxios_1.request;
+    const req = {
+        url: `${getBaseUrl()}/${metadataKey}`,
+        headers,
+        retryConfig: { noResponseRetries },
+        params,
+        responseType: 'text',
+        timeout: requestTimeout(),
+    };
+    log.info('instance request %j', req);
+    const res = await requestMethod(req);
+    log.info('instance metadata is %s', res.data);
+    const metadataFlavor = res.headers.get(exports.HEADER_NAME);
+    if (metadataFlavor !== exports.HEADER_VALUE) {
+        throw new RangeError(`Invalid response from metadata service: incorrect ${exports.HEADER_NAME} header. Expected '${exports.HEADER_VALUE}', got ${metadataFlavor ? `'${metadataFlavor}'` : 'no header'}`);
+    }
+    if (typeof res.data === 'string') {
+        try {
+            return jsonBigint.parse(res.data);
+        }
+        catch {
+            /* ignore */
+        }
+    }
+    return res.data;
+}
+async function fastFailMetadataRequest(options) {
+    const secondaryOptions = {
+        ...options,
+        url: options.url
+            ?.toString()
+            .replace(getBaseUrl(), getBaseUrl(exports.SECONDARY_HOST_ADDRESS)),
+    };
+    // We race a connection between DNS/IP to metadata server. There are a couple
+    // reasons for this:
+    //
+    // 1. the DNS is slow in some GCP environments; by checking both, we might
+    //    detect the runtime environment significantly faster.
+    // 2. we can't just check the IP, which is tarpitted and slow to respond
+    //    on a user's local machine.
+    //
+    // Returns first resolved promise or if all promises get rejected we return an AggregateError.
+    //
+    // Note, however, if a failure happens prior to a success, a rejection should
+    // occur, this is for folks running locally.
+    //
+    const r1 = (0, gaxios_1.request)(options);
+    const r2 = (0, gaxios_1.request)(secondaryOptions);
+    return Promise.any([r1, r2]);
+}
+/**
+ * Obtain metadata for the current GCE instance.
+ *
+ * @see {@link https://cloud.google.com/compute/docs/metadata/predefined-metadata-keys}
+ *
+ * @example
+ * ```
+ * const serviceAccount: {} = await instance('service-accounts/');
+ * const serviceAccountEmail: string = await instance('service-accounts/default/email');
+ * ```
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function instance(options) {
+    return metadataAccessor('instance', options);
+}
+/**
+ * Obtain metadata for the current GCP project.
+ *
+ * @see {@link https://cloud.google.com/compute/docs/metadata/predefined-metadata-keys}
+ *
+ * @example
+ * ```
+ * const projectId: string = await project('project-id');
+ * const numericProjectId: number = await project('numeric-project-id');
+ * ```
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function project(options) {
+    return metadataAccessor('project', options);
+}
+/**
+ * Obtain metadata for the current universe.
+ *
+ * @see {@link https://cloud.google.com/compute/docs/metadata/predefined-metadata-keys}
+ *
+ * @example
+ * ```
+ * const universeDomain: string = await universe('universe-domain');
+ * ```
+ */
+function universe(options) {
+    return metadataAccessor('universe', options);
+}
+/**
+ * Retrieve metadata items in parallel.
+ *
+ * @see {@link https://cloud.google.com/compute/docs/metadata/predefined-metadata-keys}
+ *
+ * @example
+ * ```
+ * const data = await bulk([
+ *   {
+ *     metadataKey: 'instance',
+ *   },
+ *   {
+ *     metadataKey: 'project/project-id',
+ *   },
+ * ] as const);
+ *
+ * // data.instance;
+ * // data['project/project-id'];
+ * ```
+ *
+ * @param properties The metadata properties to retrieve
+ * @returns The metadata in `metadatakey:value` format
+ */
+async function bulk(properties) {
+    const r = {};
+    await Promise.all(properties.map(item => {
+        return (async () => {
+            const res = await metadataAccessor(item);
+            const key = item.metadataKey;
+            r[key] = res;
+        })();
+    }));
+    return r;
+}
+/*
+ * How many times should we retry detecting GCP environment.
+ */
+function detectGCPAvailableRetries() {
+    return process.env.DETECT_GCP_RETRIES
+        ? Number(process.env.DETECT_GCP_RETRIES)
+        : 0;
+}
+let cachedIsAvailableResponse;
+/**
+ * Determine if the metadata server is currently available.
+ */
+async function isAvailable() {
+    if (process.env.METADATA_SERVER_DETECTION) {
+        const value = process.env.METADATA_SERVER_DETECTION.trim().toLocaleLowerCase();
+        if (!(value in exports.METADATA_SERVER_DETECTION)) {
+            throw new RangeError(`Unknown \`METADATA_SERVER_DETECTION\` env variable. Got \`${value}\`, but it should be \`${Object.keys(exports.METADATA_SERVER_DETECTION).join('`, `')}\`, or unset`);
+        }
+        switch (value) {
+            case 'assume-present':
+                return true;
+            case 'none':
+                return false;
+            case 'bios-only':
+                return getGCPResidency();
+            case 'ping-only':
+            // continue, we want to ping the server
+        }
+    }
+    try {
+        // If a user is instantiating several GCP libraries at the same time,
+        // this may result in multiple calls to isAvailable(), to detect the
+        // runtime environment. We use the same promise for each of these calls
+        // to reduce the network load.
+        if (cachedIsAvailableResponse === undefined) {
+            cachedIsAvailableResponse = metadataAccessor('instance', undefined, detectGCPAvailableRetries(), 
+            // If the default HOST_ADDRESS has been overridden, we should not
+            // make an effort to try SECONDARY_HOST_ADDRESS (as we are likely in
+            // a non-GCP environment):
+            !(process.env.GCE_METADATA_IP || process.env.GCE_METADATA_HOST));
+        }
+        await cachedIsAvailableResponse;
+        return true;
+    }
+    catch (e) {
+        const err = e;
+        if (process.env.DEBUG_AUTH) {
+            console.info(err);
+        }
+        if (err.type === 'request-timeout') {
+            // If running in a GCP environment, metadata endpoint should return
+            // within ms.
+            return false;
+        }
+        if (err.response && err.response.status === 404) {
+            return false;
+        }
+        else {
+            if (!(err.response && err.response.status === 404) &&
+                // A warning is emitted if we see an unexpected err.code, or err.code
+                // is not populated:
+                (!err.code ||
+                    ![
+                        'EHOSTDOWN',
+                        'EHOSTUNREACH',
+                        'ENETUNREACH',
+                        'ENOENT',
+                        'ENOTFOUND',
+                        'ECONNREFUSED',
+                    ].includes(err.code.toString()))) {
+                let code = 'UNKNOWN';
+                if (err.code)
+                    code = err.code.toString();
+                process.emitWarning(`received unexpected error = ${err.message} code = ${code}`, 'MetadataLookupWarning');
+            }
+            // Failure to resolve the metadata service means that it is not available.
+            return false;
+        }
+    }
+}
+/**
+ * reset the memoized isAvailable() lookup.
+ */
+function resetIsAvailableCache() {
+    cachedIsAvailableResponse = undefined;
+}
+/**
+ * A cache for the detected GCP Residency.
+ */
+exports.gcpResidencyCache = null;
+/**
+ * Detects GCP Residency.
+ * Caches results to reduce costs for subsequent calls.
+ *
+ * @see setGCPResidency for setting
+ */
+function getGCPResidency() {
+    if (exports.gcpResidencyCache === null) {
+        setGCPResidency();
+    }
+    return exports.gcpResidencyCache;
+}
+/**
+ * Sets the detected GCP Residency.
+ * Useful for forcing metadata server detection behavior.
+ *
+ * Set `null` to autodetect the environment (default behavior).
+ * @see getGCPResidency for getting
+ */
+function setGCPResidency(value = null) {
+    exports.gcpResidencyCache = value !== null ? value : (0, gcp_residency_1.detectGCPResidency)();
+}
+/**
+ * Obtain the timeout for requests to the metadata server.
+ *
+ * In certain environments and conditions requests can take longer than
+ * the default timeout to complete. This function will determine the
+ * appropriate timeout based on the environment.
+ *
+ * @returns {number} a request timeout duration in milliseconds.
+ */
+function requestTimeout() {
+    return getGCPResidency() ? 0 : 3000;
+}
+__exportStar(__nccwpck_require__(6128), exports);
+//# sourceMappingURL=index.js.map
 
 /***/ }),
 
@@ -35527,7 +59483,7 @@ __webpack_unused_export__ = cst;
 __webpack_unused_export__ = lexer.Lexer;
 __webpack_unused_export__ = lineCounter.LineCounter;
 __webpack_unused_export__ = parser.Parser;
-__webpack_unused_export__ = publicApi.parse;
+exports.qg = publicApi.parse;
 exports.hR = publicApi.parseAllDocuments;
 __webpack_unused_export__ = publicApi.parseDocument;
 exports.As = publicApi.stringify;
@@ -41443,6 +65399,70 @@ exports.visit = visit;
 exports.visitAsync = visitAsync;
 
 
+/***/ }),
+
+/***/ 8823:
+/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
+
+
+// Copyright 2023 Google LLC
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//    http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+const pkg = __nccwpck_require__(6495);
+module.exports = { pkg };
+//# sourceMappingURL=util.cjs.map
+
+/***/ }),
+
+/***/ 5470:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+
+// Copyright 2023 Google LLC
+// Licensed under the Apache License, Version 2.0 (the "License");
+// you may not use this file except in compliance with the License.
+// You may obtain a copy of the License at
+//
+//    http://www.apache.org/licenses/LICENSE-2.0
+//
+// Unless required by applicable law or agreed to in writing, software
+// distributed under the License is distributed on an "AS IS" BASIS,
+// WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+// See the License for the specific language governing permissions and
+// limitations under the License.
+Object.defineProperty(exports, "__esModule", ({ value: true }));
+exports.USER_AGENT = exports.PRODUCT_NAME = exports.pkg = void 0;
+const pkg = __nccwpck_require__(6066);
+exports.pkg = pkg;
+const PRODUCT_NAME = 'google-api-nodejs-client';
+exports.PRODUCT_NAME = PRODUCT_NAME;
+const USER_AGENT = `${PRODUCT_NAME}/${pkg.version}`;
+exports.USER_AGENT = USER_AGENT;
+//# sourceMappingURL=shared.cjs.map
+
+/***/ }),
+
+/***/ 6495:
+/***/ ((module) => {
+
+module.exports = /*#__PURE__*/JSON.parse('{"name":"gaxios","version":"7.3.1","description":"A simple common HTTP client specifically for Google APIs and services.","main":"build/cjs/src/index.js","types":"build/cjs/src/index.d.ts","files":["build/"],"exports":{".":{"import":{"types":"./build/esm/src/index.d.ts","default":"./build/esm/src/index.js"},"require":{"types":"./build/cjs/src/index.d.ts","default":"./build/cjs/src/index.js"}}},"scripts":{"lint":"gts check --no-inline-config","test":"c8 mocha build/esm/test","presystem-test":"npm run compile","system-test":"mocha build/esm/system-test --timeout 80000","compile":"tsc -b ./tsconfig.json ./tsconfig.cjs.json && node utils/enable-esm.mjs","fix":"gts fix","prepare":"npm run compile","pretest":"npm run compile","webpack":"webpack","prebrowser-test":"npm run compile","browser-test":"node build/browser-test/browser-test-runner.js","docs":"jsdoc -c .jsdoc.js","samples-test":"cd samples/ && npm link ../ && npm test && cd ../","prelint":"cd samples; npm link ../; npm install","clean":"gts clean"},"repository":{"type":"git","directory":"core/packages/gaxios","url":"https://github.com/googleapis/google-cloud-node.git"},"keywords":["google"],"engines":{"node":">=18"},"author":"Google, LLC","license":"Apache-2.0","devDependencies":{"@babel/plugin-proposal-private-methods":"^7.18.6","@types/cors":"^2.8.6","@types/express":"^5.0.0","@types/extend":"^3.0.1","@types/mocha":"^10.0.10","@types/multiparty":"4.2.1","@types/mv":"^2.1.0","@types/ncp":"^2.0.8","@types/node":"^24.0.0","@types/sinon":"^21.0.0","@types/tmp":"^0.2.6","assert":"^2.0.0","browserify":"^17.0.0","c8":"^10.1.3","cors":"^2.8.5","express":"^5.0.0","gts":"^6.0.2","is-docker":"^3.0.0","jsdoc":"^4.0.4","jsdoc-fresh":"^5.0.0","jsdoc-region-tag":"^4.0.0","karma":"^6.0.0","karma-chrome-launcher":"^3.0.0","karma-coverage":"^2.0.0","karma-firefox-launcher":"^2.0.0","karma-mocha":"^2.0.0","karma-remap-coverage":"^0.1.5","karma-sourcemap-loader":"^0.4.0","karma-webpack":"^5.0.0","mocha":"^11.1.0","multiparty":"^4.2.1","mv":"^2.1.1","ncp":"^2.0.0","nock":"14.0.5","null-loader":"^4.0.1","pack-n-play":"^4.0.0","puppeteer":"^24.0.0","sinon":"21.0.3","stream-browserify":"^3.0.0","tmp":"0.2.7","ts-loader":"^9.5.2","typescript":"5.8.3","undici-types":"^7.24.1","webpack":"^5.97.1","webpack-cli":"^6.0.1"},"dependencies":{"extend":"^3.0.2","https-proxy-agent":"^7.0.1","node-fetch":"^3.3.2"},"homepage":"https://github.com/googleapis/google-cloud-node/tree/main/core/packages/gaxios"}');
+
+/***/ }),
+
+/***/ 6066:
+/***/ ((module) => {
+
+module.exports = /*#__PURE__*/JSON.parse('{"name":"google-auth-library","version":"10.9.1","author":"Google Inc.","description":"Google APIs Authentication Client Library for Node.js","engines":{"node":">=18"},"main":"./build/src/index.js","types":"./build/src/index.d.ts","repository":{"type":"git","directory":"core/packages/google-auth-library-nodejs","url":"https://github.com/googleapis/google-cloud-node.git"},"keywords":["google","api","google apis","client","client library"],"dependencies":{"base64-js":"^1.3.0","ecdsa-sig-formatter":"^1.0.11","gaxios":"^7.1.4","gcp-metadata":"8.1.2","google-logging-utils":"1.1.3","jws":"^4.0.0"},"devDependencies":{"@types/base64-js":"^1.2.5","@types/jws":"^3.1.0","@types/mocha":"^10.0.10","@types/mv":"^2.1.0","@types/ncp":"^2.0.8","@types/node":"^24.0.0","@types/sinon":"^21.0.0","assert-rejects":"^1.0.0","c8":"^10.1.3","codecov":"^3.8.3","gts":"^6.0.2","is-docker":"^3.0.0","jsdoc":"^4.0.4","jsdoc-fresh":"^5.0.0","jsdoc-region-tag":"^4.0.0","karma":"^6.0.0","karma-chrome-launcher":"^3.0.0","karma-coverage":"^2.0.0","karma-firefox-launcher":"^2.0.0","karma-mocha":"^2.0.0","karma-sourcemap-loader":"^0.4.0","karma-webpack":"^5.0.1","keypair":"^1.0.4","mocha":"^11.1.0","mv":"^2.1.1","ncp":"^2.0.0","nock":"^14.0.5","null-loader":"^4.0.1","puppeteer":"^24.0.0","sinon":"21.0.3","ts-loader":"^9.5.2","typescript":"5.8.3","webpack":"^5.97.1","webpack-cli":"^6.0.1"},"files":["build/src","!build/src/**/*.map"],"scripts":{"test":"c8 mocha build/test","clean":"gts clean","prepare":"npm run compile","lint":"gts check --no-inline-config","compile":"tsc -p .","fix":"gts fix","pretest":"npm run compile -- --sourceMap","docs":"jsdoc -c .jsdoc.js","samples-setup":"cd samples/ && npm link ../ && npm run setup && cd ../","samples-test":"cd samples/ && npm link ../ && npm test && cd ../","system-test":"mocha build/system-test --timeout 60000","presystem-test":"npm run compile -- --sourceMap","webpack":"webpack","browser-test":"karma start","prelint":"cd samples; npm link ../; npm install"},"license":"Apache-2.0","homepage":"https://github.com/googleapis/google-cloud-node/tree/main/core/packages/google-auth-library-nodejs"}');
+
 /***/ })
 
 /******/ });
@@ -41467,7 +65487,7 @@ exports.visitAsync = visitAsync;
 /******/ 	// Execute the module function
 /******/ 	var threw = true;
 /******/ 	try {
-/******/ 		__webpack_modules__[moduleId](module, module.exports, __nccwpck_require__);
+/******/ 		__webpack_modules__[moduleId].call(module.exports, module, module.exports, __nccwpck_require__);
 /******/ 		threw = false;
 /******/ 	} finally {
 /******/ 		if(threw) delete __webpack_module_cache__[moduleId];
@@ -41476,6 +65496,9 @@ exports.visitAsync = visitAsync;
 /******/ 	// Return the exports of the module
 /******/ 	return module.exports;
 /******/ }
+/******/ 
+/******/ // expose the modules object (__webpack_modules__)
+/******/ __nccwpck_require__.m = __webpack_modules__;
 /******/ 
 /************************************************************************/
 /******/ /* webpack/runtime/asset-relocator-loader */
@@ -41562,6 +65585,36 @@ exports.visitAsync = visitAsync;
 /******/ 	};
 /******/ })();
 /******/ 
+/******/ /* webpack/runtime/create fake namespace object */
+/******/ (() => {
+/******/ 	var getProto = Object.getPrototypeOf ? (obj) => (Object.getPrototypeOf(obj)) : (obj) => (obj.__proto__);
+/******/ 	var leafPrototypes;
+/******/ 	// create a fake namespace object
+/******/ 	// mode & 1: value is a module id, require it
+/******/ 	// mode & 2: merge all properties of value into the ns
+/******/ 	// mode & 4: return value when already ns object
+/******/ 	// mode & 16: return value when it's Promise-like
+/******/ 	// mode & 8|1: behave like require
+/******/ 	__nccwpck_require__.t = function(value, mode) {
+/******/ 		if(mode & 1) value = this(value);
+/******/ 		if(mode & 8) return value;
+/******/ 		if(typeof value === 'object' && value) {
+/******/ 			if((mode & 4) && value.__esModule) return value;
+/******/ 			if((mode & 16) && typeof value.then === 'function') return value;
+/******/ 		}
+/******/ 		var ns = Object.create(null);
+/******/ 		__nccwpck_require__.r(ns);
+/******/ 		var def = {};
+/******/ 		leafPrototypes = leafPrototypes || [null, getProto({}), getProto([]), getProto(getProto)];
+/******/ 		for(var current = mode & 2 && value; typeof current == 'object' && !~leafPrototypes.indexOf(current); current = getProto(current)) {
+/******/ 			Object.getOwnPropertyNames(current).forEach((key) => (def[key] = () => (value[key])));
+/******/ 		}
+/******/ 		def['default'] = () => (value);
+/******/ 		__nccwpck_require__.d(ns, def);
+/******/ 		return ns;
+/******/ 	};
+/******/ })();
+/******/ 
 /******/ /* webpack/runtime/define property getters */
 /******/ (() => {
 /******/ 	// define getter functions for harmony exports
@@ -41574,9 +65627,105 @@ exports.visitAsync = visitAsync;
 /******/ 	};
 /******/ })();
 /******/ 
+/******/ /* webpack/runtime/ensure chunk */
+/******/ (() => {
+/******/ 	__nccwpck_require__.f = {};
+/******/ 	// This file contains only the entry chunk.
+/******/ 	// The chunk loading function for additional chunks
+/******/ 	__nccwpck_require__.e = (chunkId) => {
+/******/ 		return Promise.all(Object.keys(__nccwpck_require__.f).reduce((promises, key) => {
+/******/ 			__nccwpck_require__.f[key](chunkId, promises);
+/******/ 			return promises;
+/******/ 		}, []));
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/get javascript chunk filename */
+/******/ (() => {
+/******/ 	// This function allow to reference async chunks
+/******/ 	__nccwpck_require__.u = (chunkId) => {
+/******/ 		// return url for filenames based on template
+/******/ 		return "" + chunkId + ".index.js";
+/******/ 	};
+/******/ })();
+/******/ 
 /******/ /* webpack/runtime/hasOwnProperty shorthand */
 /******/ (() => {
 /******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/make namespace object */
+/******/ (() => {
+/******/ 	// define __esModule on exports
+/******/ 	__nccwpck_require__.r = (exports) => {
+/******/ 		if(typeof Symbol !== 'undefined' && Symbol.toStringTag) {
+/******/ 			Object.defineProperty(exports, Symbol.toStringTag, { value: 'Module' });
+/******/ 		}
+/******/ 		Object.defineProperty(exports, '__esModule', { value: true });
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/import chunk loading */
+/******/ (() => {
+/******/ 	// no baseURI
+/******/ 	
+/******/ 	// object to store loaded and loading chunks
+/******/ 	// undefined = chunk not loaded, null = chunk preloaded/prefetched
+/******/ 	// [resolve, Promise] = chunk loading, 0 = chunk loaded
+/******/ 	var installedChunks = {
+/******/ 		792: 0
+/******/ 	};
+/******/ 	
+/******/ 	var installChunk = (data) => {
+/******/ 		var {ids, modules, runtime} = data;
+/******/ 		// add "modules" to the modules object,
+/******/ 		// then flag all "ids" as loaded and fire callback
+/******/ 		var moduleId, chunkId, i = 0;
+/******/ 		for(moduleId in modules) {
+/******/ 			if(__nccwpck_require__.o(modules, moduleId)) {
+/******/ 				__nccwpck_require__.m[moduleId] = modules[moduleId];
+/******/ 			}
+/******/ 		}
+/******/ 		if(runtime) runtime(__nccwpck_require__);
+/******/ 		for(;i < ids.length; i++) {
+/******/ 			chunkId = ids[i];
+/******/ 			if(__nccwpck_require__.o(installedChunks, chunkId) && installedChunks[chunkId]) {
+/******/ 				installedChunks[chunkId][0]();
+/******/ 			}
+/******/ 			installedChunks[ids[i]] = 0;
+/******/ 		}
+/******/ 	
+/******/ 	}
+/******/ 	
+/******/ 	__nccwpck_require__.f.j = (chunkId, promises) => {
+/******/ 			// import() chunk loading for javascript
+/******/ 			var installedChunkData = __nccwpck_require__.o(installedChunks, chunkId) ? installedChunks[chunkId] : undefined;
+/******/ 			if(installedChunkData !== 0) { // 0 means "already installed".
+/******/ 	
+/******/ 				// a Promise means "currently loading".
+/******/ 				if(installedChunkData) {
+/******/ 					promises.push(installedChunkData[1]);
+/******/ 				} else {
+/******/ 					if(true) { // all chunks have JS
+/******/ 						// setup Promise in chunk cache
+/******/ 						var promise = import("./" + __nccwpck_require__.u(chunkId)).then(installChunk, (e) => {
+/******/ 							if(installedChunks[chunkId] !== 0) installedChunks[chunkId] = undefined;
+/******/ 							throw e;
+/******/ 						});
+/******/ 						var promise = Promise.race([promise, new Promise((resolve) => (installedChunkData = installedChunks[chunkId] = [resolve]))])
+/******/ 						promises.push(installedChunkData[1] = promise);
+/******/ 					}
+/******/ 				}
+/******/ 			}
+/******/ 	};
+/******/ 	
+/******/ 	// no prefetching
+/******/ 	
+/******/ 	// no preloaded
+/******/ 	
+/******/ 	// no external install chunk
+/******/ 	
+/******/ 	// no on chunks loaded
 /******/ })();
 /******/ 
 /************************************************************************/

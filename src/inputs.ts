@@ -46,6 +46,7 @@ export const INPUT_NAMES = [
   'manifests',
   'dry_run',
   'rollout_timeout',
+  'scheduling_grace',
   'rollback_on_failure',
   'smoke_checks',
   'github_token',
@@ -105,6 +106,8 @@ export interface DeployConfig {
   dryRun: boolean
   dryRunSource: 'input' | 'pull_request' | 'default'
   rolloutTimeoutSeconds: number
+  // How long a pod may wait for a node (Autopilot scale-up) before that counts as a failure.
+  schedulingGraceSeconds: number
   rollbackOnFailure: boolean
   smokeChecks: SmokeCheckChoice[]
   githubToken?: string
@@ -325,6 +328,11 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
       `rollout_timeout: ${shown(timeoutText)} is not a duration from 1s to 6h (e.g. 90, 90s, 5m, 1m30s)`
     )
   }
+  const graceText = text('scheduling_grace') || '4m'
+  const schedulingGraceSeconds = parseDurationSeconds(graceText)
+  if (schedulingGraceSeconds === undefined || schedulingGraceSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {
+    problems.push(`scheduling_grace: ${shown(graceText)} is not a duration up to 6h (e.g. 0, 90s, 4m)`)
+  }
   const rollbackOnFailure = boolean('rollback_on_failure', true)
   const smokeChecks = parseSmokeChecks(text('smoke_checks') || 'true', beat, problems)
   const prComment = boolean('pr_comment', true)
@@ -357,6 +365,7 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
     dryRun,
     dryRunSource,
     rolloutTimeoutSeconds: rolloutTimeoutSeconds ?? 300,
+    schedulingGraceSeconds: schedulingGraceSeconds ?? 240,
     rollbackOnFailure,
     smokeChecks,
     githubToken: optional('github_token'),

@@ -7,7 +7,7 @@ export const EXAMPLE_INPUTS: Record<string, string> = {
   gcp_service_account: 'noesis2-workers@noesis2-prod.iam.gserviceaccount.com',
   secret_data:
     'SECRET_KEY=django-insecure-example-key\nREDIS_URL=redis://:redis-example-pass@10.0.0.5:6379/0',
-  db_user: 'noesis2',
+  db_user: 'noesis2_app',
   db_password: 'p@ss:w/rd-example',
   db_name: 'noesis2',
   worker_queues: 'celery,rag_delete'

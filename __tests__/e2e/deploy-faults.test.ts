@@ -1,0 +1,74 @@
+// End-to-end runs that need a rig of their own: a smoke check that fails, and an API server that answers a
+// share of requests with 503/429/500 (the deploy must still succeed through retries).
+
+import { after, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { EXAMPLE_INPUTS } from '../support/example-inputs.js'
+import { startRig, type Rig } from '../support/rig.js'
+import {
+  createWorkspace,
+  runAction,
+  DIST_POST,
+  type ActionRun,
+  type ActionWorkspace
+} from '../support/run-action.js'
+import { programSmokeExec } from '../support/smoke-exec.js'
+
+const REGISTRY = 'europe-west3-docker.pkg.dev/noesis2-prod/app/noesis2-web'
+const rigs: Rig[] = []
+const workspaces: ActionWorkspace[] = []
+after(async () => {
+  await Promise.all(workspaces.map(w => w.remove()))
+  await Promise.all(rigs.map(r => r.stop()))
+})
+
+async function deploy(rig: Rig, namespace: string, inputs: Record<string, string>): Promise<ActionRun> {
+  const workspace = await createWorkspace()
+  workspaces.push(workspace)
+  const run = await runAction({
+    inputs: { ...EXAMPLE_INPUTS, ...rig.clusterInputs, namespace, rollout_timeout: '60s', ...inputs },
+    env: rig.env,
+    workspace
+  })
+  await runAction({ inputs: {}, env: rig.env, entry: DIST_POST, workspace })
+  return run
+}
+
+describe('deploy against a misbehaving app or API', () => {
+  test('a failed smoke check fails the step and rolls back', async () => {
+    const rig = await startRig()
+    rigs.push(rig)
+    programSmokeExec(rig.kube, {
+      database: { ok: false, error: 'OperationalError: password authentication failed for user "noesis2"' }
+    })
+    const ns = 'e2e-smoke'
+    // The first deploy skips the database check, so there is a good revision to go back to.
+    const first = await deploy(rig, ns, { image: `${REGISTRY}:m1`, smoke_checks: 'worker,beat,redis' })
+    assert.equal(first.outputs.status, 'deployed', first.stdout)
+    const run = await deploy(rig, ns, { image: `${REGISTRY}:m2` })
+    assert.equal(run.exitCode, 1)
+    assert.equal(run.outputs.status, 'rolled-back')
+    assert.match(run.stdout, /::error::deploy-gke-workers: Smoke check database failed/)
+    assert.match(run.summary, /\| database \| celery-worker-[a-z0-9-]+ \| FAIL \|/)
+    assert.match(run.summary, /password authentication failed/)
+    const results = JSON.parse(run.outputs.smoke_results) as Array<{ name: string; ok: boolean }>
+    assert.deepEqual(results.find(r => r.name === 'database')?.ok, false)
+    const worker = await rig.kubectlJson<{
+      spec: { template: { spec: { containers: Array<{ image: string }> } } }
+    }>('get', 'deployment', 'celery-worker', '-n', ns)
+    assert.equal(worker.spec.template.spec.containers[0].image, `${REGISTRY}:m1`)
+  })
+
+  test('transient API errors (503, 429, 500 on a seeded share of requests) are retried and the deploy succeeds', async () => {
+    const rig = await startRig()
+    rigs.push(rig)
+    programSmokeExec(rig.kube)
+    rig.kube.control.setFaults({ seed: 7, errorRate: 0.15, statuses: [503, 429, 500], retryAfterSeconds: 1 })
+    const run = await deploy(rig, 'e2e-faults', { image: `${REGISTRY}:f1` })
+    rig.kube.control.setFaults(undefined)
+    assert.equal(run.exitCode, 0, run.stdout + run.stderr)
+    assert.equal(run.outputs.status, 'deployed')
+    const injected = rig.kube.control.requestLog().filter(r => [503, 429, 500].includes(r.status)).length
+    assert.ok(injected > 0, 'faults were injected')
+  })
+})

@@ -1,0 +1,118 @@
+// Checks before any write, so an apply never stops half-way: the live Secret has every key the Deployments
+// need (when the action does not write it), and the credentials may do every verb the apply needs.
+
+import type { SecretKeyReference } from '../render/checks.js'
+import type { KubeObject } from '../render/kube-object.js'
+import type { Kubectl } from '../kube/kubectl.js'
+
+interface LiveSecret {
+  metadata: { name: string }
+  data?: Record<string, string>
+}
+
+const CORE_KINDS: Record<string, string> = {
+  Namespace: 'namespaces',
+  ServiceAccount: 'serviceaccounts',
+  Secret: 'secrets',
+  ConfigMap: 'configmaps',
+  Deployment: 'deployments.apps',
+  HorizontalPodAutoscaler: 'horizontalpodautoscalers.autoscaling',
+  PodDisruptionBudget: 'poddisruptionbudgets.policy'
+}
+
+export function resourceOf(kind: string): string {
+  return CORE_KINDS[kind] ?? `${kind.toLowerCase()}s`
+}
+
+export async function checkLiveSecrets(
+  kubectl: Kubectl,
+  namespace: string,
+  keys: SecretKeyReference[],
+  wholeSecrets: Array<{ object: string; container: string; secret: string }>
+): Promise<string[]> {
+  const problems: string[] = []
+  const secretNames = [...new Set([...keys.map(k => k.secret), ...wholeSecrets.map(s => s.secret)])]
+  for (const name of secretNames) {
+    // Only the key names are read; values are never printed (-o json is parsed here and dropped).
+    const result = await kubectl.run([
+      'get',
+      'secret',
+      name,
+      '-n',
+      namespace,
+      '--ignore-not-found',
+      '-o',
+      'json'
+    ])
+    const secret = result.stdout.trim() ? (JSON.parse(result.stdout) as LiveSecret) : undefined
+    if (!secret) {
+      problems.push(
+        `Secret ${name} does not exist in namespace ${namespace}; give secret_data (and db_*) so the action writes it, or create it first`
+      )
+      continue
+    }
+    const present = new Set(Object.keys(secret.data ?? {}))
+    for (const reference of keys.filter(k => k.secret === name && !present.has(k.key))) {
+      problems.push(
+        `${reference.object} container ${reference.container} needs key ${reference.key} of Secret ${name}, which the Secret in the cluster lacks`
+      )
+    }
+  }
+  return problems
+}
+
+export interface Permission {
+  verb: string
+  resource: string
+  namespace?: string
+}
+
+// What a server-side apply of these objects needs, plus what the rollout watch, rollback and smoke checks use.
+export function permissionsFor(
+  objects: KubeObject[],
+  namespace: string,
+  options: { smokeChecks: boolean }
+): Permission[] {
+  const wanted: Permission[] = []
+  for (const object of objects) {
+    const resource = resourceOf(object.kind)
+    const scope = object.kind === 'Namespace' ? undefined : namespace
+    wanted.push(
+      { verb: 'get', resource, namespace: scope },
+      { verb: 'create', resource, namespace: scope },
+      { verb: 'patch', resource, namespace: scope }
+    )
+  }
+  wanted.push(
+    { verb: 'list', resource: 'pods', namespace },
+    { verb: 'list', resource: 'replicasets.apps', namespace },
+    { verb: 'list', resource: 'events', namespace }
+  )
+  if (options.smokeChecks) wanted.push({ verb: 'create', resource: 'pods/exec', namespace })
+  // rollout undo and restart read the ReplicaSets (listed above) and patch the Deployment (as the apply does).
+  const seen = new Set<string>()
+  return wanted.filter(p => {
+    const key = `${p.verb} ${p.resource} ${p.namespace ?? ''}`
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
+}
+
+export async function checkPermissions(kubectl: Kubectl, permissions: Permission[]): Promise<string[]> {
+  const answers = await Promise.all(
+    permissions.map(async p => {
+      const args = ['auth', 'can-i', p.verb, p.resource]
+      if (p.namespace) args.push('-n', p.namespace)
+      // can-i exits 1 for "no": an answer, not an error.
+      const result = await kubectl.run(args, { okExitCodes: [0, 1] })
+      return { permission: p, allowed: result.stdout.trim() === 'yes' }
+    })
+  )
+  return answers
+    .filter(a => !a.allowed)
+    .map(
+      a =>
+        `the deploy credentials may not ${a.permission.verb} ${a.permission.resource}${a.permission.namespace ? ` in namespace ${a.permission.namespace}` : ' (cluster-wide)'}`
+    )
+}

@@ -1,0 +1,91 @@
+// Runs the smoke checks with `kubectl exec` in a ready pod of each rolled-out Deployment.
+
+import type { SmokeCheckChoice } from '../inputs.js'
+import { KubectlError, type Kubectl } from '../kube/kubectl.js'
+import type { Pod } from '../kube/types.js'
+import {
+  buildSmokeChecks,
+  interpretSmokeOutput,
+  smokeExecArgs,
+  smokeExecTimeoutMs,
+  type SmokeCheckName,
+  type SmokeCheckResult
+} from './smoke-checks.js'
+
+const CHOICE_TO_CHECK: Record<SmokeCheckChoice, SmokeCheckName> = {
+  worker: 'worker-process',
+  beat: 'beat-process',
+  database: 'database',
+  redis: 'redis',
+  'celery-ping': 'celery-ping'
+}
+
+export interface SmokeRunOptions {
+  namespace: string
+  celeryApp: string
+  choices: SmokeCheckChoice[]
+  podsByTarget: { worker: Pod[]; beat: Pod[] }
+  now?: () => number
+}
+
+export function isPodReady(pod: Pod): boolean {
+  if (pod.metadata.deletionTimestamp || pod.status?.phase !== 'Running') return false
+  return pod.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') ?? false
+}
+
+export async function runSmokeChecks(
+  kubectl: Kubectl,
+  options: SmokeRunOptions
+): Promise<SmokeCheckResult[]> {
+  const now = options.now ?? Date.now
+  const wanted = new Set(options.choices.map(c => CHOICE_TO_CHECK[c]))
+  const specs = buildSmokeChecks({
+    celeryApp: options.celeryApp,
+    beat: wanted.has('beat-process'),
+    database: wanted.has('database'),
+    redis: wanted.has('redis'),
+    celeryPing: wanted.has('celery-ping')
+  }).filter(spec => wanted.has(spec.name))
+
+  const results: SmokeCheckResult[] = []
+  for (const spec of specs) {
+    const pod = options.podsByTarget[spec.target].find(isPodReady)
+    if (!pod) {
+      results.push({
+        name: spec.name,
+        pod: '',
+        ok: false,
+        durationMs: 0,
+        detail: `no ready ${spec.target} pod to run it in`
+      })
+      continue
+    }
+    const started = now()
+    try {
+      // A check is read-only but not worth repeating: a retry would hide a flaky dependency.
+      const run = await kubectl.run(smokeExecArgs(spec, pod.metadata.name, options.namespace), {
+        okExitCodes: Array.from({ length: 256 }, (_, code) => code),
+        timeoutMs: smokeExecTimeoutMs(spec),
+        retry: false
+      })
+      const verdict = interpretSmokeOutput(spec, run.exitCode, run.stdout, run.stderr)
+      results.push({
+        name: spec.name,
+        pod: pod.metadata.name,
+        ok: verdict.ok,
+        durationMs: now() - started,
+        detail: verdict.detail
+      })
+    } catch (error) {
+      const detail = error instanceof KubectlError ? error.message : String(error)
+      results.push({
+        name: spec.name,
+        pod: pod.metadata.name,
+        ok: false,
+        durationMs: now() - started,
+        detail
+      })
+    }
+  }
+  return results
+}

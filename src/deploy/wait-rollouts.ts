@@ -1,0 +1,128 @@
+// Watches the worker and beat rollouts at the same time and stops as soon as the outcome is known: complete,
+// the progress deadline passed, or a pod of the new ReplicaSet is in a state it cannot leave by itself
+// (ImagePullBackOff, CrashLoopBackOff, a missing Secret key, OOMKilled, unschedulable past the grace).
+
+import type { Kubectl } from '../kube/kubectl.js'
+import { readWorkloadSnapshot, type NamespaceSnapshot } from '../kube/objects.js'
+import type { Deployment, Event, Pod } from '../kube/types.js'
+import { detectPodFailures, type PodFailure } from './pod-failures.js'
+import { assessDeployment, findNewReplicaSet, podsOfReplicaSet } from './rollout-state.js'
+
+export type RolloutOutcome = 'complete' | 'failed' | 'timeout'
+
+export interface RolloutResult {
+  deployment: string
+  outcome: RolloutOutcome
+  message: string
+  reason?: string
+  durationMs: number
+  revision?: string
+  failures: PodFailure[]
+  // Pods of the new ReplicaSet when the watch ended (for diagnostics and smoke checks).
+  pods: Pod[]
+}
+
+export interface WaitOptions {
+  namespace: string
+  deployments: string[]
+  timeoutMs: number
+  pendingGraceSeconds: number
+  pollMs?: number
+  now?: () => number
+  sleep?: (ms: number) => Promise<void>
+  onProgress?: (line: string) => void
+}
+
+export interface WaitResult {
+  results: RolloutResult[]
+  snapshot: NamespaceSnapshot
+}
+
+const DEFAULT_POLL_MS = 1000
+
+export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): Promise<WaitResult> {
+  const now = options.now ?? Date.now
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms)))
+  const started = now()
+  const pending = new Set(options.deployments)
+  const results = new Map<string, RolloutResult>()
+  const lastMessage = new Map<string, string>()
+  let snapshot: NamespaceSnapshot = { deployments: [], replicaSets: [], pods: [], events: [] }
+
+  for (;;) {
+    snapshot = await readWorkloadSnapshot(kubectl, options.namespace)
+    const elapsed = now() - started
+    for (const name of [...pending]) {
+      const verdict = judge(name, snapshot, { ...options, nowMs: now() })
+      if (verdict.message !== lastMessage.get(name)) {
+        options.onProgress?.(`${name}: ${verdict.message}`)
+        lastMessage.set(name, verdict.message)
+      }
+      if (verdict.outcome !== undefined) {
+        results.set(name, { ...verdict, outcome: verdict.outcome, deployment: name, durationMs: elapsed })
+        pending.delete(name)
+      }
+    }
+    if (pending.size === 0) break
+    if (elapsed >= options.timeoutMs) {
+      for (const name of pending) {
+        const verdict = judge(name, snapshot, { ...options, nowMs: now() })
+        results.set(name, {
+          ...verdict,
+          deployment: name,
+          outcome: 'timeout',
+          message: `not rolled out within ${Math.round(options.timeoutMs / 1000)}s: ${verdict.message}`,
+          durationMs: elapsed,
+          // Not-yet-fatal problems are the best explanation a timeout has.
+          failures: verdict.failures
+        })
+      }
+      break
+    }
+    await sleep(Math.min(options.pollMs ?? DEFAULT_POLL_MS, Math.max(0, options.timeoutMs - elapsed)))
+  }
+  return { results: options.deployments.map(name => results.get(name)!), snapshot }
+}
+
+interface Verdict {
+  outcome?: RolloutOutcome
+  message: string
+  reason?: string
+  revision?: string
+  failures: PodFailure[]
+  pods: Pod[]
+}
+
+function judge(
+  name: string,
+  snapshot: NamespaceSnapshot,
+  options: { pendingGraceSeconds: number; nowMs: number }
+): Verdict {
+  const deployment = snapshot.deployments.find(d => d.metadata.name === name)
+  if (!deployment) return { message: `deployment "${name}" not found yet`, failures: [], pods: [] }
+  const state = assessDeployment(deployment)
+  const pods = newPods(deployment, snapshot)
+  const failures = detectPodFailures(pods, eventsOf(pods, snapshot.events), {
+    now: new Date(options.nowMs),
+    pendingGraceSeconds: options.pendingGraceSeconds
+  })
+  const base = { revision: state.revision, failures, pods }
+  if (state.phase === 'complete') return { ...base, outcome: 'complete', message: state.message }
+  if (state.phase === 'failed')
+    return { ...base, outcome: 'failed', message: state.message, reason: state.reason }
+  const fatal = failures.filter(f => f.fatal)
+  if (fatal.length > 0) {
+    return { ...base, outcome: 'failed', message: state.message, reason: fatal[0].reason, failures }
+  }
+  return { ...base, message: state.message }
+}
+
+function newPods(deployment: Deployment, snapshot: NamespaceSnapshot): Pod[] {
+  const replicaSet = findNewReplicaSet(deployment, snapshot.replicaSets)
+  return replicaSet ? podsOfReplicaSet(replicaSet, snapshot.pods) : []
+}
+
+function eventsOf(pods: Pod[], events: Event[]): Event[] {
+  const names = new Set(pods.map(p => p.metadata.name))
+  return events.filter(e => e.involvedObject?.kind === 'Pod' && names.has(e.involvedObject.name ?? ''))
+}

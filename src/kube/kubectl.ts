@@ -1,0 +1,283 @@
+// The one place that runs kubectl: argument arrays (never a shell), an explicit --kubeconfig, JSON parsing,
+// retries with backoff on transient API/network failures, and errors that carry the command and stderr.
+import { spawn } from 'node:child_process'
+import { isTransientKubectlFailure, retryAfterHintMs } from './transient-errors.js'
+
+export { isTransientKubectlFailure } from './transient-errors.js'
+
+export interface RetryPolicy {
+  attempts: number
+  baseDelayMs: number
+  maxDelayMs: number
+}
+
+export interface KubectlOptions {
+  kubeconfig: string
+  bin?: string
+  env?: NodeJS.ProcessEnv
+  beforeCall?: () => Promise<void>
+  retry?: RetryPolicy
+  sleep?: (ms: number) => Promise<void>
+  log?: (line: string) => void
+  redact?: (text: string) => string
+  // Source of jitter in [0, 1); injectable so tests can predict the delays.
+  random?: () => number
+}
+
+export interface RunOptions {
+  stdin?: string
+  okExitCodes?: number[]
+  timeoutMs?: number
+  retry?: boolean
+}
+
+export interface RunResult {
+  stdout: string
+  stderr: string
+  exitCode: number
+  attempts: number
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 500, maxDelayMs: 8000 }
+// A server's Retry-After is honoured, but not beyond this: a deploy step must not stall for minutes.
+const MAX_RETRY_AFTER_MS = 60_000
+// After a timeout's SIGTERM, how long kubectl gets to exit before SIGKILL.
+const KILL_GRACE_MS = 2000
+const STDERR_TAIL_LINES = 12
+const STDERR_TAIL_CHARS = 2000
+
+export class KubectlError extends Error {
+  readonly command: string[]
+  readonly exitCode: number
+  readonly stderr: string
+  readonly transient: boolean
+  readonly timedOut: boolean
+  readonly attempts: number
+
+  constructor(
+    message: string,
+    details: {
+      command: string[]
+      exitCode: number
+      stderr: string
+      transient: boolean
+      timedOut?: boolean
+      attempts: number
+    }
+  ) {
+    super(message)
+    this.name = 'KubectlError'
+    this.command = details.command
+    this.exitCode = details.exitCode
+    this.stderr = details.stderr
+    this.transient = details.transient
+    this.timedOut = details.timedOut ?? false
+    this.attempts = details.attempts
+  }
+}
+
+interface AttemptOutcome {
+  stdout: string
+  stderr: string
+  exitCode: number
+  timedOut: boolean
+  spawnError?: Error
+}
+
+export class Kubectl {
+  private readonly bin: string
+  private readonly policy: RetryPolicy
+  private readonly sleep: (ms: number) => Promise<void>
+  private readonly log: (line: string) => void
+  private readonly redact: (text: string) => string
+  private readonly random: () => number
+
+  constructor(private readonly opts: KubectlOptions) {
+    this.bin = opts.bin ?? 'kubectl'
+    this.policy = opts.retry ?? DEFAULT_RETRY
+    this.sleep = opts.sleep ?? (ms => new Promise(resolve => setTimeout(resolve, ms)))
+    this.log = opts.log ?? (() => {})
+    this.redact = opts.redact ?? (text => text)
+    this.random = opts.random ?? Math.random
+  }
+
+  async run(args: string[], runOpts: RunOptions = {}): Promise<RunResult> {
+    const argv = ['--kubeconfig', this.opts.kubeconfig, ...args]
+    const shown = this.describe(args)
+    const okExitCodes = runOpts.okExitCodes ?? [0]
+    const maxAttempts = runOpts.retry === false ? 1 : Math.max(1, this.policy.attempts)
+
+    for (let attempt = 1; ; attempt++) {
+      if (this.opts.beforeCall) await this.opts.beforeCall()
+      this.log(`${shown} (attempt ${attempt}/${maxAttempts})`)
+      const outcome = await this.spawnOnce(argv, runOpts)
+
+      if (outcome.spawnError) {
+        throw new KubectlError(`${shown} could not start: ${this.redact(outcome.spawnError.message)}`, {
+          command: argv,
+          exitCode: -1,
+          stderr: '',
+          transient: false,
+          attempts: attempt
+        })
+      }
+      if (outcome.timedOut) {
+        throw new KubectlError(
+          `${shown} timed out after ${runOpts.timeoutMs} ms and was killed${this.tailSuffix(outcome.stderr)}`,
+          {
+            command: argv,
+            exitCode: outcome.exitCode,
+            stderr: this.redact(outcome.stderr),
+            transient: false,
+            timedOut: true,
+            attempts: attempt
+          }
+        )
+      }
+      if (okExitCodes.includes(outcome.exitCode)) {
+        return {
+          stdout: outcome.stdout,
+          stderr: outcome.stderr,
+          exitCode: outcome.exitCode,
+          attempts: attempt
+        }
+      }
+
+      const transient = isTransientKubectlFailure(outcome.stderr, outcome.exitCode)
+      if (!transient || attempt >= maxAttempts) {
+        const gaveUp = transient && maxAttempts > 1 ? ` (gave up after ${attempt} attempts)` : ''
+        throw new KubectlError(
+          `${shown} failed (exit ${outcome.exitCode})${gaveUp}${this.tailSuffix(outcome.stderr)}`,
+          {
+            command: argv,
+            exitCode: outcome.exitCode,
+            stderr: this.redact(outcome.stderr),
+            transient,
+            attempts: attempt
+          }
+        )
+      }
+
+      const delay = this.backoffMs(attempt, outcome.stderr)
+      this.log(
+        `${shown}: transient failure (exit ${outcome.exitCode}), retrying in ${delay} ms: ${lastLine(this.redact(outcome.stderr))}`
+      )
+      await this.sleep(delay)
+    }
+  }
+
+  async json<T>(args: string[], runOpts: RunOptions = {}): Promise<T> {
+    const jsonArgs = [...args, '-o', 'json']
+    const result = await this.run(jsonArgs, runOpts)
+    try {
+      return JSON.parse(result.stdout) as T
+    } catch (error) {
+      const excerpt = this.redact(result.stdout.trim().slice(0, 200))
+      const reason = result.stdout.trim() === '' ? 'empty output' : `${(error as Error).message}: ${excerpt}`
+      throw new KubectlError(`${this.describe(jsonArgs)} did not print JSON (${reason})`, {
+        command: ['--kubeconfig', this.opts.kubeconfig, ...jsonArgs],
+        exitCode: result.exitCode,
+        stderr: this.redact(result.stderr),
+        transient: false,
+        attempts: result.attempts
+      })
+    }
+  }
+
+  // Exponential backoff with jitter (delay halved at most) so parallel callers do not retry in lockstep.
+  private backoffMs(attempt: number, stderr: string): number {
+    const exponential = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (attempt - 1))
+    const jittered = Math.round(exponential * (0.5 + 0.5 * this.random()))
+    const hint = retryAfterHintMs(stderr)
+    return hint === undefined ? jittered : Math.max(jittered, Math.min(hint, MAX_RETRY_AFTER_MS))
+  }
+
+  // The kubeconfig flag is left out of messages: it is the same on every call and only adds noise.
+  private describe(args: string[]): string {
+    return this.redact(['kubectl', ...args.map(quoteForDisplay)].join(' '))
+  }
+
+  private tailSuffix(stderr: string): string {
+    const tail = stderrTail(this.redact(stderr))
+    return tail ? `: ${tail}` : ''
+  }
+
+  private spawnOnce(argv: string[], runOpts: RunOptions): Promise<AttemptOutcome> {
+    return new Promise(resolve => {
+      // Own process group, so a timeout also kills whatever kubectl started (the gcloud dispatcher re-executes a
+      // version-specific kubectl).
+      const child = spawn(this.bin, argv, {
+        env: this.opts.env,
+        stdio: [runOpts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+        detached: true
+      })
+      const stdout: Buffer[] = []
+      const stderr: Buffer[] = []
+      let timedOut = false
+      let settled = false
+      const timers: NodeJS.Timeout[] = []
+
+      const killGroup = (signal: NodeJS.Signals): void => {
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, signal)
+        } catch {
+          // already gone
+        }
+      }
+      const finish = (outcome: AttemptOutcome): void => {
+        if (settled) return
+        settled = true
+        for (const timer of timers) clearTimeout(timer)
+        resolve(outcome)
+      }
+
+      child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk))
+      child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk))
+      child.on('error', error =>
+        finish({ stdout: '', stderr: '', exitCode: -1, timedOut: false, spawnError: error })
+      )
+      child.on('close', (code, signal) =>
+        finish({
+          stdout: Buffer.concat(stdout).toString('utf8'),
+          stderr: Buffer.concat(stderr).toString('utf8'),
+          exitCode: code ?? (signal ? -1 : 0),
+          timedOut
+        })
+      )
+
+      if (runOpts.timeoutMs !== undefined) {
+        timers.push(
+          setTimeout(() => {
+            timedOut = true
+            killGroup('SIGTERM')
+            timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS))
+          }, runOpts.timeoutMs)
+        )
+      }
+
+      if (child.stdin) {
+        // kubectl may exit before reading stdin (e.g. a bad flag); that EPIPE is not the failure to report.
+        child.stdin.on('error', () => {})
+        child.stdin.end(runOpts.stdin)
+      }
+    })
+  }
+}
+
+function quoteForDisplay(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`
+}
+
+function stderrTail(stderr: string): string {
+  const lines = stderr
+    .split('\n')
+    .map(line => line.trimEnd())
+    .filter(line => line !== '')
+  const tail = lines.slice(-STDERR_TAIL_LINES).join('\n')
+  return tail.length > STDERR_TAIL_CHARS ? `...${tail.slice(-STDERR_TAIL_CHARS)}` : tail
+}
+
+function lastLine(text: string): string {
+  const lines = text.trim().split('\n')
+  return lines[lines.length - 1] ?? ''
+}

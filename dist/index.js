@@ -48515,7 +48515,7 @@ async function waitForRollouts(kubectl, options) {
     const pending = new Set(options.deployments);
     const results = new Map();
     const lastMessage = new Map();
-    let snapshot = { deployments: [], replicaSets: [], pods: [], events: [] };
+    let snapshot;
     for (;;) {
         snapshot = await readWorkloadSnapshot(kubectl, options.namespace);
         const elapsed = now() - started;

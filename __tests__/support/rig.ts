@@ -35,15 +35,12 @@ export interface RigOptions {
 }
 
 export async function startRig(options: RigOptions = {}): Promise<Rig> {
-  let google: GoogleStandIns | undefined
-  const kube = await startKubeEmulator({
-    tickMs: 20,
-    ...options.kube,
-    // The access tokens the IAM stand-in mints are what the action's kubeconfig carries.
-    isTokenValid: token => google?.isValidAccessToken(token) ?? false
-  })
+  // The access tokens the IAM stand-in mints are what the action's kubeconfig carries; the stand-in starts
+  // after the emulator because it must know the emulator's address.
+  const tokenCheck: { isValid: (token: string) => boolean } = { isValid: () => false }
+  const kube = await startKubeEmulator({ tickMs: 20, ...options.kube, isTokenValid: token => tokenCheck.isValid(token) })
   const endpoint = new URL(kube.url).host
-  google = await startGoogleStandIns({
+  const google = await startGoogleStandIns({
     projectId: RIG_PROJECT,
     ...options.google,
     clusters: [
@@ -58,6 +55,7 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
       }
     ]
   })
+  tokenCheck.isValid = token => google.isValidAccessToken(token)
   const directory = await mkdtemp(path.join(os.tmpdir(), 'dgw-rig-'))
   const credentialsFile = await google.writeExternalAccountCredentials(directory, {
     impersonate: options.impersonate ?? true
@@ -104,7 +102,7 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
       return JSON.parse(result.stdout) as T
     },
     async stop() {
-      await Promise.all([kube.stop(), google!.stop()])
+      await Promise.all([kube.stop(), google.stop()])
       await rm(directory, { recursive: true, force: true })
     }
   }

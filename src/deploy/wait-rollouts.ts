@@ -47,7 +47,7 @@ export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): P
   const pending = new Set(options.deployments)
   const results = new Map<string, RolloutResult>()
   const lastMessage = new Map<string, string>()
-  let snapshot: NamespaceSnapshot = { deployments: [], replicaSets: [], pods: [], events: [] }
+  let snapshot: NamespaceSnapshot
 
   for (;;) {
     snapshot = await readWorkloadSnapshot(kubectl, options.namespace)

@@ -47596,7 +47596,8 @@ class Kubectl {
                     attempts: attempt
                 });
             }
-            if (okExitCodes.includes(outcome.exitCode)) {
+            const accepted = runOpts.accept ? runOpts.accept(outcome) : true;
+            if (okExitCodes.includes(outcome.exitCode) && accepted) {
                 return {
                     stdout: outcome.stdout,
                     stderr: outcome.stderr,
@@ -48355,8 +48356,11 @@ async function checkPermissions(kubectl, permissions) {
         const args = ['auth', 'can-i', p.verb, p.resource];
         if (p.namespace)
             args.push('-n', p.namespace);
-        // can-i exits 1 for "no": an answer, not an error.
-        const result = await kubectl.run(args, { okExitCodes: [0, 1] });
+        // can-i exits 1 for "no" (an answer) and for a failed request (an error, maybe worth retrying).
+        const result = await kubectl.run(args, {
+            okExitCodes: [0, 1],
+            accept: r => /^(yes|no)$/.test(r.stdout.trim())
+        });
         return { permission: p, allowed: result.stdout.trim() === 'yes' };
     }));
     return answers
@@ -49881,8 +49885,10 @@ function secretValuesOf(config, secretFields) {
     };
     for (const entry of config.secretData ?? [])
         add(entry.value);
-    for (const value of secretFields.values())
-        add(value);
+    // DB_NAME comes from a plain input: masking it would blank the app's name out of every log line.
+    for (const [key, value] of secretFields)
+        if (key !== 'DB_NAME')
+            add(value);
     add(config.database?.password);
     add(config.githubToken);
     return [...values];

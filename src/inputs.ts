@@ -404,7 +404,8 @@ export function secretValuesOf(config: DeployConfig, secretFields: ReadonlyMap<s
     values.add(encodeURIComponent(value))
   }
   for (const entry of config.secretData ?? []) add(entry.value)
-  for (const value of secretFields.values()) add(value)
+  // DB_NAME comes from a plain input: masking it would blank the app's name out of every log line.
+  for (const [key, value] of secretFields) if (key !== 'DB_NAME') add(value)
   add(config.database?.password)
   add(config.githubToken)
   return [...values]

@@ -203,17 +203,15 @@ describe('deploy', () => {
 
   test('a missing Secret key is caught before any write', async () => {
     const ns = 'e2e-secret'
-    await rig.kubectl('create', 'namespace', ns)
-    await rig.kubectl(
-      'create',
-      'secret',
-      'generic',
-      'app-secrets',
-      '-n',
-      ns,
-      '--from-literal=SECRET_KEY=x',
-      '--from-literal=DATABASE_URL=y'
-    )
+    await rig.applyObjects([
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'app-secrets', namespace: ns },
+        stringData: { SECRET_KEY: 'x', DATABASE_URL: 'y' }
+      }
+    ])
     const writesBefore = rig.kube.control
       .requestLog()
       .filter(r => r.method !== 'GET' && r.path.includes(`/namespaces/${ns}/`)).length

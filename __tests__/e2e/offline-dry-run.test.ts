@@ -8,7 +8,7 @@ import { parseAllDocuments } from 'yaml'
 import { EXAMPLE_INPUTS as EXAMPLE, EXAMPLE_SECRET_VALUES } from '../support/example-inputs.js'
 import { createWorkspace, runAction, type ActionWorkspace } from '../support/run-action.js'
 
-const EXAMPLE_INPUTS = { ...EXAMPLE, dry_run: 'true' }
+const EXAMPLE_INPUTS: Record<string, string> = { ...EXAMPLE, dry_run: 'true' }
 const SECRETS = EXAMPLE_SECRET_VALUES
 
 const workspaces: ActionWorkspace[] = []

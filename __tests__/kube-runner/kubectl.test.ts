@@ -286,6 +286,23 @@ describe('exit codes and errors', () => {
     assert.equal(fake.invocations().length, 1)
   })
 
+  test('accept tells an answer from a failure with the same exit code (auth can-i)', async () => {
+    fake.script([
+      {
+        exit: 1,
+        stderr:
+          'Error from server (ServiceUnavailable): the server is currently unable to handle the request\n'
+      },
+      { exit: 1, stdout: 'no\n' }
+    ])
+    const result = await kubectl().run(['auth', 'can-i', 'get', 'secrets'], {
+      okExitCodes: [0, 1],
+      accept: r => /^(yes|no)$/.test(r.stdout.trim())
+    })
+    assert.equal(result.stdout.trim(), 'no')
+    assert.equal(result.attempts, 2, 'the 503 was retried, the "no" was not')
+  })
+
   test('an exit code outside okExitCodes still fails', async () => {
     fake.script([{ exit: 2, stderr: 'error: failed to run "diff": executable file not found\n' }])
     const error = await rejection(kubectl().run(['diff', '-f', 'm.yaml'], { okExitCodes: [0, 1] }))

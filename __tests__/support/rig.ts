@@ -25,6 +25,8 @@ export interface Rig {
   // kubectl as an administrator, for reading the cluster state back in assertions.
   kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>
   kubectlJson<T>(...args: string[]): Promise<T>
+  // `kubectl apply -f -` of plain objects (JSON bodies: the emulator does not decode kubectl's protobuf writes).
+  applyObjects(objects: object[]): Promise<void>
   stop(): Promise<void>
 }
 
@@ -38,7 +40,11 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
   // The access tokens the IAM stand-in mints are what the action's kubeconfig carries; the stand-in starts
   // after the emulator because it must know the emulator's address.
   const tokenCheck: { isValid: (token: string) => boolean } = { isValid: () => false }
-  const kube = await startKubeEmulator({ tickMs: 20, ...options.kube, isTokenValid: token => tokenCheck.isValid(token) })
+  const kube = await startKubeEmulator({
+    tickMs: 20,
+    ...options.kube,
+    isTokenValid: token => tokenCheck.isValid(token)
+  })
   const endpoint = new URL(kube.url).host
   const google = await startGoogleStandIns({
     projectId: RIG_PROJECT,
@@ -64,9 +70,9 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
   await kube.writeKubeconfig(adminKubeconfig)
   const adminEnv = { ...process.env, KUBECACHEDIR: path.join(directory, 'admin-cache'), HOME: directory }
 
-  const kubectl = (...args: string[]) =>
+  const kubectlWithInput = (args: string[], input?: string) =>
     new Promise<{ code: number; stdout: string; stderr: string }>(resolve => {
-      execFile(
+      const child = execFile(
         'kubectl',
         ['--kubeconfig', adminKubeconfig, ...args],
         { env: adminEnv, timeout: 60_000 },
@@ -75,7 +81,9 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
           resolve({ code, stdout, stderr })
         }
       )
+      child.stdin?.end(input ?? '')
     })
+  const kubectl = (...args: string[]) => kubectlWithInput(args)
   const rig: Rig = {
     kube,
     google,
@@ -100,6 +108,13 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
       const result = await kubectl(...args, '-o', 'json')
       if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`)
       return JSON.parse(result.stdout) as T
+    },
+    async applyObjects(objects: object[]) {
+      const result = await kubectlWithInput(
+        ['apply', '-f', '-'],
+        objects.map(o => JSON.stringify(o)).join('\n')
+      )
+      if (result.code !== 0) throw new Error(`kubectl apply failed: ${result.stderr}`)
     },
     async stop() {
       await Promise.all([kube.stop(), google.stop()])

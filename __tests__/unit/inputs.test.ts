@@ -396,3 +396,25 @@ test('secretValuesOf lists raw, base64 and URL-encoded forms for masking', () =>
     assert.ok(values.includes(expected), `missing ${expected}`)
   }
 })
+
+test('secretValuesOf leaves the plain db_name alone', () => {
+  const config = parseInputs(
+    {
+      ...minimal,
+      db_user: 'app_user',
+      db_password: 'pw-123',
+      db_name: 'noesis2',
+      cloud_sql_instance: 'proj-1x:europe-west3:main'
+    },
+    { eventName: 'push' }
+  )
+  const values = secretValuesOf(
+    config,
+    new Map([
+      ['DB_NAME', 'noesis2'],
+      ['DB_USER', 'app_user']
+    ])
+  )
+  assert.ok(!values.includes('noesis2'))
+  assert.ok(values.includes('app_user'))
+})

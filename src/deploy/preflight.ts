@@ -104,8 +104,11 @@ export async function checkPermissions(kubectl: Kubectl, permissions: Permission
     permissions.map(async p => {
       const args = ['auth', 'can-i', p.verb, p.resource]
       if (p.namespace) args.push('-n', p.namespace)
-      // can-i exits 1 for "no": an answer, not an error.
-      const result = await kubectl.run(args, { okExitCodes: [0, 1] })
+      // can-i exits 1 for "no" (an answer) and for a failed request (an error, maybe worth retrying).
+      const result = await kubectl.run(args, {
+        okExitCodes: [0, 1],
+        accept: r => /^(yes|no)$/.test(r.stdout.trim())
+      })
       return { permission: p, allowed: result.stdout.trim() === 'yes' }
     })
   )

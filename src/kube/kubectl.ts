@@ -27,6 +27,9 @@ export interface KubectlOptions {
 export interface RunOptions {
   stdin?: string
   okExitCodes?: number[]
+  // Decides, beyond the exit code, whether a result is an answer: `auth can-i` exits 1 both for "no" and
+  // for a failed request, and only the latter may be retried.
+  accept?: (result: { exitCode: number; stdout: string; stderr: string }) => boolean
   timeoutMs?: number
   retry?: boolean
 }
@@ -134,7 +137,8 @@ export class Kubectl {
           }
         )
       }
-      if (okExitCodes.includes(outcome.exitCode)) {
+      const accepted = runOpts.accept ? runOpts.accept(outcome) : true
+      if (okExitCodes.includes(outcome.exitCode) && accepted) {
         return {
           stdout: outcome.stdout,
           stderr: outcome.stderr,

@@ -7,6 +7,7 @@ export interface OwnerReference {
   name: string
   uid: string
   controller?: boolean
+  blockOwnerDeletion?: boolean
 }
 
 export interface ObjectMeta {
@@ -39,6 +40,8 @@ export interface ResourceRequirements {
 export interface Container {
   name: string
   image?: string
+  command?: string[]
+  args?: string[]
   resources?: ResourceRequirements
   /** `Always` on an init container makes it a native sidecar (Kubernetes 1.29+). */
   restartPolicy?: string
@@ -121,6 +124,7 @@ export interface ContainerState {
 export interface ContainerStatus {
   name: string
   image?: string
+  imageID?: string
   ready?: boolean
   started?: boolean
   restartCount?: number
@@ -147,6 +151,7 @@ export interface Pod {
 }
 
 export interface ObjectReference {
+  apiVersion?: string
   kind?: string
   name?: string
   namespace?: string

@@ -1,0 +1,105 @@
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { WebSocketServer } from 'ws'
+import type { WebSocket } from 'ws'
+
+// Programmed answers for `kubectl exec`; anything unprogrammed fails loudly with 127.
+export interface ExecRule {
+  pod?: string | RegExp
+  container?: string
+  match: string[] | ((argv: string[]) => boolean)
+  stdout?: string
+  stderr?: string
+  exitCode?: number
+  delayMs?: number
+  times?: number
+}
+
+export interface ExecResult {
+  stdout: string
+  stderr: string
+  exitCode: number
+  delayMs: number
+  argv: string[]
+}
+
+export class ExecBook {
+  private rules: Array<ExecRule & { used: number }> = []
+
+  program(rule: ExecRule): void {
+    this.rules.push({ ...rule, used: 0 })
+  }
+
+  reset(): void {
+    this.rules = []
+  }
+
+  run(pod: string, container: string, argv: string[]): ExecResult {
+    for (const r of this.rules) {
+      if (r.times !== undefined && r.used >= r.times) continue
+      if (r.pod !== undefined && (typeof r.pod === 'string' ? r.pod !== pod : !r.pod.test(pod))) continue
+      if (r.container !== undefined && r.container !== container) continue
+      const ok =
+        typeof r.match === 'function'
+          ? r.match(argv)
+          : r.match.length === argv.length && r.match.every((a, i) => a === argv[i])
+      if (!ok) continue
+      r.used++
+      return {
+        stdout: r.stdout ?? '',
+        stderr: r.stderr ?? '',
+        exitCode: r.exitCode ?? 0,
+        delayMs: r.delayMs ?? 0,
+        argv
+      }
+    }
+    return {
+      stdout: '',
+      stderr: `emulator: no exec rule for ${JSON.stringify(argv)}\n`,
+      exitCode: 127,
+      delayMs: 0,
+      argv
+    }
+  }
+}
+
+const PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io']
+
+export function createExecSocketServer(): WebSocketServer {
+  return new WebSocketServer({
+    noServer: true,
+    handleProtocols: offered => PROTOCOLS.find(p => offered.has(p)) ?? false
+  })
+}
+
+export function acceptExec(
+  wss: WebSocketServer,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  result: ExecResult
+): void {
+  wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+    // stdin frames (channel 0) and close-stdin ([255, 0]) are read and ignored
+    ws.on('message', () => undefined)
+    ws.on('error', () => undefined)
+    const finish = (): void => {
+      if (result.stdout) ws.send(Buffer.concat([Buffer.from([1]), Buffer.from(result.stdout)]))
+      if (result.stderr) ws.send(Buffer.concat([Buffer.from([2]), Buffer.from(result.stderr)]))
+      const status =
+        result.exitCode === 0
+          ? { metadata: {}, status: 'Success' }
+          : {
+              metadata: {},
+              status: 'Failure',
+              message: `command terminated with non-zero exit code: error executing command [${result.argv.join(' ')}], exit code ${result.exitCode}`,
+              reason: 'NonZeroExitCode',
+              details: { causes: [{ reason: 'ExitCode', message: String(result.exitCode) }] }
+            }
+      ws.send(Buffer.concat([Buffer.from([3]), Buffer.from(JSON.stringify(status))]))
+      ws.close(1000)
+    }
+    if (result.delayMs > 0) setTimeout(finish, result.delayMs)
+    else finish()
+  })
+}

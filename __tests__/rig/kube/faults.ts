@@ -1,0 +1,52 @@
+// Seeded fault injection so flaky-network tests repeat exactly.
+export interface FaultOptions {
+  seed: number
+  errorRate?: number // 0..1
+  statuses?: number[] // drawn from 500, 503, 429
+  resetRate?: number // 0..1, destroys the socket
+  latencyMs?: number
+  retryAfterSeconds?: number
+  only?: (method: string, path: string) => boolean
+}
+
+export type FaultDecision =
+  { kind: 'none' } | { kind: 'reset' } | { kind: 'status'; code: number; retryAfter?: number }
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+export class Faults {
+  private opts: FaultOptions | undefined
+  private rand: () => number = Math.random
+
+  set(opts: FaultOptions | undefined): void {
+    this.opts = opts
+    if (opts) this.rand = mulberry32(opts.seed)
+  }
+
+  latency(method: string, path: string): number {
+    const o = this.opts
+    if (!o || (o.only && !o.only(method, path))) return 0
+    return o.latencyMs ?? 0
+  }
+
+  decide(method: string, path: string): FaultDecision {
+    const o = this.opts
+    if (!o || (o.only && !o.only(method, path))) return { kind: 'none' }
+    if (o.resetRate && this.rand() < o.resetRate) return { kind: 'reset' }
+    if (o.errorRate && this.rand() < o.errorRate) {
+      const statuses = o.statuses?.length ? o.statuses : [503]
+      const code = statuses[Math.floor(this.rand() * statuses.length)]
+      return { kind: 'status', code, retryAfter: code === 500 ? undefined : (o.retryAfterSeconds ?? 1) }
+    }
+    return { kind: 'none' }
+  }
+}

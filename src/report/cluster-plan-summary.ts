@@ -19,7 +19,11 @@ export function renderClusterPlanSummary(input: ClusterPlanSummaryInput): string
   const parts: string[] = []
   parts.push(`## deploy-gke-workers: dry run against the cluster`)
   const changes = plan.actions.filter(a => a.action !== 'unchanged')
-  const rolls = plan.actions.filter(a => a.kind === 'Deployment' && a.specChanged).map(a => a.name)
+  // A changed Secret restarts the pods too (they read it only at start): the deploy does that, so say so.
+  const secretChanges = plan.actions.some(a => a.kind === 'Secret' && a.action !== 'unchanged')
+  const podsRoll = (a: (typeof plan.actions)[number]): string =>
+    a.specChanged ? 'yes' : secretChanges ? 'yes (restart: Secret changed)' : 'no'
+  const rolls = plan.actions.filter(a => a.kind === 'Deployment' && podsRoll(a) !== 'no').map(a => a.name)
   parts.push(
     `${escapeHtml(input.reason)} Nothing was changed. Namespace <code>${escapeHtml(input.namespace)}</code>, image <code>${escapeHtml(input.image)}</code>: ` +
       (changes.length === 0

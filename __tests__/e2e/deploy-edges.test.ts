@@ -1,0 +1,109 @@
+// End-to-end edges of a deploy: Autopilot scale-up (Pending within and beyond the grace), an out-of-memory
+// worker, credentials that lack RBAC (caught before any write), an autoscaler aimed at beat, and a run with
+// no cluster_name that uses the kubeconfig already in place.
+
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import path from 'node:path'
+import { EXAMPLE_INPUTS } from '../support/example-inputs.js'
+import { startRig, type Rig } from '../support/rig.js'
+import { createWorkspace, runAction, DIST_POST, type ActionRun, type ActionWorkspace } from '../support/run-action.js'
+import { programSmokeExec } from '../support/smoke-exec.js'
+
+const REGISTRY = 'europe-west3-docker.pkg.dev/noesis2-prod/app/noesis2-web'
+let rig: Rig
+const workspaces: ActionWorkspace[] = []
+before(async () => {
+  rig = await startRig()
+  programSmokeExec(rig.kube)
+})
+after(async () => {
+  await Promise.all(workspaces.map(w => w.remove()))
+  await rig?.stop()
+})
+
+async function deploy(namespace: string, inputs: Record<string, string>, env: Record<string, string | undefined> = {}): Promise<ActionRun> {
+  const workspace = await createWorkspace()
+  workspaces.push(workspace)
+  const run = await runAction({
+    inputs: { ...EXAMPLE_INPUTS, ...rig.clusterInputs, namespace, rollout_timeout: '60s', ...inputs },
+    env: { ...rig.env, ...env },
+    workspace
+  })
+  await runAction({ inputs: {}, env: rig.env, entry: DIST_POST, workspace })
+  return run
+}
+
+function writesTo(namespace: string): number {
+  return rig.kube.control.requestLog().filter(r => r.method !== 'GET' && r.path.includes(`/namespaces/${namespace}`)).length
+}
+
+describe('deploy edges', () => {
+  test('pods Pending while Autopilot adds a node, within the grace: the deploy succeeds', async () => {
+    const image = `${REGISTRY}:scale-up`
+    rig.kube.control.setImageScenario(image, { kind: 'pending', forMs: 1500, then: { kind: 'healthy', readyAfterMs: 200 } })
+    const run = await deploy('edge-pending', { image, scheduling_grace: '60s' })
+    assert.equal(run.exitCode, 0, run.stdout)
+    assert.equal(run.outputs.status, 'deployed')
+  })
+
+  test('pods unschedulable beyond the grace fail the rollout with the scheduler\u2019s reason', async () => {
+    const image = `${REGISTRY}:no-node`
+    rig.kube.control.setImageScenario(image, { kind: 'pending', forMs: 600_000 })
+    const run = await deploy('edge-unschedulable', { image, scheduling_grace: '2s' })
+    assert.equal(run.exitCode, 1)
+    assert.equal(run.outputs.status, 'failed')
+    assert.match(run.stdout, /Unschedulable/)
+    assert.match(run.summary, /FailedScheduling/)
+  })
+
+  test('an OOMKilled worker is named with its memory limit', async () => {
+    const image = `${REGISTRY}:oom`
+    rig.kube.control.setImageScenario(image, { kind: 'oomKilled', container: 'app' })
+    const run = await deploy('edge-oom', { image })
+    assert.equal(run.exitCode, 1)
+    assert.match(run.stdout, /container app: OOMKilled/)
+    assert.match(run.summary, /1Gi/, 'the memory limit that was hit')
+  })
+
+  test('credentials without RBAC for the apply are caught before any write', async () => {
+    const ns = 'edge-rbac'
+    rig.kube.control.denyAccess({ verb: 'patch', resource: 'horizontalpodautoscalers', group: 'autoscaling', namespace: ns })
+    const run = await deploy(ns, { image: `${REGISTRY}:rbac` })
+    assert.equal(run.exitCode, 1)
+    assert.match(run.stdout, /Pre-flight checks failed; nothing was changed/)
+    assert.match(run.stdout, /may not patch horizontalpodautoscalers\.autoscaling in namespace edge-rbac/)
+    assert.equal(writesTo(ns), 0)
+  })
+
+  test('an autoscaler aimed at beat trips the beat guard and the deploy is rolled back', async () => {
+    const ns = 'edge-beat'
+    assert.equal((await deploy(ns, { image: `${REGISTRY}:b1` })).outputs.status, 'deployed')
+    await rig.applyObjects([
+      {
+        apiVersion: 'autoscaling/v2',
+        kind: 'HorizontalPodAutoscaler',
+        metadata: { name: 'beat-hpa', namespace: ns },
+        spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'celery-beat' }, minReplicas: 1, maxReplicas: 3 }
+      }
+    ])
+    const run = await deploy(ns, { image: `${REGISTRY}:b2` })
+    assert.equal(run.exitCode, 1)
+    assert.equal(run.outputs.status, 'rolled-back')
+    assert.match(run.summary, /HorizontalPodAutoscaler beat-hpa targets celery-beat; beat must never be autoscaled/)
+  })
+
+  test('without cluster_name the kubeconfig in place is used, and said so', async () => {
+    const kubeconfig = path.join(rig.directory, 'in-place-kubeconfig')
+    await rig.kube.writeKubeconfig(kubeconfig)
+    const run = await deploy(
+      'edge-in-place',
+      { image: `${REGISTRY}:k1`, cluster_name: '', location: '' },
+      { KUBECONFIG: kubeconfig, GOOGLE_APPLICATION_CREDENTIALS: undefined }
+    )
+    assert.equal(run.exitCode, 0, run.stdout)
+    assert.equal(run.outputs.status, 'deployed')
+    assert.match(run.stdout, /cluster_name is empty: using the kubeconfig in place/)
+    assert.equal(run.outputs.kubeconfig, undefined, 'the action wrote no kubeconfig of its own')
+  })
+})

@@ -1,0 +1,112 @@
+// End-to-end: a pull_request run is a dry run against the cluster. The plan and the diff go to the job summary
+// and to one sticky PR comment; the cluster does not change.
+
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { EXAMPLE_INPUTS, EXAMPLE_SECRET_VALUES } from '../support/example-inputs.js'
+import { startRig, type Rig } from '../support/rig.js'
+import { createWorkspace, runAction, DIST_POST, type ActionRun, type ActionWorkspace } from '../support/run-action.js'
+import { programSmokeExec } from '../support/smoke-exec.js'
+import { startGitHubStandIn, type GitHubStandIn } from '../rig/github.js'
+
+const REGISTRY = 'europe-west3-docker.pkg.dev/noesis2-prod/app/noesis2-web'
+let rig: Rig
+let github: GitHubStandIn
+const workspaces: ActionWorkspace[] = []
+before(async () => {
+  rig = await startRig()
+  programSmokeExec(rig.kube)
+  github = await startGitHubStandIn()
+})
+after(async () => {
+  await Promise.all(workspaces.map(w => w.remove()))
+  await rig?.stop()
+  await github?.stop()
+})
+
+async function run(namespace: string, inputs: Record<string, string>, eventName: string, api = github): Promise<ActionRun> {
+  const workspace = await createWorkspace()
+  workspaces.push(workspace)
+  const result = await runAction({
+    inputs: { ...EXAMPLE_INPUTS, ...rig.clusterInputs, namespace, github_token: api.token, ...inputs },
+    env: { ...rig.env, GITHUB_API_URL: api.apiUrl },
+    eventName,
+    eventPayload: eventName === 'pull_request' ? { number: 42, pull_request: { number: 42 } } : {},
+    workspace
+  })
+  await runAction({ inputs: {}, env: rig.env, entry: DIST_POST, workspace })
+  return result
+}
+
+function writesTo(namespace: string): number {
+  return rig.kube.control
+    .requestLog()
+    .filter(r => r.method !== 'GET' && r.path.includes(`/namespaces/${namespace}`) && !r.path.includes('dryRun=All')).length
+}
+
+describe('pull_request: dry run against the cluster', () => {
+  test('shows the plan and the diff, comments once, changes nothing', async () => {
+    const ns = 'pr-plan'
+    const deployed = await run(ns, { image: `${REGISTRY}:main` }, 'push')
+    assert.equal(deployed.outputs.status, 'deployed', deployed.stdout)
+    const writes = writesTo(ns)
+    const commentsBefore = github.comments().length
+
+    const plan = await run(ns, { image: `${REGISTRY}:pr-42` }, 'pull_request')
+    assert.equal(plan.exitCode, 0, plan.stdout + plan.stderr)
+    assert.equal(plan.outputs.status, 'dry-run')
+    assert.equal(writesTo(ns), writes, 'nothing was written (every write carried dryRun=All)')
+    assert.match(plan.summary, /dry run against the cluster/)
+    assert.match(plan.summary, /\| Deployment \| celery-worker \| configured \| yes \|/)
+    assert.match(plan.summary, /\| ServiceAccount \| noesis2-worker-sa \| unchanged \|/)
+    assert.match(plan.summary, /Pods would roll: celery-worker, celery-beat/)
+    const diff = await readFile(plan.outputs.diff, 'utf8')
+    assert.match(diff, /^-\s+image: .*:main$/m)
+    assert.match(diff, /^\+\s+image: .*:pr-42$/m)
+    for (const secret of EXAMPLE_SECRET_VALUES) {
+      assert.ok(!diff.includes(secret), `diff leaks ${secret}`)
+      assert.ok(!plan.summary.includes(secret), `summary leaks ${secret}`)
+    }
+
+    const comments = github.comments().filter(c => c.issue === 42)
+    assert.equal(comments.length, commentsBefore + 1)
+    assert.match(comments.at(-1)!.body, /<!-- deploy-gke-workers:plan -->/)
+    assert.match(comments.at(-1)!.body, /pr-42/)
+    for (const secret of EXAMPLE_SECRET_VALUES) assert.ok(!comments.at(-1)!.body.includes(secret))
+
+    // A second push to the PR updates the same comment.
+    const again = await run(ns, { image: `${REGISTRY}:pr-42b` }, 'pull_request')
+    assert.equal(again.exitCode, 0, again.stdout)
+    const after = github.comments().filter(c => c.issue === 42)
+    assert.equal(after.length, comments.length, 'the comment was updated, not added')
+    assert.match(after.at(-1)!.body, /pr-42b/)
+  })
+
+  test('a plan for an unchanged cluster says a deploy would change nothing', async () => {
+    const ns = 'pr-same'
+    await run(ns, { image: `${REGISTRY}:same` }, 'push')
+    const plan = await run(ns, { image: `${REGISTRY}:same`, pr_comment: 'false' }, 'pull_request')
+    assert.equal(plan.exitCode, 0, plan.stdout)
+    assert.match(plan.summary, /the cluster already matches; a deploy would change nothing/)
+  })
+
+  test('a new namespace: every object would be created', async () => {
+    const plan = await run('pr-new', { image: `${REGISTRY}:new`, pr_comment: 'false' }, 'pull_request')
+    assert.equal(plan.exitCode, 0, plan.stdout)
+    assert.match(plan.summary, /Namespace pr-new does not exist yet: every object would be created/)
+    assert.equal(writesTo('pr-new'), 0)
+  })
+
+  test('a read-only token (fork) still leaves the plan in the summary, with a warning', async () => {
+    const readOnly = await startGitHubStandIn({ readOnly: true })
+    try {
+      const plan = await run('pr-fork', { image: `${REGISTRY}:fork` }, 'pull_request', readOnly)
+      assert.equal(plan.exitCode, 0, plan.stdout)
+      assert.match(plan.stdout, /::warning::deploy-gke-workers: could not comment on the pull request/)
+      assert.match(plan.summary, /dry run against the cluster/)
+    } finally {
+      await readOnly.stop()
+    }
+  })
+})

@@ -43917,7 +43917,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(9281);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7940);
 // The action's entry point: the runner executes dist/index.js, built from this file.
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -43927,7 +43927,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 9281:
+/***/ 7940:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -48341,6 +48341,10 @@ function permissionsFor(objects, namespace, options) {
     wanted.push({ verb: 'list', resource: 'pods', namespace }, { verb: 'list', resource: 'replicasets.apps', namespace }, { verb: 'list', resource: 'events', namespace });
     if (options.smokeChecks)
         wanted.push({ verb: 'create', resource: 'pods/exec', namespace });
+    // The deploy lock (deploy-lock.ts).
+    for (const verb of ['get', 'create', 'update', 'delete']) {
+        wanted.push({ verb, resource: 'leases.coordination.k8s.io', namespace });
+    }
     // rollout undo and restart read the ReplicaSets (listed above) and patch the Deployment (as the apply does).
     const seen = new Set();
     return wanted.filter(p => {
@@ -48504,6 +48508,115 @@ function podsOfReplicaSet(rs, pods) {
     return pods.filter(pod => isControlledBy(pod, uid));
 }
 
+;// CONCATENATED MODULE: ./src/deploy/deploy-lock.ts
+// A Lease in the target namespace that one deploy holds at a time. Two runs (a push and a manual dispatch,
+// or two repositories deploying to one cluster) would otherwise interleave applies and roll back each other's
+// work. GitHub's `concurrency:` covers one workflow; this covers everyone who deploys with this action.
+
+const LOCK_NAME = 'deploy-gke-workers';
+class DeployLockBusyError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'DeployLockBusyError';
+    }
+}
+// Lease times are MicroTime: RFC 3339 with six fractional digits.
+function microTime(ms) {
+    return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+function leaseFor(namespace, owner, durationSeconds, nowMs, resourceVersion) {
+    const annotations = { 'deploy-gke-workers/image': owner.image };
+    if (owner.runUrl)
+        annotations['deploy-gke-workers/run-url'] = owner.runUrl;
+    if (owner.actor)
+        annotations['deploy-gke-workers/actor'] = owner.actor;
+    return {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: LOCK_NAME, namespace, annotations, ...(resourceVersion ? { resourceVersion } : {}) },
+        spec: {
+            holderIdentity: owner.identity,
+            leaseDurationSeconds: durationSeconds,
+            acquireTime: microTime(nowMs),
+            renewTime: microTime(nowMs)
+        }
+    };
+}
+function leaseExpired(lease, nowMs) {
+    const renewed = Date.parse(lease.spec.renewTime ?? lease.spec.acquireTime ?? '');
+    if (!lease.spec.holderIdentity || Number.isNaN(renewed))
+        return true;
+    return renewed + (lease.spec.leaseDurationSeconds ?? 0) * 1000 < nowMs;
+}
+async function acquireDeployLock(kubectl, options) {
+    const now = options.now ?? Date.now;
+    const { namespace, owner } = options;
+    const release = async () => {
+        const current = await readLease(kubectl, namespace);
+        if (current?.spec.holderIdentity === owner.identity) {
+            await kubectl.run(['delete', 'lease', LOCK_NAME, '-n', namespace, '--ignore-not-found']);
+        }
+    };
+    try {
+        await kubectl.run(['create', '-f', '-', '-o', 'name'], {
+            stdin: JSON.stringify(leaseFor(namespace, owner, options.durationSeconds, now()))
+        });
+        return { release };
+    }
+    catch (error) {
+        if (!(error instanceof KubectlError) || !/AlreadyExists|already exists/.test(error.stderr))
+            throw error;
+    }
+    const existing = await readLease(kubectl, namespace);
+    if (existing && existing.spec.holderIdentity !== owner.identity && !leaseExpired(existing, now())) {
+        throw new DeployLockBusyError(describeHolder(existing, namespace));
+    }
+    // Expired (a run that died) or ours (a re-run of the same attempt): take it over. The resourceVersion makes
+    // the write conditional, so of two runs taking over at once, one gets a Conflict.
+    try {
+        await kubectl.run(['replace', '-f', '-', '-o', 'name'], {
+            stdin: JSON.stringify(leaseFor(namespace, owner, options.durationSeconds, now(), existing?.metadata.resourceVersion))
+        });
+    }
+    catch (error) {
+        if (error instanceof KubectlError && /Conflict|has been modified|NotFound|not found/.test(error.stderr)) {
+            throw new DeployLockBusyError(`another deploy took the lock in namespace ${namespace} at the same moment; run again`);
+        }
+        throw error;
+    }
+    return { release };
+}
+async function readLease(kubectl, namespace) {
+    const result = await kubectl.run([
+        'get',
+        'lease',
+        LOCK_NAME,
+        '-n',
+        namespace,
+        '--ignore-not-found',
+        '-o',
+        'json'
+    ]);
+    return result.stdout.trim() ? JSON.parse(result.stdout) : undefined;
+}
+function describeHolder(lease, namespace) {
+    const annotations = lease.metadata.annotations ?? {};
+    const who = [
+        annotations['deploy-gke-workers/run-url']
+            ? `run ${annotations['deploy-gke-workers/run-url']}`
+            : `holder ${lease.spec.holderIdentity}`,
+        annotations['deploy-gke-workers/actor'] ? `by ${annotations['deploy-gke-workers/actor']}` : undefined,
+        annotations['deploy-gke-workers/image']
+            ? `deploying ${annotations['deploy-gke-workers/image']}`
+            : undefined
+    ]
+        .filter(Boolean)
+        .join(' ');
+    const until = Date.parse(lease.spec.renewTime ?? '') + (lease.spec.leaseDurationSeconds ?? 0) * 1000;
+    return (`another deploy is in progress in namespace ${namespace} (${who}, lock held until ${new Date(until).toISOString()}). ` +
+        `If that run is gone, remove the lock: kubectl delete lease ${LOCK_NAME} -n ${namespace}`);
+}
+
 ;// CONCATENATED MODULE: ./src/deploy/wait-rollouts.ts
 // Watches the worker and beat rollouts at the same time and stops as soon as the outcome is known: complete,
 // the progress deadline passed, or a pod of the new ReplicaSet is in a state it cannot leave by itself
@@ -48600,6 +48713,7 @@ function eventsOf(pods, events) {
 
 
 
+
 class PreflightError extends Error {
     problems;
     constructor(problems) {
@@ -48629,7 +48743,7 @@ const PHASES = [
     }
 ];
 async function deploy(context) {
-    const { kubectl, config, rendered, redact, group, log } = context;
+    const { kubectl, config, rendered, group, log } = context;
     const namespace = config.namespace;
     const objects = rendered.objects.map(o => o.object);
     const deployments = objects.filter(o => o.kind === 'Deployment').map(o => o.metadata.name);
@@ -48644,7 +48758,43 @@ async function deploy(context) {
             throw new PreflightError(problems);
         log('Permissions and Secret keys are in place.');
     });
-    const before = await getLiveObjects(kubectl, objectsToYaml(objects.map(redactSecrets)));
+    const identityYaml = objectsToYaml(objects.map(redactSecrets));
+    const applied = [];
+    // The Namespace first: the lock lives in it.
+    const namespacePhase = objects.filter(o => PHASES[0].kinds(o.kind));
+    if (namespacePhase.length > 0) {
+        applied.push(...(await serverSideApply(kubectl, namespacePhase, await getLiveObjects(kubectl, objectsToYaml(namespacePhase.map(redactSecrets))), { dryRun: false })));
+    }
+    const lock = await group('Deploy lock', async () => {
+        const held = await acquireDeployLock(kubectl, {
+            namespace,
+            owner: { ...context.lockOwner, image: config.image },
+            // Long enough for both rollouts, smoke checks and a rollback; a run that dies leaves it to expire.
+            durationSeconds: config.rolloutTimeoutSeconds * 3 + 600
+        });
+        log(`Holding lease ${LOCK_NAME} in namespace ${namespace}.`);
+        return held;
+    });
+    try {
+        return await deployHoldingLock(context, {
+            objects,
+            deployments,
+            beatName,
+            workerName,
+            applied,
+            identityYaml
+        });
+    }
+    finally {
+        await lock.release();
+    }
+}
+async function deployHoldingLock(context, plan) {
+    const { kubectl, config, rendered, redact, group, log } = context;
+    const namespace = config.namespace;
+    const { objects, deployments, beatName, workerName } = plan;
+    // Read after taking the lock: what another deploy did a moment ago counts as "before".
+    const before = await getLiveObjects(kubectl, plan.identityYaml);
     const revisionsBefore = {};
     for (const name of deployments) {
         revisionsBefore[name] = before.get(identityKey({ kind: 'Deployment', name, namespace }))?.metadata
@@ -48653,7 +48803,7 @@ async function deploy(context) {
     const outcome = {
         status: 'deployed',
         headline: '',
-        applied: [],
+        applied: [...plan.applied],
         restarted: [],
         rollouts: [],
         rollbackRollouts: [],
@@ -48666,7 +48816,9 @@ async function deploy(context) {
         revisionsAfter: {}
     };
     await group('Apply (server-side)', async () => {
-        for (const phase of PHASES) {
+        for (const item of outcome.applied)
+            log(`${item.kind}/${item.name} ${item.action}`);
+        for (const phase of PHASES.slice(1)) {
             const phaseObjects = objects.filter(o => phase.kinds(o.kind));
             if (phaseObjects.length === 0)
                 continue;
@@ -55800,6 +55952,7 @@ async function run() {
             rendered,
             redact,
             forceRestart: process.env.GITHUB_EVENT_NAME === 'workflow_dispatch',
+            lockOwner: lockOwnerFromEnvironment(),
             group: (name, fn) => group(name, fn),
             log: line => info(line)
         });
@@ -55832,6 +55985,15 @@ function readInputs() {
         raw[name] = value;
     }
     return raw;
+}
+function lockOwnerFromEnvironment() {
+    const trace = traceFromEnvironment(process.env);
+    const run = process.env.GITHUB_RUN_ID;
+    // One identity per run attempt (and job), so a re-run of a dead attempt does not count as the same holder.
+    const identity = run
+        ? `${process.env.GITHUB_REPOSITORY ?? ''}/runs/${run}/attempts/${process.env.GITHUB_RUN_ATTEMPT ?? '1'}/${process.env.GITHUB_JOB ?? ''}`
+        : `local-${external_node_os_default().hostname()}-${process.pid}`;
+    return { identity, runUrl: trace.runUrl, actor: trace.actor };
 }
 function hasClusterAccess(config) {
     if (config.clusterName)

@@ -85,6 +85,7 @@ export async function run(): Promise<void> {
       rendered,
       redact,
       forceRestart: process.env.GITHUB_EVENT_NAME === 'workflow_dispatch',
+      lockOwner: lockOwnerFromEnvironment(),
       group: (name, fn) => core.group(name, fn),
       log: line => core.info(line)
     })
@@ -116,6 +117,16 @@ function readInputs(): RawInputs {
     raw[name] = value
   }
   return raw
+}
+
+function lockOwnerFromEnvironment(): { identity: string; runUrl?: string; actor?: string } {
+  const trace = traceFromEnvironment(process.env)
+  const run = process.env.GITHUB_RUN_ID
+  // One identity per run attempt (and job), so a re-run of a dead attempt does not count as the same holder.
+  const identity = run
+    ? `${process.env.GITHUB_REPOSITORY ?? ''}/runs/${run}/attempts/${process.env.GITHUB_RUN_ATTEMPT ?? '1'}/${process.env.GITHUB_JOB ?? ''}`
+    : `local-${os.hostname()}-${process.pid}`
+  return { identity, runUrl: trace.runUrl, actor: trace.actor }
 }
 
 function hasClusterAccess(config: DeployConfig): boolean {

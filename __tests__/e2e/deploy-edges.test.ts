@@ -7,7 +7,13 @@ import assert from 'node:assert/strict'
 import path from 'node:path'
 import { EXAMPLE_INPUTS } from '../support/example-inputs.js'
 import { startRig, type Rig } from '../support/rig.js'
-import { createWorkspace, runAction, DIST_POST, type ActionRun, type ActionWorkspace } from '../support/run-action.js'
+import {
+  createWorkspace,
+  runAction,
+  DIST_POST,
+  type ActionRun,
+  type ActionWorkspace
+} from '../support/run-action.js'
 import { programSmokeExec } from '../support/smoke-exec.js'
 
 const REGISTRY = 'europe-west3-docker.pkg.dev/noesis2-prod/app/noesis2-web'
@@ -22,7 +28,11 @@ after(async () => {
   await rig?.stop()
 })
 
-async function deploy(namespace: string, inputs: Record<string, string>, env: Record<string, string | undefined> = {}): Promise<ActionRun> {
+async function deploy(
+  namespace: string,
+  inputs: Record<string, string>,
+  env: Record<string, string | undefined> = {}
+): Promise<ActionRun> {
   const workspace = await createWorkspace()
   workspaces.push(workspace)
   const run = await runAction({
@@ -35,13 +45,19 @@ async function deploy(namespace: string, inputs: Record<string, string>, env: Re
 }
 
 function writesTo(namespace: string): number {
-  return rig.kube.control.requestLog().filter(r => r.method !== 'GET' && r.path.includes(`/namespaces/${namespace}`)).length
+  return rig.kube.control
+    .requestLog()
+    .filter(r => r.method !== 'GET' && r.path.includes(`/namespaces/${namespace}`)).length
 }
 
 describe('deploy edges', () => {
   test('pods Pending while Autopilot adds a node, within the grace: the deploy succeeds', async () => {
     const image = `${REGISTRY}:scale-up`
-    rig.kube.control.setImageScenario(image, { kind: 'pending', forMs: 1500, then: { kind: 'healthy', readyAfterMs: 200 } })
+    rig.kube.control.setImageScenario(image, {
+      kind: 'pending',
+      forMs: 1500,
+      then: { kind: 'healthy', readyAfterMs: 200 }
+    })
     const run = await deploy('edge-pending', { image, scheduling_grace: '60s' })
     assert.equal(run.exitCode, 0, run.stdout)
     assert.equal(run.outputs.status, 'deployed')
@@ -68,7 +84,12 @@ describe('deploy edges', () => {
 
   test('credentials without RBAC for the apply are caught before any write', async () => {
     const ns = 'edge-rbac'
-    rig.kube.control.denyAccess({ verb: 'patch', resource: 'horizontalpodautoscalers', group: 'autoscaling', namespace: ns })
+    rig.kube.control.denyAccess({
+      verb: 'patch',
+      resource: 'horizontalpodautoscalers',
+      group: 'autoscaling',
+      namespace: ns
+    })
     const run = await deploy(ns, { image: `${REGISTRY}:rbac` })
     assert.equal(run.exitCode, 1)
     assert.match(run.stdout, /Pre-flight checks failed; nothing was changed/)
@@ -84,13 +105,20 @@ describe('deploy edges', () => {
         apiVersion: 'autoscaling/v2',
         kind: 'HorizontalPodAutoscaler',
         metadata: { name: 'beat-hpa', namespace: ns },
-        spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'celery-beat' }, minReplicas: 1, maxReplicas: 3 }
+        spec: {
+          scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'celery-beat' },
+          minReplicas: 1,
+          maxReplicas: 3
+        }
       }
     ])
     const run = await deploy(ns, { image: `${REGISTRY}:b2` })
     assert.equal(run.exitCode, 1)
     assert.equal(run.outputs.status, 'rolled-back')
-    assert.match(run.summary, /HorizontalPodAutoscaler beat-hpa targets celery-beat; beat must never be autoscaled/)
+    assert.match(
+      run.summary,
+      /HorizontalPodAutoscaler beat-hpa targets celery-beat; beat must never be autoscaled/
+    )
   })
 
   test('without cluster_name the kubeconfig in place is used, and said so', async () => {
@@ -106,4 +134,65 @@ describe('deploy edges', () => {
     assert.match(run.stdout, /cluster_name is empty: using the kubeconfig in place/)
     assert.equal(run.outputs.kubeconfig, undefined, 'the action wrote no kubeconfig of its own')
   })
+
+  test('a deploy lock held by another run stops this one before it changes anything', async () => {
+    const ns = 'edge-lock'
+    await rig.applyObjects([
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+      lease(
+        ns,
+        'noesis2/noesis2/runs/1/attempts/1/deploy',
+        Date.now(),
+        3600,
+        'https://github.com/noesis2/noesis2/actions/runs/1'
+      )
+    ])
+    const run = await deploy(ns, { image: `${REGISTRY}:l1` })
+    assert.equal(run.exitCode, 1)
+    assert.match(
+      run.stdout,
+      /another deploy is in progress in namespace edge-lock \(run https:\/\/github\.com\/noesis2\/noesis2\/actions\/runs\/1/
+    )
+    assert.match(run.stdout, /kubectl delete lease deploy-gke-workers -n edge-lock/)
+    const deployments = await rig.kubectl('get', 'deployments', '-n', ns, '-o', 'name')
+    assert.equal(deployments.stdout.trim(), '', 'nothing was deployed')
+  })
+
+  test('an expired deploy lock (a run that died) is taken over, and released afterwards', async () => {
+    const ns = 'edge-stale-lock'
+    await rig.applyObjects([
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+      lease(ns, 'noesis2/noesis2/runs/2/attempts/1/deploy', Date.now() - 7_200_000, 60)
+    ])
+    const run = await deploy(ns, { image: `${REGISTRY}:l2` })
+    assert.equal(run.exitCode, 0, run.stdout)
+    assert.equal(run.outputs.status, 'deployed')
+    const leases = await rig.kubectl('get', 'leases', '-n', ns, '-o', 'name')
+    assert.equal(leases.stdout.trim(), '', 'the lock was released')
+  })
 })
+
+function lease(
+  namespace: string,
+  holder: string,
+  renewedMs: number,
+  durationSeconds: number,
+  runUrl?: string
+): object {
+  const time = new Date(renewedMs).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: {
+      name: 'deploy-gke-workers',
+      namespace,
+      annotations: runUrl ? { 'deploy-gke-workers/run-url': runUrl } : {}
+    },
+    spec: {
+      holderIdentity: holder,
+      leaseDurationSeconds: durationSeconds,
+      acquireTime: time,
+      renewTime: time
+    }
+  }
+}

@@ -6,7 +6,13 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { EXAMPLE_INPUTS, EXAMPLE_SECRET_VALUES } from '../support/example-inputs.js'
 import { startRig, type Rig } from '../support/rig.js'
-import { createWorkspace, runAction, DIST_POST, type ActionRun, type ActionWorkspace } from '../support/run-action.js'
+import {
+  createWorkspace,
+  runAction,
+  DIST_POST,
+  type ActionRun,
+  type ActionWorkspace
+} from '../support/run-action.js'
 import { programSmokeExec } from '../support/smoke-exec.js'
 import { startGitHubStandIn, type GitHubStandIn } from '../rig/github.js'
 
@@ -25,7 +31,12 @@ after(async () => {
   await github?.stop()
 })
 
-async function run(namespace: string, inputs: Record<string, string>, eventName: string, api = github): Promise<ActionRun> {
+async function run(
+  namespace: string,
+  inputs: Record<string, string>,
+  eventName: string,
+  api = github
+): Promise<ActionRun> {
   const workspace = await createWorkspace()
   workspaces.push(workspace)
   const result = await runAction({
@@ -42,7 +53,9 @@ async function run(namespace: string, inputs: Record<string, string>, eventName:
 function writesTo(namespace: string): number {
   return rig.kube.control
     .requestLog()
-    .filter(r => r.method !== 'GET' && r.path.includes(`/namespaces/${namespace}`) && !r.path.includes('dryRun=All')).length
+    .filter(
+      r => r.method !== 'GET' && r.path.includes(`/namespaces/${namespace}`) && !r.path.includes('dryRun=All')
+    ).length
 }
 
 describe('pull_request: dry run against the cluster', () => {

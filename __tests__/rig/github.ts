@@ -18,7 +18,9 @@ export interface GitHubStandIn {
   stop(): Promise<void>
 }
 
-export async function startGitHubStandIn(options: { token?: string; readOnly?: boolean } = {}): Promise<GitHubStandIn> {
+export async function startGitHubStandIn(
+  options: { token?: string; readOnly?: boolean } = {}
+): Promise<GitHubStandIn> {
   const token = options.token ?? 'ghs_standin_token_0123456789'
   const comments: StoredComment[] = []
   const requests: Array<{ method: string; path: string; status: number }> = []
@@ -41,7 +43,12 @@ export async function startGitHubStandIn(options: { token?: string; readOnly?: b
       const one = /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/.exec(url.pathname)
       const body = chunks.length ? (JSON.parse(Buffer.concat(chunks).toString()) as { body?: string }) : {}
       if (list && req.method === 'GET') {
-        return send(res, req, 200, comments.filter(c => c.issue === Number(list[3])).map(c => ({ id: c.id, body: c.body })))
+        return send(
+          res,
+          req,
+          200,
+          comments.filter(c => c.issue === Number(list[3])).map(c => ({ id: c.id, body: c.body }))
+        )
       }
       if (options.readOnly && req.method !== 'GET') {
         return send(res, req, 403, { message: 'Resource not accessible by integration' })

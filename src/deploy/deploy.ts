@@ -16,6 +16,8 @@ import type { PodFailure } from './pod-failures.js'
 import { checkLiveSecrets, checkPermissions, permissionsFor } from './preflight.js'
 import { rollBack, type RollbackStep } from './rollback.js'
 import { REVISION_ANNOTATION } from './rollout-state.js'
+import { acquireDeployLock, LOCK_NAME, type LockOwner } from './deploy-lock.js'
+import type { KubeObject } from '../render/kube-object.js'
 import { runSmokeChecks } from './run-smoke-checks.js'
 import type { SmokeCheckResult } from './smoke-checks.js'
 import { waitForRollouts, type RolloutResult } from './wait-rollouts.js'
@@ -53,6 +55,8 @@ export interface DeployContext {
   redact: Redact
   // workflow_dispatch: roll the pods even when the pod template did not change.
   forceRestart: boolean
+  // Who holds the deploy lock while this run deploys (shown to a run that finds it taken).
+  lockOwner: Omit<LockOwner, 'image'>
   group: <T>(name: string, fn: () => Promise<T>) => Promise<T>
   log: (line: string) => void
   now?: () => number
@@ -83,7 +87,7 @@ const PHASES: Array<{ name: string; kinds: (kind: string) => boolean }> = [
 ]
 
 export async function deploy(context: DeployContext): Promise<DeployOutcome> {
-  const { kubectl, config, rendered, redact, group, log } = context
+  const { kubectl, config, rendered, group, log } = context
   const namespace = config.namespace
   const objects = rendered.objects.map(o => o.object)
   const deployments = objects.filter(o => o.kind === 'Deployment').map(o => o.metadata.name)
@@ -102,7 +106,60 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
     log('Permissions and Secret keys are in place.')
   })
 
-  const before = await getLiveObjects(kubectl, objectsToYaml(objects.map(redactSecrets)))
+  const identityYaml = objectsToYaml(objects.map(redactSecrets))
+  const applied: AppliedObject[] = []
+  // The Namespace first: the lock lives in it.
+  const namespacePhase = objects.filter(o => PHASES[0].kinds(o.kind))
+  if (namespacePhase.length > 0) {
+    applied.push(
+      ...(await serverSideApply(
+        kubectl,
+        namespacePhase,
+        await getLiveObjects(kubectl, objectsToYaml(namespacePhase.map(redactSecrets))),
+        { dryRun: false }
+      ))
+    )
+  }
+  const lock = await group('Deploy lock', async () => {
+    const held = await acquireDeployLock(kubectl, {
+      namespace,
+      owner: { ...context.lockOwner, image: config.image },
+      // Long enough for both rollouts, smoke checks and a rollback; a run that dies leaves it to expire.
+      durationSeconds: config.rolloutTimeoutSeconds * 3 + 600
+    })
+    log(`Holding lease ${LOCK_NAME} in namespace ${namespace}.`)
+    return held
+  })
+  try {
+    return await deployHoldingLock(context, {
+      objects,
+      deployments,
+      beatName,
+      workerName,
+      applied,
+      identityYaml
+    })
+  } finally {
+    await lock.release()
+  }
+}
+
+async function deployHoldingLock(
+  context: DeployContext,
+  plan: {
+    objects: KubeObject[]
+    deployments: string[]
+    beatName?: string
+    workerName?: string
+    applied: AppliedObject[]
+    identityYaml: string
+  }
+): Promise<DeployOutcome> {
+  const { kubectl, config, rendered, redact, group, log } = context
+  const namespace = config.namespace
+  const { objects, deployments, beatName, workerName } = plan
+  // Read after taking the lock: what another deploy did a moment ago counts as "before".
+  const before = await getLiveObjects(kubectl, plan.identityYaml)
   const revisionsBefore: Record<string, string | undefined> = {}
   for (const name of deployments) {
     revisionsBefore[name] = before.get(identityKey({ kind: 'Deployment', name, namespace }))?.metadata
@@ -112,7 +169,7 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
   const outcome: DeployOutcome = {
     status: 'deployed',
     headline: '',
-    applied: [],
+    applied: [...plan.applied],
     restarted: [],
     rollouts: [],
     rollbackRollouts: [],
@@ -126,7 +183,8 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
   }
 
   await group('Apply (server-side)', async () => {
-    for (const phase of PHASES) {
+    for (const item of outcome.applied) log(`${item.kind}/${item.name} ${item.action}`)
+    for (const phase of PHASES.slice(1)) {
       const phaseObjects = objects.filter(o => phase.kinds(o.kind))
       if (phaseObjects.length === 0) continue
       const applied = await serverSideApply(kubectl, phaseObjects, before, { dryRun: false })

@@ -89,6 +89,10 @@ export function permissionsFor(
     { verb: 'list', resource: 'events', namespace }
   )
   if (options.smokeChecks) wanted.push({ verb: 'create', resource: 'pods/exec', namespace })
+  // The deploy lock (deploy-lock.ts).
+  for (const verb of ['get', 'create', 'update', 'delete']) {
+    wanted.push({ verb, resource: 'leases.coordination.k8s.io', namespace })
+  }
   // rollout undo and restart read the ReplicaSets (listed above) and patch the Deployment (as the apply does).
   const seen = new Set<string>()
   return wanted.filter(p => {

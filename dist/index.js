@@ -37837,7 +37837,7 @@ const zlib = __nccwpck_require__(8522)
 const { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = __nccwpck_require__(4495)
 const { getGlobalOrigin } = __nccwpck_require__(1059)
 const { collectASequenceOfCodePoints, collectAnHTTPQuotedString, removeChars, parseMIMEType } = __nccwpck_require__(1900)
-const { performance } = __nccwpck_require__(643)
+const { performance } = __nccwpck_require__(3024)
 const { isBlobLike, ReadableStreamFrom, isValidHTTPToken, normalizedMethodRecordsBase } = __nccwpck_require__(3440)
 const assert = __nccwpck_require__(4589)
 const { isUint8Array } = __nccwpck_require__(3429)
@@ -43917,7 +43917,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7940);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(643);
 // The action's entry point: the runner executes dist/index.js, built from this file.
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -43927,7 +43927,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 7940:
+/***/ 643:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -46778,7 +46778,7 @@ function error(message, properties = {}) {
  * @param message warning issue message. Errors will be converted to string via toString()
  * @param properties optional properties to add to the annotation.
  */
-function warning(message, properties = {}) {
+function core_warning(message, properties = {}) {
     command_issueCommand('warning', toCommandProperties(properties), message instanceof Error ? message.toString() : message);
 }
 /**
@@ -46882,7 +46882,7 @@ function getIDToken(aud) {
 
 //# sourceMappingURL=core.js.map
 // EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
+var external_node_fs_ = __nccwpck_require__(8262);
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:os"
@@ -46908,16 +46908,286 @@ function traceFromEnvironment(env) {
         eventName: env.GITHUB_EVENT_NAME || undefined
     };
 }
-const CREDENTIAL_VARIABLES = [
-    'GOOGLE_APPLICATION_CREDENTIALS',
-    'CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE',
-    'GOOGLE_GHA_CREDS_PATH'
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./src/kube/transient-errors.ts
+// Which kubectl failures are worth repeating. kubectl exits 1 for every API error, so the only signal is the text
+// it prints; these patterns are the messages client-go and the apiserver produce (see KUBECTL-WIRE.md).
+// A permanent pattern wins over a transient one: a multi-object apply can print a NotFound next to a 500, and
+// repeating it cannot fix the NotFound.
+const PERMANENT_PATTERNS = [
+    /\((NotFound|AlreadyExists|Conflict|Invalid|BadRequest|Forbidden|Unauthorized|MethodNotAllowed)\)/,
+    /\bnot found\b/i,
+    /\balready exists\b/i,
+    /\bis invalid\b/i,
+    /the object has been modified/i,
+    /Apply failed with \d+ conflicts?/i,
+    /\bforbidden\b/i,
+    /\bunauthorized\b/i,
+    /You must be logged in to the server/i,
+    // Server-side apply answers an unknown field with HTTP 500 and no reason (upstream bug): a manifest error.
+    /field not declared in schema/i,
+    /strict decoding error/i,
+    /unknown field/i,
+    /failed to create typed patch object/i,
+    /the server responded with the status code 4(?!29)\d\d\b/i,
+    /the server could not find the requested resource/i,
+    /x509: certificate/i
 ];
-function credentialsFileFrom(env) {
-    for (const name of CREDENTIAL_VARIABLES)
-        if (env[name])
-            return env[name];
-    return undefined;
+const TRANSIENT_PATTERNS = [
+    /connection refused/i,
+    /connection to the server .* was refused/i,
+    /connection reset by peer/i,
+    /broken pipe/i,
+    /unexpected EOF/,
+    // Go's io.EOF as the last word of a transport error: `Unable to connect to the server: EOF`, `Get "...": EOF`.
+    /(:|\s)EOF\s*$/m,
+    /TLS handshake timeout/i,
+    /i\/o timeout/i,
+    /Client\.Timeout exceeded/i,
+    /context deadline exceeded/i,
+    /temporary failure in name resolution/i,
+    /http2: (server sent GOAWAY|client connection lost|client connection force closed)/i,
+    /no route to host/i,
+    /network is unreachable/i,
+    /the server is currently unable to handle the request/i,
+    /\((ServiceUnavailable|TooManyRequests|InternalError|Timeout|ServerTimeout)\)/,
+    /too many requests/i,
+    /Internal error occurred/i,
+    /etcdserver: (request timed out|leader changed|too many requests|no leader)/i,
+    /the server has received an error/i,
+    /an error on the server .* has prevented the request from succeeding/i,
+    /the server was unable to return a response in the time allotted/i,
+    /the server responded with the status code (429|5\d\d)\b/i,
+    /\b(502 Bad Gateway|503 Service Unavailable|504 Gateway Timeout)\b/i
+];
+function isTransientKubectlFailure(stderr, exitCode) {
+    if (exitCode === 0)
+        return false;
+    if (PERMANENT_PATTERNS.some(pattern => pattern.test(stderr)))
+        return false;
+    return TRANSIENT_PATTERNS.some(pattern => pattern.test(stderr));
+}
+// kubectl rarely prints the server's Retry-After, but a 429/503 Status can carry `retryAfterSeconds` and verbose
+// output shows the header; when present it is a better delay than our own guess.
+function retryAfterHintMs(stderr) {
+    const match = /retry[- ]?after(?:[- ]?seconds)?["']?\s*[:=]?\s*(\d+)/i.exec(stderr) ??
+        /try again in (\d+) seconds?/i.exec(stderr);
+    if (!match)
+        return undefined;
+    const seconds = Number(match[1]);
+    return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/kube/kubectl.ts
+// The one place that runs kubectl: argument arrays (never a shell), an explicit --kubeconfig, JSON parsing,
+// retries with backoff on transient API/network failures, and errors that carry the command and stderr.
+
+
+
+const DEFAULT_RETRY = { attempts: 4, baseDelayMs: 500, maxDelayMs: 8000 };
+const DEFAULT_REQUEST_TIMEOUT = '60s';
+// A server's Retry-After is honoured, but not beyond this: a deploy step must not stall for minutes.
+const MAX_RETRY_AFTER_MS = 60_000;
+// After a timeout's SIGTERM, how long kubectl gets to exit before SIGKILL.
+const KILL_GRACE_MS = 2000;
+const STDERR_TAIL_LINES = 12;
+const STDERR_TAIL_CHARS = 2000;
+class KubectlError extends Error {
+    command;
+    exitCode;
+    stderr;
+    transient;
+    timedOut;
+    attempts;
+    constructor(message, details) {
+        super(message);
+        this.name = 'KubectlError';
+        this.command = details.command;
+        this.exitCode = details.exitCode;
+        this.stderr = details.stderr;
+        this.transient = details.transient;
+        this.timedOut = details.timedOut ?? false;
+        this.attempts = details.attempts;
+    }
+}
+class Kubectl {
+    opts;
+    bin;
+    policy;
+    sleep;
+    log;
+    redact;
+    random;
+    constructor(opts) {
+        this.opts = opts;
+        this.bin = opts.bin ?? 'kubectl';
+        this.policy = opts.retry ?? DEFAULT_RETRY;
+        this.sleep = opts.sleep ?? (ms => new Promise(resolve => setTimeout(resolve, ms)));
+        this.log = opts.log ?? (() => { });
+        this.redact = opts.redact ?? (text => text);
+        this.random = opts.random ?? Math.random;
+    }
+    async run(args, runOpts = {}) {
+        // Without a limit of its own, a call must not hang on a dead connection (kubectl waits forever by default);
+        // a call with timeoutMs (exec, logs) is bounded by that instead, since a stream may rightly take longer.
+        const requestTimeout = runOpts.timeoutMs === undefined ? [`--request-timeout=${DEFAULT_REQUEST_TIMEOUT}`] : [];
+        const argv = ['--kubeconfig', this.opts.kubeconfig, ...requestTimeout, ...args];
+        const shown = this.describe(args);
+        const okExitCodes = runOpts.okExitCodes ?? [0];
+        const maxAttempts = runOpts.retry === false ? 1 : Math.max(1, this.policy.attempts);
+        for (let attempt = 1;; attempt++) {
+            if (this.opts.beforeCall)
+                await this.opts.beforeCall();
+            this.log(`${shown} (attempt ${attempt}/${maxAttempts})`);
+            const outcome = await this.spawnOnce(argv, runOpts);
+            if (outcome.spawnError) {
+                throw new KubectlError(`${shown} could not start: ${this.redact(outcome.spawnError.message)}`, {
+                    command: argv,
+                    exitCode: -1,
+                    stderr: '',
+                    transient: false,
+                    attempts: attempt
+                });
+            }
+            if (outcome.timedOut) {
+                throw new KubectlError(`${shown} timed out after ${runOpts.timeoutMs} ms and was killed${this.tailSuffix(outcome.stderr)}`, {
+                    command: argv,
+                    exitCode: outcome.exitCode,
+                    stderr: this.redact(outcome.stderr),
+                    transient: false,
+                    timedOut: true,
+                    attempts: attempt
+                });
+            }
+            const accepted = runOpts.accept ? runOpts.accept(outcome) : true;
+            if (okExitCodes.includes(outcome.exitCode) && accepted) {
+                return {
+                    stdout: outcome.stdout,
+                    stderr: outcome.stderr,
+                    exitCode: outcome.exitCode,
+                    attempts: attempt
+                };
+            }
+            const transient = isTransientKubectlFailure(outcome.stderr, outcome.exitCode);
+            if (!transient || attempt >= maxAttempts) {
+                const gaveUp = transient && maxAttempts > 1 ? ` (gave up after ${attempt} attempts)` : '';
+                throw new KubectlError(`${shown} failed (exit ${outcome.exitCode})${gaveUp}${this.tailSuffix(outcome.stderr)}`, {
+                    command: argv,
+                    exitCode: outcome.exitCode,
+                    stderr: this.redact(outcome.stderr),
+                    transient,
+                    attempts: attempt
+                });
+            }
+            const delay = this.backoffMs(attempt, outcome.stderr);
+            this.log(`${shown}: transient failure (exit ${outcome.exitCode}), retrying in ${delay} ms: ${lastLine(this.redact(outcome.stderr))}`);
+            await this.sleep(delay);
+        }
+    }
+    async json(args, runOpts = {}) {
+        const jsonArgs = [...args, '-o', 'json'];
+        const result = await this.run(jsonArgs, runOpts);
+        try {
+            return JSON.parse(result.stdout);
+        }
+        catch (error) {
+            const excerpt = this.redact(result.stdout.trim().slice(0, 200));
+            const reason = result.stdout.trim() === '' ? 'empty output' : `${error.message}: ${excerpt}`;
+            throw new KubectlError(`${this.describe(jsonArgs)} did not print JSON (${reason})`, {
+                command: ['--kubeconfig', this.opts.kubeconfig, ...jsonArgs],
+                exitCode: result.exitCode,
+                stderr: this.redact(result.stderr),
+                transient: false,
+                attempts: result.attempts
+            });
+        }
+    }
+    // Exponential backoff with jitter (delay halved at most) so parallel callers do not retry in lockstep.
+    backoffMs(attempt, stderr) {
+        const exponential = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (attempt - 1));
+        const jittered = Math.round(exponential * (0.5 + 0.5 * this.random()));
+        const hint = retryAfterHintMs(stderr);
+        return hint === undefined ? jittered : Math.max(jittered, Math.min(hint, MAX_RETRY_AFTER_MS));
+    }
+    // The kubeconfig flag is left out of messages: it is the same on every call and only adds noise.
+    describe(args) {
+        return this.redact(['kubectl', ...args.map(quoteForDisplay)].join(' '));
+    }
+    tailSuffix(stderr) {
+        const tail = stderrTail(this.redact(stderr));
+        return tail ? `: ${tail}` : '';
+    }
+    spawnOnce(argv, runOpts) {
+        return new Promise(resolve => {
+            // Own process group, so a timeout also kills whatever kubectl started (the gcloud dispatcher re-executes a
+            // version-specific kubectl).
+            const child = (0,external_node_child_process_namespaceObject.spawn)(this.bin, argv, {
+                env: this.opts.env,
+                stdio: [runOpts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+                detached: true
+            });
+            const stdout = [];
+            const stderr = [];
+            let timedOut = false;
+            let settled = false;
+            const timers = [];
+            const killGroup = (signal) => {
+                try {
+                    if (child.pid !== undefined)
+                        process.kill(-child.pid, signal);
+                }
+                catch {
+                    // already gone
+                }
+            };
+            const finish = (outcome) => {
+                if (settled)
+                    return;
+                settled = true;
+                for (const timer of timers)
+                    clearTimeout(timer);
+                resolve(outcome);
+            };
+            child.stdout?.on('data', (chunk) => stdout.push(chunk));
+            child.stderr?.on('data', (chunk) => stderr.push(chunk));
+            child.on('error', error => finish({ stdout: '', stderr: '', exitCode: -1, timedOut: false, spawnError: error }));
+            child.on('close', (code, signal) => finish({
+                stdout: Buffer.concat(stdout).toString('utf8'),
+                stderr: Buffer.concat(stderr).toString('utf8'),
+                exitCode: code ?? (signal ? -1 : 0),
+                timedOut
+            }));
+            if (runOpts.timeoutMs !== undefined) {
+                timers.push(setTimeout(() => {
+                    timedOut = true;
+                    killGroup('SIGTERM');
+                    timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS));
+                }, runOpts.timeoutMs));
+            }
+            if (child.stdin) {
+                // kubectl may exit before reading stdin (e.g. a bad flag); that EPIPE is not the failure to report.
+                child.stdin.on('error', () => { });
+                child.stdin.end(runOpts.stdin);
+            }
+        });
+    }
+}
+function quoteForDisplay(arg) {
+    return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+function stderrTail(stderr) {
+    const lines = stderr
+        .split('\n')
+        .map(line => line.trimEnd())
+        .filter(line => line !== '');
+    const tail = lines.slice(-STDERR_TAIL_LINES).join('\n');
+    return tail.length > STDERR_TAIL_CHARS ? `...${tail.slice(-STDERR_TAIL_CHARS)}` : tail;
+}
+function lastLine(text) {
+    const lines = text.trim().split('\n');
+    return lines[lines.length - 1] ?? '';
 }
 
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
@@ -46996,7 +47266,13 @@ async function serverSideApply(kubectl, objects, before, options) {
     const result = await kubectl.run([...serverSideApplyArgs(options), '-o', 'json'], {
         stdin: objectsToYaml(objects)
     });
-    return parseObjects(result.stdout).map(applied => describeApply(applied, before, options));
+    return {
+        objects: parseObjects(result.stdout).map(applied => describeApply(applied, before, options)),
+        warnings: result.stderr
+            .split('\n')
+            .filter(line => line.startsWith('Warning:'))
+            .map(line => line.replace(/^Warning:\s*/, ''))
+    };
 }
 function describeApply(applied, before, options = { dryRun: false }) {
     const key = identityKey({
@@ -47075,16 +47351,26 @@ function eventOccurrences(event) {
 
 ;// CONCATENATED MODULE: ./src/deploy/pod-failures.ts
 
+const DEFAULT_CRASH_LOOP_RESTARTS = 2;
+const DEFAULT_PULL_RETRY_GRACE_SECONDS = 90;
 // Waiting reasons the kubelet will not get out of without a new spec, image or Secret.
 const FATAL_WAITING_REASONS = new Set([
-    'ImagePullBackOff',
-    'ErrImagePull',
     'InvalidImageName',
     'ErrImageNeverPull',
     'CreateContainerConfigError',
     'CreateContainerError',
     'RunContainerError'
 ]);
+// The kubelet retries these itself; whether that can help depends on the registry's answer.
+const PULL_FAILURE_REASONS = new Set(['ImagePullBackOff', 'ErrImagePull']);
+// Registry answers that no retry changes: the image, tag or repository does not exist, the node's identity may
+// not read it, or the reference itself is malformed. Anything else (5xx, timeouts, TLS handshake, connection
+// reset, `toomanyrequests`) may clear up, so it gets the pull grace. 401/403 only as whole numbers, so that
+// digits inside a digest or tag do not count.
+const DEFINITIVE_PULL_ERROR = /not ?found|manifest unknown|name unknown|denied|unauthorized|forbidden|\b40[13]\b|invalid reference format|no such host/i;
+// The kubelet's event for the failed pull itself (as opposed to `Error: ErrImagePull`), which carries the cause
+// even when the container's waiting message is only `Back-off pulling image "…"`.
+const PULL_ERROR_EVENT = /^Failed to pull image "[^"]*": /;
 const CRASH_LOOP = 'CrashLoopBackOff';
 const OOM_KILLED = 'OOMKilled';
 // The runtime could not start the process at all (e.g. `exec: "celery": executable file not found`).
@@ -47104,12 +47390,14 @@ function detectPodFailures(pods, events, options) {
         if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed')
             continue;
         for (const status of pod.status?.initContainerStatuses ?? []) {
-            const failure = containerFailure(pod, status, specOf(pod.spec?.initContainers, status.name), true, options);
+            const spec = specOf(pod.spec?.initContainers, status.name);
+            const failure = containerFailure(pod, status, spec, true, events, options);
             if (failure)
                 failures.push(failure);
         }
         for (const status of pod.status?.containerStatuses ?? []) {
-            const failure = containerFailure(pod, status, specOf(pod.spec?.containers, status.name), false, options);
+            const spec = specOf(pod.spec?.containers, status.name);
+            const failure = containerFailure(pod, status, spec, false, events, options);
             if (failure)
                 failures.push(failure);
         }
@@ -47122,7 +47410,7 @@ function detectPodFailures(pods, events, options) {
 function specOf(containers, name) {
     return containers?.find(c => c.name === name);
 }
-function containerFailure(pod, status, spec, isInit, options) {
+function containerFailure(pod, status, spec, isInit, events, options) {
     const waiting = status.state?.waiting;
     const current = status.state?.terminated;
     const last = status.lastState?.terminated;
@@ -47135,25 +47423,26 @@ function containerFailure(pod, status, spec, isInit, options) {
     };
     const withExit = (t) => (t ? { lastExitCode: t.exitCode } : {});
     // OOMKilled first: under CrashLoopBackOff it is the cause, and the back-off message alone hides it.
-    const oom = [current, last].find(t => t?.reason === OOM_KILLED);
+    const oom = current?.reason === OOM_KILLED
+        ? current
+        : waiting?.reason === CRASH_LOOP && last?.reason === OOM_KILLED
+            ? last
+            : undefined;
     if (oom) {
-        const limit = spec?.resources?.limits?.memory;
-        const parts = [
-            limit
-                ? `exceeded its memory limit ${limit}`
-                : 'was killed for running out of memory (no memory limit set)',
-            `exit code ${oom.exitCode}`
-        ];
-        if (restartCount)
-            parts.push(`${restartCount} restarts`);
-        return { ...base, ...withExit(oom), reason: OOM_KILLED, fatal: true, message: parts.join(', ') };
+        const message = describeOom(oom, spec, restartCount);
+        return { ...base, ...withExit(oom), reason: OOM_KILLED, fatal: true, message };
     }
     if (waiting?.reason && FATAL_WAITING_REASONS.has(waiting.reason)) {
         const message = waiting.message || (status.image ? `image "${status.image}"` : '');
         return { ...base, ...withExit(last), reason: waiting.reason, fatal: true, message };
     }
+    if (waiting?.reason && PULL_FAILURE_REASONS.has(waiting.reason)) {
+        const pull = pullFailure(pod, status, spec, isInit, events, options);
+        return { ...base, ...withExit(last), reason: waiting.reason, ...pull };
+    }
     if (waiting?.reason === CRASH_LOOP) {
-        const fatal = options.crashLoopRestarts === undefined || (restartCount ?? 0) >= options.crashLoopRestarts;
+        const threshold = options.crashLoopRestarts ?? DEFAULT_CRASH_LOOP_RESTARTS;
+        const fatal = (restartCount ?? 0) >= threshold;
         const message = [describeTermination(last), waiting.message].filter(Boolean).join('; ');
         return { ...base, ...withExit(last), reason: CRASH_LOOP, fatal, message };
     }
@@ -47165,6 +47454,12 @@ function containerFailure(pod, status, spec, isInit, options) {
             fatal: true,
             message: describeTermination(current)
         };
+    }
+    // Killed for memory once and started again: a single heavy task can do that, so it is worth showing but
+    // only fatal once the kubelet backs off (above) or the container is down again.
+    if (!current && last?.reason === OOM_KILLED) {
+        const message = `restarted after an OOM kill: ${describeOom(last, spec, restartCount)}`;
+        return { ...base, ...withExit(last), reason: OOM_KILLED, fatal: false, message };
     }
     // Exited non-zero but not yet in back-off: the kubelet restarts it and CrashLoopBackOff follows if it repeats.
     const exited = current && current.exitCode !== 0 ? current : undefined;
@@ -47181,6 +47476,70 @@ function containerFailure(pod, status, spec, isInit, options) {
         };
     }
     return undefined;
+}
+function describeOom(oom, spec, restartCount) {
+    const limit = spec?.resources?.limits?.memory;
+    const parts = [
+        limit
+            ? `exceeded its memory limit ${limit}`
+            : 'was killed for running out of memory (no memory limit set)',
+        `exit code ${oom.exitCode}`
+    ];
+    if (restartCount)
+        parts.push(`${restartCount} restarts`);
+    return parts.join(', ');
+}
+/**
+ * ErrImagePull / ImagePullBackOff. A registry that says the image is missing or off limits will say so again,
+ * so that is fatal at once; anything else may be the registry having a bad minute, and the kubelet keeps
+ * retrying, so it becomes fatal only after the pull grace.
+ */
+function pullFailure(pod, status, spec, isInit, events, options) {
+    const waitingMessage = status.state?.waiting?.message || (status.image ? `image "${status.image}"` : '');
+    const pullEvents = pullEventsOf(pod, status.name, isInit, events);
+    const latestError = pullEvents
+        .filter(e => PULL_ERROR_EVENT.test(e.message ?? ''))
+        .sort((a, b) => eventLastSeen(b) - eventLastSeen(a))[0]?.message;
+    // ImagePullBackOff's own message is usually just `Back-off pulling image "…"`: the cause is in the event.
+    const eventCause = latestError?.replace(PULL_ERROR_EVENT, '');
+    const message = latestError && eventCause && !waitingMessage.includes(eventCause)
+        ? [waitingMessage, latestError].filter(Boolean).join('; ')
+        : waitingMessage;
+    // The image reference is not the registry's answer: a tag like `v1.403` or a repository named `denied`
+    // must not decide anything.
+    const images = [status.image, spec?.image].filter((i) => Boolean(i));
+    const answer = images.reduce((text, image) => text.split(image).join(' '), message);
+    if (DEFINITIVE_PULL_ERROR.test(answer))
+        return { fatal: true, message };
+    const grace = options.pullRetryGraceSeconds ?? DEFAULT_PULL_RETRY_GRACE_SECONDS;
+    const firstFailure = Math.min(...pullEvents.map(eventFirstSeen).filter(ms => ms > 0));
+    const since = Number.isFinite(firstFailure)
+        ? firstFailure
+        : Date.parse(pod.metadata.creationTimestamp ?? '');
+    const seconds = Number.isNaN(since) ? 0 : Math.max(0, Math.floor((options.now.getTime() - since) / 1000));
+    const fatal = seconds >= grace;
+    const progress = fatal
+        ? `still failing to pull after ${seconds}s (grace ${grace}s)`
+        : `failing to pull for ${seconds}s of a ${grace}s grace for registry errors`;
+    return { fatal, message: [message, progress].filter(Boolean).join('; ') };
+}
+/**
+ * The kubelet's Warning events about pulling this container's image (`Failed to pull image …`,
+ * `Error: ErrImagePull`, `Error: ImagePullBackOff`). Back-offs of crash restarts are left out: they say nothing
+ * about the pull. Events without a fieldPath are taken as being about any container of the pod.
+ */
+function pullEventsOf(pod, container, isInit, events) {
+    const fieldPath = `spec.${isInit ? 'initContainers' : 'containers'}{${container}}`;
+    return eventsAbout(pod, events).filter(e => e.type === 'Warning' &&
+        (e.reason === 'Failed' || e.reason === 'BackOff') &&
+        (!e.involvedObject.fieldPath || e.involvedObject.fieldPath === fieldPath) &&
+        /pull/i.test(e.message ?? ''));
+}
+/** When an event was first seen (ms since epoch; 0 when unknown); legacy and events.k8s.io reporters alike. */
+function eventFirstSeen(event) {
+    const stamp = event.firstTimestamp ?? event.eventTime ?? event.metadata.creationTimestamp;
+    const ms = stamp ? Date.parse(stamp) : NaN;
+    return Number.isNaN(ms) ? 0 : ms;
 }
 function describeTermination(t) {
     if (!t)
@@ -47448,281 +47807,416 @@ function neutralizeCommands(line) {
     return line.replace(/##\[/g, '## [');
 }
 
-;// CONCATENATED MODULE: external "node:child_process"
-const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
-;// CONCATENATED MODULE: ./src/kube/transient-errors.ts
-// Which kubectl failures are worth repeating. kubectl exits 1 for every API error, so the only signal is the text
-// it prints; these patterns are the messages client-go and the apiserver produce (see KUBECTL-WIRE.md).
-// A permanent pattern wins over a transient one: a multi-object apply can print a NotFound next to a 500, and
-// repeating it cannot fix the NotFound.
-const PERMANENT_PATTERNS = [
-    /\((NotFound|AlreadyExists|Conflict|Invalid|BadRequest|Forbidden|Unauthorized|MethodNotAllowed)\)/,
-    /\bnot found\b/i,
-    /\balready exists\b/i,
-    /\bis invalid\b/i,
-    /the object has been modified/i,
-    /Apply failed with \d+ conflicts?/i,
-    /\bforbidden\b/i,
-    /\bunauthorized\b/i,
-    /You must be logged in to the server/i,
-    // Server-side apply answers an unknown field with HTTP 500 and no reason (upstream bug): a manifest error.
-    /field not declared in schema/i,
-    /strict decoding error/i,
-    /unknown field/i,
-    /failed to create typed patch object/i,
-    /the server responded with the status code 4(?!29)\d\d\b/i,
-    /the server could not find the requested resource/i,
-    /x509: certificate/i
-];
-const TRANSIENT_PATTERNS = [
-    /connection refused/i,
-    /connection to the server .* was refused/i,
-    /connection reset by peer/i,
-    /broken pipe/i,
-    /unexpected EOF/,
-    // Go's io.EOF as the last word of a transport error: `Unable to connect to the server: EOF`, `Get "...": EOF`.
-    /(:|\s)EOF\s*$/m,
-    /TLS handshake timeout/i,
-    /i\/o timeout/i,
-    /Client\.Timeout exceeded/i,
-    /context deadline exceeded/i,
-    /temporary failure in name resolution/i,
-    /http2: (server sent GOAWAY|client connection lost|client connection force closed)/i,
-    /no route to host/i,
-    /network is unreachable/i,
-    /the server is currently unable to handle the request/i,
-    /\((ServiceUnavailable|TooManyRequests|InternalError|Timeout|ServerTimeout)\)/,
-    /too many requests/i,
-    /Internal error occurred/i,
-    /etcdserver: (request timed out|leader changed|too many requests|no leader)/i,
-    /the server has received an error/i,
-    /an error on the server .* has prevented the request from succeeding/i,
-    /the server was unable to return a response in the time allotted/i,
-    /the server responded with the status code (429|5\d\d)\b/i,
-    /\b(502 Bad Gateway|503 Service Unavailable|504 Gateway Timeout)\b/i
-];
-function isTransientKubectlFailure(stderr, exitCode) {
-    if (exitCode === 0)
-        return false;
-    if (PERMANENT_PATTERNS.some(pattern => pattern.test(stderr)))
-        return false;
-    return TRANSIENT_PATTERNS.some(pattern => pattern.test(stderr));
+;// CONCATENATED MODULE: ./src/deploy/rollout-state.ts
+const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
+const PROGRESS_DEADLINE_EXCEEDED = 'ProgressDeadlineExceeded';
+function findCondition(conditions, type) {
+    return conditions?.find(c => c.type === type);
 }
-// kubectl rarely prints the server's Retry-After, but a 429/503 Status can carry `retryAfterSeconds` and verbose
-// output shows the header; when present it is a better delay than our own guess.
-function retryAfterHintMs(stderr) {
-    const match = /retry[- ]?after(?:[- ]?seconds)?["']?\s*[:=]?\s*(\d+)/i.exec(stderr) ??
-        /try again in (\d+) seconds?/i.exec(stderr);
-    if (!match)
+/**
+ * Where a Deployment's rollout stands, decided the way `kubectl rollout status` decides it
+ * (DeploymentStatusViewer), so the action and a user running kubectl by hand agree.
+ */
+function assessDeployment(deploy) {
+    const name = deploy.metadata.name;
+    const status = deploy.status ?? {};
+    // The API defaults spec.replicas to 1 and omits zero counts from status.
+    const desired = deploy.spec.replicas ?? 1;
+    const updated = status.updatedReplicas ?? 0;
+    const ready = status.readyReplicas ?? 0;
+    const available = status.availableReplicas ?? 0;
+    const total = status.replicas ?? 0;
+    const revision = deploy.metadata.annotations?.[REVISION_ANNOTATION];
+    const counts = { updated, ready, available, desired, revision };
+    const waiting = (detail) => ({
+        phase: 'progressing',
+        message: `Waiting for deployment "${name}" rollout to finish: ${detail}...`,
+        ...counts,
+        ...replicaFailureOf(deploy)
+    });
+    // Until the controller has seen the latest spec, status (and any deadline condition) describes the old one.
+    if ((deploy.metadata.generation ?? 0) > (status.observedGeneration ?? 0)) {
+        return {
+            phase: 'progressing',
+            message: `Waiting for deployment "${name}" spec update to be observed...`,
+            ...counts
+        };
+    }
+    const progressing = findCondition(status.conditions, 'Progressing');
+    if (progressing?.status === 'False' && progressing.reason === PROGRESS_DEADLINE_EXCEEDED) {
+        const detail = progressing.message ? ` (${progressing.message})` : '';
+        return {
+            phase: 'failed',
+            reason: PROGRESS_DEADLINE_EXCEEDED,
+            message: `deployment "${name}" exceeded its progress deadline${detail}`,
+            ...counts,
+            ...replicaFailureOf(deploy)
+        };
+    }
+    if (updated < desired)
+        return waiting(`${updated} out of ${desired} new replicas have been updated`);
+    // Old pods still counted in status.replicas block completion; terminatingReplicas are already outside it.
+    if (total > updated)
+        return waiting(`${total - updated} old replicas are pending termination`);
+    if (available < updated)
+        return waiting(`${available} of ${updated} updated replicas are available`);
+    return { phase: 'complete', message: `deployment "${name}" successfully rolled out`, ...counts };
+}
+function replicaFailureOf(deploy) {
+    const condition = findCondition(deploy.status?.conditions, 'ReplicaFailure');
+    if (condition?.status !== 'True')
+        return {};
+    return {
+        replicaFailure: { reason: condition.reason ?? 'ReplicaFailure', message: condition.message ?? '' }
+    };
+}
+function isControlledBy(owned, uid) {
+    return (owned.metadata.ownerReferences ?? []).some(ref => ref.uid === uid && ref.controller === true);
+}
+/**
+ * The ReplicaSet of the Deployment's current template: controlled by it and carrying the same revision.
+ * Undefined while the controller has not caught up with the latest spec (the revision annotation then still
+ * names the previous template) or before the first revision exists.
+ */
+function findNewReplicaSet(deploy, replicaSets) {
+    const revision = deploy.metadata.annotations?.[REVISION_ANNOTATION];
+    const uid = deploy.metadata.uid;
+    if (!revision || !uid)
         return undefined;
-    const seconds = Number(match[1]);
-    return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
+    if ((deploy.metadata.generation ?? 0) > (deploy.status?.observedGeneration ?? 0))
+        return undefined;
+    const matches = replicaSets.filter(rs => isControlledBy(rs, uid) && rs.metadata.annotations?.[REVISION_ANNOTATION] === revision);
+    // Two ReplicaSets never share a revision in practice; should it happen, the newest is the one being rolled.
+    return matches.sort((a, b) => timeOf(b.metadata.creationTimestamp) - timeOf(a.metadata.creationTimestamp))[0];
+}
+function timeOf(stamp) {
+    const ms = stamp ? Date.parse(stamp) : NaN;
+    return Number.isNaN(ms) ? 0 : ms;
+}
+/** The pods a ReplicaSet controls (matched by owner uid, not labels: labels can overlap between revisions). */
+function podsOfReplicaSet(rs, pods) {
+    const uid = rs.metadata.uid;
+    if (!uid)
+        return [];
+    return pods.filter(pod => isControlledBy(pod, uid));
+}
+/** Running, Ready and not on its way out: a pod a smoke check can exec into, and that counts as beat's one. */
+function isPodReady(pod) {
+    if (pod.metadata.deletionTimestamp || pod.status?.phase !== 'Running')
+        return false;
+    return pod.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
-;// CONCATENATED MODULE: ./src/kube/kubectl.ts
-// The one place that runs kubectl: argument arrays (never a shell), an explicit --kubeconfig, JSON parsing,
-// retries with backoff on transient API/network failures, and errors that carry the command and stderr.
+;// CONCATENATED MODULE: ./src/deploy/beat-guard.ts
+// After a rollout: exactly one ready beat pod and no autoscaler aimed at beat. Two beats would fire every
+// periodic task twice; this catches what the templates cannot (a stray HPA, a pod left from a manual scale).
 
-
-
-const DEFAULT_RETRY = { attempts: 4, baseDelayMs: 500, maxDelayMs: 8000 };
-// A server's Retry-After is honoured, but not beyond this: a deploy step must not stall for minutes.
-const MAX_RETRY_AFTER_MS = 60_000;
-// After a timeout's SIGTERM, how long kubectl gets to exit before SIGKILL.
-const KILL_GRACE_MS = 2000;
-const STDERR_TAIL_LINES = 12;
-const STDERR_TAIL_CHARS = 2000;
-class KubectlError extends Error {
-    command;
-    exitCode;
-    stderr;
-    transient;
-    timedOut;
-    attempts;
-    constructor(message, details) {
-        super(message);
-        this.name = 'KubectlError';
-        this.command = details.command;
-        this.exitCode = details.exitCode;
-        this.stderr = details.stderr;
-        this.transient = details.transient;
-        this.timedOut = details.timedOut ?? false;
-        this.attempts = details.attempts;
+async function checkBeatGuard(kubectl, options) {
+    const problems = [];
+    const ready = options.beatPods.filter(isPodReady);
+    if (ready.length !== 1) {
+        problems.push(`expected exactly one ready beat pod, found ${ready.length}${ready.length ? ` (${ready.map(p => p.metadata.name).join(', ')})` : ''}`);
     }
-}
-class Kubectl {
-    opts;
-    bin;
-    policy;
-    sleep;
-    log;
-    redact;
-    random;
-    constructor(opts) {
-        this.opts = opts;
-        this.bin = opts.bin ?? 'kubectl';
-        this.policy = opts.retry ?? DEFAULT_RETRY;
-        this.sleep = opts.sleep ?? (ms => new Promise(resolve => setTimeout(resolve, ms)));
-        this.log = opts.log ?? (() => { });
-        this.redact = opts.redact ?? (text => text);
-        this.random = opts.random ?? Math.random;
-    }
-    async run(args, runOpts = {}) {
-        const argv = ['--kubeconfig', this.opts.kubeconfig, ...args];
-        const shown = this.describe(args);
-        const okExitCodes = runOpts.okExitCodes ?? [0];
-        const maxAttempts = runOpts.retry === false ? 1 : Math.max(1, this.policy.attempts);
-        for (let attempt = 1;; attempt++) {
-            if (this.opts.beforeCall)
-                await this.opts.beforeCall();
-            this.log(`${shown} (attempt ${attempt}/${maxAttempts})`);
-            const outcome = await this.spawnOnce(argv, runOpts);
-            if (outcome.spawnError) {
-                throw new KubectlError(`${shown} could not start: ${this.redact(outcome.spawnError.message)}`, {
-                    command: argv,
-                    exitCode: -1,
-                    stderr: '',
-                    transient: false,
-                    attempts: attempt
-                });
-            }
-            if (outcome.timedOut) {
-                throw new KubectlError(`${shown} timed out after ${runOpts.timeoutMs} ms and was killed${this.tailSuffix(outcome.stderr)}`, {
-                    command: argv,
-                    exitCode: outcome.exitCode,
-                    stderr: this.redact(outcome.stderr),
-                    transient: false,
-                    timedOut: true,
-                    attempts: attempt
-                });
-            }
-            const accepted = runOpts.accept ? runOpts.accept(outcome) : true;
-            if (okExitCodes.includes(outcome.exitCode) && accepted) {
-                return {
-                    stdout: outcome.stdout,
-                    stderr: outcome.stderr,
-                    exitCode: outcome.exitCode,
-                    attempts: attempt
-                };
-            }
-            const transient = isTransientKubectlFailure(outcome.stderr, outcome.exitCode);
-            if (!transient || attempt >= maxAttempts) {
-                const gaveUp = transient && maxAttempts > 1 ? ` (gave up after ${attempt} attempts)` : '';
-                throw new KubectlError(`${shown} failed (exit ${outcome.exitCode})${gaveUp}${this.tailSuffix(outcome.stderr)}`, {
-                    command: argv,
-                    exitCode: outcome.exitCode,
-                    stderr: this.redact(outcome.stderr),
-                    transient,
-                    attempts: attempt
-                });
-            }
-            const delay = this.backoffMs(attempt, outcome.stderr);
-            this.log(`${shown}: transient failure (exit ${outcome.exitCode}), retrying in ${delay} ms: ${lastLine(this.redact(outcome.stderr))}`);
-            await this.sleep(delay);
+    const hpas = await kubectl.json([
+        'get',
+        'horizontalpodautoscalers.autoscaling',
+        '-n',
+        options.namespace
+    ]);
+    for (const hpa of hpas.items) {
+        const target = hpa.spec?.scaleTargetRef;
+        if (target?.kind === 'Deployment' && target.name === options.beatDeployment) {
+            problems.push(`HorizontalPodAutoscaler ${hpa.metadata.name} targets ${options.beatDeployment}; beat must never be autoscaled`);
         }
     }
-    async json(args, runOpts = {}) {
-        const jsonArgs = [...args, '-o', 'json'];
-        const result = await this.run(jsonArgs, runOpts);
+    return problems;
+}
+
+;// CONCATENATED MODULE: ./src/deploy/collect-diagnostics.ts
+// Gathers what explains a failed rollout: the warning events of its objects and the log tail of each failing
+// container (the previous instance for one that crashed).
+const LOG_TAIL_LINES = 40;
+const MAX_LOGS = 6;
+function eventsFor(snapshot, objectNames) {
+    return snapshot.events.filter(e => objectNames.has(e.involvedObject?.name ?? ''));
+}
+async function collectLogs(kubectl, namespace, failures) {
+    const logs = [];
+    const seen = new Set();
+    for (const failure of failures) {
+        if (!failure.container || logs.length >= MAX_LOGS)
+            continue;
+        const key = `${failure.pod}/${failure.container}`;
+        if (seen.has(key))
+            continue;
+        seen.add(key);
+        // A container that never started (image pull, config error) has no log to read.
+        if (/ImagePull|ErrImage|InvalidImageName|CreateContainerConfigError/.test(failure.reason))
+            continue;
+        const previous = (failure.restartCount ?? 0) > 0;
+        const args = ['logs', failure.pod, '-c', failure.container, '-n', namespace, `--tail=${LOG_TAIL_LINES}`];
+        if (previous)
+            args.push('--previous');
         try {
-            return JSON.parse(result.stdout);
+            const result = await kubectl.run(args, { retry: false });
+            logs.push({ pod: failure.pod, container: failure.container, previous, text: result.stdout });
         }
         catch (error) {
-            const excerpt = this.redact(result.stdout.trim().slice(0, 200));
-            const reason = result.stdout.trim() === '' ? 'empty output' : `${error.message}: ${excerpt}`;
-            throw new KubectlError(`${this.describe(jsonArgs)} did not print JSON (${reason})`, {
-                command: ['--kubeconfig', this.opts.kubeconfig, ...jsonArgs],
-                exitCode: result.exitCode,
-                stderr: this.redact(result.stderr),
-                transient: false,
-                attempts: result.attempts
+            logs.push({
+                pod: failure.pod,
+                container: failure.container,
+                previous,
+                text: `(log not available: ${error.message})`
             });
         }
     }
-    // Exponential backoff with jitter (delay halved at most) so parallel callers do not retry in lockstep.
-    backoffMs(attempt, stderr) {
-        const exponential = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (attempt - 1));
-        const jittered = Math.round(exponential * (0.5 + 0.5 * this.random()));
-        const hint = retryAfterHintMs(stderr);
-        return hint === undefined ? jittered : Math.max(jittered, Math.min(hint, MAX_RETRY_AFTER_MS));
+    return logs;
+}
+
+;// CONCATENATED MODULE: ./src/deploy/deploy-lock.ts
+// A Lease in the target namespace that one deploy holds at a time. Two runs (a push and a manual dispatch,
+// or two repositories deploying to one cluster) would otherwise interleave applies and roll back each other's
+// work. GitHub's `concurrency:` covers one workflow; this covers everyone who deploys with this action.
+
+const LOCK_NAME = 'deploy-gke-workers';
+class DeployLockBusyError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'DeployLockBusyError';
     }
-    // The kubeconfig flag is left out of messages: it is the same on every call and only adds noise.
-    describe(args) {
-        return this.redact(['kubectl', ...args.map(quoteForDisplay)].join(' '));
+}
+// Lease times are MicroTime: RFC 3339 with six fractional digits.
+function microTime(ms) {
+    return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+function leaseFor(namespace, owner, durationSeconds, nowMs, resourceVersion) {
+    const annotations = { 'deploy-gke-workers/image': owner.image };
+    if (owner.runUrl)
+        annotations['deploy-gke-workers/run-url'] = owner.runUrl;
+    if (owner.actor)
+        annotations['deploy-gke-workers/actor'] = owner.actor;
+    return {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: LOCK_NAME, namespace, annotations, ...(resourceVersion ? { resourceVersion } : {}) },
+        spec: {
+            holderIdentity: owner.identity,
+            leaseDurationSeconds: durationSeconds,
+            acquireTime: microTime(nowMs),
+            renewTime: microTime(nowMs)
+        }
+    };
+}
+function leaseExpired(lease, nowMs) {
+    const renewed = Date.parse(lease.spec.renewTime ?? lease.spec.acquireTime ?? '');
+    if (!lease.spec.holderIdentity || Number.isNaN(renewed))
+        return true;
+    return renewed + (lease.spec.leaseDurationSeconds ?? 0) * 1000 < nowMs;
+}
+async function acquireDeployLock(kubectl, options) {
+    const now = options.now ?? Date.now;
+    const { namespace, owner } = options;
+    const release = async () => {
+        const current = await readLease(kubectl, namespace);
+        if (current?.spec.holderIdentity === owner.identity) {
+            await kubectl.run(['delete', 'lease', LOCK_NAME, '-n', namespace, '--ignore-not-found']);
+        }
+    };
+    try {
+        await kubectl.run(['create', '-f', '-', '-o', 'name'], {
+            stdin: JSON.stringify(leaseFor(namespace, owner, options.durationSeconds, now()))
+        });
+        return { release };
     }
-    tailSuffix(stderr) {
-        const tail = stderrTail(this.redact(stderr));
-        return tail ? `: ${tail}` : '';
+    catch (error) {
+        if (!(error instanceof KubectlError) || !/AlreadyExists|already exists/.test(error.stderr))
+            throw error;
     }
-    spawnOnce(argv, runOpts) {
-        return new Promise(resolve => {
-            // Own process group, so a timeout also kills whatever kubectl started (the gcloud dispatcher re-executes a
-            // version-specific kubectl).
-            const child = (0,external_node_child_process_namespaceObject.spawn)(this.bin, argv, {
-                env: this.opts.env,
-                stdio: [runOpts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-                detached: true
-            });
-            const stdout = [];
-            const stderr = [];
-            let timedOut = false;
-            let settled = false;
-            const timers = [];
-            const killGroup = (signal) => {
-                try {
-                    if (child.pid !== undefined)
-                        process.kill(-child.pid, signal);
-                }
-                catch {
-                    // already gone
-                }
-            };
-            const finish = (outcome) => {
-                if (settled)
-                    return;
-                settled = true;
-                for (const timer of timers)
-                    clearTimeout(timer);
-                resolve(outcome);
-            };
-            child.stdout?.on('data', (chunk) => stdout.push(chunk));
-            child.stderr?.on('data', (chunk) => stderr.push(chunk));
-            child.on('error', error => finish({ stdout: '', stderr: '', exitCode: -1, timedOut: false, spawnError: error }));
-            child.on('close', (code, signal) => finish({
-                stdout: Buffer.concat(stdout).toString('utf8'),
-                stderr: Buffer.concat(stderr).toString('utf8'),
-                exitCode: code ?? (signal ? -1 : 0),
-                timedOut
-            }));
-            if (runOpts.timeoutMs !== undefined) {
-                timers.push(setTimeout(() => {
-                    timedOut = true;
-                    killGroup('SIGTERM');
-                    timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS));
-                }, runOpts.timeoutMs));
-            }
-            if (child.stdin) {
-                // kubectl may exit before reading stdin (e.g. a bad flag); that EPIPE is not the failure to report.
-                child.stdin.on('error', () => { });
-                child.stdin.end(runOpts.stdin);
-            }
+    const existing = await readLease(kubectl, namespace);
+    if (existing && existing.spec.holderIdentity !== owner.identity && !leaseExpired(existing, now())) {
+        throw new DeployLockBusyError(describeHolder(existing, namespace));
+    }
+    // Expired (a run that died) or ours (a re-run of the same attempt): take it over. The resourceVersion makes
+    // the write conditional, so of two runs taking over at once, one gets a Conflict.
+    try {
+        await kubectl.run(['replace', '-f', '-', '-o', 'name'], {
+            stdin: JSON.stringify(leaseFor(namespace, owner, options.durationSeconds, now(), existing?.metadata.resourceVersion))
         });
     }
+    catch (error) {
+        if (error instanceof KubectlError && /Conflict|has been modified|NotFound|not found/.test(error.stderr)) {
+            throw new DeployLockBusyError(`another deploy took the lock in namespace ${namespace} at the same moment; run again`);
+        }
+        throw error;
+    }
+    return { release };
 }
-function quoteForDisplay(arg) {
-    return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+async function readLease(kubectl, namespace) {
+    const result = await kubectl.run([
+        'get',
+        'lease',
+        LOCK_NAME,
+        '-n',
+        namespace,
+        '--ignore-not-found',
+        '-o',
+        'json'
+    ]);
+    return result.stdout.trim() ? JSON.parse(result.stdout) : undefined;
 }
-function stderrTail(stderr) {
-    const lines = stderr
-        .split('\n')
-        .map(line => line.trimEnd())
-        .filter(line => line !== '');
-    const tail = lines.slice(-STDERR_TAIL_LINES).join('\n');
-    return tail.length > STDERR_TAIL_CHARS ? `...${tail.slice(-STDERR_TAIL_CHARS)}` : tail;
+function describeHolder(lease, namespace) {
+    const annotations = lease.metadata.annotations ?? {};
+    const who = [
+        annotations['deploy-gke-workers/run-url']
+            ? `run ${annotations['deploy-gke-workers/run-url']}`
+            : `holder ${lease.spec.holderIdentity}`,
+        annotations['deploy-gke-workers/actor'] ? `by ${annotations['deploy-gke-workers/actor']}` : undefined,
+        annotations['deploy-gke-workers/image']
+            ? `deploying ${annotations['deploy-gke-workers/image']}`
+            : undefined
+    ]
+        .filter(Boolean)
+        .join(' ');
+    const until = Date.parse(lease.spec.renewTime ?? '') + (lease.spec.leaseDurationSeconds ?? 0) * 1000;
+    return (`another deploy is in progress in namespace ${namespace} (${who}, lock held until ${new Date(until).toISOString()}). ` +
+        `If that run is gone, remove the lock: kubectl delete lease ${LOCK_NAME} -n ${namespace}`);
 }
-function lastLine(text) {
-    const lines = text.trim().split('\n');
-    return lines[lines.length - 1] ?? '';
+
+;// CONCATENATED MODULE: ./src/deploy/preflight.ts
+// Checks before any write, so an apply never stops half-way: the live Secret has every key the Deployments
+// need (when the action does not write it), and the credentials may do every verb the apply needs.
+const CORE_KINDS = {
+    Namespace: 'namespaces',
+    ServiceAccount: 'serviceaccounts',
+    Secret: 'secrets',
+    ConfigMap: 'configmaps',
+    Deployment: 'deployments.apps',
+    HorizontalPodAutoscaler: 'horizontalpodautoscalers.autoscaling',
+    PodDisruptionBudget: 'poddisruptionbudgets.policy'
+};
+// Unknown kinds (from users' own templates) get no can-i: their resource name cannot be guessed from the kind
+// (NetworkPolicy is networkpolicies), and the server-side dry run before the apply checks their RBAC anyway.
+function resourceOf(kind) {
+    return CORE_KINDS[kind];
+}
+async function checkLiveSecrets(kubectl, namespace, keys, wholeSecrets, 
+// The live values reach the pods (and so their logs and errors): the caller masks and redacts them.
+learnSecrets) {
+    const problems = [];
+    const secretNames = [...new Set([...keys.map(k => k.secret), ...wholeSecrets.map(s => s.secret)])];
+    for (const name of secretNames) {
+        // The values are never printed: -o json is parsed here, the values go to the masker, the text is dropped.
+        const result = await kubectl.run([
+            'get',
+            'secret',
+            name,
+            '-n',
+            namespace,
+            '--ignore-not-found',
+            '-o',
+            'json'
+        ]);
+        const secret = result.stdout.trim() ? JSON.parse(result.stdout) : undefined;
+        if (secret?.data) {
+            learnSecrets(Object.values(secret.data).map(value => Buffer.from(value, 'base64').toString('utf8')));
+        }
+        if (!secret) {
+            problems.push(`Secret ${name} does not exist in namespace ${namespace}; give secret_data (and db_*) so the action writes it, or create it first`);
+            continue;
+        }
+        const present = new Set(Object.keys(secret.data ?? {}));
+        for (const reference of keys.filter(k => k.secret === name && !present.has(k.key))) {
+            problems.push(`${reference.object} container ${reference.container} needs key ${reference.key} of Secret ${name}, which the Secret in the cluster lacks`);
+        }
+    }
+    return problems;
+}
+// What a server-side apply of these objects needs, plus what the rollout watch, rollback and smoke checks use.
+function permissionsFor(objects, namespace, options) {
+    const wanted = [];
+    for (const object of objects) {
+        const resource = resourceOf(object.kind);
+        if (!resource)
+            continue;
+        const scope = object.kind === 'Namespace' ? undefined : namespace;
+        wanted.push({ verb: 'get', resource, namespace: scope }, { verb: 'create', resource, namespace: scope }, { verb: 'patch', resource, namespace: scope });
+    }
+    wanted.push({ verb: 'list', resource: 'pods', namespace }, { verb: 'list', resource: 'replicasets.apps', namespace }, { verb: 'list', resource: 'events', namespace });
+    if (options.smokeChecks)
+        wanted.push({ verb: 'create', resource: 'pods/exec', namespace });
+    // The deploy lock (deploy-lock.ts).
+    for (const verb of ['get', 'create', 'update', 'delete']) {
+        wanted.push({ verb, resource: 'leases.coordination.k8s.io', namespace });
+    }
+    // rollout undo and restart read the ReplicaSets (listed above) and patch the Deployment (as the apply does).
+    const seen = new Set();
+    return wanted.filter(p => {
+        const key = `${p.verb} ${p.resource} ${p.namespace ?? ''}`;
+        if (seen.has(key))
+            return false;
+        seen.add(key);
+        return true;
+    });
+}
+async function checkPermissions(kubectl, permissions) {
+    const answers = await Promise.all(permissions.map(async (p) => {
+        const args = ['auth', 'can-i', p.verb, p.resource];
+        if (p.namespace)
+            args.push('-n', p.namespace);
+        // can-i exits 1 for "no" (an answer) and for a failed request (an error, maybe worth retrying).
+        // "no - <reason>" when the authorizer gave one (GKE's IAM authorizer does).
+        const result = await kubectl.run(args, {
+            okExitCodes: [0, 1],
+            accept: r => /^(yes|no)\b/.test(r.stdout.trim())
+        });
+        const answer = result.stdout.trim();
+        return { permission: p, allowed: /^yes\b/.test(answer), reason: answer.replace(/^no\s*-?\s*/, '') };
+    }));
+    return answers
+        .filter(a => !a.allowed)
+        .map(a => `the deploy credentials may not ${a.permission.verb} ${a.permission.resource}${a.permission.namespace ? ` in namespace ${a.permission.namespace}` : ' (cluster-wide)'}${a.reason ? ` (${a.reason})` : ''}`);
+}
+
+;// CONCATENATED MODULE: ./src/deploy/rollback.ts
+// Undo what a failed run changed: each Deployment whose pod template this run moved goes back to the revision
+// it had before.
+async function rollBack(kubectl, namespace, targets) {
+    const steps = [];
+    for (const target of targets) {
+        if (target.revisionBefore === undefined) {
+            steps.push({
+                deployment: target.deployment,
+                done: false,
+                message: 'first deploy of this Deployment: there is no previous revision to roll back to'
+            });
+            continue;
+        }
+        try {
+            await kubectl.run([
+                'rollout',
+                'undo',
+                `deployment/${target.deployment}`,
+                '-n',
+                namespace,
+                `--to-revision=${target.revisionBefore}`
+            ]);
+            steps.push({
+                deployment: target.deployment,
+                toRevision: target.revisionBefore,
+                done: true,
+                message: `rolled back to the template of revision ${target.revisionBefore}`
+            });
+        }
+        catch (error) {
+            steps.push({
+                deployment: target.deployment,
+                toRevision: target.revisionBefore,
+                done: false,
+                message: `rollout undo failed: ${error.message}`
+            });
+        }
+    }
+    return steps;
 }
 
 ;// CONCATENATED MODULE: ./src/deploy/smoke-scripts/prelude.ts
@@ -48156,6 +48650,7 @@ function smoke_checks_clip(text) {
 // Runs the smoke checks with `kubectl exec` in a ready pod of each rolled-out Deployment.
 
 
+
 const CHOICE_TO_CHECK = {
     worker: 'worker-process',
     beat: 'beat-process',
@@ -48163,11 +48658,6 @@ const CHOICE_TO_CHECK = {
     redis: 'redis',
     'celery-ping': 'celery-ping'
 };
-function isPodReady(pod) {
-    if (pod.metadata.deletionTimestamp || pod.status?.phase !== 'Running')
-        return false;
-    return pod.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') ?? false;
-}
 async function runSmokeChecks(kubectl, options) {
     const now = options.now ?? Date.now;
     const wanted = new Set(options.choices.map(c => CHOICE_TO_CHECK[c]));
@@ -48209,1385 +48699,25 @@ async function runSmokeChecks(kubectl, options) {
             });
         }
         catch (error) {
-            const detail = error instanceof KubectlError ? error.message : String(error);
+            // The error's own message quotes the whole command (a Python script): say what failed, not how.
+            const detail = error instanceof KubectlError
+                ? error.timedOut
+                    ? `kubectl exec timed out after ${Math.round(smokeExecTimeoutMs(spec) / 1000)}s`
+                    : `kubectl exec failed (exit ${error.exitCode}): ${lastLines(error.stderr)}`
+                : String(error);
             results.push({
                 name: spec.name,
                 pod: pod.metadata.name,
                 ok: false,
                 durationMs: now() - started,
-                detail
+                detail: detail.slice(0, 500)
             });
         }
     }
     return results;
 }
-
-;// CONCATENATED MODULE: ./src/deploy/beat-guard.ts
-// After a rollout: exactly one ready beat pod and no autoscaler aimed at beat. Two beats would fire every
-// periodic task twice; this catches what the templates cannot (a stray HPA, a pod left from a manual scale).
-
-async function checkBeatGuard(kubectl, options) {
-    const problems = [];
-    const ready = options.beatPods.filter(isPodReady);
-    if (ready.length !== 1) {
-        problems.push(`expected exactly one ready beat pod, found ${ready.length}${ready.length ? ` (${ready.map(p => p.metadata.name).join(', ')})` : ''}`);
-    }
-    const hpas = await kubectl.json([
-        'get',
-        'horizontalpodautoscalers.autoscaling',
-        '-n',
-        options.namespace
-    ]);
-    for (const hpa of hpas.items) {
-        const target = hpa.spec?.scaleTargetRef;
-        if (target?.kind === 'Deployment' && target.name === options.beatDeployment) {
-            problems.push(`HorizontalPodAutoscaler ${hpa.metadata.name} targets ${options.beatDeployment}; beat must never be autoscaled`);
-        }
-    }
-    return problems;
-}
-
-;// CONCATENATED MODULE: ./src/deploy/collect-diagnostics.ts
-// Gathers what explains a failed rollout: the warning events of its objects and the log tail of each failing
-// container (the previous instance for one that crashed).
-const LOG_TAIL_LINES = 40;
-const MAX_LOGS = 6;
-function eventsFor(snapshot, objectNames) {
-    return snapshot.events.filter(e => objectNames.has(e.involvedObject?.name ?? ''));
-}
-async function collectLogs(kubectl, namespace, failures) {
-    const logs = [];
-    const seen = new Set();
-    for (const failure of failures) {
-        if (!failure.container || logs.length >= MAX_LOGS)
-            continue;
-        const key = `${failure.pod}/${failure.container}`;
-        if (seen.has(key))
-            continue;
-        seen.add(key);
-        // A container that never started (image pull, config error) has no log to read.
-        if (/ImagePull|ErrImage|InvalidImageName|CreateContainerConfigError/.test(failure.reason))
-            continue;
-        const previous = (failure.restartCount ?? 0) > 0;
-        const args = ['logs', failure.pod, '-c', failure.container, '-n', namespace, `--tail=${LOG_TAIL_LINES}`];
-        if (previous)
-            args.push('--previous');
-        try {
-            const result = await kubectl.run(args, { retry: false });
-            logs.push({ pod: failure.pod, container: failure.container, previous, text: result.stdout });
-        }
-        catch (error) {
-            logs.push({
-                pod: failure.pod,
-                container: failure.container,
-                previous,
-                text: `(log not available: ${error.message})`
-            });
-        }
-    }
-    return logs;
-}
-
-;// CONCATENATED MODULE: ./src/deploy/preflight.ts
-// Checks before any write, so an apply never stops half-way: the live Secret has every key the Deployments
-// need (when the action does not write it), and the credentials may do every verb the apply needs.
-const CORE_KINDS = {
-    Namespace: 'namespaces',
-    ServiceAccount: 'serviceaccounts',
-    Secret: 'secrets',
-    ConfigMap: 'configmaps',
-    Deployment: 'deployments.apps',
-    HorizontalPodAutoscaler: 'horizontalpodautoscalers.autoscaling',
-    PodDisruptionBudget: 'poddisruptionbudgets.policy'
-};
-function resourceOf(kind) {
-    return CORE_KINDS[kind] ?? `${kind.toLowerCase()}s`;
-}
-async function checkLiveSecrets(kubectl, namespace, keys, wholeSecrets) {
-    const problems = [];
-    const secretNames = [...new Set([...keys.map(k => k.secret), ...wholeSecrets.map(s => s.secret)])];
-    for (const name of secretNames) {
-        // Only the key names are read; values are never printed (-o json is parsed here and dropped).
-        const result = await kubectl.run([
-            'get',
-            'secret',
-            name,
-            '-n',
-            namespace,
-            '--ignore-not-found',
-            '-o',
-            'json'
-        ]);
-        const secret = result.stdout.trim() ? JSON.parse(result.stdout) : undefined;
-        if (!secret) {
-            problems.push(`Secret ${name} does not exist in namespace ${namespace}; give secret_data (and db_*) so the action writes it, or create it first`);
-            continue;
-        }
-        const present = new Set(Object.keys(secret.data ?? {}));
-        for (const reference of keys.filter(k => k.secret === name && !present.has(k.key))) {
-            problems.push(`${reference.object} container ${reference.container} needs key ${reference.key} of Secret ${name}, which the Secret in the cluster lacks`);
-        }
-    }
-    return problems;
-}
-// What a server-side apply of these objects needs, plus what the rollout watch, rollback and smoke checks use.
-function permissionsFor(objects, namespace, options) {
-    const wanted = [];
-    for (const object of objects) {
-        const resource = resourceOf(object.kind);
-        const scope = object.kind === 'Namespace' ? undefined : namespace;
-        wanted.push({ verb: 'get', resource, namespace: scope }, { verb: 'create', resource, namespace: scope }, { verb: 'patch', resource, namespace: scope });
-    }
-    wanted.push({ verb: 'list', resource: 'pods', namespace }, { verb: 'list', resource: 'replicasets.apps', namespace }, { verb: 'list', resource: 'events', namespace });
-    if (options.smokeChecks)
-        wanted.push({ verb: 'create', resource: 'pods/exec', namespace });
-    // The deploy lock (deploy-lock.ts).
-    for (const verb of ['get', 'create', 'update', 'delete']) {
-        wanted.push({ verb, resource: 'leases.coordination.k8s.io', namespace });
-    }
-    // rollout undo and restart read the ReplicaSets (listed above) and patch the Deployment (as the apply does).
-    const seen = new Set();
-    return wanted.filter(p => {
-        const key = `${p.verb} ${p.resource} ${p.namespace ?? ''}`;
-        if (seen.has(key))
-            return false;
-        seen.add(key);
-        return true;
-    });
-}
-async function checkPermissions(kubectl, permissions) {
-    const answers = await Promise.all(permissions.map(async (p) => {
-        const args = ['auth', 'can-i', p.verb, p.resource];
-        if (p.namespace)
-            args.push('-n', p.namespace);
-        // can-i exits 1 for "no" (an answer) and for a failed request (an error, maybe worth retrying).
-        const result = await kubectl.run(args, {
-            okExitCodes: [0, 1],
-            accept: r => /^(yes|no)$/.test(r.stdout.trim())
-        });
-        return { permission: p, allowed: result.stdout.trim() === 'yes' };
-    }));
-    return answers
-        .filter(a => !a.allowed)
-        .map(a => `the deploy credentials may not ${a.permission.verb} ${a.permission.resource}${a.permission.namespace ? ` in namespace ${a.permission.namespace}` : ' (cluster-wide)'}`);
-}
-
-;// CONCATENATED MODULE: ./src/deploy/rollback.ts
-// Undo what a failed run changed: each Deployment whose pod template this run moved goes back to the revision
-// it had before.
-async function rollBack(kubectl, namespace, targets) {
-    const steps = [];
-    for (const target of targets) {
-        if (target.revisionBefore === undefined) {
-            steps.push({
-                deployment: target.deployment,
-                done: false,
-                message: 'first deploy of this Deployment: there is no previous revision to roll back to'
-            });
-            continue;
-        }
-        try {
-            await kubectl.run([
-                'rollout',
-                'undo',
-                `deployment/${target.deployment}`,
-                '-n',
-                namespace,
-                `--to-revision=${target.revisionBefore}`
-            ]);
-            steps.push({
-                deployment: target.deployment,
-                toRevision: target.revisionBefore,
-                done: true,
-                message: `rolled back to the template of revision ${target.revisionBefore}`
-            });
-        }
-        catch (error) {
-            steps.push({
-                deployment: target.deployment,
-                toRevision: target.revisionBefore,
-                done: false,
-                message: `rollout undo failed: ${error.message}`
-            });
-        }
-    }
-    return steps;
-}
-
-;// CONCATENATED MODULE: ./src/deploy/rollout-state.ts
-const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
-const PROGRESS_DEADLINE_EXCEEDED = 'ProgressDeadlineExceeded';
-function findCondition(conditions, type) {
-    return conditions?.find(c => c.type === type);
-}
-/**
- * Where a Deployment's rollout stands, decided the way `kubectl rollout status` decides it
- * (DeploymentStatusViewer), so the action and a user running kubectl by hand agree.
- */
-function assessDeployment(deploy) {
-    const name = deploy.metadata.name;
-    const status = deploy.status ?? {};
-    // The API defaults spec.replicas to 1 and omits zero counts from status.
-    const desired = deploy.spec.replicas ?? 1;
-    const updated = status.updatedReplicas ?? 0;
-    const ready = status.readyReplicas ?? 0;
-    const available = status.availableReplicas ?? 0;
-    const total = status.replicas ?? 0;
-    const revision = deploy.metadata.annotations?.[REVISION_ANNOTATION];
-    const counts = { updated, ready, available, desired, revision };
-    const waiting = (detail) => ({
-        phase: 'progressing',
-        message: `Waiting for deployment "${name}" rollout to finish: ${detail}...`,
-        ...counts,
-        ...replicaFailureOf(deploy)
-    });
-    // Until the controller has seen the latest spec, status (and any deadline condition) describes the old one.
-    if ((deploy.metadata.generation ?? 0) > (status.observedGeneration ?? 0)) {
-        return {
-            phase: 'progressing',
-            message: `Waiting for deployment "${name}" spec update to be observed...`,
-            ...counts
-        };
-    }
-    const progressing = findCondition(status.conditions, 'Progressing');
-    if (progressing?.status === 'False' && progressing.reason === PROGRESS_DEADLINE_EXCEEDED) {
-        const detail = progressing.message ? ` (${progressing.message})` : '';
-        return {
-            phase: 'failed',
-            reason: PROGRESS_DEADLINE_EXCEEDED,
-            message: `deployment "${name}" exceeded its progress deadline${detail}`,
-            ...counts,
-            ...replicaFailureOf(deploy)
-        };
-    }
-    if (updated < desired)
-        return waiting(`${updated} out of ${desired} new replicas have been updated`);
-    // Old pods still counted in status.replicas block completion; terminatingReplicas are already outside it.
-    if (total > updated)
-        return waiting(`${total - updated} old replicas are pending termination`);
-    if (available < updated)
-        return waiting(`${available} of ${updated} updated replicas are available`);
-    return { phase: 'complete', message: `deployment "${name}" successfully rolled out`, ...counts };
-}
-function replicaFailureOf(deploy) {
-    const condition = findCondition(deploy.status?.conditions, 'ReplicaFailure');
-    if (condition?.status !== 'True')
-        return {};
-    return {
-        replicaFailure: { reason: condition.reason ?? 'ReplicaFailure', message: condition.message ?? '' }
-    };
-}
-function isControlledBy(owned, uid) {
-    return (owned.metadata.ownerReferences ?? []).some(ref => ref.uid === uid && ref.controller === true);
-}
-/**
- * The ReplicaSet of the Deployment's current template: controlled by it and carrying the same revision.
- * Undefined while the controller has not caught up with the latest spec (the revision annotation then still
- * names the previous template) or before the first revision exists.
- */
-function findNewReplicaSet(deploy, replicaSets) {
-    const revision = deploy.metadata.annotations?.[REVISION_ANNOTATION];
-    const uid = deploy.metadata.uid;
-    if (!revision || !uid)
-        return undefined;
-    if ((deploy.metadata.generation ?? 0) > (deploy.status?.observedGeneration ?? 0))
-        return undefined;
-    const matches = replicaSets.filter(rs => isControlledBy(rs, uid) && rs.metadata.annotations?.[REVISION_ANNOTATION] === revision);
-    // Two ReplicaSets never share a revision in practice; should it happen, the newest is the one being rolled.
-    return matches.sort((a, b) => timeOf(b.metadata.creationTimestamp) - timeOf(a.metadata.creationTimestamp))[0];
-}
-function timeOf(stamp) {
-    const ms = stamp ? Date.parse(stamp) : NaN;
-    return Number.isNaN(ms) ? 0 : ms;
-}
-/** The pods a ReplicaSet controls (matched by owner uid, not labels: labels can overlap between revisions). */
-function podsOfReplicaSet(rs, pods) {
-    const uid = rs.metadata.uid;
-    if (!uid)
-        return [];
-    return pods.filter(pod => isControlledBy(pod, uid));
-}
-
-;// CONCATENATED MODULE: ./src/deploy/deploy-lock.ts
-// A Lease in the target namespace that one deploy holds at a time. Two runs (a push and a manual dispatch,
-// or two repositories deploying to one cluster) would otherwise interleave applies and roll back each other's
-// work. GitHub's `concurrency:` covers one workflow; this covers everyone who deploys with this action.
-
-const LOCK_NAME = 'deploy-gke-workers';
-class DeployLockBusyError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'DeployLockBusyError';
-    }
-}
-// Lease times are MicroTime: RFC 3339 with six fractional digits.
-function microTime(ms) {
-    return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
-function leaseFor(namespace, owner, durationSeconds, nowMs, resourceVersion) {
-    const annotations = { 'deploy-gke-workers/image': owner.image };
-    if (owner.runUrl)
-        annotations['deploy-gke-workers/run-url'] = owner.runUrl;
-    if (owner.actor)
-        annotations['deploy-gke-workers/actor'] = owner.actor;
-    return {
-        apiVersion: 'coordination.k8s.io/v1',
-        kind: 'Lease',
-        metadata: { name: LOCK_NAME, namespace, annotations, ...(resourceVersion ? { resourceVersion } : {}) },
-        spec: {
-            holderIdentity: owner.identity,
-            leaseDurationSeconds: durationSeconds,
-            acquireTime: microTime(nowMs),
-            renewTime: microTime(nowMs)
-        }
-    };
-}
-function leaseExpired(lease, nowMs) {
-    const renewed = Date.parse(lease.spec.renewTime ?? lease.spec.acquireTime ?? '');
-    if (!lease.spec.holderIdentity || Number.isNaN(renewed))
-        return true;
-    return renewed + (lease.spec.leaseDurationSeconds ?? 0) * 1000 < nowMs;
-}
-async function acquireDeployLock(kubectl, options) {
-    const now = options.now ?? Date.now;
-    const { namespace, owner } = options;
-    const release = async () => {
-        const current = await readLease(kubectl, namespace);
-        if (current?.spec.holderIdentity === owner.identity) {
-            await kubectl.run(['delete', 'lease', LOCK_NAME, '-n', namespace, '--ignore-not-found']);
-        }
-    };
-    try {
-        await kubectl.run(['create', '-f', '-', '-o', 'name'], {
-            stdin: JSON.stringify(leaseFor(namespace, owner, options.durationSeconds, now()))
-        });
-        return { release };
-    }
-    catch (error) {
-        if (!(error instanceof KubectlError) || !/AlreadyExists|already exists/.test(error.stderr))
-            throw error;
-    }
-    const existing = await readLease(kubectl, namespace);
-    if (existing && existing.spec.holderIdentity !== owner.identity && !leaseExpired(existing, now())) {
-        throw new DeployLockBusyError(describeHolder(existing, namespace));
-    }
-    // Expired (a run that died) or ours (a re-run of the same attempt): take it over. The resourceVersion makes
-    // the write conditional, so of two runs taking over at once, one gets a Conflict.
-    try {
-        await kubectl.run(['replace', '-f', '-', '-o', 'name'], {
-            stdin: JSON.stringify(leaseFor(namespace, owner, options.durationSeconds, now(), existing?.metadata.resourceVersion))
-        });
-    }
-    catch (error) {
-        if (error instanceof KubectlError && /Conflict|has been modified|NotFound|not found/.test(error.stderr)) {
-            throw new DeployLockBusyError(`another deploy took the lock in namespace ${namespace} at the same moment; run again`);
-        }
-        throw error;
-    }
-    return { release };
-}
-async function readLease(kubectl, namespace) {
-    const result = await kubectl.run([
-        'get',
-        'lease',
-        LOCK_NAME,
-        '-n',
-        namespace,
-        '--ignore-not-found',
-        '-o',
-        'json'
-    ]);
-    return result.stdout.trim() ? JSON.parse(result.stdout) : undefined;
-}
-function describeHolder(lease, namespace) {
-    const annotations = lease.metadata.annotations ?? {};
-    const who = [
-        annotations['deploy-gke-workers/run-url']
-            ? `run ${annotations['deploy-gke-workers/run-url']}`
-            : `holder ${lease.spec.holderIdentity}`,
-        annotations['deploy-gke-workers/actor'] ? `by ${annotations['deploy-gke-workers/actor']}` : undefined,
-        annotations['deploy-gke-workers/image']
-            ? `deploying ${annotations['deploy-gke-workers/image']}`
-            : undefined
-    ]
-        .filter(Boolean)
-        .join(' ');
-    const until = Date.parse(lease.spec.renewTime ?? '') + (lease.spec.leaseDurationSeconds ?? 0) * 1000;
-    return (`another deploy is in progress in namespace ${namespace} (${who}, lock held until ${new Date(until).toISOString()}). ` +
-        `If that run is gone, remove the lock: kubectl delete lease ${LOCK_NAME} -n ${namespace}`);
-}
-
-;// CONCATENATED MODULE: ./src/deploy/wait-rollouts.ts
-// Watches the worker and beat rollouts at the same time and stops as soon as the outcome is known: complete,
-// the progress deadline passed, or a pod of the new ReplicaSet is in a state it cannot leave by itself
-// (ImagePullBackOff, CrashLoopBackOff, a missing Secret key, OOMKilled, unschedulable past the grace).
-
-
-
-const DEFAULT_POLL_MS = 1000;
-async function waitForRollouts(kubectl, options) {
-    const now = options.now ?? Date.now;
-    const sleep = options.sleep ?? ((ms) => new Promise(resolve => setTimeout(resolve, ms)));
-    const started = now();
-    const pending = new Set(options.deployments);
-    const results = new Map();
-    const lastMessage = new Map();
-    let snapshot;
-    for (;;) {
-        snapshot = await readWorkloadSnapshot(kubectl, options.namespace);
-        const elapsed = now() - started;
-        for (const name of [...pending]) {
-            const verdict = judge(name, snapshot, { ...options, nowMs: now() });
-            if (verdict.message !== lastMessage.get(name)) {
-                options.onProgress?.(`${name}: ${verdict.message}`);
-                lastMessage.set(name, verdict.message);
-            }
-            if (verdict.outcome !== undefined) {
-                results.set(name, { ...verdict, outcome: verdict.outcome, deployment: name, durationMs: elapsed });
-                pending.delete(name);
-            }
-        }
-        if (pending.size === 0)
-            break;
-        if (elapsed >= options.timeoutMs) {
-            for (const name of pending) {
-                const verdict = judge(name, snapshot, { ...options, nowMs: now() });
-                results.set(name, {
-                    ...verdict,
-                    deployment: name,
-                    outcome: 'timeout',
-                    message: `not rolled out within ${Math.round(options.timeoutMs / 1000)}s: ${verdict.message}`,
-                    durationMs: elapsed,
-                    // Not-yet-fatal problems are the best explanation a timeout has.
-                    failures: verdict.failures
-                });
-            }
-            break;
-        }
-        await sleep(Math.min(options.pollMs ?? DEFAULT_POLL_MS, Math.max(0, options.timeoutMs - elapsed)));
-    }
-    return { results: options.deployments.map(name => results.get(name)), snapshot };
-}
-function judge(name, snapshot, options) {
-    const deployment = snapshot.deployments.find(d => d.metadata.name === name);
-    if (!deployment)
-        return { message: `deployment "${name}" not found yet`, failures: [], pods: [] };
-    const state = assessDeployment(deployment);
-    const pods = newPods(deployment, snapshot);
-    const failures = detectPodFailures(pods, eventsOf(pods, snapshot.events), {
-        now: new Date(options.nowMs),
-        pendingGraceSeconds: options.pendingGraceSeconds
-    });
-    const base = { revision: state.revision, failures, pods };
-    if (state.phase === 'complete')
-        return { ...base, outcome: 'complete', message: state.message };
-    if (state.phase === 'failed')
-        return { ...base, outcome: 'failed', message: state.message, reason: state.reason };
-    const fatal = failures.filter(f => f.fatal);
-    if (fatal.length > 0) {
-        return { ...base, outcome: 'failed', message: state.message, reason: fatal[0].reason, failures };
-    }
-    return { ...base, message: state.message };
-}
-function newPods(deployment, snapshot) {
-    const replicaSet = findNewReplicaSet(deployment, snapshot.replicaSets);
-    return replicaSet ? podsOfReplicaSet(replicaSet, snapshot.pods) : [];
-}
-function eventsOf(pods, events) {
-    const names = new Set(pods.map(p => p.metadata.name));
-    return events.filter(e => e.involvedObject?.kind === 'Pod' && names.has(e.involvedObject.name ?? ''));
-}
-
-;// CONCATENATED MODULE: ./src/deploy/deploy.ts
-// The deploy itself: pre-flight, ordered server-side apply, a real roll when asked, both rollouts watched at
-// once, beat guard, smoke checks; on failure diagnostics and rollback. Returns what happened; never throws for
-// a failed rollout (that is an outcome to report), only for errors before anything was written.
-
-
-
-
-
-
-
-
-
-
-
-
-class PreflightError extends Error {
-    problems;
-    constructor(problems) {
-        super(`Pre-flight checks failed; nothing was changed:\n${problems.map(p => `  - ${p}`).join('\n')}`);
-        this.problems = problems;
-        this.name = 'PreflightError';
-    }
-}
-// One kubectl call per phase, in this order: each phase's objects exist before the next one refers to them.
-const PHASES = [
-    { name: 'Namespace', kinds: k => k === 'Namespace' },
-    { name: 'ServiceAccount', kinds: k => k === 'ServiceAccount' },
-    {
-        name: 'Secret and configuration',
-        kinds: k => ![
-            'Namespace',
-            'ServiceAccount',
-            'Deployment',
-            'HorizontalPodAutoscaler',
-            'PodDisruptionBudget'
-        ].includes(k)
-    },
-    { name: 'Deployments', kinds: k => k === 'Deployment' },
-    {
-        name: 'HorizontalPodAutoscaler',
-        kinds: k => k === 'HorizontalPodAutoscaler' || k === 'PodDisruptionBudget'
-    }
-];
-async function deploy(context) {
-    const { kubectl, config, rendered, group, log } = context;
-    const namespace = config.namespace;
-    const objects = rendered.objects.map(o => o.object);
-    const deployments = objects.filter(o => o.kind === 'Deployment').map(o => o.metadata.name);
-    const beatName = rendered.objects.find(o => o.role === 'beat')?.object.metadata.name;
-    const workerName = rendered.objects.find(o => o.role === 'worker')?.object.metadata.name;
-    await group('Pre-flight checks', async () => {
-        const problems = [
-            ...(await checkPermissions(kubectl, permissionsFor(objects, namespace, { smokeChecks: config.smokeChecks.length > 0 }))),
-            ...(await checkLiveSecrets(kubectl, namespace, rendered.liveSecretKeys, rendered.liveSecrets))
-        ];
-        if (problems.length > 0)
-            throw new PreflightError(problems);
-        log('Permissions and Secret keys are in place.');
-    });
-    const identityYaml = objectsToYaml(objects.map(redactSecrets));
-    const applied = [];
-    // The Namespace first: the lock lives in it.
-    const namespacePhase = objects.filter(o => PHASES[0].kinds(o.kind));
-    if (namespacePhase.length > 0) {
-        applied.push(...(await serverSideApply(kubectl, namespacePhase, await getLiveObjects(kubectl, objectsToYaml(namespacePhase.map(redactSecrets))), { dryRun: false })));
-    }
-    const lock = await group('Deploy lock', async () => {
-        const held = await acquireDeployLock(kubectl, {
-            namespace,
-            owner: { ...context.lockOwner, image: config.image },
-            // Long enough for both rollouts, smoke checks and a rollback; a run that dies leaves it to expire.
-            durationSeconds: config.rolloutTimeoutSeconds * 3 + 600
-        });
-        log(`Holding lease ${LOCK_NAME} in namespace ${namespace}.`);
-        return held;
-    });
-    try {
-        return await deployHoldingLock(context, {
-            objects,
-            deployments,
-            beatName,
-            workerName,
-            applied,
-            identityYaml
-        });
-    }
-    finally {
-        await lock.release();
-    }
-}
-async function deployHoldingLock(context, plan) {
-    const { kubectl, config, rendered, redact, group, log } = context;
-    const namespace = config.namespace;
-    const { objects, deployments, beatName, workerName } = plan;
-    // Read after taking the lock: what another deploy did a moment ago counts as "before".
-    const before = await getLiveObjects(kubectl, plan.identityYaml);
-    const revisionsBefore = {};
-    for (const name of deployments) {
-        revisionsBefore[name] = before.get(identityKey({ kind: 'Deployment', name, namespace }))?.metadata
-            .annotations?.[REVISION_ANNOTATION];
-    }
-    const outcome = {
-        status: 'deployed',
-        headline: '',
-        applied: [...plan.applied],
-        restarted: [],
-        rollouts: [],
-        rollbackRollouts: [],
-        smoke: [],
-        beatProblems: [],
-        rollback: [],
-        notes: [...rendered.notes],
-        failures: [],
-        revisionsBefore,
-        revisionsAfter: {}
-    };
-    await group('Apply (server-side)', async () => {
-        for (const item of outcome.applied)
-            log(`${item.kind}/${item.name} ${item.action}`);
-        for (const phase of PHASES.slice(1)) {
-            const phaseObjects = objects.filter(o => phase.kinds(o.kind));
-            if (phaseObjects.length === 0)
-                continue;
-            const applied = await serverSideApply(kubectl, phaseObjects, before, { dryRun: false });
-            for (const item of applied)
-                log(`${item.kind}/${item.name} ${item.action}`);
-            outcome.applied.push(...applied);
-        }
-    });
-    const changedDeployments = new Set(outcome.applied.filter(a => a.kind === 'Deployment' && a.specChanged).map(a => a.name));
-    const secretChanged = outcome.applied.some(a => a.kind === 'Secret' && a.action !== 'unchanged');
-    for (const name of deployments) {
-        if (changedDeployments.has(name))
-            continue;
-        const reason = context.forceRestart
-            ? 'redeploy requested (workflow_dispatch): the pod template did not change, so the pods are restarted'
-            : secretChanged
-                ? `Secret ${config.secretName} changed: pods read it only at start, so they are restarted`
-                : undefined;
-        if (!reason)
-            continue;
-        await kubectl.run(['rollout', 'restart', `deployment/${name}`, '-n', namespace]);
-        outcome.restarted.push({ deployment: name, reason });
-        log(`deployment/${name} restarted: ${reason}`);
-    }
-    const rolled = new Set([...changedDeployments, ...outcome.restarted.map(r => r.deployment)]);
-    const anythingChanged = outcome.applied.some(a => a.action !== 'unchanged') || rolled.size > 0;
-    const watch = await group('Rollouts', () => waitForRollouts(kubectl, {
-        namespace,
-        deployments,
-        timeoutMs: config.rolloutTimeoutSeconds * 1000,
-        pendingGraceSeconds: config.schedulingGraceSeconds,
-        pollMs: context.pollMs,
-        now: context.now,
-        sleep: context.sleep,
-        onProgress: line => log(redact(line))
-    }));
-    outcome.rollouts = watch.results;
-    let snapshot = watch.snapshot;
-    const rolloutsOk = watch.results.every(r => r.outcome === 'complete');
-    if (rolloutsOk && beatName) {
-        outcome.beatProblems = await checkBeatGuard(kubectl, {
-            namespace,
-            beatDeployment: beatName,
-            beatPods: watch.results.find(r => r.deployment === beatName)?.pods ?? []
-        });
-    }
-    if (rolloutsOk && outcome.beatProblems.length === 0 && config.smokeChecks.length > 0) {
-        outcome.smoke = await group('Smoke checks', async () => {
-            const results = await runSmokeChecks(kubectl, {
-                namespace,
-                celeryApp: config.celeryApp,
-                choices: config.smokeChecks,
-                podsByTarget: {
-                    worker: watch.results.find(r => r.deployment === workerName)?.pods ?? [],
-                    beat: watch.results.find(r => r.deployment === beatName)?.pods ?? []
-                }
-            });
-            for (const r of results)
-                log(`${r.ok ? 'pass' : 'FAIL'} ${r.name}${r.pod ? ` (${r.pod})` : ''}: ${redact(r.detail)} [${r.durationMs} ms]`);
-            return results;
-        });
-    }
-    const smokeOk = outcome.smoke.every(r => r.ok);
-    const succeeded = rolloutsOk && outcome.beatProblems.length === 0 && smokeOk;
-    if (succeeded) {
-        outcome.status = anythingChanged ? 'deployed' : 'unchanged';
-        outcome.headline = anythingChanged
-            ? `Deployed ${config.image}`
-            : `No change: the cluster already runs ${config.image} with these settings`;
-    }
-    else {
-        outcome.failures = watch.results.flatMap(r => r.failures);
-        outcome.headline = failureHeadline(outcome, redact);
-        outcome.diagnosticsMarkdown = await group('Diagnostics', () => diagnose(context, snapshot, outcome.failures));
-        const targets = deployments
-            .filter(d => rolled.has(d))
-            .map(d => ({ deployment: d, revisionBefore: revisionsBefore[d] }));
-        if (!config.rollbackOnFailure) {
-            outcome.notes.push('rollback_on_failure is false: nothing was rolled back');
-        }
-        else if (targets.length === 0) {
-            outcome.notes.push('No Deployment was changed by this run: nothing to roll back');
-        }
-        else {
-            await group('Rollback', async () => {
-                outcome.rollback = await rollBack(kubectl, namespace, targets);
-                for (const step of outcome.rollback)
-                    log(`${step.deployment}: ${step.message}`);
-                const undone = outcome.rollback.filter(s => s.done).map(s => s.deployment);
-                if (undone.length > 0) {
-                    const rollbackWatch = await waitForRollouts(kubectl, {
-                        namespace,
-                        deployments: undone,
-                        timeoutMs: config.rolloutTimeoutSeconds * 1000,
-                        pendingGraceSeconds: config.schedulingGraceSeconds,
-                        pollMs: context.pollMs,
-                        now: context.now,
-                        sleep: context.sleep,
-                        onProgress: line => log(`rollback ${redact(line)}`)
-                    });
-                    outcome.rollbackRollouts = rollbackWatch.results;
-                    snapshot = rollbackWatch.snapshot;
-                }
-            });
-            if (secretChanged) {
-                outcome.notes.push(`Secret ${config.secretName} was changed by this run; a rollback restores the Deployments, not the Secret's values`);
-            }
-        }
-        const rolledBack = outcome.rollback.length > 0 &&
-            outcome.rollback.every(s => s.done) &&
-            outcome.rollbackRollouts.every(r => r.outcome === 'complete');
-        outcome.status = rolledBack ? 'rolled-back' : 'failed';
-    }
-    for (const name of deployments) {
-        outcome.revisionsAfter[name] = snapshot.deployments.find(d => d.metadata.name === name)?.metadata
-            .annotations?.[REVISION_ANNOTATION];
-    }
-    return outcome;
-}
-function failureHeadline(outcome, redact) {
-    const failedRollout = outcome.rollouts.find(r => r.outcome !== 'complete');
-    if (failedRollout) {
-        const fatal = failedRollout.failures.find(f => f.fatal);
-        const cause = fatal
-            ? `pod ${fatal.pod}${fatal.container ? ` container ${fatal.container}` : ''}: ${fatal.reason}`
-            : (failedRollout.reason ?? failedRollout.outcome);
-        return redact(`Rollout of ${failedRollout.deployment} ${failedRollout.outcome === 'timeout' ? 'timed out' : 'failed'} (${cause})`);
-    }
-    if (outcome.beatProblems.length > 0)
-        return redact(`Beat guard: ${outcome.beatProblems[0]}`);
-    const smoke = outcome.smoke.find(s => !s.ok);
-    return redact(`Smoke check ${smoke?.name ?? ''} failed: ${smoke?.detail ?? ''}`);
-}
-async function diagnose(context, snapshot, failures) {
-    const names = new Set();
-    for (const d of snapshot.deployments)
-        names.add(d.metadata.name);
-    for (const rs of snapshot.replicaSets)
-        names.add(rs.metadata.name);
-    for (const p of snapshot.pods)
-        names.add(p.metadata.name);
-    const logs = await collectLogs(context.kubectl, context.config.namespace, failures.filter(f => f.fatal || (f.restartCount ?? 0) > 0));
-    const input = { failures, events: eventsFor(snapshot, names), logs, redact: context.redact };
-    context.log(renderDiagnosticsText(input));
-    return renderDiagnostics(input);
-}
-
-;// CONCATENATED MODULE: ./src/deploy/plan.ts
-// Dry run against the cluster: what server-side apply would do to each object, and `kubectl diff`'s view of
-// it. Nothing is persisted (dryRun=All on every call).
-
-
-
-
-async function planAgainstCluster(kubectl, rendered, namespace, redact) {
-    const objects = rendered.objects.map(o => o.object);
-    const notes = [];
-    const exists = await namespaceExists(kubectl, namespace);
-    const problems = exists
-        ? await checkLiveSecrets(kubectl, namespace, rendered.liveSecretKeys, rendered.liveSecrets)
-        : [];
-    if (!exists) {
-        // A dry-run create inside a namespace that exists only in the same dry run fails on a real server, so the
-        // objects in it can only be listed, not diffed.
-        notes.push(`Namespace ${namespace} does not exist yet: every object would be created`);
-        const namespaced = rendered.liveSecretKeys.length + rendered.liveSecrets.length;
-        if (namespaced > 0)
-            problems.push(`the Secret the Deployments need does not exist (namespace ${namespace} is new); give secret_data`);
-        return {
-            namespaceExists: false,
-            actions: objects.map(o => ({
-                kind: o.kind,
-                name: o.metadata.name,
-                namespace: o.metadata.namespace,
-                action: 'created',
-                specChanged: true,
-                applied: o
-            })),
-            diff: '',
-            problems,
-            notes
-        };
-    }
-    const before = await getLiveObjects(kubectl, objectsToYaml(objects.map(redactSecrets)));
-    const actions = await serverSideApply(kubectl, objects, before, { dryRun: true });
-    // kubectl diff exits 1 when there are differences; it prints Secret data masked, and redact() covers the rest.
-    const diff = await kubectl.run(['diff', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'], { stdin: objectsToYaml(objects), okExitCodes: [0, 1] });
-    return { namespaceExists: true, actions, diff: redact(diff.stdout), problems, notes };
-}
-
-// EXTERNAL MODULE: ./node_modules/google-auth-library/build/src/index.js
-var src = __nccwpck_require__(492);
-;// CONCATENATED MODULE: ./src/gke/errors.ts
-// Errors of the GKE connection step. Each carries a code so main.ts can react (e.g. an offline dry run when
-// no credentials exist) and a message written for the person reading the failed job's log.
-class GkeError extends Error {
-    code;
-    constructor(code, message) {
-        super(message);
-        this.code = code;
-        this.name = 'GkeError';
-    }
-}
-function googleFailureFromBody(httpStatus, body) {
-    if (!body || typeof body !== 'object')
-        return undefined;
-    const data = body;
-    if (data.error && typeof data.error === 'object') {
-        const err = data.error;
-        return {
-            httpStatus: typeof err.code === 'number' ? err.code : httpStatus,
-            status: typeof err.status === 'string' ? err.status : undefined,
-            message: typeof err.message === 'string' ? err.message : JSON.stringify(err)
-        };
-    }
-    if (typeof data.error === 'string') {
-        const description = typeof data.error_description === 'string' ? `: ${data.error_description}` : '';
-        return { httpStatus, status: data.error, message: `${data.error}${description}` };
-    }
-    if (typeof data.message === 'string')
-        return { httpStatus, message: data.message };
-    return undefined;
-}
-/**
- * Removes every secret from a text. Error messages of HTTP libraries may quote headers or bodies; a token
- * in a thrown message would land in the job log unmasked if it was never passed to setSecret.
- */
-function redact(text, secrets) {
-    let out = text;
-    for (const secret of secrets) {
-        if (secret && secret.length >= 8)
-            out = out.split(secret).join('***');
-    }
-    // Bearer values we were not told about (e.g. the GitHub OIDC request token quoted by a library).
-    return out.replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, '$1***');
-}
-
-;// CONCATENATED MODULE: ./src/gke/credentials.ts
-
-
-
-// Application Default Credentials as google-github-actions/auth leaves them: a credentials file named by
-// GOOGLE_APPLICATION_CREDENTIALS (or gcloud's / the auth action's own variables). No gcloud involved.
-const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
-const DEFAULT_REFRESH_MARGIN_SECONDS = 300;
-const GOOGLE_OAUTH2_TOKEN_URL = 'https://oauth2.googleapis.com/token';
-/** Checked in this order; the first one set wins. */
-const CREDENTIALS_FILE_VARIABLES = [
-    'GOOGLE_APPLICATION_CREDENTIALS',
-    'CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE',
-    'GOOGLE_GHA_CREDS_PATH'
-];
-const PROJECT_VARIABLES = [
-    'CLOUDSDK_CORE_PROJECT',
-    'CLOUDSDK_PROJECT',
-    'GCLOUD_PROJECT',
-    'GCP_PROJECT',
-    'GOOGLE_CLOUD_PROJECT'
-];
-const AUTH_STEP_FIX = [
-    'Add the google-github-actions/auth step before this action:',
-    '  - uses: google-github-actions/auth@v2',
-    '    with: { workload_identity_provider: ..., service_account: ... }',
-    "and give the job `permissions: { id-token: write, contents: read }` so it can request GitHub's OIDC token."
-].join('\n');
-function findCredentialsFile(env) {
-    for (const variable of CREDENTIALS_FILE_VARIABLES) {
-        const path = env[variable]?.trim();
-        if (path)
-            return { path, variable };
-    }
-    return undefined;
-}
-/** True when an auth step left credentials behind; main.ts uses it to decide on an offline dry run. */
-function hasCredentials(env) {
-    return findCredentialsFile(env) !== undefined;
-}
-async function readCredentialsFile(env) {
-    const found = findCredentialsFile(env);
-    if (!found) {
-        throw new GkeError('NO_CREDENTIALS', `No Google Cloud credentials: none of ${CREDENTIALS_FILE_VARIABLES.join(', ')} is set, so the ` +
-            `google-github-actions/auth step is missing (or ran in another job).\n${AUTH_STEP_FIX}`);
-    }
-    let text;
-    try {
-        text = await (0,promises_namespaceObject.readFile)(found.path, 'utf8');
-    }
-    catch (err) {
-        const reason = err.code ?? String(err);
-        throw new GkeError('BAD_CREDENTIALS_FILE', `${found.variable} names ${found.path}, which cannot be read (${reason}). The file only exists in the job ` +
-            `whose google-github-actions/auth step wrote it; run the auth step in this job, before this action.`);
-    }
-    let json;
-    try {
-        json = JSON.parse(text);
-    }
-    catch {
-        throw new GkeError('BAD_CREDENTIALS_FILE', `${found.variable} names ${found.path}, which is not JSON.`);
-    }
-    if (!json || typeof json !== 'object' || typeof json.type !== 'string') {
-        throw new GkeError('BAD_CREDENTIALS_FILE', `${found.path} (from ${found.variable}) has no "type" field.`);
-    }
-    return { ...found, json: json };
-}
-function impersonatedEmail(json) {
-    const match = /serviceAccounts\/([^/:]+):generateAccessToken$/.exec(json.service_account_impersonation_url ?? '');
-    return match?.[1] ? decodeURIComponent(match[1]) : undefined;
-}
-function serviceAccountEmailOf(json) {
-    if (json.type === 'service_account')
-        return json.client_email;
-    if (json.type === 'external_account')
-        return impersonatedEmail(json);
-    return undefined;
-}
-/**
- * The project: the `project_id` input, else the variables the auth step exports, else what the credentials
- * themselves tell (a key's project_id, or the project in the impersonated service account's email).
- */
-async function resolveProjectId(inputProjectId, env) {
-    const fromInput = inputProjectId?.trim();
-    if (fromInput)
-        return fromInput;
-    for (const variable of PROJECT_VARIABLES) {
-        const value = env[variable]?.trim();
-        if (value)
-            return value;
-    }
-    const found = findCredentialsFile(env);
-    if (found) {
-        const { json } = await readCredentialsFile(env);
-        if (json.project_id)
-            return json.project_id;
-        const email = serviceAccountEmailOf(json);
-        const fromEmail = email
-            ? /@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/.exec(email)?.[1]
-            : undefined;
-        if (fromEmail)
-            return fromEmail;
-        if (json.quota_project_id)
-            return json.quota_project_id;
-    }
-    throw new GkeError('NO_PROJECT', 'Cannot tell which Google Cloud project the cluster is in: set the `project_id` input (or the ' +
-        '`project_id` input of google-github-actions/auth, which exports it).');
-}
-/**
- * google-auth-library signs service-account assertions for, and posts them to, Google's fixed token URL and
- * ignores the key's `token_uri`. gcloud (whose job this action takes over) honours `token_uri`, e.g. for
- * keys pointed at a private token endpoint, so requests for the fixed URL are sent to the key's one instead.
- */
-function honourTokenUri(client, tokenUri) {
-    if (!tokenUri || tokenUri === GOOGLE_OAUTH2_TOKEN_URL)
-        return;
-    let target;
-    try {
-        target = new URL(tokenUri);
-    }
-    catch {
-        throw new GkeError('BAD_CREDENTIALS_FILE', `The service account key's token_uri is not a URL.`);
-    }
-    if (target.protocol !== 'https:' && target.protocol !== 'http:') {
-        throw new GkeError('BAD_CREDENTIALS_FILE', `The service account key's token_uri must be http(s).`);
-    }
-    client.transporter.interceptors.request.add({
-        resolved: async (config) => {
-            if (config.url !== undefined && String(config.url) === GOOGLE_OAUTH2_TOKEN_URL)
-                config.url = new URL(target);
-            return config;
-        }
-    });
-}
-function originAndPath(url) {
-    try {
-        const parsed = new URL(String(url));
-        return `${parsed.origin}${parsed.pathname}`;
-    }
-    catch {
-        return undefined;
-    }
-}
-/** Turns a google-auth-library failure into a message that says which step failed and what to do. */
-function explainAuthFailure(err, json, path, secrets) {
-    const e = err;
-    const url = e.config?.url !== undefined ? String(e.config.url) : undefined;
-    const httpStatus = e.response?.status ?? e.status;
-    const failure = googleFailureFromBody(httpStatus, e.response?.data);
-    const detail = redact(failure?.message ?? e.message ?? String(err), secrets);
-    const where = originAndPath(url);
-    const statusText = httpStatus ? `HTTP ${httpStatus}: ` : '';
-    const sourceUrl = json.credential_source?.url;
-    let hint;
-    if (url && sourceUrl && originAndPath(url) === originAndPath(sourceUrl)) {
-        hint =
-            "Fetching GitHub's OIDC token failed. The job needs `permissions: { id-token: write }`, and the " +
-                'credentials file must come from the google-github-actions/auth step of this same job.';
-    }
-    else if (url &&
-        json.service_account_impersonation_url &&
-        url === json.service_account_impersonation_url) {
-        hint =
-            `Impersonating ${impersonatedEmail(json) ?? 'the service account'} failed. The workload identity pool ` +
-                'principal needs roles/iam.workloadIdentityUser on that service account, and the IAM Credentials API ' +
-                'must be enabled.';
-    }
-    else if (json.type === 'external_account') {
-        hint =
-            'The workload identity federation token exchange failed. Check the workload_identity_provider given to ' +
-                "google-github-actions/auth and the provider's attribute condition (repository, branch).";
-    }
-    else if (json.type === 'service_account') {
-        hint = `The service account key ${json.client_email ?? ''} was rejected: it may be disabled or deleted.`;
-    }
-    else {
-        hint = `Credentials of type ${json.type ?? 'unknown'} from ${path} were rejected.`;
-    }
-    return new GkeError('AUTH_FAILED', `Could not get a Google access token${where ? ` (${where})` : ''}: ${statusText}${detail}\n${hint}`);
-}
-async function getAccessTokenSource(opts) {
-    const log = opts.log ?? (() => { });
-    const marginSeconds = opts.refreshMarginSeconds ?? DEFAULT_REFRESH_MARGIN_SECONDS;
-    const { path, variable, json } = await readCredentialsFile(opts.env);
-    const supported = ['external_account', 'service_account', 'impersonated_service_account', 'authorized_user'];
-    if (!supported.includes(json.type ?? '')) {
-        throw new GkeError('BAD_CREDENTIALS_FILE', `${path} (from ${variable}) holds credentials of type "${json.type}", which this action does not support. ` +
-            'Use google-github-actions/auth with workload_identity_provider (or credentials_json).');
-    }
-    const serviceAccountEmail = serviceAccountEmailOf(json);
-    const principal = serviceAccountEmail ?? json.audience?.replace(/^\/\/iam\.googleapis\.com\//, '') ?? json.type;
-    const auth = new src.GoogleAuth({
-        credentials: json,
-        scopes: opts.scopes ?? [CLOUD_PLATFORM_SCOPE],
-        // The library refreshes a cached token this long before it expires; 0 would mean its own default.
-        clientOptions: { eagerRefreshThresholdMillis: Math.max(1, marginSeconds * 1000) }
-    });
-    let client;
-    try {
-        client = await auth.getClient();
-    }
-    catch (err) {
-        throw new GkeError('BAD_CREDENTIALS_FILE', `${path} (from ${variable}) is not a usable ${json.type} credentials file: ${redact(String(err.message ?? err), [])}`);
-    }
-    if (json.type === 'service_account')
-        honourTokenUri(client, json.token_uri);
-    const how = json.type === 'external_account'
-        ? serviceAccountEmail
-            ? `workload identity federation, impersonating ${serviceAccountEmail}`
-            : 'workload identity federation (direct, no service account)'
-        : json.type === 'service_account'
-            ? `service account key of ${serviceAccountEmail}`
-            : json.type;
-    log(`Google credentials: ${how} (${variable})`);
-    const issued = new Set();
-    return {
-        credentialsType: json.type,
-        credentialsPath: path,
-        serviceAccountEmail,
-        principal,
-        async getToken() {
-            let token;
-            try {
-                token = (await client.getAccessToken()).token;
-            }
-            catch (err) {
-                throw explainAuthFailure(err, json, path, [...issued]);
-            }
-            if (!token)
-                throw new GkeError('AUTH_FAILED', 'google-auth-library returned no access token.');
-            issued.add(token);
-            const expiry = client.credentials.expiry_date;
-            // A token without a stated expiry is assumed to live the usual hour; a margin early, it gets replaced.
-            const expiresAt = new Date(typeof expiry === 'number' ? expiry : Date.now() + 3600_000);
-            return { token, expiresAt };
-        }
-    };
-}
-
-// EXTERNAL MODULE: external "node:net"
-var external_node_net_ = __nccwpck_require__(7030);
-;// CONCATENATED MODULE: ./src/gke/cluster.ts
-
-
-// GKE clusters.get over REST: where the control plane is and which CA signs it.
-const DEFAULT_CONTAINER_API = 'https://container.googleapis.com/';
-/** Like gcloud: CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER, else the public API. */
-function containerApiBaseUrl(env) {
-    const override = env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER?.trim();
-    if (!override)
-        return DEFAULT_CONTAINER_API;
-    return override.endsWith('/') ? override : `${override}/`;
-}
-function parseClusterName(clusterName, projectId, location) {
-    const trimmed = clusterName.trim().replace(/^(?:https?:)?\/\/container\.googleapis\.com\/(?:v1\/)?/, '');
-    const full = /^projects\/([^/]+)\/(?:locations|zones)\/([^/]+)\/clusters\/([^/]+)$/.exec(trimmed);
-    if (full)
-        return { project: full[1], location: full[2], name: full[3] };
-    if (trimmed.includes('/')) {
-        throw new GkeError('CLUSTER_NOT_FOUND', `cluster_name "${clusterName}" is neither a name nor projects/P/locations/L/clusters/N.`);
-    }
-    return { project: projectId, location, name: trimmed };
-}
-const RETRYABLE = new Set([429, 500, 502, 503, 504]);
-// RECONCILING clusters (upgrades, Autopilot resizes) keep serving the Kubernetes API; gcloud does not
-// refuse them either. Every other state means the control plane may not answer.
-const USABLE_STATUSES = new Set(['RUNNING', 'RECONCILING']);
-async function getCluster(opts) {
-    const log = opts.log ?? (() => { });
-    const id = parseClusterName(opts.clusterName, opts.projectId, opts.location);
-    const resourceName = `projects/${id.project}/locations/${id.location}/clusters/${id.name}`;
-    const base = opts.apiBaseUrl ?? DEFAULT_CONTAINER_API;
-    const url = new URL(`v1/projects/${encodeURIComponent(id.project)}/locations/${encodeURIComponent(id.location)}/clusters/${encodeURIComponent(id.name)}`, base.endsWith('/') ? base : `${base}/`);
-    const attempts = Math.max(1, opts.attempts ?? 3);
-    let response;
-    let lastError;
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-        try {
-            response = await fetch(url, {
-                headers: { authorization: `Bearer ${opts.token}`, accept: 'application/json' },
-                signal: AbortSignal.timeout(30_000)
-            });
-            if (!RETRYABLE.has(response.status) || attempt === attempts)
-                break;
-            log(`GKE API answered ${response.status} for ${resourceName}; retrying`);
-        }
-        catch (err) {
-            lastError = err;
-            response = undefined;
-            if (attempt === attempts)
-                break;
-            log(`GKE API unreachable (${redact(String(err.message ?? err), [opts.token])}); retrying`);
-        }
-        await new Promise(resolve => setTimeout(resolve, 500 * 2 ** (attempt - 1)));
-    }
-    if (!response) {
-        const reason = redact(String(lastError?.message ?? lastError), [opts.token]);
-        throw new GkeError('GKE_API_ERROR', `Cannot reach the GKE API at ${url.origin}: ${reason}`);
-    }
-    const text = await response.text();
-    let body;
-    try {
-        body = JSON.parse(text);
-    }
-    catch {
-        body = undefined;
-    }
-    if (!response.ok)
-        throw clusterLookupError(response.status, body, text, { ...id, resourceName }, opts);
-    return toCluster(body, id, resourceName);
-}
-function clusterLookupError(httpStatus, body, text, id, opts) {
-    const failure = googleFailureFromBody(httpStatus, body);
-    const said = redact(failure?.message ?? text.slice(0, 300), [opts.token]);
-    if (httpStatus === 404) {
-        return new GkeError('CLUSTER_NOT_FOUND', `GKE cluster "${id.name}" not found in project "${id.project}", location "${id.location}". Check ` +
-            'cluster_name and location: a regional cluster (e.g. europe-west3) is not found under a zone ' +
-            `(europe-west3-a) and vice versa; also check project_id. Google said: ${said}`);
-    }
-    if (httpStatus === 403) {
-        const who = opts.serviceAccountEmail
-            ? `the service account ${opts.serviceAccountEmail}`
-            : 'the deploying identity';
-        return new GkeError('PERMISSION_DENIED', `Permission denied reading GKE cluster ${id.resourceName}: ${who} lacks container.clusters.get. Grant it ` +
-            `roles/container.clusterViewer (or roles/container.developer, which deploying needs anyway) on project ` +
-            `"${id.project}". Google said: ${said}`);
-    }
-    if (httpStatus === 401) {
-        return new GkeError('AUTH_FAILED', `The GKE API rejected the access token (HTTP 401) for ${id.resourceName}. Google said: ${said}`);
-    }
-    return new GkeError('GKE_API_ERROR', `GKE API error for ${id.resourceName}: HTTP ${httpStatus}${failure?.status ? ` ${failure.status}` : ''}: ${said}`);
-}
-function str(value) {
-    return typeof value === 'string' && value !== '' ? value : undefined;
-}
-function obj(value) {
-    return value && typeof value === 'object' ? value : {};
-}
-function toCluster(raw, id, resourceName) {
-    const privateConfig = obj(raw.privateClusterConfig);
-    const endpoints = obj(raw.controlPlaneEndpointsConfig);
-    const ipConfig = obj(endpoints.ipEndpointsConfig);
-    const dnsConfig = obj(endpoints.dnsEndpointConfig);
-    const publicDisabled = ipConfig.enabled === false ||
-        ipConfig.enablePublicEndpoint === false ||
-        privateConfig.enablePrivateEndpoint === true;
-    const caBase64 = str(obj(raw.masterAuth).clusterCaCertificate);
-    const cluster = {
-        project: id.project,
-        location: str(raw.location) ?? id.location,
-        name: str(raw.name) ?? id.name,
-        resourceName,
-        status: str(raw.status) ?? 'STATUS_UNSPECIFIED',
-        statusMessage: str(raw.statusMessage),
-        // With the public endpoint disabled, `endpoint` holds the private address: not a public endpoint.
-        publicEndpoint: publicDisabled ? undefined : (str(ipConfig.publicEndpoint) ?? str(raw.endpoint)),
-        privateEndpoint: str(privateConfig.privateEndpoint) ?? str(ipConfig.privateEndpoint),
-        dnsEndpoint: str(dnsConfig.endpoint),
-        caPem: caBase64 ? Buffer.from(caBase64, 'base64').toString('utf8') : undefined,
-        currentMasterVersion: str(raw.currentMasterVersion)
-    };
-    if (!USABLE_STATUSES.has(cluster.status)) {
-        const why = cluster.statusMessage ? ` (${cluster.statusMessage})` : '';
-        throw new GkeError('CLUSTER_NOT_RUNNING', `GKE cluster ${resourceName} is ${cluster.status}${why}, not RUNNING: its control plane cannot take a ` +
-            'deployment now. Wait for the cluster to be RUNNING and re-run the job.');
-    }
-    return cluster;
-}
-function hostUrl(endpoint) {
-    return `https://${(0,external_node_net_.isIPv6)(endpoint) ? `[${endpoint}]` : endpoint}`;
-}
-/**
- * The kube-apiserver URL and CA for the requested endpoint kind. The DNS endpoint carries a certificate from
- * a public CA, so no CA data goes into the kubeconfig then.
- */
-function selectEndpoint(cluster, kind) {
-    const update = `gcloud container clusters update ${cluster.name} --location ${cluster.location}`;
-    if (kind === 'dns') {
-        if (!cluster.dnsEndpoint) {
-            throw new GkeError('ENDPOINT_NOT_ENABLED', `cluster_endpoint: dns was asked for, but ${cluster.resourceName} has no DNS-based control plane ` +
-                `endpoint. Enable it with \`${update} --enable-dns-access\`, or use cluster_endpoint: public/private.`);
-        }
-        return { server: hostUrl(cluster.dnsEndpoint) };
-    }
-    const endpoint = kind === 'private' ? cluster.privateEndpoint : cluster.publicEndpoint;
-    if (!endpoint) {
-        const advice = kind === 'private'
-            ? 'it is not a private cluster; use cluster_endpoint: public or dns'
-            : `its public endpoint is disabled; use cluster_endpoint: private (runner inside the VPC) or dns, or \`${update} --enable-ip-access\` without --enable-private-endpoint`;
-        throw new GkeError('ENDPOINT_NOT_ENABLED', `cluster_endpoint: ${kind} was asked for, but ${cluster.resourceName} has no ${kind} IP endpoint: ${advice}.`);
-    }
-    if (!cluster.caPem) {
-        throw new GkeError('GKE_API_ERROR', `GKE returned no cluster CA certificate for ${cluster.resourceName}.`);
-    }
-    return { server: hostUrl(endpoint), caPem: cluster.caPem };
-}
-
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./src/gke/kubeconfig.ts
-
-
-
-
-
-const FILE_MODE = 0o600;
-function kubeconfigDocument(opts) {
-    const name = opts.name ?? 'gke';
-    const cluster = { server: opts.server };
-    if (opts.caPem)
-        cluster['certificate-authority-data'] = Buffer.from(opts.caPem, 'utf8').toString('base64');
-    const context = { cluster: name, user: name };
-    if (opts.namespace)
-        context.namespace = opts.namespace;
-    return {
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name, cluster }],
-        users: [{ name, user: { token: opts.token } }],
-        contexts: [{ name, context }],
-        'current-context': name,
-        preferences: {}
-    };
-}
-/** Creates the file exclusively with mode 0600 from the start, so the token is never readable by others. */
-async function writePrivateFile(path, content) {
-    const handle = await (0,promises_namespaceObject.open)(path, 'wx', FILE_MODE);
-    try {
-        await handle.writeFile(content, 'utf8');
-        // Mode given to open() is filtered by the umask; 0600 is what it must be.
-        await handle.chmod(FILE_MODE);
-        await handle.sync();
-    }
-    finally {
-        await handle.close();
-    }
-}
-async function writeKubeconfig(opts) {
-    const path = (0,external_node_path_.join)(opts.dir, `kubeconfig-gke-${(0,external_node_crypto_.randomBytes)(8).toString('hex')}.yaml`);
-    await writePrivateFile(path, (0,dist/* stringify */.As)(kubeconfigDocument(opts)));
-    return path;
-}
-/** Replaces the user token: written to a sibling temp file, then renamed over, so kubectl never reads half a file. */
-async function rewriteToken(path, token) {
-    const doc = (0,dist/* parse */.qg)(await (0,promises_namespaceObject.readFile)(path, 'utf8'));
-    const user = doc?.users?.[0]?.user;
-    if (!user)
-        throw new GkeError('KUBECONFIG', `${path} has no user entry to put the token in.`);
-    user.token = token;
-    const temp = (0,external_node_path_.join)((0,external_node_path_.dirname)(path), `.${(0,external_node_path_.basename)(path)}.${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
-    try {
-        await writePrivateFile(temp, (0,dist/* stringify */.As)(doc));
-        await (0,promises_namespaceObject.rename)(temp, path);
-    }
-    catch (err) {
-        await (0,promises_namespaceObject.rm)(temp, { force: true });
-        throw err;
-    }
-}
-async function removeKubeconfig(path) {
-    await (0,promises_namespaceObject.rm)(path, { force: true });
-}
-
-;// CONCATENATED MODULE: ./src/gke/session.ts
-
-
-
-class GkeKubeconfigSession {
-    #opts;
-    #marginMs;
-    #now;
-    constructor(opts) {
-        this.#opts = opts;
-        this.#marginMs = (opts.refreshMarginSeconds ?? DEFAULT_REFRESH_MARGIN_SECONDS) * 1000;
-        this.#now = opts.now ?? Date.now;
-    }
-    async open() {
-        const { env, log = () => { }, onToken = () => { } } = this.#opts;
-        const source = this.#opts.tokenSource ??
-            (await getAccessTokenSource({ env, refreshMarginSeconds: this.#marginMs / 1000, log }));
-        const projectId = await resolveProjectId(this.#opts.projectId, env);
-        let current = await source.getToken();
-        onToken(current.token);
-        const cluster = await getCluster({
-            projectId,
-            location: this.#opts.location,
-            clusterName: this.#opts.clusterName,
-            token: current.token,
-            apiBaseUrl: containerApiBaseUrl(env),
-            serviceAccountEmail: source.serviceAccountEmail,
-            log
-        });
-        const kind = this.#opts.endpoint ?? 'public';
-        const { server, caPem } = selectEndpoint(cluster, kind);
-        if (cluster.status !== 'RUNNING')
-            log(`GKE cluster ${cluster.resourceName} is ${cluster.status}`);
-        log(`GKE cluster ${cluster.resourceName}: ${kind} endpoint ${server}`);
-        const path = await writeKubeconfig({
-            dir: this.#opts.dir,
-            server,
-            caPem,
-            token: current.token,
-            namespace: this.#opts.namespace,
-            name: `gke_${cluster.project}_${cluster.location}_${cluster.name}`
-        });
-        log(`Wrote kubeconfig ${path}`);
-        let pending;
-        const refresh = async () => {
-            const next = await source.getToken();
-            if (next.token !== current.token) {
-                onToken(next.token);
-                await rewriteToken(path, next.token);
-                log(`Refreshed the GKE access token (valid until ${next.expiresAt.toISOString()})`);
-            }
-            current = next;
-        };
-        return {
-            path,
-            server,
-            projectId,
-            cluster,
-            ensureFresh: async () => {
-                if (this.#now() < current.expiresAt.getTime() - this.#marginMs)
-                    return;
-                // Concurrent kubectl calls share one refresh rather than racing renames.
-                pending ??= refresh().finally(() => (pending = undefined));
-                await pending;
-            },
-            close: () => removeKubeconfig(path)
-        };
-    }
+function lastLines(text) {
+    return text.trim().split('\n').slice(-3).join(' ');
 }
 
 ;// CONCATENATED MODULE: ./src/input-rules.ts
@@ -49660,7 +48790,7 @@ function checkLocation(value) {
 }
 const CLUSTER_NAME = /^[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?$/;
 const CLUSTER_RESOURCE_NAME = /^projects\/([^/]+)\/(?:locations|zones)\/([^/]+)\/clusters\/([a-z](?:[-a-z0-9]{0,38}[a-z0-9])?)$/;
-function input_rules_parseClusterName(value) {
+function parseClusterName(value) {
     if (CLUSTER_NAME.test(value))
         return { name: value };
     const full = CLUSTER_RESOURCE_NAME.exec(value);
@@ -49669,7 +48799,7 @@ function input_rules_parseClusterName(value) {
     return { projectId: full[1], location: full[2], name: full[3] };
 }
 function checkClusterName(value) {
-    return input_rules_parseClusterName(value)
+    return parseClusterName(value)
         ? undefined
         : 'is not a GKE cluster name (lowercase letters, digits and "-", at most 40 characters) or a full name projects/P/locations/L/clusters/N';
 }
@@ -49713,355 +48843,6 @@ function parseHostPort(value) {
     return { host: match[1] === undefined ? value : value.slice(0, value.lastIndexOf(':')), port };
 }
 
-;// CONCATENATED MODULE: ./src/key-value-lines.ts
-// Parses the multi-line KEY=VALUE inputs (`env`, `secret_data`). Blank lines and lines starting with # are
-// skipped; the value is everything after the first "=", kept as written (it may itself contain "=").
-
-function parseKeyValueLines(text) {
-    const entries = [];
-    const problems = [];
-    const seen = new Set();
-    text.split(/\r?\n/).forEach((rawLine, index) => {
-        const line = rawLine.trim();
-        if (line === '' || line.startsWith('#'))
-            return;
-        const lineNumber = index + 1;
-        const equals = line.indexOf('=');
-        if (equals <= 0) {
-            problems.push(`line ${lineNumber} is not KEY=VALUE`);
-            return;
-        }
-        const name = line.slice(0, equals).trim();
-        const nameProblem = checkEnvName(name);
-        if (nameProblem) {
-            problems.push(`line ${lineNumber}: "${name}" ${nameProblem}`);
-            return;
-        }
-        if (seen.has(name)) {
-            problems.push(`line ${lineNumber}: ${name} is given more than once`);
-            return;
-        }
-        seen.add(name);
-        entries.push({ name, value: rawLine.slice(rawLine.indexOf('=') + 1).trim() });
-    });
-    return { entries, problems };
-}
-
-;// CONCATENATED MODULE: ./src/inputs.ts
-// Raw action inputs -> a validated DeployConfig. Pure: main.ts reads the inputs and the environment and
-// passes them in. Every problem is collected, so a user fixes all of them in one round.
-
-
-const INPUT_NAMES = [
-    'project_id',
-    'location',
-    'cluster_name',
-    'cluster_endpoint',
-    'image',
-    'namespace',
-    'service_account',
-    'gcp_service_account',
-    'celery_app',
-    'worker_queues',
-    'worker_concurrency',
-    'worker_min_replicas',
-    'worker_max_replicas',
-    'worker_cpu_target',
-    'beat',
-    'env',
-    'secret_name',
-    'secret_data',
-    'db_user',
-    'db_password',
-    'db_name',
-    'db_host',
-    'cloud_sql_instance',
-    'cloud_sql_proxy_image',
-    'manifests',
-    'dry_run',
-    'rollout_timeout',
-    'scheduling_grace',
-    'rollback_on_failure',
-    'smoke_checks',
-    'github_token',
-    'pr_comment'
-];
-// Inputs whose values are secret: never echoed in an error, masked by main.ts the moment they are read.
-const SECRET_INPUTS = ['secret_data', 'db_user', 'db_password', 'github_token'];
-const DEFAULT_CLOUD_SQL_PROXY_IMAGE = 'gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.15.0';
-const SMOKE_CHECK_CHOICES = [
-    'worker',
-    'beat',
-    'database',
-    'redis',
-    'celery-ping'
-];
-class InputError extends Error {
-    problems;
-    constructor(problems) {
-        super(`Invalid input${problems.length === 1 ? '' : 's'} (${problems.length}):\n` +
-            problems.map(p => `  - ${p}`).join('\n'));
-        this.problems = problems;
-        this.name = 'InputError';
-    }
-}
-const PULL_REQUEST_EVENTS = new Set(['pull_request', 'pull_request_target']);
-const MAX_ROLLOUT_TIMEOUT_SECONDS = 6 * 3600;
-function parseInputs(raw, context) {
-    const problems = [];
-    const text = (name) => (raw[name] ?? '').trim();
-    const optional = (name) => text(name) || undefined;
-    const shown = (value) => JSON.stringify(value);
-    const checked = (name, fallback, ...rules) => {
-        const value = text(name) || fallback;
-        for (const rule of rules) {
-            const problem = rule(value);
-            if (problem) {
-                problems.push(`${name}: ${shown(value)} ${problem}`);
-                break;
-            }
-        }
-        return value;
-    };
-    const optionalChecked = (name, rule) => {
-        const value = optional(name);
-        if (value === undefined)
-            return undefined;
-        const problem = rule(value);
-        if (problem)
-            problems.push(`${name}: ${shown(value)} ${problem}`);
-        return value;
-    };
-    const oneOf = (name, fallback, allowed) => {
-        const value = (text(name) || fallback).toLowerCase();
-        if (!allowed.includes(value)) {
-            problems.push(`${name}: ${shown(text(name))} must be one of ${allowed.join(', ')}`);
-            return fallback;
-        }
-        return value;
-    };
-    const boolean = (name, fallback) => oneOf(name, fallback ? 'true' : 'false', ['true', 'false']) === 'true';
-    const integer = (name, fallback, min, max) => {
-        const value = text(name);
-        if (value === '')
-            return fallback;
-        if (!/^-?\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-            problems.push(`${name}: ${shown(value)} must be a whole number from ${min} to ${max}`);
-            return fallback;
-        }
-        return Number(value);
-    };
-    // Cluster
-    const projectId = optionalChecked('project_id', checkProjectId);
-    const clusterInput = optionalChecked('cluster_name', checkClusterName);
-    const clusterReference = clusterInput ? input_rules_parseClusterName(clusterInput) : undefined;
-    let location = optionalChecked('location', checkLocation);
-    if (clusterReference?.location) {
-        if (location && location !== clusterReference.location) {
-            problems.push(`location: ${shown(location)} differs from the location in cluster_name (${clusterReference.location}); give one or make them agree`);
-        }
-        location = clusterReference.location;
-    }
-    if (clusterReference && !clusterReference.location && !location) {
-        problems.push('location: is required with cluster_name (the region or zone of the GKE cluster)');
-    }
-    if (location && !clusterInput) {
-        problems.push('cluster_name: is required with location (the GKE cluster to deploy to)');
-    }
-    const clusterEndpoint = oneOf('cluster_endpoint', 'public', ['public', 'private', 'dns']);
-    // Workload
-    const image = text('image');
-    if (image === '')
-        problems.push('image: is required (the full image reference of the worker and beat)');
-    else {
-        const problem = checkImageReference(image);
-        if (problem)
-            problems.push(`image: ${shown(image)} ${problem}`);
-    }
-    const namespace = checked('namespace', 'noesis2', checkDnsLabel);
-    const serviceAccount = checked('service_account', 'noesis2-worker-sa', checkDnsSubdomain);
-    const gcpServiceAccount = optionalChecked('gcp_service_account', checkServiceAccountEmail);
-    const celeryApp = checked('celery_app', 'noesis2', checkCeleryApp);
-    const queuesText = text('worker_queues') || 'celery';
-    const workerQueues = queuesText.split(',').map(q => q.trim());
-    const emptyQueue = workerQueues.some(q => q === '');
-    const badQueue = workerQueues.find(q => q !== '' && checkQueueName(q));
-    const duplicateQueue = workerQueues.find((q, i) => workerQueues.indexOf(q) !== i);
-    if (emptyQueue)
-        problems.push(`worker_queues: ${shown(queuesText)} has an empty queue name (comma-separated names)`);
-    else if (badQueue)
-        problems.push(`worker_queues: ${shown(badQueue)} ${checkQueueName(badQueue)}`);
-    else if (duplicateQueue)
-        problems.push(`worker_queues: ${shown(duplicateQueue)} is listed more than once`);
-    const workerConcurrency = integer('worker_concurrency', undefined, 1, 256);
-    const workerMinReplicas = integer('worker_min_replicas', 1, 1, 1000) ?? 1;
-    const workerMaxReplicas = integer('worker_max_replicas', 5, 1, 1000) ?? 5;
-    if (workerMinReplicas > workerMaxReplicas) {
-        problems.push(`worker_min_replicas: ${workerMinReplicas} is greater than worker_max_replicas (${workerMaxReplicas}); min must be <= max`);
-    }
-    const workerCpuTarget = integer('worker_cpu_target', 70, 1, 100) ?? 70;
-    const beat = boolean('beat', true);
-    // Environment and Secret
-    const envParse = parseKeyValueLines(raw.env ?? '');
-    for (const problem of envParse.problems)
-        problems.push(`env: ${problem}`);
-    const secretName = checked('secret_name', 'app-secrets', checkDnsSubdomain);
-    const secretParse = parseKeyValueLines(raw.secret_data ?? '');
-    for (const problem of secretParse.problems)
-        problems.push(`secret_data: ${problem}`);
-    const dbUser = optional('db_user');
-    const dbPassword = optional('db_password');
-    const dbName = optional('db_name');
-    const dbGiven = [dbUser, dbPassword, dbName].filter(v => v !== undefined).length;
-    if (dbGiven > 0 && dbGiven < 3) {
-        const missing = ['db_user', 'db_password', 'db_name'].filter(n => optional(n) === undefined);
-        problems.push(`${missing.join(', ')}: ${missing.length === 1 ? 'is' : 'are'} required when any of db_user, db_password, db_name is given`);
-    }
-    if (dbName !== undefined && !/^[A-Za-z0-9_$-]{1,63}$/.test(dbName)) {
-        problems.push(`db_name: ${shown(dbName)} is not a PostgreSQL database name (letters, digits, "_", "$" and "-", at most 63)`);
-    }
-    const cloudSqlInstance = optionalChecked('cloud_sql_instance', checkCloudSqlInstance);
-    const dbHostText = optional('db_host');
-    let dbHost = { host: '127.0.0.1', port: 5432 };
-    if (dbHostText !== undefined) {
-        const parsed = parseHostPort(dbHostText);
-        if (!parsed)
-            problems.push(`db_host: ${shown(dbHostText)} is not HOST or HOST:PORT`);
-        else
-            dbHost = parsed;
-        if (cloudSqlInstance) {
-            problems.push('db_host: cannot be combined with cloud_sql_instance (the proxy sidecar listens on 127.0.0.1:5432)');
-        }
-    }
-    else if (dbGiven === 3 && !cloudSqlInstance) {
-        problems.push('db_host: is required when db_user/db_password/db_name are given without cloud_sql_instance (the private IP of the database)');
-    }
-    const database = dbGiven === 3 ? { user: dbUser, password: dbPassword, name: dbName, ...dbHost } : undefined;
-    const derivedSecretKeys = database ? ['DB_USER', 'DB_PASSWORD', 'DB_NAME', 'DATABASE_URL'] : [];
-    for (const entry of secretParse.entries) {
-        if (derivedSecretKeys.includes(entry.name)) {
-            problems.push(`secret_data: ${entry.name} is also built from db_user/db_password/db_name; give it in one place only`);
-        }
-    }
-    const secretKeys = new Set([...secretParse.entries.map(e => e.name), ...derivedSecretKeys]);
-    for (const entry of envParse.entries) {
-        if (secretKeys.has(entry.name)) {
-            problems.push(`env: ${entry.name} is also a Secret key; a variable comes from env or from the Secret, not both`);
-        }
-    }
-    const writesSecret = secretParse.entries.length > 0 || database !== undefined;
-    const cloudSqlProxyImage = checked('cloud_sql_proxy_image', DEFAULT_CLOUD_SQL_PROXY_IMAGE, checkImageReference);
-    // Behaviour
-    const dryRunChoice = oneOf('dry_run', 'auto', ['auto', 'true', 'false']);
-    const isPullRequest = PULL_REQUEST_EVENTS.has(context.eventName);
-    const dryRun = dryRunChoice === 'auto' ? isPullRequest : dryRunChoice === 'true';
-    const dryRunSource = dryRunChoice === 'auto' ? (isPullRequest ? 'pull_request' : 'default') : 'input';
-    const timeoutText = text('rollout_timeout') || '300s';
-    const rolloutTimeoutSeconds = parseDurationSeconds(timeoutText);
-    if (rolloutTimeoutSeconds === undefined ||
-        rolloutTimeoutSeconds < 1 ||
-        rolloutTimeoutSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {
-        problems.push(`rollout_timeout: ${shown(timeoutText)} is not a duration from 1s to 6h (e.g. 90, 90s, 5m, 1m30s)`);
-    }
-    const graceText = text('scheduling_grace') || '4m';
-    const schedulingGraceSeconds = parseDurationSeconds(graceText);
-    if (schedulingGraceSeconds === undefined || schedulingGraceSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {
-        problems.push(`scheduling_grace: ${shown(graceText)} is not a duration up to 6h (e.g. 0, 90s, 4m)`);
-    }
-    const rollbackOnFailure = boolean('rollback_on_failure', true);
-    const smokeChecks = parseSmokeChecks(text('smoke_checks') || 'true', beat, problems);
-    const prComment = boolean('pr_comment', true);
-    if (problems.length > 0)
-        throw new InputError(problems);
-    return {
-        projectId: projectId ?? clusterReference?.projectId,
-        location,
-        clusterName: clusterReference?.name,
-        clusterEndpoint,
-        image,
-        namespace,
-        serviceAccount,
-        gcpServiceAccount,
-        celeryApp,
-        workerQueues,
-        workerConcurrency,
-        workerMinReplicas,
-        workerMaxReplicas,
-        workerCpuTarget,
-        beat,
-        env: envParse.entries,
-        secretName,
-        secretData: writesSecret ? secretParse.entries : undefined,
-        database,
-        cloudSqlInstance,
-        cloudSqlProxyImage,
-        manifestsDir: optional('manifests'),
-        dryRun,
-        dryRunSource,
-        rolloutTimeoutSeconds: rolloutTimeoutSeconds ?? 300,
-        schedulingGraceSeconds: schedulingGraceSeconds ?? 240,
-        rollbackOnFailure,
-        smokeChecks,
-        githubToken: optional('github_token'),
-        prComment
-    };
-}
-// `true` means the default set for this deployment; `false` none; or a comma-separated list of checks.
-function parseSmokeChecks(value, beat, problems) {
-    const lowered = value.toLowerCase();
-    if (lowered === 'false')
-        return [];
-    if (lowered === 'true') {
-        return beat ? ['worker', 'beat', 'database', 'redis'] : ['worker', 'database', 'redis'];
-    }
-    const chosen = lowered.split(',').map(s => s.trim());
-    const unknown = chosen.filter(c => !SMOKE_CHECK_CHOICES.includes(c));
-    if (unknown.length > 0) {
-        problems.push(`smoke_checks: ${JSON.stringify(value)} must be true, false or a comma-separated list of ${SMOKE_CHECK_CHOICES.join(', ')}`);
-        return [];
-    }
-    if (!beat && chosen.includes('beat')) {
-        problems.push('smoke_checks: "beat" is chosen but beat is false (no beat is deployed)');
-    }
-    return [...new Set(chosen)];
-}
-// Every value derived from secret inputs that could surface somewhere, for main.ts to mask.
-function secretValuesOf(config, secretFields) {
-    const values = new Set();
-    const add = (value) => {
-        if (value === undefined || value.length < 3)
-            return;
-        values.add(value);
-        values.add(Buffer.from(value, 'utf8').toString('base64'));
-        values.add(encodeURIComponent(value));
-    };
-    for (const entry of config.secretData ?? [])
-        add(entry.value);
-    // DB_NAME comes from a plain input: masking it would blank the app's name out of every log line.
-    for (const [key, value] of secretFields)
-        if (key !== 'DB_NAME')
-            add(value);
-    add(config.database?.password);
-    add(config.githubToken);
-    return [...values];
-}
-
-;// CONCATENATED MODULE: ./src/redact.ts
-// Replaces every known secret value in a text with ***: the last line of defence for text that came from the
-// cluster (logs, events, kubectl's stderr) before it reaches a log, the job summary or a PR comment.
-function createRedactor(secretValues) {
-    // Longest first, so a value that contains another is replaced whole.
-    const values = [...new Set(secretValues)].filter(v => v.length >= 3).sort((a, b) => b.length - a.length);
-    if (values.length === 0)
-        return text => text;
-    return text => {
-        let out = text;
-        for (const value of values)
-            out = out.split(value).join('***');
-        return out;
-    };
-}
-
 ;// CONCATENATED MODULE: ./src/render/kube-object.ts
 // The loose shape of a Kubernetes object as parsed from YAML: what the renderer reads and writes.
 function describeObject(object) {
@@ -50069,72 +48850,6 @@ function describeObject(object) {
 }
 function isRecord(value) {
     return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-;// CONCATENATED MODULE: ./src/render/load-templates.ts
-// Reads a manifests directory: every *.yaml / *.yml file in name order, every YAML document in it.
-
-
-
-
-class TemplateError extends Error {
-    problems;
-    constructor(problems) {
-        super(`Invalid manifest template${problems.length === 1 ? '' : 's'}:\n${problems.map(p => `  - ${p}`).join('\n')}`);
-        this.problems = problems;
-        this.name = 'TemplateError';
-    }
-}
-async function loadTemplates(directory) {
-    let names;
-    try {
-        names = await (0,promises_namespaceObject.readdir)(directory);
-    }
-    catch (error) {
-        throw new TemplateError([
-            `manifests: cannot read directory ${JSON.stringify(directory)}: ${error.message}`
-        ]);
-    }
-    const files = names.filter(name => /\.ya?ml$/.test(name)).sort();
-    if (files.length === 0) {
-        throw new TemplateError([`manifests: ${JSON.stringify(directory)} holds no .yaml or .yml files`]);
-    }
-    const problems = [];
-    const templates = [];
-    for (const file of files) {
-        const text = await (0,promises_namespaceObject.readFile)(external_node_path_default().join(directory, file), 'utf8');
-        (0,dist/* parseAllDocuments */.hR)(text).forEach((document, documentIndex) => {
-            if (!('errors' in document))
-                return;
-            for (const error of document.errors) {
-                const line = error.linePos?.[0];
-                problems.push(`${file}${line ? `:${line.line}` : ''}: ${error.message.split('\n')[0]}`);
-            }
-            if (document.errors.length > 0)
-                return;
-            const value = document.toJS();
-            if (value === null || value === undefined)
-                return;
-            const shapeProblem = checkObjectShape(value);
-            if (shapeProblem) {
-                problems.push(`${file} (document ${documentIndex + 1}): ${shapeProblem}`);
-                return;
-            }
-            templates.push({ file, documentIndex, object: value });
-        });
-    }
-    if (problems.length > 0)
-        throw new TemplateError(problems);
-    return templates;
-}
-function checkObjectShape(value) {
-    if (!isRecord(value))
-        return 'is not a Kubernetes object (a mapping)';
-    if (typeof value.apiVersion !== 'string' || typeof value.kind !== 'string')
-        return 'has no apiVersion or kind';
-    if (!isRecord(value.metadata) || typeof value.metadata.name !== 'string')
-        return 'has no metadata.name';
-    return undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/render/workload.ts
@@ -50412,6 +49127,16 @@ class RenderError extends Error {
     }
 }
 const ANNOTATION_PREFIX = 'deploy-gke-workers';
+// Who deployed what, on the Deployments. They name a run, so they change with every run; a deploy that rolls
+// nothing keeps the live ones (see deploy/trace-annotations.ts), or every run would count as a change.
+const TRACE_ANNOTATIONS = [
+    `${ANNOTATION_PREFIX}/image`,
+    `${ANNOTATION_PREFIX}/commit-sha`,
+    `${ANNOTATION_PREFIX}/run-url`,
+    `${ANNOTATION_PREFIX}/actor`,
+    `${ANNOTATION_PREFIX}/repository`,
+    'kubernetes.io/change-cause'
+];
 const MANAGED_BY = 'deploy-gke-workers';
 const APPLY_RANK = {
     Namespace: 0,
@@ -50571,9 +49296,9 @@ function renderObject(object, role, config, trace, state) {
             break;
         case 'secret':
             metadata.name = config.secretName;
-            delete object.data;
+            delete object.stringData;
             object.type = object.type ?? 'Opaque';
-            object.stringData = Object.fromEntries([...(state.secretData ?? new Map()).entries()].sort(([a], [b]) => a.localeCompare(b)));
+            object.data = secretDataField(state.secretData ?? new Map());
             break;
         case 'worker':
         case 'beat':
@@ -50672,8 +49397,15 @@ function buildSecretObject(config, data) {
             labels: { 'app.kubernetes.io/part-of': 'noesis2', 'app.kubernetes.io/managed-by': MANAGED_BY }
         },
         type: 'Opaque',
-        stringData: Object.fromEntries([...data.entries()].sort(([a], [b]) => a.localeCompare(b)))
+        data: secretDataField(data)
     };
+}
+// `data` (base64), not `stringData`: server-side apply only prunes a key that was removed from the field it
+// manages, and the API server folds stringData into data, so a key dropped from secret_data would live on.
+function secretDataField(data) {
+    return Object.fromEntries([...data.entries()]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([key, value]) => [key, Buffer.from(value, 'utf8').toString('base64')]));
 }
 // A label value (63 characters of [A-Za-z0-9._-], alphanumeric at both ends) naming the image version.
 function versionLabel(image) {
@@ -50688,6 +49420,1607 @@ function versionLabel(image) {
     return cleaned || undefined;
 }
 
+;// CONCATENATED MODULE: ./src/deploy/trace-annotations.ts
+// A deploy that rolls nothing keeps the Deployments' live trace annotations (commit, run URL, actor, change
+// cause). They name the run that put the running pods there; overwriting them on every run would make every
+// run a change, and `kubectl rollout history` would credit a revision to a run that did not make it.
+
+
+function keepLiveTraceAnnotations(objects, live, rolls) {
+    return objects.map(object => {
+        if (object.kind !== 'Deployment' || rolls(object.metadata.name))
+            return object;
+        const current = live.get(identityKey({ kind: 'Deployment', name: object.metadata.name, namespace: object.metadata.namespace }));
+        if (!current)
+            return object;
+        const annotations = { ...(object.metadata.annotations ?? {}) };
+        const liveAnnotations = current.metadata.annotations ?? {};
+        for (const key of TRACE_ANNOTATIONS) {
+            if (liveAnnotations[key] !== undefined)
+                annotations[key] = liveAnnotations[key];
+            else
+                delete annotations[key];
+        }
+        return { ...object, metadata: { ...object.metadata, annotations } };
+    });
+}
+
+;// CONCATENATED MODULE: ./src/deploy/wait-rollouts.ts
+// Watches the worker and beat rollouts at the same time and stops as soon as the outcome is known: complete,
+// the progress deadline passed, or a pod of the new ReplicaSet is in a state it cannot leave by itself
+// (ImagePullBackOff, CrashLoopBackOff, a missing Secret key, OOMKilled, unschedulable past the grace).
+
+
+
+const DEFAULT_POLL_MS = 1000;
+// A ReplicaFailure (pods rejected at creation: quota, Autopilot's admission policies) may clear up while old
+// pods terminate during a rolling update; one that lasts this long will not.
+const REPLICA_FAILURE_GRACE_MS = 30_000;
+async function waitForRollouts(kubectl, options) {
+    const now = options.now ?? Date.now;
+    const sleep = options.sleep ?? ((ms) => new Promise(resolve => setTimeout(resolve, ms)));
+    const started = now();
+    const pending = new Set(options.deployments);
+    const results = new Map();
+    const lastMessage = new Map();
+    const replicaFailureSince = new Map();
+    let snapshot;
+    for (;;) {
+        snapshot = await readWorkloadSnapshot(kubectl, options.namespace);
+        const elapsed = now() - started;
+        for (const name of [...pending]) {
+            const verdict = judge(name, snapshot, { ...options, nowMs: now(), replicaFailureSince });
+            if (verdict.message !== lastMessage.get(name)) {
+                options.onProgress?.(`${name}: ${verdict.message}`);
+                lastMessage.set(name, verdict.message);
+            }
+            if (verdict.outcome !== undefined) {
+                results.set(name, { ...verdict, outcome: verdict.outcome, deployment: name, durationMs: elapsed });
+                pending.delete(name);
+            }
+        }
+        if (pending.size === 0)
+            break;
+        if (elapsed >= options.timeoutMs) {
+            for (const name of pending) {
+                const verdict = judge(name, snapshot, { ...options, nowMs: now(), replicaFailureSince });
+                results.set(name, {
+                    ...verdict,
+                    deployment: name,
+                    outcome: 'timeout',
+                    message: `not rolled out within ${Math.round(options.timeoutMs / 1000)}s: ${verdict.message}`,
+                    durationMs: elapsed,
+                    // Not-yet-fatal problems are the best explanation a timeout has.
+                    failures: verdict.failures
+                });
+            }
+            break;
+        }
+        await sleep(Math.min(options.pollMs ?? DEFAULT_POLL_MS, Math.max(0, options.timeoutMs - elapsed)));
+    }
+    return { results: options.deployments.map(name => results.get(name)), snapshot };
+}
+function judge(name, snapshot, options) {
+    const deployment = snapshot.deployments.find(d => d.metadata.name === name);
+    if (!deployment)
+        return { message: `deployment "${name}" not found yet`, failures: [], pods: [] };
+    const state = assessDeployment(deployment);
+    const pods = newPods(deployment, snapshot);
+    const failures = detectPodFailures(pods, eventsOf(pods, snapshot.events), {
+        now: new Date(options.nowMs),
+        pendingGraceSeconds: options.pendingGraceSeconds
+    });
+    const base = { revision: state.revision, failures, pods };
+    if (state.phase === 'complete')
+        return { ...base, outcome: 'complete', message: state.message };
+    if (state.phase === 'failed')
+        return { ...base, outcome: 'failed', message: state.message, reason: state.reason };
+    const fatal = failures.filter(f => f.fatal);
+    if (fatal.length > 0) {
+        return { ...base, outcome: 'failed', message: state.message, reason: fatal[0].reason, failures };
+    }
+    if (state.replicaFailure) {
+        const since = options.replicaFailureSince.get(name) ?? options.nowMs;
+        options.replicaFailureSince.set(name, since);
+        const message = `${state.replicaFailure.reason}: ${state.replicaFailure.message}`;
+        if (options.nowMs - since >= REPLICA_FAILURE_GRACE_MS) {
+            return { ...base, outcome: 'failed', message, reason: state.replicaFailure.reason };
+        }
+        return { ...base, message: `${state.message} (${message})` };
+    }
+    options.replicaFailureSince.delete(name);
+    return { ...base, message: state.message };
+}
+function newPods(deployment, snapshot) {
+    const replicaSet = findNewReplicaSet(deployment, snapshot.replicaSets);
+    return replicaSet ? podsOfReplicaSet(replicaSet, snapshot.pods) : [];
+}
+function eventsOf(pods, events) {
+    const names = new Set(pods.map(p => p.metadata.name));
+    return events.filter(e => e.involvedObject?.kind === 'Pod' && names.has(e.involvedObject.name ?? ''));
+}
+
+;// CONCATENATED MODULE: ./src/deploy/deploy.ts
+// The deploy itself: pre-flight, the deploy lock, a server-side dry run of everything, ordered server-side
+// apply, a real roll when asked, both rollouts watched at once, beat guard, smoke checks; on failure
+// diagnostics and rollback. Returns what happened. It throws only while nothing but the Namespace and the lock
+// was written (pre-flight, lock, dry run); any later error becomes a failed outcome, rolled back and reported.
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+class PreflightError extends Error {
+    problems;
+    constructor(problems, what = 'Pre-flight checks failed') {
+        super(`${what}; nothing was changed:\n${problems.map(p => `  - ${p}`).join('\n')}`);
+        this.problems = problems;
+        this.name = 'PreflightError';
+    }
+}
+// One kubectl call per phase, in this order: each phase's objects exist before the next one refers to them.
+const PHASES = [
+    { name: 'Namespace', kinds: k => k === 'Namespace' },
+    { name: 'ServiceAccount', kinds: k => k === 'ServiceAccount' },
+    {
+        name: 'Secret and configuration',
+        kinds: k => ![
+            'Namespace',
+            'ServiceAccount',
+            'Deployment',
+            'HorizontalPodAutoscaler',
+            'PodDisruptionBudget'
+        ].includes(k)
+    },
+    { name: 'Deployments', kinds: k => k === 'Deployment' },
+    {
+        name: 'HorizontalPodAutoscaler',
+        kinds: k => k === 'HorizontalPodAutoscaler' || k === 'PodDisruptionBudget'
+    }
+];
+async function deploy(context) {
+    const { kubectl, config, rendered, group, log } = context;
+    const namespace = config.namespace;
+    const objects = rendered.objects.map(o => o.object);
+    await group('Pre-flight checks', async () => {
+        const problems = [
+            ...(await checkPermissions(kubectl, permissionsFor(objects, namespace, { smokeChecks: config.smokeChecks.length > 0 }))),
+            ...(await checkLiveSecrets(kubectl, namespace, rendered.liveSecretKeys, rendered.liveSecrets, context.learnSecrets))
+        ];
+        if (problems.length > 0)
+            throw new PreflightError(problems);
+        log('Permissions and Secret keys are in place.');
+    });
+    // The Namespace first: the lock lives in it, and a dry run of the rest needs it to exist.
+    const namespacePhase = objects.filter(o => PHASES[0].kinds(o.kind));
+    const namespaceApplied = namespacePhase.length > 0
+        ? (await serverSideApply(kubectl, namespacePhase, await getLiveObjects(kubectl, identityYaml(namespacePhase)), {
+            dryRun: false
+        })).objects
+        : [];
+    const lock = await group('Deploy lock', async () => {
+        const held = await acquireDeployLock(kubectl, {
+            namespace,
+            owner: { ...context.lockOwner, image: config.image },
+            // Long enough for both rollouts, smoke checks and a rollback; a run that dies leaves it to expire.
+            durationSeconds: config.rolloutTimeoutSeconds * 3 + 600
+        });
+        log(`Holding lease ${LOCK_NAME} in namespace ${namespace}.`);
+        return held;
+    });
+    try {
+        return await deployHoldingLock(context, namespaceApplied);
+    }
+    finally {
+        // A lock that cannot be released expires by itself; that must not turn a good deploy into a failure.
+        await lock.release().catch((error) => {
+            context.warn(`could not release the deploy lock (it expires by itself): ${error.message}`);
+        });
+    }
+}
+function identityYaml(objects) {
+    return objectsToYaml(objects.map(redactSecrets));
+}
+async function deployHoldingLock(context, namespaceApplied) {
+    const { kubectl, config, rendered, redact, group, log } = context;
+    const namespace = config.namespace;
+    const roles = {
+        worker: rendered.objects.find(o => o.role === 'worker')?.object.metadata.name,
+        beat: rendered.objects.find(o => o.role === 'beat')?.object.metadata.name
+    };
+    const rest = rendered.objects.map(o => o.object).filter(o => !PHASES[0].kinds(o.kind));
+    const deployments = rest.filter(o => o.kind === 'Deployment').map(o => o.metadata.name);
+    // Read after taking the lock: what another deploy did a moment ago counts as "before".
+    const before = await getLiveObjects(kubectl, identityYaml(rest));
+    const revisionsBefore = {};
+    for (const name of deployments) {
+        revisionsBefore[name] = liveDeployment(before, name, namespace)?.metadata.annotations?.[REVISION_ANNOTATION];
+    }
+    // A server-side dry run of everything: admission (e.g. Autopilot's policies), validation and RBAC say no
+    // here, before the first write, rather than half-way through the apply.
+    const dryRun = await group('Server-side dry run', async () => {
+        try {
+            return await serverSideApply(kubectl, rest, before, { dryRun: true });
+        }
+        catch (error) {
+            const reason = error instanceof KubectlError
+                ? redact(error.stderr.trim() || error.message)
+                : error.message;
+            throw new PreflightError([reason], 'The cluster rejected the manifests in a server-side dry run');
+        }
+    });
+    const secretWillChange = dryRun.objects.some(a => a.kind === 'Secret' && a.action !== 'unchanged');
+    const templateChanges = new Set(dryRun.objects.filter(a => a.kind === 'Deployment' && a.specChanged).map(a => a.name));
+    const restartReason = (name) => templateChanges.has(name)
+        ? undefined
+        : context.forceRestart
+            ? 'redeploy requested (workflow_dispatch): the pod template did not change, so the pods are restarted'
+            : secretWillChange
+                ? `Secret ${config.secretName} changed: pods read it only at start, so they are restarted`
+                : undefined;
+    const toApply = keepLiveTraceAnnotations(rest, before, name => templateChanges.has(name) || restartReason(name) !== undefined);
+    const outcome = {
+        status: 'deployed',
+        headline: '',
+        roles,
+        applied: [...namespaceApplied],
+        restarted: [],
+        rollouts: [],
+        rollbackRollouts: [],
+        smoke: [],
+        beatProblems: [],
+        rollback: [],
+        notes: [...rendered.notes],
+        warnings: [...dryRun.warnings],
+        failures: [],
+        revisionsBefore,
+        revisionsAfter: {}
+    };
+    let snapshot;
+    const watchOptions = (names, prefix = '') => ({
+        namespace,
+        deployments: names,
+        timeoutMs: config.rolloutTimeoutSeconds * 1000,
+        pendingGraceSeconds: config.schedulingGraceSeconds,
+        pollMs: context.pollMs,
+        now: context.now,
+        sleep: context.sleep,
+        onProgress: line => log(`${prefix}${redact(line)}`)
+    });
+    try {
+        await group('Apply (server-side)', async () => {
+            for (const item of outcome.applied)
+                log(`${item.kind}/${item.name} ${item.action}`);
+            for (const phase of PHASES.slice(1)) {
+                const phaseObjects = toApply.filter(o => phase.kinds(o.kind));
+                if (phaseObjects.length === 0)
+                    continue;
+                const result = await serverSideApply(kubectl, phaseObjects, before, { dryRun: false });
+                for (const item of result.objects)
+                    log(`${item.kind}/${item.name} ${item.action}`);
+                outcome.applied.push(...result.objects);
+            }
+        });
+        for (const name of deployments) {
+            const reason = restartReason(name);
+            if (!reason)
+                continue;
+            await kubectl.run(['rollout', 'restart', `deployment/${name}`, '-n', namespace]);
+            outcome.restarted.push({ deployment: name, reason });
+            log(`deployment/${name} restarted: ${reason}`);
+        }
+        const watch = await group('Rollouts', () => waitForRollouts(kubectl, watchOptions(deployments)));
+        outcome.rollouts = watch.results;
+        snapshot = watch.snapshot;
+        const podsOf = (name) => watch.results.find(r => r.deployment === name)?.pods ?? [];
+        if (watch.results.every(r => r.outcome === 'complete')) {
+            if (roles.beat) {
+                outcome.beatProblems = await checkBeatGuard(kubectl, {
+                    namespace,
+                    beatDeployment: roles.beat,
+                    beatPods: podsOf(roles.beat)
+                });
+            }
+            if (outcome.beatProblems.length === 0 && config.smokeChecks.length > 0) {
+                outcome.smoke = await group('Smoke checks', async () => {
+                    const results = await runSmokeChecks(kubectl, {
+                        namespace,
+                        celeryApp: config.celeryApp,
+                        choices: config.smokeChecks,
+                        podsByTarget: { worker: podsOf(roles.worker), beat: podsOf(roles.beat) }
+                    });
+                    for (const r of results) {
+                        log(`${r.ok ? 'pass' : 'FAIL'} ${r.name}${r.pod ? ` (${r.pod})` : ''}: ${redact(r.detail)} [${r.durationMs} ms]`);
+                    }
+                    return results;
+                });
+            }
+        }
+    }
+    catch (error) {
+        // After the first write, an error is one more way for the deploy to fail: roll back and report it.
+        outcome.error = redact(error instanceof Error ? error.message : String(error));
+        context.warn(`deploy-gke-workers: ${outcome.error}`);
+    }
+    const secretChanged = outcome.applied.some(a => a.kind === 'Secret' && a.action !== 'unchanged');
+    const rolled = new Set([
+        ...outcome.applied.filter(a => a.kind === 'Deployment' && a.specChanged).map(a => a.name),
+        ...outcome.restarted.map(r => r.deployment)
+    ]);
+    const succeeded = outcome.error === undefined &&
+        outcome.rollouts.length === deployments.length &&
+        outcome.rollouts.every(r => r.outcome === 'complete') &&
+        outcome.beatProblems.length === 0 &&
+        outcome.smoke.every(r => r.ok);
+    if (succeeded) {
+        const changed = outcome.applied.some(a => a.action !== 'unchanged') || rolled.size > 0;
+        outcome.status = changed ? 'deployed' : 'unchanged';
+        outcome.headline = changed
+            ? `Deployed ${config.image}`
+            : `No change: the cluster already runs ${config.image} with these settings`;
+    }
+    else {
+        outcome.failures = outcome.rollouts.flatMap(r => r.failures);
+        outcome.headline = failureHeadline(outcome, redact);
+        if (snapshot) {
+            const seen = snapshot;
+            outcome.diagnosticsMarkdown = await group('Diagnostics', () => diagnose(context, seen, outcome.failures)).catch((error) => `Diagnostics could not be collected: ${redact(error.message)}`);
+        }
+        const rollbackSnapshot = await rollBackThisRun(context, outcome, {
+            before,
+            rolled: deployments.filter(d => rolled.has(d)),
+            secretChanged,
+            watchOptions
+        });
+        snapshot = rollbackSnapshot ?? snapshot;
+        const rolledBack = outcome.rollback.length > 0 &&
+            outcome.rollback.every(s => s.done) &&
+            outcome.rollbackRollouts.every(r => r.outcome === 'complete');
+        outcome.status = rolledBack ? 'rolled-back' : 'failed';
+    }
+    const final = snapshot ?? (await readDeploymentsQuietly(kubectl, namespace));
+    for (const name of deployments) {
+        outcome.revisionsAfter[name] = final?.deployments.find(d => d.metadata.name === name)?.metadata
+            .annotations?.[REVISION_ANNOTATION];
+    }
+    return outcome;
+}
+function liveDeployment(live, name, namespace) {
+    return live.get(identityKey({ kind: 'Deployment', name, namespace }));
+}
+// Puts back what this run changed: the Secret's previous values first (the pods of the old template must read
+// the old values, or a bad Secret survives the rollback), then each Deployment's previous template.
+async function rollBackThisRun(context, outcome, changed) {
+    const { kubectl, config, group, log, redact } = context;
+    if (!config.rollbackOnFailure) {
+        outcome.notes.push('rollback_on_failure is false: nothing was rolled back');
+        return undefined;
+    }
+    if (changed.rolled.length === 0 && !changed.secretChanged) {
+        outcome.notes.push('This run changed no Deployment and no Secret: nothing to roll back');
+        return undefined;
+    }
+    return group('Rollback', async () => {
+        if (changed.secretChanged) {
+            const previous = changed.before.get(identityKey({ kind: 'Secret', name: config.secretName, namespace: config.namespace }));
+            if (!previous) {
+                outcome.notes.push(`Secret ${config.secretName} was created by this run; it is left in place`);
+            }
+            else {
+                try {
+                    await restoreSecret(kubectl, previous);
+                    outcome.notes.push(`Secret ${config.secretName}: its previous values were restored`);
+                }
+                catch (error) {
+                    outcome.notes.push(`Secret ${config.secretName}: restoring its previous values failed: ${redact(error.message)}`);
+                }
+            }
+        }
+        outcome.rollback = await rollBack(kubectl, config.namespace, changed.rolled.map(deployment => ({ deployment, revisionBefore: outcome.revisionsBefore[deployment] })));
+        for (const step of outcome.rollback)
+            log(`${step.deployment}: ${redact(step.message)}`);
+        const undone = outcome.rollback.filter(s => s.done).map(s => s.deployment);
+        if (undone.length === 0)
+            return undefined;
+        try {
+            const watch = await waitForRollouts(kubectl, changed.watchOptions(undone, 'rollback '));
+            outcome.rollbackRollouts = watch.results;
+            return watch.snapshot;
+        }
+        catch (error) {
+            outcome.notes.push(`Watching the rollback failed: ${redact(error.message)}`);
+            return undefined;
+        }
+    });
+}
+// Server-side apply of the previous `data` under the action's field manager: keys this run added are pruned,
+// the old values come back. Through stdin, like every Secret.
+async function restoreSecret(kubectl, previous) {
+    const secret = {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: previous.metadata.name, namespace: previous.metadata.namespace },
+        type: previous.type ?? 'Opaque',
+        data: previous.data ?? {}
+    };
+    await kubectl.run(['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'], {
+        stdin: JSON.stringify(secret)
+    });
+}
+async function readDeploymentsQuietly(kubectl, namespace) {
+    try {
+        const list = await kubectl.json([
+            'get',
+            'deployments.apps',
+            '-n',
+            namespace
+        ]);
+        return { deployments: list.items, replicaSets: [], pods: [], events: [] };
+    }
+    catch {
+        return undefined;
+    }
+}
+function failureHeadline(outcome, redact) {
+    if (outcome.error !== undefined)
+        return redact(`Deploy failed: ${outcome.error}`);
+    const failedRollout = outcome.rollouts.find(r => r.outcome !== 'complete');
+    if (failedRollout) {
+        const fatal = failedRollout.failures.find(f => f.fatal);
+        const cause = fatal
+            ? `pod ${fatal.pod}${fatal.container ? ` container ${fatal.container}` : ''}: ${fatal.reason}`
+            : (failedRollout.reason ?? failedRollout.outcome);
+        return redact(`Rollout of ${failedRollout.deployment} ${failedRollout.outcome === 'timeout' ? 'timed out' : 'failed'} (${cause})`);
+    }
+    if (outcome.beatProblems.length > 0)
+        return redact(`Beat guard: ${outcome.beatProblems[0]}`);
+    const smoke = outcome.smoke.find(s => !s.ok);
+    return redact(`Smoke check ${smoke?.name ?? ''} failed: ${smoke?.detail ?? ''}`);
+}
+async function diagnose(context, snapshot, failures) {
+    const names = new Set();
+    for (const d of snapshot.deployments)
+        names.add(d.metadata.name);
+    for (const rs of snapshot.replicaSets)
+        names.add(rs.metadata.name);
+    for (const p of snapshot.pods)
+        names.add(p.metadata.name);
+    const logs = await collectLogs(context.kubectl, context.config.namespace, failures.filter(f => f.fatal || (f.restartCount ?? 0) > 0));
+    const input = { failures, events: eventsFor(snapshot, names), logs, redact: context.redact };
+    context.log(renderDiagnosticsText(input));
+    return renderDiagnostics(input);
+}
+
+;// CONCATENATED MODULE: ./src/deploy/plan.ts
+// Dry run against the cluster: what server-side apply would do to each object, kubectl diff's view of the
+// non-Secret objects, and which Secret keys would change (names only). Nothing is persisted (dryRun=All).
+
+
+
+
+
+async function planAgainstCluster(kubectl, rendered, namespace, redact, learnSecrets) {
+    const objects = rendered.objects.map(o => o.object);
+    const notes = [];
+    const exists = await namespaceExists(kubectl, namespace);
+    const problems = exists
+        ? await checkLiveSecrets(kubectl, namespace, rendered.liveSecretKeys, rendered.liveSecrets, learnSecrets)
+        : [];
+    if (!exists) {
+        // A dry-run create inside a namespace that exists only in the same dry run fails on a real server, so the
+        // objects in it can only be listed, not diffed.
+        notes.push(`Namespace ${namespace} does not exist yet: every object would be created`);
+        if (rendered.liveSecretKeys.length + rendered.liveSecrets.length > 0) {
+            problems.push(`the Secret the Deployments need does not exist (namespace ${namespace} is new); give secret_data`);
+        }
+        return {
+            namespaceExists: false,
+            actions: objects.map(o => ({
+                kind: o.kind,
+                name: o.metadata.name,
+                namespace: o.metadata.namespace,
+                action: 'created',
+                specChanged: true,
+                applied: redactSecrets(o)
+            })),
+            diff: '',
+            secretChanges: [],
+            warnings: [],
+            problems,
+            notes
+        };
+    }
+    const before = await getLiveObjects(kubectl, objectsToYaml(objects.map(redactSecrets)));
+    const dryRun = await serverSideApply(kubectl, objects, before, { dryRun: true });
+    const secretChanges = dryRun.objects
+        .filter(a => a.kind === 'Secret')
+        .flatMap(a => secretKeyChanges(a, before));
+    const rolls = new Set(dryRun.objects.filter(a => a.kind === 'Deployment' && a.specChanged).map(a => a.name));
+    // As a deploy would: Deployments that do not roll keep their live trace annotations (no diff noise).
+    const comparable = keepLiveTraceAnnotations(objects, before, name => rolls.has(name) || secretChanges.length > 0);
+    // Secrets stay out of kubectl diff: it masks `data`, but not an old client-side-apply annotation that
+    // can hold every old value in plain text.
+    const diffed = comparable.filter(o => o.kind !== 'Secret');
+    const diff = await kubectl.run(['diff', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'], {
+        stdin: objectsToYaml(diffed),
+        okExitCodes: [0, 1]
+    });
+    // What each object would see from the apply a deploy would really send (trace annotations kept).
+    const actions = comparable.some((o, i) => o !== objects[i])
+        ? (await serverSideApply(kubectl, comparable, before, { dryRun: true })).objects
+        : dryRun.objects;
+    return {
+        namespaceExists: true,
+        actions,
+        diff: redact(diff.stdout),
+        secretChanges,
+        warnings: dryRun.warnings,
+        problems,
+        notes
+    };
+}
+function secretKeyChanges(applied, before) {
+    const live = before.get(identityKey({ kind: 'Secret', name: applied.name, namespace: applied.namespace }));
+    const oldData = (live?.data ?? {});
+    const newData = (applied.applied.data ?? {});
+    const changes = [];
+    for (const key of Object.keys(newData).sort()) {
+        if (!(key in oldData))
+            changes.push({ secret: applied.name, key, change: 'added' });
+        else if (oldData[key] !== newData[key])
+            changes.push({ secret: applied.name, key, change: 'changed' });
+    }
+    for (const key of Object.keys(oldData).sort()) {
+        if (!(key in newData))
+            changes.push({ secret: applied.name, key, change: 'removed' });
+    }
+    return changes;
+}
+
+// EXTERNAL MODULE: ./node_modules/google-auth-library/build/src/index.js
+var src = __nccwpck_require__(492);
+;// CONCATENATED MODULE: ./src/redact.ts
+// Replaces known secret values in a text with ***: the last line of defence for text that came from the
+// cluster (logs, events, kubectl's stderr) or from a library's error before it reaches a log, the job summary
+// or a PR comment.
+// Shorter values would blank ordinary words out of every text; they are no protection worth that.
+const MIN_SECRET_LENGTH = 3;
+function createRedactor(initial = []) {
+    let values = [];
+    const redactor = ((text) => {
+        let out = text;
+        for (const value of values)
+            out = out.split(value).join('***');
+        return out;
+    });
+    redactor.add = more => {
+        const next = new Set(values);
+        for (const value of more)
+            if (value !== undefined && value.length >= MIN_SECRET_LENGTH)
+                next.add(value);
+        // Longest first, so a value that contains another is replaced whole.
+        values = [...next].sort((a, b) => b.length - a.length);
+    };
+    redactor.add(initial);
+    return redactor;
+}
+// Bearer credentials nobody told us about (e.g. a request token a library quotes in its error).
+function redactBearerTokens(text) {
+    return text.replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, '$1***');
+}
+// A secret as it may appear elsewhere: raw, base64 (Secret data), URL-encoded (inside a URL) and, for a
+// connection URL (DATABASE_URL, REDIS_URL), its password alone, which a driver's error may quote.
+function secretForms(value) {
+    const forms = [value, Buffer.from(value, 'utf8').toString('base64'), encodeURIComponent(value)];
+    const password = urlPassword(value);
+    if (password)
+        forms.push(password, safeDecode(password));
+    return forms.filter(form => form.length >= MIN_SECRET_LENGTH);
+}
+function urlPassword(value) {
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value))
+        return undefined;
+    try {
+        return new URL(value).password || undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+function safeDecode(text) {
+    try {
+        return decodeURIComponent(text);
+    }
+    catch {
+        return text;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/gke/errors.ts
+// Errors of the GKE connection step. Each carries a code so main.ts can react (e.g. an offline dry run when
+// no credentials exist) and a message written for the person reading the failed job's log.
+
+class GkeError extends Error {
+    code;
+    constructor(code, message) {
+        super(message);
+        this.code = code;
+        this.name = 'GkeError';
+    }
+}
+function googleFailureFromBody(httpStatus, body) {
+    if (!body || typeof body !== 'object')
+        return undefined;
+    const data = body;
+    if (data.error && typeof data.error === 'object') {
+        const err = data.error;
+        return {
+            httpStatus: typeof err.code === 'number' ? err.code : httpStatus,
+            status: typeof err.status === 'string' ? err.status : undefined,
+            message: typeof err.message === 'string' ? err.message : JSON.stringify(err)
+        };
+    }
+    if (typeof data.error === 'string') {
+        const description = typeof data.error_description === 'string' ? `: ${data.error_description}` : '';
+        return { httpStatus, status: data.error, message: `${data.error}${description}` };
+    }
+    if (typeof data.message === 'string')
+        return { httpStatus, message: data.message };
+    return undefined;
+}
+/**
+ * Removes every secret from a text. Error messages of HTTP libraries may quote headers or bodies; a token
+ * in a thrown message would land in the job log unmasked if it was never passed to setSecret.
+ */
+function redact(text, secrets) {
+    return redactBearerTokens(createRedactor(secrets)(text));
+}
+
+;// CONCATENATED MODULE: ./src/gke/credentials.ts
+
+
+
+// Application Default Credentials as google-github-actions/auth leaves them: a credentials file named by
+// GOOGLE_APPLICATION_CREDENTIALS (or gcloud's / the auth action's own variables). No gcloud involved.
+const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
+const DEFAULT_REFRESH_MARGIN_SECONDS = 300;
+const GOOGLE_OAUTH2_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+/** Checked in this order; the first one set wins. */
+const CREDENTIALS_FILE_VARIABLES = [
+    'GOOGLE_APPLICATION_CREDENTIALS',
+    'CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE',
+    'GOOGLE_GHA_CREDS_PATH'
+];
+const PROJECT_VARIABLES = [
+    'CLOUDSDK_CORE_PROJECT',
+    'CLOUDSDK_PROJECT',
+    'GCLOUD_PROJECT',
+    'GCP_PROJECT',
+    'GOOGLE_CLOUD_PROJECT'
+];
+const AUTH_STEP_FIX = [
+    'Add the google-github-actions/auth step before this action:',
+    '  - uses: google-github-actions/auth@v2',
+    '    with: { workload_identity_provider: ..., service_account: ... }',
+    "and give the job `permissions: { id-token: write, contents: read }` so it can request GitHub's OIDC token."
+].join('\n');
+function findCredentialsFile(env) {
+    for (const variable of CREDENTIALS_FILE_VARIABLES) {
+        const path = env[variable]?.trim();
+        if (path)
+            return { path, variable };
+    }
+    return undefined;
+}
+/** True when an auth step left credentials behind; main.ts uses it to decide on an offline dry run. */
+function hasCredentials(env) {
+    return findCredentialsFile(env) !== undefined;
+}
+async function readCredentialsFile(env) {
+    const found = findCredentialsFile(env);
+    if (!found) {
+        throw new GkeError('NO_CREDENTIALS', `No Google Cloud credentials: none of ${CREDENTIALS_FILE_VARIABLES.join(', ')} is set, so the ` +
+            `google-github-actions/auth step is missing (or ran in another job).\n${AUTH_STEP_FIX}`);
+    }
+    let text;
+    try {
+        text = await (0,promises_namespaceObject.readFile)(found.path, 'utf8');
+    }
+    catch (err) {
+        const reason = err.code ?? String(err);
+        throw new GkeError('BAD_CREDENTIALS_FILE', `${found.variable} names ${found.path}, which cannot be read (${reason}). The file only exists in the job ` +
+            `whose google-github-actions/auth step wrote it; run the auth step in this job, before this action.`);
+    }
+    let json;
+    try {
+        json = JSON.parse(text);
+    }
+    catch {
+        throw new GkeError('BAD_CREDENTIALS_FILE', `${found.variable} names ${found.path}, which is not JSON.`);
+    }
+    if (!json || typeof json !== 'object' || typeof json.type !== 'string') {
+        throw new GkeError('BAD_CREDENTIALS_FILE', `${found.path} (from ${found.variable}) has no "type" field.`);
+    }
+    return { ...found, json: json };
+}
+function impersonatedEmail(json) {
+    const match = /serviceAccounts\/([^/:]+):generateAccessToken$/.exec(json.service_account_impersonation_url ?? '');
+    return match?.[1] ? decodeURIComponent(match[1]) : undefined;
+}
+function serviceAccountEmailOf(json) {
+    if (json.type === 'service_account')
+        return json.client_email;
+    if (json.type === 'external_account')
+        return impersonatedEmail(json);
+    return undefined;
+}
+/**
+ * The project: the `project_id` input, else the variables the auth step exports, else what the credentials
+ * themselves tell (a key's project_id, or the project in the impersonated service account's email).
+ */
+async function resolveProjectId(inputProjectId, env) {
+    const fromInput = inputProjectId?.trim();
+    if (fromInput)
+        return fromInput;
+    for (const variable of PROJECT_VARIABLES) {
+        const value = env[variable]?.trim();
+        if (value)
+            return value;
+    }
+    const found = findCredentialsFile(env);
+    if (found) {
+        const { json } = await readCredentialsFile(env);
+        if (json.project_id)
+            return json.project_id;
+        const email = serviceAccountEmailOf(json);
+        const fromEmail = email
+            ? /@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/.exec(email)?.[1]
+            : undefined;
+        if (fromEmail)
+            return fromEmail;
+        if (json.quota_project_id)
+            return json.quota_project_id;
+    }
+    throw new GkeError('NO_PROJECT', 'Cannot tell which Google Cloud project the cluster is in: set the `project_id` input (or the ' +
+        '`project_id` input of google-github-actions/auth, which exports it).');
+}
+/**
+ * google-auth-library signs service-account assertions for, and posts them to, Google's fixed token URL and
+ * ignores the key's `token_uri`. gcloud (whose job this action takes over) honours `token_uri`, e.g. for
+ * keys pointed at a private token endpoint, so requests for the fixed URL are sent to the key's one instead.
+ */
+function honourTokenUri(client, tokenUri) {
+    if (!tokenUri || tokenUri === GOOGLE_OAUTH2_TOKEN_URL)
+        return;
+    let target;
+    try {
+        target = new URL(tokenUri);
+    }
+    catch {
+        throw new GkeError('BAD_CREDENTIALS_FILE', `The service account key's token_uri is not a URL.`);
+    }
+    if (target.protocol !== 'https:' && target.protocol !== 'http:') {
+        throw new GkeError('BAD_CREDENTIALS_FILE', `The service account key's token_uri must be http(s).`);
+    }
+    client.transporter.interceptors.request.add({
+        resolved: async (config) => {
+            if (config.url !== undefined && String(config.url) === GOOGLE_OAUTH2_TOKEN_URL)
+                config.url = new URL(target);
+            return config;
+        }
+    });
+}
+function originAndPath(url) {
+    try {
+        const parsed = new URL(String(url));
+        return `${parsed.origin}${parsed.pathname}`;
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Turns a google-auth-library failure into a message that says which step failed and what to do. */
+function explainAuthFailure(err, json, path, secrets) {
+    const e = err;
+    const url = e.config?.url !== undefined ? String(e.config.url) : undefined;
+    const httpStatus = e.response?.status ?? e.status;
+    const failure = googleFailureFromBody(httpStatus, e.response?.data);
+    const detail = redact(failure?.message ?? e.message ?? String(err), secrets);
+    const where = originAndPath(url);
+    const statusText = httpStatus ? `HTTP ${httpStatus}: ` : '';
+    const sourceUrl = json.credential_source?.url;
+    let hint;
+    if (url && sourceUrl && originAndPath(url) === originAndPath(sourceUrl)) {
+        hint =
+            "Fetching GitHub's OIDC token failed. The job needs `permissions: { id-token: write }`, and the " +
+                'credentials file must come from the google-github-actions/auth step of this same job.';
+    }
+    else if (url &&
+        json.service_account_impersonation_url &&
+        url === json.service_account_impersonation_url) {
+        hint =
+            `Impersonating ${impersonatedEmail(json) ?? 'the service account'} failed. The workload identity pool ` +
+                'principal needs roles/iam.workloadIdentityUser on that service account, and the IAM Credentials API ' +
+                'must be enabled.';
+    }
+    else if (json.type === 'external_account') {
+        hint =
+            'The workload identity federation token exchange failed. Check the workload_identity_provider given to ' +
+                "google-github-actions/auth and the provider's attribute condition (repository, branch).";
+    }
+    else if (json.type === 'service_account') {
+        hint = `The service account key ${json.client_email ?? ''} was rejected: it may be disabled or deleted.`;
+    }
+    else {
+        hint = `Credentials of type ${json.type ?? 'unknown'} from ${path} were rejected.`;
+    }
+    return new GkeError('AUTH_FAILED', `Could not get a Google access token${where ? ` (${where})` : ''}: ${statusText}${detail}\n${hint}`);
+}
+async function getAccessTokenSource(opts) {
+    const log = opts.log ?? (() => { });
+    const marginSeconds = opts.refreshMarginSeconds ?? DEFAULT_REFRESH_MARGIN_SECONDS;
+    const { path, variable, json } = await readCredentialsFile(opts.env);
+    const supported = ['external_account', 'service_account', 'impersonated_service_account', 'authorized_user'];
+    if (!supported.includes(json.type ?? '')) {
+        throw new GkeError('BAD_CREDENTIALS_FILE', `${path} (from ${variable}) holds credentials of type "${json.type}", which this action does not support. ` +
+            'Use google-github-actions/auth with workload_identity_provider (or credentials_json).');
+    }
+    const serviceAccountEmail = serviceAccountEmailOf(json);
+    const principal = serviceAccountEmail ?? json.audience?.replace(/^\/\/iam\.googleapis\.com\//, '') ?? json.type;
+    const auth = new src.GoogleAuth({
+        credentials: json,
+        scopes: opts.scopes ?? [CLOUD_PLATFORM_SCOPE],
+        // The library refreshes a cached token this long before it expires; 0 would mean its own default.
+        clientOptions: { eagerRefreshThresholdMillis: Math.max(1, marginSeconds * 1000) }
+    });
+    let client;
+    try {
+        client = await auth.getClient();
+    }
+    catch (err) {
+        throw new GkeError('BAD_CREDENTIALS_FILE', `${path} (from ${variable}) is not a usable ${json.type} credentials file: ${redact(String(err.message ?? err), [])}`);
+    }
+    if (json.type === 'service_account')
+        honourTokenUri(client, json.token_uri);
+    const how = json.type === 'external_account'
+        ? serviceAccountEmail
+            ? `workload identity federation, impersonating ${serviceAccountEmail}`
+            : 'workload identity federation (direct, no service account)'
+        : json.type === 'service_account'
+            ? `service account key of ${serviceAccountEmail}`
+            : json.type;
+    log(`Google credentials: ${how} (${variable})`);
+    const issued = new Set();
+    return {
+        credentialsType: json.type,
+        credentialsPath: path,
+        serviceAccountEmail,
+        principal,
+        async getToken() {
+            let token;
+            try {
+                token = (await client.getAccessToken()).token;
+            }
+            catch (err) {
+                throw explainAuthFailure(err, json, path, [...issued]);
+            }
+            if (!token)
+                throw new GkeError('AUTH_FAILED', 'google-auth-library returned no access token.');
+            issued.add(token);
+            const expiry = client.credentials.expiry_date;
+            // A token without a stated expiry is assumed to live the usual hour; a margin early, it gets replaced.
+            const expiresAt = new Date(typeof expiry === 'number' ? expiry : Date.now() + 3600_000);
+            return { token, expiresAt };
+        }
+    };
+}
+
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
+;// CONCATENATED MODULE: ./src/gke/cluster.ts
+
+
+// GKE clusters.get over REST: where the control plane is and which CA signs it.
+const DEFAULT_CONTAINER_API = 'https://container.googleapis.com/';
+/** Like gcloud: CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER, else the public API. */
+function containerApiBaseUrl(env) {
+    const override = env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER?.trim();
+    if (!override)
+        return DEFAULT_CONTAINER_API;
+    return override.endsWith('/') ? override : `${override}/`;
+}
+function cluster_parseClusterName(clusterName, projectId, location) {
+    const trimmed = clusterName.trim().replace(/^(?:https?:)?\/\/container\.googleapis\.com\/(?:v1\/)?/, '');
+    const full = /^projects\/([^/]+)\/(?:locations|zones)\/([^/]+)\/clusters\/([^/]+)$/.exec(trimmed);
+    if (full)
+        return { project: full[1], location: full[2], name: full[3] };
+    if (trimmed.includes('/')) {
+        throw new GkeError('CLUSTER_NOT_FOUND', `cluster_name "${clusterName}" is neither a name nor projects/P/locations/L/clusters/N.`);
+    }
+    return { project: projectId, location, name: trimmed };
+}
+const RETRYABLE = new Set([429, 500, 502, 503, 504]);
+// RECONCILING clusters (upgrades, Autopilot resizes) keep serving the Kubernetes API; gcloud does not
+// refuse them either. Every other state means the control plane may not answer.
+const USABLE_STATUSES = new Set(['RUNNING', 'RECONCILING']);
+async function getCluster(opts) {
+    const log = opts.log ?? (() => { });
+    const id = cluster_parseClusterName(opts.clusterName, opts.projectId, opts.location);
+    const resourceName = `projects/${id.project}/locations/${id.location}/clusters/${id.name}`;
+    const base = opts.apiBaseUrl ?? DEFAULT_CONTAINER_API;
+    const url = new URL(`v1/projects/${encodeURIComponent(id.project)}/locations/${encodeURIComponent(id.location)}/clusters/${encodeURIComponent(id.name)}`, base.endsWith('/') ? base : `${base}/`);
+    const attempts = Math.max(1, opts.attempts ?? 3);
+    let response;
+    let lastError;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+        try {
+            response = await fetch(url, {
+                headers: { authorization: `Bearer ${opts.token}`, accept: 'application/json' },
+                signal: AbortSignal.timeout(30_000)
+            });
+            if (!RETRYABLE.has(response.status) || attempt === attempts)
+                break;
+            log(`GKE API answered ${response.status} for ${resourceName}; retrying`);
+        }
+        catch (err) {
+            lastError = err;
+            response = undefined;
+            if (attempt === attempts)
+                break;
+            log(`GKE API unreachable (${redact(String(err.message ?? err), [opts.token])}); retrying`);
+        }
+        await new Promise(resolve => setTimeout(resolve, 500 * 2 ** (attempt - 1)));
+    }
+    if (!response) {
+        const reason = redact(String(lastError?.message ?? lastError), [opts.token]);
+        throw new GkeError('GKE_API_ERROR', `Cannot reach the GKE API at ${url.origin}: ${reason}`);
+    }
+    const text = await response.text();
+    let body;
+    try {
+        body = JSON.parse(text);
+    }
+    catch {
+        body = undefined;
+    }
+    if (!response.ok)
+        throw clusterLookupError(response.status, body, text, { ...id, resourceName }, opts);
+    return toCluster(body, id, resourceName);
+}
+function clusterLookupError(httpStatus, body, text, id, opts) {
+    const failure = googleFailureFromBody(httpStatus, body);
+    const said = redact(failure?.message ?? text.slice(0, 300), [opts.token]);
+    if (httpStatus === 404) {
+        return new GkeError('CLUSTER_NOT_FOUND', `GKE cluster "${id.name}" not found in project "${id.project}", location "${id.location}". Check ` +
+            'cluster_name and location: a regional cluster (e.g. europe-west3) is not found under a zone ' +
+            `(europe-west3-a) and vice versa; also check project_id. Google said: ${said}`);
+    }
+    if (httpStatus === 403) {
+        const who = opts.serviceAccountEmail
+            ? `the service account ${opts.serviceAccountEmail}`
+            : 'the deploying identity';
+        return new GkeError('PERMISSION_DENIED', `Permission denied reading GKE cluster ${id.resourceName}: ${who} lacks container.clusters.get. Grant it ` +
+            `roles/container.clusterViewer (or roles/container.developer, which deploying needs anyway) on project ` +
+            `"${id.project}". Google said: ${said}`);
+    }
+    if (httpStatus === 401) {
+        return new GkeError('AUTH_FAILED', `The GKE API rejected the access token (HTTP 401) for ${id.resourceName}. Google said: ${said}`);
+    }
+    return new GkeError('GKE_API_ERROR', `GKE API error for ${id.resourceName}: HTTP ${httpStatus}${failure?.status ? ` ${failure.status}` : ''}: ${said}`);
+}
+function str(value) {
+    return typeof value === 'string' && value !== '' ? value : undefined;
+}
+function obj(value) {
+    return value && typeof value === 'object' ? value : {};
+}
+function toCluster(raw, id, resourceName) {
+    const privateConfig = obj(raw.privateClusterConfig);
+    const endpoints = obj(raw.controlPlaneEndpointsConfig);
+    const ipConfig = obj(endpoints.ipEndpointsConfig);
+    const dnsConfig = obj(endpoints.dnsEndpointConfig);
+    const publicDisabled = ipConfig.enabled === false ||
+        ipConfig.enablePublicEndpoint === false ||
+        privateConfig.enablePrivateEndpoint === true;
+    const caBase64 = str(obj(raw.masterAuth).clusterCaCertificate);
+    const cluster = {
+        project: id.project,
+        location: str(raw.location) ?? id.location,
+        name: str(raw.name) ?? id.name,
+        resourceName,
+        status: str(raw.status) ?? 'STATUS_UNSPECIFIED',
+        statusMessage: str(raw.statusMessage),
+        // With the public endpoint disabled, `endpoint` holds the private address: not a public endpoint.
+        publicEndpoint: publicDisabled ? undefined : (str(ipConfig.publicEndpoint) ?? str(raw.endpoint)),
+        privateEndpoint: str(privateConfig.privateEndpoint) ?? str(ipConfig.privateEndpoint),
+        dnsEndpoint: str(dnsConfig.endpoint),
+        caPem: caBase64 ? Buffer.from(caBase64, 'base64').toString('utf8') : undefined,
+        currentMasterVersion: str(raw.currentMasterVersion)
+    };
+    if (!USABLE_STATUSES.has(cluster.status)) {
+        const why = cluster.statusMessage ? ` (${cluster.statusMessage})` : '';
+        throw new GkeError('CLUSTER_NOT_RUNNING', `GKE cluster ${resourceName} is ${cluster.status}${why}, not RUNNING: its control plane cannot take a ` +
+            'deployment now. Wait for the cluster to be RUNNING and re-run the job.');
+    }
+    return cluster;
+}
+function hostUrl(endpoint) {
+    return `https://${(0,external_node_net_.isIPv6)(endpoint) ? `[${endpoint}]` : endpoint}`;
+}
+/**
+ * The kube-apiserver URL and CA for the requested endpoint kind. The DNS endpoint carries a certificate from
+ * a public CA, so no CA data goes into the kubeconfig then.
+ */
+function selectEndpoint(cluster, kind) {
+    const update = `gcloud container clusters update ${cluster.name} --location ${cluster.location}`;
+    if (kind === 'dns') {
+        if (!cluster.dnsEndpoint) {
+            throw new GkeError('ENDPOINT_NOT_ENABLED', `cluster_endpoint: dns was asked for, but ${cluster.resourceName} has no DNS-based control plane ` +
+                `endpoint. Enable it with \`${update} --enable-dns-access\`, or use cluster_endpoint: public/private.`);
+        }
+        return { server: hostUrl(cluster.dnsEndpoint) };
+    }
+    const endpoint = kind === 'private' ? cluster.privateEndpoint : cluster.publicEndpoint;
+    if (!endpoint) {
+        const advice = kind === 'private'
+            ? 'it is not a private cluster; use cluster_endpoint: public or dns'
+            : `its public endpoint is disabled; use cluster_endpoint: private (runner inside the VPC) or dns, or \`${update} --enable-ip-access\` without --enable-private-endpoint`;
+        throw new GkeError('ENDPOINT_NOT_ENABLED', `cluster_endpoint: ${kind} was asked for, but ${cluster.resourceName} has no ${kind} IP endpoint: ${advice}.`);
+    }
+    if (!cluster.caPem) {
+        throw new GkeError('GKE_API_ERROR', `GKE returned no cluster CA certificate for ${cluster.resourceName}.`);
+    }
+    return { server: hostUrl(endpoint), caPem: cluster.caPem };
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/gke/kubeconfig.ts
+
+
+
+
+
+const FILE_MODE = 0o600;
+function kubeconfigDocument(opts) {
+    const name = opts.name ?? 'gke';
+    const cluster = { server: opts.server };
+    if (opts.caPem)
+        cluster['certificate-authority-data'] = Buffer.from(opts.caPem, 'utf8').toString('base64');
+    const context = { cluster: name, user: name };
+    if (opts.namespace)
+        context.namespace = opts.namespace;
+    return {
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name, cluster }],
+        users: [{ name, user: { token: opts.token } }],
+        contexts: [{ name, context }],
+        'current-context': name,
+        preferences: {}
+    };
+}
+/** Creates the file exclusively with mode 0600 from the start, so the token is never readable by others. */
+async function writePrivateFile(path, content) {
+    const handle = await (0,promises_namespaceObject.open)(path, 'wx', FILE_MODE);
+    try {
+        await handle.writeFile(content, 'utf8');
+        // Mode given to open() is filtered by the umask; 0600 is what it must be.
+        await handle.chmod(FILE_MODE);
+        await handle.sync();
+    }
+    finally {
+        await handle.close();
+    }
+}
+async function writeKubeconfig(opts) {
+    const path = (0,external_node_path_.join)(opts.dir, `kubeconfig-gke-${(0,external_node_crypto_.randomBytes)(8).toString('hex')}.yaml`);
+    await writePrivateFile(path, (0,dist/* stringify */.As)(kubeconfigDocument(opts)));
+    return path;
+}
+/** Replaces the user token: written to a sibling temp file, then renamed over, so kubectl never reads half a file. */
+async function rewriteToken(path, token) {
+    const doc = (0,dist/* parse */.qg)(await (0,promises_namespaceObject.readFile)(path, 'utf8'));
+    const user = doc?.users?.[0]?.user;
+    if (!user)
+        throw new GkeError('KUBECONFIG', `${path} has no user entry to put the token in.`);
+    user.token = token;
+    const temp = (0,external_node_path_.join)((0,external_node_path_.dirname)(path), `.${(0,external_node_path_.basename)(path)}.${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
+    try {
+        await writePrivateFile(temp, (0,dist/* stringify */.As)(doc));
+        await (0,promises_namespaceObject.rename)(temp, path);
+    }
+    catch (err) {
+        await (0,promises_namespaceObject.rm)(temp, { force: true });
+        throw err;
+    }
+}
+async function removeKubeconfig(path) {
+    await (0,promises_namespaceObject.rm)(path, { force: true });
+}
+
+;// CONCATENATED MODULE: ./src/gke/session.ts
+
+
+
+class GkeKubeconfigSession {
+    #opts;
+    #marginMs;
+    #now;
+    constructor(opts) {
+        this.#opts = opts;
+        this.#marginMs = (opts.refreshMarginSeconds ?? DEFAULT_REFRESH_MARGIN_SECONDS) * 1000;
+        this.#now = opts.now ?? Date.now;
+    }
+    async open() {
+        const { env, log = () => { }, onToken = () => { } } = this.#opts;
+        const source = this.#opts.tokenSource ??
+            (await getAccessTokenSource({ env, refreshMarginSeconds: this.#marginMs / 1000, log }));
+        const projectId = await resolveProjectId(this.#opts.projectId, env);
+        let current = await source.getToken();
+        onToken(current.token);
+        const cluster = await getCluster({
+            projectId,
+            location: this.#opts.location,
+            clusterName: this.#opts.clusterName,
+            token: current.token,
+            apiBaseUrl: containerApiBaseUrl(env),
+            serviceAccountEmail: source.serviceAccountEmail,
+            log
+        });
+        const kind = this.#opts.endpoint ?? 'public';
+        const { server, caPem } = selectEndpoint(cluster, kind);
+        if (cluster.status !== 'RUNNING')
+            log(`GKE cluster ${cluster.resourceName} is ${cluster.status}`);
+        log(`GKE cluster ${cluster.resourceName}: ${kind} endpoint ${server}`);
+        const path = await writeKubeconfig({
+            dir: this.#opts.dir,
+            server,
+            caPem,
+            token: current.token,
+            namespace: this.#opts.namespace,
+            name: `gke_${cluster.project}_${cluster.location}_${cluster.name}`
+        });
+        log(`Wrote kubeconfig ${path}`);
+        let pending;
+        const refresh = async () => {
+            const next = await source.getToken();
+            if (next.token !== current.token) {
+                onToken(next.token);
+                await rewriteToken(path, next.token);
+                log(`Refreshed the GKE access token (valid until ${next.expiresAt.toISOString()})`);
+            }
+            current = next;
+        };
+        return {
+            path,
+            server,
+            projectId,
+            cluster,
+            ensureFresh: async () => {
+                if (this.#now() < current.expiresAt.getTime() - this.#marginMs)
+                    return;
+                // Concurrent kubectl calls share one refresh rather than racing renames.
+                pending ??= refresh().finally(() => (pending = undefined));
+                await pending;
+            },
+            close: () => removeKubeconfig(path)
+        };
+    }
+}
+
+;// CONCATENATED MODULE: ./src/key-value-lines.ts
+// Parses the multi-line KEY=VALUE inputs (`env`, `secret_data`). Blank lines and lines starting with # are
+// skipped; the value is everything after the first "=", kept as written (it may itself contain "=").
+
+// `secret`: the text is secret_data, so a malformed line is described without quoting any of it (what stands
+// before the first "=" may be part of a value, e.g. a pasted JSON key).
+function parseKeyValueLines(text, options = {}) {
+    const entries = [];
+    const problems = [];
+    const seen = new Set();
+    text.split(/\r?\n/).forEach((rawLine, index) => {
+        const line = rawLine.trim();
+        if (line === '' || line.startsWith('#'))
+            return;
+        const lineNumber = index + 1;
+        const equals = line.indexOf('=');
+        if (equals <= 0) {
+            problems.push(`line ${lineNumber} is not KEY=VALUE`);
+            return;
+        }
+        const name = line.slice(0, equals).trim();
+        const nameProblem = checkEnvName(name);
+        if (nameProblem) {
+            problems.push(options.secret
+                ? `line ${lineNumber}: the text before the first "=" ${nameProblem} (one KEY=VALUE per line; multi-line values are not supported)`
+                : `line ${lineNumber}: "${name}" ${nameProblem}`);
+            return;
+        }
+        if (seen.has(name)) {
+            problems.push(`line ${lineNumber}: ${name} is given more than once`);
+            return;
+        }
+        seen.add(name);
+        entries.push({ name, value: rawLine.slice(rawLine.indexOf('=') + 1).trim() });
+    });
+    return { entries, problems };
+}
+
+;// CONCATENATED MODULE: ./src/inputs.ts
+// Raw action inputs -> a validated DeployConfig. Pure: main.ts reads the inputs and the environment and
+// passes them in. Every problem is collected, so a user fixes all of them in one round.
+
+
+
+const INPUT_NAMES = [
+    'project_id',
+    'location',
+    'cluster_name',
+    'cluster_endpoint',
+    'image',
+    'namespace',
+    'service_account',
+    'gcp_service_account',
+    'celery_app',
+    'worker_queues',
+    'worker_concurrency',
+    'worker_min_replicas',
+    'worker_max_replicas',
+    'worker_cpu_target',
+    'beat',
+    'env',
+    'secret_name',
+    'secret_data',
+    'db_user',
+    'db_password',
+    'db_name',
+    'db_host',
+    'cloud_sql_instance',
+    'cloud_sql_proxy_image',
+    'manifests',
+    'dry_run',
+    'rollout_timeout',
+    'scheduling_grace',
+    'rollback_on_failure',
+    'smoke_checks',
+    'github_token',
+    'pr_comment'
+];
+// Inputs whose values are secret: never echoed in an error, masked by main.ts the moment they are read.
+const SECRET_INPUTS = ['secret_data', 'db_user', 'db_password', 'github_token'];
+const DEFAULT_CLOUD_SQL_PROXY_IMAGE = 'gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.15.0';
+const SMOKE_CHECK_CHOICES = [
+    'worker',
+    'beat',
+    'database',
+    'redis',
+    'celery-ping'
+];
+class InputError extends Error {
+    problems;
+    constructor(problems) {
+        super(`Invalid input${problems.length === 1 ? '' : 's'} (${problems.length}):\n` +
+            problems.map(p => `  - ${p}`).join('\n'));
+        this.problems = problems;
+        this.name = 'InputError';
+    }
+}
+const PULL_REQUEST_EVENTS = new Set(['pull_request', 'pull_request_target']);
+const MAX_ROLLOUT_TIMEOUT_SECONDS = 6 * 3600;
+function parseInputs(raw, context) {
+    const problems = [];
+    const text = (name) => (raw[name] ?? '').trim();
+    const optional = (name) => text(name) || undefined;
+    const shown = (value) => JSON.stringify(value);
+    const checked = (name, fallback, ...rules) => {
+        const value = text(name) || fallback;
+        for (const rule of rules) {
+            const problem = rule(value);
+            if (problem) {
+                problems.push(`${name}: ${shown(value)} ${problem}`);
+                break;
+            }
+        }
+        return value;
+    };
+    const optionalChecked = (name, rule) => {
+        const value = optional(name);
+        if (value === undefined)
+            return undefined;
+        const problem = rule(value);
+        if (problem)
+            problems.push(`${name}: ${shown(value)} ${problem}`);
+        return value;
+    };
+    const oneOf = (name, fallback, allowed) => {
+        const value = (text(name) || fallback).toLowerCase();
+        if (!allowed.includes(value)) {
+            problems.push(`${name}: ${shown(text(name))} must be one of ${allowed.join(', ')}`);
+            return fallback;
+        }
+        return value;
+    };
+    const boolean = (name, fallback) => oneOf(name, fallback ? 'true' : 'false', ['true', 'false']) === 'true';
+    const integer = (name, fallback, min, max) => {
+        const value = text(name);
+        if (value === '')
+            return fallback;
+        if (!/^-?\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+            problems.push(`${name}: ${shown(value)} must be a whole number from ${min} to ${max}`);
+            return fallback;
+        }
+        return Number(value);
+    };
+    // Cluster
+    const projectId = optionalChecked('project_id', checkProjectId);
+    const clusterInput = optionalChecked('cluster_name', checkClusterName);
+    const clusterReference = clusterInput ? parseClusterName(clusterInput) : undefined;
+    let location = optionalChecked('location', checkLocation);
+    if (clusterReference?.location) {
+        if (location && location !== clusterReference.location) {
+            problems.push(`location: ${shown(location)} differs from the location in cluster_name (${clusterReference.location}); give one or make them agree`);
+        }
+        location = clusterReference.location;
+    }
+    if (clusterReference && !clusterReference.location && !location) {
+        problems.push('location: is required with cluster_name (the region or zone of the GKE cluster)');
+    }
+    if (location && !clusterInput) {
+        problems.push('cluster_name: is required with location (the GKE cluster to deploy to)');
+    }
+    const clusterEndpoint = oneOf('cluster_endpoint', 'public', ['public', 'private', 'dns']);
+    // Workload
+    const image = text('image');
+    if (image === '')
+        problems.push('image: is required (the full image reference of the worker and beat)');
+    else {
+        const problem = checkImageReference(image);
+        if (problem)
+            problems.push(`image: ${shown(image)} ${problem}`);
+    }
+    const namespace = checked('namespace', 'noesis2', checkDnsLabel);
+    const serviceAccount = checked('service_account', 'noesis2-worker-sa', checkDnsSubdomain);
+    const gcpServiceAccount = optionalChecked('gcp_service_account', checkServiceAccountEmail);
+    const celeryApp = checked('celery_app', 'noesis2', checkCeleryApp);
+    const queuesText = text('worker_queues') || 'celery';
+    const workerQueues = queuesText.split(',').map(q => q.trim());
+    const emptyQueue = workerQueues.some(q => q === '');
+    const badQueue = workerQueues.find(q => q !== '' && checkQueueName(q));
+    const duplicateQueue = workerQueues.find((q, i) => workerQueues.indexOf(q) !== i);
+    if (emptyQueue)
+        problems.push(`worker_queues: ${shown(queuesText)} has an empty queue name (comma-separated names)`);
+    else if (badQueue)
+        problems.push(`worker_queues: ${shown(badQueue)} ${checkQueueName(badQueue)}`);
+    else if (duplicateQueue)
+        problems.push(`worker_queues: ${shown(duplicateQueue)} is listed more than once`);
+    const workerConcurrency = integer('worker_concurrency', undefined, 1, 256);
+    const workerMinReplicas = integer('worker_min_replicas', 1, 1, 1000) ?? 1;
+    const workerMaxReplicas = integer('worker_max_replicas', 5, 1, 1000) ?? 5;
+    if (workerMinReplicas > workerMaxReplicas) {
+        problems.push(`worker_min_replicas: ${workerMinReplicas} is greater than worker_max_replicas (${workerMaxReplicas}); min must be <= max`);
+    }
+    const workerCpuTarget = integer('worker_cpu_target', 70, 1, 100) ?? 70;
+    const beat = boolean('beat', true);
+    // Environment and Secret
+    const envParse = parseKeyValueLines(raw.env ?? '');
+    for (const problem of envParse.problems)
+        problems.push(`env: ${problem}`);
+    const secretName = checked('secret_name', 'app-secrets', checkDnsSubdomain);
+    const secretParse = parseKeyValueLines(raw.secret_data ?? '', { secret: true });
+    for (const problem of secretParse.problems)
+        problems.push(`secret_data: ${problem}`);
+    const dbUser = optional('db_user');
+    const dbPassword = optional('db_password');
+    const dbName = optional('db_name');
+    const dbGiven = [dbUser, dbPassword, dbName].filter(v => v !== undefined).length;
+    if (dbGiven > 0 && dbGiven < 3) {
+        const missing = ['db_user', 'db_password', 'db_name'].filter(n => optional(n) === undefined);
+        problems.push(`${missing.join(', ')}: ${missing.length === 1 ? 'is' : 'are'} required when any of db_user, db_password, db_name is given`);
+    }
+    if (dbName !== undefined && !/^[A-Za-z0-9_$-]{1,63}$/.test(dbName)) {
+        problems.push(`db_name: ${shown(dbName)} is not a PostgreSQL database name (letters, digits, "_", "$" and "-", at most 63)`);
+    }
+    const cloudSqlInstance = optionalChecked('cloud_sql_instance', checkCloudSqlInstance);
+    const dbHostText = optional('db_host');
+    let dbHost = { host: '127.0.0.1', port: 5432 };
+    if (dbHostText !== undefined) {
+        const parsed = parseHostPort(dbHostText);
+        if (!parsed)
+            problems.push(`db_host: ${shown(dbHostText)} is not HOST or HOST:PORT`);
+        else
+            dbHost = parsed;
+        if (cloudSqlInstance) {
+            problems.push('db_host: cannot be combined with cloud_sql_instance (the proxy sidecar listens on 127.0.0.1:5432)');
+        }
+    }
+    else if (dbGiven === 3 && !cloudSqlInstance) {
+        problems.push('db_host: is required when db_user/db_password/db_name are given without cloud_sql_instance (the private IP of the database)');
+    }
+    const database = dbGiven === 3 ? { user: dbUser, password: dbPassword, name: dbName, ...dbHost } : undefined;
+    const derivedSecretKeys = database ? ['DB_USER', 'DB_PASSWORD', 'DB_NAME', 'DATABASE_URL'] : [];
+    for (const entry of secretParse.entries) {
+        if (derivedSecretKeys.includes(entry.name)) {
+            problems.push(`secret_data: ${entry.name} is also built from db_user/db_password/db_name; give it in one place only`);
+        }
+    }
+    const secretKeys = new Set([...secretParse.entries.map(e => e.name), ...derivedSecretKeys]);
+    for (const entry of envParse.entries) {
+        if (secretKeys.has(entry.name)) {
+            problems.push(`env: ${entry.name} is also a Secret key; a variable comes from env or from the Secret, not both`);
+        }
+    }
+    const writesSecret = secretParse.entries.length > 0 || database !== undefined;
+    const cloudSqlProxyImage = checked('cloud_sql_proxy_image', DEFAULT_CLOUD_SQL_PROXY_IMAGE, checkImageReference);
+    // Behaviour
+    const dryRunChoice = oneOf('dry_run', 'auto', ['auto', 'true', 'false']);
+    const isPullRequest = PULL_REQUEST_EVENTS.has(context.eventName);
+    const dryRun = dryRunChoice === 'auto' ? isPullRequest : dryRunChoice === 'true';
+    const dryRunSource = dryRunChoice === 'auto' ? (isPullRequest ? 'pull_request' : 'default') : 'input';
+    const timeoutText = text('rollout_timeout') || '300s';
+    const rolloutTimeoutSeconds = parseDurationSeconds(timeoutText);
+    if (rolloutTimeoutSeconds === undefined ||
+        rolloutTimeoutSeconds < 1 ||
+        rolloutTimeoutSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {
+        problems.push(`rollout_timeout: ${shown(timeoutText)} is not a duration from 1s to 6h (e.g. 90, 90s, 5m, 1m30s)`);
+    }
+    const graceText = text('scheduling_grace') || '4m';
+    const schedulingGraceSeconds = parseDurationSeconds(graceText);
+    if (schedulingGraceSeconds === undefined || schedulingGraceSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {
+        problems.push(`scheduling_grace: ${shown(graceText)} is not a duration up to 6h (e.g. 0, 90s, 4m)`);
+    }
+    const rollbackOnFailure = boolean('rollback_on_failure', true);
+    const smokeChecks = parseSmokeChecks(text('smoke_checks') || 'true', beat, problems);
+    const prComment = boolean('pr_comment', true);
+    if (problems.length > 0)
+        throw new InputError(problems);
+    return {
+        projectId: projectId ?? clusterReference?.projectId,
+        location,
+        clusterName: clusterReference?.name,
+        clusterEndpoint,
+        image,
+        namespace,
+        serviceAccount,
+        gcpServiceAccount,
+        celeryApp,
+        workerQueues,
+        workerConcurrency,
+        workerMinReplicas,
+        workerMaxReplicas,
+        workerCpuTarget,
+        beat,
+        env: envParse.entries,
+        secretName,
+        secretData: writesSecret ? secretParse.entries : undefined,
+        database,
+        cloudSqlInstance,
+        cloudSqlProxyImage,
+        manifestsDir: optional('manifests'),
+        dryRun,
+        dryRunSource,
+        rolloutTimeoutSeconds: rolloutTimeoutSeconds ?? 300,
+        schedulingGraceSeconds: schedulingGraceSeconds ?? 240,
+        rollbackOnFailure,
+        smokeChecks,
+        githubToken: optional('github_token'),
+        prComment
+    };
+}
+// `true` means the default set for this deployment; `false` none; or a comma-separated list of checks.
+function parseSmokeChecks(value, beat, problems) {
+    const lowered = value.toLowerCase();
+    if (lowered === 'false')
+        return [];
+    if (lowered === 'true') {
+        return beat ? ['worker', 'beat', 'database', 'redis'] : ['worker', 'database', 'redis'];
+    }
+    const chosen = lowered.split(',').map(s => s.trim());
+    const unknown = chosen.filter(c => !SMOKE_CHECK_CHOICES.includes(c));
+    if (unknown.length > 0) {
+        problems.push(`smoke_checks: ${JSON.stringify(value)} must be true, false or a comma-separated list of ${SMOKE_CHECK_CHOICES.join(', ')}`);
+        return [];
+    }
+    if (!beat && chosen.includes('beat')) {
+        problems.push('smoke_checks: "beat" is chosen but beat is false (no beat is deployed)');
+    }
+    return [...new Set(chosen)];
+}
+// Every value derived from secret inputs that could surface somewhere, for main.ts to mask.
+function secretValuesOf(config, secretFields) {
+    const values = new Set();
+    const add = (value) => {
+        if (value === undefined || value.length < 3)
+            return;
+        for (const form of secretForms(value))
+            values.add(form);
+    };
+    for (const entry of config.secretData ?? [])
+        add(entry.value);
+    // DB_NAME comes from a plain input: masking it would blank the app's name out of every log line.
+    for (const [key, value] of secretFields)
+        if (key !== 'DB_NAME')
+            add(value);
+    add(config.database?.password);
+    add(config.githubToken);
+    return [...values];
+}
+
+;// CONCATENATED MODULE: ./src/render/load-templates.ts
+// Reads a manifests directory: every *.yaml / *.yml file in name order, every YAML document in it.
+
+
+
+
+class TemplateError extends Error {
+    problems;
+    constructor(problems) {
+        super(`Invalid manifest template${problems.length === 1 ? '' : 's'}:\n${problems.map(p => `  - ${p}`).join('\n')}`);
+        this.problems = problems;
+        this.name = 'TemplateError';
+    }
+}
+async function loadTemplates(directory) {
+    let names;
+    try {
+        names = await (0,promises_namespaceObject.readdir)(directory);
+    }
+    catch (error) {
+        throw new TemplateError([
+            `manifests: cannot read directory ${JSON.stringify(directory)}: ${error.message}`
+        ]);
+    }
+    const files = names.filter(name => /\.ya?ml$/.test(name)).sort();
+    if (files.length === 0) {
+        throw new TemplateError([`manifests: ${JSON.stringify(directory)} holds no .yaml or .yml files`]);
+    }
+    const problems = [];
+    const templates = [];
+    for (const file of files) {
+        const text = await (0,promises_namespaceObject.readFile)(external_node_path_default().join(directory, file), 'utf8');
+        (0,dist/* parseAllDocuments */.hR)(text).forEach((document, documentIndex) => {
+            if (!('errors' in document))
+                return;
+            for (const error of document.errors) {
+                const line = error.linePos?.[0];
+                problems.push(`${file}${line ? `:${line.line}` : ''}: ${error.message.split('\n')[0]}`);
+            }
+            if (document.errors.length > 0)
+                return;
+            const value = document.toJS();
+            if (value === null || value === undefined)
+                return;
+            const shapeProblem = checkObjectShape(value);
+            if (shapeProblem) {
+                problems.push(`${file} (document ${documentIndex + 1}): ${shapeProblem}`);
+                return;
+            }
+            templates.push({ file, documentIndex, object: value });
+        });
+    }
+    if (problems.length > 0)
+        throw new TemplateError(problems);
+    return templates;
+}
+function checkObjectShape(value) {
+    if (!isRecord(value))
+        return 'is not a Kubernetes object (a mapping)';
+    if (typeof value.apiVersion !== 'string' || typeof value.kind !== 'string')
+        return 'has no apiVersion or kind';
+    if (!isRecord(value.metadata) || typeof value.metadata.name !== 'string')
+        return 'has no metadata.name';
+    return undefined;
+}
+
 ;// CONCATENATED MODULE: ./src/report/cluster-plan-summary.ts
 // The job summary (and PR comment) of a dry run against the cluster: per object what server-side apply would
 // do, the rollouts it would cause, and kubectl diff's view, all escaped and redacted.
@@ -50699,7 +51032,7 @@ function renderClusterPlanSummary(input) {
     parts.push(`## deploy-gke-workers: dry run against the cluster`);
     const changes = plan.actions.filter(a => a.action !== 'unchanged');
     // A changed Secret restarts the pods too (they read it only at start): the deploy does that, so say so.
-    const secretChanges = plan.actions.some(a => a.kind === 'Secret' && a.action !== 'unchanged');
+    const secretChanges = plan.secretChanges.length > 0;
     const podsRoll = (a) => a.specChanged ? 'yes' : secretChanges ? 'yes (restart: Secret changed)' : 'no';
     const rolls = plan.actions.filter(a => a.kind === 'Deployment' && podsRoll(a) !== 'no').map(a => a.name);
     parts.push(`${escapeHtml(input.reason)} Nothing was changed. Namespace <code>${escapeHtml(input.namespace)}</code>, image <code>${escapeHtml(input.image)}</code>: ` +
@@ -50712,16 +51045,19 @@ function renderClusterPlanSummary(input) {
         parts.push(plan.problems.map(p => `- ${escapeHtml(p)}`).join('\n'));
     }
     parts.push('### Plan');
-    parts.push(table(['kind', 'name', 'would be', 'pods roll'], plan.actions.map(a => [
-        a.kind,
-        a.name,
-        a.action,
-        a.kind === 'Deployment' ? (a.specChanged ? 'yes' : 'no') : ''
-    ])));
+    parts.push(table(['kind', 'name', 'would be', 'pods roll'], plan.actions.map(a => [a.kind, a.name, a.action, a.kind === 'Deployment' ? podsRoll(a) : ''])));
+    if (plan.secretChanges.length > 0) {
+        parts.push('### Secret keys (values never shown)');
+        parts.push(table(['Secret', 'key', 'would be'], plan.secretChanges.map(c => [c.secret, c.key, c.change])));
+    }
+    if (plan.warnings.length > 0) {
+        parts.push('### Warnings from the API server');
+        parts.push(plan.warnings.map(w => `- ${escapeHtml(w)}`).join('\n'));
+    }
     if (plan.notes.length > 0)
         parts.push(plan.notes.map(n => `- ${escapeHtml(n)}`).join('\n'));
     if (plan.diff.trim() !== '')
-        parts.push(details('kubectl diff (Secret values masked)', codeBlock(plan.diff, 'diff')));
+        parts.push(details('kubectl diff (Secrets left out)', codeBlock(plan.diff, 'diff')));
     parts.push(`Rendered manifests (Secret values redacted): <code>${escapeHtml(input.manifestsPath)}</code>`);
     return parts.join('\n\n') + '\n';
 }
@@ -50749,6 +51085,10 @@ function renderDeploySummary(outcome, context) {
             `${outcome.revisionsBefore[name] ?? '(new)'} → ${outcome.revisionsAfter[name] ?? '?'}`
         ])
     ]));
+    if (outcome.error !== undefined) {
+        parts.push('### Error');
+        parts.push(codeBlock(context.redact(outcome.error)));
+    }
     if (outcome.failures.some(f => f.fatal) || outcome.rollouts.some(r => r.outcome !== 'complete')) {
         parts.push('### What broke');
         const lines = outcome.rollouts
@@ -50804,6 +51144,10 @@ function renderDeploySummary(outcome, context) {
             `${s.durationMs} ms`,
             context.redact(s.detail)
         ])));
+    }
+    if (outcome.warnings.length > 0) {
+        parts.push('### Warnings from the API server');
+        parts.push(outcome.warnings.map(w => `- ${escapeHtml(context.redact(w))}`).join('\n'));
     }
     if (outcome.notes.length > 0) {
         parts.push('### Notes');
@@ -55907,6 +56251,7 @@ async function upsertPlanComment(target, marker, body) {
 
 
 
+
 // dist/index.js and src/main.ts both sit one level below the action's root, beside manifests/. Built from the
 // directory at run time so the bundler leaves the templates where users can read them.
 const ACTION_ROOT = external_node_path_default().dirname(external_node_path_default().dirname((0,external_node_url_.fileURLToPath)(import.meta.url)));
@@ -55932,6 +56277,7 @@ async function run() {
             return result;
         });
         const redact = createRedactor(secretValues);
+        const learnSecrets = (values) => learnSecretValues(redact, values);
         const workDirectory = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(process.env.RUNNER_TEMP || external_node_os_default().tmpdir(), 'deploy-gke-workers-'));
         const manifestsPath = await writeRenderedManifests(workDirectory, rendered);
         setOutput('manifests', manifestsPath);
@@ -55943,7 +56289,7 @@ async function run() {
         const access = await group('Cluster credentials', () => openClusterAccess(config, workDirectory, redact));
         info(access.describe);
         if (config.dryRun) {
-            await dryRunAgainstCluster(config, access, rendered, manifestsPath, workDirectory, redact);
+            await dryRunAgainstCluster(config, access, rendered, manifestsPath, workDirectory, redact, learnSecrets);
             return;
         }
         const outcome = await deploy({
@@ -55951,10 +56297,12 @@ async function run() {
             config,
             rendered,
             redact,
+            learnSecrets,
             forceRestart: process.env.GITHUB_EVENT_NAME === 'workflow_dispatch',
             lockOwner: lockOwnerFromEnvironment(),
             group: (name, fn) => group(name, fn),
-            log: line => info(line)
+            log: line => info(line),
+            warn: line => core_warning(line)
         });
         await reportDeploy(config, outcome, redact);
     }
@@ -55995,9 +56343,16 @@ function lockOwnerFromEnvironment() {
         : `local-${external_node_os_default().hostname()}-${process.pid}`;
     return { identity, runUrl: trace.runUrl, actor: trace.actor };
 }
+// Values read from the cluster (a live Secret) are masked like inputs: they reach pods, logs and errors.
+function learnSecretValues(redactor, values) {
+    const forms = values.filter(v => v.length >= 3).flatMap(secretForms);
+    for (const form of forms)
+        core_setSecret(form);
+    redactor.add(forms);
+}
 function hasClusterAccess(config) {
     if (config.clusterName)
-        return credentialsFileFrom(process.env) !== undefined;
+        return hasCredentials(process.env);
     const files = (process.env.KUBECONFIG ?? external_node_path_default().join(external_node_os_default().homedir(), '.kube', 'config')).split((external_node_path_default()).delimiter);
     return files.some(file => file !== '' && (0,external_node_fs_.existsSync)(file));
 }
@@ -56045,7 +56400,11 @@ function existingKubeconfig() {
         }
         return files[0];
     }
-    return external_node_path_default().join(external_node_os_default().homedir(), '.kube', 'config');
+    const fallback = external_node_path_default().join(external_node_os_default().homedir(), '.kube', 'config');
+    if (!(0,external_node_fs_.existsSync)(fallback)) {
+        throw new Error('cluster_name is empty and there is no kubeconfig in place (KUBECONFIG is unset and ~/.kube/config does not exist): give cluster_name and location');
+    }
+    return fallback;
 }
 async function writeRenderedManifests(directory, rendered) {
     const file = external_node_path_default().join(directory, 'manifests.yaml');
@@ -56079,8 +56438,8 @@ async function reportOfflineDryRun(config, raw, rendered, manifestsPath) {
     setOutput('status', 'dry-run');
     info(`Dry run: ${rendered.objects.length} objects rendered and validated; nothing applied. Plan in the job summary.`);
 }
-async function dryRunAgainstCluster(config, access, rendered, manifestsPath, workDirectory, redact) {
-    const plan = await group('Dry run against the cluster', () => planAgainstCluster(access.kubectl, rendered, config.namespace, redact));
+async function dryRunAgainstCluster(config, access, rendered, manifestsPath, workDirectory, redact, learnSecrets) {
+    const plan = await group('Dry run against the cluster', () => planAgainstCluster(access.kubectl, rendered, config.namespace, redact, learnSecrets));
     const diffPath = external_node_path_default().join(workDirectory, 'diff.txt');
     await (0,promises_namespaceObject.writeFile)(diffPath, plan.diff, { mode: 0o600 });
     setOutput('diff', diffPath);
@@ -56099,18 +56458,18 @@ async function dryRunAgainstCluster(config, access, rendered, manifestsPath, wor
     setOutput('status', 'dry-run');
     if (plan.problems.length > 0) {
         for (const problem of plan.problems)
-            warning(problem);
+            core_warning(problem);
     }
 }
 async function reportDeploy(config, outcome, redact) {
     await summary
         .addRaw(renderDeploySummary(outcome, { image: config.image, namespace: config.namespace, redact }))
         .write();
-    const worker = Object.keys(outcome.revisionsAfter).find(name => name.includes('worker')) ?? 'celery-worker';
-    const beat = Object.keys(outcome.revisionsAfter).find(name => name.includes('beat')) ?? 'celery-beat';
     setOutput('status', outcome.status);
-    setOutput('worker_revision', outcome.revisionsAfter[worker] ?? '');
-    setOutput('beat_revision', outcome.revisionsAfter[beat] ?? '');
+    setOutput('worker_revision', (outcome.roles.worker && outcome.revisionsAfter[outcome.roles.worker]) ?? '');
+    setOutput('beat_revision', (outcome.roles.beat && outcome.revisionsAfter[outcome.roles.beat]) ?? '');
+    for (const warning of outcome.warnings)
+        core_warning(`Kubernetes API: ${redact(warning)}`);
     setOutput('smoke_results', JSON.stringify(outcome.smoke.map(s => ({
         name: s.name,
         pod: s.pod,
@@ -56140,7 +56499,7 @@ async function commentOnPullRequest(config, markdown) {
     }
     catch (error) {
         // A fork's pull request gets a read-only token: the plan is still in the job summary.
-        warning(`deploy-gke-workers: could not comment on the pull request: ${error.message}`);
+        core_warning(`deploy-gke-workers: could not comment on the pull request: ${error.message}`);
     }
 }
 async function pullRequestTarget(token) {
@@ -56281,7 +56640,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events"
 
 /***/ }),
 
-/***/ 3024:
+/***/ 8262:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
@@ -56323,7 +56682,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 
 /***/ }),
 
-/***/ 643:
+/***/ 3024:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:perf_hooks");

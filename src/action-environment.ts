@@ -16,14 +16,3 @@ export function traceFromEnvironment(env: NodeJS.ProcessEnv): TraceContext {
     eventName: env.GITHUB_EVENT_NAME || undefined
   }
 }
-
-const CREDENTIAL_VARIABLES = [
-  'GOOGLE_APPLICATION_CREDENTIALS',
-  'CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE',
-  'GOOGLE_GHA_CREDS_PATH'
-]
-
-export function credentialsFileFrom(env: NodeJS.ProcessEnv): string | undefined {
-  for (const name of CREDENTIAL_VARIABLES) if (env[name]) return env[name]
-  return undefined
-}

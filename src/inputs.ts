@@ -17,6 +17,7 @@ import {
   parseHostPort
 } from './input-rules.js'
 import { parseKeyValueLines, type KeyValue } from './key-value-lines.js'
+import { secretForms } from './redact.js'
 
 export const INPUT_NAMES = [
   'project_id',
@@ -249,7 +250,7 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
   const envParse = parseKeyValueLines(raw.env ?? '')
   for (const problem of envParse.problems) problems.push(`env: ${problem}`)
   const secretName = checked('secret_name', 'app-secrets', checkDnsSubdomain)
-  const secretParse = parseKeyValueLines(raw.secret_data ?? '')
+  const secretParse = parseKeyValueLines(raw.secret_data ?? '', { secret: true })
   for (const problem of secretParse.problems) problems.push(`secret_data: ${problem}`)
 
   const dbUser = optional('db_user')
@@ -399,9 +400,7 @@ export function secretValuesOf(config: DeployConfig, secretFields: ReadonlyMap<s
   const values = new Set<string>()
   const add = (value: string | undefined): void => {
     if (value === undefined || value.length < 3) return
-    values.add(value)
-    values.add(Buffer.from(value, 'utf8').toString('base64'))
-    values.add(encodeURIComponent(value))
+    for (const form of secretForms(value)) values.add(form)
   }
   for (const entry of config.secretData ?? []) add(entry.value)
   // DB_NAME comes from a plain input: masking it would blank the app's name out of every log line.

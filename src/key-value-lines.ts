@@ -14,7 +14,9 @@ export interface KeyValueParse {
   problems: string[]
 }
 
-export function parseKeyValueLines(text: string): KeyValueParse {
+// `secret`: the text is secret_data, so a malformed line is described without quoting any of it (what stands
+// before the first "=" may be part of a value, e.g. a pasted JSON key).
+export function parseKeyValueLines(text: string, options: { secret?: boolean } = {}): KeyValueParse {
   const entries: KeyValue[] = []
   const problems: string[] = []
   const seen = new Set<string>()
@@ -30,7 +32,11 @@ export function parseKeyValueLines(text: string): KeyValueParse {
     const name = line.slice(0, equals).trim()
     const nameProblem = checkEnvName(name)
     if (nameProblem) {
-      problems.push(`line ${lineNumber}: "${name}" ${nameProblem}`)
+      problems.push(
+        options.secret
+          ? `line ${lineNumber}: the text before the first "=" ${nameProblem} (one KEY=VALUE per line; multi-line values are not supported)`
+          : `line ${lineNumber}: "${name}" ${nameProblem}`
+      )
       return
     }
     if (seen.has(name)) {

@@ -7,9 +7,10 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { credentialsFileFrom, traceFromEnvironment } from './action-environment.js'
+import { traceFromEnvironment } from './action-environment.js'
 import { deploy, type DeployOutcome } from './deploy/deploy.js'
 import { planAgainstCluster } from './deploy/plan.js'
+import { hasCredentials } from './gke/credentials.js'
 import { GkeKubeconfigSession } from './gke/session.js'
 import {
   INPUT_NAMES,
@@ -20,7 +21,7 @@ import {
   type RawInputs
 } from './inputs.js'
 import { Kubectl } from './kube/kubectl.js'
-import { createRedactor, type Redact } from './redact.js'
+import { createRedactor, secretForms, type Redact, type Redactor } from './redact.js'
 import { loadTemplates } from './render/load-templates.js'
 import { renderManifests, type RenderedManifests } from './render/render-manifests.js'
 import { toYamlDocuments } from './render/serialize.js'
@@ -59,6 +60,7 @@ export async function run(): Promise<void> {
       return result
     })
     const redact = createRedactor(secretValues)
+    const learnSecrets = (values: string[]): void => learnSecretValues(redact, values)
     const workDirectory = await mkdtemp(
       path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'deploy-gke-workers-')
     )
@@ -76,7 +78,7 @@ export async function run(): Promise<void> {
     )
     core.info(access.describe)
     if (config.dryRun) {
-      await dryRunAgainstCluster(config, access, rendered, manifestsPath, workDirectory, redact)
+      await dryRunAgainstCluster(config, access, rendered, manifestsPath, workDirectory, redact, learnSecrets)
       return
     }
     const outcome = await deploy({
@@ -84,10 +86,12 @@ export async function run(): Promise<void> {
       config,
       rendered,
       redact,
+      learnSecrets,
       forceRestart: process.env.GITHUB_EVENT_NAME === 'workflow_dispatch',
       lockOwner: lockOwnerFromEnvironment(),
       group: (name, fn) => core.group(name, fn),
-      log: line => core.info(line)
+      log: line => core.info(line),
+      warn: line => core.warning(line)
     })
     await reportDeploy(config, outcome, redact)
   } catch (error) {
@@ -129,8 +133,15 @@ function lockOwnerFromEnvironment(): { identity: string; runUrl?: string; actor?
   return { identity, runUrl: trace.runUrl, actor: trace.actor }
 }
 
+// Values read from the cluster (a live Secret) are masked like inputs: they reach pods, logs and errors.
+function learnSecretValues(redactor: Redactor, values: string[]): void {
+  const forms = values.filter(v => v.length >= 3).flatMap(secretForms)
+  for (const form of forms) core.setSecret(form)
+  redactor.add(forms)
+}
+
 function hasClusterAccess(config: DeployConfig): boolean {
-  if (config.clusterName) return credentialsFileFrom(process.env) !== undefined
+  if (config.clusterName) return hasCredentials(process.env)
   const files = (process.env.KUBECONFIG ?? path.join(os.homedir(), '.kube', 'config')).split(path.delimiter)
   return files.some(file => file !== '' && existsSync(file))
 }
@@ -187,7 +198,13 @@ function existingKubeconfig(): string {
     }
     return files[0]
   }
-  return path.join(os.homedir(), '.kube', 'config')
+  const fallback = path.join(os.homedir(), '.kube', 'config')
+  if (!existsSync(fallback)) {
+    throw new Error(
+      'cluster_name is empty and there is no kubeconfig in place (KUBECONFIG is unset and ~/.kube/config does not exist): give cluster_name and location'
+    )
+  }
+  return fallback
 }
 
 async function writeRenderedManifests(directory: string, rendered: RenderedManifests): Promise<string> {
@@ -246,10 +263,11 @@ async function dryRunAgainstCluster(
   rendered: RenderedManifests,
   manifestsPath: string,
   workDirectory: string,
-  redact: Redact
+  redact: Redact,
+  learnSecrets: (values: string[]) => void
 ): Promise<void> {
   const plan = await core.group('Dry run against the cluster', () =>
-    planAgainstCluster(access.kubectl, rendered, config.namespace, redact)
+    planAgainstCluster(access.kubectl, rendered, config.namespace, redact, learnSecrets)
   )
   const diffPath = path.join(workDirectory, 'diff.txt')
   await writeFile(diffPath, plan.diff, { mode: 0o600 })
@@ -276,11 +294,13 @@ async function reportDeploy(config: DeployConfig, outcome: DeployOutcome, redact
   await core.summary
     .addRaw(renderDeploySummary(outcome, { image: config.image, namespace: config.namespace, redact }))
     .write()
-  const worker = Object.keys(outcome.revisionsAfter).find(name => name.includes('worker')) ?? 'celery-worker'
-  const beat = Object.keys(outcome.revisionsAfter).find(name => name.includes('beat')) ?? 'celery-beat'
   core.setOutput('status', outcome.status)
-  core.setOutput('worker_revision', outcome.revisionsAfter[worker] ?? '')
-  core.setOutput('beat_revision', outcome.revisionsAfter[beat] ?? '')
+  core.setOutput(
+    'worker_revision',
+    (outcome.roles.worker && outcome.revisionsAfter[outcome.roles.worker]) ?? ''
+  )
+  core.setOutput('beat_revision', (outcome.roles.beat && outcome.revisionsAfter[outcome.roles.beat]) ?? '')
+  for (const warning of outcome.warnings) core.warning(`Kubernetes API: ${redact(warning)}`)
   core.setOutput(
     'smoke_results',
     JSON.stringify(

@@ -1,15 +1,61 @@
-// Replaces every known secret value in a text with ***: the last line of defence for text that came from the
-// cluster (logs, events, kubectl's stderr) before it reaches a log, the job summary or a PR comment.
+// Replaces known secret values in a text with ***: the last line of defence for text that came from the
+// cluster (logs, events, kubectl's stderr) or from a library's error before it reaches a log, the job summary
+// or a PR comment.
 
 export type Redact = (text: string) => string
 
-export function createRedactor(secretValues: Iterable<string>): Redact {
-  // Longest first, so a value that contains another is replaced whole.
-  const values = [...new Set(secretValues)].filter(v => v.length >= 3).sort((a, b) => b.length - a.length)
-  if (values.length === 0) return text => text
-  return text => {
+export interface Redactor extends Redact {
+  // Secrets learnt later (a live Secret's values, a renewed token) are redacted from then on.
+  add(values: Iterable<string | undefined>): void
+}
+
+// Shorter values would blank ordinary words out of every text; they are no protection worth that.
+const MIN_SECRET_LENGTH = 3
+
+export function createRedactor(initial: Iterable<string | undefined> = []): Redactor {
+  let values: string[] = []
+  const redactor = ((text: string) => {
     let out = text
     for (const value of values) out = out.split(value).join('***')
     return out
+  }) as Redactor
+  redactor.add = more => {
+    const next = new Set(values)
+    for (const value of more) if (value !== undefined && value.length >= MIN_SECRET_LENGTH) next.add(value)
+    // Longest first, so a value that contains another is replaced whole.
+    values = [...next].sort((a, b) => b.length - a.length)
+  }
+  redactor.add(initial)
+  return redactor
+}
+
+// Bearer credentials nobody told us about (e.g. a request token a library quotes in its error).
+export function redactBearerTokens(text: string): string {
+  return text.replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, '$1***')
+}
+
+// A secret as it may appear elsewhere: raw, base64 (Secret data), URL-encoded (inside a URL) and, for a
+// connection URL (DATABASE_URL, REDIS_URL), its password alone, which a driver's error may quote.
+export function secretForms(value: string): string[] {
+  const forms = [value, Buffer.from(value, 'utf8').toString('base64'), encodeURIComponent(value)]
+  const password = urlPassword(value)
+  if (password) forms.push(password, safeDecode(password))
+  return forms.filter(form => form.length >= MIN_SECRET_LENGTH)
+}
+
+function urlPassword(value: string): string | undefined {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return undefined
+  try {
+    return new URL(value).password || undefined
+  } catch {
+    return undefined
+  }
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
   }
 }

@@ -135,6 +135,41 @@ describe('deploy edges', () => {
     assert.equal(run.outputs.kubeconfig, undefined, 'the action wrote no kubeconfig of its own')
   })
 
+  test('values of a Secret the action did not write are masked and redacted too', async () => {
+    const ns = 'edge-live-secret'
+    const livePassword = 'live-only-secret-pass'
+    await rig.applyObjects([
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'app-secrets', namespace: ns },
+        stringData: {
+          SECRET_KEY: 'live-django-key',
+          DATABASE_URL: 'postgresql://u:p@db/x',
+          REDIS_URL: `redis://:${livePassword}@10.0.0.9:6379/0`
+        }
+      }
+    ])
+    const image = `${REGISTRY}:crash-with-url`
+    rig.kube.control.setImageScenario(image, {
+      kind: 'crashLoop',
+      container: 'app',
+      exitCode: 1,
+      log: `redis.exceptions.ConnectionError: Error connecting to redis://:${livePassword}@10.0.0.9:6379/0\n`
+    })
+    const run = await deploy(ns, { image, secret_data: '', db_user: '', db_password: '', db_name: '' })
+    assert.equal(run.exitCode, 1)
+    assert.match(run.stdout, new RegExp(`^::add-mask::${livePassword}$`, 'm'))
+    const log = run.stdout
+      .split('\n')
+      .filter(line => !line.startsWith('::add-mask::'))
+      .join('\n')
+    assert.ok(!log.includes(livePassword), 'log')
+    assert.ok(!run.summary.includes(livePassword), 'summary')
+    assert.match(run.summary, /redis\.exceptions\.ConnectionError/, 'the log tail itself is shown')
+  })
+
   test('a deploy lock held by another run stops this one before it changes anything', async () => {
     const ns = 'edge-lock'
     await rig.applyObjects([

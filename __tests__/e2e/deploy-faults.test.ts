@@ -59,6 +59,45 @@ describe('deploy against a misbehaving app or API', () => {
     assert.equal(worker.spec.template.spec.containers[0].image, `${REGISTRY}:m1`)
   })
 
+  test('a bad Secret value that fails a smoke check: the old values come back with the old pods', async () => {
+    const rig = await startRig()
+    rigs.push(rig)
+    programSmokeExec(rig.kube, { redis: { ok: false, error: 'WRONGPASS invalid username-password pair' } })
+    const ns = 'e2e-secret-rollback'
+    const good = 'SECRET_KEY=django-insecure-example-key\nREDIS_URL=redis://:good-redis-pass@10.0.0.5:6379/0'
+    const first = await deploy(rig, ns, {
+      image: `${REGISTRY}:s1`,
+      secret_data: good,
+      smoke_checks: 'worker,beat,database'
+    })
+    assert.equal(first.outputs.status, 'deployed', first.stdout)
+    const bad = good.replace('good-redis-pass', 'bad-redis-pass')
+    const run = await deploy(rig, ns, { image: `${REGISTRY}:s1`, secret_data: bad })
+    assert.equal(run.exitCode, 1)
+    assert.equal(run.outputs.status, 'rolled-back')
+    assert.match(run.summary, /celery-worker restarted: Secret app-secrets changed/)
+    assert.match(run.summary, /Secret app-secrets: its previous values were restored/)
+    const secret = await rig.kubectlJson<{ data: Record<string, string> }>(
+      'get',
+      'secret',
+      'app-secrets',
+      '-n',
+      ns
+    )
+    assert.equal(
+      Buffer.from(secret.data.REDIS_URL, 'base64').toString(),
+      'redis://:good-redis-pass@10.0.0.5:6379/0'
+    )
+    for (const text of [run.stdout, run.summary])
+      assert.ok(
+        !text
+          .split('\n')
+          .filter(l => !l.startsWith('::add-mask::'))
+          .join('\n')
+          .includes('bad-redis-pass')
+      )
+  })
+
   test('transient API errors (503, 429, 500 on a seeded share of requests) are retried and the deploy succeeds', async () => {
     const rig = await startRig()
     rigs.push(rig)

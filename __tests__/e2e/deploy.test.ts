@@ -31,13 +31,14 @@ after(async () => {
 async function deploy(
   namespace: string,
   inputs: Record<string, string>,
-  eventName = 'push'
+  eventName = 'push',
+  env: Record<string, string> = {}
 ): Promise<ActionRun> {
   const workspace = await createWorkspace()
   workspaces.push(workspace)
   const run = await runAction({
     inputs: { ...EXAMPLE_INPUTS, ...rig.clusterInputs, namespace, rollout_timeout: '60s', ...inputs },
-    env: rig.env,
+    env: { ...rig.env, ...env },
     eventName,
     workspace
   })
@@ -144,11 +145,22 @@ describe('deploy', () => {
     const ns = 'e2e-unchanged'
     const inputs = { image: `${REGISTRY}:u1` }
     assert.equal((await deploy(ns, inputs)).outputs.status, 'deployed')
-    // Same inputs and the same run: nothing in the cluster changes.
-    const again = await deploy(ns, inputs)
+    // Same inputs from a later run (another run ID, commit and actor): nothing in the cluster changes, and the
+    // Deployments keep naming the run that deployed them.
+    const again = await deploy(ns, inputs, 'push', {
+      GITHUB_RUN_ID: '4343',
+      GITHUB_SHA: 'f'.repeat(40),
+      GITHUB_ACTOR: 'someone-else'
+    })
     assert.equal(again.exitCode, 0, again.stdout + again.stderr)
     assert.equal(again.outputs.status, 'unchanged')
     assert.match(again.summary, /No change/)
+    const worker = await rig.kubectlJson<Deployment>('get', 'deployment', 'celery-worker', '-n', ns)
+    assert.equal(
+      worker.metadata.annotations?.['deploy-gke-workers/run-url'],
+      'https://github.com/noesis2/noesis2/actions/runs/4242'
+    )
+    assert.equal(worker.metadata.generation, 1)
   })
 
   test('ImagePullBackOff fails fast with the reason and is rolled back', async () => {

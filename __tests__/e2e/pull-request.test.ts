@@ -104,6 +104,27 @@ describe('pull_request: dry run against the cluster', () => {
     assert.match(plan.summary, /the cluster already matches; a deploy would change nothing/)
   })
 
+  test('a changed Secret is listed by key, never diffed', async () => {
+    const ns = 'pr-secret'
+    await run(ns, { image: `${REGISTRY}:sec` }, 'push')
+    const plan = await run(
+      ns,
+      {
+        image: `${REGISTRY}:sec`,
+        pr_comment: 'false',
+        secret_data:
+          'SECRET_KEY=rotated-django-key-value\nREDIS_URL=redis://:redis-example-pass@10.0.0.5:6379/0'
+      },
+      'pull_request'
+    )
+    assert.equal(plan.exitCode, 0, plan.stdout)
+    assert.match(plan.summary, /\| app-secrets \| SECRET\\_KEY \| changed \|/)
+    assert.match(plan.summary, /yes \(restart: Secret changed\)/)
+    const diff = await readFile(plan.outputs.diff, 'utf8')
+    assert.ok(!/kind: Secret|v1\.Secret\./.test(diff), 'no Secret in the diff')
+    assert.ok(!plan.summary.includes('rotated-django-key-value'))
+  })
+
   test('a new namespace: every object would be created', async () => {
     const plan = await run('pr-new', { image: `${REGISTRY}:new`, pr_comment: 'false' }, 'pull_request')
     assert.equal(plan.exitCode, 0, plan.stdout)

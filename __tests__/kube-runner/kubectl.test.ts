@@ -82,14 +82,14 @@ describe('arguments and environment', () => {
     assert.equal(result.exitCode, 0)
     assert.equal(result.attempts, 1)
     const [call] = fake.invocations()
-    assert.deepEqual(call.argv, ['--kubeconfig', fake.kubeconfig, ...args])
+    assert.deepEqual(call.argv, ['--kubeconfig', fake.kubeconfig, '--request-timeout=60s', ...args])
   })
 
   test('shell metacharacters reach kubectl as data, not as shell syntax', async () => {
     fake.script([{}])
     const hostile = '$(touch /tmp/should-not-exist); `id` && echo | cat > x'
     await kubectl().run(['annotate', 'x', `note=${hostile}`])
-    assert.deepEqual(fake.invocations()[0].argv.slice(2), ['annotate', 'x', `note=${hostile}`])
+    assert.deepEqual(fake.invocations()[0].argv.slice(3), ['annotate', 'x', `note=${hostile}`])
   })
 
   test('runs the child with the given environment (its own KUBECACHEDIR)', async () => {
@@ -121,7 +121,7 @@ describe('json', () => {
       'celery-worker'
     ])
     assert.equal(deployment.metadata.name, 'celery-worker')
-    assert.deepEqual(fake.invocations()[0].argv.slice(2), [
+    assert.deepEqual(fake.invocations()[0].argv.slice(3), [
       'get',
       'deployment',
       'celery-worker',
@@ -337,7 +337,7 @@ describe('exit codes and errors', () => {
     )
     assert.doesNotMatch(error.message, /noise line 0\b/, 'only the last lines of stderr')
     assert.match(error.message, /noise line 29/)
-    assert.deepEqual(error.command, ['--kubeconfig', fake.kubeconfig, ...args])
+    assert.deepEqual(error.command, ['--kubeconfig', fake.kubeconfig, '--request-timeout=60s', ...args])
     assert.equal(error.exitCode, 1)
     assert.match(error.stderr, /noise line 0\b/, 'the full stderr stays on the error')
   })

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { detectPodFailures, summarizeFailure } from '../../src/deploy/pod-failures.js'
-import type { PodFailure } from '../../src/deploy/pod-failures.js'
+import type { PodFailure, PodFailureOptions } from '../../src/deploy/pod-failures.js'
 import type { Event, Pod } from '../../src/kube/types.js'
 import { IMAGE, NOW, appStatus, podEvent, proxyStatus, secondsBefore, workerPod } from './fixtures/pods.js'
 
@@ -14,13 +14,14 @@ interface Case {
   name: string
   pod: Pod
   events?: Event[]
-  crashLoopRestarts?: number
+  options?: Partial<PodFailureOptions>
   expected: Array<Partial<PodFailure>>
 }
 
-const waitingApp = (reason: string, message?: string) =>
+const waitingApp = (reason: string, message?: string, ageSeconds?: number) =>
   workerPod({
     phase: 'Pending',
+    ...(ageSeconds !== undefined ? { ageSeconds } : {}),
     containerStatuses: [
       appStatus({
         state: { waiting: { reason, ...(message ? { message } : {}) } },
@@ -54,14 +55,14 @@ const cases: Case[] = [
     expected: []
   },
   {
-    name: 'ImagePullBackOff names the image from the kubelet message',
+    name: 'ImagePullBackOff names the image from the kubelet message; no cause, 120s old: past the pull grace',
     pod: waitingApp('ImagePullBackOff', `Back-off pulling image "${IMAGE}"`),
     expected: [
       {
         pod: POD,
         container: 'app',
         reason: 'ImagePullBackOff',
-        message: `Back-off pulling image "${IMAGE}"`,
+        message: `Back-off pulling image "${IMAGE}"; still failing to pull after 120s (grace 90s)`,
         fatal: true,
         sidecar: false,
         restartCount: 0
@@ -69,10 +70,11 @@ const cases: Case[] = [
     ]
   },
   {
-    name: 'ErrImagePull',
+    name: 'ErrImagePull of a missing tag on a new pod: fatal at once',
     pod: waitingApp(
       'ErrImagePull',
-      `rpc error: code = NotFound desc = failed to pull and unpack image "${IMAGE}": failed to resolve reference "${IMAGE}": ${IMAGE}: not found`
+      `rpc error: code = NotFound desc = failed to pull and unpack image "${IMAGE}": failed to resolve reference "${IMAGE}": ${IMAGE}: not found`,
+      5
     ),
     expected: [{ container: 'app', reason: 'ErrImagePull', fatal: true }]
   },
@@ -208,7 +210,7 @@ const cases: Case[] = [
   },
   {
     name: 'CrashLoopBackOff below crashLoopRestarts is reported but not fatal',
-    crashLoopRestarts: 3,
+    options: { crashLoopRestarts: 3 },
     pod: workerPod({
       containerStatuses: [
         appStatus({
@@ -223,7 +225,7 @@ const cases: Case[] = [
   },
   {
     name: 'CrashLoopBackOff at crashLoopRestarts is fatal',
-    crashLoopRestarts: 3,
+    options: { crashLoopRestarts: 3 },
     pod: workerPod({
       containerStatuses: [
         appStatus({
@@ -260,13 +262,21 @@ const cases: Case[] = [
     ]
   },
   {
-    name: 'OOMKilled once, now running again: still fatal',
+    name: 'OOMKilled once, now running and ready again: reported, not fatal',
     pod: workerPod({
       containerStatuses: [
         appStatus({ lastState: { terminated: { exitCode: 137, reason: 'OOMKilled' } }, restartCount: 1 })
       ]
     }),
-    expected: [{ reason: 'OOMKilled', fatal: true, restartCount: 1 }]
+    expected: [
+      {
+        reason: 'OOMKilled',
+        fatal: false,
+        restartCount: 1,
+        lastExitCode: 137,
+        message: 'restarted after an OOM kill: exceeded its memory limit 1Gi, exit code 137, 1 restarts'
+      }
+    ]
   },
   {
     name: 'OOMKilled in the current state of the proxy sidecar names its limit',
@@ -429,13 +439,441 @@ const cases: Case[] = [
   }
 ]
 
-describe('detectPodFailures', () => {
-  for (const c of cases) {
-    test(c.name, () => {
-      const failures = detectPodFailures([c.pod], c.events ?? [], {
-        ...options,
-        ...(c.crashLoopRestarts !== undefined ? { crashLoopRestarts: c.crashLoopRestarts } : {})
+// --- Image pulls: the registry's answer decides whether waiting can help ---
+
+const pullError = (detail: string, image = IMAGE) =>
+  `rpc error: code = Unknown desc = failed to pull and unpack image "${image}": failed to resolve reference "${image}": ${detail}`
+const MANIFESTS = 'https://europe-west3-docker.pkg.dev/v2/proj/app/noesis2-web/manifests/v9'
+const TOKEN =
+  'https://europe-west3-docker.pkg.dev/v2/token?scope=repository%3Aproj%2Fapp%2Fnoesis2-web%3Apull'
+
+/** A kubelet event about one container of the pod, as the kubelet writes them (involvedObject.fieldPath). */
+const containerEvent = (event: Event, fieldPath = 'spec.containers{app}'): Event => ({
+  ...event,
+  involvedObject: { ...event.involvedObject, fieldPath }
+})
+const pullFailedEvent = (
+  detail: string,
+  secondsAgo: number,
+  extra: { count?: number; newStyle?: boolean } = {}
+) =>
+  containerEvent(
+    podEvent(POD, 'Failed', `Failed to pull image "${IMAGE}": ${detail}`, {
+      at: secondsBefore(NOW, secondsAgo),
+      ...extra
+    })
+  )
+
+const DEFINITIVE_PULL_ERRORS: Array<[string, string]> = [
+  [
+    'not found (containerd)',
+    `rpc error: code = NotFound desc = failed to pull and unpack image "${IMAGE}": failed to resolve reference "${IMAGE}": ${IMAGE}: not found`
+  ],
+  ['manifest unknown', pullError(`unexpected status from HEAD request to ${MANIFESTS}: manifest unknown`)],
+  ['name unknown', pullError('name unknown: Repository "noesis2-web" does not exist')],
+  [
+    'access denied',
+    pullError('denied: Permission "artifactregistry.repositories.downloadArtifacts" denied on resource')
+  ],
+  [
+    '401 Unauthorized',
+    pullError(
+      `failed to authorize: failed to fetch oauth token: unexpected status from GET request to ${TOKEN}: 401 Unauthorized`
+    )
+  ],
+  [
+    '403 Forbidden',
+    pullError(
+      `failed to authorize: failed to fetch oauth token: unexpected status from GET request to ${TOKEN}: 403 Forbidden`
+    )
+  ],
+  ['bare 403', pullError(`unexpected status from HEAD request to ${MANIFESTS}: 403`)],
+  ['invalid reference format', 'failed to pull image "Europe/App:v9": invalid reference format'],
+  [
+    'no such host',
+    pullError(
+      `failed to do request: Head "${MANIFESTS}": dial tcp: lookup europe-west3-docker.pkg.dev on 169.254.169.254:53: no such host`
+    )
+  ]
+]
+
+const TRANSIENT_PULL_ERRORS: Array<[string, string]> = [
+  [
+    '503 Service Unavailable',
+    pullError(`unexpected status from HEAD request to ${MANIFESTS}: 503 Service Unavailable`)
+  ],
+  [
+    '500 Internal Server Error',
+    pullError(`unexpected status from HEAD request to ${MANIFESTS}: 500 Internal Server Error`)
+  ],
+  [
+    'i/o timeout',
+    pullError(`failed to do request: Head "${MANIFESTS}": dial tcp 142.250.185.74:443: i/o timeout`)
+  ],
+  [
+    'TLS handshake timeout',
+    pullError(`failed to do request: Head "${MANIFESTS}": net/http: TLS handshake timeout`)
+  ],
+  [
+    'connection reset',
+    pullError(
+      `failed to do request: Head "${MANIFESTS}": read tcp 10.52.1.17:51234->142.250.185.74:443: read: connection reset by peer`
+    )
+  ],
+  [
+    'toomanyrequests',
+    pullError("toomanyrequests: Quota exceeded for quota metric 'Requests per project per region'")
+  ],
+  ['unknown cause', pullError('failed to copy: httpReadSeeker: failed open: unexpected EOF')]
+]
+
+const pullCases: Case[] = [
+  ...DEFINITIVE_PULL_ERRORS.flatMap(([label, message]): Case[] => [
+    {
+      name: `ErrImagePull, ${label}, no events, pod 5s old: fatal at once`,
+      pod: waitingApp('ErrImagePull', message, 5),
+      expected: [{ container: 'app', reason: 'ErrImagePull', fatal: true, message }]
+    },
+    {
+      name: `ImagePullBackOff, ${label} only in the Failed event, pod 5s old: fatal at once, cause appended`,
+      pod: waitingApp('ImagePullBackOff', `Back-off pulling image "${IMAGE}"`, 5),
+      events: [pullFailedEvent(message, 4)],
+      expected: [
+        {
+          reason: 'ImagePullBackOff',
+          fatal: true,
+          message: `Back-off pulling image "${IMAGE}"; Failed to pull image "${IMAGE}": ${message}`
+        }
+      ]
+    }
+  ]),
+  ...TRANSIENT_PULL_ERRORS.flatMap(([label, message]): Case[] => [
+    {
+      name: `ErrImagePull, ${label}, no events, pod 30s old: within the grace from creation`,
+      pod: waitingApp('ErrImagePull', message, 30),
+      expected: [
+        {
+          reason: 'ErrImagePull',
+          fatal: false,
+          message: `${message}; failing to pull for 30s of a 90s grace for registry errors`
+        }
+      ]
+    },
+    {
+      name: `ErrImagePull, ${label}, no events, pod 120s old: past the grace from creation`,
+      pod: waitingApp('ErrImagePull', message, 120),
+      expected: [
+        {
+          reason: 'ErrImagePull',
+          fatal: true,
+          message: `${message}; still failing to pull after 120s (grace 90s)`
+        }
+      ]
+    },
+    {
+      name: `ImagePullBackOff, ${label} in events, pod 600s old but failing for 30s: within the grace from the first event`,
+      pod: waitingApp('ImagePullBackOff', `Back-off pulling image "${IMAGE}"`, 600),
+      events: [
+        pullFailedEvent(message, 30, { count: 3 }),
+        containerEvent(podEvent(POD, 'Failed', 'Error: ErrImagePull', { at: secondsBefore(NOW, 30) })),
+        containerEvent(podEvent(POD, 'Failed', 'Error: ImagePullBackOff', { at: secondsBefore(NOW, 15) }))
+      ],
+      expected: [
+        {
+          reason: 'ImagePullBackOff',
+          fatal: false,
+          message:
+            `Back-off pulling image "${IMAGE}"; Failed to pull image "${IMAGE}": ${message}; ` +
+            'failing to pull for 30s of a 90s grace for registry errors'
+        }
+      ]
+    },
+    {
+      name: `ImagePullBackOff, ${label} in events, failing for 100s of a 600s-old pod: past the grace from the first event`,
+      pod: waitingApp('ImagePullBackOff', `Back-off pulling image "${IMAGE}"`, 600),
+      events: [
+        containerEvent(podEvent(POD, 'Failed', 'Error: ImagePullBackOff', { at: secondsBefore(NOW, 10) })),
+        pullFailedEvent(message, 100, { count: 4 })
+      ],
+      expected: [
+        {
+          reason: 'ImagePullBackOff',
+          fatal: true,
+          message: `Back-off pulling image "${IMAGE}"; Failed to pull image "${IMAGE}": ${message}; still failing to pull after 100s (grace 90s)`
+        }
+      ]
+    }
+  ]),
+  {
+    // The fixture's eventTime carries microseconds (.123456), so 91s before NOW is 90.88s: whole seconds count.
+    name: 'pull grace from an events.k8s.io event (eventTime, no firstTimestamp), at the grace: fatal',
+    pod: waitingApp('ErrImagePull', TRANSIENT_PULL_ERRORS[0][1], 600),
+    events: [pullFailedEvent(TRANSIENT_PULL_ERRORS[0][1], 91, { newStyle: true })],
+    expected: [
+      {
+        reason: 'ErrImagePull',
+        fatal: true,
+        message: `${TRANSIENT_PULL_ERRORS[0][1]}; still failing to pull after 90s (grace 90s)`
+      }
+    ]
+  },
+  {
+    name: 'pull grace from an events.k8s.io event, one second short of the grace: not fatal',
+    pod: waitingApp('ErrImagePull', TRANSIENT_PULL_ERRORS[0][1], 600),
+    events: [pullFailedEvent(TRANSIENT_PULL_ERRORS[0][1], 90, { newStyle: true })],
+    expected: [{ reason: 'ErrImagePull', fatal: false }]
+  },
+  {
+    name: 'pull grace: Normal events, crash back-offs and other containers do not start the clock',
+    pod: waitingApp('ErrImagePull', TRANSIENT_PULL_ERRORS[0][1], 20),
+    events: [
+      containerEvent(
+        podEvent(POD, 'Pulling', `Pulling image "${IMAGE}"`, { type: 'Normal', at: secondsBefore(NOW, 300) })
+      ),
+      containerEvent(
+        podEvent(
+          POD,
+          'BackOff',
+          `Back-off restarting failed container app in pod ${POD}_noesis2(uid-${POD})`,
+          {
+            at: secondsBefore(NOW, 300)
+          }
+        )
+      ),
+      containerEvent(
+        podEvent(
+          POD,
+          'Failed',
+          'Failed to pull image "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.99.0": 503',
+          {
+            at: secondsBefore(NOW, 300)
+          }
+        ),
+        'spec.initContainers{cloud-sql-proxy}'
+      ),
+      podEvent('celery-worker-6599b86997-zzzzz', 'Failed', `Failed to pull image "${IMAGE}": 503`, {
+        at: secondsBefore(NOW, 300)
       })
+    ],
+    expected: [
+      {
+        reason: 'ErrImagePull',
+        fatal: false,
+        message: `${TRANSIENT_PULL_ERRORS[0][1]}; failing to pull for 20s of a 90s grace for registry errors`
+      }
+    ]
+  },
+  {
+    name: 'a tag that looks like a status code (v1.403) does not make a 503 definitive',
+    pod: workerPod({
+      phase: 'Pending',
+      ageSeconds: 10,
+      containerStatuses: [
+        appStatus({
+          image: `${IMAGE.split(':')[0]}:v1.403`,
+          state: {
+            waiting: {
+              reason: 'ErrImagePull',
+              message: pullError('503 Service Unavailable', `${IMAGE.split(':')[0]}:v1.403`)
+            }
+          },
+          ready: false,
+          started: false
+        })
+      ]
+    }),
+    expected: [{ reason: 'ErrImagePull', fatal: false }]
+  },
+  {
+    name: 'pullRetryGraceSeconds is honoured: 120s of a 300s grace is not fatal',
+    options: { pullRetryGraceSeconds: 300 },
+    pod: waitingApp('ErrImagePull', TRANSIENT_PULL_ERRORS[0][1], 120),
+    expected: [
+      {
+        reason: 'ErrImagePull',
+        fatal: false,
+        message: `${TRANSIENT_PULL_ERRORS[0][1]}; failing to pull for 120s of a 300s grace for registry errors`
+      }
+    ]
+  },
+  {
+    name: 'proxy sidecar ImagePullBackOff within the grace: reported as sidecar, not fatal',
+    pod: workerPod({
+      phase: 'Pending',
+      ageSeconds: 30,
+      initContainerStatuses: [
+        proxyStatus({
+          state: {
+            waiting: {
+              reason: 'ImagePullBackOff',
+              message: 'Back-off pulling image "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.99.0"'
+            }
+          },
+          ready: false,
+          started: false
+        })
+      ],
+      containerStatuses: [
+        appStatus({ state: { waiting: { reason: 'PodInitializing' } }, ready: false, started: false })
+      ]
+    }),
+    expected: [{ container: 'cloud-sql-proxy', sidecar: true, reason: 'ImagePullBackOff', fatal: false }]
+  },
+  {
+    name: 'InvalidImageName and ErrImageNeverPull stay fatal at once on a new pod',
+    pod: workerPod({
+      phase: 'Pending',
+      ageSeconds: 1,
+      initContainerStatuses: [
+        proxyStatus({ state: { waiting: { reason: 'ErrImageNeverPull' } }, ready: false, started: false })
+      ],
+      containerStatuses: [
+        appStatus({
+          state: { waiting: { reason: 'InvalidImageName', message: 'x' } },
+          ready: false,
+          started: false
+        })
+      ]
+    }),
+    expected: [
+      { container: 'cloud-sql-proxy', reason: 'ErrImageNeverPull', fatal: true },
+      { container: 'app', reason: 'InvalidImageName', fatal: true }
+    ]
+  }
+]
+
+// --- CrashLoopBackOff: the first back-off may be a dependency still starting, the second is not ---
+
+const crashLoopCases: Case[] = [0, 1, 2, 3].flatMap((restartCount): Case[] => {
+  const fatal = restartCount >= 2
+  const lastState = { terminated: { exitCode: 1, reason: 'Error' } }
+  return [
+    {
+      name: `app CrashLoopBackOff at restartCount ${restartCount}: ${fatal ? 'fatal' : 'not fatal yet'} (default threshold 2)`,
+      pod: workerPod({
+        containerStatuses: [
+          appStatus({
+            state: { waiting: { reason: 'CrashLoopBackOff', message: backOff('app') } },
+            lastState,
+            ready: false,
+            restartCount
+          })
+        ]
+      }),
+      expected: [{ container: 'app', sidecar: false, reason: 'CrashLoopBackOff', fatal, restartCount }]
+    },
+    {
+      name: `proxy sidecar CrashLoopBackOff at restartCount ${restartCount}: ${fatal ? 'fatal' : 'not fatal yet'}`,
+      pod: workerPod({
+        phase: 'Pending',
+        initContainerStatuses: [
+          proxyStatus({
+            state: { waiting: { reason: 'CrashLoopBackOff', message: backOff('cloud-sql-proxy') } },
+            lastState,
+            ready: false,
+            started: false,
+            restartCount
+          })
+        ],
+        containerStatuses: [
+          appStatus({ state: { waiting: { reason: 'PodInitializing' } }, ready: false, started: false })
+        ]
+      }),
+      expected: [
+        { container: 'cloud-sql-proxy', sidecar: true, reason: 'CrashLoopBackOff', fatal, restartCount }
+      ]
+    }
+  ]
+})
+
+// --- OOMKilled: fatal while the container is down for it, not once it runs again ---
+
+const OOM = { terminated: { exitCode: 137, reason: 'OOMKilled' } }
+const oomCases: Case[] = [
+  {
+    name: 'app OOMKilled in its current state: fatal',
+    pod: workerPod({
+      containerStatuses: [appStatus({ state: OOM, ready: false, restartCount: 0 })]
+    }),
+    expected: [
+      {
+        reason: 'OOMKilled',
+        fatal: true,
+        lastExitCode: 137,
+        message: 'exceeded its memory limit 1Gi, exit code 137'
+      }
+    ]
+  },
+  {
+    name: 'CrashLoopBackOff after an OOM kill at restartCount 1: fatal as OOMKilled',
+    pod: workerPod({
+      containerStatuses: [
+        appStatus({
+          state: { waiting: { reason: 'CrashLoopBackOff', message: backOff('app') } },
+          lastState: OOM,
+          ready: false,
+          restartCount: 1
+        })
+      ]
+    }),
+    expected: [
+      {
+        reason: 'OOMKilled',
+        fatal: true,
+        message: 'exceeded its memory limit 1Gi, exit code 137, 1 restarts'
+      }
+    ]
+  },
+  {
+    name: 'running again after an OOM kill but not ready yet: not fatal',
+    pod: workerPod({
+      containerStatuses: [appStatus({ lastState: OOM, ready: false, restartCount: 1 })]
+    }),
+    expected: [
+      {
+        reason: 'OOMKilled',
+        fatal: false,
+        message: 'restarted after an OOM kill: exceeded its memory limit 1Gi, exit code 137, 1 restarts'
+      }
+    ]
+  },
+  {
+    name: 'proxy sidecar running and ready again after an OOM kill: not fatal, names its limit',
+    pod: workerPod({
+      initContainerStatuses: [proxyStatus({ lastState: OOM, restartCount: 1 })]
+    }),
+    expected: [
+      {
+        container: 'cloud-sql-proxy',
+        sidecar: true,
+        reason: 'OOMKilled',
+        fatal: false,
+        message: 'restarted after an OOM kill: exceeded its memory limit 128Mi, exit code 137, 1 restarts'
+      }
+    ]
+  },
+  {
+    name: 'a fatal waiting reason after an earlier OOM kill is reported as itself',
+    pod: workerPod({
+      containerStatuses: [
+        appStatus({
+          state: {
+            waiting: { reason: 'CreateContainerConfigError', message: 'secret "app-secrets" not found' }
+          },
+          lastState: OOM,
+          ready: false,
+          restartCount: 1
+        })
+      ]
+    }),
+    expected: [{ reason: 'CreateContainerConfigError', fatal: true, lastExitCode: 137 }]
+  }
+]
+
+describe('detectPodFailures', () => {
+  for (const c of [...cases, ...pullCases, ...crashLoopCases, ...oomCases]) {
+    test(c.name, () => {
+      const failures = detectPodFailures([c.pod], c.events ?? [], { ...options, ...c.options })
       assert.equal(failures.length, c.expected.length, JSON.stringify(failures, null, 2))
       c.expected.forEach((want, i) => {
         const got = failures[i]
@@ -450,7 +888,10 @@ describe('detectPodFailures', () => {
     const bad = workerPod({
       name: 'celery-worker-6599b86997-aaaaa',
       initContainerStatuses: [
-        proxyStatus({ state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off' } } })
+        proxyStatus({
+          state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off' } },
+          restartCount: 2
+        })
       ],
       containerStatuses: [
         appStatus({ state: { waiting: { reason: 'CreateContainerConfigError', message: 'x' } } })

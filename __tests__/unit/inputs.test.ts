@@ -358,6 +358,18 @@ describe('parseInputs: rejected values name the input, the value and the rule', 
     assert.match(error!.message, /^Invalid inputs \(2\):\n {2}- image: .*\n {2}- namespace: /)
   })
 
+  test('a malformed secret_data line is described without quoting it', () => {
+    const key = '"private_key": "-----BEGIN PRIVATE KEY-----\\nMIIEvQ'
+    const problems = problemsOf({ ...minimal, secret_data: `{\n${key}=x\n}` })
+    assert.ok(
+      problems.some(p =>
+        /^secret_data: line 2: the text before the first "=" is not a valid environment variable name/.test(p)
+      ),
+      problems.join('\n')
+    )
+    for (const p of problems) assert.ok(!p.includes('PRIVATE KEY'), p)
+  })
+
   test('secret values never appear in problems', () => {
     const password = 'hunter2-very-secret'
     const problems = problemsOf({
@@ -417,4 +429,12 @@ test('secretValuesOf leaves the plain db_name alone', () => {
   )
   assert.ok(!values.includes('noesis2'))
   assert.ok(values.includes('app_user'))
+})
+
+test('secretForms adds the password of a connection URL, raw and decoded', async () => {
+  const { secretForms } = await import('../../src/redact.js')
+  const forms = secretForms('postgresql://app:p%40ss%3Aw@10.0.0.3:5432/db')
+  assert.ok(forms.includes('p%40ss%3Aw'))
+  assert.ok(forms.includes('p@ss:w'))
+  assert.ok(!secretForms('plain-value').some(f => f.includes('@')))
 })

@@ -28392,6 +28392,7 @@ var dist = __nccwpck_require__(8815);
 ;// CONCATENATED MODULE: ./src/gke/errors.ts
 // Errors of the GKE connection step. Each carries a code so main.ts can react (e.g. an offline dry run when
 // no credentials exist) and a message written for the person reading the failed job's log.
+
 class errors_GkeError extends Error {
     code;
     constructor(code, message) {
@@ -28425,13 +28426,7 @@ function googleFailureFromBody(httpStatus, body) {
  * in a thrown message would land in the job log unmasked if it was never passed to setSecret.
  */
 function redact(text, secrets) {
-    let out = text;
-    for (const secret of secrets) {
-        if (secret && secret.length >= 8)
-            out = out.split(secret).join('***');
-    }
-    // Bearer values we were not told about (e.g. the GitHub OIDC request token quoted by a library).
-    return out.replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, '$1***');
+    return redactBearerTokens(createRedactor(secrets)(text));
 }
 
 ;// CONCATENATED MODULE: ./src/gke/kubeconfig.ts

@@ -4,7 +4,7 @@
 import type { Kubectl } from '../kube/kubectl.js'
 import type { KubeList } from '../kube/objects.js'
 import type { Pod } from '../kube/types.js'
-import { isPodReady } from './run-smoke-checks.js'
+import { isPodReady } from './rollout-state.js'
 
 interface Hpa {
   metadata: { name: string }

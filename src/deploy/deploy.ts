@@ -1,32 +1,36 @@
-// The deploy itself: pre-flight, ordered server-side apply, a real roll when asked, both rollouts watched at
-// once, beat guard, smoke checks; on failure diagnostics and rollback. Returns what happened; never throws for
-// a failed rollout (that is an outcome to report), only for errors before anything was written.
+// The deploy itself: pre-flight, the deploy lock, a server-side dry run of everything, ordered server-side
+// apply, a real roll when asked, both rollouts watched at once, beat guard, smoke checks; on failure
+// diagnostics and rollback. Returns what happened. It throws only while nothing but the Namespace and the lock
+// was written (pre-flight, lock, dry run); any later error becomes a failed outcome, rolled back and reported.
 
 import type { DeployConfig } from '../inputs.js'
-import type { Kubectl } from '../kube/kubectl.js'
-import { objectsToYaml, serverSideApply, type AppliedObject } from '../kube/apply.js'
-import { getLiveObjects, identityKey, type NamespaceSnapshot } from '../kube/objects.js'
+import { KubectlError, type Kubectl } from '../kube/kubectl.js'
+import { objectsToYaml, serverSideApply, FIELD_MANAGER, type AppliedObject } from '../kube/apply.js'
+import { getLiveObjects, identityKey, type LiveObjectMeta, type NamespaceSnapshot } from '../kube/objects.js'
 import type { Redact } from '../redact.js'
+import type { KubeObject } from '../render/kube-object.js'
 import type { RenderedManifests } from '../render/render-manifests.js'
 import { redactSecrets } from '../render/serialize.js'
 import { renderDiagnostics, renderDiagnosticsText } from '../report/diagnostics.js'
 import { checkBeatGuard } from './beat-guard.js'
 import { collectLogs, eventsFor } from './collect-diagnostics.js'
+import { acquireDeployLock, LOCK_NAME, type LockOwner } from './deploy-lock.js'
 import type { PodFailure } from './pod-failures.js'
 import { checkLiveSecrets, checkPermissions, permissionsFor } from './preflight.js'
 import { rollBack, type RollbackStep } from './rollback.js'
 import { REVISION_ANNOTATION } from './rollout-state.js'
-import { acquireDeployLock, LOCK_NAME, type LockOwner } from './deploy-lock.js'
-import type { KubeObject } from '../render/kube-object.js'
 import { runSmokeChecks } from './run-smoke-checks.js'
 import type { SmokeCheckResult } from './smoke-checks.js'
-import { waitForRollouts, type RolloutResult } from './wait-rollouts.js'
+import { keepLiveTraceAnnotations } from './trace-annotations.js'
+import { waitForRollouts, type RolloutResult, type WaitOptions } from './wait-rollouts.js'
 
 export type DeployStatus = 'deployed' | 'unchanged' | 'rolled-back' | 'failed'
 
 export interface DeployOutcome {
   status: DeployStatus
   headline: string
+  // The Deployments by role, for the worker_revision and beat_revision outputs.
+  roles: { worker?: string; beat?: string }
   applied: AppliedObject[]
   restarted: Array<{ deployment: string; reason: string }>
   rollouts: RolloutResult[]
@@ -35,6 +39,9 @@ export interface DeployOutcome {
   beatProblems: string[]
   rollback: RollbackStep[]
   notes: string[]
+  // The API server's warnings on apply (GKE Autopilot adjusting resources, deprecations).
+  warnings: string[]
+  error?: string
   diagnosticsMarkdown?: string
   failures: PodFailure[]
   revisionsBefore: Record<string, string | undefined>
@@ -42,8 +49,11 @@ export interface DeployOutcome {
 }
 
 export class PreflightError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`Pre-flight checks failed; nothing was changed:\n${problems.map(p => `  - ${p}`).join('\n')}`)
+  constructor(
+    readonly problems: string[],
+    what = 'Pre-flight checks failed'
+  ) {
+    super(`${what}; nothing was changed:\n${problems.map(p => `  - ${p}`).join('\n')}`)
     this.name = 'PreflightError'
   }
 }
@@ -53,12 +63,15 @@ export interface DeployContext {
   config: DeployConfig
   rendered: RenderedManifests
   redact: Redact
+  // Secret values learnt from the cluster (the live Secret), for masking and redaction.
+  learnSecrets: (values: string[]) => void
   // workflow_dispatch: roll the pods even when the pod template did not change.
   forceRestart: boolean
   // Who holds the deploy lock while this run deploys (shown to a run that finds it taken).
   lockOwner: Omit<LockOwner, 'image'>
   group: <T>(name: string, fn: () => Promise<T>) => Promise<T>
   log: (line: string) => void
+  warn: (line: string) => void
   now?: () => number
   sleep?: (ms: number) => Promise<void>
   pollMs?: number
@@ -90,9 +103,6 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
   const { kubectl, config, rendered, group, log } = context
   const namespace = config.namespace
   const objects = rendered.objects.map(o => o.object)
-  const deployments = objects.filter(o => o.kind === 'Deployment').map(o => o.metadata.name)
-  const beatName = rendered.objects.find(o => o.role === 'beat')?.object.metadata.name
-  const workerName = rendered.objects.find(o => o.role === 'worker')?.object.metadata.name
 
   await group('Pre-flight checks', async () => {
     const problems = [
@@ -100,26 +110,33 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
         kubectl,
         permissionsFor(objects, namespace, { smokeChecks: config.smokeChecks.length > 0 })
       )),
-      ...(await checkLiveSecrets(kubectl, namespace, rendered.liveSecretKeys, rendered.liveSecrets))
+      ...(await checkLiveSecrets(
+        kubectl,
+        namespace,
+        rendered.liveSecretKeys,
+        rendered.liveSecrets,
+        context.learnSecrets
+      ))
     ]
     if (problems.length > 0) throw new PreflightError(problems)
     log('Permissions and Secret keys are in place.')
   })
 
-  const identityYaml = objectsToYaml(objects.map(redactSecrets))
-  const applied: AppliedObject[] = []
-  // The Namespace first: the lock lives in it.
+  // The Namespace first: the lock lives in it, and a dry run of the rest needs it to exist.
   const namespacePhase = objects.filter(o => PHASES[0].kinds(o.kind))
-  if (namespacePhase.length > 0) {
-    applied.push(
-      ...(await serverSideApply(
-        kubectl,
-        namespacePhase,
-        await getLiveObjects(kubectl, objectsToYaml(namespacePhase.map(redactSecrets))),
-        { dryRun: false }
-      ))
-    )
-  }
+  const namespaceApplied =
+    namespacePhase.length > 0
+      ? (
+          await serverSideApply(
+            kubectl,
+            namespacePhase,
+            await getLiveObjects(kubectl, identityYaml(namespacePhase)),
+            {
+              dryRun: false
+            }
+          )
+        ).objects
+      : []
   const lock = await group('Deploy lock', async () => {
     const held = await acquireDeployLock(kubectl, {
       namespace,
@@ -131,45 +148,77 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
     return held
   })
   try {
-    return await deployHoldingLock(context, {
-      objects,
-      deployments,
-      beatName,
-      workerName,
-      applied,
-      identityYaml
-    })
+    return await deployHoldingLock(context, namespaceApplied)
   } finally {
-    await lock.release()
+    // A lock that cannot be released expires by itself; that must not turn a good deploy into a failure.
+    await lock.release().catch((error: unknown) => {
+      context.warn(`could not release the deploy lock (it expires by itself): ${(error as Error).message}`)
+    })
   }
+}
+
+function identityYaml(objects: KubeObject[]): string {
+  return objectsToYaml(objects.map(redactSecrets))
 }
 
 async function deployHoldingLock(
   context: DeployContext,
-  plan: {
-    objects: KubeObject[]
-    deployments: string[]
-    beatName?: string
-    workerName?: string
-    applied: AppliedObject[]
-    identityYaml: string
-  }
+  namespaceApplied: AppliedObject[]
 ): Promise<DeployOutcome> {
   const { kubectl, config, rendered, redact, group, log } = context
   const namespace = config.namespace
-  const { objects, deployments, beatName, workerName } = plan
+  const roles = {
+    worker: rendered.objects.find(o => o.role === 'worker')?.object.metadata.name,
+    beat: rendered.objects.find(o => o.role === 'beat')?.object.metadata.name
+  }
+  const rest = rendered.objects.map(o => o.object).filter(o => !PHASES[0].kinds(o.kind))
+  const deployments = rest.filter(o => o.kind === 'Deployment').map(o => o.metadata.name)
+
   // Read after taking the lock: what another deploy did a moment ago counts as "before".
-  const before = await getLiveObjects(kubectl, plan.identityYaml)
+  const before = await getLiveObjects(kubectl, identityYaml(rest))
   const revisionsBefore: Record<string, string | undefined> = {}
   for (const name of deployments) {
-    revisionsBefore[name] = before.get(identityKey({ kind: 'Deployment', name, namespace }))?.metadata
-      .annotations?.[REVISION_ANNOTATION]
+    revisionsBefore[name] = liveDeployment(before, name, namespace)?.metadata.annotations?.[
+      REVISION_ANNOTATION
+    ]
   }
+
+  // A server-side dry run of everything: admission (e.g. Autopilot's policies), validation and RBAC say no
+  // here, before the first write, rather than half-way through the apply.
+  const dryRun = await group('Server-side dry run', async () => {
+    try {
+      return await serverSideApply(kubectl, rest, before, { dryRun: true })
+    } catch (error) {
+      const reason =
+        error instanceof KubectlError
+          ? redact(error.stderr.trim() || error.message)
+          : (error as Error).message
+      throw new PreflightError([reason], 'The cluster rejected the manifests in a server-side dry run')
+    }
+  })
+  const secretWillChange = dryRun.objects.some(a => a.kind === 'Secret' && a.action !== 'unchanged')
+  const templateChanges = new Set(
+    dryRun.objects.filter(a => a.kind === 'Deployment' && a.specChanged).map(a => a.name)
+  )
+  const restartReason = (name: string): string | undefined =>
+    templateChanges.has(name)
+      ? undefined
+      : context.forceRestart
+        ? 'redeploy requested (workflow_dispatch): the pod template did not change, so the pods are restarted'
+        : secretWillChange
+          ? `Secret ${config.secretName} changed: pods read it only at start, so they are restarted`
+          : undefined
+  const toApply = keepLiveTraceAnnotations(
+    rest,
+    before,
+    name => templateChanges.has(name) || restartReason(name) !== undefined
+  )
 
   const outcome: DeployOutcome = {
     status: 'deployed',
     headline: '',
-    applied: [...plan.applied],
+    roles,
+    applied: [...namespaceApplied],
     restarted: [],
     rollouts: [],
     rollbackRollouts: [],
@@ -177,130 +226,111 @@ async function deployHoldingLock(
     beatProblems: [],
     rollback: [],
     notes: [...rendered.notes],
+    warnings: [...dryRun.warnings],
     failures: [],
     revisionsBefore,
     revisionsAfter: {}
   }
-
-  await group('Apply (server-side)', async () => {
-    for (const item of outcome.applied) log(`${item.kind}/${item.name} ${item.action}`)
-    for (const phase of PHASES.slice(1)) {
-      const phaseObjects = objects.filter(o => phase.kinds(o.kind))
-      if (phaseObjects.length === 0) continue
-      const applied = await serverSideApply(kubectl, phaseObjects, before, { dryRun: false })
-      for (const item of applied) log(`${item.kind}/${item.name} ${item.action}`)
-      outcome.applied.push(...applied)
-    }
+  let snapshot: NamespaceSnapshot | undefined
+  const watchOptions = (names: string[], prefix = ''): WaitOptions => ({
+    namespace,
+    deployments: names,
+    timeoutMs: config.rolloutTimeoutSeconds * 1000,
+    pendingGraceSeconds: config.schedulingGraceSeconds,
+    pollMs: context.pollMs,
+    now: context.now,
+    sleep: context.sleep,
+    onProgress: line => log(`${prefix}${redact(line)}`)
   })
 
-  const changedDeployments = new Set(
-    outcome.applied.filter(a => a.kind === 'Deployment' && a.specChanged).map(a => a.name)
-  )
+  try {
+    await group('Apply (server-side)', async () => {
+      for (const item of outcome.applied) log(`${item.kind}/${item.name} ${item.action}`)
+      for (const phase of PHASES.slice(1)) {
+        const phaseObjects = toApply.filter(o => phase.kinds(o.kind))
+        if (phaseObjects.length === 0) continue
+        const result = await serverSideApply(kubectl, phaseObjects, before, { dryRun: false })
+        for (const item of result.objects) log(`${item.kind}/${item.name} ${item.action}`)
+        outcome.applied.push(...result.objects)
+      }
+    })
+    for (const name of deployments) {
+      const reason = restartReason(name)
+      if (!reason) continue
+      await kubectl.run(['rollout', 'restart', `deployment/${name}`, '-n', namespace])
+      outcome.restarted.push({ deployment: name, reason })
+      log(`deployment/${name} restarted: ${reason}`)
+    }
+
+    const watch = await group('Rollouts', () => waitForRollouts(kubectl, watchOptions(deployments)))
+    outcome.rollouts = watch.results
+    snapshot = watch.snapshot
+    const podsOf = (name: string | undefined) => watch.results.find(r => r.deployment === name)?.pods ?? []
+    if (watch.results.every(r => r.outcome === 'complete')) {
+      if (roles.beat) {
+        outcome.beatProblems = await checkBeatGuard(kubectl, {
+          namespace,
+          beatDeployment: roles.beat,
+          beatPods: podsOf(roles.beat)
+        })
+      }
+      if (outcome.beatProblems.length === 0 && config.smokeChecks.length > 0) {
+        outcome.smoke = await group('Smoke checks', async () => {
+          const results = await runSmokeChecks(kubectl, {
+            namespace,
+            celeryApp: config.celeryApp,
+            choices: config.smokeChecks,
+            podsByTarget: { worker: podsOf(roles.worker), beat: podsOf(roles.beat) }
+          })
+          for (const r of results) {
+            log(
+              `${r.ok ? 'pass' : 'FAIL'} ${r.name}${r.pod ? ` (${r.pod})` : ''}: ${redact(r.detail)} [${r.durationMs} ms]`
+            )
+          }
+          return results
+        })
+      }
+    }
+  } catch (error) {
+    // After the first write, an error is one more way for the deploy to fail: roll back and report it.
+    outcome.error = redact(error instanceof Error ? error.message : String(error))
+    context.warn(`deploy-gke-workers: ${outcome.error}`)
+  }
+
   const secretChanged = outcome.applied.some(a => a.kind === 'Secret' && a.action !== 'unchanged')
-  for (const name of deployments) {
-    if (changedDeployments.has(name)) continue
-    const reason = context.forceRestart
-      ? 'redeploy requested (workflow_dispatch): the pod template did not change, so the pods are restarted'
-      : secretChanged
-        ? `Secret ${config.secretName} changed: pods read it only at start, so they are restarted`
-        : undefined
-    if (!reason) continue
-    await kubectl.run(['rollout', 'restart', `deployment/${name}`, '-n', namespace])
-    outcome.restarted.push({ deployment: name, reason })
-    log(`deployment/${name} restarted: ${reason}`)
-  }
-  const rolled = new Set([...changedDeployments, ...outcome.restarted.map(r => r.deployment)])
-  const anythingChanged = outcome.applied.some(a => a.action !== 'unchanged') || rolled.size > 0
+  const rolled = new Set([
+    ...outcome.applied.filter(a => a.kind === 'Deployment' && a.specChanged).map(a => a.name),
+    ...outcome.restarted.map(r => r.deployment)
+  ])
+  const succeeded =
+    outcome.error === undefined &&
+    outcome.rollouts.length === deployments.length &&
+    outcome.rollouts.every(r => r.outcome === 'complete') &&
+    outcome.beatProblems.length === 0 &&
+    outcome.smoke.every(r => r.ok)
 
-  const watch = await group('Rollouts', () =>
-    waitForRollouts(kubectl, {
-      namespace,
-      deployments,
-      timeoutMs: config.rolloutTimeoutSeconds * 1000,
-      pendingGraceSeconds: config.schedulingGraceSeconds,
-      pollMs: context.pollMs,
-      now: context.now,
-      sleep: context.sleep,
-      onProgress: line => log(redact(line))
-    })
-  )
-  outcome.rollouts = watch.results
-  let snapshot = watch.snapshot
-  const rolloutsOk = watch.results.every(r => r.outcome === 'complete')
-
-  if (rolloutsOk && beatName) {
-    outcome.beatProblems = await checkBeatGuard(kubectl, {
-      namespace,
-      beatDeployment: beatName,
-      beatPods: watch.results.find(r => r.deployment === beatName)?.pods ?? []
-    })
-  }
-  if (rolloutsOk && outcome.beatProblems.length === 0 && config.smokeChecks.length > 0) {
-    outcome.smoke = await group('Smoke checks', async () => {
-      const results = await runSmokeChecks(kubectl, {
-        namespace,
-        celeryApp: config.celeryApp,
-        choices: config.smokeChecks,
-        podsByTarget: {
-          worker: watch.results.find(r => r.deployment === workerName)?.pods ?? [],
-          beat: watch.results.find(r => r.deployment === beatName)?.pods ?? []
-        }
-      })
-      for (const r of results)
-        log(
-          `${r.ok ? 'pass' : 'FAIL'} ${r.name}${r.pod ? ` (${r.pod})` : ''}: ${redact(r.detail)} [${r.durationMs} ms]`
-        )
-      return results
-    })
-  }
-
-  const smokeOk = outcome.smoke.every(r => r.ok)
-  const succeeded = rolloutsOk && outcome.beatProblems.length === 0 && smokeOk
   if (succeeded) {
-    outcome.status = anythingChanged ? 'deployed' : 'unchanged'
-    outcome.headline = anythingChanged
+    const changed = outcome.applied.some(a => a.action !== 'unchanged') || rolled.size > 0
+    outcome.status = changed ? 'deployed' : 'unchanged'
+    outcome.headline = changed
       ? `Deployed ${config.image}`
       : `No change: the cluster already runs ${config.image} with these settings`
   } else {
-    outcome.failures = watch.results.flatMap(r => r.failures)
+    outcome.failures = outcome.rollouts.flatMap(r => r.failures)
     outcome.headline = failureHeadline(outcome, redact)
-    outcome.diagnosticsMarkdown = await group('Diagnostics', () =>
-      diagnose(context, snapshot, outcome.failures)
-    )
-
-    const targets = deployments
-      .filter(d => rolled.has(d))
-      .map(d => ({ deployment: d, revisionBefore: revisionsBefore[d] }))
-    if (!config.rollbackOnFailure) {
-      outcome.notes.push('rollback_on_failure is false: nothing was rolled back')
-    } else if (targets.length === 0) {
-      outcome.notes.push('No Deployment was changed by this run: nothing to roll back')
-    } else {
-      await group('Rollback', async () => {
-        outcome.rollback = await rollBack(kubectl, namespace, targets)
-        for (const step of outcome.rollback) log(`${step.deployment}: ${step.message}`)
-        const undone = outcome.rollback.filter(s => s.done).map(s => s.deployment)
-        if (undone.length > 0) {
-          const rollbackWatch = await waitForRollouts(kubectl, {
-            namespace,
-            deployments: undone,
-            timeoutMs: config.rolloutTimeoutSeconds * 1000,
-            pendingGraceSeconds: config.schedulingGraceSeconds,
-            pollMs: context.pollMs,
-            now: context.now,
-            sleep: context.sleep,
-            onProgress: line => log(`rollback ${redact(line)}`)
-          })
-          outcome.rollbackRollouts = rollbackWatch.results
-          snapshot = rollbackWatch.snapshot
-        }
-      })
-      if (secretChanged) {
-        outcome.notes.push(
-          `Secret ${config.secretName} was changed by this run; a rollback restores the Deployments, not the Secret's values`
-        )
-      }
+    if (snapshot) {
+      const seen = snapshot
+      outcome.diagnosticsMarkdown = await group('Diagnostics', () =>
+        diagnose(context, seen, outcome.failures)
+      ).catch((error: unknown) => `Diagnostics could not be collected: ${redact((error as Error).message)}`)
     }
+    const rollbackSnapshot = await rollBackThisRun(context, outcome, {
+      before,
+      rolled: deployments.filter(d => rolled.has(d)),
+      secretChanged,
+      watchOptions
+    })
+    snapshot = rollbackSnapshot ?? snapshot
     const rolledBack =
       outcome.rollback.length > 0 &&
       outcome.rollback.every(s => s.done) &&
@@ -308,14 +338,117 @@ async function deployHoldingLock(
     outcome.status = rolledBack ? 'rolled-back' : 'failed'
   }
 
+  const final = snapshot ?? (await readDeploymentsQuietly(kubectl, namespace))
   for (const name of deployments) {
-    outcome.revisionsAfter[name] = snapshot.deployments.find(d => d.metadata.name === name)?.metadata
+    outcome.revisionsAfter[name] = final?.deployments.find(d => d.metadata.name === name)?.metadata
       .annotations?.[REVISION_ANNOTATION]
   }
   return outcome
 }
 
+function liveDeployment(
+  live: Map<string, LiveObjectMeta>,
+  name: string,
+  namespace: string
+): LiveObjectMeta | undefined {
+  return live.get(identityKey({ kind: 'Deployment', name, namespace }))
+}
+
+// Puts back what this run changed: the Secret's previous values first (the pods of the old template must read
+// the old values, or a bad Secret survives the rollback), then each Deployment's previous template.
+async function rollBackThisRun(
+  context: DeployContext,
+  outcome: DeployOutcome,
+  changed: {
+    before: Map<string, LiveObjectMeta>
+    rolled: string[]
+    secretChanged: boolean
+    watchOptions: (names: string[], prefix?: string) => WaitOptions
+  }
+): Promise<NamespaceSnapshot | undefined> {
+  const { kubectl, config, group, log, redact } = context
+  if (!config.rollbackOnFailure) {
+    outcome.notes.push('rollback_on_failure is false: nothing was rolled back')
+    return undefined
+  }
+  if (changed.rolled.length === 0 && !changed.secretChanged) {
+    outcome.notes.push('This run changed no Deployment and no Secret: nothing to roll back')
+    return undefined
+  }
+  return group('Rollback', async () => {
+    if (changed.secretChanged) {
+      const previous = changed.before.get(
+        identityKey({ kind: 'Secret', name: config.secretName, namespace: config.namespace })
+      )
+      if (!previous) {
+        outcome.notes.push(`Secret ${config.secretName} was created by this run; it is left in place`)
+      } else {
+        try {
+          await restoreSecret(kubectl, previous)
+          outcome.notes.push(`Secret ${config.secretName}: its previous values were restored`)
+        } catch (error) {
+          outcome.notes.push(
+            `Secret ${config.secretName}: restoring its previous values failed: ${redact((error as Error).message)}`
+          )
+        }
+      }
+    }
+    outcome.rollback = await rollBack(
+      kubectl,
+      config.namespace,
+      changed.rolled.map(deployment => ({ deployment, revisionBefore: outcome.revisionsBefore[deployment] }))
+    )
+    for (const step of outcome.rollback) log(`${step.deployment}: ${redact(step.message)}`)
+    const undone = outcome.rollback.filter(s => s.done).map(s => s.deployment)
+    if (undone.length === 0) return undefined
+    try {
+      const watch = await waitForRollouts(kubectl, changed.watchOptions(undone, 'rollback '))
+      outcome.rollbackRollouts = watch.results
+      return watch.snapshot
+    } catch (error) {
+      outcome.notes.push(`Watching the rollback failed: ${redact((error as Error).message)}`)
+      return undefined
+    }
+  })
+}
+
+// Server-side apply of the previous `data` under the action's field manager: keys this run added are pruned,
+// the old values come back. Through stdin, like every Secret.
+async function restoreSecret(kubectl: Kubectl, previous: LiveObjectMeta): Promise<void> {
+  const secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: previous.metadata.name, namespace: previous.metadata.namespace },
+    type: (previous as { type?: string }).type ?? 'Opaque',
+    data: (previous as { data?: Record<string, string> }).data ?? {}
+  }
+  await kubectl.run(
+    ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'],
+    {
+      stdin: JSON.stringify(secret)
+    }
+  )
+}
+
+async function readDeploymentsQuietly(
+  kubectl: Kubectl,
+  namespace: string
+): Promise<NamespaceSnapshot | undefined> {
+  try {
+    const list = await kubectl.json<{ items: NamespaceSnapshot['deployments'] }>([
+      'get',
+      'deployments.apps',
+      '-n',
+      namespace
+    ])
+    return { deployments: list.items, replicaSets: [], pods: [], events: [] }
+  } catch {
+    return undefined
+  }
+}
+
 function failureHeadline(outcome: DeployOutcome, redact: Redact): string {
+  if (outcome.error !== undefined) return redact(`Deploy failed: ${outcome.error}`)
   const failedRollout = outcome.rollouts.find(r => r.outcome !== 'complete')
   if (failedRollout) {
     const fatal = failedRollout.failures.find(f => f.fatal)

@@ -20,20 +20,24 @@ const CORE_KINDS: Record<string, string> = {
   PodDisruptionBudget: 'poddisruptionbudgets.policy'
 }
 
-export function resourceOf(kind: string): string {
-  return CORE_KINDS[kind] ?? `${kind.toLowerCase()}s`
+// Unknown kinds (from users' own templates) get no can-i: their resource name cannot be guessed from the kind
+// (NetworkPolicy is networkpolicies), and the server-side dry run before the apply checks their RBAC anyway.
+export function resourceOf(kind: string): string | undefined {
+  return CORE_KINDS[kind]
 }
 
 export async function checkLiveSecrets(
   kubectl: Kubectl,
   namespace: string,
   keys: SecretKeyReference[],
-  wholeSecrets: Array<{ object: string; container: string; secret: string }>
+  wholeSecrets: Array<{ object: string; container: string; secret: string }>,
+  // The live values reach the pods (and so their logs and errors): the caller masks and redacts them.
+  learnSecrets: (values: string[]) => void
 ): Promise<string[]> {
   const problems: string[] = []
   const secretNames = [...new Set([...keys.map(k => k.secret), ...wholeSecrets.map(s => s.secret)])]
   for (const name of secretNames) {
-    // Only the key names are read; values are never printed (-o json is parsed here and dropped).
+    // The values are never printed: -o json is parsed here, the values go to the masker, the text is dropped.
     const result = await kubectl.run([
       'get',
       'secret',
@@ -45,6 +49,9 @@ export async function checkLiveSecrets(
       'json'
     ])
     const secret = result.stdout.trim() ? (JSON.parse(result.stdout) as LiveSecret) : undefined
+    if (secret?.data) {
+      learnSecrets(Object.values(secret.data).map(value => Buffer.from(value, 'base64').toString('utf8')))
+    }
     if (!secret) {
       problems.push(
         `Secret ${name} does not exist in namespace ${namespace}; give secret_data (and db_*) so the action writes it, or create it first`
@@ -76,6 +83,7 @@ export function permissionsFor(
   const wanted: Permission[] = []
   for (const object of objects) {
     const resource = resourceOf(object.kind)
+    if (!resource) continue
     const scope = object.kind === 'Namespace' ? undefined : namespace
     wanted.push(
       { verb: 'get', resource, namespace: scope },
@@ -109,17 +117,19 @@ export async function checkPermissions(kubectl: Kubectl, permissions: Permission
       const args = ['auth', 'can-i', p.verb, p.resource]
       if (p.namespace) args.push('-n', p.namespace)
       // can-i exits 1 for "no" (an answer) and for a failed request (an error, maybe worth retrying).
+      // "no - <reason>" when the authorizer gave one (GKE's IAM authorizer does).
       const result = await kubectl.run(args, {
         okExitCodes: [0, 1],
-        accept: r => /^(yes|no)$/.test(r.stdout.trim())
+        accept: r => /^(yes|no)\b/.test(r.stdout.trim())
       })
-      return { permission: p, allowed: result.stdout.trim() === 'yes' }
+      const answer = result.stdout.trim()
+      return { permission: p, allowed: /^yes\b/.test(answer), reason: answer.replace(/^no\s*-?\s*/, '') }
     })
   )
   return answers
     .filter(a => !a.allowed)
     .map(
       a =>
-        `the deploy credentials may not ${a.permission.verb} ${a.permission.resource}${a.permission.namespace ? ` in namespace ${a.permission.namespace}` : ' (cluster-wide)'}`
+        `the deploy credentials may not ${a.permission.verb} ${a.permission.resource}${a.permission.namespace ? ` in namespace ${a.permission.namespace}` : ' (cluster-wide)'}${a.reason ? ` (${a.reason})` : ''}`
     )
 }

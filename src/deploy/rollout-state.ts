@@ -121,3 +121,9 @@ export function podsOfReplicaSet(rs: ReplicaSet, pods: Pod[]): Pod[] {
   if (!uid) return []
   return pods.filter(pod => isControlledBy(pod, uid))
 }
+
+/** Running, Ready and not on its way out: a pod a smoke check can exec into, and that counts as beat's one. */
+export function isPodReady(pod: Pod): boolean {
+  if (pod.metadata.deletionTimestamp || pod.status?.phase !== 'Running') return false
+  return pod.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') ?? false
+}

@@ -3,6 +3,7 @@
 import type { SmokeCheckChoice } from '../inputs.js'
 import { KubectlError, type Kubectl } from '../kube/kubectl.js'
 import type { Pod } from '../kube/types.js'
+import { isPodReady } from './rollout-state.js'
 import {
   buildSmokeChecks,
   interpretSmokeOutput,
@@ -26,11 +27,6 @@ export interface SmokeRunOptions {
   choices: SmokeCheckChoice[]
   podsByTarget: { worker: Pod[]; beat: Pod[] }
   now?: () => number
-}
-
-export function isPodReady(pod: Pod): boolean {
-  if (pod.metadata.deletionTimestamp || pod.status?.phase !== 'Running') return false
-  return pod.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') ?? false
 }
 
 export async function runSmokeChecks(
@@ -77,15 +73,25 @@ export async function runSmokeChecks(
         detail: verdict.detail
       })
     } catch (error) {
-      const detail = error instanceof KubectlError ? error.message : String(error)
+      // The error's own message quotes the whole command (a Python script): say what failed, not how.
+      const detail =
+        error instanceof KubectlError
+          ? error.timedOut
+            ? `kubectl exec timed out after ${Math.round(smokeExecTimeoutMs(spec) / 1000)}s`
+            : `kubectl exec failed (exit ${error.exitCode}): ${lastLines(error.stderr)}`
+          : String(error)
       results.push({
         name: spec.name,
         pod: pod.metadata.name,
         ok: false,
         durationMs: now() - started,
-        detail
+        detail: detail.slice(0, 500)
       })
     }
   }
   return results
+}
+
+function lastLines(text: string): string {
+  return text.trim().split('\n').slice(-3).join(' ')
 }

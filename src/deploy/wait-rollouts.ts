@@ -39,6 +39,9 @@ export interface WaitResult {
 }
 
 const DEFAULT_POLL_MS = 1000
+// A ReplicaFailure (pods rejected at creation: quota, Autopilot's admission policies) may clear up while old
+// pods terminate during a rolling update; one that lasts this long will not.
+export const REPLICA_FAILURE_GRACE_MS = 30_000
 
 export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): Promise<WaitResult> {
   const now = options.now ?? Date.now
@@ -47,13 +50,14 @@ export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): P
   const pending = new Set(options.deployments)
   const results = new Map<string, RolloutResult>()
   const lastMessage = new Map<string, string>()
+  const replicaFailureSince = new Map<string, number>()
   let snapshot: NamespaceSnapshot
 
   for (;;) {
     snapshot = await readWorkloadSnapshot(kubectl, options.namespace)
     const elapsed = now() - started
     for (const name of [...pending]) {
-      const verdict = judge(name, snapshot, { ...options, nowMs: now() })
+      const verdict = judge(name, snapshot, { ...options, nowMs: now(), replicaFailureSince })
       if (verdict.message !== lastMessage.get(name)) {
         options.onProgress?.(`${name}: ${verdict.message}`)
         lastMessage.set(name, verdict.message)
@@ -66,7 +70,7 @@ export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): P
     if (pending.size === 0) break
     if (elapsed >= options.timeoutMs) {
       for (const name of pending) {
-        const verdict = judge(name, snapshot, { ...options, nowMs: now() })
+        const verdict = judge(name, snapshot, { ...options, nowMs: now(), replicaFailureSince })
         results.set(name, {
           ...verdict,
           deployment: name,
@@ -96,7 +100,7 @@ interface Verdict {
 function judge(
   name: string,
   snapshot: NamespaceSnapshot,
-  options: { pendingGraceSeconds: number; nowMs: number }
+  options: { pendingGraceSeconds: number; nowMs: number; replicaFailureSince: Map<string, number> }
 ): Verdict {
   const deployment = snapshot.deployments.find(d => d.metadata.name === name)
   if (!deployment) return { message: `deployment "${name}" not found yet`, failures: [], pods: [] }
@@ -114,6 +118,16 @@ function judge(
   if (fatal.length > 0) {
     return { ...base, outcome: 'failed', message: state.message, reason: fatal[0].reason, failures }
   }
+  if (state.replicaFailure) {
+    const since = options.replicaFailureSince.get(name) ?? options.nowMs
+    options.replicaFailureSince.set(name, since)
+    const message = `${state.replicaFailure.reason}: ${state.replicaFailure.message}`
+    if (options.nowMs - since >= REPLICA_FAILURE_GRACE_MS) {
+      return { ...base, outcome: 'failed', message, reason: state.replicaFailure.reason }
+    }
+    return { ...base, message: `${state.message} (${message})` }
+  }
+  options.replicaFailureSince.delete(name)
   return { ...base, message: state.message }
 }
 

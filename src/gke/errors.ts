@@ -1,6 +1,8 @@
 // Errors of the GKE connection step. Each carries a code so main.ts can react (e.g. an offline dry run when
 // no credentials exist) and a message written for the person reading the failed job's log.
 
+import { createRedactor, redactBearerTokens } from '../redact.js'
+
 export type GkeErrorCode =
   | 'NO_CREDENTIALS'
   | 'BAD_CREDENTIALS_FILE'
@@ -57,10 +59,5 @@ export function googleFailureFromBody(
  * in a thrown message would land in the job log unmasked if it was never passed to setSecret.
  */
 export function redact(text: string, secrets: Iterable<string | undefined>): string {
-  let out = text
-  for (const secret of secrets) {
-    if (secret && secret.length >= 8) out = out.split(secret).join('***')
-  }
-  // Bearer values we were not told about (e.g. the GitHub OIDC request token quoted by a library).
-  return out.replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, '$1***')
+  return redactBearerTokens(createRedactor(secrets)(text))
 }

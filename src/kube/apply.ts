@@ -14,7 +14,8 @@ export interface AppliedObject {
   name: string
   namespace?: string
   action: ApplyAction
-  // Deployments: the spec changed (generation moved), so pods will roll.
+  // The spec changed (generation moved). For the Deployments this renders, that is the pod template: the
+  // worker's replicas belong to the HPA and beat's are fixed, so a moved generation means the pods roll.
   specChanged: boolean
   generationBefore?: number
   generationAfter?: number
@@ -34,17 +35,29 @@ export function serverSideApplyArgs(options: { dryRun: boolean }): string[] {
   return args
 }
 
+export interface ApplyResult {
+  objects: AppliedObject[]
+  // The API server's warnings (e.g. GKE Autopilot adjusting resources), for the summary.
+  warnings: string[]
+}
+
 export async function serverSideApply(
   kubectl: Kubectl,
   objects: KubeObject[],
   before: Map<string, LiveObjectMeta>,
   options: { dryRun: boolean }
-): Promise<AppliedObject[]> {
+): Promise<ApplyResult> {
   // The YAML (Secret values included) travels on stdin only: never a file, never an argument.
   const result = await kubectl.run([...serverSideApplyArgs(options), '-o', 'json'], {
     stdin: objectsToYaml(objects)
   })
-  return parseObjects(result.stdout).map(applied => describeApply(applied, before, options))
+  return {
+    objects: parseObjects(result.stdout).map(applied => describeApply(applied, before, options)),
+    warnings: result.stderr
+      .split('\n')
+      .filter(line => line.startsWith('Warning:'))
+      .map(line => line.replace(/^Warning:\s*/, ''))
+  }
 }
 
 export function describeApply(
@@ -80,7 +93,7 @@ export function describeApply(
 }
 
 // The object without what the server rewrites on every write (bookkeeping, status).
-function comparable(object: LiveObjectMeta): unknown {
+export function comparable(object: LiveObjectMeta): unknown {
   const { metadata, status: _status, ...rest } = object
   const {
     managedFields: _managed,

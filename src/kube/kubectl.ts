@@ -42,6 +42,7 @@ export interface RunResult {
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 500, maxDelayMs: 8000 }
+export const DEFAULT_REQUEST_TIMEOUT = '60s'
 // A server's Retry-After is honoured, but not beyond this: a deploy step must not stall for minutes.
 const MAX_RETRY_AFTER_MS = 60_000
 // After a timeout's SIGTERM, how long kubectl gets to exit before SIGKILL.
@@ -105,7 +106,11 @@ export class Kubectl {
   }
 
   async run(args: string[], runOpts: RunOptions = {}): Promise<RunResult> {
-    const argv = ['--kubeconfig', this.opts.kubeconfig, ...args]
+    // Without a limit of its own, a call must not hang on a dead connection (kubectl waits forever by default);
+    // a call with timeoutMs (exec, logs) is bounded by that instead, since a stream may rightly take longer.
+    const requestTimeout =
+      runOpts.timeoutMs === undefined ? [`--request-timeout=${DEFAULT_REQUEST_TIMEOUT}`] : []
+    const argv = ['--kubeconfig', this.opts.kubeconfig, ...requestTimeout, ...args]
     const shown = this.describe(args)
     const okExitCodes = runOpts.okExitCodes ?? [0]
     const maxAttempts = runOpts.retry === false ? 1 : Math.max(1, this.policy.attempts)

@@ -49,6 +49,16 @@ export class RenderError extends Error {
 }
 
 export const ANNOTATION_PREFIX = 'deploy-gke-workers'
+// Who deployed what, on the Deployments. They name a run, so they change with every run; a deploy that rolls
+// nothing keeps the live ones (see deploy/trace-annotations.ts), or every run would count as a change.
+export const TRACE_ANNOTATIONS = [
+  `${ANNOTATION_PREFIX}/image`,
+  `${ANNOTATION_PREFIX}/commit-sha`,
+  `${ANNOTATION_PREFIX}/run-url`,
+  `${ANNOTATION_PREFIX}/actor`,
+  `${ANNOTATION_PREFIX}/repository`,
+  'kubernetes.io/change-cause'
+]
 const MANAGED_BY = 'deploy-gke-workers'
 
 const APPLY_RANK: Record<string, number> = {
@@ -246,11 +256,9 @@ function renderObject(
       break
     case 'secret':
       metadata.name = config.secretName
-      delete object.data
+      delete object.stringData
       object.type = object.type ?? 'Opaque'
-      object.stringData = Object.fromEntries(
-        [...(state.secretData ?? new Map()).entries()].sort(([a], [b]) => a.localeCompare(b))
-      )
+      object.data = secretDataField(state.secretData ?? new Map())
       break
     case 'worker':
     case 'beat':
@@ -351,8 +359,18 @@ function buildSecretObject(config: DeployConfig, data: Map<string, string>): Kub
       labels: { 'app.kubernetes.io/part-of': 'noesis2', 'app.kubernetes.io/managed-by': MANAGED_BY }
     },
     type: 'Opaque',
-    stringData: Object.fromEntries([...data.entries()].sort(([a], [b]) => a.localeCompare(b)))
+    data: secretDataField(data)
   }
+}
+
+// `data` (base64), not `stringData`: server-side apply only prunes a key that was removed from the field it
+// manages, and the API server folds stringData into data, so a key dropped from secret_data would live on.
+function secretDataField(data: Map<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    [...data.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([key, value]) => [key, Buffer.from(value, 'utf8').toString('base64')])
+  )
 }
 
 // A label value (63 characters of [A-Za-z0-9._-], alphanumeric at both ends) naming the image version.

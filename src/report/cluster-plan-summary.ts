@@ -20,7 +20,7 @@ export function renderClusterPlanSummary(input: ClusterPlanSummaryInput): string
   parts.push(`## deploy-gke-workers: dry run against the cluster`)
   const changes = plan.actions.filter(a => a.action !== 'unchanged')
   // A changed Secret restarts the pods too (they read it only at start): the deploy does that, so say so.
-  const secretChanges = plan.actions.some(a => a.kind === 'Secret' && a.action !== 'unchanged')
+  const secretChanges = plan.secretChanges.length > 0
   const podsRoll = (a: (typeof plan.actions)[number]): string =>
     a.specChanged ? 'yes' : secretChanges ? 'yes (restart: Secret changed)' : 'no'
   const rolls = plan.actions.filter(a => a.kind === 'Deployment' && podsRoll(a) !== 'no').map(a => a.name)
@@ -39,17 +39,25 @@ export function renderClusterPlanSummary(input: ClusterPlanSummaryInput): string
   parts.push(
     table(
       ['kind', 'name', 'would be', 'pods roll'],
-      plan.actions.map(a => [
-        a.kind,
-        a.name,
-        a.action,
-        a.kind === 'Deployment' ? (a.specChanged ? 'yes' : 'no') : ''
-      ])
+      plan.actions.map(a => [a.kind, a.name, a.action, a.kind === 'Deployment' ? podsRoll(a) : ''])
     )
   )
+  if (plan.secretChanges.length > 0) {
+    parts.push('### Secret keys (values never shown)')
+    parts.push(
+      table(
+        ['Secret', 'key', 'would be'],
+        plan.secretChanges.map(c => [c.secret, c.key, c.change])
+      )
+    )
+  }
+  if (plan.warnings.length > 0) {
+    parts.push('### Warnings from the API server')
+    parts.push(plan.warnings.map(w => `- ${escapeHtml(w)}`).join('\n'))
+  }
   if (plan.notes.length > 0) parts.push(plan.notes.map(n => `- ${escapeHtml(n)}`).join('\n'))
   if (plan.diff.trim() !== '')
-    parts.push(details('kubectl diff (Secret values masked)', codeBlock(plan.diff, 'diff')))
+    parts.push(details('kubectl diff (Secrets left out)', codeBlock(plan.diff, 'diff')))
   parts.push(`Rendered manifests (Secret values redacted): <code>${escapeHtml(input.manifestsPath)}</code>`)
   return parts.join('\n\n') + '\n'
 }

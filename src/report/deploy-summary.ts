@@ -4,7 +4,7 @@
 import type { DeployOutcome } from '../deploy/deploy.js'
 import { summarizeFailure } from '../deploy/pod-failures.js'
 import type { Redact } from '../redact.js'
-import { escapeHtml, table } from './markdown.js'
+import { codeBlock, escapeHtml, table } from './markdown.js'
 
 const STATUS_ICON: Record<DeployOutcome['status'], string> = {
   deployed: '✅',
@@ -34,6 +34,10 @@ export function renderDeploySummary(
     )
   )
 
+  if (outcome.error !== undefined) {
+    parts.push('### Error')
+    parts.push(codeBlock(context.redact(outcome.error)))
+  }
   if (outcome.failures.some(f => f.fatal) || outcome.rollouts.some(r => r.outcome !== 'complete')) {
     parts.push('### What broke')
     const lines = outcome.rollouts
@@ -117,6 +121,10 @@ export function renderDeploySummary(
         ])
       )
     )
+  }
+  if (outcome.warnings.length > 0) {
+    parts.push('### Warnings from the API server')
+    parts.push(outcome.warnings.map(w => `- ${escapeHtml(context.redact(w))}`).join('\n'))
   }
   if (outcome.notes.length > 0) {
     parts.push('### Notes')

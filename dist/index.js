@@ -49452,7 +49452,15 @@ function keepLiveTraceAnnotations(objects, live, rolls) {
 
 
 
-const DEFAULT_POLL_MS = 1000;
+// Each poll is one kubectl call. Often at first, when most rollouts end and a failing pod shows its reason;
+// less often as a long rollout (an Autopilot node scale-up) goes on.
+function pollIntervalMs(elapsedMs) {
+    if (elapsedMs < 10_000)
+        return 500;
+    if (elapsedMs < 60_000)
+        return 1000;
+    return 2000;
+}
 // A ReplicaFailure (pods rejected at creation: quota, Autopilot's admission policies) may clear up while old
 // pods terminate during a rolling update; one that lasts this long will not.
 const REPLICA_FAILURE_GRACE_MS = 30_000;
@@ -49496,7 +49504,7 @@ async function waitForRollouts(kubectl, options) {
             }
             break;
         }
-        await sleep(Math.min(options.pollMs ?? DEFAULT_POLL_MS, Math.max(0, options.timeoutMs - elapsed)));
+        await sleep(Math.min(options.pollMs ?? pollIntervalMs(elapsed), Math.max(0, options.timeoutMs - elapsed)));
     }
     return { results: options.deployments.map(name => results.get(name)), snapshot };
 }

@@ -5,49 +5,28 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import path from 'node:path'
-import { EXAMPLE_INPUTS } from '../support/example-inputs.js'
-import { startRig, type Rig } from '../support/rig.js'
-import {
-  createWorkspace,
-  runAction,
-  DIST_POST,
-  type ActionRun,
-  type ActionWorkspace
-} from '../support/run-action.js'
-import { programSmokeExec } from '../support/smoke-exec.js'
+import { REGISTRY, startE2E, type E2E } from '../support/e2e.js'
+import type { Rig } from '../support/rig.js'
+import type { ActionRun } from '../support/run-action.js'
 
-const REGISTRY = 'europe-west3-docker.pkg.dev/noesis2-prod/app/noesis2-web'
+let e2e: E2E
 let rig: Rig
-const workspaces: ActionWorkspace[] = []
 before(async () => {
-  rig = await startRig()
-  programSmokeExec(rig.kube)
+  e2e = await startE2E()
+  rig = e2e.rig
 })
-after(async () => {
-  await Promise.all(workspaces.map(w => w.remove()))
-  await rig?.stop()
-})
+after(async () => e2e?.stop())
 
-async function deploy(
+function deploy(
   namespace: string,
   inputs: Record<string, string>,
   env: Record<string, string | undefined> = {}
 ): Promise<ActionRun> {
-  const workspace = await createWorkspace()
-  workspaces.push(workspace)
-  const run = await runAction({
-    inputs: { ...EXAMPLE_INPUTS, ...rig.clusterInputs, namespace, rollout_timeout: '60s', ...inputs },
-    env: { ...rig.env, ...env },
-    workspace
-  })
-  await runAction({ inputs: {}, env: rig.env, entry: DIST_POST, workspace })
-  return run
+  return e2e.run(namespace, inputs, { env })
 }
 
 function writesTo(namespace: string): number {
-  return rig.kube.control
-    .requestLog()
-    .filter(r => r.method !== 'GET' && r.path.includes(`/namespaces/${namespace}`)).length
+  return e2e.writesTo(namespace)
 }
 
 describe('deploy edges', () => {

@@ -3,49 +3,29 @@
 
 import { after, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { EXAMPLE_INPUTS } from '../support/example-inputs.js'
-import { startRig, type Rig } from '../support/rig.js'
-import {
-  createWorkspace,
-  runAction,
-  DIST_POST,
-  type ActionRun,
-  type ActionWorkspace
-} from '../support/run-action.js'
-import { programSmokeExec } from '../support/smoke-exec.js'
+import { REGISTRY, startE2E, type E2E } from '../support/e2e.js'
+import type { SmokeAnswers } from '../support/smoke-exec.js'
 
-const REGISTRY = 'europe-west3-docker.pkg.dev/noesis2-prod/app/noesis2-web'
-const rigs: Rig[] = []
-const workspaces: ActionWorkspace[] = []
-after(async () => {
-  await Promise.all(workspaces.map(w => w.remove()))
-  await Promise.all(rigs.map(r => r.stop()))
-})
+const sessions: E2E[] = []
+after(async () => Promise.all(sessions.map(s => s.stop())))
 
-async function deploy(rig: Rig, namespace: string, inputs: Record<string, string>): Promise<ActionRun> {
-  const workspace = await createWorkspace()
-  workspaces.push(workspace)
-  const run = await runAction({
-    inputs: { ...EXAMPLE_INPUTS, ...rig.clusterInputs, namespace, rollout_timeout: '60s', ...inputs },
-    env: rig.env,
-    workspace
-  })
-  await runAction({ inputs: {}, env: rig.env, entry: DIST_POST, workspace })
-  return run
+async function session(smoke?: SmokeAnswers): Promise<E2E> {
+  const e2e = await startE2E({ smoke })
+  sessions.push(e2e)
+  return e2e
 }
 
 describe('deploy against a misbehaving app or API', () => {
   test('a failed smoke check fails the step and rolls back', async () => {
-    const rig = await startRig()
-    rigs.push(rig)
-    programSmokeExec(rig.kube, {
+    const e2e = await session({
       database: { ok: false, error: 'OperationalError: password authentication failed for user "noesis2"' }
     })
+    const rig = e2e.rig
     const ns = 'e2e-smoke'
     // The first deploy skips the database check, so there is a good revision to go back to.
-    const first = await deploy(rig, ns, { image: `${REGISTRY}:m1`, smoke_checks: 'worker,beat,redis' })
+    const first = await e2e.run(ns, { image: `${REGISTRY}:m1`, smoke_checks: 'worker,beat,redis' })
     assert.equal(first.outputs.status, 'deployed', first.stdout)
-    const run = await deploy(rig, ns, { image: `${REGISTRY}:m2` })
+    const run = await e2e.run(ns, { image: `${REGISTRY}:m2` })
     assert.equal(run.exitCode, 1)
     assert.equal(run.outputs.status, 'rolled-back')
     assert.match(run.stdout, /::error::deploy-gke-workers: Smoke check database failed/)
@@ -60,19 +40,18 @@ describe('deploy against a misbehaving app or API', () => {
   })
 
   test('a bad Secret value that fails a smoke check: the old values come back with the old pods', async () => {
-    const rig = await startRig()
-    rigs.push(rig)
-    programSmokeExec(rig.kube, { redis: { ok: false, error: 'WRONGPASS invalid username-password pair' } })
+    const e2e = await session({ redis: { ok: false, error: 'WRONGPASS invalid username-password pair' } })
+    const rig = e2e.rig
     const ns = 'e2e-secret-rollback'
     const good = 'SECRET_KEY=django-insecure-example-key\nREDIS_URL=redis://:good-redis-pass@10.0.0.5:6379/0'
-    const first = await deploy(rig, ns, {
+    const first = await e2e.run(ns, {
       image: `${REGISTRY}:s1`,
       secret_data: good,
       smoke_checks: 'worker,beat,database'
     })
     assert.equal(first.outputs.status, 'deployed', first.stdout)
     const bad = good.replace('good-redis-pass', 'bad-redis-pass')
-    const run = await deploy(rig, ns, { image: `${REGISTRY}:s1`, secret_data: bad })
+    const run = await e2e.run(ns, { image: `${REGISTRY}:s1`, secret_data: bad })
     assert.equal(run.exitCode, 1)
     assert.equal(run.outputs.status, 'rolled-back')
     assert.match(run.summary, /celery-worker restarted: Secret app-secrets changed/)
@@ -99,11 +78,10 @@ describe('deploy against a misbehaving app or API', () => {
   })
 
   test('transient API errors (503, 429, 500 on a seeded share of requests) are retried and the deploy succeeds', async () => {
-    const rig = await startRig()
-    rigs.push(rig)
-    programSmokeExec(rig.kube)
+    const e2e = await session()
+    const rig = e2e.rig
     rig.kube.control.setFaults({ seed: 7, errorRate: 0.15, statuses: [503, 429, 500], retryAfterSeconds: 1 })
-    const run = await deploy(rig, 'e2e-faults', { image: `${REGISTRY}:f1` })
+    const run = await e2e.run('e2e-faults', { image: `${REGISTRY}:f1` })
     rig.kube.control.setFaults(undefined)
     assert.equal(run.exitCode, 0, run.stdout + run.stderr)
     assert.equal(run.outputs.status, 'deployed')

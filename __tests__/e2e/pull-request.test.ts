@@ -4,58 +4,41 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
-import { EXAMPLE_INPUTS, EXAMPLE_SECRET_VALUES } from '../support/example-inputs.js'
-import { startRig, type Rig } from '../support/rig.js'
-import {
-  createWorkspace,
-  runAction,
-  DIST_POST,
-  type ActionRun,
-  type ActionWorkspace
-} from '../support/run-action.js'
-import { programSmokeExec } from '../support/smoke-exec.js'
+import { EXAMPLE_SECRET_VALUES } from '../support/example-inputs.js'
+import { REGISTRY, startE2E, type E2E } from '../support/e2e.js'
+import type { ActionRun } from '../support/run-action.js'
 import { startGitHubStandIn, type GitHubStandIn } from '../rig/github.js'
 
-const REGISTRY = 'europe-west3-docker.pkg.dev/noesis2-prod/app/noesis2-web'
-let rig: Rig
+let e2e: E2E
 let github: GitHubStandIn
-const workspaces: ActionWorkspace[] = []
 before(async () => {
-  rig = await startRig()
-  programSmokeExec(rig.kube)
+  e2e = await startE2E()
   github = await startGitHubStandIn()
 })
 after(async () => {
-  await Promise.all(workspaces.map(w => w.remove()))
-  await rig?.stop()
+  await e2e?.stop()
   await github?.stop()
 })
 
-async function run(
+function run(
   namespace: string,
   inputs: Record<string, string>,
   eventName: string,
   api = github
 ): Promise<ActionRun> {
-  const workspace = await createWorkspace()
-  workspaces.push(workspace)
-  const result = await runAction({
-    inputs: { ...EXAMPLE_INPUTS, ...rig.clusterInputs, namespace, github_token: api.token, ...inputs },
-    env: { ...rig.env, GITHUB_API_URL: api.apiUrl },
-    eventName,
-    eventPayload: eventName === 'pull_request' ? { number: 42, pull_request: { number: 42 } } : {},
-    workspace
-  })
-  await runAction({ inputs: {}, env: rig.env, entry: DIST_POST, workspace })
-  return result
+  return e2e.run(
+    namespace,
+    { github_token: api.token, ...inputs },
+    {
+      eventName,
+      eventPayload: eventName === 'pull_request' ? { number: 42, pull_request: { number: 42 } } : {},
+      env: { GITHUB_API_URL: api.apiUrl }
+    }
+  )
 }
 
 function writesTo(namespace: string): number {
-  return rig.kube.control
-    .requestLog()
-    .filter(
-      r => r.method !== 'GET' && r.path.includes(`/namespaces/${namespace}`) && !r.path.includes('dryRun=All')
-    ).length
+  return e2e.writesTo(namespace)
 }
 
 describe('pull_request: dry run against the cluster', () => {

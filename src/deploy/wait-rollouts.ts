@@ -27,6 +27,7 @@ export interface WaitOptions {
   deployments: string[]
   timeoutMs: number
   pendingGraceSeconds: number
+  // A fixed interval instead of pollIntervalMs' schedule.
   pollMs?: number
   now?: () => number
   sleep?: (ms: number) => Promise<void>
@@ -38,7 +39,13 @@ export interface WaitResult {
   snapshot: NamespaceSnapshot
 }
 
-const DEFAULT_POLL_MS = 1000
+// Each poll is one kubectl call. Often at first, when most rollouts end and a failing pod shows its reason;
+// less often as a long rollout (an Autopilot node scale-up) goes on.
+export function pollIntervalMs(elapsedMs: number): number {
+  if (elapsedMs < 10_000) return 500
+  if (elapsedMs < 60_000) return 1000
+  return 2000
+}
 // A ReplicaFailure (pods rejected at creation: quota, Autopilot's admission policies) may clear up while old
 // pods terminate during a rolling update; one that lasts this long will not.
 export const REPLICA_FAILURE_GRACE_MS = 30_000
@@ -83,7 +90,7 @@ export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): P
       }
       break
     }
-    await sleep(Math.min(options.pollMs ?? DEFAULT_POLL_MS, Math.max(0, options.timeoutMs - elapsed)))
+    await sleep(Math.min(options.pollMs ?? pollIntervalMs(elapsed), Math.max(0, options.timeoutMs - elapsed)))
   }
   return { results: options.deployments.map(name => results.get(name)!), snapshot }
 }

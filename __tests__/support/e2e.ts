@@ -1,0 +1,64 @@
+// What every end-to-end file does around the action: a rig of its own, one fresh runner workspace per run,
+// the README's example inputs aimed at the rig's cluster, the post step after each run (as on a runner, also
+// after a failure), and everything removed at the end.
+
+import assert from 'node:assert/strict'
+import { EXAMPLE_INPUTS } from './example-inputs.js'
+import { startRig, type Rig, type RigOptions } from './rig.js'
+import { createWorkspace, runAction, DIST_POST, type ActionRun, type ActionWorkspace } from './run-action.js'
+import { programSmokeExec, type SmokeAnswers } from './smoke-exec.js'
+
+export const REGISTRY = 'europe-west3-docker.pkg.dev/noesis2-prod/app/noesis2-web'
+
+export interface RunOptions {
+  eventName?: string
+  eventPayload?: unknown
+  env?: Record<string, string | undefined>
+}
+
+export interface E2E {
+  rig: Rig
+  // Runs the action's main step and then its post step; returns the main step's run.
+  run(namespace: string, inputs: Record<string, string>, options?: RunOptions): Promise<ActionRun>
+  // Writes to a namespace that reached the emulator (dry-run writes excluded), for "nothing was changed".
+  writesTo(namespace: string): number
+  stop(): Promise<void>
+}
+
+export async function startE2E(options: RigOptions & { smoke?: SmokeAnswers } = {}): Promise<E2E> {
+  const rig = await startRig(options)
+  programSmokeExec(rig.kube, options.smoke)
+  const workspaces: ActionWorkspace[] = []
+  return {
+    rig,
+    async run(namespace, inputs, runOptions = {}) {
+      const workspace = await createWorkspace()
+      workspaces.push(workspace)
+      const env = { ...rig.env, ...runOptions.env }
+      const run = await runAction({
+        inputs: { ...EXAMPLE_INPUTS, ...rig.clusterInputs, namespace, rollout_timeout: '60s', ...inputs },
+        env,
+        eventName: runOptions.eventName,
+        eventPayload: runOptions.eventPayload,
+        workspace
+      })
+      const post = await runAction({ inputs: {}, env, entry: DIST_POST, workspace })
+      assert.equal(post.exitCode, 0, `post step: ${post.stdout}${post.stderr}`)
+      return run
+    },
+    writesTo(namespace) {
+      return rig.kube.control
+        .requestLog()
+        .filter(
+          r =>
+            r.method !== 'GET' &&
+            r.path.includes(`/namespaces/${namespace}`) &&
+            !r.path.includes('dryRun=All')
+        ).length
+    },
+    async stop() {
+      await Promise.all(workspaces.map(w => w.remove()))
+      await rig.stop()
+    }
+  }
+}

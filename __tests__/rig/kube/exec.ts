@@ -64,6 +64,10 @@ export class ExecBook {
 }
 
 const PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io']
+// A process in a real container takes a moment to start and print. client-go starts reading frames before it
+// has registered its streams, so output sent the instant the socket opens is dropped ("Unknown stream id 1")
+// and kubectl exits 0 with nothing: seen here once in a few hundred execs.
+const PROCESS_START_MS = 100
 
 export function createExecSocketServer(): WebSocketServer {
   return new WebSocketServer({
@@ -99,7 +103,6 @@ export function acceptExec(
       ws.send(Buffer.concat([Buffer.from([3]), Buffer.from(JSON.stringify(status))]))
       ws.close(1000)
     }
-    if (result.delayMs > 0) setTimeout(finish, result.delayMs)
-    else finish()
+    setTimeout(finish, Math.max(result.delayMs, PROCESS_START_MS))
   })
 }

@@ -46962,9 +46962,14 @@ const TRANSIENT_PATTERNS = [
     /the server responded with the status code (429|5\d\d)\b/i,
     /\b(502 Bad Gateway|503 Service Unavailable|504 Gateway Timeout)\b/i
 ];
+// Failures that quote a permanent-looking cause but are transient as a whole: kubectl could not fetch the
+// OpenAPI documents it validates with (a 5xx on /openapi/v3, then "could not find" for the v2 fallback).
+const TRANSIENT_DESPITE_CAUSE = [/error validating data: failed to download openapi/i];
 function isTransientKubectlFailure(stderr, exitCode) {
     if (exitCode === 0)
         return false;
+    if (TRANSIENT_DESPITE_CAUSE.some(pattern => pattern.test(stderr)))
+        return true;
     if (PERMANENT_PATTERNS.some(pattern => pattern.test(stderr)))
         return false;
     return TRANSIENT_PATTERNS.some(pattern => pattern.test(stderr));
@@ -49790,8 +49795,10 @@ async function deployHoldingLock(context, namespaceApplied) {
             watchOptions
         });
         snapshot = rollbackSnapshot ?? snapshot;
+        // Rolled back means every undo went through and was watched to completion, not merely sent.
         const rolledBack = outcome.rollback.length > 0 &&
             outcome.rollback.every(s => s.done) &&
+            outcome.rollbackRollouts.length === outcome.rollback.length &&
             outcome.rollbackRollouts.every(r => r.outcome === 'complete');
         outcome.status = rolledBack ? 'rolled-back' : 'failed';
     }

@@ -88,4 +88,36 @@ describe('deploy against a misbehaving app or API', () => {
     const injected = rig.kube.control.requestLog().filter(r => [503, 429, 500].includes(r.status)).length
     assert.ok(injected > 0, 'faults were injected')
   })
+
+  test('an API that stops answering after the apply: the error is reported, the rollback tried, nothing claimed', async () => {
+    const e2e = await session()
+    const rig = e2e.rig
+    const ns = 'e2e-watch-error'
+    assert.equal((await e2e.run(ns, { image: `${REGISTRY}:w1` })).outputs.status, 'deployed')
+    // From now on every read of the namespace's pods fails with 500 (retried, then given up).
+    rig.kube.control.setFaults({
+      seed: 3,
+      errorRate: 1,
+      statuses: [500],
+      only: (method, path) => method === 'GET' && path.startsWith(`/api/v1/namespaces/${ns}/pods`)
+    })
+    try {
+      const run = await e2e.run(ns, { image: `${REGISTRY}:w2` })
+      assert.equal(run.exitCode, 1)
+      assert.equal(run.outputs.status, 'failed', 'a rollback that could not be watched is not claimed')
+      assert.match(run.summary, /### Error/)
+      assert.match(run.summary, /### Rollback/)
+      assert.match(run.summary, /rolled back to the template of revision 1/)
+    } finally {
+      rig.kube.control.setFaults(undefined)
+    }
+    const worker = await rig.kubectlJson<{
+      spec: { template: { spec: { containers: Array<{ image: string }> } } }
+    }>('get', 'deployment', 'celery-worker', '-n', ns)
+    assert.equal(
+      worker.spec.template.spec.containers[0].image,
+      `${REGISTRY}:w1`,
+      'the undo itself went through'
+    )
+  })
 })

@@ -331,9 +331,11 @@ async function deployHoldingLock(
       watchOptions
     })
     snapshot = rollbackSnapshot ?? snapshot
+    // Rolled back means every undo went through and was watched to completion, not merely sent.
     const rolledBack =
       outcome.rollback.length > 0 &&
       outcome.rollback.every(s => s.done) &&
+      outcome.rollbackRollouts.length === outcome.rollback.length &&
       outcome.rollbackRollouts.every(r => r.outcome === 'complete')
     outcome.status = rolledBack ? 'rolled-back' : 'failed'
   }

@@ -51,8 +51,13 @@ const TRANSIENT_PATTERNS: readonly RegExp[] = [
   /\b(502 Bad Gateway|503 Service Unavailable|504 Gateway Timeout)\b/i
 ]
 
+// Failures that quote a permanent-looking cause but are transient as a whole: kubectl could not fetch the
+// OpenAPI documents it validates with (a 5xx on /openapi/v3, then "could not find" for the v2 fallback).
+const TRANSIENT_DESPITE_CAUSE: readonly RegExp[] = [/error validating data: failed to download openapi/i]
+
 export function isTransientKubectlFailure(stderr: string, exitCode: number): boolean {
   if (exitCode === 0) return false
+  if (TRANSIENT_DESPITE_CAUSE.some(pattern => pattern.test(stderr))) return true
   if (PERMANENT_PATTERNS.some(pattern => pattern.test(stderr))) return false
   return TRANSIENT_PATTERNS.some(pattern => pattern.test(stderr))
 }

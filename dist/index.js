@@ -47249,6 +47249,11 @@ async function namespaceExists(kubectl, namespace) {
     const result = await kubectl.run(['get', 'namespace', namespace, '--ignore-not-found', '-o', 'name']);
     return result.stdout.trim() !== '';
 }
+// One object by kind and name, or undefined when it does not exist (no error, no retry on the absence).
+async function getOptionalObject(kubectl, kind, name, namespace) {
+    const result = await kubectl.run(['get', kind, name, '-n', namespace, '--ignore-not-found', '-o', 'json']);
+    return result.stdout.trim() ? JSON.parse(result.stdout) : undefined;
+}
 
 ;// CONCATENATED MODULE: ./src/kube/apply.ts
 // Server-side apply of one phase of objects in one kubectl call, and what it did to each object.
@@ -47983,6 +47988,7 @@ async function collectLogs(kubectl, namespace, failures) {
 // or two repositories deploying to one cluster) would otherwise interleave applies and roll back each other's
 // work. GitHub's `concurrency:` covers one workflow; this covers everyone who deploys with this action.
 
+
 const LOCK_NAME = 'deploy-gke-workers';
 class DeployLockBusyError extends Error {
     constructor(message) {
@@ -48056,18 +48062,8 @@ async function acquireDeployLock(kubectl, options) {
     }
     return { release };
 }
-async function readLease(kubectl, namespace) {
-    const result = await kubectl.run([
-        'get',
-        'lease',
-        LOCK_NAME,
-        '-n',
-        namespace,
-        '--ignore-not-found',
-        '-o',
-        'json'
-    ]);
-    return result.stdout.trim() ? JSON.parse(result.stdout) : undefined;
+function readLease(kubectl, namespace) {
+    return getOptionalObject(kubectl, 'lease', LOCK_NAME, namespace);
 }
 function describeHolder(lease, namespace) {
     const annotations = lease.metadata.annotations ?? {};
@@ -48090,6 +48086,7 @@ function describeHolder(lease, namespace) {
 ;// CONCATENATED MODULE: ./src/deploy/preflight.ts
 // Checks before any write, so an apply never stops half-way: the live Secret has every key the Deployments
 // need (when the action does not write it), and the credentials may do every verb the apply needs.
+
 const CORE_KINDS = {
     Namespace: 'namespaces',
     ServiceAccount: 'serviceaccounts',
@@ -48111,17 +48108,7 @@ learnSecrets) {
     const secretNames = [...new Set([...keys.map(k => k.secret), ...wholeSecrets.map(s => s.secret)])];
     for (const name of secretNames) {
         // The values are never printed: -o json is parsed here, the values go to the masker, the text is dropped.
-        const result = await kubectl.run([
-            'get',
-            'secret',
-            name,
-            '-n',
-            namespace,
-            '--ignore-not-found',
-            '-o',
-            'json'
-        ]);
-        const secret = result.stdout.trim() ? JSON.parse(result.stdout) : undefined;
+        const secret = await getOptionalObject(kubectl, 'secret', name, namespace);
         if (secret?.data) {
             learnSecrets(Object.values(secret.data).map(value => Buffer.from(value, 'base64').toString('utf8')));
         }

@@ -3,6 +3,7 @@
 // work. GitHub's `concurrency:` covers one workflow; this covers everyone who deploys with this action.
 
 import { KubectlError, type Kubectl } from '../kube/kubectl.js'
+import { getOptionalObject } from '../kube/objects.js'
 
 export const LOCK_NAME = 'deploy-gke-workers'
 
@@ -115,18 +116,8 @@ export async function acquireDeployLock(
   return { release }
 }
 
-async function readLease(kubectl: Kubectl, namespace: string): Promise<Lease | undefined> {
-  const result = await kubectl.run([
-    'get',
-    'lease',
-    LOCK_NAME,
-    '-n',
-    namespace,
-    '--ignore-not-found',
-    '-o',
-    'json'
-  ])
-  return result.stdout.trim() ? (JSON.parse(result.stdout) as Lease) : undefined
+function readLease(kubectl: Kubectl, namespace: string): Promise<Lease | undefined> {
+  return getOptionalObject<Lease>(kubectl, 'lease', LOCK_NAME, namespace)
 }
 
 function describeHolder(lease: Lease, namespace: string): string {

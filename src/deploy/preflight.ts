@@ -4,6 +4,7 @@
 import type { SecretKeyReference } from '../render/checks.js'
 import type { KubeObject } from '../render/kube-object.js'
 import type { Kubectl } from '../kube/kubectl.js'
+import { getOptionalObject } from '../kube/objects.js'
 
 interface LiveSecret {
   metadata: { name: string }
@@ -38,17 +39,7 @@ export async function checkLiveSecrets(
   const secretNames = [...new Set([...keys.map(k => k.secret), ...wholeSecrets.map(s => s.secret)])]
   for (const name of secretNames) {
     // The values are never printed: -o json is parsed here, the values go to the masker, the text is dropped.
-    const result = await kubectl.run([
-      'get',
-      'secret',
-      name,
-      '-n',
-      namespace,
-      '--ignore-not-found',
-      '-o',
-      'json'
-    ])
-    const secret = result.stdout.trim() ? (JSON.parse(result.stdout) as LiveSecret) : undefined
+    const secret = await getOptionalObject<LiveSecret>(kubectl, 'secret', name, namespace)
     if (secret?.data) {
       learnSecrets(Object.values(secret.data).map(value => Buffer.from(value, 'base64').toString('utf8')))
     }

@@ -87,3 +87,14 @@ export async function namespaceExists(kubectl: Kubectl, namespace: string): Prom
   const result = await kubectl.run(['get', 'namespace', namespace, '--ignore-not-found', '-o', 'name'])
   return result.stdout.trim() !== ''
 }
+
+// One object by kind and name, or undefined when it does not exist (no error, no retry on the absence).
+export async function getOptionalObject<T>(
+  kubectl: Kubectl,
+  kind: string,
+  name: string,
+  namespace: string
+): Promise<T | undefined> {
+  const result = await kubectl.run(['get', kind, name, '-n', namespace, '--ignore-not-found', '-o', 'json'])
+  return result.stdout.trim() ? (JSON.parse(result.stdout) as T) : undefined
+}

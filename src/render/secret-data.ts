@@ -2,7 +2,7 @@
 // db_name, DB_USER, DB_PASSWORD, DB_NAME and a DATABASE_URL whose user and password are URL-encoded
 // (the old job's URL broke on a password containing "@", ":" or "/").
 
-import type { DeployConfig } from '../inputs.js'
+import type { DatabaseConfig, DeployConfig } from '../inputs.js'
 
 export function buildSecretData(config: DeployConfig): Map<string, string> | undefined {
   if (config.secretData === undefined) return undefined
@@ -18,13 +18,7 @@ export function buildSecretData(config: DeployConfig): Map<string, string> | und
   return data
 }
 
-export function databaseUrl(database: {
-  user: string
-  password: string
-  name: string
-  host: string
-  port: number
-}): string {
+export function databaseUrl(database: DatabaseConfig): string {
   const user = encodeURIComponent(database.user)
   const password = encodeURIComponent(database.password)
   return `postgresql://${user}:${password}@${database.host}:${database.port}/${encodeURIComponent(database.name)}`

@@ -47197,16 +47197,75 @@ function lastLine(text) {
 
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
+;// CONCATENATED MODULE: ./src/render/serialize.ts
+// Rendered objects -> text, in the two forms the action hands out. kubectl gets JSON: it reads YAML as YAML 1.1,
+// where a plain `on`, `no`, `0o17` or `1_000` is not a string, so JSON is the only form that cannot be misread.
+// People get YAML (the manifests file, the plan): every scalar that is not plainly a string in YAML 1.1 and
+// 1.2 alike is double-quoted, so the file means the same to kubectl as it does to a reader. The YAML default is
+// redacted: Secret values become "***", so the file can be kept, uploaded or shown without ever holding a secret.
+
+const REDACTED = '***';
+function redactSecrets(object) {
+    if (object.kind !== 'Secret')
+        return object;
+    const copy = structuredClone(object);
+    for (const field of ['stringData', 'data']) {
+        const values = copy[field];
+        if (values && typeof values === 'object') {
+            copy[field] = Object.fromEntries(Object.keys(values).map(key => [key, REDACTED]));
+        }
+    }
+    return copy;
+}
+// For kubectl's stdin (`apply -f -`, `diff -f -`, `get -f -`): one JSON object per line, which kubectl reads as
+// a stream of objects.
+function toKubectlInput(objects) {
+    return objects.map(object => JSON.stringify(object)).join('\n') + '\n';
+}
+// A plain scalar is a string to every YAML reader when it starts with a letter or "/" (or is a command-line flag,
+// `-A`, `--port=5432`), holds only these characters (no space, so never `: ` or ` #`), does not end in `:`, and
+// is not one of YAML 1.1's words for booleans and null. Anything else is quoted (a leading digit, sign or dot
+// may be a number in one YAML version or the other): over-quoting costs nothing.
+const PLAIN_SAFE = /^(?:[A-Za-z/]|--?[A-Za-z])[A-Za-z0-9_./@:=+*-]*$/;
+const YAML_11_WORDS = /^(y|n|yes|no|on|off|true|false|null)$/i;
+function needsQuotes(text) {
+    return !PLAIN_SAFE.test(text) || text.endsWith(':') || YAML_11_WORDS.test(text);
+}
+// One object as YAML that YAML 1.1 (kubectl, client-go) and YAML 1.2 readers both read back as the same JSON.
+function toPortableYaml(value) {
+    const document = new dist/* Document */.yo(value);
+    (0,dist/* visit */.YR)(document, {
+        Scalar(_key, node) {
+            if (typeof node.value !== 'string')
+                return;
+            // A block scalar is a string in every YAML version (and keeps scripts readable). Not with tabs or lines
+            // that start with a space: readers disagree on those (go-yaml v2 takes a tab for indentation).
+            if (node.value.includes('\n') && !/\t|^ |\n /.test(node.value))
+                node.type = 'BLOCK_LITERAL';
+            else if (needsQuotes(node.value))
+                node.type = 'QUOTE_DOUBLE';
+        }
+    });
+    // Keys are scalars too, and visit() reaches them; a map key like `on` or `1_000` is quoted the same way.
+    return document.toString({ lineWidth: 0 });
+}
+function toYamlDocuments(objects, options = { redact: true }) {
+    return objects
+        .map(object => toPortableYaml(options.redact ? redactSecrets(object) : object))
+        .map(text => `---\n${text}`)
+        .join('');
+}
+
 ;// CONCATENATED MODULE: ./src/kube/objects.ts
 // Reading what is in the cluster: object lists by kind, and the before/after identity of applied objects.
 function identityKey(object) {
     return `${object.kind}/${object.namespace ?? ''}/${object.name}`;
 }
-// `kubectl get -f -` with the objects' YAML on stdin reads exactly those objects; --ignore-not-found leaves
+// `kubectl get -f -` with the objects on stdin reads exactly those objects; --ignore-not-found leaves
 // missing ones out. One call for all of them.
-async function getLiveObjects(kubectl, manifestYaml) {
+async function getLiveObjects(kubectl, manifests) {
     const result = await kubectl.run(['get', '-f', '-', '--ignore-not-found', '-o', 'json'], {
-        stdin: manifestYaml
+        stdin: manifests
     });
     const live = new Map();
     for (const item of parseObjects(result.stdout)) {
@@ -47260,9 +47319,6 @@ async function getOptionalObject(kubectl, kind, name, namespace) {
 
 
 const FIELD_MANAGER = 'deploy-gke-workers';
-function objectsToYaml(objects) {
-    return objects.map(o => `---\n${(0,dist/* stringify */.As)(o, { lineWidth: 0 })}`).join('');
-}
 // --force-conflicts: this action owns the fields it sets (a hand edit with `kubectl set image` or the old
 // client-side-apply job must not block a deploy); fields it does not set stay with their owners.
 function serverSideApplyArgs(options) {
@@ -47272,73 +47328,60 @@ function serverSideApplyArgs(options) {
     return args;
 }
 async function serverSideApply(kubectl, objects, before, options) {
-    // The YAML (Secret values included) travels on stdin only: never a file, never an argument.
+    // The objects (Secret values included) travel on stdin only: never a file, never an argument.
     const result = await kubectl.run([...serverSideApplyArgs(options), '-o', 'json'], {
-        stdin: objectsToYaml(objects)
+        stdin: toKubectlInput(objects)
     });
     return {
-        objects: parseObjects(result.stdout).map(applied => describeApply(applied, before, options)),
+        objects: parseObjects(result.stdout).map(applied => describeApply(applied, before)),
         warnings: result.stderr
             .split('\n')
             .filter(line => line.startsWith('Warning:'))
             .map(line => line.replace(/^Warning:\s*/, ''))
     };
 }
-function describeApply(applied, before, options = { dryRun: false }) {
+function describeApply(applied, before) {
     const key = identityKey({
         kind: applied.kind,
         name: applied.metadata.name,
         namespace: applied.metadata.namespace
     });
     const previous = before.get(key);
-    // A real no-op apply keeps the resourceVersion; a dry run never moves it, so there the content decides.
-    const same = options.dryRun
-        ? previous !== undefined && JSON.stringify(comparable(previous)) === JSON.stringify(comparable(applied))
-        : previous?.metadata.resourceVersion === applied.metadata.resourceVersion;
+    // The content decides, not the resourceVersion: a controller's status write (the HPA's every sync) between
+    // the read and the apply moves it though the apply changed nothing; a dry run never moves it at all.
+    const same = previous !== undefined &&
+        JSON.stringify(sortedKeys(comparable(previous))) === JSON.stringify(sortedKeys(comparable(applied)));
     const action = !previous ? 'created' : same ? 'unchanged' : 'configured';
-    const generationBefore = previous?.metadata.generation;
-    const generationAfter = applied.metadata.generation;
     return {
         kind: applied.kind,
         name: applied.metadata.name,
         namespace: applied.metadata.namespace,
         action,
-        specChanged: previous === undefined || (generationAfter !== undefined && generationAfter !== generationBefore),
-        generationBefore,
-        generationAfter,
+        podTemplateChanged: applied.kind === 'Deployment' && podTemplateOf(previous) !== podTemplateOf(applied),
         resourceVersion: applied.metadata.resourceVersion,
         applied
     };
+}
+// The pod template as the server holds it (defaults filled in), comparable as text whatever the key order;
+// undefined when absent.
+function podTemplateOf(object) {
+    const spec = object?.spec;
+    return spec?.template === undefined ? undefined : JSON.stringify(sortedKeys(spec.template));
+}
+function sortedKeys(value) {
+    if (Array.isArray(value))
+        return value.map(sortedKeys);
+    if (value === null || typeof value !== 'object')
+        return value;
+    return Object.fromEntries(Object.keys(value)
+        .sort()
+        .map(key => [key, sortedKeys(value[key])]));
 }
 // The object without what the server rewrites on every write (bookkeeping, status).
 function comparable(object) {
     const { metadata, status: _status, ...rest } = object;
     const { managedFields: _managed, resourceVersion: _rv, generation: _generation, ...meta } = metadata;
     return { ...rest, metadata: meta };
-}
-
-;// CONCATENATED MODULE: ./src/render/serialize.ts
-// Rendered objects -> multi-document YAML. The default is redacted: Secret values become "***", so the file
-// can be kept, uploaded or shown without ever holding a secret.
-
-const REDACTED = '***';
-function redactSecrets(object) {
-    if (object.kind !== 'Secret')
-        return object;
-    const copy = structuredClone(object);
-    for (const field of ['stringData', 'data']) {
-        const values = copy[field];
-        if (values && typeof values === 'object') {
-            copy[field] = Object.fromEntries(Object.keys(values).map(key => [key, REDACTED]));
-        }
-    }
-    return copy;
-}
-function toYamlDocuments(objects, options = { redact: true }) {
-    return objects
-        .map(object => (0,dist/* stringify */.As)(options.redact ? redactSecrets(object) : object, { lineWidth: 0 }))
-        .map(text => `---\n${text}`)
-        .join('');
 }
 
 ;// CONCATENATED MODULE: ./src/kube/types.ts
@@ -47432,6 +47475,7 @@ function containerFailure(pod, status, spec, isInit, events, options) {
         ...(restartCount !== undefined ? { restartCount } : {})
     };
     const withExit = (t) => (t ? { lastExitCode: t.exitCode } : {});
+    const threshold = options.crashLoopRestarts ?? DEFAULT_CRASH_LOOP_RESTARTS;
     // OOMKilled first: under CrashLoopBackOff it is the cause, and the back-off message alone hides it.
     const oom = current?.reason === OOM_KILLED
         ? current
@@ -47451,7 +47495,6 @@ function containerFailure(pod, status, spec, isInit, events, options) {
         return { ...base, ...withExit(last), reason: waiting.reason, ...pull };
     }
     if (waiting?.reason === CRASH_LOOP) {
-        const threshold = options.crashLoopRestarts ?? DEFAULT_CRASH_LOOP_RESTARTS;
         const fatal = (restartCount ?? 0) >= threshold;
         const message = [describeTermination(last), waiting.message].filter(Boolean).join('; ');
         return { ...base, ...withExit(last), reason: CRASH_LOOP, fatal, message };
@@ -47470,6 +47513,14 @@ function containerFailure(pod, status, spec, isInit, events, options) {
     if (!current && last?.reason === OOM_KILLED) {
         const message = `restarted after an OOM kill: ${describeOom(last, spec, restartCount)}`;
         return { ...base, ...withExit(last), reason: OOM_KILLED, fatal: false, message };
+    }
+    // Restarted after failing, as often as makes a crash loop, and not serving yet: that is the crash loop,
+    // whether the moment sampled shows the back-off or the next short-lived start. Deciding by the waiting
+    // reason alone would miss a loop whose starts outlast its back-offs, and wait out the kubelet's growing
+    // back-off for a sample that shows it.
+    if (!current && !status.ready && last && last.exitCode !== 0 && (restartCount ?? 0) >= threshold) {
+        const message = `${describeTermination(last)}, ${restartCount} restarts`;
+        return { ...base, ...withExit(last), reason: CRASH_LOOP, fatal: true, message };
     }
     // Exited non-zero but not yet in back-off: the kubelet restarts it and CrashLoopBackOff follows if it repeats.
     const exited = current && current.exitCode !== 0 ? current : undefined;
@@ -48133,7 +48184,8 @@ function permissionsFor(objects, namespace, options) {
         const scope = object.kind === 'Namespace' ? undefined : namespace;
         wanted.push({ verb: 'get', resource, namespace: scope }, { verb: 'create', resource, namespace: scope }, { verb: 'patch', resource, namespace: scope });
     }
-    wanted.push({ verb: 'list', resource: 'pods', namespace }, { verb: 'list', resource: 'replicasets.apps', namespace }, { verb: 'list', resource: 'events', namespace });
+    // The rollout watch reads these; the beat guard lists the HorizontalPodAutoscalers.
+    wanted.push({ verb: 'list', resource: 'deployments.apps', namespace }, { verb: 'list', resource: 'pods', namespace }, { verb: 'list', resource: 'replicasets.apps', namespace }, { verb: 'list', resource: 'events', namespace }, { verb: 'list', resource: 'horizontalpodautoscalers.autoscaling', namespace });
     if (options.smokeChecks)
         wanted.push({ verb: 'create', resource: 'pods/exec', namespace });
     // The deploy lock (deploy-lock.ts).
@@ -49603,7 +49655,7 @@ async function deploy(context) {
     // The Namespace first: the lock lives in it, and a dry run of the rest needs it to exist.
     const namespacePhase = objects.filter(o => PHASES[0].kinds(o.kind));
     const namespaceApplied = namespacePhase.length > 0
-        ? (await serverSideApply(kubectl, namespacePhase, await getLiveObjects(kubectl, identityYaml(namespacePhase)), {
+        ? (await serverSideApply(kubectl, namespacePhase, await getLiveObjects(kubectl, identityInput(namespacePhase)), {
             dryRun: false
         })).objects
         : [];
@@ -49627,8 +49679,9 @@ async function deploy(context) {
         });
     }
 }
-function identityYaml(objects) {
-    return objectsToYaml(objects.map(redactSecrets));
+// What `kubectl get -f -` needs to find the objects; Secret values stay out of it.
+function identityInput(objects) {
+    return toKubectlInput(objects.map(redactSecrets));
 }
 async function deployHoldingLock(context, namespaceApplied) {
     const { kubectl, config, rendered, redact, group, log } = context;
@@ -49640,7 +49693,7 @@ async function deployHoldingLock(context, namespaceApplied) {
     const rest = rendered.objects.map(o => o.object).filter(o => !PHASES[0].kinds(o.kind));
     const deployments = rest.filter(o => o.kind === 'Deployment').map(o => o.metadata.name);
     // Read after taking the lock: what another deploy did a moment ago counts as "before".
-    const before = await getLiveObjects(kubectl, identityYaml(rest));
+    const before = await getLiveObjects(kubectl, identityInput(rest));
     const revisionsBefore = {};
     for (const name of deployments) {
         revisionsBefore[name] = liveDeployment(before, name, namespace)?.metadata.annotations?.[REVISION_ANNOTATION];
@@ -49659,7 +49712,7 @@ async function deployHoldingLock(context, namespaceApplied) {
         }
     });
     const secretWillChange = dryRun.objects.some(a => a.kind === 'Secret' && a.action !== 'unchanged');
-    const templateChanges = new Set(dryRun.objects.filter(a => a.kind === 'Deployment' && a.specChanged).map(a => a.name));
+    const templateChanges = new Set(dryRun.objects.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name));
     const restartReason = (name) => templateChanges.has(name)
         ? undefined
         : context.forceRestart
@@ -49753,7 +49806,7 @@ async function deployHoldingLock(context, namespaceApplied) {
     }
     const secretChanged = outcome.applied.some(a => a.kind === 'Secret' && a.action !== 'unchanged');
     const rolled = new Set([
-        ...outcome.applied.filter(a => a.kind === 'Deployment' && a.specChanged).map(a => a.name),
+        ...outcome.applied.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name),
         ...outcome.restarted.map(r => r.deployment)
     ]);
     const succeeded = outcome.error === undefined &&
@@ -49931,7 +49984,7 @@ async function planAgainstCluster(kubectl, rendered, namespace, redact, learnSec
                 name: o.metadata.name,
                 namespace: o.metadata.namespace,
                 action: 'created',
-                specChanged: true,
+                podTemplateChanged: true,
                 applied: redactSecrets(o)
             })),
             diff: '',
@@ -49941,19 +49994,19 @@ async function planAgainstCluster(kubectl, rendered, namespace, redact, learnSec
             notes
         };
     }
-    const before = await getLiveObjects(kubectl, objectsToYaml(objects.map(redactSecrets)));
+    const before = await getLiveObjects(kubectl, toKubectlInput(objects.map(redactSecrets)));
     const dryRun = await serverSideApply(kubectl, objects, before, { dryRun: true });
     const secretChanges = dryRun.objects
         .filter(a => a.kind === 'Secret')
         .flatMap(a => secretKeyChanges(a, before));
-    const rolls = new Set(dryRun.objects.filter(a => a.kind === 'Deployment' && a.specChanged).map(a => a.name));
+    const rolls = new Set(dryRun.objects.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name));
     // As a deploy would: Deployments that do not roll keep their live trace annotations (no diff noise).
     const comparable = keepLiveTraceAnnotations(objects, before, name => rolls.has(name) || secretChanges.length > 0);
     // Secrets stay out of kubectl diff: it masks `data`, but not an old client-side-apply annotation that
     // can hold every old value in plain text.
     const diffed = comparable.filter(o => o.kind !== 'Secret');
     const diff = await kubectl.run(['diff', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'], {
-        stdin: objectsToYaml(diffed),
+        stdin: toKubectlInput(diffed),
         okExitCodes: [0, 1]
     });
     // What each object would see from the apply a deploy would really send (trace annotations kept).
@@ -50492,6 +50545,7 @@ var external_node_crypto_ = __nccwpck_require__(7598);
 
 
 
+
 const FILE_MODE = 0o600;
 function kubeconfigDocument(opts) {
     const name = opts.name ?? 'gke';
@@ -50526,7 +50580,7 @@ async function writePrivateFile(path, content) {
 }
 async function writeKubeconfig(opts) {
     const path = (0,external_node_path_.join)(opts.dir, `kubeconfig-gke-${(0,external_node_crypto_.randomBytes)(8).toString('hex')}.yaml`);
-    await writePrivateFile(path, (0,dist/* stringify */.As)(kubeconfigDocument(opts)));
+    await writePrivateFile(path, toPortableYaml(kubeconfigDocument(opts)));
     return path;
 }
 /** Replaces the user token: written to a sibling temp file, then renamed over, so kubectl never reads half a file. */
@@ -50538,7 +50592,7 @@ async function rewriteToken(path, token) {
     user.token = token;
     const temp = (0,external_node_path_.join)((0,external_node_path_.dirname)(path), `.${(0,external_node_path_.basename)(path)}.${(0,external_node_crypto_.randomBytes)(6).toString('hex')}.tmp`);
     try {
-        await writePrivateFile(temp, (0,dist/* stringify */.As)(doc));
+        await writePrivateFile(temp, toPortableYaml(doc));
         await (0,promises_namespaceObject.rename)(temp, path);
     }
     catch (err) {
@@ -51035,7 +51089,7 @@ function renderClusterPlanSummary(input) {
     const changes = plan.actions.filter(a => a.action !== 'unchanged');
     // A changed Secret restarts the pods too (they read it only at start): the deploy does that, so say so.
     const secretChanges = plan.secretChanges.length > 0;
-    const podsRoll = (a) => a.specChanged ? 'yes' : secretChanges ? 'yes (restart: Secret changed)' : 'no';
+    const podsRoll = (a) => a.podTemplateChanged ? 'yes' : secretChanges ? 'yes (restart: Secret changed)' : 'no';
     const rolls = plan.actions.filter(a => a.kind === 'Deployment' && podsRoll(a) !== 'no').map(a => a.name);
     parts.push(`${escapeHtml(input.reason)} Nothing was changed. Namespace <code>${escapeHtml(input.namespace)}</code>, image <code>${escapeHtml(input.image)}</code>: ` +
         (changes.length === 0
@@ -51114,7 +51168,7 @@ function renderDeploySummary(outcome, context) {
     parts.push(table(['kind', 'name', 'result'], outcome.applied.map(a => [
         a.kind,
         a.name,
-        a.kind === 'Deployment' && a.action === 'configured' && !a.specChanged
+        a.kind === 'Deployment' && a.action === 'configured' && !a.podTemplateChanged
             ? 'configured (pod template unchanged)'
             : a.action
     ])));
@@ -51168,7 +51222,6 @@ function seconds(ms) {
 
 
 
-
 function renderPlanSummary(plan) {
     const parts = [];
     const objects = plan.rendered.objects;
@@ -51192,7 +51245,7 @@ function renderPlanSummary(plan) {
     }
     parts.push('### Objects');
     for (const item of objects) {
-        const yaml = (0,dist/* stringify */.As)(redactSecrets(item.object), { lineWidth: 0 });
+        const yaml = toPortableYaml(redactSecrets(item.object));
         parts.push(details(`${describeObject(item.object)} (${item.file})`, codeBlock(yaml, 'yaml')));
     }
     parts.push('### Inputs');
@@ -59993,7 +60046,7 @@ var visit = __nccwpck_require__(204);
 
 
 __webpack_unused_export__ = composer.Composer;
-__webpack_unused_export__ = Document.Document;
+exports.yo = Document.Document;
 __webpack_unused_export__ = Schema.Schema;
 __webpack_unused_export__ = errors.YAMLError;
 __webpack_unused_export__ = errors.YAMLParseError;
@@ -60018,8 +60071,8 @@ __webpack_unused_export__ = parser.Parser;
 exports.qg = publicApi.parse;
 exports.hR = publicApi.parseAllDocuments;
 __webpack_unused_export__ = publicApi.parseDocument;
-exports.As = publicApi.stringify;
-__webpack_unused_export__ = visit.visit;
+__webpack_unused_export__ = publicApi.stringify;
+exports.YR = visit.visit;
 __webpack_unused_export__ = visit.visitAsync;
 
 

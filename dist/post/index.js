@@ -28370,7 +28370,7 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2737:
+/***/ 6328:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28389,6 +28389,65 @@ var external_node_crypto_ = __nccwpck_require__(7598);
 const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
+;// CONCATENATED MODULE: ./src/render/serialize.ts
+// Rendered objects -> text, in the two forms the action hands out. kubectl gets JSON: it reads YAML as YAML 1.1,
+// where a plain `on`, `no`, `0o17` or `1_000` is not a string, so JSON is the only form that cannot be misread.
+// People get YAML (the manifests file, the plan): every scalar that is not plainly a string in YAML 1.1 and
+// 1.2 alike is double-quoted, so the file means the same to kubectl as it does to a reader. The YAML default is
+// redacted: Secret values become "***", so the file can be kept, uploaded or shown without ever holding a secret.
+
+const REDACTED = '***';
+function redactSecrets(object) {
+    if (object.kind !== 'Secret')
+        return object;
+    const copy = structuredClone(object);
+    for (const field of ['stringData', 'data']) {
+        const values = copy[field];
+        if (values && typeof values === 'object') {
+            copy[field] = Object.fromEntries(Object.keys(values).map(key => [key, REDACTED]));
+        }
+    }
+    return copy;
+}
+// For kubectl's stdin (`apply -f -`, `diff -f -`, `get -f -`): one JSON object per line, which kubectl reads as
+// a stream of objects.
+function toKubectlInput(objects) {
+    return objects.map(object => JSON.stringify(object)).join('\n') + '\n';
+}
+// A plain scalar is a string to every YAML reader when it starts with a letter or "/" (or is a command-line flag,
+// `-A`, `--port=5432`), holds only these characters (no space, so never `: ` or ` #`), does not end in `:`, and
+// is not one of YAML 1.1's words for booleans and null. Anything else is quoted (a leading digit, sign or dot
+// may be a number in one YAML version or the other): over-quoting costs nothing.
+const PLAIN_SAFE = /^(?:[A-Za-z/]|--?[A-Za-z])[A-Za-z0-9_./@:=+*-]*$/;
+const YAML_11_WORDS = /^(y|n|yes|no|on|off|true|false|null)$/i;
+function needsQuotes(text) {
+    return !PLAIN_SAFE.test(text) || text.endsWith(':') || YAML_11_WORDS.test(text);
+}
+// One object as YAML that YAML 1.1 (kubectl, client-go) and YAML 1.2 readers both read back as the same JSON.
+function serialize_toPortableYaml(value) {
+    const document = new Document(value);
+    visit(document, {
+        Scalar(_key, node) {
+            if (typeof node.value !== 'string')
+                return;
+            // A block scalar is a string in every YAML version (and keeps scripts readable). Not with tabs or lines
+            // that start with a space: readers disagree on those (go-yaml v2 takes a tab for indentation).
+            if (node.value.includes('\n') && !/\t|^ |\n /.test(node.value))
+                node.type = 'BLOCK_LITERAL';
+            else if (needsQuotes(node.value))
+                node.type = 'QUOTE_DOUBLE';
+        }
+    });
+    // Keys are scalars too, and visit() reaches them; a map key like `on` or `1_000` is quoted the same way.
+    return document.toString({ lineWidth: 0 });
+}
+function toYamlDocuments(objects, options = { redact: true }) {
+    return objects
+        .map(object => serialize_toPortableYaml(options.redact ? redactSecrets(object) : object))
+        .map(text => `---\n${text}`)
+        .join('');
+}
+
 ;// CONCATENATED MODULE: ./src/gke/errors.ts
 // Errors of the GKE connection step. Each carries a code so main.ts can react (e.g. an offline dry run when
 // no credentials exist) and a message written for the person reading the failed job's log.
@@ -28435,6 +28494,7 @@ function redact(text, secrets) {
 
 
 
+
 const FILE_MODE = 0o600;
 function kubeconfigDocument(opts) {
     const name = opts.name ?? 'gke';
@@ -28469,7 +28529,7 @@ async function writePrivateFile(path, content) {
 }
 async function writeKubeconfig(opts) {
     const path = join(opts.dir, `kubeconfig-gke-${randomBytes(8).toString('hex')}.yaml`);
-    await writePrivateFile(path, stringify(kubeconfigDocument(opts)));
+    await writePrivateFile(path, toPortableYaml(kubeconfigDocument(opts)));
     return path;
 }
 /** Replaces the user token: written to a sibling temp file, then renamed over, so kubectl never reads half a file. */
@@ -28481,7 +28541,7 @@ async function rewriteToken(path, token) {
     user.token = token;
     const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
     try {
-        await writePrivateFile(temp, stringify(doc));
+        await writePrivateFile(temp, toPortableYaml(doc));
         await rename(temp, path);
     }
     catch (err) {
@@ -28504,7 +28564,7 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 /* harmony export */   t: () => (/* binding */ cleanup)
 /* harmony export */ });
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3218);
-/* harmony import */ var _gke_kubeconfig_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2737);
+/* harmony import */ var _gke_kubeconfig_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6328);
 // Post step: runs after the job's steps, even when the main step failed, and removes the private kubeconfig.
 
 

@@ -5,12 +5,12 @@
 
 import type { DeployConfig } from '../inputs.js'
 import { KubectlError, type Kubectl } from '../kube/kubectl.js'
-import { objectsToYaml, serverSideApply, FIELD_MANAGER, type AppliedObject } from '../kube/apply.js'
+import { serverSideApply, FIELD_MANAGER, type AppliedObject } from '../kube/apply.js'
 import { getLiveObjects, identityKey, type LiveObjectMeta, type NamespaceSnapshot } from '../kube/objects.js'
 import type { Redact } from '../redact.js'
 import type { KubeObject } from '../render/kube-object.js'
 import type { RenderedManifests } from '../render/render-manifests.js'
-import { redactSecrets } from '../render/serialize.js'
+import { redactSecrets, toKubectlInput } from '../render/serialize.js'
 import { renderDiagnostics, renderDiagnosticsText } from '../report/diagnostics.js'
 import { checkBeatGuard } from './beat-guard.js'
 import { collectLogs, eventsFor } from './collect-diagnostics.js'
@@ -130,7 +130,7 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
           await serverSideApply(
             kubectl,
             namespacePhase,
-            await getLiveObjects(kubectl, identityYaml(namespacePhase)),
+            await getLiveObjects(kubectl, identityInput(namespacePhase)),
             {
               dryRun: false
             }
@@ -157,8 +157,9 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
   }
 }
 
-function identityYaml(objects: KubeObject[]): string {
-  return objectsToYaml(objects.map(redactSecrets))
+// What `kubectl get -f -` needs to find the objects; Secret values stay out of it.
+function identityInput(objects: KubeObject[]): string {
+  return toKubectlInput(objects.map(redactSecrets))
 }
 
 async function deployHoldingLock(
@@ -175,7 +176,7 @@ async function deployHoldingLock(
   const deployments = rest.filter(o => o.kind === 'Deployment').map(o => o.metadata.name)
 
   // Read after taking the lock: what another deploy did a moment ago counts as "before".
-  const before = await getLiveObjects(kubectl, identityYaml(rest))
+  const before = await getLiveObjects(kubectl, identityInput(rest))
   const revisionsBefore: Record<string, string | undefined> = {}
   for (const name of deployments) {
     revisionsBefore[name] = liveDeployment(before, name, namespace)?.metadata.annotations?.[
@@ -198,7 +199,7 @@ async function deployHoldingLock(
   })
   const secretWillChange = dryRun.objects.some(a => a.kind === 'Secret' && a.action !== 'unchanged')
   const templateChanges = new Set(
-    dryRun.objects.filter(a => a.kind === 'Deployment' && a.specChanged).map(a => a.name)
+    dryRun.objects.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name)
   )
   const restartReason = (name: string): string | undefined =>
     templateChanges.has(name)
@@ -299,7 +300,7 @@ async function deployHoldingLock(
 
   const secretChanged = outcome.applied.some(a => a.kind === 'Secret' && a.action !== 'unchanged')
   const rolled = new Set([
-    ...outcome.applied.filter(a => a.kind === 'Deployment' && a.specChanged).map(a => a.name),
+    ...outcome.applied.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name),
     ...outcome.restarted.map(r => r.deployment)
   ])
   const succeeded =

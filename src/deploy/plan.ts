@@ -2,11 +2,11 @@
 // non-Secret objects, and which Secret keys would change (names only). Nothing is persisted (dryRun=All).
 
 import type { Kubectl } from '../kube/kubectl.js'
-import { objectsToYaml, serverSideApply, FIELD_MANAGER, type AppliedObject } from '../kube/apply.js'
+import { serverSideApply, FIELD_MANAGER, type AppliedObject } from '../kube/apply.js'
 import { getLiveObjects, identityKey, namespaceExists, type LiveObjectMeta } from '../kube/objects.js'
 import type { Redact } from '../redact.js'
 import type { RenderedManifests } from '../render/render-manifests.js'
-import { redactSecrets } from '../render/serialize.js'
+import { redactSecrets, toKubectlInput } from '../render/serialize.js'
 import { checkLiveSecrets } from './preflight.js'
 import { keepLiveTraceAnnotations } from './trace-annotations.js'
 
@@ -56,7 +56,7 @@ export async function planAgainstCluster(
         name: o.metadata.name,
         namespace: o.metadata.namespace,
         action: 'created' as const,
-        specChanged: true,
+        podTemplateChanged: true,
         applied: redactSecrets(o) as unknown as LiveObjectMeta
       })),
       diff: '',
@@ -66,12 +66,14 @@ export async function planAgainstCluster(
       notes
     }
   }
-  const before = await getLiveObjects(kubectl, objectsToYaml(objects.map(redactSecrets)))
+  const before = await getLiveObjects(kubectl, toKubectlInput(objects.map(redactSecrets)))
   const dryRun = await serverSideApply(kubectl, objects, before, { dryRun: true })
   const secretChanges = dryRun.objects
     .filter(a => a.kind === 'Secret')
     .flatMap(a => secretKeyChanges(a, before))
-  const rolls = new Set(dryRun.objects.filter(a => a.kind === 'Deployment' && a.specChanged).map(a => a.name))
+  const rolls = new Set(
+    dryRun.objects.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name)
+  )
   // As a deploy would: Deployments that do not roll keep their live trace annotations (no diff noise).
   const comparable = keepLiveTraceAnnotations(
     objects,
@@ -84,7 +86,7 @@ export async function planAgainstCluster(
   const diff = await kubectl.run(
     ['diff', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'],
     {
-      stdin: objectsToYaml(diffed),
+      stdin: toKubectlInput(diffed),
       okExitCodes: [0, 1]
     }
   )

@@ -110,6 +110,7 @@ function containerFailure(
     ...(restartCount !== undefined ? { restartCount } : {})
   }
   const withExit = (t: ContainerStateTerminated | undefined) => (t ? { lastExitCode: t.exitCode } : {})
+  const threshold = options.crashLoopRestarts ?? DEFAULT_CRASH_LOOP_RESTARTS
 
   // OOMKilled first: under CrashLoopBackOff it is the cause, and the back-off message alone hides it.
   const oom =
@@ -134,7 +135,6 @@ function containerFailure(
   }
 
   if (waiting?.reason === CRASH_LOOP) {
-    const threshold = options.crashLoopRestarts ?? DEFAULT_CRASH_LOOP_RESTARTS
     const fatal = (restartCount ?? 0) >= threshold
     const message = [describeTermination(last), waiting.message].filter(Boolean).join('; ')
     return { ...base, ...withExit(last), reason: CRASH_LOOP, fatal, message }
@@ -155,6 +155,15 @@ function containerFailure(
   if (!current && last?.reason === OOM_KILLED) {
     const message = `restarted after an OOM kill: ${describeOom(last, spec, restartCount)}`
     return { ...base, ...withExit(last), reason: OOM_KILLED, fatal: false, message }
+  }
+
+  // Restarted after failing, as often as makes a crash loop, and not serving yet: that is the crash loop,
+  // whether the moment sampled shows the back-off or the next short-lived start. Deciding by the waiting
+  // reason alone would miss a loop whose starts outlast its back-offs, and wait out the kubelet's growing
+  // back-off for a sample that shows it.
+  if (!current && !status.ready && last && last.exitCode !== 0 && (restartCount ?? 0) >= threshold) {
+    const message = `${describeTermination(last)}, ${restartCount} restarts`
+    return { ...base, ...withExit(last), reason: CRASH_LOOP, fatal: true, message }
   }
 
   // Exited non-zero but not yet in back-off: the kubelet restarts it and CrashLoopBackOff follows if it repeats.

@@ -82,10 +82,13 @@ export function permissionsFor(
       { verb: 'patch', resource, namespace: scope }
     )
   }
+  // The rollout watch reads these; the beat guard lists the HorizontalPodAutoscalers.
   wanted.push(
+    { verb: 'list', resource: 'deployments.apps', namespace },
     { verb: 'list', resource: 'pods', namespace },
     { verb: 'list', resource: 'replicasets.apps', namespace },
-    { verb: 'list', resource: 'events', namespace }
+    { verb: 'list', resource: 'events', namespace },
+    { verb: 'list', resource: 'horizontalpodautoscalers.autoscaling', namespace }
   )
   if (options.smokeChecks) wanted.push({ verb: 'create', resource: 'pods/exec', namespace })
   // The deploy lock (deploy-lock.ts).

@@ -1,7 +1,8 @@
 import { open, readFile, rename, rm } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { join, dirname, basename } from 'node:path'
-import { parse, stringify } from 'yaml'
+import { parse } from 'yaml'
+import { toPortableYaml } from '../render/serialize.js'
 import { GkeError } from './errors.js'
 
 // A private kubeconfig for this run only (under RUNNER_TEMP), never ~/.kube/config: the runner may be shared
@@ -51,7 +52,7 @@ async function writePrivateFile(path: string, content: string): Promise<void> {
 
 export async function writeKubeconfig(opts: WriteKubeconfigOptions): Promise<string> {
   const path = join(opts.dir, `kubeconfig-gke-${randomBytes(8).toString('hex')}.yaml`)
-  await writePrivateFile(path, stringify(kubeconfigDocument(opts)))
+  await writePrivateFile(path, toPortableYaml(kubeconfigDocument(opts)))
   return path
 }
 
@@ -63,7 +64,7 @@ export async function rewriteToken(path: string, token: string): Promise<void> {
   user.token = token
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
   try {
-    await writePrivateFile(temp, stringify(doc))
+    await writePrivateFile(temp, toPortableYaml(doc))
     await rename(temp, path)
   } catch (err) {
     await rm(temp, { force: true })

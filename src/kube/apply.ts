@@ -1,7 +1,7 @@
 // Server-side apply of one phase of objects in one kubectl call, and what it did to each object.
 
-import { stringify } from 'yaml'
 import type { KubeObject } from '../render/kube-object.js'
+import { toKubectlInput } from '../render/serialize.js'
 import type { Kubectl } from './kubectl.js'
 import { identityKey, parseObjects, type LiveObjectMeta } from './objects.js'
 
@@ -14,17 +14,11 @@ export interface AppliedObject {
   name: string
   namespace?: string
   action: ApplyAction
-  // The spec changed (generation moved). For the Deployments this renders, that is the pod template: the
-  // worker's replicas belong to the HPA and beat's are fixed, so a moved generation means the pods roll.
-  specChanged: boolean
-  generationBefore?: number
-  generationAfter?: number
+  // A Deployment's pod template changed, so its pods roll. Not the generation: a real apiserver moves a
+  // Deployment's generation on an annotation change too (the trace annotations, say), which rolls nothing.
+  podTemplateChanged: boolean
   resourceVersion?: string
   applied: LiveObjectMeta
-}
-
-export function objectsToYaml(objects: KubeObject[]): string {
-  return objects.map(o => `---\n${stringify(o, { lineWidth: 0 })}`).join('')
 }
 
 // --force-conflicts: this action owns the fields it sets (a hand edit with `kubectl set image` or the old
@@ -47,12 +41,12 @@ export async function serverSideApply(
   before: Map<string, LiveObjectMeta>,
   options: { dryRun: boolean }
 ): Promise<ApplyResult> {
-  // The YAML (Secret values included) travels on stdin only: never a file, never an argument.
+  // The objects (Secret values included) travel on stdin only: never a file, never an argument.
   const result = await kubectl.run([...serverSideApplyArgs(options), '-o', 'json'], {
-    stdin: objectsToYaml(objects)
+    stdin: toKubectlInput(objects)
   })
   return {
-    objects: parseObjects(result.stdout).map(applied => describeApply(applied, before, options)),
+    objects: parseObjects(result.stdout).map(applied => describeApply(applied, before)),
     warnings: result.stderr
       .split('\n')
       .filter(line => line.startsWith('Warning:'))
@@ -60,36 +54,45 @@ export async function serverSideApply(
   }
 }
 
-export function describeApply(
-  applied: LiveObjectMeta,
-  before: Map<string, LiveObjectMeta>,
-  options: { dryRun: boolean } = { dryRun: false }
-): AppliedObject {
+export function describeApply(applied: LiveObjectMeta, before: Map<string, LiveObjectMeta>): AppliedObject {
   const key = identityKey({
     kind: applied.kind,
     name: applied.metadata.name,
     namespace: applied.metadata.namespace
   })
   const previous = before.get(key)
-  // A real no-op apply keeps the resourceVersion; a dry run never moves it, so there the content decides.
-  const same = options.dryRun
-    ? previous !== undefined && JSON.stringify(comparable(previous)) === JSON.stringify(comparable(applied))
-    : previous?.metadata.resourceVersion === applied.metadata.resourceVersion
+  // The content decides, not the resourceVersion: a controller's status write (the HPA's every sync) between
+  // the read and the apply moves it though the apply changed nothing; a dry run never moves it at all.
+  const same =
+    previous !== undefined &&
+    JSON.stringify(sortedKeys(comparable(previous))) === JSON.stringify(sortedKeys(comparable(applied)))
   const action: ApplyAction = !previous ? 'created' : same ? 'unchanged' : 'configured'
-  const generationBefore = previous?.metadata.generation
-  const generationAfter = applied.metadata.generation
   return {
     kind: applied.kind,
     name: applied.metadata.name,
     namespace: applied.metadata.namespace,
     action,
-    specChanged:
-      previous === undefined || (generationAfter !== undefined && generationAfter !== generationBefore),
-    generationBefore,
-    generationAfter,
+    podTemplateChanged: applied.kind === 'Deployment' && podTemplateOf(previous) !== podTemplateOf(applied),
     resourceVersion: applied.metadata.resourceVersion,
     applied
   }
+}
+
+// The pod template as the server holds it (defaults filled in), comparable as text whatever the key order;
+// undefined when absent.
+function podTemplateOf(object: LiveObjectMeta | undefined): string | undefined {
+  const spec = object?.spec as { template?: unknown } | undefined
+  return spec?.template === undefined ? undefined : JSON.stringify(sortedKeys(spec.template))
+}
+
+function sortedKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortedKeys)
+  if (value === null || typeof value !== 'object') return value
+  return Object.fromEntries(
+    Object.keys(value)
+      .sort()
+      .map(key => [key, sortedKeys((value as Record<string, unknown>)[key])])
+  )
 }
 
 // The object without what the server rewrites on every write (bookkeeping, status).

@@ -30,14 +30,14 @@ export function identityKey(object: ObjectIdentity): string {
   return `${object.kind}/${object.namespace ?? ''}/${object.name}`
 }
 
-// `kubectl get -f -` with the objects' YAML on stdin reads exactly those objects; --ignore-not-found leaves
+// `kubectl get -f -` with the objects on stdin reads exactly those objects; --ignore-not-found leaves
 // missing ones out. One call for all of them.
 export async function getLiveObjects(
   kubectl: Kubectl,
-  manifestYaml: string
+  manifests: string
 ): Promise<Map<string, LiveObjectMeta>> {
   const result = await kubectl.run(['get', '-f', '-', '--ignore-not-found', '-o', 'json'], {
-    stdin: manifestYaml
+    stdin: manifests
   })
   const live = new Map<string, LiveObjectMeta>()
   for (const item of parseObjects(result.stdout)) {

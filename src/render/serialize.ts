@@ -1,7 +1,10 @@
-// Rendered objects -> multi-document YAML. The default is redacted: Secret values become "***", so the file
-// can be kept, uploaded or shown without ever holding a secret.
+// Rendered objects -> text, in the two forms the action hands out. kubectl gets JSON: it reads YAML as YAML 1.1,
+// where a plain `on`, `no`, `0o17` or `1_000` is not a string, so JSON is the only form that cannot be misread.
+// People get YAML (the manifests file, the plan): every scalar that is not plainly a string in YAML 1.1 and
+// 1.2 alike is double-quoted, so the file means the same to kubectl as it does to a reader. The YAML default is
+// redacted: Secret values become "***", so the file can be kept, uploaded or shown without ever holding a secret.
 
-import { stringify } from 'yaml'
+import { Document, visit } from 'yaml'
 import type { KubeObject } from './kube-object.js'
 
 export const REDACTED = '***'
@@ -18,12 +21,45 @@ export function redactSecrets(object: KubeObject): KubeObject {
   return copy
 }
 
+// For kubectl's stdin (`apply -f -`, `diff -f -`, `get -f -`): one JSON object per line, which kubectl reads as
+// a stream of objects.
+export function toKubectlInput(objects: object[]): string {
+  return objects.map(object => JSON.stringify(object)).join('\n') + '\n'
+}
+
+// A plain scalar is a string to every YAML reader when it starts with a letter or "/" (or is a command-line flag,
+// `-A`, `--port=5432`), holds only these characters (no space, so never `: ` or ` #`), does not end in `:`, and
+// is not one of YAML 1.1's words for booleans and null. Anything else is quoted (a leading digit, sign or dot
+// may be a number in one YAML version or the other): over-quoting costs nothing.
+const PLAIN_SAFE = /^(?:[A-Za-z/]|--?[A-Za-z])[A-Za-z0-9_./@:=+*-]*$/
+const YAML_11_WORDS = /^(y|n|yes|no|on|off|true|false|null)$/i
+
+export function needsQuotes(text: string): boolean {
+  return !PLAIN_SAFE.test(text) || text.endsWith(':') || YAML_11_WORDS.test(text)
+}
+
+// One object as YAML that YAML 1.1 (kubectl, client-go) and YAML 1.2 readers both read back as the same JSON.
+export function toPortableYaml(value: unknown): string {
+  const document = new Document(value)
+  visit(document, {
+    Scalar(_key, node) {
+      if (typeof node.value !== 'string') return
+      // A block scalar is a string in every YAML version (and keeps scripts readable). Not with tabs or lines
+      // that start with a space: readers disagree on those (go-yaml v2 takes a tab for indentation).
+      if (node.value.includes('\n') && !/\t|^ |\n /.test(node.value)) node.type = 'BLOCK_LITERAL'
+      else if (needsQuotes(node.value)) node.type = 'QUOTE_DOUBLE'
+    }
+  })
+  // Keys are scalars too, and visit() reaches them; a map key like `on` or `1_000` is quoted the same way.
+  return document.toString({ lineWidth: 0 })
+}
+
 export function toYamlDocuments(
   objects: KubeObject[],
   options: { redact: boolean } = { redact: true }
 ): string {
   return objects
-    .map(object => stringify(options.redact ? redactSecrets(object) : object, { lineWidth: 0 }))
+    .map(object => toPortableYaml(options.redact ? redactSecrets(object) : object))
     .map(text => `---\n${text}`)
     .join('')
 }

@@ -22,7 +22,7 @@ export function renderClusterPlanSummary(input: ClusterPlanSummaryInput): string
   // A changed Secret restarts the pods too (they read it only at start): the deploy does that, so say so.
   const secretChanges = plan.secretChanges.length > 0
   const podsRoll = (a: (typeof plan.actions)[number]): string =>
-    a.specChanged ? 'yes' : secretChanges ? 'yes (restart: Secret changed)' : 'no'
+    a.podTemplateChanged ? 'yes' : secretChanges ? 'yes (restart: Secret changed)' : 'no'
   const rolls = plan.actions.filter(a => a.kind === 'Deployment' && podsRoll(a) !== 'no').map(a => a.name)
   parts.push(
     `${escapeHtml(input.reason)} Nothing was changed. Namespace <code>${escapeHtml(input.namespace)}</code>, image <code>${escapeHtml(input.image)}</code>: ` +

@@ -74,7 +74,7 @@ export function renderDeploySummary(
       outcome.applied.map(a => [
         a.kind,
         a.name,
-        a.kind === 'Deployment' && a.action === 'configured' && !a.specChanged
+        a.kind === 'Deployment' && a.action === 'configured' && !a.podTemplateChanged
           ? 'configured (pod template unchanged)'
           : a.action
       ])

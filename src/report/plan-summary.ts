@@ -2,8 +2,7 @@
 
 import type { RenderedManifests } from '../render/render-manifests.js'
 import { describeObject } from '../render/kube-object.js'
-import { redactSecrets } from '../render/serialize.js'
-import { stringify } from 'yaml'
+import { redactSecrets, toPortableYaml } from '../render/serialize.js'
 import { codeBlock, details, escapeHtml, table } from './markdown.js'
 
 export interface InputRow {
@@ -56,7 +55,7 @@ export function renderPlanSummary(plan: PlanSummaryInput): string {
   }
   parts.push('### Objects')
   for (const item of objects) {
-    const yaml = stringify(redactSecrets(item.object), { lineWidth: 0 })
+    const yaml = toPortableYaml(redactSecrets(item.object))
     parts.push(details(`${describeObject(item.object)} (${item.file})`, codeBlock(yaml, 'yaml')))
   }
   parts.push('### Inputs')

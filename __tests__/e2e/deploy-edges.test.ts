@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import path from 'node:path'
 import { REGISTRY, startE2E, type E2E } from '../support/e2e.js'
 import type { Rig } from '../support/rig.js'
+import { lockLease } from '../support/lease.js'
 import type { ActionRun } from '../support/run-action.js'
 
 let e2e: E2E
@@ -153,7 +154,7 @@ describe('deploy edges', () => {
     const ns = 'edge-lock'
     await rig.applyObjects([
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
-      lease(
+      lockLease(
         ns,
         'noesis2/noesis2/runs/1/attempts/1/deploy',
         Date.now(),
@@ -176,7 +177,7 @@ describe('deploy edges', () => {
     const ns = 'edge-stale-lock'
     await rig.applyObjects([
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
-      lease(ns, 'noesis2/noesis2/runs/2/attempts/1/deploy', Date.now() - 7_200_000, 60)
+      lockLease(ns, 'noesis2/noesis2/runs/2/attempts/1/deploy', Date.now() - 7_200_000, 60)
     ])
     const run = await deploy(ns, { image: `${REGISTRY}:l2` })
     assert.equal(run.exitCode, 0, run.stdout)
@@ -185,28 +186,3 @@ describe('deploy edges', () => {
     assert.equal(leases.stdout.trim(), '', 'the lock was released')
   })
 })
-
-function lease(
-  namespace: string,
-  holder: string,
-  renewedMs: number,
-  durationSeconds: number,
-  runUrl?: string
-): object {
-  const time = new Date(renewedMs).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
-  return {
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    metadata: {
-      name: 'deploy-gke-workers',
-      namespace,
-      annotations: runUrl ? { 'deploy-gke-workers/run-url': runUrl } : {}
-    },
-    spec: {
-      holderIdentity: holder,
-      leaseDurationSeconds: durationSeconds,
-      acquireTime: time,
-      renewTime: time
-    }
-  }
-}

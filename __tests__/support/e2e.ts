@@ -1,10 +1,18 @@
-// What every end-to-end file does around the action: a rig of its own, one fresh runner workspace per run,
-// the README's example inputs aimed at the rig's cluster, the post step after each run (as on a runner, also
-// after a failure), and everything removed at the end.
+// What every end-to-end file does around the action: a rig of its own (the emulator, or the real control
+// plane), one fresh runner workspace per run, the README's example inputs aimed at the rig's cluster, the post
+// step after each run (as on a runner, also after a failure), and everything removed at the end.
 
 import assert from 'node:assert/strict'
 import { EXAMPLE_INPUTS } from './example-inputs.js'
-import { startRig, type Rig, type RigOptions } from './rig.js'
+import {
+  startControlPlaneRig,
+  startRig,
+  type AnyRig,
+  type ControlPlaneRig,
+  type ControlPlaneRigOptions,
+  type Rig,
+  type RigOptions
+} from './rig.js'
 import { createWorkspace, runAction, DIST_POST, type ActionRun, type ActionWorkspace } from './run-action.js'
 import { programSmokeExec, type SmokeAnswers } from './smoke-exec.js'
 
@@ -16,27 +24,33 @@ export interface RunOptions {
   env?: Record<string, string | undefined>
 }
 
-export interface E2E {
-  rig: Rig
+export interface E2E<R extends AnyRig = Rig> {
+  rig: R
   // Runs the action's main step and then its post step; returns the main step's run.
   run(namespace: string, inputs: Record<string, string>, options?: RunOptions): Promise<ActionRun>
-  // Writes to a namespace that reached the emulator (dry-run writes excluded), for "nothing was changed".
+  // Writes to a namespace that reached the cluster from the action (dry-run writes excluded), for "nothing
+  // was changed".
   writesTo(namespace: string): number
   stop(): Promise<void>
 }
 
-export async function startE2E(options: RigOptions & { smoke?: SmokeAnswers } = {}): Promise<E2E> {
-  const rig = await startRig(options)
-  programSmokeExec(rig.kube, options.smoke)
+function harness<R extends AnyRig>(rig: R, defaults: Record<string, string>): E2E<R> {
   const workspaces: ActionWorkspace[] = []
   return {
     rig,
     async run(namespace, inputs, runOptions = {}) {
       const workspace = await createWorkspace()
       workspaces.push(workspace)
-      const env = { ...rig.env, ...runOptions.env }
+      const env = { PATH: rig.path, ...rig.env, ...runOptions.env }
       const run = await runAction({
-        inputs: { ...EXAMPLE_INPUTS, ...rig.clusterInputs, namespace, rollout_timeout: '60s', ...inputs },
+        inputs: {
+          ...EXAMPLE_INPUTS,
+          ...rig.clusterInputs,
+          namespace,
+          rollout_timeout: '60s',
+          ...defaults,
+          ...inputs
+        },
         env,
         eventName: runOptions.eventName,
         eventPayload: runOptions.eventPayload,
@@ -47,7 +61,7 @@ export async function startE2E(options: RigOptions & { smoke?: SmokeAnswers } = 
       return run
     },
     writesTo(namespace) {
-      return rig.kube.control
+      return rig
         .requestLog()
         .filter(
           r =>
@@ -61,4 +75,19 @@ export async function startE2E(options: RigOptions & { smoke?: SmokeAnswers } = 
       await rig.stop()
     }
   }
+}
+
+export async function startE2E(options: RigOptions & { smoke?: SmokeAnswers } = {}): Promise<E2E> {
+  const rig = await startRig(options)
+  programSmokeExec(rig.kube, options.smoke)
+  return harness(rig, {})
+}
+
+// On the real control plane no container runs, so nothing can be exec'd into: smoke checks are off unless a
+// test asks for them (and then expects them to fail to connect).
+export async function startControlPlaneE2E(
+  options: ControlPlaneRigOptions = {}
+): Promise<E2E<ControlPlaneRig>> {
+  const rig = await startControlPlaneRig(options)
+  return harness(rig, { smoke_checks: 'false' })
 }

@@ -1,39 +1,140 @@
-// The whole local test rig for end-to-end runs of dist/: the Kubernetes API emulator, the Google stand-ins
-// (OIDC, STS, IAM Credentials, GKE) knowing the emulator as cluster "workers", and a credentials file exactly
-// like google-github-actions/auth writes. Real kubectl and real google-auth-library talk to them over loopback.
+// The whole local test rig for end-to-end runs of dist/: a cluster (the Kubernetes API emulator, or the real
+// control plane of ../rig/control-plane), the Google stand-ins (OIDC, STS, IAM Credentials, GKE) knowing it as
+// cluster "workers", and a credentials file exactly like google-github-actions/auth writes. Real kubectl and
+// real google-auth-library talk to them over loopback.
 
 import { execFile } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../rig/control-plane/index.js'
 import { startGoogleStandIns, type GoogleStandIns, type GoogleStandInOptions } from '../rig/gcp/index.js'
 import { startKubeEmulator, type KubeEmulator, type KubeEmulatorOptions } from '../rig/kube/index.js'
+import type { RequestRecord } from '../rig/kube/server.js'
 
 export const RIG_PROJECT = 'noesis2-prod'
 export const RIG_LOCATION = 'europe-west3'
 export const RIG_CLUSTER = 'workers'
+// The Google service accounts the workflow may impersonate: the deployer (bound to docs/rbac.yaml's deployer
+// role on the real control plane) and the pull-request planner (bound to the planner role).
+export const DEPLOYER_SA = `deployer@${RIG_PROJECT}.iam.gserviceaccount.com`
+export const PLANNER_SA = `planner@${RIG_PROJECT}.iam.gserviceaccount.com`
 
-export interface Rig {
-  kube: KubeEmulator
+export type Identity = 'deployer' | 'planner'
+
+interface RigCommon {
   google: GoogleStandIns
   directory: string
   credentialsFile: string
-  // What the auth step leaves in the job's environment, pointed at the stand-ins.
+  // What the auth step leaves in the job's environment, pointed at the stand-ins (as the deployer).
   env: Record<string, string>
+  // The same for another identity: what a workflow gets when the auth step impersonates that account.
+  envFor(identity: Identity): Promise<Record<string, string>>
   // The inputs that select the rig's cluster.
   clusterInputs: Record<string, string>
-  // kubectl as an administrator, for reading the cluster state back in assertions.
+  // kubectl as an administrator, for set-up and for reading the cluster state back in assertions.
   kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>
   kubectlJson<T>(...args: string[]): Promise<T>
   // `kubectl apply -f -` of plain objects (JSON bodies: the emulator does not decode kubectl's protobuf writes).
   applyObjects(objects: object[]): Promise<void>
+  // The requests of the clients under test (on the emulator, the tests' own too).
+  requestLog(): RequestRecord[]
+  // PATH for the action's runs: the pinned kubectl first.
+  path: string
   stop(): Promise<void>
 }
+
+export interface Rig extends RigCommon {
+  kind: 'emulator'
+  kube: KubeEmulator
+}
+
+export interface ControlPlaneRig extends RigCommon {
+  kind: 'control-plane'
+  controlPlane: ControlPlane
+}
+
+export type AnyRig = Rig | ControlPlaneRig
 
 export interface RigOptions {
   kube?: KubeEmulatorOptions
   google?: Omit<GoogleStandInOptions, 'clusters'>
   impersonate?: boolean
+}
+
+export interface ControlPlaneRigOptions {
+  controlPlane?: Omit<ControlPlaneOptions, 'authenticate' | 'deployers' | 'planners'>
+  google?: Omit<GoogleStandInOptions, 'clusters'>
+}
+
+type KubectlResult = { code: number; stdout: string; stderr: string }
+
+function kubectlRunner(binary: string, kubeconfig: string, env: NodeJS.ProcessEnv) {
+  return (args: string[], input?: string) =>
+    new Promise<KubectlResult>(resolve => {
+      const child = execFile(
+        binary,
+        ['--kubeconfig', kubeconfig, ...args],
+        { env, timeout: 60_000, maxBuffer: 64 * 1024 * 1024 },
+        (error, stdout, stderr) => {
+          const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
+          resolve({ code, stdout, stderr })
+        }
+      )
+      child.stdin?.end(input ?? '')
+    })
+}
+
+async function common(
+  google: GoogleStandIns,
+  directory: string,
+  impersonate: boolean,
+  run: (args: string[], input?: string) => Promise<KubectlResult>,
+  rest: Pick<RigCommon, 'requestLog' | 'path'> & { stop(): Promise<void> }
+): Promise<RigCommon> {
+  const credentialsFile = await google.writeExternalAccountCredentials(directory, { impersonate })
+  const envWith = (credentials: string): Record<string, string> => ({
+    GOOGLE_APPLICATION_CREDENTIALS: credentials,
+    CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE: credentials,
+    GOOGLE_GHA_CREDS_PATH: credentials,
+    CLOUDSDK_CORE_PROJECT: RIG_PROJECT,
+    CLOUDSDK_PROJECT: RIG_PROJECT,
+    GCLOUD_PROJECT: RIG_PROJECT,
+    GCP_PROJECT: RIG_PROJECT,
+    GOOGLE_CLOUD_PROJECT: RIG_PROJECT,
+    ACTIONS_ID_TOKEN_REQUEST_URL: google.oidcUrl,
+    ACTIONS_ID_TOKEN_REQUEST_TOKEN: google.oidcRequestToken,
+    CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER: google.containerApiUrl
+  })
+  const kubectl = (...args: string[]) => run(args)
+  return {
+    google,
+    directory,
+    credentialsFile,
+    env: envWith(credentialsFile),
+    async envFor(identity) {
+      if (identity === 'deployer') return envWith(credentialsFile)
+      const file = await google.writeExternalAccountCredentials(directory, { serviceAccount: PLANNER_SA })
+      return envWith(file)
+    },
+    clusterInputs: { cluster_name: RIG_CLUSTER, location: RIG_LOCATION },
+    kubectl,
+    async kubectlJson<T>(...args: string[]): Promise<T> {
+      const result = await kubectl(...args, '-o', 'json')
+      if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`)
+      return JSON.parse(result.stdout) as T
+    },
+    async applyObjects(objects: object[]) {
+      const result = await run(['apply', '-f', '-'], objects.map(o => JSON.stringify(o)).join('\n'))
+      if (result.code !== 0) throw new Error(`kubectl apply failed: ${result.stderr}`)
+    },
+    requestLog: rest.requestLog,
+    path: rest.path,
+    async stop() {
+      await rest.stop()
+      await rm(directory, { recursive: true, force: true })
+    }
+  }
 }
 
 export async function startRig(options: RigOptions = {}): Promise<Rig> {
@@ -48,6 +149,7 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
   const endpoint = new URL(kube.url).host
   const google = await startGoogleStandIns({
     projectId: RIG_PROJECT,
+    otherServiceAccounts: [PLANNER_SA],
     ...options.google,
     clusters: [
       {
@@ -63,63 +165,74 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
   })
   tokenCheck.isValid = token => google.isValidAccessToken(token)
   const directory = await mkdtemp(path.join(os.tmpdir(), 'dgw-rig-'))
-  const credentialsFile = await google.writeExternalAccountCredentials(directory, {
-    impersonate: options.impersonate ?? true
-  })
   const adminKubeconfig = path.join(directory, 'admin-kubeconfig')
   await kube.writeKubeconfig(adminKubeconfig)
   const adminEnv = { ...process.env, KUBECACHEDIR: path.join(directory, 'admin-cache'), HOME: directory }
-
-  const kubectlWithInput = (args: string[], input?: string) =>
-    new Promise<{ code: number; stdout: string; stderr: string }>(resolve => {
-      const child = execFile(
-        'kubectl',
-        ['--kubeconfig', adminKubeconfig, ...args],
-        { env: adminEnv, timeout: 60_000 },
-        (error, stdout, stderr) => {
-          const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
-          resolve({ code, stdout, stderr })
-        }
-      )
-      child.stdin?.end(input ?? '')
-    })
-  const kubectl = (...args: string[]) => kubectlWithInput(args)
-  const rig: Rig = {
-    kube,
+  const rig = await common(
     google,
     directory,
-    credentialsFile,
-    env: {
-      GOOGLE_APPLICATION_CREDENTIALS: credentialsFile,
-      CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE: credentialsFile,
-      GOOGLE_GHA_CREDS_PATH: credentialsFile,
-      CLOUDSDK_CORE_PROJECT: RIG_PROJECT,
-      CLOUDSDK_PROJECT: RIG_PROJECT,
-      GCLOUD_PROJECT: RIG_PROJECT,
-      GCP_PROJECT: RIG_PROJECT,
-      GOOGLE_CLOUD_PROJECT: RIG_PROJECT,
-      ACTIONS_ID_TOKEN_REQUEST_URL: google.oidcUrl,
-      ACTIONS_ID_TOKEN_REQUEST_TOKEN: google.oidcRequestToken,
-      CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER: google.containerApiUrl
-    },
-    clusterInputs: { cluster_name: RIG_CLUSTER, location: RIG_LOCATION },
-    kubectl,
-    async kubectlJson<T>(...args: string[]): Promise<T> {
-      const result = await kubectl(...args, '-o', 'json')
-      if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`)
-      return JSON.parse(result.stdout) as T
-    },
-    async applyObjects(objects: object[]) {
-      const result = await kubectlWithInput(
-        ['apply', '-f', '-'],
-        objects.map(o => JSON.stringify(o)).join('\n')
-      )
-      if (result.code !== 0) throw new Error(`kubectl apply failed: ${result.stderr}`)
-    },
-    async stop() {
-      await Promise.all([kube.stop(), google.stop()])
-      await rm(directory, { recursive: true, force: true })
+    options.impersonate ?? true,
+    kubectlRunner('kubectl', adminKubeconfig, adminEnv),
+    {
+      requestLog: () => kube.control.requestLog(),
+      path: process.env.PATH ?? '/usr/bin:/bin',
+      stop: () => Promise.all([kube.stop(), google.stop()]).then(() => undefined)
     }
+  )
+  return { ...rig, kind: 'emulator', kube }
+}
+
+// The real control plane behind the same Google stand-ins: the action's Google access tokens reach the
+// apiserver's token webhook, which names the service account they stand for, as GKE does; RBAC then applies
+// docs/rbac.yaml's roles to it.
+export async function startControlPlaneRig(options: ControlPlaneRigOptions = {}): Promise<ControlPlaneRig> {
+  const principal: { of: (token: string) => string | undefined } = { of: () => undefined }
+  const controlPlane = await startControlPlane({
+    ...options.controlPlane,
+    authenticate: token => {
+      const username = principal.of(token)
+      return username ? { username } : undefined
+    },
+    deployers: [DEPLOYER_SA],
+    planners: [PLANNER_SA]
+  })
+  const proxy = new URL(controlPlane.url)
+  try {
+    const google = await startGoogleStandIns({
+      projectId: RIG_PROJECT,
+      otherServiceAccounts: [PLANNER_SA],
+      ...options.google,
+      clusters: [
+        {
+          project: RIG_PROJECT,
+          location: RIG_LOCATION,
+          name: RIG_CLUSTER,
+          endpoint: proxy.host,
+          caPem: controlPlane.ca.certPem,
+          privateEndpoint: proxy.host,
+          dnsEndpoint: `localhost:${proxy.port}`
+        }
+      ]
+    })
+    principal.of = token => google.principalOfAccessToken(token)
+    const directory = await mkdtemp(path.join(os.tmpdir(), 'dgw-rig-'))
+    const adminKubeconfig = path.join(directory, 'admin-kubeconfig')
+    await controlPlane.writeKubeconfig(adminKubeconfig, { direct: true })
+    const adminEnv = { ...process.env, KUBECACHEDIR: path.join(directory, 'admin-cache'), HOME: directory }
+    const rig = await common(
+      google,
+      directory,
+      true,
+      kubectlRunner(path.join(controlPlane.binDir, 'kubectl'), adminKubeconfig, adminEnv),
+      {
+        requestLog: () => controlPlane.requestLog(),
+        path: `${controlPlane.binDir}${path.delimiter}${process.env.PATH ?? '/usr/bin:/bin'}`,
+        stop: () => Promise.all([controlPlane.stop(), google.stop()]).then(() => undefined)
+      }
+    )
+    return { ...rig, kind: 'control-plane', controlPlane }
+  } catch (error) {
+    await controlPlane.stop()
+    throw error
   }
-  return rig
 }

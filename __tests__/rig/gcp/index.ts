@@ -30,6 +30,8 @@ export interface GoogleStandInOptions {
   poolId?: string
   providerId?: string
   serviceAccountEmail?: string
+  // More service accounts the federated identity may impersonate (a planner beside the deployer, say).
+  otherServiceAccounts?: string[]
   accessTokenLifetimeSeconds?: number
   clusters?: ClusterFixture[]
   denyClusterAccess?: boolean
@@ -49,8 +51,13 @@ export interface GoogleStandIns {
   /** `projects/N/locations/global/workloadIdentityPools/P/providers/X` */
   workloadIdentityProvider: string
   isValidAccessToken(token: string): boolean
+  /** Whom an unexpired access token stands for: a service account's email or a federated principal. */
+  principalOfAccessToken(token: string): string | undefined
   issuedAccessTokens(): number
-  writeExternalAccountCredentials(dir: string, opts?: { impersonate?: boolean }): Promise<string>
+  writeExternalAccountCredentials(
+    dir: string,
+    opts?: { impersonate?: boolean; serviceAccount?: string }
+  ): Promise<string>
   writeServiceAccountKey(dir: string): Promise<string>
   /** For clusters whose endpoint is known only after start (e.g. an emulator started later). */
   addCluster(fixture: ClusterFixture): void
@@ -301,7 +308,7 @@ export async function startGoogleStandIns(opts: GoogleStandInOptions = {}): Prom
     if (req.method !== 'POST') throw googleError(405, 'METHOD_NOT_ALLOWED', 'Method not allowed')
     const caller = lookupToken(bearerToken(req))
     if (!caller || caller.kind !== 'sts') throw googleError(401, 'UNAUTHENTICATED', UNAUTHENTICATED_MESSAGE)
-    if (email !== serviceAccountEmail) {
+    if (email !== serviceAccountEmail && !(opts.otherServiceAccounts ?? []).includes(email)) {
       throw googleError(
         403,
         'PERMISSION_DENIED',
@@ -438,6 +445,7 @@ export async function startGoogleStandIns(opts: GoogleStandInOptions = {}): Prom
       const issued = lookupToken(token)
       return issued !== undefined
     },
+    principalOfAccessToken: token => lookupToken(token)?.principal,
     issuedAccessTokens: () => minted,
     async writeExternalAccountCredentials(dir, writeOpts = {}) {
       const impersonate = writeOpts.impersonate ?? true
@@ -456,7 +464,7 @@ export async function startGoogleStandIns(opts: GoogleStandInOptions = {}): Prom
         }
       }
       if (impersonate) {
-        data.service_account_impersonation_url = `${iamCredentialsUrl}/projects/-/serviceAccounts/${serviceAccountEmail}:generateAccessToken`
+        data.service_account_impersonation_url = `${iamCredentialsUrl}/projects/-/serviceAccounts/${writeOpts.serviceAccount ?? serviceAccountEmail}:generateAccessToken`
       }
       const path = join(dir, `gha-creds-${randomBytes(8).toString('hex')}.json`)
       await writeFile(path, JSON.stringify(data), { mode: 0o640 })

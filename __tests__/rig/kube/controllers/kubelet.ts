@@ -104,7 +104,10 @@ export class Kubelet {
     })
     return {
       createdMs: now,
-      scenario: this.scenarios.forImage(String(target?.image ?? '')),
+      scenario: this.scenarios.forPod(
+        String(target?.image ?? ''),
+        [...inits, ...apps].map(c => ({ name: String(c.name), image: String(c.image) }))
+      ),
       containers: [
         ...inits.map(c => mk(c, c.restartPolicy === 'Always' ? 'sidecar' : 'init')),
         ...apps.map(c => mk(c, 'app'))

@@ -1,0 +1,132 @@
+// A TLS proxy in front of the real kube-apiserver, for the faults a real API and network produce: seeded 429,
+// 500 and 503 answers (Status bodies and Retry-After, as the apiserver writes them) and connection resets, the
+// same decision engine the emulator uses. It also records each request (method, path with query, status), so
+// tests can say "no write reached the namespace" on the real server as they do on the emulator. Streams (watch,
+// logs) and upgrades (exec) pass through untouched.
+
+import { request as httpsRequest, Agent, createServer, type Server } from 'node:https'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { connect as tlsConnect } from 'node:tls'
+import type { AddressInfo, Socket } from 'node:net'
+import { Faults, type FaultOptions } from '../kube/faults.js'
+import type { RequestRecord } from '../kube/server.js'
+import { faultStatus } from '../kube/status.js'
+
+export interface FaultProxy {
+  url: string
+  faults: Faults
+  requestLog(): RequestRecord[]
+  stop(): Promise<void>
+}
+
+export async function startFaultProxy(options: {
+  upstream: string
+  caPem: string
+  certPem: string
+  keyPem: string
+  faults?: FaultOptions
+}): Promise<FaultProxy> {
+  const upstream = new URL(options.upstream)
+  const agent = new Agent({ keepAlive: true, ca: options.caPem })
+  const faults = new Faults()
+  if (options.faults) faults.set(options.faults)
+  const log: RequestRecord[] = []
+
+  const forward = (req: IncomingMessage, res: ServerResponse, record: RequestRecord): void => {
+    const headers = { ...req.headers, host: upstream.host }
+    const outgoing = httpsRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers,
+        agent
+      },
+      answer => {
+        record.status = answer.statusCode ?? 0
+        res.writeHead(answer.statusCode ?? 502, answer.headers)
+        // Watches send their headers before the first event; a client waits on them.
+        res.flushHeaders()
+        answer.pipe(res)
+        res.on('close', () => answer.destroy())
+      }
+    )
+    outgoing.on('error', () => {
+      if (!res.headersSent) {
+        record.status = 502
+        res.writeHead(502)
+      }
+      res.destroy()
+    })
+    req.pipe(outgoing)
+  }
+
+  const server: Server = createServer(
+    { cert: options.certPem, key: options.keyPem },
+    (req: IncomingMessage, res: ServerResponse) => {
+      const method = req.method ?? 'GET'
+      const path = req.url ?? '/'
+      const record: RequestRecord = { method, path, status: 0 }
+      log.push(record)
+      const decision = faults.decide(method, path)
+      if (decision.kind === 'reset') {
+        record.status = -1
+        req.socket.destroy()
+        return
+      }
+      if (decision.kind === 'status') {
+        record.status = decision.code
+        const body = JSON.stringify(faultStatus(decision.code, decision.retryAfter))
+        res.writeHead(decision.code, {
+          'Content-Type': 'application/json',
+          'Content-Length': Buffer.byteLength(body),
+          ...(decision.retryAfter !== undefined ? { 'Retry-After': String(decision.retryAfter) } : {})
+        })
+        res.end(body)
+        return
+      }
+      const latency = faults.latency(method, path)
+      if (latency > 0) setTimeout(() => forward(req, res, record), latency)
+      else forward(req, res, record)
+    }
+  )
+
+  // exec, attach and port-forward upgrade the connection: replay the request head upstream, then splice.
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    log.push({ method: req.method ?? 'GET', path: req.url ?? '/', status: 101 })
+    const up = tlsConnect({ host: upstream.hostname, port: Number(upstream.port), ca: options.caPem }, () => {
+      const lines = [`${req.method} ${req.url} HTTP/1.1`]
+      for (let i = 0; i < req.rawHeaders.length; i += 2) {
+        const name = req.rawHeaders[i]
+        lines.push(`${name}: ${name.toLowerCase() === 'host' ? upstream.host : req.rawHeaders[i + 1]}`)
+      }
+      up.write(lines.join('\r\n') + '\r\n\r\n')
+      if (head.length > 0) up.write(head)
+      socket.pipe(up).pipe(socket)
+    })
+    const close = (): void => {
+      socket.destroy()
+      up.destroy()
+    }
+    up.on('error', close)
+    socket.on('error', close)
+  })
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => resolve())
+  })
+  const port = (server.address() as AddressInfo).port
+  return {
+    url: `https://127.0.0.1:${port}`,
+    faults,
+    requestLog: () => log.map(r => ({ ...r })),
+    stop: () =>
+      new Promise<void>(resolve => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+        agent.destroy()
+      })
+  }
+}

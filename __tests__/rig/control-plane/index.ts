@@ -1,0 +1,454 @@
+// A real Kubernetes control plane for the tests, on 127.0.0.1 only: etcd, kube-apiserver (own CA and serving
+// certificate, a service-account key, token authentication, RBAC), kube-controller-manager (deployment,
+// replicaset, garbage-collector, namespace, horizontal-pod-autoscaler and serviceaccount controllers),
+// kube-scheduler, and kwok as the kubelet of one node, with the stages of ./kubelet-stages.ts. A fault proxy
+// sits in front for the clients under test. Everything it starts, it stops; its files live in one temporary
+// directory that goes with it.
+
+import { execFile } from 'node:child_process'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { request as httpsRequest } from 'node:https'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import YAML from 'yaml'
+import type { FaultOptions } from '../kube/faults.js'
+import type { RequestRecord } from '../kube/server.js'
+import {
+  LOOPBACK_NAMES,
+  makeCertificate,
+  makeCertificateAuthority,
+  type CertificateAuthority
+} from '../kube/tls.js'
+import { controlPlaneBinDir } from './binaries.js'
+import { startFaultProxy, type FaultProxy } from './fault-proxy.js'
+import { FAST_TIMING, kubeletStages, type KubeletTiming } from './kubelet-stages.js'
+import { startProcess, waitUntil, type Started } from './processes.js'
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+export const RBAC_MANIFEST = path.join(REPO_ROOT, 'docs', 'rbac.yaml')
+export const NODE_NAME = 'gk3-workers-pool-1-node-a'
+
+export interface TokenUser {
+  username: string
+  groups?: string[]
+}
+
+export interface ControlPlaneOptions {
+  timing?: KubeletTiming
+  // Bearer tokens the apiserver does not know itself (the Google access tokens in the action's kubeconfig)
+  // go to this webhook, as GKE sends Google tokens to its own authenticator.
+  authenticate?: (token: string) => TokenUser | undefined
+  // RBAC users bound to docs/rbac.yaml's roles (the Google service accounts' emails, as on GKE).
+  deployers?: string[]
+  planners?: string[]
+  faults?: FaultOptions
+}
+
+export interface ControlPlane {
+  // Through the fault proxy: what the action under test talks to.
+  url: string
+  // The apiserver itself: what the tests' own reads and set-up use, never faulted, never logged.
+  directUrl: string
+  ca: CertificateAuthority
+  adminToken: string
+  binDir: string
+  // Static tokens of RBAC users bound like deployers and planners, for kubectl by hand.
+  tokens: { deployer: string; planner: string }
+  faults: FaultProxy['faults']
+  requestLog(): RequestRecord[]
+  writeKubeconfig(
+    file: string,
+    options?: { token?: string; namespace?: string; direct?: boolean }
+  ): Promise<void>
+  kubectl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>
+  stop(): Promise<void>
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+function httpsGet(url: string, token: string, caPem: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      url,
+      { headers: { Authorization: `Bearer ${token}` }, ca: caPem, timeout: 5000 },
+      res => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') })
+        )
+      }
+    )
+    req.on('error', reject)
+    req.on('timeout', () => req.destroy(new Error('timeout')))
+    req.end()
+  })
+}
+
+function kubeconfigText(server: string, caPem: string, token: string, namespace?: string): string {
+  return YAML.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name: 'control-plane',
+        cluster: { server, 'certificate-authority-data': Buffer.from(caPem).toString('base64') }
+      }
+    ],
+    users: [{ name: 'user', user: { token } }],
+    contexts: [
+      {
+        name: 'control-plane',
+        context: { cluster: 'control-plane', user: 'user', ...(namespace ? { namespace } : {}) }
+      }
+    ],
+    'current-context': 'control-plane'
+  })
+}
+
+// The token webhook: answers the apiserver's TokenReviews with the user the callback names.
+async function startTokenWebhook(authenticate: ControlPlaneOptions['authenticate']) {
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      let token = ''
+      try {
+        token =
+          (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { spec?: { token?: string } }).spec?.token ??
+          ''
+      } catch {
+        // an unreadable review is simply not authenticated
+      }
+      const user = token ? authenticate?.(token) : undefined
+      const review = {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenReview',
+        status: user
+          ? { authenticated: true, user: { username: user.username, groups: user.groups ?? [] } }
+          : { authenticated: false }
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json' })
+      res.end(JSON.stringify(review))
+    })
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', () => resolve()))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/authenticate`,
+    stop: () =>
+      new Promise<void>(resolve => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+  }
+}
+
+export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  const binDir = await controlPlaneBinDir()
+  const bin = (name: string): string => path.join(binDir, name)
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'control-plane-'))
+  const file = (name: string): string => path.join(dir, name)
+  const processes: Started[] = []
+  const stops: Array<() => Promise<void>> = []
+  const stopAll = async (): Promise<void> => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined)
+    await Promise.all(processes.reverse().map(p => p.stop()))
+    await rm(dir, { recursive: true, force: true })
+  }
+
+  try {
+    const ca = await makeCertificateAuthority('control-plane-ca')
+    const [serving, kubeletServing] = await Promise.all([
+      makeCertificate(ca, {
+        commonName: 'kube-apiserver',
+        subjectAltNames: [...LOOPBACK_NAMES, 'DNS:kubernetes', 'DNS:kubernetes.default.svc'],
+        usage: 'server'
+      }),
+      makeCertificate(ca, { commonName: NODE_NAME, subjectAltNames: LOOPBACK_NAMES, usage: 'server' })
+    ])
+    const serviceAccountKey = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const adminToken = randomBytes(24).toString('hex')
+    const tokens = { deployer: randomBytes(24).toString('hex'), planner: randomBytes(24).toString('hex') }
+    await Promise.all([
+      writeFile(file('ca.crt'), ca.certPem),
+      writeFile(file('serving.crt'), serving.certPem),
+      writeFile(file('serving.key'), serving.keyPem, { mode: 0o600 }),
+      writeFile(file('kubelet.crt'), kubeletServing.certPem),
+      writeFile(file('kubelet.key'), kubeletServing.keyPem, { mode: 0o600 }),
+      writeFile(file('sa.key'), serviceAccountKey.privateKey.export({ type: 'pkcs8', format: 'pem' }), {
+        mode: 0o600
+      }),
+      writeFile(file('sa.pub'), serviceAccountKey.publicKey.export({ type: 'spki', format: 'pem' })),
+      writeFile(
+        file('tokens.csv'),
+        [
+          `${adminToken},rig-admin,rig-admin,"system:masters"`,
+          `${tokens.deployer},rig-deployer,rig-deployer`,
+          `${tokens.planner},rig-planner,rig-planner`
+        ].join('\n') + '\n',
+        { mode: 0o600 }
+      ),
+      writeFile(file('stages.yaml'), kubeletStages(options.timing ?? FAST_TIMING))
+    ])
+
+    const webhook = await startTokenWebhook(options.authenticate)
+    stops.push(webhook.stop)
+    await writeFile(
+      file('webhook.kubeconfig'),
+      YAML.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'webhook', cluster: { server: webhook.url } }],
+        users: [{ name: 'apiserver', user: {} }],
+        contexts: [{ name: 'webhook', context: { cluster: 'webhook', user: 'apiserver' } }],
+        'current-context': 'webhook'
+      })
+    )
+
+    const [etcdClient, etcdPeer, apiPort, kubeletPort] = await Promise.all([
+      freePort(),
+      freePort(),
+      freePort(),
+      freePort()
+    ])
+    const etcd = startProcess(
+      'etcd',
+      bin('etcd'),
+      [
+        '--name=rig',
+        `--data-dir=${file('etcd')}`,
+        `--listen-client-urls=http://127.0.0.1:${etcdClient}`,
+        `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
+        `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-cluster=rig=http://127.0.0.1:${etcdPeer}`,
+        // Test data: a crash loses nothing worth keeping, and fsync would dominate every write.
+        '--unsafe-no-fsync',
+        '--log-level=warn'
+      ],
+      file('etcd.log')
+    )
+    processes.push(etcd)
+    await waitUntil(
+      'etcd',
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${etcdClient}/health`)
+        return res.ok && ((await res.json()) as { health?: string }).health === 'true'
+      },
+      { timeoutMs: 30_000, process: etcd }
+    )
+
+    const directUrl = `https://127.0.0.1:${apiPort}`
+    const apiserver = startProcess(
+      'kube-apiserver',
+      bin('kube-apiserver'),
+      [
+        `--etcd-servers=http://127.0.0.1:${etcdClient}`,
+        '--bind-address=127.0.0.1',
+        '--advertise-address=127.0.0.1',
+        `--secure-port=${apiPort}`,
+        `--tls-cert-file=${file('serving.crt')}`,
+        `--tls-private-key-file=${file('serving.key')}`,
+        `--cert-dir=${file('certs')}`,
+        `--token-auth-file=${file('tokens.csv')}`,
+        `--authentication-token-webhook-config-file=${file('webhook.kubeconfig')}`,
+        '--authentication-token-webhook-version=v1',
+        '--authentication-token-webhook-cache-ttl=10s',
+        '--authorization-mode=RBAC',
+        '--service-account-issuer=https://kubernetes.default.svc',
+        `--service-account-key-file=${file('sa.pub')}`,
+        `--service-account-signing-key-file=${file('sa.key')}`,
+        '--service-cluster-ip-range=10.96.0.0/24',
+        // The node lifecycle controller would lift the not-ready taint this adds to a new node; the rig runs
+        // no node lifecycle, and its one node is ready from the start.
+        '--disable-admission-plugins=TaintNodesByCondition',
+        '--allow-privileged=true',
+        '--kubelet-preferred-address-types=InternalIP',
+        `--kubelet-certificate-authority=${file('ca.crt')}`,
+        '--profiling=false'
+      ],
+      file('kube-apiserver.log')
+    )
+    processes.push(apiserver)
+    await waitUntil(
+      'kube-apiserver',
+      async () => {
+        const res = await httpsGet(`${directUrl}/readyz`, adminToken, ca.certPem)
+        return res.status === 200 && res.body.trim() === 'ok'
+      },
+      { timeoutMs: 60_000, process: apiserver }
+    )
+
+    const adminKubeconfig = file('admin.kubeconfig')
+    await writeFile(adminKubeconfig, kubeconfigText(directUrl, ca.certPem, adminToken), { mode: 0o600 })
+    const adminEnv = { ...process.env, KUBECACHEDIR: file('kube-cache'), HOME: dir }
+    const kubectl = (args: string[], input?: string) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>(resolve => {
+        const child = execFile(
+          bin('kubectl'),
+          ['--kubeconfig', adminKubeconfig, ...args],
+          { env: adminEnv, timeout: 60_000, maxBuffer: 64 * 1024 * 1024 },
+          (error, stdout, stderr) => {
+            const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
+            resolve({ code, stdout, stderr })
+          }
+        )
+        child.stdin?.end(input ?? '')
+      })
+    const mustKubectl = async (args: string[], input?: string): Promise<string> => {
+      const result = await kubectl(args, input)
+      if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${result.stderr}`)
+      return result.stdout
+    }
+
+    // The documented roles, bound to the rig's users: what the action can do here is what the README says.
+    const bindings = [
+      ...['rig-deployer', ...(options.deployers ?? [])].map(user => ({
+        user,
+        role: 'deploy-gke-workers-deployer'
+      })),
+      ...['rig-planner', ...(options.planners ?? [])].map(user => ({
+        user,
+        role: 'deploy-gke-workers-planner'
+      }))
+    ].map((b, i) => ({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: `${b.role}-${i}` },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: b.role },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: b.user }]
+    }))
+    await mustKubectl(['apply', '-f', RBAC_MANIFEST])
+    await mustKubectl(['apply', '-f', '-'], bindings.map(b => JSON.stringify(b)).join('\n'))
+
+    const controllerManager = startProcess(
+      'kube-controller-manager',
+      bin('kube-controller-manager'),
+      [
+        `--kubeconfig=${adminKubeconfig}`,
+        '--controllers=deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller,horizontal-pod-autoscaler-controller,serviceaccount-controller',
+        '--leader-elect=false',
+        '--bind-address=127.0.0.1',
+        '--secure-port=0',
+        // The HPA controller's sync period; its metrics are missing here (no metrics server), as on a cluster
+        // whose metrics pipeline is down: it keeps replicas within bounds and reports the missing metric.
+        '--horizontal-pod-autoscaler-sync-period=5s',
+        '--concurrent-deployment-syncs=10',
+        '--concurrent-replicaset-syncs=10'
+      ],
+      file('kube-controller-manager.log')
+    )
+    const scheduler = startProcess(
+      'kube-scheduler',
+      bin('kube-scheduler'),
+      [
+        `--kubeconfig=${adminKubeconfig}`,
+        '--leader-elect=false',
+        '--bind-address=127.0.0.1',
+        '--secure-port=0'
+      ],
+      file('kube-scheduler.log')
+    )
+    const kwok = startProcess(
+      'kwok',
+      bin('kwok'),
+      [
+        `--kubeconfig=${adminKubeconfig}`,
+        `--config=${file('stages.yaml')}`,
+        '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+        '--node-ip=127.0.0.1',
+        `--node-port=${kubeletPort}`,
+        `--server-address=127.0.0.1:${kubeletPort}`,
+        `--tls-cert-file=${file('kubelet.crt')}`,
+        `--tls-private-key-file=${file('kubelet.key')}`,
+        '--cidr=10.52.0.0/16'
+      ],
+      file('kwok.log')
+    )
+    processes.push(controllerManager, scheduler, kwok)
+
+    await mustKubectl(
+      ['apply', '-f', '-'],
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: {
+          name: NODE_NAME,
+          annotations: { 'kwok.x-k8s.io/node': 'fake' },
+          labels: {
+            'kubernetes.io/hostname': NODE_NAME,
+            'kubernetes.io/os': 'linux',
+            'kubernetes.io/arch': 'amd64',
+            'cloud.google.com/gke-nodepool': 'pool-1',
+            'topology.kubernetes.io/zone': 'europe-west3-a'
+          }
+        },
+        spec: {}
+      })
+    )
+    await waitUntil(
+      'the kwok node',
+      async () => {
+        const res = await httpsGet(`${directUrl}/api/v1/nodes/${NODE_NAME}`, adminToken, ca.certPem)
+        const node = JSON.parse(res.body) as {
+          status?: { conditions?: Array<{ type: string; status: string }> }
+        }
+        return node.status?.conditions?.some(c => c.type === 'Ready' && c.status === 'True') ?? false
+      },
+      { timeoutMs: 30_000, process: kwok }
+    )
+
+    const proxy = await startFaultProxy({
+      upstream: directUrl,
+      caPem: ca.certPem,
+      certPem: serving.certPem,
+      keyPem: serving.keyPem,
+      faults: options.faults
+    })
+    stops.push(proxy.stop)
+
+    return {
+      url: proxy.url,
+      directUrl,
+      ca,
+      adminToken,
+      binDir,
+      tokens,
+      faults: proxy.faults,
+      requestLog: proxy.requestLog,
+      async writeKubeconfig(target, o = {}) {
+        await writeFile(
+          target,
+          kubeconfigText(o.direct ? directUrl : proxy.url, ca.certPem, o.token ?? adminToken, o.namespace),
+          { mode: 0o600 }
+        )
+      },
+      kubectl,
+      stop: stopAll
+    }
+  } catch (error) {
+    const logs = await Promise.all(
+      processes.map(
+        async p =>
+          `--- ${p.name}\n${(await readFile(p.logFile, 'utf8').catch(() => '')).split('\n').slice(-20).join('\n')}`
+      )
+    )
+    await stopAll()
+    throw new Error(`the control plane did not start: ${(error as Error).message}\n${logs.join('\n')}`, {
+      cause: error
+    })
+  }
+}

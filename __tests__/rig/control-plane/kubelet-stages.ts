@@ -1,0 +1,467 @@
+// The kubelet stand-in of the real control plane: kwok Stages that write what a kubelet writes for the pods on
+// the rig's node (phase, conditions, container and native-sidecar states, restart counts with back-off) and the
+// Events it records (Pulling, Started, Failed, BackOff, Unhealthy, Killing), each with the container's fieldPath.
+// Which way a pod goes is decided by the markers in its images (../scenario-images.ts), so the stages are fixed
+// and mutually exclusive: at any moment at most one matches a pod, and kwok's random choice among matching
+// stages never comes into play. A pod's place in this machine is kept in a condition of our own
+// (STAGE_CONDITION); the API accepts any qualified name there, as it does for controllers' readiness gates.
+
+import { SCENARIO_MARKERS } from '../scenario-images.js'
+
+export interface KubeletTiming {
+  // pod bound -> containers created (waiting)
+  startMs: number
+  // created -> running (and ready, unless never-ready)
+  runMs: number
+  // running -> a crash-loop or oom-killed container exits
+  crashAfterMs: number
+  // the first restart back-off; it doubles after each restart up to 5 minutes, as the kubelet's does (10 s)
+  backOffBaseMs: number
+  // ErrImagePull -> ImagePullBackOff, and the back-off before the next pull
+  pullBackOffMs: number
+  // deletionTimestamp set -> containers stopped and the pod gone (the grace period, shortened)
+  terminateMs: number
+}
+
+// Shortened for tests; the kubelet's own back-off starts at 10 s (KubeletTiming.backOffBaseMs 10_000).
+export const FAST_TIMING: KubeletTiming = {
+  startMs: 50,
+  runMs: 300,
+  crashAfterMs: 300,
+  backOffBaseMs: 1000,
+  pullBackOffMs: 500,
+  terminateMs: 300
+}
+
+export const STAGE_CONDITION = 'rig.deploy-gke-workers.test/kubelet'
+const MAX_BACK_OFF_MS = 300_000
+const FAILING = [SCENARIO_MARKERS.imageNotFound, SCENARIO_MARKERS.crashLoop, SCENARIO_MARKERS.oomKilled]
+
+const q = (text: string): string => JSON.stringify(text)
+// Go template: the container's status before this stage (an empty dict for a new container).
+const previousOfContainer = `(get $previous .name | default dict)`
+
+// jq: does any container of the pod (init containers included) carry one of these markers in its image?
+function imagesMatch(markers: readonly string[]): string {
+  return `[(.spec.initContainers // [])[].image, .spec.containers[].image] | map(select(test(${q(markers.join('|'))}))) | length > 0`
+}
+const stageReason = `.status.conditions[]? | select(.type == ${q(STAGE_CONDITION)}) | .reason`
+
+interface Selector {
+  scenario?: 'healthy' | string[]
+  from?: string[] | 'none'
+  deleting?: boolean
+}
+
+function selector(s: Selector): string {
+  const lines = [
+    `    - {key: '.metadata.deletionTimestamp', operator: ${s.deleting ? 'Exists' : 'DoesNotExist'}}`
+  ]
+  if (s.scenario === 'healthy') {
+    lines.push(
+      `    - {key: ${q(imagesMatch(Object.values(SCENARIO_MARKERS)))}, operator: In, values: ['false']}`
+    )
+  } else if (s.scenario) {
+    lines.push(`    - {key: ${q(imagesMatch(s.scenario))}, operator: In, values: ['true']}`)
+  }
+  if (s.from === 'none') lines.push(`    - {key: ${q(stageReason)}, operator: DoesNotExist}`)
+  else if (s.from) lines.push(`    - {key: ${q(stageReason)}, operator: In, values: ${q(s.from as never)}}`)
+  return lines.join('\n')
+}
+
+// Go template prelude: the marked container of a scenario (first init container, then app container), the
+// pod's previous container statuses by name, and whether a failing sidecar keeps the app containers waiting.
+function prelude(marker: string | undefined): string {
+  const failing = q(FAILING.join('|'))
+  return `{{ $now := Now }}
+{{ $pod := . }}
+{{ $marker := ${q(marker ?? '')} }}
+{{ $target := "" }}{{ $targetList := "containers" }}{{ $targetImage := "" }}
+{{ range (.spec.initContainers | default list) }}{{ if and (ne $marker "") (eq $target "") (contains $marker .image) }}{{ $target = .name }}{{ $targetList = "initContainers" }}{{ $targetImage = .image }}{{ end }}{{ end }}
+{{ range .spec.containers }}{{ if and (ne $marker "") (eq $target "") (contains $marker .image) }}{{ $target = .name }}{{ $targetImage = .image }}{{ end }}{{ end }}
+{{ $previous := dict }}
+{{ range (.status.initContainerStatuses | default list) }}{{ $_ := set $previous .name . }}{{ end }}
+{{ range (.status.containerStatuses | default list) }}{{ $_ := set $previous .name . }}{{ end }}
+{{ $sidecarBlocked := false }}
+{{ range (.spec.initContainers | default list) }}{{ if regexMatch ${failing} .image }}{{ $sidecarBlocked = true }}{{ end }}{{ end }}
+`
+}
+
+// One container's status as the kubelet reports it; each option is template text. A running container gets a
+// new container ID each time it starts; a waiting one has none.
+function containerStatus(options: {
+  ready: string
+  started: string
+  state: string
+  restartCount?: string
+  lastState?: string
+}): string {
+  return `  - name: {{ .name | Quote }}
+    image: {{ .image | Quote }}
+    imageID: {{ printf "%s@sha256:%s" (splitList ":" .image | first) (sha256sum .image) | Quote }}
+    containerID: {{ printf "containerd://%s" (sha256sum (print $pod.metadata.uid .name $now)) | Quote }}
+    ready: ${options.ready}
+    started: ${options.started}
+    restartCount: ${options.restartCount ?? `{{ (get ${previousOfContainer} "restartCount") | default 0 }}`}
+    state: ${options.state}
+    lastState: ${options.lastState ?? `{{ (get ${previousOfContainer} "lastState") | default dict | toJson }}`}
+`
+}
+
+const previousOf = previousOfContainer
+const running = `{"running": {"startedAt": {{ $now | Quote }}}}`
+const waiting = (reason: string, message?: string): string =>
+  `{"waiting": {"reason": ${q(reason)}${message ? `, "message": ${message}` : ''}}}`
+
+function conditions(options: { initialized: string; ready: string; stage: string }): string {
+  return `conditions:
+  - {type: ${q(STAGE_CONDITION)}, status: "True", reason: ${q(options.stage)}, lastTransitionTime: {{ $now | Quote }}}
+  - {type: PodReadyToStartContainers, status: "True", lastTransitionTime: {{ $now | Quote }}}
+  - {type: Initialized, status: ${options.initialized}, lastTransitionTime: {{ $now | Quote }}}
+  - {type: Ready, status: ${options.ready}, lastTransitionTime: {{ $now | Quote }}}
+  - {type: ContainersReady, status: ${options.ready}, lastTransitionTime: {{ $now | Quote }}}
+  - {type: PodScheduled, status: "True", lastTransitionTime: {{ $now | Quote }}}
+`
+}
+
+function statusPatch(body: string): string {
+  return `  - patch:
+      subresource: status
+      root: status
+      type: merge
+      template: |
+${indent(body, 8)}`
+}
+
+// An Event of the kubelet about the marked container, or the app container, or (`started`) the container that
+// just started: the app, or the failing sidecar that keeps it waiting.
+function event(options: {
+  type: 'Normal' | 'Warning'
+  reason: string
+  message: string
+  about?: 'target' | 'app' | 'started'
+}): string {
+  const fieldPath = {
+    target: '{{ printf "spec.%s{%s}" $targetList $target | Quote }}',
+    app: '"spec.containers{app}"',
+    started:
+      '{{ if $sidecarBlocked }}{{ printf "spec.%s{%s}" $targetList $target | Quote }}{{ else }}"spec.containers{app}"{{ end }}'
+  }[options.about ?? 'target']
+  const body = `{{PRELUDE}}
+apiVersion: v1
+kind: Event
+metadata:
+  name: {{ printf "%s.%s" .metadata.name (randAlphaNum 12 | lower) | Quote }}
+  namespace: {{ .metadata.namespace | Quote }}
+involvedObject: {apiVersion: v1, kind: Pod, name: {{ .metadata.name | Quote }}, namespace: {{ .metadata.namespace | Quote }}, uid: {{ .metadata.uid | Quote }}, fieldPath: ${fieldPath}}
+type: ${options.type}
+reason: ${options.reason}
+message: ${options.message}
+source: {component: kubelet, host: {{ .spec.nodeName | Quote }}}
+reportingComponent: kubelet
+reportingInstance: {{ .spec.nodeName | Quote }}
+firstTimestamp: {{ $now | Quote }}
+lastTimestamp: {{ $now | Quote }}
+count: 1
+`
+  return `  - apply:
+      template: |
+${indent(body, 8)}`
+}
+
+function indent(text: string, spaces: number): string {
+  const pad = ' '.repeat(spaces)
+  return text
+    .split('\n')
+    .map(line => (line === '' ? line : pad + line))
+    .join('\n')
+    .replace(/\n*$/, '\n')
+}
+
+function stage(
+  name: string,
+  select: string,
+  delayMs: number | string,
+  steps: string[],
+  marker?: string
+): string {
+  const delay =
+    typeof delayMs === 'number'
+      ? `  delay: {durationMilliseconds: ${delayMs}}`
+      : `  delay:\n    durationMilliseconds: 0\n    durationFrom: {expressionFrom: ${q(delayMs)}}`
+  const withPrelude = steps.map(step => step.replace(/\{\{PRELUDE\}\}/g, indent(prelude(marker), 8).trim()))
+  return `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: ${name}}
+spec:
+  resourceRef: {apiGroup: v1, kind: Pod}
+  selector:
+    matchExpressions:
+${select}
+${delay}
+  steps:
+${withPrelude.join('')}`
+}
+
+// Every container created, none started yet.
+function created(timing: KubeletTiming): string {
+  const body = `{{PRELUDE}}
+phase: Pending
+hostIP: {{ NodeIPWith .spec.nodeName | Quote }}
+hostIPs: [{ip: {{ NodeIPWith .spec.nodeName | Quote }}}]
+podIP: {{ PodIPWith .spec.nodeName false .metadata.uid .metadata.name .metadata.namespace | Quote }}
+podIPs: [{ip: {{ PodIPWith .spec.nodeName false .metadata.uid .metadata.name .metadata.namespace | Quote }}}]
+startTime: {{ $now | Quote }}
+${conditions({ initialized: '{{ if .spec.initContainers }}"False"{{ else }}"True"{{ end }}', ready: '"False"', stage: 'Created' })}{{ if .spec.initContainers }}
+initContainerStatuses:
+{{ range .spec.initContainers }}
+${containerStatus({ ready: 'false', started: 'false', state: waiting('ContainerCreating') })}{{ end }}
+{{ end }}
+containerStatuses:
+{{ range .spec.containers }}
+${containerStatus({ ready: 'false', started: 'false', state: `{{ if $pod.spec.initContainers }}${waiting('PodInitializing')}{{ else }}${waiting('ContainerCreating')}{{ end }}` })}{{ end }}
+`
+  return stage('pod-created', selector({ from: 'none' }), timing.startMs, [
+    statusPatch(body),
+    event({
+      type: 'Normal',
+      reason: 'Pulling',
+      message: '{{ printf "Pulling image %q" (index .spec.containers 0).image | Quote }}',
+      about: 'app'
+    })
+  ])
+}
+
+// Containers running. The marked container of a failing scenario gets its own stages below; a failing
+// native sidecar keeps the app containers waiting, since they start only once the sidecars have started.
+function started(
+  name: string,
+  scenario: Selector['scenario'],
+  from: string[],
+  delayMs: number | string,
+  marker?: string
+): string {
+  const ready = marker === SCENARIO_MARKERS.neverReady ? `{{ not (contains $marker .image) }}` : 'true'
+  const body = `{{PRELUDE}}
+phase: {{ if $sidecarBlocked }}Pending{{ else }}Running{{ end }}
+${conditions({
+  initialized: '{{ if $sidecarBlocked }}"False"{{ else }}"True"{{ end }}',
+  ready:
+    marker === SCENARIO_MARKERS.neverReady ||
+    marker === SCENARIO_MARKERS.crashLoop ||
+    marker === SCENARIO_MARKERS.oomKilled
+      ? '"False"'
+      : '{{ if $sidecarBlocked }}"False"{{ else }}"True"{{ end }}',
+  stage: 'Running'
+})}{{ if .spec.initContainers }}
+initContainerStatuses:
+{{ range .spec.initContainers }}
+${containerStatus({ ready: `{{ ne .name $target }}`, started: `{{ ne .name $target }}`, state: running })}{{ end }}
+{{ end }}
+containerStatuses:
+{{ range .spec.containers }}
+${containerStatus({
+  ready: `{{ if $sidecarBlocked }}false{{ else if eq .name $target }}false{{ else }}${ready}{{ end }}`,
+  started: `{{ not $sidecarBlocked }}`,
+  state: `{{ if $sidecarBlocked }}${waiting('PodInitializing')}{{ else }}${running}{{ end }}`
+})}{{ end }}
+`
+  const steps = [
+    statusPatch(body),
+    event({
+      type: 'Normal',
+      reason: 'Started',
+      message: '{{ printf "Started container %s" (ternary $target "app" $sidecarBlocked) | Quote }}',
+      about: 'started'
+    })
+  ]
+  return stage(name, selector({ scenario, from }), delayMs, steps, marker)
+}
+
+// The marked container exits (exit 1, or 137 for OOMKilled) and waits out the back-off.
+function crashed(marker: string, timing: KubeletTiming): string {
+  const oom = marker === SCENARIO_MARKERS.oomKilled
+  const terminated = `{"terminated": {"exitCode": ${oom ? 137 : 1}, "reason": ${q(oom ? 'OOMKilled' : 'Error')}, "startedAt": {{ dig "state" "running" "startedAt" $now ${previousOf} | Quote }}, "finishedAt": {{ $now | Quote }}, "containerID": {{ (get ${previousOf} "containerID") | default "" | Quote }}}}`
+  const restartCount = `{{ add1 ((get ${previousOf} "restartCount") | default 0) }}`
+  // The kubelet's back-off doubles from the base with each restart, up to five minutes.
+  const backOff = `{{ $backOff := ${timing.backOffBaseMs} }}{{ range until (int ((get ${previousOf} "restartCount") | default 0)) }}{{ $backOff = min ${MAX_BACK_OFF_MS} (mul $backOff 2) }}{{ end }}{{ printf "back-off %s restarting failed container=%s pod=%s_%s(%s)" (print (div $backOff 1000) "s") .name $pod.metadata.name $pod.metadata.namespace $pod.metadata.uid | Quote }}`
+  const marked = containerStatus({
+    ready: 'false',
+    started: 'false',
+    state: waiting('CrashLoopBackOff', backOff),
+    restartCount,
+    lastState: terminated
+  })
+  const unchanged = `  - {{ ${previousOf} | toJson }}\n`
+  const body = `{{PRELUDE}}
+${conditions({ initialized: '{{ if $sidecarBlocked }}"False"{{ else }}"True"{{ end }}', ready: '"False"', stage: 'Crashed' })}{{ if .spec.initContainers }}
+initContainerStatuses:
+{{ range .spec.initContainers }}
+{{ if eq .name $target }}
+${marked}{{ else }}
+${unchanged}{{ end }}
+{{ end }}
+{{ end }}
+containerStatuses:
+{{ range .spec.containers }}
+{{ if eq .name $target }}
+${marked}{{ else }}
+${unchanged}{{ end }}
+{{ end }}
+`
+  return stage(
+    `pod-${marker}-exited`,
+    selector({ scenario: [marker], from: ['Running'] }),
+    timing.crashAfterMs,
+    [
+      statusPatch(body),
+      event({
+        type: 'Warning',
+        reason: 'BackOff',
+        message: `{{ printf "Back-off restarting failed container %s in pod %s_%s(%s)" $target .metadata.name .metadata.namespace .metadata.uid | Quote }}`
+      })
+    ],
+    marker
+  )
+}
+
+// After the back-off the kubelet starts the container again: back to the running stage (restart count kept).
+// jq computes the back-off from the restart count the crash stage wrote.
+function backOffDelay(marker: string, timing: KubeletTiming): string {
+  const counts = `[(.status.initContainerStatuses // [])[], (.status.containerStatuses // [])[] | select(.image | contains(${q(marker)})) | .restartCount] | max // 1`
+  return `"\\([${timing.backOffBaseMs} * pow(2; (${counts}) - 1), ${MAX_BACK_OFF_MS}] | min | floor)ms"`
+}
+
+function imageNotFound(timing: KubeletTiming): string[] {
+  const marker = SCENARIO_MARKERS.imageNotFound
+  const reference = '$targetImage'
+  const pullError = `{{ printf "rpc error: code = NotFound desc = failed to pull and unpack image %q: failed to resolve reference %q: %s: not found" ${reference} ${reference} ${reference} | Quote }}`
+  const statusFor = (state: string, stageName: string) => `{{PRELUDE}}
+phase: Pending
+${conditions({ initialized: `{{ if eq $targetList "initContainers" }}"False"{{ else }}"True"{{ end }}`, ready: '"False"', stage: stageName })}{{ if .spec.initContainers }}
+initContainerStatuses:
+{{ range .spec.initContainers }}
+${containerStatus({ ready: `{{ ne .name $target }}`, started: `{{ ne .name $target }}`, state: `{{ if eq .name $target }}${state}{{ else }}${running}{{ end }}` })}{{ end }}
+{{ end }}
+containerStatuses:
+{{ range .spec.containers }}
+${containerStatus({ ready: 'false', started: 'false', state: `{{ if eq .name $target }}${state}{{ else if eq $targetList "initContainers" }}${waiting('PodInitializing')}{{ else }}${running}{{ end }}` })}{{ end }}
+`
+  return [
+    stage(
+      'pod-image-not-found-pull-failed',
+      selector({ scenario: [marker], from: ['Created', 'PullBackOff'] }),
+      timing.pullBackOffMs,
+      [
+        statusPatch(statusFor(waiting('ErrImagePull', pullError), 'PullFailed')),
+        event({
+          type: 'Warning',
+          reason: 'Failed',
+          message: `{{ printf "Failed to pull image %q: %s" ${reference} (printf "rpc error: code = NotFound desc = failed to pull and unpack image %q: failed to resolve reference %q: %s: not found" ${reference} ${reference} ${reference}) | Quote }}`
+        }),
+        event({ type: 'Warning', reason: 'Failed', message: '"Error: ErrImagePull"' })
+      ],
+      marker
+    ),
+    stage(
+      'pod-image-not-found-back-off',
+      selector({ scenario: [marker], from: ['PullFailed'] }),
+      timing.pullBackOffMs,
+      [
+        statusPatch(
+          statusFor(
+            waiting('ImagePullBackOff', `{{ printf "Back-off pulling image %q" ${reference} | Quote }}`),
+            'PullBackOff'
+          )
+        ),
+        event({
+          type: 'Normal',
+          reason: 'BackOff',
+          message: `{{ printf "Back-off pulling image %q" ${reference} | Quote }}`
+        }),
+        event({ type: 'Warning', reason: 'Failed', message: '"Error: ImagePullBackOff"' })
+      ],
+      marker
+    )
+  ]
+}
+
+function neverReady(timing: KubeletTiming): string {
+  const marker = SCENARIO_MARKERS.neverReady
+  const body = `{{PRELUDE}}
+${conditions({ initialized: '"True"', ready: '"False"', stage: 'Unhealthy' })}`
+  return stage(
+    'pod-never-ready-unhealthy',
+    selector({ scenario: [marker], from: ['Running'] }),
+    timing.runMs,
+    [
+      statusPatch(body),
+      event({ type: 'Warning', reason: 'Unhealthy', message: '"Readiness probe failed: "' })
+    ],
+    marker
+  )
+}
+
+// The kubelet stops the containers and, once they are gone, deletes the pod object for good.
+function terminating(timing: KubeletTiming): string {
+  return stage('pod-terminating', selector({ deleting: true }), timing.terminateMs, [
+    event({ type: 'Normal', reason: 'Killing', message: '"Stopping container app"', about: 'app' }),
+    `  - finalizers: {empty: true}\n`,
+    `  - delete: true\n`
+  ])
+}
+
+// The rig's one node: Ready, with room for every test's pods, and the kubelet endpoint kwok serves.
+function nodeReady(): string {
+  return `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata: {name: node-ready}
+spec:
+  resourceRef: {apiGroup: v1, kind: Node}
+  selector:
+    matchExpressions:
+    - {key: '.status.conditions[]? | select(.type == "Ready") | .status', operator: NotIn, values: ['True']}
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      addresses:
+      - {type: InternalIP, address: {{ NodeIP | Quote }}}
+      - {type: Hostname, address: {{ .metadata.name | Quote }}}
+      allocatable: {cpu: "32", memory: 128Gi, pods: "250", ephemeral-storage: 100Gi}
+      capacity: {cpu: "32", memory: 128Gi, pods: "250", ephemeral-storage: 100Gi}
+      conditions:
+      - {type: Ready, status: "True", reason: KubeletReady, message: kubelet is posting ready status, lastHeartbeatTime: {{ $now | Quote }}, lastTransitionTime: {{ $now | Quote }}}
+      - {type: MemoryPressure, status: "False", reason: KubeletHasSufficientMemory, message: kubelet has sufficient memory available, lastHeartbeatTime: {{ $now | Quote }}, lastTransitionTime: {{ $now | Quote }}}
+      - {type: DiskPressure, status: "False", reason: KubeletHasNoDiskPressure, message: kubelet has no disk pressure, lastHeartbeatTime: {{ $now | Quote }}, lastTransitionTime: {{ $now | Quote }}}
+      - {type: PIDPressure, status: "False", reason: KubeletHasSufficientPID, message: kubelet has sufficient PID available, lastHeartbeatTime: {{ $now | Quote }}, lastTransitionTime: {{ $now | Quote }}}
+      daemonEndpoints:
+        kubeletEndpoint: {Port: {{ NodePort }}}
+      nodeInfo: {architecture: amd64, operatingSystem: linux, kubeletVersion: {{ Version | Quote }}, containerRuntimeVersion: "containerd://2.0.0", kernelVersion: 6.6.0, osImage: Container-Optimized OS from Google, machineID: "", systemUUID: "", bootID: "", kubeProxyVersion: ""}
+      phase: Running
+`
+}
+
+export function kubeletStages(timing: KubeletTiming = FAST_TIMING): string {
+  const crashing = [SCENARIO_MARKERS.crashLoop, SCENARIO_MARKERS.oomKilled]
+  const documents = [
+    nodeReady(),
+    created(timing),
+    started('pod-running', 'healthy', ['Created'], timing.runMs),
+    started(
+      'pod-never-ready-running',
+      [SCENARIO_MARKERS.neverReady],
+      ['Created'],
+      timing.runMs,
+      SCENARIO_MARKERS.neverReady
+    ),
+    neverReady(timing),
+    ...crashing.flatMap(marker => [
+      started(`pod-${marker}-running`, [marker], ['Created'], timing.runMs, marker),
+      crashed(marker, timing),
+      started(`pod-${marker}-restarted`, [marker], ['Crashed'], backOffDelay(marker, timing), marker)
+    ]),
+    ...imageNotFound(timing),
+    terminating(timing)
+  ]
+  return documents.join('---\n')
+}

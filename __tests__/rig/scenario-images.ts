@@ -1,0 +1,21 @@
+// Pod scenarios chosen by the image itself, the same way on both rigs: a container whose image reference holds
+// one of these markers behaves so, every other container is healthy. A real kubelet decides by what the
+// registry and the process do; the stand-ins decide by the name, so a test needs no set-up to get a broken pod
+// (`…/noesis2-web:v2-crash-loop`, a proxy image `…/cloud-sql-proxy:2.15.0-crash-loop`).
+
+export const SCENARIO_MARKERS = {
+  // the registry says the image does not exist: ErrImagePull, then ImagePullBackOff
+  imageNotFound: 'image-not-found',
+  // the process exits 1 a moment after it starts, again after each back-off
+  crashLoop: 'crash-loop',
+  // the process is killed for memory (exit 137, OOMKilled), again after each back-off
+  oomKilled: 'oom-killed',
+  // the process runs and its readiness probe never passes
+  neverReady: 'never-ready'
+} as const
+
+export type ScenarioMarker = (typeof SCENARIO_MARKERS)[keyof typeof SCENARIO_MARKERS]
+
+export function markerOfImage(image: string): ScenarioMarker | undefined {
+  return Object.values(SCENARIO_MARKERS).find(marker => image.includes(marker))
+}

@@ -1,0 +1,167 @@
+// End-to-end against the real control plane (kube-apiserver, kube-controller-manager, kube-scheduler, etcd and
+// kwok as the kubelet): the committed dist/ deploys through the Google stand-ins with the pinned kubectl, as
+// the deployer of docs/rbac.yaml. What a real API server accepts, defaults, refuses and rolls is the judge here.
+
+import { after, before, describe, test } from 'node:test'
+import assert from 'node:assert/strict'
+import { EXAMPLE_INPUTS } from '../support/example-inputs.js'
+import { REGISTRY, startControlPlaneE2E, type E2E } from '../support/e2e.js'
+import type { ControlPlaneRig } from '../support/rig.js'
+
+let e2e: E2E<ControlPlaneRig>
+let rig: ControlPlaneRig
+before(async () => {
+  e2e = await startControlPlaneE2E()
+  rig = e2e.rig
+})
+after(async () => e2e?.stop())
+
+interface Container {
+  name: string
+  image: string
+  args?: string[]
+  env?: Array<{ name: string; value?: string; valueFrom?: unknown }>
+}
+interface Deployment {
+  metadata: { generation: number; annotations?: Record<string, string> }
+  spec: { template: { spec: { containers: Container[] } } }
+}
+
+function app(deployment: Deployment): Container {
+  return deployment.spec.template.spec.containers.find(c => c.name === 'app')!
+}
+
+// Words and numbers that YAML 1.1 (kubectl's reader) does not read as strings.
+const YAML_11_VALUES = ['on', 'no', 'yes', 'off', 'y', '1_000', '0o17', '10:30', '.inf', '~', '0x1F', '1e3']
+
+describe('deploy on a real API server', () => {
+  test('YAML 1.1 words in every free-text input reach the cluster as the strings they are', async () => {
+    const ns = 'cp-yaml'
+    const env = YAML_11_VALUES.map((value, i) => `V${i}=${value}`).join('\n')
+    const run = await e2e.run(
+      ns,
+      {
+        image: `${REGISTRY}:v1`,
+        env: `FEATURE_FLAG=on\nDEBUG=no\n${env}`,
+        secret_data: `${EXAMPLE_INPUTS.secret_data}\nON=yes\nNO=1_000`,
+        worker_queues: 'on',
+        celery_app: 'yes'
+      },
+      { env: { GITHUB_ACTOR: 'yes', GITHUB_RUN_ID: '4242', GITHUB_SHA: '1e3'.padEnd(40, '0') } }
+    )
+    assert.equal(run.exitCode, 0, run.stdout + run.stderr)
+    assert.equal(run.outputs.status, 'deployed')
+
+    const worker = await rig.kubectlJson<Deployment>('get', 'deployment', 'celery-worker', '-n', ns)
+    const plain = Object.fromEntries(
+      (app(worker).env ?? []).filter(e => e.value !== undefined).map(e => [e.name, e.value])
+    )
+    assert.equal(plain.FEATURE_FLAG, 'on')
+    assert.equal(plain.DEBUG, 'no')
+    YAML_11_VALUES.forEach((value, i) => assert.equal(plain[`V${i}`], value))
+    assert.deepEqual(app(worker).args?.slice(0, 2), ['-A', 'yes'])
+    assert.equal(app(worker).args?.at(-1), 'on', 'the queue named "on"')
+    assert.ok(
+      app(worker).env?.some(e => e.name === 'ON' && e.valueFrom),
+      'a Secret key named ON is an env var'
+    )
+    assert.equal(worker.metadata.annotations?.['deploy-gke-workers/actor'], 'yes')
+
+    const secret = await rig.kubectlJson<{ data: Record<string, string> }>(
+      'get',
+      'secret',
+      'app-secrets',
+      '-n',
+      ns
+    )
+    assert.equal(Buffer.from(secret.data.ON, 'base64').toString(), 'yes')
+    assert.equal(Buffer.from(secret.data.NO, 'base64').toString(), '1_000')
+  })
+
+  test('first deploy, unchanged redeploy, new image, same-image dispatch redeploy', async () => {
+    const ns = 'cp-story'
+    const first = await e2e.run(ns, { image: `${REGISTRY}:v1` })
+    assert.equal(first.exitCode, 0, first.stdout + first.stderr)
+    assert.equal(first.outputs.status, 'deployed')
+    assert.equal(first.outputs.worker_revision, '1')
+    assert.equal(first.outputs.beat_revision, '1')
+    for (const kind of ['Namespace', 'ServiceAccount', 'Secret', 'Deployment', 'HorizontalPodAutoscaler']) {
+      assert.match(first.summary, new RegExp(`\\| ${kind} \\| [\\w-]+ \\| created \\|`), `${kind} created`)
+    }
+    const secret = await rig.kubectlJson<{ data: Record<string, string> }>(
+      'get',
+      'secret',
+      'app-secrets',
+      '-n',
+      ns
+    )
+    assert.equal(
+      Buffer.from(secret.data.DATABASE_URL, 'base64').toString(),
+      'postgresql://noesis2_app:p%40ss%3Aw%2Frd-example@127.0.0.1:5432/noesis2'
+    )
+
+    // A later run with the same inputs: nothing changes, the Deployments keep naming the run that rolled them.
+    const again = await e2e.run(ns, { image: `${REGISTRY}:v1` }, { env: { GITHUB_RUN_ID: '4343' } })
+    assert.equal(again.exitCode, 0, again.stdout + again.stderr)
+    assert.equal(again.outputs.status, 'unchanged')
+    assert.equal(again.outputs.worker_revision, '1')
+    const worker = await rig.kubectlJson<Deployment>('get', 'deployment', 'celery-worker', '-n', ns)
+    assert.equal(worker.metadata.generation, 1, 'the real server saw no change at all')
+    assert.match(worker.metadata.annotations?.['deploy-gke-workers/run-url'] ?? '', /runs\/4242$/)
+
+    const second = await e2e.run(ns, { image: `${REGISTRY}:v2` })
+    assert.equal(second.exitCode, 0, second.stdout + second.stderr)
+    assert.equal(second.outputs.status, 'deployed')
+    assert.equal(second.outputs.worker_revision, '2')
+    assert.equal(second.outputs.beat_revision, '2')
+    assert.equal(
+      app(await rig.kubectlJson<Deployment>('get', 'deployment', 'celery-worker', '-n', ns)).image,
+      `${REGISTRY}:v2`
+    )
+
+    const dispatch = await e2e.run(ns, { image: `${REGISTRY}:v2` }, { eventName: 'workflow_dispatch' })
+    assert.equal(dispatch.exitCode, 0, dispatch.stdout + dispatch.stderr)
+    assert.equal(dispatch.outputs.status, 'deployed')
+    assert.equal(dispatch.outputs.worker_revision, '3', 'a same-image dispatch rolls the pods')
+    assert.match(dispatch.summary, /celery-worker restarted: redeploy requested \(workflow_dispatch\)/)
+  })
+
+  test('a missing Secret key is caught before any write', async () => {
+    const ns = 'cp-secret'
+    await rig.applyObjects([
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'app-secrets', namespace: ns },
+        stringData: { SECRET_KEY: 'x', DATABASE_URL: 'y' }
+      }
+    ])
+    const run = await e2e.run(ns, {
+      image: `${REGISTRY}:s1`,
+      secret_data: '',
+      db_user: '',
+      db_password: '',
+      db_name: ''
+    })
+    assert.equal(run.exitCode, 1)
+    assert.match(run.stdout, /Pre-flight checks failed; nothing was changed/)
+    assert.match(
+      run.stdout,
+      /needs key REDIS_URL of Secret app-secrets, which the Secret in the cluster lacks/
+    )
+    assert.equal(e2e.writesTo(ns), 0, 'no write reached the namespace')
+    assert.equal((await rig.kubectl('get', 'deployments', '-n', ns, '-o', 'name')).stdout.trim(), '')
+  })
+
+  test('an identity the RBAC does not let deploy is refused before any write', async () => {
+    const ns = 'cp-rbac'
+    const run = await e2e.run(ns, { image: `${REGISTRY}:r1` }, { env: await rig.envFor('planner') })
+    assert.equal(run.exitCode, 1)
+    assert.match(run.stdout, /Pre-flight checks failed; nothing was changed/)
+    assert.match(run.stdout, /may not create namespaces \(cluster-wide\)/)
+    assert.match(run.stdout, /may not patch deployments\.apps in namespace cp-rbac/)
+    assert.equal(e2e.writesTo(ns), 0)
+    assert.notEqual((await rig.kubectl('get', 'namespace', ns)).code, 0, 'the namespace was not created')
+  })
+})

@@ -16,7 +16,7 @@ import {
 } from './patch.js'
 import { decodeSelfSubjectAccessReview } from './protobuf.js'
 import type { ResourceType } from './resources.js'
-import { apiVersionOf, findResource, RESOURCES } from './resources.js'
+import { apiVersionOf, findResource, groupVersionKind, RESOURCES } from './resources.js'
 import { KIND_SCHEMAS } from './schema.js'
 import { labelsOf, parseFieldSelector, parseLabelSelector, selectorToString } from './selectors.js'
 import * as S from './status.js'
@@ -24,6 +24,7 @@ import type { Store } from './store.js'
 import { meta } from './store.js'
 import { TABLE_CONTENT_TYPE, toTable, wantsTable } from './table.js'
 import { strictDecodingMessage, unknownFields, validateObject } from './validation.js'
+import { firstTypeMismatch } from './value-types.js'
 import { serveWatch } from './watch.js'
 
 export interface ApiContext {
@@ -262,6 +263,12 @@ export class ResourceApi {
   }
 
   private strictCheck(rt: ResourceType, obj: JsonObject, q: URLSearchParams): string[] {
+    // Decoding into the Go type fails on a value of the wrong type whatever the field validation.
+    const wrongType = firstTypeMismatch(obj, rt.kind)
+    if (wrongType)
+      throw S.badRequest(
+        `${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: ${wrongType.decodeMessage}`
+      )
     const unknown = unknownFields(obj, rt.kind)
     if (!unknown.length) return []
     const mode = q.get('fieldValidation') ?? 'Warn'
@@ -397,7 +404,11 @@ export class ResourceApi {
     applyDefaults(obj, rt.kind, false)
     const causes = validateObject(obj, rt.kind, old)
     if (causes.length) throw S.invalid(rt, String(m.name), causes)
-    if (rt.hasGeneration && !deepEqual(old.spec, obj.spec)) m.generation = Number(om.generation ?? 1) + 1
+    // The Deployment strategy bumps the generation on an annotation change too (annotations are copied to
+    // the ReplicaSets); every other kind on a spec change only.
+    const annotationsMoved = rt.kind === 'Deployment' && !deepEqual(om.annotations ?? {}, m.annotations ?? {})
+    if (rt.hasGeneration && (!deepEqual(old.spec, obj.spec) || annotationsMoved))
+      m.generation = Number(om.generation ?? 1) + 1
     if (!opts.applied) recordUpdate(old, obj, rt.kind, opts.manager, apiVersionOf(rt), opts.subresource)
     else touchApplyTime(obj, old, opts.manager)
     const result = withTypeFirst(orderMeta(obj))
@@ -480,9 +491,19 @@ export class ResourceApi {
         `the name of the object (${String(am.name)}) does not match the name on the URL (${name})`
       )
     const unknown = unknownFields(applied, rt.kind)
+    const where = `${rt.namespaced ? `${ns}/` : ''}${name}; ${groupVersionKind(rt)}`
     if (unknown.length)
       throw S.internalNoReason(
-        `failed to create typed patch object (${ns}/${name}; ${apiVersionOf(rt)}, Kind=${rt.kind}): ${unknown[0].smdPath}: field not declared in schema`
+        `failed to create typed patch object (${where}): ${unknown[0].smdPath}: field not declared in schema`
+      )
+    const wrongType = firstTypeMismatch(applied, rt.kind)
+    if (wrongType?.smdMessage)
+      throw S.internalNoReason(
+        `failed to create typed patch object (${where}): ${wrongType.smdPath}: ${wrongType.smdMessage}`
+      )
+    if (wrongType?.conversionMessage)
+      throw S.internalNoReason(
+        `failed to convert new object (${where}) to proper version: unable to convert unstructured object to ${groupVersionKind(rt)}: ${wrongType.conversionMessage}`
       )
     const force = q.get('force') === 'true'
     const old = this.store.get(rt, ns, name)

@@ -167,6 +167,11 @@ export function apiVersionOf(rt: ResourceType): string {
   return rt.group ? `${rt.group}/${rt.version}` : rt.version
 }
 
+// A GroupVersionKind as Go prints it in messages: `apps/v1, Kind=Deployment`, `/v1, Kind=ConfigMap`.
+export function groupVersionKind(rt: ResourceType): string {
+  return `${rt.group}/${rt.version}, Kind=${rt.kind}`
+}
+
 // `deployments.apps`, or just `namespaces` for the core group: the form Status messages use
 export function qualifiedResource(rt: ResourceType): string {
   return rt.group ? `${rt.resource}.${rt.group}` : rt.resource

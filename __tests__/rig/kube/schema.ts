@@ -4,6 +4,10 @@ export type Schema = Scalar | Struct | List | MapOf | Free
 
 export interface Scalar {
   t: 'scalar'
+  // The JSON type the real API's schema declares (structured-merge-diff checks it on apply, the Go decoder on
+  // create and update): a string, an integer (int32/int64), a boolean, an int-or-string, or a quantity (a
+  // string or a number in the quantity grammar).
+  type: 'string' | 'integer' | 'boolean' | 'int-or-string' | 'quantity'
 }
 export interface Free {
   t: 'free' // anything goes, owned as one leaf (e.g. HPA status, managedFields)
@@ -11,6 +15,8 @@ export interface Free {
 export interface Struct {
   t: 'struct'
   fields: Record<string, Schema | (() => Schema)>
+  // The Go type's name, for the decoder's "cannot unmarshal ... into Go struct field EnvVar.value" message.
+  go?: string
   atomic?: boolean
   // a pointer in Go: when added, an Update's field set marks it with "."
   ptr?: boolean
@@ -27,7 +33,12 @@ export interface MapOf {
   atomic?: boolean
 }
 
-const str: Scalar = { t: 'scalar' }
+const str: Scalar = { t: 'scalar', type: 'string' }
+const int: Scalar = { t: 'scalar', type: 'integer' }
+const bool: Scalar = { t: 'scalar', type: 'boolean' }
+const intOrString: Scalar = { t: 'scalar', type: 'int-or-string' }
+const quantity: Scalar = { t: 'scalar', type: 'quantity' }
+const quantityMap: MapOf = { t: 'map', of: quantity }
 const free: Free = { t: 'free' }
 const struct = (fields: Struct['fields'], extra: Partial<Struct> = {}): Struct => ({
   t: 'struct',
@@ -59,70 +70,76 @@ const ownerReference = struct({
   kind: str,
   name: str,
   uid: str,
-  controller: str,
-  blockOwnerDeletion: str
+  controller: bool,
+  blockOwnerDeletion: bool
 })
 
-export const objectMeta: Struct = struct({
-  name: str,
-  generateName: str,
-  namespace: str,
-  selfLink: str,
-  uid: str,
-  resourceVersion: str,
-  generation: str,
-  creationTimestamp: str,
-  deletionTimestamp: str,
-  deletionGracePeriodSeconds: str,
-  labels: strMap,
-  annotations: strMap,
-  ownerReferences: keyed(['uid'], ownerReference),
-  finalizers: { t: 'list', of: str, set: true },
-  managedFields: atomicList(managedFieldsEntry)
-})
+export const objectMeta: Struct = struct(
+  {
+    name: str,
+    generateName: str,
+    namespace: str,
+    selfLink: str,
+    uid: str,
+    resourceVersion: str,
+    generation: int,
+    creationTimestamp: str,
+    deletionTimestamp: str,
+    deletionGracePeriodSeconds: int,
+    labels: strMap,
+    annotations: strMap,
+    ownerReferences: keyed(['uid'], ownerReference),
+    finalizers: { t: 'list', of: str, set: true },
+    managedFields: atomicList(managedFieldsEntry)
+  },
+  { go: 'ObjectMeta' }
+)
 
 const labelSelector = atomicStruct({
   matchLabels: strMap,
   matchExpressions: atomicList(struct({ key: str, operator: str, values: strList }))
 })
 
-const keyToPath = struct({ key: str, path: str, mode: str })
+const keyToPath = struct({ key: str, path: str, mode: int })
 const objectFieldSelector = atomicStruct({ apiVersion: str, fieldPath: str })
-const resourceFieldSelector = atomicStruct({ containerName: str, resource: str, divisor: str })
+const resourceFieldSelector = atomicStruct({ containerName: str, resource: str, divisor: quantity })
 
-const envVar = struct({
-  name: str,
-  value: str,
-  valueFrom: struct(
-    {
-      fieldRef: objectFieldSelector,
-      resourceFieldRef: resourceFieldSelector,
-      configMapKeyRef: atomicStruct({ name: str, key: str, optional: str }),
-      secretKeyRef: atomicStruct({ name: str, key: str, optional: str })
-    },
-    { ptr: true }
-  )
-})
+const envVar = struct(
+  {
+    name: str,
+    value: str,
+    valueFrom: struct(
+      {
+        fieldRef: objectFieldSelector,
+        resourceFieldRef: resourceFieldSelector,
+        configMapKeyRef: atomicStruct({ name: str, key: str, optional: bool }),
+        secretKeyRef: atomicStruct({ name: str, key: str, optional: bool })
+      },
+      { ptr: true }
+    )
+  },
+  { go: 'EnvVar' }
+)
 
 const envFromSource = struct({
   prefix: str,
-  configMapRef: atomicStruct({ name: str, optional: str }),
-  secretRef: atomicStruct({ name: str, optional: str })
+  configMapRef: atomicStruct({ name: str, optional: bool }),
+  secretRef: atomicStruct({ name: str, optional: bool })
 })
 
 const execAction = struct({ command: strList }, { ptr: true })
 const httpGet = struct(
   {
     path: str,
-    port: str,
+    port: intOrString,
     host: str,
     scheme: str,
     httpHeaders: atomicList(struct({ name: str, value: str }))
   },
   { ptr: true }
 )
-const tcpSocket = struct({ port: str, host: str }, { ptr: true })
-const grpc = struct({ port: str, service: str }, { ptr: true })
+const tcpSocket = struct({ port: intOrString, host: str }, { ptr: true })
+const grpc = struct({ port: int, service: str }, { ptr: true })
 
 const probe = struct(
   {
@@ -130,18 +147,18 @@ const probe = struct(
     httpGet,
     tcpSocket,
     grpc,
-    initialDelaySeconds: str,
-    timeoutSeconds: str,
-    periodSeconds: str,
-    successThreshold: str,
-    failureThreshold: str,
-    terminationGracePeriodSeconds: str
+    initialDelaySeconds: int,
+    timeoutSeconds: int,
+    periodSeconds: int,
+    successThreshold: int,
+    failureThreshold: int,
+    terminationGracePeriodSeconds: int
   },
-  { ptr: true }
+  { ptr: true, go: 'Probe' }
 )
 
 const lifecycleHandler = struct(
-  { exec: execAction, httpGet, tcpSocket, sleep: struct({ seconds: str }, { ptr: true }) },
+  { exec: execAction, httpGet, tcpSocket, sleep: struct({ seconds: int }, { ptr: true }) },
   { ptr: true }
 )
 
@@ -150,108 +167,114 @@ const seccompProfile = struct({ type: str, localhostProfile: str }, { ptr: true 
 const seLinuxOptions = struct({ user: str, role: str, type: str, level: str }, { ptr: true })
 const appArmorProfile = struct({ type: str, localhostProfile: str }, { ptr: true })
 const windowsOptions = struct(
-  { gmsaCredentialSpecName: str, gmsaCredentialSpec: str, runAsUserName: str, hostProcess: str },
+  { gmsaCredentialSpecName: str, gmsaCredentialSpec: str, runAsUserName: str, hostProcess: bool },
   { ptr: true }
 )
 
 const securityContext = struct(
   {
     capabilities,
-    privileged: str,
+    privileged: bool,
     seLinuxOptions,
     windowsOptions,
-    runAsUser: str,
-    runAsGroup: str,
-    runAsNonRoot: str,
-    readOnlyRootFilesystem: str,
-    allowPrivilegeEscalation: str,
+    runAsUser: int,
+    runAsGroup: int,
+    runAsNonRoot: bool,
+    readOnlyRootFilesystem: bool,
+    allowPrivilegeEscalation: bool,
     procMount: str,
     seccompProfile,
     appArmorProfile
   },
-  { ptr: true }
+  { ptr: true, go: 'SecurityContext' }
 )
 
-const resourceRequirements = struct({
-  limits: strMap,
-  requests: strMap,
-  claims: keyed(['name'], struct({ name: str, request: str }))
-})
+const resourceRequirements = struct(
+  {
+    limits: quantityMap,
+    requests: quantityMap,
+    claims: keyed(['name'], struct({ name: str, request: str }))
+  },
+  { go: 'ResourceRequirements' }
+)
 
-const container: Struct = struct({
-  name: str,
-  image: str,
-  command: strList,
-  args: strList,
-  workingDir: str,
-  ports: keyed(
-    ['containerPort', 'protocol'],
-    struct({ name: str, hostPort: str, containerPort: str, protocol: str, hostIP: str })
-  ),
-  envFrom: atomicList(envFromSource),
-  env: keyed(['name'], envVar),
-  resources: resourceRequirements,
-  resizePolicy: atomicList(struct({ resourceName: str, restartPolicy: str })),
-  restartPolicy: str,
-  volumeMounts: keyed(
-    ['mountPath'],
-    struct({
-      name: str,
-      readOnly: str,
-      recursiveReadOnly: str,
-      mountPath: str,
-      subPath: str,
-      mountPropagation: str,
-      subPathExpr: str
-    })
-  ),
-  volumeDevices: keyed(['devicePath'], struct({ name: str, devicePath: str })),
-  livenessProbe: probe,
-  readinessProbe: probe,
-  startupProbe: probe,
-  lifecycle: struct(
-    { postStart: lifecycleHandler, preStop: lifecycleHandler, stopSignal: str },
-    { ptr: true }
-  ),
-  terminationMessagePath: str,
-  terminationMessagePolicy: str,
-  imagePullPolicy: str,
-  securityContext,
-  stdin: str,
-  stdinOnce: str,
-  tty: str
-})
+const container: Struct = struct(
+  {
+    name: str,
+    image: str,
+    command: strList,
+    args: strList,
+    workingDir: str,
+    ports: keyed(
+      ['containerPort', 'protocol'],
+      struct({ name: str, hostPort: int, containerPort: int, protocol: str, hostIP: str })
+    ),
+    envFrom: atomicList(envFromSource),
+    env: keyed(['name'], envVar),
+    resources: resourceRequirements,
+    resizePolicy: atomicList(struct({ resourceName: str, restartPolicy: str })),
+    restartPolicy: str,
+    volumeMounts: keyed(
+      ['mountPath'],
+      struct({
+        name: str,
+        readOnly: bool,
+        recursiveReadOnly: str,
+        mountPath: str,
+        subPath: str,
+        mountPropagation: str,
+        subPathExpr: str
+      })
+    ),
+    volumeDevices: keyed(['devicePath'], struct({ name: str, devicePath: str })),
+    livenessProbe: probe,
+    readinessProbe: probe,
+    startupProbe: probe,
+    lifecycle: struct(
+      { postStart: lifecycleHandler, preStop: lifecycleHandler, stopSignal: str },
+      { ptr: true }
+    ),
+    terminationMessagePath: str,
+    terminationMessagePolicy: str,
+    imagePullPolicy: str,
+    securityContext,
+    stdin: bool,
+    stdinOnce: bool,
+    tty: bool
+  },
+  { go: 'Container' }
+)
 
 const volume = struct({
   name: str,
-  emptyDir: struct({ medium: str, sizeLimit: str }, { ptr: true }),
+  emptyDir: struct({ medium: str, sizeLimit: quantity }, { ptr: true }),
   secret: struct(
-    { secretName: str, items: atomicList(keyToPath), defaultMode: str, optional: str },
+    { secretName: str, items: atomicList(keyToPath), defaultMode: int, optional: bool },
     { ptr: true }
   ),
   configMap: struct(
-    { name: str, items: atomicList(keyToPath), defaultMode: str, optional: str },
+    { name: str, items: atomicList(keyToPath), defaultMode: int, optional: bool },
     { ptr: true }
   ),
-  projected: struct({ sources: atomicList(free), defaultMode: str }, { ptr: true }),
-  downwardAPI: struct({ items: atomicList(free), defaultMode: str }, { ptr: true }),
-  persistentVolumeClaim: struct({ claimName: str, readOnly: str }, { ptr: true }),
+  projected: struct({ sources: atomicList(free), defaultMode: int }, { ptr: true }),
+  downwardAPI: struct({ items: atomicList(free), defaultMode: int }, { ptr: true }),
+  persistentVolumeClaim: struct({ claimName: str, readOnly: bool }, { ptr: true }),
   csi: struct(
-    { driver: str, readOnly: str, fsType: str, volumeAttributes: strMap, nodePublishSecretRef: free },
+    { driver: str, readOnly: bool, fsType: str, volumeAttributes: strMap, nodePublishSecretRef: free },
     { ptr: true }
   ),
   ephemeral: struct({ volumeClaimTemplate: free }, { ptr: true }),
   hostPath: struct({ path: str, type: str }, { ptr: true })
 })
 
-const toleration = struct({ key: str, operator: str, value: str, effect: str, tolerationSeconds: str })
+const toleration = struct({ key: str, operator: str, value: str, effect: str, tolerationSeconds: int })
 
 const topologySpreadConstraint = struct({
-  maxSkew: str,
+  maxSkew: int,
   topologyKey: str,
   whenUnsatisfiable: str,
   labelSelector,
-  minDomains: str,
+  minDomains: int,
   nodeAffinityPolicy: str,
   nodeTaintsPolicy: str,
   matchLabelKeys: strList
@@ -261,12 +284,12 @@ const podSecurityContext = struct(
   {
     seLinuxOptions,
     windowsOptions,
-    runAsUser: str,
-    runAsGroup: str,
-    runAsNonRoot: str,
-    supplementalGroups: strList,
+    runAsUser: int,
+    runAsGroup: int,
+    runAsNonRoot: bool,
+    supplementalGroups: atomicList(int),
     supplementalGroupsPolicy: str,
-    fsGroup: str,
+    fsGroup: int,
     sysctls: atomicList(struct({ name: str, value: str })),
     fsGroupChangePolicy: str,
     seccompProfile,
@@ -276,58 +299,61 @@ const podSecurityContext = struct(
   { ptr: true }
 )
 
-export const podSpec: Struct = struct({
-  volumes: keyed(['name'], volume),
-  initContainers: keyed(['name'], container),
-  containers: keyed(['name'], container),
-  ephemeralContainers: keyed(['name'], free),
-  restartPolicy: str,
-  terminationGracePeriodSeconds: str,
-  activeDeadlineSeconds: str,
-  dnsPolicy: str,
-  nodeSelector: strMap,
-  serviceAccountName: str,
-  serviceAccount: str,
-  automountServiceAccountToken: str,
-  nodeName: str,
-  hostNetwork: str,
-  hostPID: str,
-  hostIPC: str,
-  shareProcessNamespace: str,
-  securityContext: podSecurityContext,
-  imagePullSecrets: keyed(['name'], struct({ name: str })),
-  hostname: str,
-  subdomain: str,
-  affinity: struct({ nodeAffinity: free, podAffinity: free, podAntiAffinity: free }, { ptr: true }),
-  schedulerName: str,
-  tolerations: atomicList(toleration),
-  hostAliases: keyed(['ip'], struct({ ip: str, hostnames: strList })),
-  priorityClassName: str,
-  priority: str,
-  dnsConfig: struct(
-    { nameservers: strList, searches: strList, options: atomicList(struct({ name: str, value: str })) },
-    { ptr: true }
-  ),
-  readinessGates: atomicList(struct({ conditionType: str })),
-  runtimeClassName: str,
-  enableServiceLinks: str,
-  preemptionPolicy: str,
-  overhead: strMap,
-  topologySpreadConstraints: keyed(['topologyKey', 'whenUnsatisfiable'], topologySpreadConstraint),
-  setHostnameAsFQDN: str,
-  os: struct({ name: str }, { ptr: true }),
-  hostUsers: str,
-  schedulingGates: keyed(['name'], struct({ name: str })),
-  resourceClaims: keyed(['name'], free),
-  resources: free
-})
+export const podSpec: Struct = struct(
+  {
+    volumes: keyed(['name'], volume),
+    initContainers: keyed(['name'], container),
+    containers: keyed(['name'], container),
+    ephemeralContainers: keyed(['name'], free),
+    restartPolicy: str,
+    terminationGracePeriodSeconds: int,
+    activeDeadlineSeconds: int,
+    dnsPolicy: str,
+    nodeSelector: strMap,
+    serviceAccountName: str,
+    serviceAccount: str,
+    automountServiceAccountToken: bool,
+    nodeName: str,
+    hostNetwork: bool,
+    hostPID: bool,
+    hostIPC: bool,
+    shareProcessNamespace: bool,
+    securityContext: podSecurityContext,
+    imagePullSecrets: keyed(['name'], struct({ name: str })),
+    hostname: str,
+    subdomain: str,
+    affinity: struct({ nodeAffinity: free, podAffinity: free, podAntiAffinity: free }, { ptr: true }),
+    schedulerName: str,
+    tolerations: atomicList(toleration),
+    hostAliases: keyed(['ip'], struct({ ip: str, hostnames: strList })),
+    priorityClassName: str,
+    priority: int,
+    dnsConfig: struct(
+      { nameservers: strList, searches: strList, options: atomicList(struct({ name: str, value: str })) },
+      { ptr: true }
+    ),
+    readinessGates: atomicList(struct({ conditionType: str })),
+    runtimeClassName: str,
+    enableServiceLinks: bool,
+    preemptionPolicy: str,
+    overhead: quantityMap,
+    topologySpreadConstraints: keyed(['topologyKey', 'whenUnsatisfiable'], topologySpreadConstraint),
+    setHostnameAsFQDN: bool,
+    os: struct({ name: str }, { ptr: true }),
+    hostUsers: bool,
+    schedulingGates: keyed(['name'], struct({ name: str })),
+    resourceClaims: keyed(['name'], free),
+    resources: free
+  },
+  { go: 'PodSpec' }
+)
 
 const podTemplateSpec = struct({
   metadata: objectMeta,
   spec: podSpec
 })
 
-const intOrPercent = str
+const intOrPercent = intOrString
 
 function top(specFields: Struct['fields'] | null, extra: Struct['fields'] = {}): Struct {
   const fields: Struct['fields'] = { apiVersion: str, kind: str, metadata: objectMeta, ...extra }
@@ -352,10 +378,10 @@ export const KIND_SCHEMAS: Record<string, Struct> = {
   ServiceAccount: top(null, {
     secrets: keyed(['name'], free),
     imagePullSecrets: atomicList(struct({ name: str })),
-    automountServiceAccountToken: str
+    automountServiceAccountToken: bool
   }),
-  Secret: top(null, { data: strMap, stringData: strMap, type: str, immutable: str }),
-  ConfigMap: top(null, { data: strMap, binaryData: strMap, immutable: str }),
+  Secret: top(null, { data: strMap, stringData: strMap, type: str, immutable: bool }),
+  ConfigMap: top(null, { data: strMap, binaryData: strMap, immutable: bool }),
   Event: top(null, {
     involvedObject: struct({
       kind: str,
@@ -371,7 +397,7 @@ export const KIND_SCHEMAS: Record<string, Struct> = {
     source: struct({ component: str, host: str }),
     firstTimestamp: str,
     lastTimestamp: str,
-    count: str,
+    count: int,
     type: str,
     eventTime: str,
     series: free,
@@ -383,42 +409,42 @@ export const KIND_SCHEMAS: Record<string, Struct> = {
   Pod: top(podSpec.fields, { status: free }),
   Deployment: top(
     {
-      replicas: str,
+      replicas: int,
       selector: labelSelector,
       template: podTemplateSpec,
       strategy: struct({
         type: str,
         rollingUpdate: struct({ maxUnavailable: intOrPercent, maxSurge: intOrPercent }, { ptr: true })
       }),
-      minReadySeconds: str,
-      revisionHistoryLimit: str,
-      paused: str,
-      progressDeadlineSeconds: str
+      minReadySeconds: int,
+      revisionHistoryLimit: int,
+      paused: bool,
+      progressDeadlineSeconds: int
     },
     {
       status: struct({
-        observedGeneration: str,
-        replicas: str,
-        updatedReplicas: str,
-        readyReplicas: str,
-        availableReplicas: str,
-        unavailableReplicas: str,
-        terminatingReplicas: str,
+        observedGeneration: int,
+        replicas: int,
+        updatedReplicas: int,
+        readyReplicas: int,
+        availableReplicas: int,
+        unavailableReplicas: int,
+        terminatingReplicas: int,
         conditions: keyed(['type'], deploymentCondition),
-        collisionCount: str
+        collisionCount: int
       })
     }
   ),
   ReplicaSet: top(
-    { replicas: str, minReadySeconds: str, selector: labelSelector, template: podTemplateSpec },
+    { replicas: int, minReadySeconds: int, selector: labelSelector, template: podTemplateSpec },
     {
       status: struct({
-        replicas: str,
-        fullyLabeledReplicas: str,
-        readyReplicas: str,
-        availableReplicas: str,
-        terminatingReplicas: str,
-        observedGeneration: str,
+        replicas: int,
+        fullyLabeledReplicas: int,
+        readyReplicas: int,
+        availableReplicas: int,
+        terminatingReplicas: int,
+        observedGeneration: int,
         conditions: keyed(['type'], free)
       })
     }
@@ -426,8 +452,8 @@ export const KIND_SCHEMAS: Record<string, Struct> = {
   HorizontalPodAutoscaler: top(
     {
       scaleTargetRef: struct({ kind: str, name: str, apiVersion: str }),
-      minReplicas: str,
-      maxReplicas: str,
+      minReplicas: int,
+      maxReplicas: int,
       metrics: atomicList(
         struct({
           type: str,
@@ -436,7 +462,7 @@ export const KIND_SCHEMAS: Record<string, Struct> = {
           resource: struct(
             {
               name: str,
-              target: struct({ type: str, value: str, averageValue: str, averageUtilization: str })
+              target: struct({ type: str, value: quantity, averageValue: quantity, averageUtilization: int })
             },
             { ptr: true }
           ),
@@ -450,10 +476,10 @@ export const KIND_SCHEMAS: Record<string, Struct> = {
   ),
   Lease: top({
     holderIdentity: str,
-    leaseDurationSeconds: str,
+    leaseDurationSeconds: int,
     acquireTime: str,
     renewTime: str,
-    leaseTransitions: str,
+    leaseTransitions: int,
     strategy: str,
     preferredHolder: str
   }),
@@ -477,6 +503,13 @@ export const KIND_SCHEMAS: Record<string, Struct> = {
     },
     { status: free }
   )
+}
+
+// Go type names for the decoder's messages: the kind itself, and its spec (DeploymentSpec, LeaseSpec, ...).
+for (const [kind, schema] of Object.entries(KIND_SCHEMAS)) {
+  schema.go = kind
+  const spec = schema.fields.spec
+  if (spec && typeof spec !== 'function' && spec.t === 'struct') spec.go ??= `${kind}Spec`
 }
 
 export function childSchema(s: Schema | undefined, key: string): Schema | undefined {

@@ -85,6 +85,8 @@ describe('failing deploys on a real API server', () => {
       run.summary,
       /first deploy of this Deployment: there is no previous revision to roll back to/
     )
+    // The crashed instance's log, read through the apiserver from the node (kwok serves it).
+    assert.match(run.summary, /instance does not have IP of type PRIVATE/)
   })
 
   test('an OOMKilled worker is named with its memory limit', async () => {

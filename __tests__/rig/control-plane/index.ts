@@ -7,7 +7,7 @@
 
 import { execFile } from 'node:child_process'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { createServer as createNetServer, type AddressInfo } from 'node:net'
@@ -25,7 +25,13 @@ import {
 } from '../kube/tls.js'
 import { controlPlaneBinDir } from './binaries.js'
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js'
-import { FAST_TIMING, kubeletStages, type KubeletTiming } from './kubelet-stages.js'
+import {
+  CONTAINER_LOGS,
+  clusterLogs,
+  FAST_TIMING,
+  kubeletStages,
+  type KubeletTiming
+} from './kubelet-stages.js'
 import { startProcess, waitUntil, type Started } from './processes.js'
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -66,6 +72,16 @@ export interface ControlPlane {
   ): Promise<void>
   kubectl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>
   stop(): Promise<void>
+}
+
+// A container log file as the kubelet keeps it (the CRI format kwok reads): time, stream, F(ull line), text.
+function criLog(text: string): string {
+  const time = new Date().toISOString().replace('Z', '000000Z')
+  return text
+    .split('\n')
+    .filter(line => line !== '')
+    .map(line => `${time} stdout F ${line}\n`)
+    .join('')
 }
 
 function freePort(): Promise<number> {
@@ -201,7 +217,18 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         ].join('\n') + '\n',
         { mode: 0o600 }
       ),
-      writeFile(file('stages.yaml'), kubeletStages(options.timing ?? FAST_TIMING))
+      writeFile(
+        file('kubelet.yaml'),
+        `${kubeletStages(options.timing ?? FAST_TIMING)}---\n${clusterLogs(file('logs'))}`
+      ),
+      mkdir(file('logs')).then(() =>
+        Promise.all(
+          Object.entries(CONTAINER_LOGS).flatMap(([container, log]) => [
+            writeFile(file(`logs/${container}.log`), criLog(log.current)),
+            writeFile(file(`logs/${container}.previous.log`), criLog(log.previous))
+          ])
+        )
+      )
     ])
 
     const webhook = await startTokenWebhook(options.authenticate)
@@ -367,7 +394,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       bin('kwok'),
       [
         `--kubeconfig=${adminKubeconfig}`,
-        `--config=${file('stages.yaml')}`,
+        `--config=${file('kubelet.yaml')}`,
         '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
         '--node-ip=127.0.0.1',
         `--node-port=${kubeletPort}`,

@@ -441,6 +441,37 @@ spec:
 `
 }
 
+// What `kubectl logs` shows through the apiserver (kwok serves it from these files): a started worker and proxy,
+// and, for --previous, the last words of a crashed instance (the proxy's is the classic Cloud SQL one).
+export const CONTAINER_LOGS: Record<string, { current: string; previous: string }> = {
+  app: {
+    current:
+      '[INFO/MainProcess] Connected to redis://10.0.0.5:6379/0\n[INFO/MainProcess] celery@worker ready.\n',
+    previous:
+      'Traceback (most recent call last):\n  File "/app/manage.py", line 22, in <module>\nRuntimeError: the app exited at start (stand-in for a crashing image)\n'
+  },
+  'cloud-sql-proxy': {
+    current:
+      '{"severity":"INFO","message":"The proxy has started successfully and is ready for new connections!"}\n',
+    previous:
+      '{"severity":"ERROR","message":"failed to connect to instance: Config error: instance does not have IP of type PRIVATE"}\n'
+  }
+}
+
+// kwok's ClusterLogs: every pod's containers log from the files written for CONTAINER_LOGS in `directory`.
+export function clusterLogs(directory: string): string {
+  const logs = Object.keys(CONTAINER_LOGS).map(
+    container =>
+      `  - containers: [${q(container)}]\n    logsFile: ${q(`${directory}/${container}.log`)}\n    previousLogsFile: ${q(`${directory}/${container}.previous.log`)}\n`
+  )
+  return `apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata: {name: container-logs}
+spec:
+  logs:
+${logs.join('')}`
+}
+
 export function kubeletStages(timing: KubeletTiming = FAST_TIMING): string {
   const crashing = [SCENARIO_MARKERS.crashLoop, SCENARIO_MARKERS.oomKilled]
   const documents = [

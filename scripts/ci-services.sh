@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs, from Debian/Ubuntu packages, what the smoke-check tests (__tests__/smoke/) need: a PostgreSQL server,
+# Installs, from Debian/Ubuntu packages, what the tests need beyond npm and Go: for the smoke checks a PostgreSQL server,
 # a Redis server, the psycopg drivers for the system python3, Celery with its Redis transport (for the real
 # `celery inspect ping` test) and openssl (certificates for the rediss:// test). Idempotent: installs only what is missing and
 # runs `apt-get update` only when something is. It starts no server; the tests start their own on free ports.
@@ -20,6 +20,9 @@ if [ -z "$(pg_bin_dir)" ] || [ ! -x "$(pg_bin_dir)/initdb" ] || [ ! -x "$(pg_bin
 fi
 if ! command -v redis-server >/dev/null 2>&1; then missing+=(redis-server); fi
 if ! command -v openssl >/dev/null 2>&1; then missing+=(openssl); fi
+# GNU patch checks that the read-only plan's diffs apply; diff is what kubectl diff runs.
+if ! command -v patch >/dev/null 2>&1; then missing+=(patch); fi
+if ! command -v diff >/dev/null 2>&1; then missing+=(diffutils); fi
 if ! /usr/bin/python3 -c 'import celery' >/dev/null 2>&1; then missing+=(python3-celery); fi
 if ! /usr/bin/python3 -c 'import redis' >/dev/null 2>&1; then missing+=(python3-redis); fi
 if ! /usr/bin/python3 -c 'import psycopg2' >/dev/null 2>&1; then missing+=(python3-psycopg2); fi

@@ -45,9 +45,11 @@ export const INPUT_NAMES = [
   'cloud_sql_instance',
   'cloud_sql_proxy_image',
   'manifests',
+  'namespaced_kinds',
   'dry_run',
   'rollout_timeout',
   'scheduling_grace',
+  'lock_timeout',
   'rollback_on_failure',
   'smoke_checks',
   'github_token',
@@ -57,8 +59,13 @@ export const INPUT_NAMES = [
 export type InputName = (typeof INPUT_NAMES)[number]
 export type RawInputs = Partial<Record<InputName, string>>
 
-// Inputs whose values are secret: never echoed in an error, masked by main.ts the moment they are read.
-export const SECRET_INPUTS: readonly InputName[] = ['secret_data', 'db_user', 'db_password', 'github_token']
+// Inputs whose values are secret: never echoed in an error, masked by main.ts the moment they are read. A
+// database user name is not a secret (it shows in every connection log); masking it would blank that word,
+// often the app's or the namespace's name, out of every log line, the summary and the plan.
+export const SECRET_INPUTS: readonly InputName[] = ['secret_data', 'db_password', 'github_token']
+
+// Keys of the written Secret that the action fills from plain inputs (db_user, db_name): not secrets.
+export const PLAIN_SECRET_KEYS: readonly string[] = ['DB_USER', 'DB_NAME']
 
 export const DEFAULT_CLOUD_SQL_PROXY_IMAGE = 'gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.15.0'
 
@@ -104,11 +111,15 @@ export interface DeployConfig {
   cloudSqlInstance?: string
   cloudSqlProxyImage: string
   manifestsDir?: string
+  // Users' namespaced custom resources (Kind.group) their templates hold, for an offline plan to accept.
+  namespacedKinds: string[]
   dryRun: boolean
   dryRunSource: 'input' | 'pull_request' | 'default'
   rolloutTimeoutSeconds: number
   // How long a pod may wait for a node (Autopilot scale-up) before that counts as a failure.
   schedulingGraceSeconds: number
+  // How long to wait for another run's deploy lock.
+  lockTimeoutSeconds: number
   rollbackOnFailure: boolean
   smokeChecks: SmokeCheckChoice[]
   githubToken?: string
@@ -130,13 +141,19 @@ export class InputError extends Error {
 }
 
 const PULL_REQUEST_EVENTS = new Set(['pull_request', 'pull_request_target'])
+const MAX_SHOWN_CHARS = 80
 const MAX_ROLLOUT_TIMEOUT_SECONDS = 6 * 3600
 
 export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig {
   const problems: string[] = []
   const text = (name: InputName): string => (raw[name] ?? '').trim()
   const optional = (name: InputName): string | undefined => text(name) || undefined
-  const shown = (value: string): string => JSON.stringify(value)
+  // Quoted so a newline or a trailing space shows; a long value only by its start (an error that echoes a
+  // 100 KB paste is no help, and could bury the other errors).
+  const shown = (value: string): string =>
+    value.length > MAX_SHOWN_CHARS
+      ? `${JSON.stringify(value.slice(0, MAX_SHOWN_CHARS))}… (${value.length} characters)`
+      : JSON.stringify(value)
 
   const checked = (
     name: InputName,
@@ -254,7 +271,14 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
   for (const problem of secretParse.problems) problems.push(`secret_data: ${problem}`)
 
   const dbUser = optional('db_user')
-  const dbPassword = optional('db_password')
+  // The password exactly as given: not trimmed (it is secret, so it is not quoted either).
+  const dbPasswordRaw = raw.db_password ?? ''
+  const dbPassword = dbPasswordRaw.trim() === '' ? undefined : dbPasswordRaw
+  if (dbPassword !== undefined && dbPassword !== dbPassword.trim()) {
+    problems.push(
+      'db_password: starts or ends with white space (a trailing newline of the stored secret, say); it is used exactly as given, so remove it'
+    )
+  }
   const dbName = optional('db_name')
   const dbGiven = [dbUser, dbPassword, dbName].filter(v => v !== undefined).length
   if (dbGiven > 0 && dbGiven < 3) {
@@ -334,6 +358,21 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
   if (schedulingGraceSeconds === undefined || schedulingGraceSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {
     problems.push(`scheduling_grace: ${shown(graceText)} is not a duration up to 6h (e.g. 0, 90s, 4m)`)
   }
+  const lockText = text('lock_timeout') || '5m'
+  const lockTimeoutSeconds = parseDurationSeconds(lockText)
+  if (lockTimeoutSeconds === undefined || lockTimeoutSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {
+    problems.push(`lock_timeout: ${shown(lockText)} is not a duration up to 6h (e.g. 0, 90s, 5m)`)
+  }
+  const namespacedKinds = text('namespaced_kinds')
+    .split(/[\s,]+/)
+    .filter(Boolean)
+  for (const kind of namespacedKinds) {
+    if (!/^[A-Za-z][A-Za-z0-9]*(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(kind)) {
+      problems.push(
+        `namespaced_kinds: ${shown(kind)} is not Kind or Kind.group (e.g. PodMonitoring.monitoring.googleapis.com)`
+      )
+    }
+  }
   const rollbackOnFailure = boolean('rollback_on_failure', true)
   const smokeChecks = parseSmokeChecks(text('smoke_checks') || 'true', beat, problems)
   const prComment = boolean('pr_comment', true)
@@ -363,10 +402,12 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
     cloudSqlInstance,
     cloudSqlProxyImage,
     manifestsDir: optional('manifests'),
+    namespacedKinds,
     dryRun,
     dryRunSource,
     rolloutTimeoutSeconds: rolloutTimeoutSeconds ?? 300,
     schedulingGraceSeconds: schedulingGraceSeconds ?? 240,
+    lockTimeoutSeconds: lockTimeoutSeconds ?? 300,
     rollbackOnFailure,
     smokeChecks,
     githubToken: optional('github_token'),
@@ -395,16 +436,38 @@ function parseSmokeChecks(value: string, beat: boolean, problems: string[]): Smo
   return [...new Set(chosen)] as SmokeCheckChoice[]
 }
 
+// Every value a plain input holds (its lines too): public by definition. A secret that equals one of them is no
+// secret worth masking, and masking it would blank a namespace, an image tag or a user name everywhere.
+export function plainInputValues(raw: RawInputs): Set<string> {
+  const values = new Set<string>()
+  for (const name of INPUT_NAMES) {
+    if (SECRET_INPUTS.includes(name)) continue
+    const value = raw[name] ?? ''
+    for (const part of [value, ...value.split(/\r?\n/), ...value.split(/[\r\n,=]/)]) {
+      if (part.trim() !== '') values.add(part.trim())
+    }
+  }
+  return values
+}
+
+// Whether a value is worth masking: long enough not to blank ordinary words, and not a plain input's value.
+export function isMaskable(value: string, plain: ReadonlySet<string>): boolean {
+  return value.length >= 3 && !plain.has(value)
+}
+
 // Every value derived from secret inputs that could surface somewhere, for main.ts to mask.
-export function secretValuesOf(config: DeployConfig, secretFields: ReadonlyMap<string, string>): string[] {
+export function secretValuesOf(
+  config: DeployConfig,
+  secretFields: ReadonlyMap<string, string>,
+  plain: ReadonlySet<string> = new Set()
+): string[] {
   const values = new Set<string>()
   const add = (value: string | undefined): void => {
-    if (value === undefined || value.length < 3) return
-    for (const form of secretForms(value)) values.add(form)
+    if (value === undefined || !isMaskable(value, plain)) return
+    for (const form of secretForms(value)) if (!plain.has(form)) values.add(form)
   }
   for (const entry of config.secretData ?? []) add(entry.value)
-  // DB_NAME comes from a plain input: masking it would blank the app's name out of every log line.
-  for (const [key, value] of secretFields) if (key !== 'DB_NAME') add(value)
+  for (const [key, value] of secretFields) if (!PLAIN_SECRET_KEYS.includes(key)) add(value)
   add(config.database?.password)
   add(config.githubToken)
   return [...values]

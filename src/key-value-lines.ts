@@ -1,5 +1,7 @@
 // Parses the multi-line KEY=VALUE inputs (`env`, `secret_data`). Blank lines and lines starting with # are
-// skipped; the value is everything after the first "=", kept as written (it may itself contain "=").
+// skipped; the value is everything after the first "=", exactly as written (it may itself contain "="). A value
+// that starts or ends with white space is refused, naming the key: trimming it would change a password
+// silently, keeping it would keep a stray space nobody sees; neither is what the user can check.
 
 import { checkEnvName } from './input-rules.js'
 
@@ -44,7 +46,14 @@ export function parseKeyValueLines(text: string, options: { secret?: boolean } =
       return
     }
     seen.add(name)
-    entries.push({ name, value: rawLine.slice(rawLine.indexOf('=') + 1).trim() })
+    const value = rawLine.slice(rawLine.indexOf('=') + 1)
+    if (value !== value.trim()) {
+      problems.push(
+        `line ${lineNumber}: the value of ${name} starts or ends with white space (a space after "=" or at the end of the line); values are used exactly as written, so remove it`
+      )
+      return
+    }
+    entries.push({ name, value })
   })
   return { entries, problems }
 }

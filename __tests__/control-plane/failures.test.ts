@@ -118,7 +118,7 @@ describe('failing deploys on a real API server', () => {
         'https://github.com/noesis2/noesis2/actions/runs/1'
       )
     ])
-    const run = await e2e.run(ns, { image: `${REGISTRY}:l1` })
+    const run = await e2e.run(ns, { image: `${REGISTRY}:l1`, lock_timeout: '0' })
     assert.equal(run.exitCode, 1)
     assert.match(
       run.stdout,

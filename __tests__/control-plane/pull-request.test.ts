@@ -82,6 +82,39 @@ describe('pull_request: dry run against a real API server', () => {
     assert.equal((await readFile(plan.outputs.diff, 'utf8')).trim(), '')
   })
 
+  test('a planner identity with get/list only: compared with the live objects, no Secret read', async () => {
+    const ns = 'cp-pr-planner'
+    const deployed = await run(ns, { image: `${REGISTRY}:main` }, 'push')
+    assert.equal(deployed.outputs.status, 'deployed', deployed.stdout)
+    const requestsBefore = e2e.rig.requestLog().length
+    const plan = await e2e.run(
+      ns,
+      { github_token: github.token, image: `${REGISTRY}:pr-8`, pr_comment: 'false' },
+      {
+        eventName: 'pull_request',
+        eventPayload: { number: 8, pull_request: { number: 8 } },
+        env: { ...(await e2e.rig.envFor('planner')), GITHUB_API_URL: github.apiUrl }
+      }
+    )
+    assert.equal(plan.exitCode, 0, plan.stdout + plan.stderr)
+    assert.equal(plan.outputs.status, 'dry-run')
+    assert.match(plan.summary, /Planned by compared with the live objects/)
+    assert.match(plan.summary, /may not patch deployments\.apps in namespace cp-pr-planner/)
+    assert.match(plan.summary, /admission and validation were not consulted/)
+    assert.match(plan.summary, /Secret app-secrets: the plan identity may not read it/)
+    assert.match(plan.summary, /\| Deployment \| celery-worker \| configured \| yes \|/)
+    assert.match(plan.summary, /\| ServiceAccount \| noesis2-worker-sa \| unchanged \|/)
+    const diff = await readFile(plan.outputs.diff, 'utf8')
+    assert.match(diff, /^-\s+image: .*:main"?$/m)
+    assert.match(diff, /^\+\s+image: .*:pr-8"?$/m)
+    const planRequests = e2e.rig.requestLog().slice(requestsBefore)
+    assert.ok(!planRequests.some(r => r.path.includes('/secrets')), 'no request for a Secret')
+    assert.ok(
+      !planRequests.some(r => r.method !== 'GET' && !r.path.includes('selfsubjectaccessreviews')),
+      'only reads'
+    )
+  })
+
   test('a new namespace: every object would be created, nothing is', async () => {
     const plan = await run('cp-pr-new', { image: `${REGISTRY}:new`, pr_comment: 'false' }, 'pull_request')
     assert.equal(plan.exitCode, 0, plan.stdout)

@@ -162,7 +162,7 @@ describe('deploy edges', () => {
         'https://github.com/noesis2/noesis2/actions/runs/1'
       )
     ])
-    const run = await deploy(ns, { image: `${REGISTRY}:l1` })
+    const run = await deploy(ns, { image: `${REGISTRY}:l1`, lock_timeout: '0' })
     assert.equal(run.exitCode, 1)
     assert.match(
       run.stdout,

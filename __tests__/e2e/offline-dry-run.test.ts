@@ -37,9 +37,12 @@ describe('dist/index.js: offline dry run', () => {
       assert.ok(run.summary.includes(`<summary>${object} (`), `summary lacks ${object}`)
     }
     assert.match(run.summary, /## deploy-gke-workers: dry run \(offline\)/)
-    for (const input of ['secret\\_data', 'db\\_user', 'db\\_password']) {
+    for (const input of ['secret\\_data', 'db\\_password']) {
       assert.ok(run.summary.includes(`| ${input} | \\*\\*\\* |`), `${input} shown as ***`)
     }
+    // A user name is not a secret: shown, and never masked.
+    assert.ok(run.summary.includes('| db\\_user | noesis2\\_app |'), 'db_user shown as it is')
+    assert.ok(!run.stdout.includes('::add-mask::noesis2_app'))
     assert.match(run.summary, /DATABASE_URL: "\*\*\*"/)
 
     const manifests = run.outputs.manifests

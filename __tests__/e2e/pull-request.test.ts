@@ -87,25 +87,35 @@ describe('pull_request: dry run against the cluster', () => {
     assert.match(plan.summary, /the cluster already matches; a deploy would change nothing/)
   })
 
-  test('a changed Secret is listed by key, never diffed', async () => {
+  test('a Secret is listed by key, never diffed and its values never read', async () => {
     const ns = 'pr-secret'
     await run(ns, { image: `${REGISTRY}:sec` }, 'push')
+    const requestsBefore = e2e.rig.requestLog().length
     const plan = await run(
       ns,
       {
         image: `${REGISTRY}:sec`,
         pr_comment: 'false',
         secret_data:
-          'SECRET_KEY=rotated-django-key-value\nREDIS_URL=redis://:redis-example-pass@10.0.0.5:6379/0'
+          'SECRET_KEY=rotated-django-key-value\nREDIS_URL=redis://:redis-example-pass@10.0.0.5:6379/0\nNEW_KEY=new-value'
       },
       'pull_request'
     )
     assert.equal(plan.exitCode, 0, plan.stdout)
-    assert.match(plan.summary, /\| app-secrets \| SECRET\\_KEY \| changed \|/)
-    assert.match(plan.summary, /yes \(restart: Secret changed\)/)
+    assert.match(plan.summary, /\| app-secrets \| NEW\\_KEY \| added \|/)
+    assert.match(plan.summary, /\| app-secrets \| SECRET\\_KEY \| written \(value not compared\) \|/)
+    // The new key is also a new env var of the pods: their template changes.
+    assert.match(plan.summary, /\| Deployment \| celery-worker \| configured \| yes \|/)
+    assert.match(plan.summary, /A dry run never reads Secret values/)
     const diff = await readFile(plan.outputs.diff, 'utf8')
     assert.ok(!/kind: Secret|v1\.Secret\./.test(diff), 'no Secret in the diff')
     assert.ok(!plan.summary.includes('rotated-django-key-value'))
+    // The key names come from kubectl, which prints them alone; no Secret is sent in the server-side dry run.
+    const secretWrites = e2e.rig
+      .requestLog()
+      .slice(requestsBefore)
+      .filter(r => r.method !== 'GET' && r.path.includes('/secrets'))
+    assert.deepEqual(secretWrites, [])
   })
 
   test('a new namespace: every object would be created', async () => {

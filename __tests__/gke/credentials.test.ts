@@ -106,7 +106,7 @@ describe('credentials from google-github-actions/auth', () => {
   test('the gcloud and auth-action variables are used when GOOGLE_APPLICATION_CREDENTIALS is not set', async () => {
     const path = await google.writeExternalAccountCredentials(tmp.dir)
     for (const variable of ['CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE', 'GOOGLE_GHA_CREDS_PATH']) {
-      assert.ok(hasCredentials({ [variable]: path }))
+      assert.ok(await hasCredentials({ [variable]: path }))
       const source = await getAccessTokenSource({ env: { [variable]: path } })
       assert.equal(source.credentialsPath, path)
       assert.ok(google.isValidAccessToken((await source.getToken()).token))
@@ -114,16 +114,19 @@ describe('credentials from google-github-actions/auth', () => {
   })
 
   test('no credentials: says the auth step is missing and shows the fix', async () => {
-    assert.equal(hasCredentials({ HOME: '/root' }), false)
-    await assert.rejects(getAccessTokenSource({ env: { HOME: '/root' } }), (err: unknown) => {
-      assert.ok(err instanceof GkeError)
-      assert.equal(err.code, 'NO_CREDENTIALS')
-      assert.match(err.message, /google-github-actions\/auth step is missing/)
-      assert.match(err.message, /- uses: google-github-actions\/auth@v2\n/)
-      assert.match(err.message, /with: \{ workload_identity_provider: \.\.\., service_account: \.\.\. \}/)
-      assert.match(err.message, /id-token: write/)
-      return true
-    })
+    assert.equal(await hasCredentials({ HOME: '/root', METADATA_SERVER_DETECTION: 'none' }), false)
+    await assert.rejects(
+      getAccessTokenSource({ env: { HOME: '/root', METADATA_SERVER_DETECTION: 'none' } }),
+      (err: unknown) => {
+        assert.ok(err instanceof GkeError)
+        assert.equal(err.code, 'NO_CREDENTIALS')
+        assert.match(err.message, /google-github-actions\/auth step is missing/)
+        assert.match(err.message, /- uses: google-github-actions\/auth@v2\n/)
+        assert.match(err.message, /with: \{ workload_identity_provider: \.\.\., service_account: \.\.\. \}/)
+        assert.match(err.message, /id-token: write/)
+        return true
+      }
+    )
   })
 
   test('a credentials variable naming a missing file says so', async () => {

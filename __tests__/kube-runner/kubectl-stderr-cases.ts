@@ -22,6 +22,11 @@ export const transientCases: { name: string; stderr: string }[] = [
   },
   { name: 'bare EOF', stderr: 'Unable to connect to the server: EOF\n' },
   {
+    // Seen on the real control plane's fault proxy: a reset of the connection kubectl was reusing.
+    name: 'use of a closed connection',
+    stderr: 'Unable to connect to the server: use of closed network connection\n'
+  },
+  {
     name: 'EOF at the end of a request error',
     stderr: 'error: Get "https://10.0.0.2/api/v1/namespaces/noesis2/pods": EOF\n'
   },

@@ -13,7 +13,15 @@ import {
   type Rig,
   type RigOptions
 } from './rig.js'
-import { createWorkspace, runAction, DIST_POST, type ActionRun, type ActionWorkspace } from './run-action.js'
+import {
+  createWorkspace,
+  runAction,
+  startAction,
+  DIST_POST,
+  type ActionRun,
+  type ActionWorkspace,
+  type RunningAction
+} from './run-action.js'
 import { programSmokeExec, type SmokeAnswers } from './smoke-exec.js'
 
 export const REGISTRY = 'europe-west3-docker.pkg.dev/noesis2-prod/app/noesis2-web'
@@ -28,38 +36,61 @@ export interface E2E<R extends AnyRig = Rig> {
   rig: R
   // Runs the action's main step and then its post step; returns the main step's run.
   run(namespace: string, inputs: Record<string, string>, options?: RunOptions): Promise<ActionRun>
+  // Starts the main step and hands it over running (to cancel it, kill it or start another beside it);
+  // post() runs its post step once it has ended, as the runner does after a cancellation too.
+  start(namespace: string, inputs: Record<string, string>, options?: RunOptions): Promise<StartedRun>
   // Writes to a namespace that reached the cluster from the action (dry-run writes excluded), for "nothing
   // was changed".
   writesTo(namespace: string): number
   stop(): Promise<void>
 }
 
+export interface StartedRun extends RunningAction {
+  post(): Promise<ActionRun>
+}
+
 function harness<R extends AnyRig>(rig: R, defaults: Record<string, string>): E2E<R> {
   const workspaces: ActionWorkspace[] = []
+  const begin = async (
+    namespace: string,
+    inputs: Record<string, string>,
+    runOptions: RunOptions
+  ): Promise<StartedRun> => {
+    const workspace = await createWorkspace()
+    workspaces.push(workspace)
+    const env = { PATH: rig.path, ...rig.env, ...runOptions.env }
+    const running = await startAction({
+      inputs: {
+        ...EXAMPLE_INPUTS,
+        ...rig.clusterInputs,
+        namespace,
+        rollout_timeout: '60s',
+        ...defaults,
+        ...inputs
+      },
+      env,
+      eventName: runOptions.eventName,
+      eventPayload: runOptions.eventPayload,
+      workspace
+    })
+    return {
+      ...running,
+      post: async () => {
+        await running.done
+        return runAction({ inputs: {}, env, entry: DIST_POST, workspace })
+      }
+    }
+  }
   return {
     rig,
     async run(namespace, inputs, runOptions = {}) {
-      const workspace = await createWorkspace()
-      workspaces.push(workspace)
-      const env = { PATH: rig.path, ...rig.env, ...runOptions.env }
-      const run = await runAction({
-        inputs: {
-          ...EXAMPLE_INPUTS,
-          ...rig.clusterInputs,
-          namespace,
-          rollout_timeout: '60s',
-          ...defaults,
-          ...inputs
-        },
-        env,
-        eventName: runOptions.eventName,
-        eventPayload: runOptions.eventPayload,
-        workspace
-      })
-      const post = await runAction({ inputs: {}, env, entry: DIST_POST, workspace })
+      const started = await begin(namespace, inputs, runOptions)
+      const run = await started.done
+      const post = await started.post()
       assert.equal(post.exitCode, 0, `post step: ${post.stdout}${post.stderr}`)
       return run
     },
+    start: (namespace, inputs, runOptions = {}) => begin(namespace, inputs, runOptions),
     writesTo(namespace) {
       return rig
         .requestLog()

@@ -1,7 +1,7 @@
 // Runs the committed bundle exactly as the GitHub runner does: a node process with INPUT_* variables and the
 // GITHUB_OUTPUT, GITHUB_STATE, GITHUB_STEP_SUMMARY and GITHUB_EVENT_PATH files, then reads those files back.
 
-import { execFile } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -66,6 +66,19 @@ export function parseCommandFile(text: string): Record<string, string> {
 }
 
 export async function runAction(options: RunOptions): Promise<ActionRun> {
+  return (await startAction(options)).done
+}
+
+// A run in progress: its output so far, a way to wait for a line (to act at a known point of the run, as
+// GitHub's cancel does at a moment of the user's choosing), and signals.
+export interface RunningAction {
+  output(): string
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<void>
+  signal(signal: NodeJS.Signals): void
+  done: Promise<ActionRun>
+}
+
+export async function startAction(options: RunOptions): Promise<RunningAction> {
   const workspace = options.workspace ?? (await createWorkspace())
   const files = {
     output: path.join(workspace.directory, `output-${Date.now()}-${Math.random().toString(36).slice(2)}`),
@@ -103,24 +116,63 @@ export async function runAction(options: RunOptions): Promise<ActionRun> {
     else env[name] = value
   }
 
-  const result = await new Promise<{ exitCode: number; stdout: string; stderr: string }>(resolve => {
-    execFile(
-      process.execPath,
-      [options.entry ?? DIST_MAIN],
-      { env, cwd: workspace.directory, timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0
-        resolve({ exitCode: code, stdout, stderr })
-      }
-    )
+  let stdout = ''
+  let stderr = ''
+  const waiters: Array<{ pattern: RegExp; resolve: () => void }> = []
+  const child = spawn(process.execPath, [options.entry ?? DIST_MAIN], {
+    env,
+    cwd: workspace.directory,
+    stdio: ['ignore', 'pipe', 'pipe']
   })
-  const state = parseCommandFile(await readFile(files.state, 'utf8'))
-  Object.assign(workspace.state, state)
+  const timeout = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000)
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString('utf8')
+    for (const waiter of waiters.filter(w => w.pattern.test(stdout))) {
+      waiters.splice(waiters.indexOf(waiter), 1)
+      waiter.resolve()
+    }
+  })
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
+  const exited = new Promise<number>(resolve =>
+    child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)))
+  )
+  const done = exited.then(async exitCode => {
+    clearTimeout(timeout)
+    const state = parseCommandFile(await readFile(files.state, 'utf8'))
+    Object.assign(workspace.state, state)
+    return {
+      exitCode,
+      stdout,
+      stderr,
+      outputs: parseCommandFile(await readFile(files.output, 'utf8')),
+      state,
+      summary: await readFile(files.summary, 'utf8'),
+      runnerTemp: workspace.runnerTemp
+    }
+  })
   return {
-    ...result,
-    outputs: parseCommandFile(await readFile(files.output, 'utf8')),
-    state,
-    summary: await readFile(files.summary, 'utf8'),
-    runnerTemp: workspace.runnerTemp
+    output: () => stdout,
+    waitForOutput: (pattern, timeoutMs = 60_000) =>
+      new Promise<void>((resolve, reject) => {
+        if (pattern.test(stdout)) return resolve()
+        const timer = setTimeout(
+          () => reject(new Error(`no output matching ${pattern} after ${timeoutMs} ms:\n${stdout}`)),
+          timeoutMs
+        )
+        waiters.push({
+          pattern,
+          resolve: () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        void exited.then(() => {
+          clearTimeout(timer)
+          if (!pattern.test(stdout))
+            reject(new Error(`the run ended without output matching ${pattern}:\n${stdout}`))
+        })
+      }),
+    signal: sig => child.kill(sig),
+    done
   }
 }

@@ -17,32 +17,37 @@ describe('deploy lock lease', () => {
   const cases: Array<{
     name: string
     renewedAgoSeconds: number
-    duration: number
     holder?: string
     expired: boolean
   }> = [
-    { name: 'fresh', renewedAgoSeconds: 10, duration: 60, expired: false },
-    { name: 'just inside', renewedAgoSeconds: 59, duration: 60, expired: false },
-    { name: 'past its duration', renewedAgoSeconds: 61, duration: 60, expired: true },
-    { name: 'no holder', renewedAgoSeconds: 1, duration: 60, holder: '', expired: true }
+    { name: 'fresh', renewedAgoSeconds: 10, expired: false },
+    { name: 'just inside', renewedAgoSeconds: 59, expired: false },
+    { name: 'past its duration', renewedAgoSeconds: 61, expired: true },
+    { name: 'no holder', renewedAgoSeconds: 1, holder: '', expired: true }
   ]
   for (const c of cases) {
     test(`a lease ${c.name} is ${c.expired ? '' : 'not '}expired`, () => {
+      const renewedMs = now - c.renewedAgoSeconds * 1000
       const lease = leaseFor(
         'ns',
         { ...owner, identity: c.holder ?? owner.identity },
-        c.duration,
-        now - c.renewedAgoSeconds * 1000
+        {
+          acquiredMs: renewedMs,
+          renewedMs
+        }
       )
       assert.equal(leaseExpired(lease, now), c.expired)
     })
   }
 
   test('the lease names the run, the actor and the image for whoever finds it taken', () => {
-    const lease = leaseFor('noesis2', owner, 1500, now)
+    const lease = leaseFor('noesis2', owner, { acquiredMs: now - 5000, renewedMs: now })
     assert.equal(lease.metadata.annotations?.['deploy-gke-workers/run-url'], owner.runUrl)
     assert.equal(lease.metadata.annotations?.['deploy-gke-workers/actor'], 'octocat')
     assert.equal(lease.spec.holderIdentity, owner.identity)
-    assert.equal(lease.spec.leaseDurationSeconds, 1500)
+    // Short, and renewed while the run lives: a killed run's lock lapses within a minute.
+    assert.equal(lease.spec.leaseDurationSeconds, 60)
+    assert.equal(lease.spec.acquireTime, microTime(now - 5000))
+    assert.equal(lease.spec.renewTime, microTime(now))
   })
 })

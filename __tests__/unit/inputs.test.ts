@@ -1,6 +1,13 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { InputError, parseInputs, secretValuesOf, type RawInputs } from '../../src/inputs.js'
+import {
+  InputError,
+  isMaskable,
+  parseInputs,
+  plainInputValues,
+  secretValuesOf,
+  type RawInputs
+} from '../../src/inputs.js'
 
 const IMAGE = 'europe-west3-docker.pkg.dev/proj-123/app/noesis2-web:abc123'
 const minimal: RawInputs = { image: IMAGE }
@@ -409,7 +416,7 @@ test('secretValuesOf lists raw, base64 and URL-encoded forms for masking', () =>
   }
 })
 
-test('secretValuesOf leaves the plain db_name alone', () => {
+test('secretValuesOf leaves the plain db_name and db_user alone', () => {
   const config = parseInputs(
     {
       ...minimal,
@@ -428,7 +435,64 @@ test('secretValuesOf leaves the plain db_name alone', () => {
     ])
   )
   assert.ok(!values.includes('noesis2'))
-  assert.ok(values.includes('app_user'))
+  assert.ok(!values.includes('app_user'))
+  assert.ok(values.includes('pw-123'))
+})
+
+test('a secret that equals a plain input is not masked (it would blank the namespace everywhere)', () => {
+  const raw = {
+    ...minimal,
+    namespace: 'noesis2',
+    secret_data: 'SECRET_KEY=real-secret-value\nTENANT=noesis2',
+    db_user: 'app',
+    db_password: 'pw-secret',
+    db_name: 'noesis2',
+    cloud_sql_instance: 'proj-1x:europe-west3:main'
+  }
+  const plain = plainInputValues(raw)
+  for (const word of ['noesis2', 'app', 'proj-1x:europe-west3:main']) assert.ok(plain.has(word), word)
+  assert.ok(!plain.has('real-secret-value') && !plain.has('pw-secret'), 'secret inputs are not plain')
+  const values = secretValuesOf(parseInputs(raw, { eventName: 'push' }), new Map(), plain)
+  assert.ok(values.includes('real-secret-value'))
+  assert.ok(values.includes('pw-secret'))
+  assert.ok(!values.includes('noesis2'))
+  assert.ok(!isMaskable('noesis2', plain))
+  assert.ok(!isMaskable('ab', new Set()), 'two characters are too short to mask')
+})
+
+describe('secret values are used exactly as given', () => {
+  const cases = [
+    { name: 'a space after "="', raw: { secret_data: 'SECRET_KEY= padded' }, key: 'SECRET_KEY' },
+    { name: 'spaces at the end', raw: { secret_data: 'SECRET_KEY=padded value  ' }, key: 'SECRET_KEY' },
+    { name: 'an env value with a trailing tab', raw: { env: 'MODE=fast\t' }, key: 'MODE' }
+  ]
+  for (const c of cases) {
+    test(`${c.name} is refused, naming the key and not the value`, () => {
+      const problems = problemsOf({ ...minimal, ...c.raw })
+      const problem = problems.find(p => p.includes(`the value of ${c.key} starts or ends with white space`))
+      assert.ok(problem, problems.join('\n'))
+      assert.ok(!problem.includes('padded'), problem)
+    })
+  }
+  test('a db_password with a trailing newline is refused without quoting it', () => {
+    const problems = problemsOf({
+      ...minimal,
+      db_user: 'app',
+      db_password: 'pw-secret\n',
+      db_name: 'db',
+      cloud_sql_instance: 'proj-1x:europe-west3:main'
+    })
+    const problem = problems.find(p => p.startsWith('db_password: starts or ends with white space'))
+    assert.ok(problem, problems.join('\n'))
+    assert.ok(!problem.includes('pw-secret'))
+  })
+  test('inner spaces and "=" stay part of the value', () => {
+    const config = parseInputs(
+      { ...minimal, secret_data: 'SECRET_KEY=two words=and more' },
+      { eventName: 'push' }
+    )
+    assert.equal(config.secretData?.[0].value, 'two words=and more')
+  })
 })
 
 test('secretForms adds the password of a connection URL, raw and decoded', async () => {
@@ -437,4 +501,25 @@ test('secretForms adds the password of a connection URL, raw and decoded', async
   assert.ok(forms.includes('p%40ss%3Aw'))
   assert.ok(forms.includes('p@ss:w'))
   assert.ok(!secretForms('plain-value').some(f => f.includes('@')))
+})
+
+test('secretForms: every encoding of the value and of a URL password', async () => {
+  const { secretForms, createRedactor } = await import('../../src/redact.js')
+  const url = 'rediss://default:p%40ss"w\\d@10.0.0.5:6378/0'
+  const forms = secretForms(url)
+  const password = 'p@ss"w\\d'
+  for (const expected of [
+    url,
+    password,
+    Buffer.from(password).toString('base64'),
+    encodeURIComponent(password),
+    JSON.stringify(password).slice(1, -1),
+    JSON.stringify(url).slice(1, -1)
+  ]) {
+    assert.ok(forms.includes(expected), `missing ${expected}`)
+  }
+  const redact = createRedactor(forms)
+  const leaky = `error: {"password":${JSON.stringify(password)}} b64=${Buffer.from(password).toString('base64')} q=${encodeURIComponent(password)}`
+  const redacted = redact(leaky)
+  assert.equal(redacted, 'error: {"password":"***"} b64=*** q=***')
 })

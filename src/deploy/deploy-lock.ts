@@ -1,11 +1,23 @@
 // A Lease in the target namespace that one deploy holds at a time. Two runs (a push and a manual dispatch,
 // or two repositories deploying to one cluster) would otherwise interleave applies and roll back each other's
 // work. GitHub's `concurrency:` covers one workflow; this covers everyone who deploys with this action.
+//
+// The lease is short (LEASE_SECONDS) and renewed while the run lives, so the lock of a run that was killed
+// lapses within a minute; a run that finds the lock held waits for it (lock_timeout), saying who holds it.
+// Every write of the Lease carries the resourceVersion it read, so of two runs taking a lapsed lock over at
+// once, exactly one wins.
 
-import { KubectlError, type Kubectl } from '../kube/kubectl.js'
+import { CancelledError, cancellationReason, KubectlError, type Kubectl } from '../kube/kubectl.js'
 import { getOptionalObject } from '../kube/objects.js'
 
 export const LOCK_NAME = 'deploy-gke-workers'
+// How long the lock outlives a run that stops renewing it (killed, or its runner lost).
+export const LEASE_SECONDS = 60
+// Renewed three times per lease, so two missed renewals (a slow API) do not lose it.
+export const RENEW_EVERY_MS = (LEASE_SECONDS * 1000) / 3
+// While waiting: how often the holder is looked at again, and how often the wait is reported.
+const WAIT_POLL_MS = 5000
+const WAIT_REPORT_MS = 30_000
 
 export interface LockOwner {
   identity: string
@@ -41,8 +53,7 @@ export function microTime(ms: number): string {
 export function leaseFor(
   namespace: string,
   owner: LockOwner,
-  durationSeconds: number,
-  nowMs: number,
+  times: { acquiredMs: number; renewedMs: number },
   resourceVersion?: string
 ): Lease {
   const annotations: Record<string, string> = { 'deploy-gke-workers/image': owner.image }
@@ -54,9 +65,9 @@ export function leaseFor(
     metadata: { name: LOCK_NAME, namespace, annotations, ...(resourceVersion ? { resourceVersion } : {}) },
     spec: {
       holderIdentity: owner.identity,
-      leaseDurationSeconds: durationSeconds,
-      acquireTime: microTime(nowMs),
-      renewTime: microTime(nowMs)
+      leaseDurationSeconds: LEASE_SECONDS,
+      acquireTime: microTime(times.acquiredMs),
+      renewTime: microTime(times.renewedMs)
     }
   }
 }
@@ -68,59 +79,168 @@ export function leaseExpired(lease: Lease, nowMs: number): boolean {
 }
 
 export interface HeldLock {
+  // Stops renewing and deletes the Lease if this run still holds it.
   release(): Promise<void>
+  // Why renewing failed, once it has (another run took the lock over): the deploy should stop.
+  lost(): string | undefined
 }
 
-export async function acquireDeployLock(
-  kubectl: Kubectl,
-  options: { namespace: string; owner: LockOwner; durationSeconds: number; now?: () => number }
-): Promise<HeldLock> {
-  const now = options.now ?? Date.now
-  const { namespace, owner } = options
-  const release = async (): Promise<void> => {
-    const current = await readLease(kubectl, namespace)
-    if (current?.spec.holderIdentity === owner.identity) {
-      await kubectl.run(['delete', 'lease', LOCK_NAME, '-n', namespace, '--ignore-not-found'])
-    }
-  }
+export interface LockOptions {
+  namespace: string
+  owner: LockOwner
+  // How long to wait for another run's lock before giving up; 0 fails at once.
+  timeoutSeconds: number
+  signal?: AbortSignal
+  log?: (line: string) => void
+  now?: () => number
+  sleep?: (ms: number) => Promise<void>
+  // For the post step: what this run wrote, so a lock left behind by a cancelled run can be released.
+  onHeld?: (held: boolean) => void
+}
 
+export async function acquireDeployLock(kubectl: Kubectl, options: LockOptions): Promise<HeldLock> {
+  const now = options.now ?? Date.now
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms)))
+  const { namespace, owner } = options
+  const started = now()
+  let reported = 0
+
+  for (;;) {
+    if (options.signal?.aborted) throw new CancelledError(cancellationReason(options.signal))
+    const taken = await tryToTake(kubectl, options, now)
+    if (taken) {
+      options.onHeld?.(true)
+      return holdLock(kubectl, options, taken, now)
+    }
+    const existing = await readLease(kubectl, namespace)
+    if (existing && existing.spec.holderIdentity !== owner.identity && !leaseExpired(existing, now())) {
+      const waited = now() - started
+      if (waited >= options.timeoutSeconds * 1000) {
+        throw new DeployLockBusyError(
+          `${describeHolder(existing, namespace)}; waited ${Math.round(waited / 1000)}s (lock_timeout ${options.timeoutSeconds}s). ` +
+            `If that run is gone, its lock lapses within ${LEASE_SECONDS}s; to remove it now: kubectl delete lease ${LOCK_NAME} -n ${namespace}`
+        )
+      }
+      if (reported === 0 || now() - reported >= WAIT_REPORT_MS) {
+        options.log?.(
+          `Waiting for the deploy lock: ${describeHolder(existing, namespace)} (waiting up to ${options.timeoutSeconds}s)`
+        )
+        reported = now()
+      }
+      const remaining = options.timeoutSeconds * 1000 - waited
+      await interruptible(sleep(Math.max(1, Math.min(WAIT_POLL_MS, remaining))), options.signal)
+    }
+    // Otherwise it lapsed or was released between the two reads: try again at once.
+  }
+}
+
+// Creates the Lease, or takes over one that lapsed (or is this run's own, from an earlier attempt of the same
+// run). undefined when another run holds it or won the race.
+async function tryToTake(
+  kubectl: Kubectl,
+  options: LockOptions,
+  now: () => number
+): Promise<Lease | undefined> {
+  const { namespace, owner } = options
   try {
-    await kubectl.run(['create', '-f', '-', '-o', 'name'], {
-      stdin: JSON.stringify(leaseFor(namespace, owner, options.durationSeconds, now()))
+    const created = await kubectl.json<Lease>(['create', '-f', '-'], {
+      stdin: JSON.stringify(leaseFor(namespace, owner, { acquiredMs: now(), renewedMs: now() }))
     })
-    return { release }
+    return created
   } catch (error) {
     if (!(error instanceof KubectlError) || !/AlreadyExists|already exists/.test(error.stderr)) throw error
   }
-
   const existing = await readLease(kubectl, namespace)
-  if (existing && existing.spec.holderIdentity !== owner.identity && !leaseExpired(existing, now())) {
-    throw new DeployLockBusyError(describeHolder(existing, namespace))
-  }
-  // Expired (a run that died) or ours (a re-run of the same attempt): take it over. The resourceVersion makes
-  // the write conditional, so of two runs taking over at once, one gets a Conflict.
+  if (!existing) return undefined
+  if (existing.spec.holderIdentity !== owner.identity && !leaseExpired(existing, now())) return undefined
   try {
-    await kubectl.run(['replace', '-f', '-', '-o', 'name'], {
+    return await kubectl.json<Lease>(['replace', '-f', '-'], {
       stdin: JSON.stringify(
-        leaseFor(namespace, owner, options.durationSeconds, now(), existing?.metadata.resourceVersion)
+        leaseFor(namespace, owner, { acquiredMs: now(), renewedMs: now() }, existing.metadata.resourceVersion)
       )
     })
   } catch (error) {
+    // Another run took it over (or released it) between our read and our write.
     if (error instanceof KubectlError && /Conflict|has been modified|NotFound|not found/.test(error.stderr)) {
-      throw new DeployLockBusyError(
-        `another deploy took the lock in namespace ${namespace} at the same moment; run again`
-      )
+      return undefined
     }
     throw error
   }
-  return { release }
+}
+
+function holdLock(kubectl: Kubectl, options: LockOptions, taken: Lease, now: () => number): HeldLock {
+  const { namespace, owner } = options
+  const acquiredMs = Date.parse(taken.spec.acquireTime ?? '') || now()
+  let current = taken
+  let lostReason: string | undefined
+  let renewing: Promise<void> = Promise.resolve()
+
+  const renew = async (): Promise<void> => {
+    try {
+      current = await kubectl.json<Lease>(['replace', '-f', '-'], {
+        stdin: JSON.stringify(
+          leaseFor(namespace, owner, { acquiredMs, renewedMs: now() }, current.metadata.resourceVersion)
+        )
+      })
+    } catch (error) {
+      if (
+        error instanceof KubectlError &&
+        /Conflict|has been modified|NotFound|not found/.test(error.stderr)
+      ) {
+        lostReason = `the deploy lock in namespace ${namespace} was taken over or removed while this run held it`
+        clearInterval(timer)
+        return
+      }
+      // A failed renewal is retried at the next tick; the lease outlives two missed ones.
+      options.log?.(
+        `could not renew the deploy lock (retried in ${RENEW_EVERY_MS / 1000}s): ${(error as Error).message}`
+      )
+    }
+  }
+  const timer = setInterval(() => {
+    renewing = renewing.then(renew)
+  }, RENEW_EVERY_MS)
+  // The renewal must not keep the process alive on its own.
+  timer.unref()
+
+  return {
+    lost: () => lostReason,
+    async release() {
+      clearInterval(timer)
+      await renewing
+      if (lostReason) return
+      const lease = await readLease(kubectl, namespace)
+      if (lease?.spec.holderIdentity === owner.identity) {
+        await kubectl.run(['delete', 'lease', LOCK_NAME, '-n', namespace, '--ignore-not-found'])
+      }
+      options.onHeld?.(false)
+    }
+  }
+}
+
+// Releases a lock this run's identity still holds: the post step's net for a run that was cancelled or died
+// before it could release it.
+export async function releaseIfHeld(kubectl: Kubectl, namespace: string, identity: string): Promise<boolean> {
+  const lease = await readLease(kubectl, namespace)
+  if (lease?.spec.holderIdentity !== identity) return false
+  await kubectl.run(['delete', 'lease', LOCK_NAME, '-n', namespace, '--ignore-not-found'])
+  return true
 }
 
 function readLease(kubectl: Kubectl, namespace: string): Promise<Lease | undefined> {
   return getOptionalObject<Lease>(kubectl, 'lease', LOCK_NAME, namespace)
 }
 
-function describeHolder(lease: Lease, namespace: string): string {
+async function interruptible(wait: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return wait
+  await Promise.race([
+    wait,
+    new Promise<void>(resolve => signal.addEventListener('abort', () => resolve(), { once: true }))
+  ])
+  if (signal.aborted) throw new CancelledError(cancellationReason(signal))
+}
+
+export function describeHolder(lease: Lease, namespace: string): string {
   const annotations = lease.metadata.annotations ?? {}
   const who = [
     annotations['deploy-gke-workers/run-url']
@@ -134,8 +254,5 @@ function describeHolder(lease: Lease, namespace: string): string {
     .filter(Boolean)
     .join(' ')
   const until = Date.parse(lease.spec.renewTime ?? '') + (lease.spec.leaseDurationSeconds ?? 0) * 1000
-  return (
-    `another deploy is in progress in namespace ${namespace} (${who}, lock held until ${new Date(until).toISOString()}). ` +
-    `If that run is gone, remove the lock: kubectl delete lease ${LOCK_NAME} -n ${namespace}`
-  )
+  return `another deploy is in progress in namespace ${namespace} (${who}, lock held until ${new Date(until).toISOString()} unless renewed)`
 }

@@ -2,10 +2,18 @@
 // apply, a real roll when asked, both rollouts watched at once, beat guard, smoke checks; on failure
 // diagnostics and rollback. Returns what happened. It throws only while nothing but the Namespace and the lock
 // was written (pre-flight, lock, dry run); any later error becomes a failed outcome, rolled back and reported.
+// A cancellation (the runner's SIGINT, then SIGTERM 7.5 s later) stops the wait at once; what this run changed
+// is then read back from the cluster and its rollback started, the lock released, and the outcome reported as
+// cancelled, all well inside those 7.5 s.
 
 import type { DeployConfig } from '../inputs.js'
-import { KubectlError, type Kubectl } from '../kube/kubectl.js'
-import { serverSideApply, FIELD_MANAGER, type AppliedObject } from '../kube/apply.js'
+import { CancelledError, KubectlError, type Kubectl } from '../kube/kubectl.js'
+import {
+  podTemplateChangedBetween,
+  serverSideApply,
+  FIELD_MANAGER,
+  type AppliedObject
+} from '../kube/apply.js'
 import { getLiveObjects, identityKey, type LiveObjectMeta, type NamespaceSnapshot } from '../kube/objects.js'
 import type { Redact } from '../redact.js'
 import type { KubeObject } from '../render/kube-object.js'
@@ -14,7 +22,7 @@ import { redactSecrets, toKubectlInput } from '../render/serialize.js'
 import { renderDiagnostics, renderDiagnosticsText } from '../report/diagnostics.js'
 import { checkBeatGuard } from './beat-guard.js'
 import { collectLogs, eventsFor } from './collect-diagnostics.js'
-import { acquireDeployLock, LOCK_NAME, type LockOwner } from './deploy-lock.js'
+import { acquireDeployLock, LEASE_SECONDS, LOCK_NAME, type LockOwner } from './deploy-lock.js'
 import type { PodFailure } from './pod-failures.js'
 import { checkLiveSecrets, checkPermissions, permissionsFor } from './preflight.js'
 import { rollBack, type RollbackStep } from './rollback.js'
@@ -24,7 +32,7 @@ import type { SmokeCheckResult } from './smoke-checks.js'
 import { keepLiveTraceAnnotations } from './trace-annotations.js'
 import { waitForRollouts, type RolloutResult, type WaitOptions } from './wait-rollouts.js'
 
-export type DeployStatus = 'deployed' | 'unchanged' | 'rolled-back' | 'failed'
+export type DeployStatus = 'deployed' | 'unchanged' | 'rolled-back' | 'cancelled' | 'failed'
 
 export interface DeployOutcome {
   status: DeployStatus
@@ -42,6 +50,8 @@ export interface DeployOutcome {
   // The API server's warnings on apply (GKE Autopilot adjusting resources, deprecations).
   warnings: string[]
   error?: string
+  // Set when the run was cancelled: the signal, and the step it was in.
+  cancelled?: { reason: string; during: string }
   diagnosticsMarkdown?: string
   failures: PodFailure[]
   revisionsBefore: Record<string, string | undefined>
@@ -69,6 +79,12 @@ export interface DeployContext {
   forceRestart: boolean
   // Who holds the deploy lock while this run deploys (shown to a run that finds it taken).
   lockOwner: Omit<LockOwner, 'image'>
+  // Aborted when the run is cancelled.
+  signal?: AbortSignal
+  // The resource (for access checks) of a kind the built-in list does not know, from the cluster's discovery.
+  resourceOfKind?: (kind: string, apiVersion: string) => string | undefined
+  // Told when this run takes or gives up the deploy lock (the post step releases one left behind).
+  onLockHeld?: (held: boolean) => void
   group: <T>(name: string, fn: () => Promise<T>) => Promise<T>
   log: (line: string) => void
   warn: (line: string) => void
@@ -100,15 +116,24 @@ const PHASES: Array<{ name: string; kinds: (kind: string) => boolean }> = [
 ]
 
 export async function deploy(context: DeployContext): Promise<DeployOutcome> {
-  const { kubectl, config, rendered, group, log } = context
+  const { config, rendered, group, log } = context
+  // The deploy's own calls stop when the run is cancelled; the clean-up after it (context.kubectl) does not.
+  const kubectl = context.signal ? context.kubectl.withSignal(context.signal) : context.kubectl
   const namespace = config.namespace
   const objects = rendered.objects.map(o => o.object)
 
+  const whileIn = (what: string) => (error: unknown) => {
+    if (error instanceof CancelledError) error.during ??= what
+    throw error
+  }
   await group('Pre-flight checks', async () => {
     const problems = [
       ...(await checkPermissions(
         kubectl,
-        permissionsFor(objects, namespace, { smokeChecks: config.smokeChecks.length > 0 })
+        permissionsFor(objects, namespace, {
+          smokeChecks: config.smokeChecks.length > 0,
+          resourceOfKind: context.resourceOfKind
+        })
       )),
       ...(await checkLiveSecrets(
         kubectl,
@@ -120,7 +145,7 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
     ]
     if (problems.length > 0) throw new PreflightError(problems)
     log('Permissions and Secret keys are in place.')
-  })
+  }).catch(whileIn('the pre-flight checks, before any change'))
 
   // The Namespace first: the lock lives in it, and a dry run of the rest needs it to exist.
   const namespacePhase = objects.filter(o => PHASES[0].kinds(o.kind))
@@ -138,33 +163,38 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
         ).objects
       : []
   const lock = await group('Deploy lock', async () => {
-    const held = await acquireDeployLock(kubectl, {
+    const held = await acquireDeployLock(context.kubectl, {
       namespace,
       owner: { ...context.lockOwner, image: config.image },
-      // Long enough for both rollouts, smoke checks and a rollback; a run that dies leaves it to expire.
-      durationSeconds: config.rolloutTimeoutSeconds * 3 + 600
+      timeoutSeconds: config.lockTimeoutSeconds,
+      signal: context.signal,
+      log,
+      onHeld: context.onLockHeld
     })
-    log(`Holding lease ${LOCK_NAME} in namespace ${namespace}.`)
+    log(`Holding lease ${LOCK_NAME} in namespace ${namespace} (renewed every ${LEASE_SECONDS / 3}s).`)
     return held
-  })
+  }).catch(whileIn('the wait for the deploy lock, before any change'))
   try {
-    return await deployHoldingLock(context, namespaceApplied)
+    return await deployHoldingLock({ ...context, kubectl, cleanup: context.kubectl }, namespaceApplied, () =>
+      lock.lost()
+    )
   } finally {
-    // A lock that cannot be released expires by itself; that must not turn a good deploy into a failure.
+    // A lock that cannot be released lapses within a minute; that must not turn a good deploy into a failure.
     await lock.release().catch((error: unknown) => {
-      context.warn(`could not release the deploy lock (it expires by itself): ${(error as Error).message}`)
+      context.warn(`could not release the deploy lock (it lapses by itself): ${(error as Error).message}`)
     })
   }
 }
 
-// What `kubectl get -f -` needs to find the objects; Secret values stay out of it.
 function identityInput(objects: KubeObject[]): string {
   return toKubectlInput(objects.map(redactSecrets))
 }
 
+// context.kubectl here is the cancellable runner; `cleanup` is the one that keeps working after a cancellation.
 async function deployHoldingLock(
-  context: DeployContext,
-  namespaceApplied: AppliedObject[]
+  context: DeployContext & { cleanup?: Kubectl },
+  namespaceApplied: AppliedObject[],
+  lockLost: () => string | undefined
 ): Promise<DeployOutcome> {
   const { kubectl, config, rendered, redact, group, log } = context
   const namespace = config.namespace
@@ -190,6 +220,10 @@ async function deployHoldingLock(
     try {
       return await serverSideApply(kubectl, rest, before, { dryRun: true })
     } catch (error) {
+      if (error instanceof CancelledError) {
+        error.during ??= 'the server-side dry run, before any change'
+        throw error
+      }
       const reason =
         error instanceof KubectlError
           ? redact(error.stderr.trim() || error.message)
@@ -197,6 +231,8 @@ async function deployHoldingLock(
       throw new PreflightError([reason], 'The cluster rejected the manifests in a server-side dry run')
     }
   })
+  const lost = lockLost()
+  if (lost) throw new PreflightError([lost], 'The deploy lock was lost before the first write')
   const secretWillChange = dryRun.objects.some(a => a.kind === 'Secret' && a.action !== 'unchanged')
   const templateChanges = new Set(
     dryRun.objects.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name)
@@ -243,6 +279,8 @@ async function deployHoldingLock(
     sleep: context.sleep,
     onProgress: line => log(`${prefix}${redact(line)}`)
   })
+  // Where a cancellation found the run, for the summary.
+  let step = 'the apply'
 
   try {
     await group('Apply (server-side)', async () => {
@@ -263,7 +301,10 @@ async function deployHoldingLock(
       log(`deployment/${name} restarted: ${reason}`)
     }
 
-    const watch = await group('Rollouts', () => waitForRollouts(kubectl, watchOptions(deployments)))
+    step = 'the rollouts'
+    const watch = await group('Rollouts', () =>
+      waitForRollouts(kubectl, { ...watchOptions(deployments), signal: context.signal })
+    )
     outcome.rollouts = watch.results
     snapshot = watch.snapshot
     const podsOf = (name: string | undefined) => watch.results.find(r => r.deployment === name)?.pods ?? []
@@ -276,6 +317,7 @@ async function deployHoldingLock(
         })
       }
       if (outcome.beatProblems.length === 0 && config.smokeChecks.length > 0) {
+        step = 'the smoke checks'
         outcome.smoke = await group('Smoke checks', async () => {
           const results = await runSmokeChecks(kubectl, {
             namespace,
@@ -293,9 +335,17 @@ async function deployHoldingLock(
       }
     }
   } catch (error) {
-    // After the first write, an error is one more way for the deploy to fail: roll back and report it.
-    outcome.error = redact(error instanceof Error ? error.message : String(error))
-    context.warn(`deploy-gke-workers: ${outcome.error}`)
+    if (error instanceof CancelledError) {
+      outcome.cancelled = { reason: error.reason, during: step }
+      log(`Cancelled (${error.reason}) during ${step}.`)
+    } else {
+      // After the first write, an error is one more way for the deploy to fail: roll back and report it.
+      outcome.error = redact(error instanceof Error ? error.message : String(error))
+      context.warn(`deploy-gke-workers: ${outcome.error}`)
+    }
+  }
+  if (outcome.cancelled) {
+    return finishCancelled(context, outcome, { before, objects: rest, deployments })
   }
 
   const secretChanged = outcome.applied.some(a => a.kind === 'Secret' && a.action !== 'unchanged')
@@ -347,6 +397,83 @@ async function deployHoldingLock(
       .annotations?.[REVISION_ANNOTATION]
   }
   return outcome
+}
+
+// A cancelled run: start undoing what it changed, judged by the cluster itself (a cancelled apply or restart
+// may or may not have reached the server), release nothing here (the caller releases the lock), and report.
+// The undo is not watched: the runner kills the step 7.5 s after its first signal.
+async function finishCancelled(
+  context: DeployContext & { cleanup?: Kubectl },
+  outcome: DeployOutcome,
+  run: { before: Map<string, LiveObjectMeta>; objects: KubeObject[]; deployments: string[] }
+): Promise<DeployOutcome> {
+  const { config, group, log, redact } = context
+  const kubectl = context.cleanup ?? context.kubectl
+  const namespace = config.namespace
+  outcome.status = 'cancelled'
+  const cancelled = outcome.cancelled!
+  const live = await getLiveObjects(kubectl, identityInput(run.objects)).catch(() => undefined)
+  if (!live) {
+    outcome.notes.push('The cluster could not be read after the cancellation: nothing was rolled back')
+  } else if (!config.rollbackOnFailure) {
+    outcome.notes.push('rollback_on_failure is false: nothing was rolled back')
+  } else {
+    await group('Cancelled: rolling back what this run changed', async () => {
+      const secretKey = identityKey({ kind: 'Secret', name: config.secretName, namespace })
+      const secretBefore = run.before.get(secretKey)
+      const secretNow = live.get(secretKey)
+      if (
+        secretBefore &&
+        secretNow &&
+        JSON.stringify(dataOf(secretBefore)) !== JSON.stringify(dataOf(secretNow))
+      ) {
+        try {
+          await restoreSecret(kubectl, secretBefore)
+          outcome.notes.push(`Secret ${config.secretName}: its previous values were restored`)
+        } catch (error) {
+          outcome.notes.push(
+            `Secret ${config.secretName}: restoring its previous values failed: ${redact((error as Error).message)}`
+          )
+        }
+      }
+      const moved = run.deployments.filter(name => {
+        const was = liveDeployment(run.before, name, namespace)
+        const is = liveDeployment(live, name, namespace)
+        return is !== undefined && podTemplateChangedBetween(was, is)
+      })
+      outcome.rollback = (
+        await rollBack(
+          kubectl,
+          namespace,
+          moved.map(deployment => ({ deployment, revisionBefore: outcome.revisionsBefore[deployment] }))
+        )
+      ).map(step =>
+        step.done
+          ? { ...step, message: `${step.message} (started; not watched, the run was cancelled)` }
+          : step
+      )
+      for (const step of outcome.rollback) log(`${step.deployment}: ${redact(step.message)}`)
+      if (moved.length === 0) outcome.notes.push('No Deployment had changed yet: nothing to roll back')
+    })
+  }
+  const undone = outcome.rollback.filter(s => s.done).map(s => s.deployment)
+  outcome.headline = `Cancelled (${cancelled.reason}) during ${cancelled.during}${
+    undone.length > 0
+      ? `; rollback started for ${undone.join(', ')}`
+      : outcome.rollback.length > 0
+        ? '; the rollback could not be started'
+        : ''
+  }`
+  const final = await readDeploymentsQuietly(kubectl, namespace)
+  for (const name of run.deployments) {
+    outcome.revisionsAfter[name] = final?.deployments.find(d => d.metadata.name === name)?.metadata
+      .annotations?.[REVISION_ANNOTATION]
+  }
+  return outcome
+}
+
+function dataOf(secret: LiveObjectMeta): Record<string, string> {
+  return ((secret as { data?: Record<string, string> }).data ?? {}) as Record<string, string>
 }
 
 function liveDeployment(

@@ -1,45 +1,58 @@
-// Dry run against the cluster: what server-side apply would do to each object, kubectl diff's view of the
-// non-Secret objects, and which Secret keys would change (names only). Nothing is persisted (dryRun=All).
+// Dry run against the cluster: what a deploy would do to each object, a diff of the non-Secret objects, and
+// the Secret keys it would add or remove. Nothing is persisted, and no Secret value is ever read: Secrets are
+// left out of the server-side dry run (its answer would carry them) and their key names are read alone.
+//
+// Two ways to plan, by what the identity may do. One that may patch gets a server-side dry run (admission,
+// validation and defaults consulted) and `kubectl diff`. A pull-request planner with get/list only gets the
+// rendered objects compared with the live ones, and the plan says admission was not consulted.
 
+import { dryRunCompare, unifiedDiff } from './plan-compare.js'
 import type { Kubectl } from '../kube/kubectl.js'
 import { serverSideApply, FIELD_MANAGER, type AppliedObject } from '../kube/apply.js'
-import { getLiveObjects, identityKey, namespaceExists, type LiveObjectMeta } from '../kube/objects.js'
+import { getLiveObjects, namespaceExists, type LiveObjectMeta } from '../kube/objects.js'
 import type { Redact } from '../redact.js'
+import type { KubeObject } from '../render/kube-object.js'
 import type { RenderedManifests } from '../render/render-manifests.js'
-import { redactSecrets, toKubectlInput } from '../render/serialize.js'
-import { checkLiveSecrets } from './preflight.js'
+import { redactSecrets, toKubectlInput, toPortableYaml } from '../render/serialize.js'
+import { canI } from './preflight.js'
 import { keepLiveTraceAnnotations } from './trace-annotations.js'
 
 export interface SecretKeyChange {
   secret: string
   key: string
-  change: 'added' | 'changed' | 'removed'
+  change: 'added' | 'removed' | 'written'
 }
+
+export type PlanMethod = 'server-side dry run' | 'compared with the live objects'
 
 export interface ClusterPlan {
   namespaceExists: boolean
+  method?: PlanMethod
   actions: AppliedObject[]
   // Unified diff of live vs. would-be objects, Secrets left out; empty when nothing would change.
   diff: string
+  // Keys of the Secrets the deploy writes: added, removed, or written again (values are not compared).
   secretChanges: SecretKeyChange[]
   warnings: string[]
   problems: string[]
   notes: string[]
 }
 
+const NOT_READ =
+  'A dry run never reads Secret values: which values changed is known only on deploy, which then restarts the pods if one did'
+
 export async function planAgainstCluster(
   kubectl: Kubectl,
   rendered: RenderedManifests,
   namespace: string,
-  redact: Redact,
-  learnSecrets: (values: string[]) => void
+  redact: Redact
 ): Promise<ClusterPlan> {
   const objects = rendered.objects.map(o => o.object)
+  const secrets = objects.filter(o => o.kind === 'Secret')
+  const others = objects.filter(o => o.kind !== 'Secret')
   const notes: string[] = []
+  const problems: string[] = []
   const exists = await namespaceExists(kubectl, namespace)
-  const problems = exists
-    ? await checkLiveSecrets(kubectl, namespace, rendered.liveSecretKeys, rendered.liveSecrets, learnSecrets)
-    : []
   if (!exists) {
     // A dry-run create inside a namespace that exists only in the same dry run fails on a real server, so the
     // objects in it can only be listed, not diffed.
@@ -60,68 +73,199 @@ export async function planAgainstCluster(
         applied: redactSecrets(o) as unknown as LiveObjectMeta
       })),
       diff: '',
-      secretChanges: [],
+      secretChanges: secrets.flatMap(s =>
+        secretKeysOf(s).map(key => ({ secret: s.metadata.name, key, change: 'added' as const }))
+      ),
       warnings: [],
       problems,
       notes
     }
   }
-  const before = await getLiveObjects(kubectl, toKubectlInput(objects.map(redactSecrets)))
-  const dryRun = await serverSideApply(kubectl, objects, before, { dryRun: true })
-  const secretChanges = dryRun.objects
-    .filter(a => a.kind === 'Secret')
-    .flatMap(a => secretKeyChanges(a, before))
-  const rolls = new Set(
-    dryRun.objects.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name)
+
+  const liveKeys = await readSecretKeys(kubectl, namespace, [
+    ...new Set([
+      ...secrets.map(s => s.metadata.name),
+      ...rendered.liveSecretKeys.map(k => k.secret),
+      ...rendered.liveSecrets.map(s => s.secret)
+    ])
+  ])
+  const secretChanges = secrets.flatMap(secret =>
+    secretKeyChanges(secret, liveKeys.get(secret.metadata.name))
   )
-  // As a deploy would: Deployments that do not roll keep their live trace annotations (no diff noise).
-  const comparable = keepLiveTraceAnnotations(
-    objects,
-    before,
-    name => rolls.has(name) || secretChanges.length > 0
-  )
-  // Secrets stay out of kubectl diff: it masks `data`, but not an old client-side-apply annotation that
-  // can hold every old value in plain text.
-  const diffed = comparable.filter(o => o.kind !== 'Secret')
-  const diff = await kubectl.run(
-    ['diff', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'],
-    {
-      stdin: toKubectlInput(diffed),
-      okExitCodes: [0, 1]
+  for (const [name, keys] of liveKeys) {
+    if (keys === 'forbidden') {
+      notes.push(
+        `Secret ${name}: the plan identity may not read it, so its keys were not checked (the deploy's pre-flight checks them)`
+      )
     }
-  )
-  // What each object would see from the apply a deploy would really send (trace annotations kept).
-  const actions = comparable.some((o, i) => o !== objects[i])
-    ? (await serverSideApply(kubectl, comparable, before, { dryRun: true })).objects
-    : dryRun.objects
+  }
+  problems.push(...missingLiveKeys(rendered, liveKeys, namespace))
+  if (secrets.length > 0) notes.push(NOT_READ)
+
+  const before = await getLiveObjects(kubectl, toKubectlInput(others))
+  const mayPatch = await canI(kubectl, { verb: 'patch', resource: 'deployments.apps', namespace })
+  const secretWritten = secretChanges.length > 0
+  const plan = mayPatch.allowed
+    ? await serverSidePlan(kubectl, others, before, redact, secretWritten)
+    : comparedPlan(others, before, redact, secretWritten)
+  if (!mayPatch.allowed) {
+    notes.push(
+      `The plan identity may not patch deployments.apps in namespace ${namespace}${mayPatch.reason ? ` (${mayPatch.reason})` : ''}: ` +
+        'the plan compares the rendered objects with the live ones (get/list only); admission and validation were not consulted'
+    )
+  }
   return {
     namespaceExists: true,
-    actions,
-    diff: redact(diff.stdout),
+    method: mayPatch.allowed ? 'server-side dry run' : 'compared with the live objects',
+    ...plan,
     secretChanges,
-    warnings: dryRun.warnings,
     problems,
     notes
   }
 }
 
-function secretKeyChanges(applied: AppliedObject, before: Map<string, LiveObjectMeta>): SecretKeyChange[] {
-  const live = before.get(identityKey({ kind: 'Secret', name: applied.name, namespace: applied.namespace }))
-  const oldData = ((live as { data?: Record<string, string> } | undefined)?.data ?? {}) as Record<
-    string,
-    string
-  >
-  const newData = ((applied.applied as { data?: Record<string, string> }).data ?? {}) as Record<
-    string,
-    string
-  >
-  const changes: SecretKeyChange[] = []
-  for (const key of Object.keys(newData).sort()) {
-    if (!(key in oldData)) changes.push({ secret: applied.name, key, change: 'added' })
-    else if (oldData[key] !== newData[key]) changes.push({ secret: applied.name, key, change: 'changed' })
+async function serverSidePlan(
+  kubectl: Kubectl,
+  objects: KubeObject[],
+  before: Map<string, LiveObjectMeta>,
+  redact: Redact,
+  secretWritten: boolean
+): Promise<Pick<ClusterPlan, 'actions' | 'diff' | 'warnings'>> {
+  const dryRun = await serverSideApply(kubectl, objects, before, { dryRun: true })
+  const rolls = new Set(
+    dryRun.objects.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name)
+  )
+  // As a deploy would: Deployments that do not roll keep their live trace annotations (no diff noise).
+  const comparable = keepLiveTraceAnnotations(objects, before, name => rolls.has(name) || secretWritten)
+  const diff = await kubectl.run(
+    ['diff', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'],
+    { stdin: toKubectlInput(comparable), okExitCodes: [0, 1] }
+  )
+  // What each object would see from the apply a deploy would really send (trace annotations kept).
+  const actions = comparable.some((o, i) => o !== objects[i])
+    ? (await serverSideApply(kubectl, comparable, before, { dryRun: true })).objects
+    : dryRun.objects
+  return { actions, diff: redact(diff.stdout), warnings: dryRun.warnings }
+}
+
+// The read-only plan: each rendered object against the live one, field by field for the fields the action
+// sets (the live object also has the server's defaults and other managers' fields, which no apply touches).
+function comparedPlan(
+  objects: KubeObject[],
+  before: Map<string, LiveObjectMeta>,
+  redact: Redact,
+  secretWritten: boolean
+): Pick<ClusterPlan, 'actions' | 'diff' | 'warnings'> {
+  const first = objects.map(object => dryRunCompare(object, before))
+  const rolls = new Set(first.filter(c => c.podTemplateChanged).map(c => c.object.metadata.name))
+  const comparable = keepLiveTraceAnnotations(objects, before, name => rolls.has(name) || secretWritten)
+  const compared = comparable.map(object => dryRunCompare(object, before))
+  const diff = compared
+    .filter(c => c.action === 'configured')
+    .map(c =>
+      unifiedDiff(
+        toPortableYaml(c.liveProjection),
+        toPortableYaml(c.object),
+        `live/${c.object.kind}/${c.object.metadata.name}`,
+        `rendered/${c.object.kind}/${c.object.metadata.name}`
+      )
+    )
+    .join('')
+  return {
+    actions: compared.map(c => ({
+      kind: c.object.kind,
+      name: c.object.metadata.name,
+      namespace: c.object.metadata.namespace,
+      action: c.action,
+      podTemplateChanged: c.podTemplateChanged,
+      applied: c.object as unknown as LiveObjectMeta
+    })),
+    diff: redact(diff),
+    warnings: []
   }
-  for (const key of Object.keys(oldData).sort()) {
-    if (!(key in newData)) changes.push({ secret: applied.name, key, change: 'removed' })
+}
+
+function secretKeysOf(secret: KubeObject): string[] {
+  return Object.keys({
+    ...((secret.data as Record<string, string> | undefined) ?? {}),
+    ...((secret.stringData as Record<string, string> | undefined) ?? {})
+  }).sort()
+}
+
+function secretKeyChanges(secret: KubeObject, live: string[] | 'forbidden' | undefined): SecretKeyChange[] {
+  const name = secret.metadata.name
+  const keys = secretKeysOf(secret)
+  if (live === 'forbidden') return keys.map(key => ({ secret: name, key, change: 'written' }))
+  const liveKeys = new Set(live ?? [])
+  return [
+    ...keys.map(key => ({
+      secret: name,
+      key,
+      change: liveKeys.has(key) ? ('written' as const) : ('added' as const)
+    })),
+    // The action owns the Secret's data (server-side apply): a key it no longer writes is removed.
+    ...[...liveKeys]
+      .filter(key => !keys.includes(key))
+      .sort()
+      .map(key => ({ secret: name, key, change: 'removed' as const }))
+  ]
+}
+
+// The key names of each Secret, never its values: kubectl fetches the Secret and prints only the keys, so no
+// value reaches this process. undefined: the Secret does not exist; 'forbidden': the identity may not read it.
+async function readSecretKeys(
+  kubectl: Kubectl,
+  namespace: string,
+  names: string[]
+): Promise<Map<string, string[] | 'forbidden' | undefined>> {
+  const keys = new Map<string, string[] | 'forbidden' | undefined>()
+  for (const name of names) {
+    const allowed = await canI(kubectl, { verb: 'get', resource: 'secrets', namespace })
+    if (!allowed.allowed) {
+      keys.set(name, 'forbidden')
+      continue
+    }
+    const result = await kubectl.run([
+      'get',
+      'secret',
+      name,
+      '-n',
+      namespace,
+      '--ignore-not-found',
+      '-o',
+      'go-template={{range $key, $value := .data}}{{$key}}{{"\\n"}}{{end}}'
+    ])
+    const text = result.stdout.trim()
+    keys.set(name, text === '' ? undefined : text.split('\n'))
   }
-  return changes
+  return keys
+}
+
+function missingLiveKeys(
+  rendered: RenderedManifests,
+  liveKeys: Map<string, string[] | 'forbidden' | undefined>,
+  namespace: string
+): string[] {
+  const problems: string[] = []
+  for (const secret of new Set([
+    ...rendered.liveSecretKeys.map(k => k.secret),
+    ...rendered.liveSecrets.map(s => s.secret)
+  ])) {
+    const keys = liveKeys.get(secret)
+    if (keys === 'forbidden') continue
+    if (keys === undefined) {
+      problems.push(
+        `Secret ${secret} does not exist in namespace ${namespace}; give secret_data (and db_*) so the action writes it, or create it first`
+      )
+      continue
+    }
+    for (const reference of rendered.liveSecretKeys.filter(
+      k => k.secret === secret && !keys.includes(k.key)
+    )) {
+      problems.push(
+        `${reference.object} container ${reference.container} needs key ${reference.key} of Secret ${secret}, which the Secret in the cluster lacks`
+      )
+    }
+  }
+  return problems
 }

@@ -1,6 +1,7 @@
 // Checks before any write, so an apply never stops half-way: the live Secret has every key the Deployments
 // need (when the action does not write it), and the credentials may do every verb the apply needs.
 
+import { PLAIN_SECRET_KEYS } from '../inputs.js'
 import type { SecretKeyReference } from '../render/checks.js'
 import type { KubeObject } from '../render/kube-object.js'
 import type { Kubectl } from '../kube/kubectl.js'
@@ -41,7 +42,11 @@ export async function checkLiveSecrets(
     // The values are never printed: -o json is parsed here, the values go to the masker, the text is dropped.
     const secret = await getOptionalObject<LiveSecret>(kubectl, 'secret', name, namespace)
     if (secret?.data) {
-      learnSecrets(Object.values(secret.data).map(value => Buffer.from(value, 'base64').toString('utf8')))
+      learnSecrets(
+        Object.entries(secret.data)
+          .filter(([key]) => !PLAIN_SECRET_KEYS.includes(key))
+          .map(([, value]) => Buffer.from(value, 'base64').toString('utf8'))
+      )
     }
     if (!secret) {
       problems.push(
@@ -66,14 +71,15 @@ export interface Permission {
 }
 
 // What a server-side apply of these objects needs, plus what the rollout watch, rollback and smoke checks use.
+// Kinds of users' templates are resolved through the cluster's discovery when main.ts read it.
 export function permissionsFor(
   objects: KubeObject[],
   namespace: string,
-  options: { smokeChecks: boolean }
+  options: { smokeChecks: boolean; resourceOfKind?: (kind: string, apiVersion: string) => string | undefined }
 ): Permission[] {
   const wanted: Permission[] = []
   for (const object of objects) {
-    const resource = resourceOf(object.kind)
+    const resource = resourceOf(object.kind) ?? options.resourceOfKind?.(object.kind, object.apiVersion)
     if (!resource) continue
     const scope = object.kind === 'Namespace' ? undefined : namespace
     wanted.push(
@@ -105,20 +111,25 @@ export function permissionsFor(
   })
 }
 
+// One access check: `kubectl auth can-i` exits 1 for "no" (an answer) and for a failed request (an error,
+// maybe worth retrying), so the output decides. "no - <reason>" when the authorizer gave one (GKE's does).
+export async function canI(
+  kubectl: Kubectl,
+  permission: Permission
+): Promise<{ allowed: boolean; reason: string }> {
+  const args = ['auth', 'can-i', permission.verb, permission.resource]
+  if (permission.namespace) args.push('-n', permission.namespace)
+  const result = await kubectl.run(args, {
+    okExitCodes: [0, 1],
+    accept: r => /^(yes|no)\b/.test(r.stdout.trim())
+  })
+  const answer = result.stdout.trim()
+  return { allowed: /^yes\b/.test(answer), reason: answer.replace(/^(yes|no)\s*-?\s*/, '') }
+}
+
 export async function checkPermissions(kubectl: Kubectl, permissions: Permission[]): Promise<string[]> {
   const answers = await Promise.all(
-    permissions.map(async p => {
-      const args = ['auth', 'can-i', p.verb, p.resource]
-      if (p.namespace) args.push('-n', p.namespace)
-      // can-i exits 1 for "no" (an answer) and for a failed request (an error, maybe worth retrying).
-      // "no - <reason>" when the authorizer gave one (GKE's IAM authorizer does).
-      const result = await kubectl.run(args, {
-        okExitCodes: [0, 1],
-        accept: r => /^(yes|no)\b/.test(r.stdout.trim())
-      })
-      const answer = result.stdout.trim()
-      return { permission: p, allowed: /^yes\b/.test(answer), reason: answer.replace(/^no\s*-?\s*/, '') }
-    })
+    permissions.map(async p => ({ permission: p, ...(await canI(kubectl, p)) }))
   )
   return answers
     .filter(a => !a.allowed)

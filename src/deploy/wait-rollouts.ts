@@ -2,7 +2,7 @@
 // the progress deadline passed, or a pod of the new ReplicaSet is in a state it cannot leave by itself
 // (ImagePullBackOff, CrashLoopBackOff, a missing Secret key, OOMKilled, unschedulable past the grace).
 
-import type { Kubectl } from '../kube/kubectl.js'
+import { CancelledError, cancellationReason, type Kubectl } from '../kube/kubectl.js'
 import { readWorkloadSnapshot, type NamespaceSnapshot } from '../kube/objects.js'
 import type { Deployment, Event, Pod } from '../kube/types.js'
 import { detectPodFailures, type PodFailure } from './pod-failures.js'
@@ -32,6 +32,8 @@ export interface WaitOptions {
   now?: () => number
   sleep?: (ms: number) => Promise<void>
   onProgress?: (line: string) => void
+  // A cancelled run stops waiting at once (the kubectl calls stop through the runner's own signal).
+  signal?: AbortSignal
 }
 
 export interface WaitResult {
@@ -90,7 +92,17 @@ export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): P
       }
       break
     }
-    await sleep(Math.min(options.pollMs ?? pollIntervalMs(elapsed), Math.max(0, options.timeoutMs - elapsed)))
+    const pause = sleep(
+      Math.min(options.pollMs ?? pollIntervalMs(elapsed), Math.max(0, options.timeoutMs - elapsed))
+    )
+    const signal = options.signal
+    await (signal
+      ? Promise.race([
+          pause,
+          new Promise<void>(resolve => signal.addEventListener('abort', () => resolve(), { once: true }))
+        ])
+      : pause)
+    if (signal?.aborted) throw new CancelledError(cancellationReason(signal))
   }
   return { results: options.deployments.map(name => results.get(name)!), snapshot }
 }

@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { GoogleAuth, type AuthClient } from 'google-auth-library'
+import { Compute, GoogleAuth, type AuthClient } from 'google-auth-library'
 import { GkeError, googleFailureFromBody, redact } from './errors.js'
 
 // Application Default Credentials as google-github-actions/auth leaves them: a credentials file named by
-// GOOGLE_APPLICATION_CREDENTIALS (or gcloud's / the auth action's own variables). No gcloud involved.
+// GOOGLE_APPLICATION_CREDENTIALS (or gcloud's / the auth action's own variables). Without one, on a
+// self-hosted runner on Google Cloud, the metadata server's service account (ADC, as every Google client
+// library finds it). No gcloud involved.
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform'
 export const DEFAULT_REFRESH_MARGIN_SECONDS = 300
@@ -65,9 +68,34 @@ export function findCredentialsFile(env: Env): { path: string; variable: string 
   return undefined
 }
 
-/** True when an auth step left credentials behind; main.ts uses it to decide on an offline dry run. */
-export function hasCredentials(env: Env): boolean {
-  return findCredentialsFile(env) !== undefined
+// Where a GCE metadata server may answer: a test or proxy named one, detection was forced, or the machine's
+// firmware says Google Compute Engine (a self-hosted runner's VM, or a GKE node under a runner pod). Elsewhere
+// (GitHub's hosted runners) the metadata address is not even tried, so an offline dry run stays instant.
+function metadataServerPlausible(env: Env): boolean {
+  if (env.GCE_METADATA_HOST || env.GCE_METADATA_IP) return true
+  const detection = env.METADATA_SERVER_DETECTION?.trim().toLowerCase()
+  if (detection === 'none') return false
+  if (detection === 'assume-present' || detection === 'ping-only') return true
+  try {
+    return /Google/.test(readFileSync('/sys/class/dmi/id/product_name', 'utf8'))
+  } catch {
+    return false
+  }
+}
+
+async function metadataServerAnswers(env: Env): Promise<boolean> {
+  if (!metadataServerPlausible(env)) return false
+  try {
+    const client = await new GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] }).getClient()
+    return client instanceof Compute
+  } catch {
+    return false
+  }
+}
+
+/** Whether there are Google credentials to use; main.ts uses it to decide on an offline dry run. */
+export async function hasCredentials(env: Env): Promise<boolean> {
+  return findCredentialsFile(env) !== undefined || (await metadataServerAnswers(env))
 }
 
 interface CredentialsFile {
@@ -150,6 +178,10 @@ export async function resolveProjectId(inputProjectId: string | undefined, env: 
       : undefined
     if (fromEmail) return fromEmail
     if (json.quota_project_id) return json.quota_project_id
+  }
+  if (!found && (await metadataServerAnswers(env))) {
+    const fromMetadata = await new GoogleAuth().getProjectId().catch(() => undefined)
+    if (fromMetadata) return fromMetadata
   }
   throw new GkeError(
     'NO_PROJECT',
@@ -239,6 +271,9 @@ function explainAuthFailure(err: unknown, json: CredentialsFile, path: string, s
 export async function getAccessTokenSource(opts: AccessTokenSourceOptions): Promise<AccessTokenSource> {
   const log = opts.log ?? (() => {})
   const marginSeconds = opts.refreshMarginSeconds ?? DEFAULT_REFRESH_MARGIN_SECONDS
+  if (!findCredentialsFile(opts.env) && (await metadataServerAnswers(opts.env))) {
+    return metadataTokenSource(opts.scopes ?? [CLOUD_PLATFORM_SCOPE], marginSeconds, log)
+  }
   const { path, variable, json } = await readCredentialsFile(opts.env)
   const supported = ['external_account', 'service_account', 'impersonated_service_account', 'authorized_user']
   if (!supported.includes(json.type ?? '')) {
@@ -298,6 +333,44 @@ export async function getAccessTokenSource(opts: AccessTokenSourceOptions): Prom
       // A token without a stated expiry is assumed to live the usual hour; a margin early, it gets replaced.
       const expiresAt = new Date(typeof expiry === 'number' ? expiry : Date.now() + 3600_000)
       return { token, expiresAt }
+    }
+  }
+}
+
+// The metadata server's service account: google-auth-library's Compute client asks it for tokens.
+async function metadataTokenSource(
+  scopes: string[],
+  marginSeconds: number,
+  log: Log
+): Promise<AccessTokenSource> {
+  const auth = new GoogleAuth({
+    scopes,
+    clientOptions: { eagerRefreshThresholdMillis: Math.max(1, marginSeconds * 1000) }
+  })
+  const client = await auth.getClient()
+  const email = (await auth.getCredentials().catch(() => ({ client_email: undefined }))).client_email
+  log(
+    `Google credentials: the metadata server's service account${email ? ` ${email}` : ''} (no credentials file)`
+  )
+  return {
+    credentialsType: 'gce_metadata',
+    credentialsPath: 'metadata server',
+    serviceAccountEmail: email,
+    principal: email ?? "the metadata server's service account",
+    async getToken() {
+      let token: string | null | undefined
+      try {
+        token = (await client.getAccessToken()).token
+      } catch (err) {
+        throw new GkeError(
+          'AUTH_FAILED',
+          `Could not get a Google access token from the metadata server: ${redact(String((err as Error).message ?? err), [])}\n` +
+            "The runner's VM (or GKE node) needs a service account with the cloud-platform scope."
+        )
+      }
+      if (!token) throw new GkeError('AUTH_FAILED', 'The metadata server returned no access token.')
+      const expiry = client.credentials.expiry_date
+      return { token, expiresAt: new Date(typeof expiry === 'number' ? expiry : Date.now() + 3600_000) }
     }
   }
 }

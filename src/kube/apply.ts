@@ -72,10 +72,18 @@ export function describeApply(applied: LiveObjectMeta, before: Map<string, LiveO
     name: applied.metadata.name,
     namespace: applied.metadata.namespace,
     action,
-    podTemplateChanged: applied.kind === 'Deployment' && podTemplateOf(previous) !== podTemplateOf(applied),
+    podTemplateChanged: applied.kind === 'Deployment' && podTemplateChangedBetween(previous, applied),
     resourceVersion: applied.metadata.resourceVersion,
     applied
   }
+}
+
+// Whether a Deployment's pods roll between two versions of it (undefined: it did not exist).
+export function podTemplateChangedBetween(
+  before: LiveObjectMeta | undefined,
+  after: LiveObjectMeta | undefined
+): boolean {
+  return podTemplateOf(before) !== podTemplateOf(after)
 }
 
 // The pod template as the server holds it (defaults filled in), comparable as text whatever the key order;

@@ -22,6 +22,23 @@ export interface KubectlOptions {
   redact?: (text: string) => string
   // Source of jitter in [0, 1); injectable so tests can predict the delays.
   random?: () => number
+  // Cancels every call: a running kubectl is killed (its whole process group), a waiting retry stops, and new
+  // calls fail at once, each with a CancelledError. See withSignal().
+  signal?: AbortSignal
+}
+
+// The run was cancelled (the runner's SIGINT/SIGTERM): not a kubectl failure, and never retried.
+export class CancelledError extends Error {
+  // What the run was doing, when the code that noticed knows it better than the caller.
+  during?: string
+  constructor(readonly reason: string) {
+    super(`cancelled (${reason})`)
+    this.name = 'CancelledError'
+  }
+}
+
+export function cancellationReason(signal: AbortSignal): string {
+  return typeof signal.reason === 'string' ? signal.reason : 'cancelled'
 }
 
 export interface RunOptions {
@@ -85,6 +102,7 @@ interface AttemptOutcome {
   stderr: string
   exitCode: number
   timedOut: boolean
+  cancelled?: boolean
   spawnError?: Error
 }
 
@@ -105,6 +123,17 @@ export class Kubectl {
     this.random = opts.random ?? Math.random
   }
 
+  // The same runner, but every call it makes is cancelled by `signal`: the deploy's own calls use it, the
+  // clean-up after a cancellation (rollback, releasing the lock) uses the runner without it.
+  withSignal(signal: AbortSignal): Kubectl {
+    return new Kubectl({ ...this.opts, signal })
+  }
+
+  private throwIfCancelled(): void {
+    const signal = this.opts.signal
+    if (signal?.aborted) throw new CancelledError(cancellationReason(signal))
+  }
+
   async run(args: string[], runOpts: RunOptions = {}): Promise<RunResult> {
     // Without a limit of its own, a call must not hang on a dead connection (kubectl waits forever by default);
     // a call with timeoutMs (exec, logs) is bounded by that instead, since a stream may rightly take longer.
@@ -116,9 +145,11 @@ export class Kubectl {
     const maxAttempts = runOpts.retry === false ? 1 : Math.max(1, this.policy.attempts)
 
     for (let attempt = 1; ; attempt++) {
+      this.throwIfCancelled()
       if (this.opts.beforeCall) await this.opts.beforeCall()
       this.log(`${shown} (attempt ${attempt}/${maxAttempts})`)
       const outcome = await this.spawnOnce(argv, runOpts)
+      if (outcome.cancelled) this.throwIfCancelled()
 
       if (outcome.spawnError) {
         throw new KubectlError(`${shown} could not start: ${this.redact(outcome.spawnError.message)}`, {
@@ -171,8 +202,18 @@ export class Kubectl {
       this.log(
         `${shown}: transient failure (exit ${outcome.exitCode}), retrying in ${delay} ms: ${lastLine(this.redact(outcome.stderr))}`
       )
-      await this.sleep(delay)
+      await this.interruptibleSleep(delay)
     }
+  }
+
+  private async interruptibleSleep(ms: number): Promise<void> {
+    const signal = this.opts.signal
+    if (!signal) return this.sleep(ms)
+    await Promise.race([
+      this.sleep(ms),
+      new Promise<void>(resolve => signal.addEventListener('abort', () => resolve(), { once: true }))
+    ])
+    this.throwIfCancelled()
   }
 
   async json<T>(args: string[], runOpts: RunOptions = {}): Promise<T> {
@@ -233,11 +274,20 @@ export class Kubectl {
           // already gone
         }
       }
+      let cancelled = false
+      const signal = this.opts.signal
+      const onAbort = (): void => {
+        cancelled = true
+        killGroup('SIGTERM')
+        timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS))
+      }
+      signal?.addEventListener('abort', onAbort, { once: true })
       const finish = (outcome: AttemptOutcome): void => {
         if (settled) return
         settled = true
         for (const timer of timers) clearTimeout(timer)
-        resolve(outcome)
+        signal?.removeEventListener('abort', onAbort)
+        resolve({ ...outcome, cancelled })
       }
 
       child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk))

@@ -28,6 +28,8 @@ const TRANSIENT_PATTERNS: readonly RegExp[] = [
   /connection to the server .* was refused/i,
   /connection reset by peer/i,
   /broken pipe/i,
+  // A connection kubectl was reusing, reset under it (seen against a real apiserver behind a resetting proxy).
+  /use of closed network connection/i,
   /unexpected EOF/,
   // Go's io.EOF as the last word of a transport error: `Unable to connect to the server: EOF`, `Get "...": EOF`.
   /(:|\s)EOF\s*$/m,

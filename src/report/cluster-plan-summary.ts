@@ -2,7 +2,7 @@
 // do, the rollouts it would cause, and kubectl diff's view, all escaped and redacted.
 
 import type { ClusterPlan } from '../deploy/plan.js'
-import { codeBlock, details, escapeHtml, table } from './markdown.js'
+import { codeBlock, details, inline, table } from './markdown.js'
 
 export interface ClusterPlanSummaryInput {
   plan: ClusterPlan
@@ -19,21 +19,30 @@ export function renderClusterPlanSummary(input: ClusterPlanSummaryInput): string
   const parts: string[] = []
   parts.push(`## deploy-gke-workers: dry run against the cluster`)
   const changes = plan.actions.filter(a => a.action !== 'unchanged')
-  // A changed Secret restarts the pods too (they read it only at start): the deploy does that, so say so.
-  const secretChanges = plan.secretChanges.length > 0
+  // A written Secret may change values the dry run cannot see; the deploy restarts the pods if one did.
+  const secretWritten = plan.secretChanges.length > 0
+  const secretKeysMoved = plan.secretChanges.some(c => c.change !== 'written')
   const podsRoll = (a: (typeof plan.actions)[number]): string =>
-    a.podTemplateChanged ? 'yes' : secretChanges ? 'yes (restart: Secret changed)' : 'no'
-  const rolls = plan.actions.filter(a => a.kind === 'Deployment' && podsRoll(a) !== 'no').map(a => a.name)
+    a.podTemplateChanged
+      ? 'yes'
+      : secretKeysMoved
+        ? 'yes (restart: Secret keys changed)'
+        : secretWritten
+          ? 'if a Secret value changed (restart)'
+          : 'no'
+  const rolls = plan.actions.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name)
   parts.push(
-    `${escapeHtml(input.reason)} Nothing was changed. Namespace <code>${escapeHtml(input.namespace)}</code>, image <code>${escapeHtml(input.image)}</code>: ` +
-      (changes.length === 0
-        ? 'the cluster already matches; a deploy would change nothing.'
+    `${inline(input.reason)} Nothing was changed. Namespace <code>${inline(input.namespace)}</code>, image <code>${inline(input.image)}</code>: ` +
+      (changes.length === 0 && !secretKeysMoved
+        ? 'the cluster already matches; a deploy would change nothing' +
+          (secretWritten ? ' (unless a Secret value changed: values are not read in a dry run).' : '.')
         : `${changes.length} of ${plan.actions.length} objects would change.`) +
-      (rolls.length > 0 ? ` Pods would roll: ${rolls.map(escapeHtml).join(', ')}.` : '')
+      (rolls.length > 0 ? ` Pods would roll: ${rolls.map(inline).join(', ')}.` : '') +
+      (plan.method ? ` Planned by ${plan.method}.` : '')
   )
   if (plan.problems.length > 0) {
     parts.push('### Problems a deploy would hit')
-    parts.push(plan.problems.map(p => `- ${escapeHtml(p)}`).join('\n'))
+    parts.push(plan.problems.map(p => `- ${inline(p)}`).join('\n'))
   }
   parts.push('### Plan')
   parts.push(
@@ -43,21 +52,25 @@ export function renderClusterPlanSummary(input: ClusterPlanSummaryInput): string
     )
   )
   if (plan.secretChanges.length > 0) {
-    parts.push('### Secret keys (values never shown)')
+    parts.push('### Secret keys (values never read)')
     parts.push(
       table(
         ['Secret', 'key', 'would be'],
-        plan.secretChanges.map(c => [c.secret, c.key, c.change])
+        plan.secretChanges.map(c => [
+          c.secret,
+          c.key,
+          c.change === 'written' ? 'written (value not compared)' : c.change
+        ])
       )
     )
   }
   if (plan.warnings.length > 0) {
     parts.push('### Warnings from the API server')
-    parts.push(plan.warnings.map(w => `- ${escapeHtml(w)}`).join('\n'))
+    parts.push(plan.warnings.map(w => `- ${inline(w)}`).join('\n'))
   }
-  if (plan.notes.length > 0) parts.push(plan.notes.map(n => `- ${escapeHtml(n)}`).join('\n'))
+  if (plan.notes.length > 0) parts.push(plan.notes.map(n => `- ${inline(n)}`).join('\n'))
   if (plan.diff.trim() !== '')
-    parts.push(details('kubectl diff (Secrets left out)', codeBlock(plan.diff, 'diff')))
-  parts.push(`Rendered manifests (Secret values redacted): <code>${escapeHtml(input.manifestsPath)}</code>`)
+    parts.push(details('diff against the cluster (Secrets left out)', codeBlock(plan.diff, 'diff')))
+  parts.push(`Rendered manifests (Secret values redacted): <code>${inline(input.manifestsPath)}</code>`)
   return parts.join('\n\n') + '\n'
 }

@@ -4,12 +4,13 @@
 import type { DeployOutcome } from '../deploy/deploy.js'
 import { summarizeFailure } from '../deploy/pod-failures.js'
 import type { Redact } from '../redact.js'
-import { codeBlock, escapeHtml, table } from './markdown.js'
+import { codeBlock, inline, table } from './markdown.js'
 
-const STATUS_ICON: Record<DeployOutcome['status'], string> = {
+export const STATUS_ICON: Record<DeployOutcome['status'], string> = {
   deployed: '✅',
   unchanged: '⏸️',
   'rolled-back': '↩️',
+  cancelled: '🛑',
   failed: '❌'
 }
 
@@ -19,7 +20,7 @@ export function renderDeploySummary(
 ): string {
   const parts: string[] = []
   parts.push(`## ${STATUS_ICON[outcome.status]} deploy-gke-workers: ${outcome.status}`)
-  parts.push(escapeHtml(outcome.headline))
+  parts.push(inline(outcome.headline))
   parts.push(
     table(
       ['', ''],
@@ -44,10 +45,10 @@ export function renderDeploySummary(
       .filter(r => r.outcome !== 'complete')
       .map(
         r =>
-          `- **${escapeHtml(r.deployment)}**: ${r.outcome} after ${seconds(r.durationMs)}: ${escapeHtml(context.redact(r.message))}`
+          `- **${inline(r.deployment)}**: ${r.outcome} after ${seconds(r.durationMs)}: ${inline(context.redact(r.message))}`
       )
     for (const failure of outcome.failures.filter(f => f.fatal))
-      lines.push(`- ${escapeHtml(context.redact(summarizeFailure(failure)))}`)
+      lines.push(`- ${inline(context.redact(summarizeFailure(failure)))}`)
     parts.push(lines.join('\n'))
   }
   if (outcome.rollback.length > 0 || outcome.status === 'rolled-back') {
@@ -82,9 +83,7 @@ export function renderDeploySummary(
   )
   if (outcome.restarted.length > 0) {
     parts.push(
-      outcome.restarted
-        .map(r => `- ${escapeHtml(r.deployment)} restarted: ${escapeHtml(r.reason)}`)
-        .join('\n')
+      outcome.restarted.map(r => `- ${inline(r.deployment)} restarted: ${inline(r.reason)}`).join('\n')
     )
   }
 
@@ -105,7 +104,7 @@ export function renderDeploySummary(
   }
   if (outcome.beatProblems.length > 0) {
     parts.push('### Beat guard')
-    parts.push(outcome.beatProblems.map(p => `- ${escapeHtml(context.redact(p))}`).join('\n'))
+    parts.push(outcome.beatProblems.map(p => `- ${inline(context.redact(p))}`).join('\n'))
   }
   if (outcome.smoke.length > 0) {
     parts.push('### Smoke checks')
@@ -124,11 +123,11 @@ export function renderDeploySummary(
   }
   if (outcome.warnings.length > 0) {
     parts.push('### Warnings from the API server')
-    parts.push(outcome.warnings.map(w => `- ${escapeHtml(context.redact(w))}`).join('\n'))
+    parts.push(outcome.warnings.map(w => `- ${inline(context.redact(w))}`).join('\n'))
   }
   if (outcome.notes.length > 0) {
     parts.push('### Notes')
-    parts.push(outcome.notes.map(n => `- ${escapeHtml(context.redact(n))}`).join('\n'))
+    parts.push(outcome.notes.map(n => `- ${inline(context.redact(n))}`).join('\n'))
   }
   if (outcome.diagnosticsMarkdown) parts.push(outcome.diagnosticsMarkdown)
   return parts.join('\n\n') + '\n'

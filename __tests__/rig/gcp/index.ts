@@ -35,6 +35,9 @@ export interface GoogleStandInOptions {
   accessTokenLifetimeSeconds?: number
   clusters?: ClusterFixture[]
   denyClusterAccess?: boolean
+  // The GCE metadata server of a self-hosted runner on Google Cloud: its service account's tokens, under
+  // /computeMetadata/v1 (point GCE_METADATA_HOST at metadataHost).
+  metadataServiceAccount?: string
 }
 
 export interface GoogleStandIns {
@@ -43,6 +46,8 @@ export interface GoogleStandIns {
   stsUrl: string
   iamCredentialsUrl: string
   containerApiUrl: string
+  /** host:port of the metadata server stand-in, for GCE_METADATA_HOST */
+  metadataHost: string
   /** the OAuth2 token endpoint that service-account key files written here point at */
   oauth2TokenUrl: string
   projectId: string
@@ -390,9 +395,46 @@ export async function startGoogleStandIns(opts: GoogleStandInOptions = {}): Prom
     return clusterResource(fixture, projectNumber, projectId)
   }
 
+  // The metadata server answers in text or JSON, always with Metadata-Flavor: Google, and only to requests
+  // that carry it.
+  function handleMetadata(req: IncomingMessage, path: string, res: ServerResponse): boolean {
+    if (!path.startsWith('/computeMetadata/v1/')) return false
+    const send = (status: number, body: string, type = 'application/text'): void => {
+      log.push({ method: req.method ?? 'GET', path, status })
+      res.writeHead(status, { 'content-type': type, 'metadata-flavor': 'Google' })
+      res.end(body)
+    }
+    const email = opts.metadataServiceAccount
+    if (!email) {
+      send(404, 'not found')
+      return true
+    }
+    if (req.headers['metadata-flavor'] !== 'Google') {
+      send(403, 'Missing required header "Metadata-Flavor": "Google"')
+      return true
+    }
+    const key = path.slice('/computeMetadata/v1/'.length).replace(/\/$/, '')
+    if (key === 'instance')
+      send(200, JSON.stringify({ id: 1, zone: 'projects/1/zones/europe-west3-a' }), 'application/json')
+    else if (key === 'project/project-id') send(200, projectId)
+    else if (key === 'project/numeric-project-id') send(200, projectNumber)
+    else if (key === 'universe/universe-domain') send(200, 'googleapis.com')
+    else if (key === 'instance/service-accounts/default/email') send(200, email)
+    else if (key === 'instance/service-accounts/default/token') {
+      const { token } = mint('iam', email, lifetimeSeconds)
+      send(
+        200,
+        JSON.stringify({ access_token: token, expires_in: lifetimeSeconds, token_type: 'Bearer' }),
+        'application/json'
+      )
+    } else send(404, 'not found')
+    return true
+  }
+
   let baseUrl = ''
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', baseUrl)
+    if (handleMetadata(req, url.pathname, res)) return
     const respond = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       log.push({ method: req.method ?? 'GET', path: url.pathname, status })
       res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8', ...headers })
@@ -436,6 +478,7 @@ export async function startGoogleStandIns(opts: GoogleStandInOptions = {}): Prom
     stsUrl,
     iamCredentialsUrl,
     containerApiUrl: `${baseUrl}/container/`,
+    metadataHost: new URL(baseUrl).host,
     oauth2TokenUrl,
     projectId,
     projectNumber,

@@ -37837,7 +37837,7 @@ const zlib = __nccwpck_require__(8522)
 const { redirectStatusSet, referrerPolicySet: referrerPolicyTokens, badPortsSet } = __nccwpck_require__(4495)
 const { getGlobalOrigin } = __nccwpck_require__(1059)
 const { collectASequenceOfCodePoints, collectAnHTTPQuotedString, removeChars, parseMIMEType } = __nccwpck_require__(1900)
-const { performance } = __nccwpck_require__(3024)
+const { performance } = __nccwpck_require__(643)
 const { isBlobLike, ReadableStreamFrom, isValidHTTPToken, normalizedMethodRecordsBase } = __nccwpck_require__(3440)
 const assert = __nccwpck_require__(4589)
 const { isUint8Array } = __nccwpck_require__(3429)
@@ -43917,7 +43917,7 @@ module.exports = {
 /***/ ((module, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(643);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(481);
 // The action's entry point: the runner executes dist/index.js, built from this file.
 
 await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
@@ -43927,7 +43927,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 643:
+/***/ 481:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -46882,7 +46882,7 @@ function getIDToken(aud) {
 
 //# sourceMappingURL=core.js.map
 // EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(8262);
+var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 ;// CONCATENATED MODULE: external "node:os"
@@ -46940,6 +46940,8 @@ const TRANSIENT_PATTERNS = [
     /connection to the server .* was refused/i,
     /connection reset by peer/i,
     /broken pipe/i,
+    // A connection kubectl was reusing, reset under it (seen against a real apiserver behind a resetting proxy).
+    /use of closed network connection/i,
     /unexpected EOF/,
     // Go's io.EOF as the last word of a transport error: `Unable to connect to the server: EOF`, `Get "...": EOF`.
     /(:|\s)EOF\s*$/m,
@@ -46991,6 +46993,20 @@ function retryAfterHintMs(stderr) {
 
 
 
+// The run was cancelled (the runner's SIGINT/SIGTERM): not a kubectl failure, and never retried.
+class CancelledError extends Error {
+    reason;
+    // What the run was doing, when the code that noticed knows it better than the caller.
+    during;
+    constructor(reason) {
+        super(`cancelled (${reason})`);
+        this.reason = reason;
+        this.name = 'CancelledError';
+    }
+}
+function cancellationReason(signal) {
+    return typeof signal.reason === 'string' ? signal.reason : 'cancelled';
+}
 const DEFAULT_RETRY = { attempts: 4, baseDelayMs: 500, maxDelayMs: 8000 };
 const DEFAULT_REQUEST_TIMEOUT = '60s';
 // A server's Retry-After is honoured, but not beyond this: a deploy step must not stall for minutes.
@@ -47034,6 +47050,16 @@ class Kubectl {
         this.redact = opts.redact ?? (text => text);
         this.random = opts.random ?? Math.random;
     }
+    // The same runner, but every call it makes is cancelled by `signal`: the deploy's own calls use it, the
+    // clean-up after a cancellation (rollback, releasing the lock) uses the runner without it.
+    withSignal(signal) {
+        return new Kubectl({ ...this.opts, signal });
+    }
+    throwIfCancelled() {
+        const signal = this.opts.signal;
+        if (signal?.aborted)
+            throw new CancelledError(cancellationReason(signal));
+    }
     async run(args, runOpts = {}) {
         // Without a limit of its own, a call must not hang on a dead connection (kubectl waits forever by default);
         // a call with timeoutMs (exec, logs) is bounded by that instead, since a stream may rightly take longer.
@@ -47043,10 +47069,13 @@ class Kubectl {
         const okExitCodes = runOpts.okExitCodes ?? [0];
         const maxAttempts = runOpts.retry === false ? 1 : Math.max(1, this.policy.attempts);
         for (let attempt = 1;; attempt++) {
+            this.throwIfCancelled();
             if (this.opts.beforeCall)
                 await this.opts.beforeCall();
             this.log(`${shown} (attempt ${attempt}/${maxAttempts})`);
             const outcome = await this.spawnOnce(argv, runOpts);
+            if (outcome.cancelled)
+                this.throwIfCancelled();
             if (outcome.spawnError) {
                 throw new KubectlError(`${shown} could not start: ${this.redact(outcome.spawnError.message)}`, {
                     command: argv,
@@ -47088,8 +47117,18 @@ class Kubectl {
             }
             const delay = this.backoffMs(attempt, outcome.stderr);
             this.log(`${shown}: transient failure (exit ${outcome.exitCode}), retrying in ${delay} ms: ${lastLine(this.redact(outcome.stderr))}`);
-            await this.sleep(delay);
+            await this.interruptibleSleep(delay);
         }
+    }
+    async interruptibleSleep(ms) {
+        const signal = this.opts.signal;
+        if (!signal)
+            return this.sleep(ms);
+        await Promise.race([
+            this.sleep(ms),
+            new Promise(resolve => signal.addEventListener('abort', () => resolve(), { once: true }))
+        ]);
+        this.throwIfCancelled();
     }
     async json(args, runOpts = {}) {
         const jsonArgs = [...args, '-o', 'json'];
@@ -47147,13 +47186,22 @@ class Kubectl {
                     // already gone
                 }
             };
+            let cancelled = false;
+            const signal = this.opts.signal;
+            const onAbort = () => {
+                cancelled = true;
+                killGroup('SIGTERM');
+                timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS));
+            };
+            signal?.addEventListener('abort', onAbort, { once: true });
             const finish = (outcome) => {
                 if (settled)
                     return;
                 settled = true;
                 for (const timer of timers)
                     clearTimeout(timer);
-                resolve(outcome);
+                signal?.removeEventListener('abort', onAbort);
+                resolve({ ...outcome, cancelled });
             };
             child.stdout?.on('data', (chunk) => stdout.push(chunk));
             child.stderr?.on('data', (chunk) => stderr.push(chunk));
@@ -47357,10 +47405,14 @@ function describeApply(applied, before) {
         name: applied.metadata.name,
         namespace: applied.metadata.namespace,
         action,
-        podTemplateChanged: applied.kind === 'Deployment' && podTemplateOf(previous) !== podTemplateOf(applied),
+        podTemplateChanged: applied.kind === 'Deployment' && podTemplateChangedBetween(previous, applied),
         resourceVersion: applied.metadata.resourceVersion,
         applied
     };
+}
+// Whether a Deployment's pods roll between two versions of it (undefined: it did not exist).
+function podTemplateChangedBetween(before, after) {
+    return podTemplateOf(before) !== podTemplateOf(after);
 }
 // The pod template as the server holds it (defaults filled in), comparable as text whatever the key order;
 // undefined when absent.
@@ -47674,9 +47726,16 @@ function summarizeFailure(failure) {
     return message ? `${where}: ${failure.reason} — ${message}` : `${where}: ${failure.reason}`;
 }
 
-;// CONCATENATED MODULE: ./src/report/markdown.ts
-// core.summary writes what it is given verbatim, so every piece of text that reaches the job summary or a PR
-// comment (cluster messages, logs, user input) goes through one of these.
+;// CONCATENATED MODULE: ./src/untrusted-text.ts
+// The one path for text the action did not write itself (from a pod, an event, the cluster, a template, a
+// library's error): every log line, job summary and PR comment takes it through here.
+//
+// - forLog: the runner reads each output line for workflow commands (`::add-mask::`, `::set-output`, ...,
+//   and the old `##[warning]` anywhere in a line); a line of such text that would be one is quoted instead.
+// - inline: one line of Markdown that shows exactly the text: HTML and Markdown punctuation escaped, line
+//   breaks collapsed (a blank line would end a <details> block and let headings and images through), and
+//   nothing that GitHub turns live: no @mention (a notification to that user), no autolinked URL or e-mail.
+// - fenced: a code block nothing in the text can close.
 const HTML_ENTITIES = {
     '&': '&amp;',
     '<': '&lt;',
@@ -47684,41 +47743,92 @@ const HTML_ENTITIES = {
     '"': '&quot;',
     "'": '&#39;'
 };
-/** Text safe inside HTML elements and attributes. */
 function escapeHtml(text) {
     return text.replace(/[&<>"']/g, ch => HTML_ENTITIES[ch]);
 }
-/**
- * Text safe as inline Markdown: HTML escaped and Markdown punctuation backslash-escaped, so a message with
- * `*`, `_`, backticks or `[x](y)` shows as written instead of formatting or linking.
- */
-function escapeMarkdownInline(text) {
-    return escapeHtml(text.replace(/[\\`*_[\]~|#]/g, ch => `\\${ch}`));
+const COMMAND_LINE = /^\s*::/;
+const OLD_COMMAND = /##(vso)?\[/gi;
+function forLog(text) {
+    return text
+        .split(/\r\n|\r|\n/)
+        .map(line => {
+        const quoted = line.replace(OLD_COMMAND, match => match.replace('[', ' ['));
+        return COMMAND_LINE.test(quoted) ? `| ${quoted}` : quoted;
+    })
+        .join('\n');
 }
-/**
- * A fenced code block whose fence is longer than any backtick run in the text, so nothing in the text can
- * close it. Content in a fence is shown literally (no HTML, no Markdown), hence no escaping.
- */
-function codeBlock(text, lang = '') {
+function oneLine(text) {
+    return text.replace(/\s*(?:\r\n|\r|\n)+\s*/g, ' ⏎ ');
+}
+function inline(text) {
+    return escapeHtml(oneLine(text).replace(/[\\`*_[\]~|#!]/g, ch => `\\${ch}`))
+        .replace(/@/g, '&#64;')
+        .replace(/:(?=\/\/)/g, '&#58;')
+        .replace(/\bwww\./gi, match => `${match.slice(0, 3)}&#46;`);
+}
+function fenced(text, lang = '') {
     const longestRun = Math.max(0, ...(text.match(/`+/g) ?? []).map(run => run.length));
     const fence = '`'.repeat(Math.max(3, longestRun + 1));
     const info = lang.replace(/[^\w+.-]/g, '');
     const body = text.endsWith('\n') ? text : `${text}\n`;
     return `${fence}${info}\n${body}${fence}`;
 }
+
+;// CONCATENATED MODULE: ./src/report/markdown.ts
+// core.summary writes what it is given verbatim, so every piece of text that reaches the job summary or a PR
+// comment goes through these, built on the one path for untrusted text (../untrusted-text.ts).
+
+
 /**
- * A collapsible block. `summary` is plain text (escaped here); `body` is Markdown/HTML the caller has
- * already made safe. The blank lines let GitHub render Markdown inside the block.
+ * A collapsible block. `summary` is plain text made safe here: on one line it cannot end the HTML block, and
+ * what GitHub would still make live in it (a mention, a link or image) is written as character references;
+ * `body` is Markdown/HTML the caller has already made safe. The blank lines let GitHub render Markdown inside.
  */
 function details(summary, body) {
-    return `<details><summary>${escapeHtml(summary)}</summary>\n\n${body}\n\n</details>`;
+    const safe = escapeHtml(oneLine(summary)).replace(/[@![\]]|:(?=\/\/)/g, ch => `&#${ch.charCodeAt(0)};`);
+    return `<details><summary>${safe}</summary>\n\n${body}\n\n</details>`;
 }
-/** A Markdown table from plain-text cells: escaped, with pipes and line breaks that cannot break the row. */
+/** A Markdown table from plain-text cells, each one safe inline text that cannot break the row. */
 function table(headers, rows) {
-    const cell = (text) => escapeMarkdownInline(text).replace(/\r?\n|\r/g, '<br>');
     const width = headers.length;
-    const line = (cells) => `| ${Array.from({ length: width }, (_, i) => cell(cells[i] ?? '')).join(' | ')} |`;
+    const line = (cells) => `| ${Array.from({ length: width }, (_, i) => inline(cells[i] ?? '')).join(' | ')} |`;
     return [line(headers), `|${' --- |'.repeat(width)}`, ...rows.map(line)].join('\n');
+}
+/**
+ * Markdown cut to at most `maxBytes` (GitHub keeps a job summary up to 1 MiB and a comment up to 65536
+ * characters) at a line boundary, with an open code fence and any open <details> closed so the rest of the page
+ * is not swallowed, and `note` (plain text) saying where the rest is.
+ */
+function truncateMarkdown(markdown, maxBytes, note) {
+    if (Buffer.byteLength(markdown, 'utf8') <= maxBytes)
+        return markdown;
+    const tail = `\n\n…(cut: ${inline(note)})\n`;
+    const budget = maxBytes - Buffer.byteLength(tail, 'utf8') - 64;
+    const kept = [];
+    let size = 0;
+    let fence;
+    let openDetails = 0;
+    for (const line of markdown.split('\n')) {
+        size += Buffer.byteLength(line, 'utf8') + 1;
+        if (size > budget)
+            break;
+        kept.push(line);
+        const marker = /^(`{3,})/.exec(line)?.[1];
+        if (fence === undefined && marker)
+            fence = marker;
+        else if (fence !== undefined &&
+            line.startsWith(fence) &&
+            line.trim() === line.trim().replace(/[^`]/g, ''))
+            fence = undefined;
+        if (fence === undefined) {
+            openDetails += (line.match(/<details>/g) ?? []).length - (line.match(/<\/details>/g) ?? []).length;
+        }
+    }
+    if (fence !== undefined)
+        kept.push(fence);
+    for (; openDetails > 0; openDetails--)
+        kept.push('', '</details>');
+    return `${kept.join('\n')}${tail}`;
 }
 
 ;// CONCATENATED MODULE: ./src/report/diagnostics.ts
@@ -47821,8 +47931,8 @@ function renderDiagnostics(input) {
         const { lines, dropped } = logTail(log.text, redact, maxLines);
         const title = redact(logTitle(log));
         const summary = lines.length === 0 ? `${title}: no output` : `${title}: last ${lines.length} lines`;
-        const note = dropped > 0 ? `${escapeMarkdownInline(`(${dropped} earlier lines not shown)`)}\n\n` : '';
-        sections.push(details(summary, lines.length === 0 ? '_(empty log)_' : `${note}${codeBlock(lines.join('\n'), 'text')}`));
+        const note = dropped > 0 ? `${inline(`(${dropped} earlier lines not shown)`)}\n\n` : '';
+        sections.push(details(summary, lines.length === 0 ? '_(empty log)_' : `${note}${fenced(lines.join('\n'), 'text')}`));
     }
     return `${sections.join('\n\n')}\n`;
 }
@@ -47841,7 +47951,7 @@ function renderDiagnosticsText(input) {
         out.push(quote(clip(line, MAX_MESSAGE_CHARS)));
     }
     const rows = eventRows(input.events, redact);
-    const eventLine = (e) => quote(`${formatTime(e.lastSeen)} ${e.object} ${e.reason}${e.count > 1 ? ` (x${e.count})` : ''}: ${oneLine(e.message)}`);
+    const eventLine = (e) => quote(`${formatTime(e.lastSeen)} ${e.object} ${e.reason}${e.count > 1 ? ` (x${e.count})` : ''}: ${diagnostics_oneLine(e.message)}`);
     const warnings = rows.filter(e => e.type === 'Warning');
     const others = rows.filter(e => e.type !== 'Warning');
     out.push(warnings.length > 0 ? 'Warning events (newest first):' : 'No warning events.');
@@ -47860,7 +47970,7 @@ function renderDiagnosticsText(input) {
     }
     return `${out.join('\n')}\n`;
 }
-function oneLine(text) {
+function diagnostics_oneLine(text) {
     return text.replace(/\s*[\r\n]+\s*/g, ' ⏎ ');
 }
 // The runner also honours the old `##[command]` form anywhere in a line.
@@ -48038,9 +48148,21 @@ async function collectLogs(kubectl, namespace, failures) {
 // A Lease in the target namespace that one deploy holds at a time. Two runs (a push and a manual dispatch,
 // or two repositories deploying to one cluster) would otherwise interleave applies and roll back each other's
 // work. GitHub's `concurrency:` covers one workflow; this covers everyone who deploys with this action.
+//
+// The lease is short (LEASE_SECONDS) and renewed while the run lives, so the lock of a run that was killed
+// lapses within a minute; a run that finds the lock held waits for it (lock_timeout), saying who holds it.
+// Every write of the Lease carries the resourceVersion it read, so of two runs taking a lapsed lock over at
+// once, exactly one wins.
 
 
 const LOCK_NAME = 'deploy-gke-workers';
+// How long the lock outlives a run that stops renewing it (killed, or its runner lost).
+const LEASE_SECONDS = 60;
+// Renewed three times per lease, so two missed renewals (a slow API) do not lose it.
+const RENEW_EVERY_MS = (LEASE_SECONDS * 1000) / 3;
+// While waiting: how often the holder is looked at again, and how often the wait is reported.
+const WAIT_POLL_MS = 5000;
+const WAIT_REPORT_MS = 30_000;
 class DeployLockBusyError extends Error {
     constructor(message) {
         super(message);
@@ -48051,7 +48173,7 @@ class DeployLockBusyError extends Error {
 function microTime(ms) {
     return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
-function leaseFor(namespace, owner, durationSeconds, nowMs, resourceVersion) {
+function leaseFor(namespace, owner, times, resourceVersion) {
     const annotations = { 'deploy-gke-workers/image': owner.image };
     if (owner.runUrl)
         annotations['deploy-gke-workers/run-url'] = owner.runUrl;
@@ -48063,9 +48185,9 @@ function leaseFor(namespace, owner, durationSeconds, nowMs, resourceVersion) {
         metadata: { name: LOCK_NAME, namespace, annotations, ...(resourceVersion ? { resourceVersion } : {}) },
         spec: {
             holderIdentity: owner.identity,
-            leaseDurationSeconds: durationSeconds,
-            acquireTime: microTime(nowMs),
-            renewTime: microTime(nowMs)
+            leaseDurationSeconds: LEASE_SECONDS,
+            acquireTime: microTime(times.acquiredMs),
+            renewTime: microTime(times.renewedMs)
         }
     };
 }
@@ -48077,44 +48199,131 @@ function leaseExpired(lease, nowMs) {
 }
 async function acquireDeployLock(kubectl, options) {
     const now = options.now ?? Date.now;
+    const sleep = options.sleep ?? ((ms) => new Promise(resolve => setTimeout(resolve, ms)));
     const { namespace, owner } = options;
-    const release = async () => {
-        const current = await readLease(kubectl, namespace);
-        if (current?.spec.holderIdentity === owner.identity) {
-            await kubectl.run(['delete', 'lease', LOCK_NAME, '-n', namespace, '--ignore-not-found']);
+    const started = now();
+    let reported = 0;
+    for (;;) {
+        if (options.signal?.aborted)
+            throw new CancelledError(cancellationReason(options.signal));
+        const taken = await tryToTake(kubectl, options, now);
+        if (taken) {
+            options.onHeld?.(true);
+            return holdLock(kubectl, options, taken, now);
         }
-    };
+        const existing = await readLease(kubectl, namespace);
+        if (existing && existing.spec.holderIdentity !== owner.identity && !leaseExpired(existing, now())) {
+            const waited = now() - started;
+            if (waited >= options.timeoutSeconds * 1000) {
+                throw new DeployLockBusyError(`${describeHolder(existing, namespace)}; waited ${Math.round(waited / 1000)}s (lock_timeout ${options.timeoutSeconds}s). ` +
+                    `If that run is gone, its lock lapses within ${LEASE_SECONDS}s; to remove it now: kubectl delete lease ${LOCK_NAME} -n ${namespace}`);
+            }
+            if (reported === 0 || now() - reported >= WAIT_REPORT_MS) {
+                options.log?.(`Waiting for the deploy lock: ${describeHolder(existing, namespace)} (waiting up to ${options.timeoutSeconds}s)`);
+                reported = now();
+            }
+            const remaining = options.timeoutSeconds * 1000 - waited;
+            await interruptible(sleep(Math.max(1, Math.min(WAIT_POLL_MS, remaining))), options.signal);
+        }
+        // Otherwise it lapsed or was released between the two reads: try again at once.
+    }
+}
+// Creates the Lease, or takes over one that lapsed (or is this run's own, from an earlier attempt of the same
+// run). undefined when another run holds it or won the race.
+async function tryToTake(kubectl, options, now) {
+    const { namespace, owner } = options;
     try {
-        await kubectl.run(['create', '-f', '-', '-o', 'name'], {
-            stdin: JSON.stringify(leaseFor(namespace, owner, options.durationSeconds, now()))
+        const created = await kubectl.json(['create', '-f', '-'], {
+            stdin: JSON.stringify(leaseFor(namespace, owner, { acquiredMs: now(), renewedMs: now() }))
         });
-        return { release };
+        return created;
     }
     catch (error) {
         if (!(error instanceof KubectlError) || !/AlreadyExists|already exists/.test(error.stderr))
             throw error;
     }
     const existing = await readLease(kubectl, namespace);
-    if (existing && existing.spec.holderIdentity !== owner.identity && !leaseExpired(existing, now())) {
-        throw new DeployLockBusyError(describeHolder(existing, namespace));
-    }
-    // Expired (a run that died) or ours (a re-run of the same attempt): take it over. The resourceVersion makes
-    // the write conditional, so of two runs taking over at once, one gets a Conflict.
+    if (!existing)
+        return undefined;
+    if (existing.spec.holderIdentity !== owner.identity && !leaseExpired(existing, now()))
+        return undefined;
     try {
-        await kubectl.run(['replace', '-f', '-', '-o', 'name'], {
-            stdin: JSON.stringify(leaseFor(namespace, owner, options.durationSeconds, now(), existing?.metadata.resourceVersion))
+        return await kubectl.json(['replace', '-f', '-'], {
+            stdin: JSON.stringify(leaseFor(namespace, owner, { acquiredMs: now(), renewedMs: now() }, existing.metadata.resourceVersion))
         });
     }
     catch (error) {
+        // Another run took it over (or released it) between our read and our write.
         if (error instanceof KubectlError && /Conflict|has been modified|NotFound|not found/.test(error.stderr)) {
-            throw new DeployLockBusyError(`another deploy took the lock in namespace ${namespace} at the same moment; run again`);
+            return undefined;
         }
         throw error;
     }
-    return { release };
+}
+function holdLock(kubectl, options, taken, now) {
+    const { namespace, owner } = options;
+    const acquiredMs = Date.parse(taken.spec.acquireTime ?? '') || now();
+    let current = taken;
+    let lostReason;
+    let renewing = Promise.resolve();
+    const renew = async () => {
+        try {
+            current = await kubectl.json(['replace', '-f', '-'], {
+                stdin: JSON.stringify(leaseFor(namespace, owner, { acquiredMs, renewedMs: now() }, current.metadata.resourceVersion))
+            });
+        }
+        catch (error) {
+            if (error instanceof KubectlError &&
+                /Conflict|has been modified|NotFound|not found/.test(error.stderr)) {
+                lostReason = `the deploy lock in namespace ${namespace} was taken over or removed while this run held it`;
+                clearInterval(timer);
+                return;
+            }
+            // A failed renewal is retried at the next tick; the lease outlives two missed ones.
+            options.log?.(`could not renew the deploy lock (retried in ${RENEW_EVERY_MS / 1000}s): ${error.message}`);
+        }
+    };
+    const timer = setInterval(() => {
+        renewing = renewing.then(renew);
+    }, RENEW_EVERY_MS);
+    // The renewal must not keep the process alive on its own.
+    timer.unref();
+    return {
+        lost: () => lostReason,
+        async release() {
+            clearInterval(timer);
+            await renewing;
+            if (lostReason)
+                return;
+            const lease = await readLease(kubectl, namespace);
+            if (lease?.spec.holderIdentity === owner.identity) {
+                await kubectl.run(['delete', 'lease', LOCK_NAME, '-n', namespace, '--ignore-not-found']);
+            }
+            options.onHeld?.(false);
+        }
+    };
+}
+// Releases a lock this run's identity still holds: the post step's net for a run that was cancelled or died
+// before it could release it.
+async function releaseIfHeld(kubectl, namespace, identity) {
+    const lease = await readLease(kubectl, namespace);
+    if (lease?.spec.holderIdentity !== identity)
+        return false;
+    await kubectl.run(['delete', 'lease', LOCK_NAME, '-n', namespace, '--ignore-not-found']);
+    return true;
 }
 function readLease(kubectl, namespace) {
     return getOptionalObject(kubectl, 'lease', LOCK_NAME, namespace);
+}
+async function interruptible(wait, signal) {
+    if (!signal)
+        return wait;
+    await Promise.race([
+        wait,
+        new Promise(resolve => signal.addEventListener('abort', () => resolve(), { once: true }))
+    ]);
+    if (signal.aborted)
+        throw new CancelledError(cancellationReason(signal));
 }
 function describeHolder(lease, namespace) {
     const annotations = lease.metadata.annotations ?? {};
@@ -48130,13 +48339,597 @@ function describeHolder(lease, namespace) {
         .filter(Boolean)
         .join(' ');
     const until = Date.parse(lease.spec.renewTime ?? '') + (lease.spec.leaseDurationSeconds ?? 0) * 1000;
-    return (`another deploy is in progress in namespace ${namespace} (${who}, lock held until ${new Date(until).toISOString()}). ` +
-        `If that run is gone, remove the lock: kubectl delete lease ${LOCK_NAME} -n ${namespace}`);
+    return `another deploy is in progress in namespace ${namespace} (${who}, lock held until ${new Date(until).toISOString()} unless renewed)`;
+}
+
+;// CONCATENATED MODULE: ./src/input-rules.ts
+// Grammar checks for single input values. Each returns undefined when the value is fine, else the rule it
+// breaks, phrased to follow `<input>: "<value>" ` in an error message.
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+function checkDnsLabel(value) {
+    if (value.length > 63 || !DNS1123_LABEL.test(value)) {
+        return 'is not a valid DNS-1123 label (lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters)';
+    }
+    return undefined;
+}
+function checkDnsSubdomain(value) {
+    if (value.length > 253 || !DNS1123_SUBDOMAIN.test(value)) {
+        return 'is not a valid DNS-1123 subdomain (lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters)';
+    }
+    return undefined;
+}
+// The reference grammar of github.com/distribution/reference, restricted to what a deploy should pin:
+// an explicit registry, and a tag, a sha256 digest or both.
+const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const DOMAIN = `${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*(?::[0-9]+)?`;
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
+const TAG = '[\\w][\\w.-]{0,127}';
+const DIGEST = 'sha256:[a-f0-9]{64}';
+const IMAGE_REFERENCE = new RegExp(`^(${DOMAIN})/(${PATH_COMPONENT}(?:/${PATH_COMPONENT})*)(?::(${TAG}))?(?:@(${DIGEST}))?$`);
+const IMAGE_RULE = 'is not a full image reference (expected REGISTRY/PATH:TAG, REGISTRY/PATH@sha256:DIGEST or both)';
+function parseImageReference(value) {
+    const match = IMAGE_REFERENCE.exec(value);
+    if (!match)
+        return undefined;
+    const [, registry, path, tag, digest] = match;
+    // Without a dot, a port or "localhost" the first component is a Docker Hub namespace, not a registry.
+    if (!registry.includes('.') && !registry.includes(':') && registry !== 'localhost')
+        return undefined;
+    if (!tag && !digest)
+        return undefined;
+    if (registry.length + 1 + path.length > 255)
+        return undefined;
+    return { registry, path, tag, digest };
+}
+function checkImageReference(value) {
+    return parseImageReference(value) ? undefined : IMAGE_RULE;
+}
+// PROJECT:REGION:INSTANCE; a domain-scoped project (example.com:project) adds one more part.
+const CLOUD_SQL_INSTANCE = /^(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]:[a-z]+-[a-z]+[0-9]+:[a-z][a-z0-9-]{0,97}$/;
+function checkCloudSqlInstance(value) {
+    return CLOUD_SQL_INSTANCE.test(value)
+        ? undefined
+        : 'is not a Cloud SQL instance connection name (expected PROJECT:REGION:INSTANCE, e.g. my-project:europe-west3:main)';
+}
+const SERVICE_ACCOUNT_EMAIL = /^(?:[a-z][a-z0-9-]{4,28}[a-z0-9]@(?:[a-z][a-z0-9.-]*[a-z0-9]\.)?[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com|[0-9]+-compute@developer\.gserviceaccount\.com)$/;
+function checkServiceAccountEmail(value) {
+    return SERVICE_ACCOUNT_EMAIL.test(value)
+        ? undefined
+        : 'is not a Google service account email (expected NAME@PROJECT.iam.gserviceaccount.com)';
+}
+const PROJECT_ID = /^(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
+function checkProjectId(value) {
+    return PROJECT_ID.test(value)
+        ? undefined
+        : 'is not a Google Cloud project ID (6 to 30 lowercase letters, digits or "-", starting with a letter)';
+}
+const LOCATION = /^[a-z]+-[a-z]+[0-9]+(?:-[a-z])?$/;
+function checkLocation(value) {
+    return LOCATION.test(value)
+        ? undefined
+        : 'is not a GKE region or zone (e.g. europe-west3 or europe-west3-a)';
+}
+const CLUSTER_NAME = /^[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?$/;
+const CLUSTER_RESOURCE_NAME = /^projects\/([^/]+)\/(?:locations|zones)\/([^/]+)\/clusters\/([a-z](?:[-a-z0-9]{0,38}[a-z0-9])?)$/;
+function parseClusterName(value) {
+    if (CLUSTER_NAME.test(value))
+        return { name: value };
+    const full = CLUSTER_RESOURCE_NAME.exec(value);
+    if (!full)
+        return undefined;
+    return { projectId: full[1], location: full[2], name: full[3] };
+}
+function checkClusterName(value) {
+    return parseClusterName(value)
+        ? undefined
+        : 'is not a GKE cluster name (lowercase letters, digits and "-", at most 40 characters) or a full name projects/P/locations/L/clusters/N';
+}
+// celery -A takes a module path, optionally with an attribute: noesis2, proj.celery, proj.celery:app.
+const CELERY_APP = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?::[A-Za-z_][A-Za-z0-9_]*)?$/;
+function checkCeleryApp(value) {
+    return CELERY_APP.test(value)
+        ? undefined
+        : 'is not a Celery app (expected a Python module path such as noesis2 or proj.celery:app)';
+}
+const QUEUE_NAME = /^[A-Za-z0-9_.:-]+$/;
+function checkQueueName(value) {
+    return QUEUE_NAME.test(value) ? undefined : 'is not a queue name (letters, digits, "_", ".", ":" and "-")';
+}
+// Names used as container environment variables: the portable C identifier form.
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+function checkEnvName(value) {
+    return ENV_NAME.test(value)
+        ? undefined
+        : 'is not a valid environment variable name (letters, digits and "_", not starting with a digit)';
+}
+const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
+// Accepts 90, 90s, 5m, 1h, 1m30s; returns seconds, or undefined when it is not a duration.
+function parseDurationSeconds(value) {
+    if (/^\d+$/.test(value))
+        return Number(value);
+    const match = DURATION.exec(value);
+    if (!match || value === '')
+        return undefined;
+    const [, h, m, s] = match;
+    return Number(h ?? 0) * 3600 + Number(m ?? 0) * 60 + Number(s ?? 0);
+}
+const HOST_PORT = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(?::([0-9]{1,5}))?$/;
+function parseHostPort(value) {
+    const match = HOST_PORT.exec(value);
+    if (!match)
+        return undefined;
+    const port = match[1] === undefined ? 5432 : Number(match[1]);
+    if (port < 1 || port > 65535)
+        return undefined;
+    return { host: match[1] === undefined ? value : value.slice(0, value.lastIndexOf(':')), port };
+}
+
+;// CONCATENATED MODULE: ./src/key-value-lines.ts
+// Parses the multi-line KEY=VALUE inputs (`env`, `secret_data`). Blank lines and lines starting with # are
+// skipped; the value is everything after the first "=", exactly as written (it may itself contain "="). A value
+// that starts or ends with white space is refused, naming the key: trimming it would change a password
+// silently, keeping it would keep a stray space nobody sees; neither is what the user can check.
+
+// `secret`: the text is secret_data, so a malformed line is described without quoting any of it (what stands
+// before the first "=" may be part of a value, e.g. a pasted JSON key).
+function parseKeyValueLines(text, options = {}) {
+    const entries = [];
+    const problems = [];
+    const seen = new Set();
+    text.split(/\r?\n/).forEach((rawLine, index) => {
+        const line = rawLine.trim();
+        if (line === '' || line.startsWith('#'))
+            return;
+        const lineNumber = index + 1;
+        const equals = line.indexOf('=');
+        if (equals <= 0) {
+            problems.push(`line ${lineNumber} is not KEY=VALUE`);
+            return;
+        }
+        const name = line.slice(0, equals).trim();
+        const nameProblem = checkEnvName(name);
+        if (nameProblem) {
+            problems.push(options.secret
+                ? `line ${lineNumber}: the text before the first "=" ${nameProblem} (one KEY=VALUE per line; multi-line values are not supported)`
+                : `line ${lineNumber}: "${name}" ${nameProblem}`);
+            return;
+        }
+        if (seen.has(name)) {
+            problems.push(`line ${lineNumber}: ${name} is given more than once`);
+            return;
+        }
+        seen.add(name);
+        const value = rawLine.slice(rawLine.indexOf('=') + 1);
+        if (value !== value.trim()) {
+            problems.push(`line ${lineNumber}: the value of ${name} starts or ends with white space (a space after "=" or at the end of the line); values are used exactly as written, so remove it`);
+            return;
+        }
+        entries.push({ name, value });
+    });
+    return { entries, problems };
+}
+
+;// CONCATENATED MODULE: ./src/redact.ts
+// Replaces known secret values in a text with ***: the last line of defence for text that came from the
+// cluster (logs, events, kubectl's stderr) or from a library's error before it reaches a log, the job summary
+// or a PR comment.
+// Shorter values would blank ordinary words out of every text; they are no protection worth that.
+const MIN_SECRET_LENGTH = 3;
+function createRedactor(initial = []) {
+    let values = [];
+    const redactor = ((text) => {
+        let out = text;
+        for (const value of values)
+            out = out.split(value).join('***');
+        return out;
+    });
+    redactor.add = more => {
+        const next = new Set(values);
+        for (const value of more)
+            if (value !== undefined && value.length >= MIN_SECRET_LENGTH)
+                next.add(value);
+        // Longest first, so a value that contains another is replaced whole.
+        values = [...next].sort((a, b) => b.length - a.length);
+    };
+    redactor.add(initial);
+    return redactor;
+}
+// Bearer credentials nobody told us about (e.g. a request token a library quotes in its error).
+function redactBearerTokens(text) {
+    return text.replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, '$1***');
+}
+// A secret as it may appear elsewhere: raw, base64 (Secret data), URL-encoded (inside a URL) and JSON-escaped
+// (inside a JSON log line or error); for a connection URL (DATABASE_URL, REDIS_URL), its password alone, raw
+// and decoded, in each of those encodings too (a driver's error quotes it; a Secret may hold it on its own).
+function secretForms(value) {
+    const bases = new Set([value]);
+    const password = urlPassword(value);
+    if (password) {
+        bases.add(password);
+        bases.add(safeDecode(password));
+    }
+    const forms = new Set();
+    for (const base of bases) {
+        forms.add(base);
+        forms.add(Buffer.from(base, 'utf8').toString('base64'));
+        forms.add(encodeURIComponent(base));
+        forms.add(JSON.stringify(base).slice(1, -1));
+    }
+    return [...forms].filter(form => form.length >= MIN_SECRET_LENGTH);
+}
+function urlPassword(value) {
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value))
+        return undefined;
+    try {
+        return new URL(value).password || undefined;
+    }
+    catch {
+        return undefined;
+    }
+}
+function safeDecode(text) {
+    try {
+        return decodeURIComponent(text);
+    }
+    catch {
+        return text;
+    }
+}
+
+;// CONCATENATED MODULE: ./src/inputs.ts
+// Raw action inputs -> a validated DeployConfig. Pure: main.ts reads the inputs and the environment and
+// passes them in. Every problem is collected, so a user fixes all of them in one round.
+
+
+
+const INPUT_NAMES = [
+    'project_id',
+    'location',
+    'cluster_name',
+    'cluster_endpoint',
+    'image',
+    'namespace',
+    'service_account',
+    'gcp_service_account',
+    'celery_app',
+    'worker_queues',
+    'worker_concurrency',
+    'worker_min_replicas',
+    'worker_max_replicas',
+    'worker_cpu_target',
+    'beat',
+    'env',
+    'secret_name',
+    'secret_data',
+    'db_user',
+    'db_password',
+    'db_name',
+    'db_host',
+    'cloud_sql_instance',
+    'cloud_sql_proxy_image',
+    'manifests',
+    'namespaced_kinds',
+    'dry_run',
+    'rollout_timeout',
+    'scheduling_grace',
+    'lock_timeout',
+    'rollback_on_failure',
+    'smoke_checks',
+    'github_token',
+    'pr_comment'
+];
+// Inputs whose values are secret: never echoed in an error, masked by main.ts the moment they are read. A
+// database user name is not a secret (it shows in every connection log); masking it would blank that word,
+// often the app's or the namespace's name, out of every log line, the summary and the plan.
+const SECRET_INPUTS = ['secret_data', 'db_password', 'github_token'];
+// Keys of the written Secret that the action fills from plain inputs (db_user, db_name): not secrets.
+const PLAIN_SECRET_KEYS = ['DB_USER', 'DB_NAME'];
+const DEFAULT_CLOUD_SQL_PROXY_IMAGE = 'gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.15.0';
+const SMOKE_CHECK_CHOICES = [
+    'worker',
+    'beat',
+    'database',
+    'redis',
+    'celery-ping'
+];
+class InputError extends Error {
+    problems;
+    constructor(problems) {
+        super(`Invalid input${problems.length === 1 ? '' : 's'} (${problems.length}):\n` +
+            problems.map(p => `  - ${p}`).join('\n'));
+        this.problems = problems;
+        this.name = 'InputError';
+    }
+}
+const PULL_REQUEST_EVENTS = new Set(['pull_request', 'pull_request_target']);
+const MAX_SHOWN_CHARS = 80;
+const MAX_ROLLOUT_TIMEOUT_SECONDS = 6 * 3600;
+function parseInputs(raw, context) {
+    const problems = [];
+    const text = (name) => (raw[name] ?? '').trim();
+    const optional = (name) => text(name) || undefined;
+    // Quoted so a newline or a trailing space shows; a long value only by its start (an error that echoes a
+    // 100 KB paste is no help, and could bury the other errors).
+    const shown = (value) => value.length > MAX_SHOWN_CHARS
+        ? `${JSON.stringify(value.slice(0, MAX_SHOWN_CHARS))}… (${value.length} characters)`
+        : JSON.stringify(value);
+    const checked = (name, fallback, ...rules) => {
+        const value = text(name) || fallback;
+        for (const rule of rules) {
+            const problem = rule(value);
+            if (problem) {
+                problems.push(`${name}: ${shown(value)} ${problem}`);
+                break;
+            }
+        }
+        return value;
+    };
+    const optionalChecked = (name, rule) => {
+        const value = optional(name);
+        if (value === undefined)
+            return undefined;
+        const problem = rule(value);
+        if (problem)
+            problems.push(`${name}: ${shown(value)} ${problem}`);
+        return value;
+    };
+    const oneOf = (name, fallback, allowed) => {
+        const value = (text(name) || fallback).toLowerCase();
+        if (!allowed.includes(value)) {
+            problems.push(`${name}: ${shown(text(name))} must be one of ${allowed.join(', ')}`);
+            return fallback;
+        }
+        return value;
+    };
+    const boolean = (name, fallback) => oneOf(name, fallback ? 'true' : 'false', ['true', 'false']) === 'true';
+    const integer = (name, fallback, min, max) => {
+        const value = text(name);
+        if (value === '')
+            return fallback;
+        if (!/^-?\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+            problems.push(`${name}: ${shown(value)} must be a whole number from ${min} to ${max}`);
+            return fallback;
+        }
+        return Number(value);
+    };
+    // Cluster
+    const projectId = optionalChecked('project_id', checkProjectId);
+    const clusterInput = optionalChecked('cluster_name', checkClusterName);
+    const clusterReference = clusterInput ? parseClusterName(clusterInput) : undefined;
+    let location = optionalChecked('location', checkLocation);
+    if (clusterReference?.location) {
+        if (location && location !== clusterReference.location) {
+            problems.push(`location: ${shown(location)} differs from the location in cluster_name (${clusterReference.location}); give one or make them agree`);
+        }
+        location = clusterReference.location;
+    }
+    if (clusterReference && !clusterReference.location && !location) {
+        problems.push('location: is required with cluster_name (the region or zone of the GKE cluster)');
+    }
+    if (location && !clusterInput) {
+        problems.push('cluster_name: is required with location (the GKE cluster to deploy to)');
+    }
+    const clusterEndpoint = oneOf('cluster_endpoint', 'public', ['public', 'private', 'dns']);
+    // Workload
+    const image = text('image');
+    if (image === '')
+        problems.push('image: is required (the full image reference of the worker and beat)');
+    else {
+        const problem = checkImageReference(image);
+        if (problem)
+            problems.push(`image: ${shown(image)} ${problem}`);
+    }
+    const namespace = checked('namespace', 'noesis2', checkDnsLabel);
+    const serviceAccount = checked('service_account', 'noesis2-worker-sa', checkDnsSubdomain);
+    const gcpServiceAccount = optionalChecked('gcp_service_account', checkServiceAccountEmail);
+    const celeryApp = checked('celery_app', 'noesis2', checkCeleryApp);
+    const queuesText = text('worker_queues') || 'celery';
+    const workerQueues = queuesText.split(',').map(q => q.trim());
+    const emptyQueue = workerQueues.some(q => q === '');
+    const badQueue = workerQueues.find(q => q !== '' && checkQueueName(q));
+    const duplicateQueue = workerQueues.find((q, i) => workerQueues.indexOf(q) !== i);
+    if (emptyQueue)
+        problems.push(`worker_queues: ${shown(queuesText)} has an empty queue name (comma-separated names)`);
+    else if (badQueue)
+        problems.push(`worker_queues: ${shown(badQueue)} ${checkQueueName(badQueue)}`);
+    else if (duplicateQueue)
+        problems.push(`worker_queues: ${shown(duplicateQueue)} is listed more than once`);
+    const workerConcurrency = integer('worker_concurrency', undefined, 1, 256);
+    const workerMinReplicas = integer('worker_min_replicas', 1, 1, 1000) ?? 1;
+    const workerMaxReplicas = integer('worker_max_replicas', 5, 1, 1000) ?? 5;
+    if (workerMinReplicas > workerMaxReplicas) {
+        problems.push(`worker_min_replicas: ${workerMinReplicas} is greater than worker_max_replicas (${workerMaxReplicas}); min must be <= max`);
+    }
+    const workerCpuTarget = integer('worker_cpu_target', 70, 1, 100) ?? 70;
+    const beat = boolean('beat', true);
+    // Environment and Secret
+    const envParse = parseKeyValueLines(raw.env ?? '');
+    for (const problem of envParse.problems)
+        problems.push(`env: ${problem}`);
+    const secretName = checked('secret_name', 'app-secrets', checkDnsSubdomain);
+    const secretParse = parseKeyValueLines(raw.secret_data ?? '', { secret: true });
+    for (const problem of secretParse.problems)
+        problems.push(`secret_data: ${problem}`);
+    const dbUser = optional('db_user');
+    // The password exactly as given: not trimmed (it is secret, so it is not quoted either).
+    const dbPasswordRaw = raw.db_password ?? '';
+    const dbPassword = dbPasswordRaw.trim() === '' ? undefined : dbPasswordRaw;
+    if (dbPassword !== undefined && dbPassword !== dbPassword.trim()) {
+        problems.push('db_password: starts or ends with white space (a trailing newline of the stored secret, say); it is used exactly as given, so remove it');
+    }
+    const dbName = optional('db_name');
+    const dbGiven = [dbUser, dbPassword, dbName].filter(v => v !== undefined).length;
+    if (dbGiven > 0 && dbGiven < 3) {
+        const missing = ['db_user', 'db_password', 'db_name'].filter(n => optional(n) === undefined);
+        problems.push(`${missing.join(', ')}: ${missing.length === 1 ? 'is' : 'are'} required when any of db_user, db_password, db_name is given`);
+    }
+    if (dbName !== undefined && !/^[A-Za-z0-9_$-]{1,63}$/.test(dbName)) {
+        problems.push(`db_name: ${shown(dbName)} is not a PostgreSQL database name (letters, digits, "_", "$" and "-", at most 63)`);
+    }
+    const cloudSqlInstance = optionalChecked('cloud_sql_instance', checkCloudSqlInstance);
+    const dbHostText = optional('db_host');
+    let dbHost = { host: '127.0.0.1', port: 5432 };
+    if (dbHostText !== undefined) {
+        const parsed = parseHostPort(dbHostText);
+        if (!parsed)
+            problems.push(`db_host: ${shown(dbHostText)} is not HOST or HOST:PORT`);
+        else
+            dbHost = parsed;
+        if (cloudSqlInstance) {
+            problems.push('db_host: cannot be combined with cloud_sql_instance (the proxy sidecar listens on 127.0.0.1:5432)');
+        }
+    }
+    else if (dbGiven === 3 && !cloudSqlInstance) {
+        problems.push('db_host: is required when db_user/db_password/db_name are given without cloud_sql_instance (the private IP of the database)');
+    }
+    const database = dbGiven === 3 ? { user: dbUser, password: dbPassword, name: dbName, ...dbHost } : undefined;
+    const derivedSecretKeys = database ? ['DB_USER', 'DB_PASSWORD', 'DB_NAME', 'DATABASE_URL'] : [];
+    for (const entry of secretParse.entries) {
+        if (derivedSecretKeys.includes(entry.name)) {
+            problems.push(`secret_data: ${entry.name} is also built from db_user/db_password/db_name; give it in one place only`);
+        }
+    }
+    const secretKeys = new Set([...secretParse.entries.map(e => e.name), ...derivedSecretKeys]);
+    for (const entry of envParse.entries) {
+        if (secretKeys.has(entry.name)) {
+            problems.push(`env: ${entry.name} is also a Secret key; a variable comes from env or from the Secret, not both`);
+        }
+    }
+    const writesSecret = secretParse.entries.length > 0 || database !== undefined;
+    const cloudSqlProxyImage = checked('cloud_sql_proxy_image', DEFAULT_CLOUD_SQL_PROXY_IMAGE, checkImageReference);
+    // Behaviour
+    const dryRunChoice = oneOf('dry_run', 'auto', ['auto', 'true', 'false']);
+    const isPullRequest = PULL_REQUEST_EVENTS.has(context.eventName);
+    const dryRun = dryRunChoice === 'auto' ? isPullRequest : dryRunChoice === 'true';
+    const dryRunSource = dryRunChoice === 'auto' ? (isPullRequest ? 'pull_request' : 'default') : 'input';
+    const timeoutText = text('rollout_timeout') || '300s';
+    const rolloutTimeoutSeconds = parseDurationSeconds(timeoutText);
+    if (rolloutTimeoutSeconds === undefined ||
+        rolloutTimeoutSeconds < 1 ||
+        rolloutTimeoutSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {
+        problems.push(`rollout_timeout: ${shown(timeoutText)} is not a duration from 1s to 6h (e.g. 90, 90s, 5m, 1m30s)`);
+    }
+    const graceText = text('scheduling_grace') || '4m';
+    const schedulingGraceSeconds = parseDurationSeconds(graceText);
+    if (schedulingGraceSeconds === undefined || schedulingGraceSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {
+        problems.push(`scheduling_grace: ${shown(graceText)} is not a duration up to 6h (e.g. 0, 90s, 4m)`);
+    }
+    const lockText = text('lock_timeout') || '5m';
+    const lockTimeoutSeconds = parseDurationSeconds(lockText);
+    if (lockTimeoutSeconds === undefined || lockTimeoutSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {
+        problems.push(`lock_timeout: ${shown(lockText)} is not a duration up to 6h (e.g. 0, 90s, 5m)`);
+    }
+    const namespacedKinds = text('namespaced_kinds')
+        .split(/[\s,]+/)
+        .filter(Boolean);
+    for (const kind of namespacedKinds) {
+        if (!/^[A-Za-z][A-Za-z0-9]*(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(kind)) {
+            problems.push(`namespaced_kinds: ${shown(kind)} is not Kind or Kind.group (e.g. PodMonitoring.monitoring.googleapis.com)`);
+        }
+    }
+    const rollbackOnFailure = boolean('rollback_on_failure', true);
+    const smokeChecks = parseSmokeChecks(text('smoke_checks') || 'true', beat, problems);
+    const prComment = boolean('pr_comment', true);
+    if (problems.length > 0)
+        throw new InputError(problems);
+    return {
+        projectId: projectId ?? clusterReference?.projectId,
+        location,
+        clusterName: clusterReference?.name,
+        clusterEndpoint,
+        image,
+        namespace,
+        serviceAccount,
+        gcpServiceAccount,
+        celeryApp,
+        workerQueues,
+        workerConcurrency,
+        workerMinReplicas,
+        workerMaxReplicas,
+        workerCpuTarget,
+        beat,
+        env: envParse.entries,
+        secretName,
+        secretData: writesSecret ? secretParse.entries : undefined,
+        database,
+        cloudSqlInstance,
+        cloudSqlProxyImage,
+        manifestsDir: optional('manifests'),
+        namespacedKinds,
+        dryRun,
+        dryRunSource,
+        rolloutTimeoutSeconds: rolloutTimeoutSeconds ?? 300,
+        schedulingGraceSeconds: schedulingGraceSeconds ?? 240,
+        lockTimeoutSeconds: lockTimeoutSeconds ?? 300,
+        rollbackOnFailure,
+        smokeChecks,
+        githubToken: optional('github_token'),
+        prComment
+    };
+}
+// `true` means the default set for this deployment; `false` none; or a comma-separated list of checks.
+function parseSmokeChecks(value, beat, problems) {
+    const lowered = value.toLowerCase();
+    if (lowered === 'false')
+        return [];
+    if (lowered === 'true') {
+        return beat ? ['worker', 'beat', 'database', 'redis'] : ['worker', 'database', 'redis'];
+    }
+    const chosen = lowered.split(',').map(s => s.trim());
+    const unknown = chosen.filter(c => !SMOKE_CHECK_CHOICES.includes(c));
+    if (unknown.length > 0) {
+        problems.push(`smoke_checks: ${JSON.stringify(value)} must be true, false or a comma-separated list of ${SMOKE_CHECK_CHOICES.join(', ')}`);
+        return [];
+    }
+    if (!beat && chosen.includes('beat')) {
+        problems.push('smoke_checks: "beat" is chosen but beat is false (no beat is deployed)');
+    }
+    return [...new Set(chosen)];
+}
+// Every value a plain input holds (its lines too): public by definition. A secret that equals one of them is no
+// secret worth masking, and masking it would blank a namespace, an image tag or a user name everywhere.
+function plainInputValues(raw) {
+    const values = new Set();
+    for (const name of INPUT_NAMES) {
+        if (SECRET_INPUTS.includes(name))
+            continue;
+        const value = raw[name] ?? '';
+        for (const part of [value, ...value.split(/\r?\n/), ...value.split(/[\r\n,=]/)]) {
+            if (part.trim() !== '')
+                values.add(part.trim());
+        }
+    }
+    return values;
+}
+// Whether a value is worth masking: long enough not to blank ordinary words, and not a plain input's value.
+function isMaskable(value, plain) {
+    return value.length >= 3 && !plain.has(value);
+}
+// Every value derived from secret inputs that could surface somewhere, for main.ts to mask.
+function secretValuesOf(config, secretFields, plain = new Set()) {
+    const values = new Set();
+    const add = (value) => {
+        if (value === undefined || !isMaskable(value, plain))
+            return;
+        for (const form of secretForms(value))
+            if (!plain.has(form))
+                values.add(form);
+    };
+    for (const entry of config.secretData ?? [])
+        add(entry.value);
+    for (const [key, value] of secretFields)
+        if (!PLAIN_SECRET_KEYS.includes(key))
+            add(value);
+    add(config.database?.password);
+    add(config.githubToken);
+    return [...values];
 }
 
 ;// CONCATENATED MODULE: ./src/deploy/preflight.ts
 // Checks before any write, so an apply never stops half-way: the live Secret has every key the Deployments
 // need (when the action does not write it), and the credentials may do every verb the apply needs.
+
 
 const CORE_KINDS = {
     Namespace: 'namespaces',
@@ -48161,7 +48954,9 @@ learnSecrets) {
         // The values are never printed: -o json is parsed here, the values go to the masker, the text is dropped.
         const secret = await getOptionalObject(kubectl, 'secret', name, namespace);
         if (secret?.data) {
-            learnSecrets(Object.values(secret.data).map(value => Buffer.from(value, 'base64').toString('utf8')));
+            learnSecrets(Object.entries(secret.data)
+                .filter(([key]) => !PLAIN_SECRET_KEYS.includes(key))
+                .map(([, value]) => Buffer.from(value, 'base64').toString('utf8')));
         }
         if (!secret) {
             problems.push(`Secret ${name} does not exist in namespace ${namespace}; give secret_data (and db_*) so the action writes it, or create it first`);
@@ -48175,10 +48970,11 @@ learnSecrets) {
     return problems;
 }
 // What a server-side apply of these objects needs, plus what the rollout watch, rollback and smoke checks use.
+// Kinds of users' templates are resolved through the cluster's discovery when main.ts read it.
 function permissionsFor(objects, namespace, options) {
     const wanted = [];
     for (const object of objects) {
-        const resource = resourceOf(object.kind);
+        const resource = resourceOf(object.kind) ?? options.resourceOfKind?.(object.kind, object.apiVersion);
         if (!resource)
             continue;
         const scope = object.kind === 'Namespace' ? undefined : namespace;
@@ -48202,20 +48998,21 @@ function permissionsFor(objects, namespace, options) {
         return true;
     });
 }
+// One access check: `kubectl auth can-i` exits 1 for "no" (an answer) and for a failed request (an error,
+// maybe worth retrying), so the output decides. "no - <reason>" when the authorizer gave one (GKE's does).
+async function canI(kubectl, permission) {
+    const args = ['auth', 'can-i', permission.verb, permission.resource];
+    if (permission.namespace)
+        args.push('-n', permission.namespace);
+    const result = await kubectl.run(args, {
+        okExitCodes: [0, 1],
+        accept: r => /^(yes|no)\b/.test(r.stdout.trim())
+    });
+    const answer = result.stdout.trim();
+    return { allowed: /^yes\b/.test(answer), reason: answer.replace(/^(yes|no)\s*-?\s*/, '') };
+}
 async function checkPermissions(kubectl, permissions) {
-    const answers = await Promise.all(permissions.map(async (p) => {
-        const args = ['auth', 'can-i', p.verb, p.resource];
-        if (p.namespace)
-            args.push('-n', p.namespace);
-        // can-i exits 1 for "no" (an answer) and for a failed request (an error, maybe worth retrying).
-        // "no - <reason>" when the authorizer gave one (GKE's IAM authorizer does).
-        const result = await kubectl.run(args, {
-            okExitCodes: [0, 1],
-            accept: r => /^(yes|no)\b/.test(r.stdout.trim())
-        });
-        const answer = result.stdout.trim();
-        return { permission: p, allowed: /^yes\b/.test(answer), reason: answer.replace(/^no\s*-?\s*/, '') };
-    }));
+    const answers = await Promise.all(permissions.map(async (p) => ({ permission: p, ...(await canI(kubectl, p)) })));
     return answers
         .filter(a => !a.allowed)
         .map(a => `the deploy credentials may not ${a.permission.verb} ${a.permission.resource}${a.permission.namespace ? ` in namespace ${a.permission.namespace}` : ' (cluster-wide)'}${a.reason ? ` (${a.reason})` : ''}`);
@@ -48764,129 +49561,6 @@ function lastLines(text) {
     return text.trim().split('\n').slice(-3).join(' ');
 }
 
-;// CONCATENATED MODULE: ./src/input-rules.ts
-// Grammar checks for single input values. Each returns undefined when the value is fine, else the rule it
-// breaks, phrased to follow `<input>: "<value>" ` in an error message.
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-function checkDnsLabel(value) {
-    if (value.length > 63 || !DNS1123_LABEL.test(value)) {
-        return 'is not a valid DNS-1123 label (lowercase letters, digits and "-", starting and ending with a letter or digit, at most 63 characters)';
-    }
-    return undefined;
-}
-function checkDnsSubdomain(value) {
-    if (value.length > 253 || !DNS1123_SUBDOMAIN.test(value)) {
-        return 'is not a valid DNS-1123 subdomain (lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters)';
-    }
-    return undefined;
-}
-// The reference grammar of github.com/distribution/reference, restricted to what a deploy should pin:
-// an explicit registry, and a tag, a sha256 digest or both.
-const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
-const DOMAIN = `${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*(?::[0-9]+)?`;
-const PATH_COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*';
-const TAG = '[\\w][\\w.-]{0,127}';
-const DIGEST = 'sha256:[a-f0-9]{64}';
-const IMAGE_REFERENCE = new RegExp(`^(${DOMAIN})/(${PATH_COMPONENT}(?:/${PATH_COMPONENT})*)(?::(${TAG}))?(?:@(${DIGEST}))?$`);
-const IMAGE_RULE = 'is not a full image reference (expected REGISTRY/PATH:TAG, REGISTRY/PATH@sha256:DIGEST or both)';
-function parseImageReference(value) {
-    const match = IMAGE_REFERENCE.exec(value);
-    if (!match)
-        return undefined;
-    const [, registry, path, tag, digest] = match;
-    // Without a dot, a port or "localhost" the first component is a Docker Hub namespace, not a registry.
-    if (!registry.includes('.') && !registry.includes(':') && registry !== 'localhost')
-        return undefined;
-    if (!tag && !digest)
-        return undefined;
-    if (registry.length + 1 + path.length > 255)
-        return undefined;
-    return { registry, path, tag, digest };
-}
-function checkImageReference(value) {
-    return parseImageReference(value) ? undefined : IMAGE_RULE;
-}
-// PROJECT:REGION:INSTANCE; a domain-scoped project (example.com:project) adds one more part.
-const CLOUD_SQL_INSTANCE = /^(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]:[a-z]+-[a-z]+[0-9]+:[a-z][a-z0-9-]{0,97}$/;
-function checkCloudSqlInstance(value) {
-    return CLOUD_SQL_INSTANCE.test(value)
-        ? undefined
-        : 'is not a Cloud SQL instance connection name (expected PROJECT:REGION:INSTANCE, e.g. my-project:europe-west3:main)';
-}
-const SERVICE_ACCOUNT_EMAIL = /^(?:[a-z][a-z0-9-]{4,28}[a-z0-9]@(?:[a-z][a-z0-9.-]*[a-z0-9]\.)?[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com|[0-9]+-compute@developer\.gserviceaccount\.com)$/;
-function checkServiceAccountEmail(value) {
-    return SERVICE_ACCOUNT_EMAIL.test(value)
-        ? undefined
-        : 'is not a Google service account email (expected NAME@PROJECT.iam.gserviceaccount.com)';
-}
-const PROJECT_ID = /^(?:[a-z][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
-function checkProjectId(value) {
-    return PROJECT_ID.test(value)
-        ? undefined
-        : 'is not a Google Cloud project ID (6 to 30 lowercase letters, digits or "-", starting with a letter)';
-}
-const LOCATION = /^[a-z]+-[a-z]+[0-9]+(?:-[a-z])?$/;
-function checkLocation(value) {
-    return LOCATION.test(value)
-        ? undefined
-        : 'is not a GKE region or zone (e.g. europe-west3 or europe-west3-a)';
-}
-const CLUSTER_NAME = /^[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?$/;
-const CLUSTER_RESOURCE_NAME = /^projects\/([^/]+)\/(?:locations|zones)\/([^/]+)\/clusters\/([a-z](?:[-a-z0-9]{0,38}[a-z0-9])?)$/;
-function parseClusterName(value) {
-    if (CLUSTER_NAME.test(value))
-        return { name: value };
-    const full = CLUSTER_RESOURCE_NAME.exec(value);
-    if (!full)
-        return undefined;
-    return { projectId: full[1], location: full[2], name: full[3] };
-}
-function checkClusterName(value) {
-    return parseClusterName(value)
-        ? undefined
-        : 'is not a GKE cluster name (lowercase letters, digits and "-", at most 40 characters) or a full name projects/P/locations/L/clusters/N';
-}
-// celery -A takes a module path, optionally with an attribute: noesis2, proj.celery, proj.celery:app.
-const CELERY_APP = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*(?::[A-Za-z_][A-Za-z0-9_]*)?$/;
-function checkCeleryApp(value) {
-    return CELERY_APP.test(value)
-        ? undefined
-        : 'is not a Celery app (expected a Python module path such as noesis2 or proj.celery:app)';
-}
-const QUEUE_NAME = /^[A-Za-z0-9_.:-]+$/;
-function checkQueueName(value) {
-    return QUEUE_NAME.test(value) ? undefined : 'is not a queue name (letters, digits, "_", ".", ":" and "-")';
-}
-// Names used as container environment variables: the portable C identifier form.
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-function checkEnvName(value) {
-    return ENV_NAME.test(value)
-        ? undefined
-        : 'is not a valid environment variable name (letters, digits and "_", not starting with a digit)';
-}
-const DURATION = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
-// Accepts 90, 90s, 5m, 1h, 1m30s; returns seconds, or undefined when it is not a duration.
-function parseDurationSeconds(value) {
-    if (/^\d+$/.test(value))
-        return Number(value);
-    const match = DURATION.exec(value);
-    if (!match || value === '')
-        return undefined;
-    const [, h, m, s] = match;
-    return Number(h ?? 0) * 3600 + Number(m ?? 0) * 60 + Number(s ?? 0);
-}
-const HOST_PORT = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*)(?::([0-9]{1,5}))?$/;
-function parseHostPort(value) {
-    const match = HOST_PORT.exec(value);
-    if (!match)
-        return undefined;
-    const port = match[1] === undefined ? 5432 : Number(match[1]);
-    if (port < 1 || port > 65535)
-        return undefined;
-    return { host: match[1] === undefined ? value : value.slice(0, value.lastIndexOf(':')), port };
-}
-
 ;// CONCATENATED MODULE: ./src/render/kube-object.ts
 // The loose shape of a Kubernetes object as parsed from YAML: what the renderer reads and writes.
 function describeObject(object) {
@@ -49129,6 +49803,84 @@ function requiredSecretsFromEnvFrom(objects) {
     return required;
 }
 
+;// CONCATENATED MODULE: ./src/render/kinds.ts
+// Which kinds a users' template may hold. kubectl maps kinds case-insensitively (`kind: clusterrolebinding`
+// applies a ClusterRoleBinding), so kinds are compared, and written back, in their canonical spelling.
+// Everything the action deploys must live in the target namespace: a worker deploy must not be able to grant
+// itself cluster-wide RBAC or admission policies. So the rule is an allowlist of namespaced kinds, not a list
+// of forbidden ones: offline, these (and the users' own namespaced custom resources named in the
+// namespaced_kinds input) pass; against a cluster, the API's discovery decides for any other kind.
+// group ('' for the core group) -> namespaced kinds this action knows.
+const NAMESPACED = {
+    '': [
+        'ConfigMap',
+        'Secret',
+        'ServiceAccount',
+        'Service',
+        'PersistentVolumeClaim',
+        'LimitRange',
+        'ResourceQuota'
+    ],
+    apps: ['Deployment', 'StatefulSet', 'DaemonSet'],
+    autoscaling: ['HorizontalPodAutoscaler'],
+    policy: ['PodDisruptionBudget'],
+    batch: ['Job', 'CronJob'],
+    'networking.k8s.io': ['NetworkPolicy', 'Ingress'],
+    'rbac.authorization.k8s.io': ['Role', 'RoleBinding'],
+    'keda.sh': ['ScaledObject', 'ScaledJob', 'TriggerAuthentication'],
+    'monitoring.googleapis.com': ['PodMonitoring'],
+    'cloud.google.com': ['BackendConfig']
+};
+// Cluster-scoped kinds worth naming in an error (any other kind outside the allowlist is refused as unknown).
+const CLUSTER_SCOPED = [
+    'ClusterRole',
+    'ClusterRoleBinding',
+    'CustomResourceDefinition',
+    'PersistentVolume',
+    'StorageClass',
+    'PriorityClass',
+    'ValidatingWebhookConfiguration',
+    'MutatingWebhookConfiguration',
+    'ValidatingAdmissionPolicy',
+    'ValidatingAdmissionPolicyBinding',
+    'MutatingAdmissionPolicy',
+    'MutatingAdmissionPolicyBinding',
+    'APIService',
+    'Node',
+    'RuntimeClass',
+    'IngressClass',
+    'CSIDriver',
+    'CSINode',
+    'FlowSchema',
+    'PriorityLevelConfiguration',
+    'CertificateSigningRequest',
+    'ClusterTriggerAuthentication'
+];
+const CANONICAL = new Map([...Object.values(NAMESPACED).flat(), ...CLUSTER_SCOPED, 'Namespace', 'List'].map(kind => [
+    kind.toLowerCase(),
+    kind
+]));
+function canonicalKind(kind) {
+    return CANONICAL.get(kind.toLowerCase()) ?? kind;
+}
+function groupOf(apiVersion) {
+    return apiVersion.includes('/') ? apiVersion.split('/')[0] : '';
+}
+// `Kind.group`, or `Kind` for the core group: how kinds are named in messages and in namespaced_kinds.
+function kindName(kind, group) {
+    return group ? `${kind}.${group}` : kind;
+}
+function isKnownClusterScoped(kind) {
+    return CLUSTER_SCOPED.includes(canonicalKind(kind));
+}
+function isKnownNamespaced(kind, apiVersion, extra = []) {
+    const group = groupOf(apiVersion);
+    if ((NAMESPACED[group] ?? []).includes(canonicalKind(kind)))
+        return true;
+    const name = kindName(kind, group).toLowerCase();
+    return extra.some(e => e.toLowerCase() === name);
+}
+
 ;// CONCATENATED MODULE: ./src/render/secret-data.ts
 // The string data of the Secret the action writes: the secret_data entries plus, from db_user/db_password/
 // db_name, DB_USER, DB_PASSWORD, DB_NAME and a DATABASE_URL whose user and password are URL-encoded
@@ -49157,6 +49909,7 @@ function databaseUrl(database) {
 ;// CONCATENATED MODULE: ./src/render/render-manifests.ts
 // Templates -> the ordered, checked list of objects to apply. Structural throughout: every input lands in a
 // field of a parsed object, never in YAML text.
+
 
 
 
@@ -49192,19 +49945,6 @@ const APPLY_RANK = {
     PodDisruptionBudget: 5
 };
 const OTHER_RANK = 3;
-// Cluster-wide objects are out of this action's remit: a worker deploy must not be able to grant itself RBAC.
-const CLUSTER_SCOPED_KINDS = new Set([
-    'ClusterRole',
-    'ClusterRoleBinding',
-    'CustomResourceDefinition',
-    'PersistentVolume',
-    'StorageClass',
-    'PriorityClass',
-    'ValidatingWebhookConfiguration',
-    'MutatingWebhookConfiguration',
-    'APIService',
-    'Node'
-]);
 const PLACEHOLDER_ONLY = /^\$\{[A-Z0-9_]+\}$/;
 function renderManifests(templates, config, trace) {
     const problems = [];
@@ -49228,12 +49968,24 @@ function renderManifests(templates, config, trace) {
     }
     const workerName = workers[0]?.object.metadata.name;
     const rendered = [];
+    const unverifiedKinds = [];
     working.forEach((template, index) => {
         const role = roles[index];
         const object = template.object;
-        if (CLUSTER_SCOPED_KINDS.has(object.kind)) {
+        // Cluster-wide objects are out of this action's remit (kinds.ts): a worker deploy must not be able to grant
+        // itself RBAC. Kinds it does not know are checked against the cluster's discovery, or refused offline.
+        if (object.kind !== 'Namespace' && isKnownClusterScoped(object.kind)) {
             problems.push(`${at(template)}: cluster-scoped ${object.kind} objects are not deployed by this action`);
             return;
+        }
+        if (object.kind !== 'Namespace' && !isKnownNamespaced(object.kind, object.apiVersion)) {
+            unverifiedKinds.push({
+                file: template.file,
+                object: describeObject(object),
+                kind: object.kind,
+                group: groupOf(object.apiVersion),
+                named: isKnownNamespaced(object.kind, object.apiVersion, config.namespacedKinds)
+            });
         }
         if (role === 'beat' && !config.beat) {
             notes.push(`beat is false: ${describeObject(object)} from ${template.file} is not deployed`);
@@ -49282,7 +50034,7 @@ function renderManifests(templates, config, trace) {
     if (problems.length > 0)
         throw new RenderError(problems);
     rendered.sort((a, b) => rankOf(a.object) - rankOf(b.object));
-    return { objects: rendered, secretData, liveSecretKeys, liveSecrets, notes };
+    return { objects: rendered, secretData, liveSecretKeys, liveSecrets, notes, unverifiedKinds };
 }
 function rankOf(object) {
     return APPLY_RANK[object.kind] ?? OTHER_RANK;
@@ -49496,6 +50248,7 @@ function keepLiveTraceAnnotations(objects, live, rolls) {
 
 
 
+
 // Each poll is one kubectl call. Often at first, when most rollouts end and a failing pod shows its reason;
 // less often as a long rollout (an Autopilot node scale-up) goes on.
 function pollIntervalMs(elapsedMs) {
@@ -49548,7 +50301,16 @@ async function waitForRollouts(kubectl, options) {
             }
             break;
         }
-        await sleep(Math.min(options.pollMs ?? pollIntervalMs(elapsed), Math.max(0, options.timeoutMs - elapsed)));
+        const pause = sleep(Math.min(options.pollMs ?? pollIntervalMs(elapsed), Math.max(0, options.timeoutMs - elapsed)));
+        const signal = options.signal;
+        await (signal
+            ? Promise.race([
+                pause,
+                new Promise(resolve => signal.addEventListener('abort', () => resolve(), { once: true }))
+            ])
+            : pause);
+        if (signal?.aborted)
+            throw new CancelledError(cancellationReason(signal));
     }
     return { results: options.deployments.map(name => results.get(name)), snapshot };
 }
@@ -49597,6 +50359,9 @@ function eventsOf(pods, events) {
 // apply, a real roll when asked, both rollouts watched at once, beat guard, smoke checks; on failure
 // diagnostics and rollback. Returns what happened. It throws only while nothing but the Namespace and the lock
 // was written (pre-flight, lock, dry run); any later error becomes a failed outcome, rolled back and reported.
+// A cancellation (the runner's SIGINT, then SIGTERM 7.5 s later) stops the wait at once; what this run changed
+// is then read back from the cluster and its rollback started, the lock released, and the outcome reported as
+// cancelled, all well inside those 7.5 s.
 
 
 
@@ -49640,18 +50405,28 @@ const PHASES = [
     }
 ];
 async function deploy(context) {
-    const { kubectl, config, rendered, group, log } = context;
+    const { config, rendered, group, log } = context;
+    // The deploy's own calls stop when the run is cancelled; the clean-up after it (context.kubectl) does not.
+    const kubectl = context.signal ? context.kubectl.withSignal(context.signal) : context.kubectl;
     const namespace = config.namespace;
     const objects = rendered.objects.map(o => o.object);
+    const whileIn = (what) => (error) => {
+        if (error instanceof CancelledError)
+            error.during ??= what;
+        throw error;
+    };
     await group('Pre-flight checks', async () => {
         const problems = [
-            ...(await checkPermissions(kubectl, permissionsFor(objects, namespace, { smokeChecks: config.smokeChecks.length > 0 }))),
+            ...(await checkPermissions(kubectl, permissionsFor(objects, namespace, {
+                smokeChecks: config.smokeChecks.length > 0,
+                resourceOfKind: context.resourceOfKind
+            }))),
             ...(await checkLiveSecrets(kubectl, namespace, rendered.liveSecretKeys, rendered.liveSecrets, context.learnSecrets))
         ];
         if (problems.length > 0)
             throw new PreflightError(problems);
         log('Permissions and Secret keys are in place.');
-    });
+    }).catch(whileIn('the pre-flight checks, before any change'));
     // The Namespace first: the lock lives in it, and a dry run of the rest needs it to exist.
     const namespacePhase = objects.filter(o => PHASES[0].kinds(o.kind));
     const namespaceApplied = namespacePhase.length > 0
@@ -49660,30 +50435,32 @@ async function deploy(context) {
         })).objects
         : [];
     const lock = await group('Deploy lock', async () => {
-        const held = await acquireDeployLock(kubectl, {
+        const held = await acquireDeployLock(context.kubectl, {
             namespace,
             owner: { ...context.lockOwner, image: config.image },
-            // Long enough for both rollouts, smoke checks and a rollback; a run that dies leaves it to expire.
-            durationSeconds: config.rolloutTimeoutSeconds * 3 + 600
+            timeoutSeconds: config.lockTimeoutSeconds,
+            signal: context.signal,
+            log,
+            onHeld: context.onLockHeld
         });
-        log(`Holding lease ${LOCK_NAME} in namespace ${namespace}.`);
+        log(`Holding lease ${LOCK_NAME} in namespace ${namespace} (renewed every ${LEASE_SECONDS / 3}s).`);
         return held;
-    });
+    }).catch(whileIn('the wait for the deploy lock, before any change'));
     try {
-        return await deployHoldingLock(context, namespaceApplied);
+        return await deployHoldingLock({ ...context, kubectl, cleanup: context.kubectl }, namespaceApplied, () => lock.lost());
     }
     finally {
-        // A lock that cannot be released expires by itself; that must not turn a good deploy into a failure.
+        // A lock that cannot be released lapses within a minute; that must not turn a good deploy into a failure.
         await lock.release().catch((error) => {
-            context.warn(`could not release the deploy lock (it expires by itself): ${error.message}`);
+            context.warn(`could not release the deploy lock (it lapses by itself): ${error.message}`);
         });
     }
 }
-// What `kubectl get -f -` needs to find the objects; Secret values stay out of it.
 function identityInput(objects) {
     return toKubectlInput(objects.map(redactSecrets));
 }
-async function deployHoldingLock(context, namespaceApplied) {
+// context.kubectl here is the cancellable runner; `cleanup` is the one that keeps working after a cancellation.
+async function deployHoldingLock(context, namespaceApplied, lockLost) {
     const { kubectl, config, rendered, redact, group, log } = context;
     const namespace = config.namespace;
     const roles = {
@@ -49705,12 +50482,19 @@ async function deployHoldingLock(context, namespaceApplied) {
             return await serverSideApply(kubectl, rest, before, { dryRun: true });
         }
         catch (error) {
+            if (error instanceof CancelledError) {
+                error.during ??= 'the server-side dry run, before any change';
+                throw error;
+            }
             const reason = error instanceof KubectlError
                 ? redact(error.stderr.trim() || error.message)
                 : error.message;
             throw new PreflightError([reason], 'The cluster rejected the manifests in a server-side dry run');
         }
     });
+    const lost = lockLost();
+    if (lost)
+        throw new PreflightError([lost], 'The deploy lock was lost before the first write');
     const secretWillChange = dryRun.objects.some(a => a.kind === 'Secret' && a.action !== 'unchanged');
     const templateChanges = new Set(dryRun.objects.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name));
     const restartReason = (name) => templateChanges.has(name)
@@ -49749,6 +50533,8 @@ async function deployHoldingLock(context, namespaceApplied) {
         sleep: context.sleep,
         onProgress: line => log(`${prefix}${redact(line)}`)
     });
+    // Where a cancellation found the run, for the summary.
+    let step = 'the apply';
     try {
         await group('Apply (server-side)', async () => {
             for (const item of outcome.applied)
@@ -49771,7 +50557,8 @@ async function deployHoldingLock(context, namespaceApplied) {
             outcome.restarted.push({ deployment: name, reason });
             log(`deployment/${name} restarted: ${reason}`);
         }
-        const watch = await group('Rollouts', () => waitForRollouts(kubectl, watchOptions(deployments)));
+        step = 'the rollouts';
+        const watch = await group('Rollouts', () => waitForRollouts(kubectl, { ...watchOptions(deployments), signal: context.signal }));
         outcome.rollouts = watch.results;
         snapshot = watch.snapshot;
         const podsOf = (name) => watch.results.find(r => r.deployment === name)?.pods ?? [];
@@ -49784,6 +50571,7 @@ async function deployHoldingLock(context, namespaceApplied) {
                 });
             }
             if (outcome.beatProblems.length === 0 && config.smokeChecks.length > 0) {
+                step = 'the smoke checks';
                 outcome.smoke = await group('Smoke checks', async () => {
                     const results = await runSmokeChecks(kubectl, {
                         namespace,
@@ -49800,9 +50588,18 @@ async function deployHoldingLock(context, namespaceApplied) {
         }
     }
     catch (error) {
-        // After the first write, an error is one more way for the deploy to fail: roll back and report it.
-        outcome.error = redact(error instanceof Error ? error.message : String(error));
-        context.warn(`deploy-gke-workers: ${outcome.error}`);
+        if (error instanceof CancelledError) {
+            outcome.cancelled = { reason: error.reason, during: step };
+            log(`Cancelled (${error.reason}) during ${step}.`);
+        }
+        else {
+            // After the first write, an error is one more way for the deploy to fail: roll back and report it.
+            outcome.error = redact(error instanceof Error ? error.message : String(error));
+            context.warn(`deploy-gke-workers: ${outcome.error}`);
+        }
+    }
+    if (outcome.cancelled) {
+        return finishCancelled(context, outcome, { before, objects: rest, deployments });
     }
     const secretChanged = outcome.applied.some(a => a.kind === 'Secret' && a.action !== 'unchanged');
     const rolled = new Set([
@@ -49848,6 +50645,68 @@ async function deployHoldingLock(context, namespaceApplied) {
             .annotations?.[REVISION_ANNOTATION];
     }
     return outcome;
+}
+// A cancelled run: start undoing what it changed, judged by the cluster itself (a cancelled apply or restart
+// may or may not have reached the server), release nothing here (the caller releases the lock), and report.
+// The undo is not watched: the runner kills the step 7.5 s after its first signal.
+async function finishCancelled(context, outcome, run) {
+    const { config, group, log, redact } = context;
+    const kubectl = context.cleanup ?? context.kubectl;
+    const namespace = config.namespace;
+    outcome.status = 'cancelled';
+    const cancelled = outcome.cancelled;
+    const live = await getLiveObjects(kubectl, identityInput(run.objects)).catch(() => undefined);
+    if (!live) {
+        outcome.notes.push('The cluster could not be read after the cancellation: nothing was rolled back');
+    }
+    else if (!config.rollbackOnFailure) {
+        outcome.notes.push('rollback_on_failure is false: nothing was rolled back');
+    }
+    else {
+        await group('Cancelled: rolling back what this run changed', async () => {
+            const secretKey = identityKey({ kind: 'Secret', name: config.secretName, namespace });
+            const secretBefore = run.before.get(secretKey);
+            const secretNow = live.get(secretKey);
+            if (secretBefore &&
+                secretNow &&
+                JSON.stringify(dataOf(secretBefore)) !== JSON.stringify(dataOf(secretNow))) {
+                try {
+                    await restoreSecret(kubectl, secretBefore);
+                    outcome.notes.push(`Secret ${config.secretName}: its previous values were restored`);
+                }
+                catch (error) {
+                    outcome.notes.push(`Secret ${config.secretName}: restoring its previous values failed: ${redact(error.message)}`);
+                }
+            }
+            const moved = run.deployments.filter(name => {
+                const was = liveDeployment(run.before, name, namespace);
+                const is = liveDeployment(live, name, namespace);
+                return is !== undefined && podTemplateChangedBetween(was, is);
+            });
+            outcome.rollback = (await rollBack(kubectl, namespace, moved.map(deployment => ({ deployment, revisionBefore: outcome.revisionsBefore[deployment] })))).map(step => step.done
+                ? { ...step, message: `${step.message} (started; not watched, the run was cancelled)` }
+                : step);
+            for (const step of outcome.rollback)
+                log(`${step.deployment}: ${redact(step.message)}`);
+            if (moved.length === 0)
+                outcome.notes.push('No Deployment had changed yet: nothing to roll back');
+        });
+    }
+    const undone = outcome.rollback.filter(s => s.done).map(s => s.deployment);
+    outcome.headline = `Cancelled (${cancelled.reason}) during ${cancelled.during}${undone.length > 0
+        ? `; rollback started for ${undone.join(', ')}`
+        : outcome.rollback.length > 0
+            ? '; the rollback could not be started'
+            : ''}`;
+    const final = await readDeploymentsQuietly(kubectl, namespace);
+    for (const name of run.deployments) {
+        outcome.revisionsAfter[name] = final?.deployments.find(d => d.metadata.name === name)?.metadata
+            .annotations?.[REVISION_ANNOTATION];
+    }
+    return outcome;
+}
+function dataOf(secret) {
+    return (secret.data ?? {});
 }
 function liveDeployment(live, name, namespace) {
     return live.get(identityKey({ kind: 'Deployment', name, namespace }));
@@ -49955,21 +50814,155 @@ async function diagnose(context, snapshot, failures) {
     return renderDiagnostics(input);
 }
 
+;// CONCATENATED MODULE: ./src/deploy/plan-compare.ts
+// The read-only plan's comparison: a rendered object against its live version, looking only at the fields the
+// rendered object sets (the live one also holds the server's defaults, status and other managers' fields,
+// none of which an apply of ours would change), and a unified diff of the two for people.
+
+function dryRunCompare(object, live) {
+    const current = live.get(identityKey({ kind: object.kind, name: object.metadata.name, namespace: object.metadata.namespace }));
+    if (!current)
+        return { object, action: 'created', podTemplateChanged: object.kind === 'Deployment', liveProjection: {} };
+    const projection = project(current, object);
+    const template = (value) => value.spec?.template;
+    return {
+        object,
+        action: sameJson(projection, object) ? 'unchanged' : 'configured',
+        podTemplateChanged: object.kind === 'Deployment' && !sameJson(template(projection), template(object)),
+        liveProjection: projection
+    };
+}
+// `live` limited to the keys `shape` has, recursively. Lists of named items (containers, env) are matched by
+// name, other lists by position.
+function project(live, shape) {
+    if (Array.isArray(shape)) {
+        if (!Array.isArray(live))
+            return live;
+        const named = shape.every(item => isNamed(item)) && live.every(item => isNamed(item));
+        return shape
+            .map((item, index) => {
+            const counterpart = named
+                ? live.find(l => l.name === item.name)
+                : live[index];
+            return counterpart === undefined ? undefined : project(counterpart, item);
+        })
+            .filter(item => item !== undefined);
+    }
+    if (isPlainObject(shape)) {
+        if (!isPlainObject(live))
+            return live;
+        const out = {};
+        for (const key of Object.keys(shape))
+            if (key in live)
+                out[key] = project(live[key], shape[key]);
+        return out;
+    }
+    return live;
+}
+function isNamed(value) {
+    return isPlainObject(value) && typeof value.name === 'string';
+}
+function isPlainObject(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+function sameJson(a, b) {
+    return JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));
+}
+function sorted(value) {
+    if (Array.isArray(value))
+        return value.map(sorted);
+    if (!isPlainObject(value))
+        return value;
+    return Object.fromEntries(Object.keys(value)
+        .filter(k => value[k] !== undefined)
+        .sort()
+        .map(k => [k, sorted(value[k])]));
+}
+// A unified diff (three lines of context) of two texts, as `diff -u` prints it; empty when they are equal.
+function unifiedDiff(before, after, beforeLabel, afterLabel) {
+    const a = before.split('\n');
+    const b = after.split('\n');
+    if (a.at(-1) === '')
+        a.pop();
+    if (b.at(-1) === '')
+        b.pop();
+    // Longest common subsequence table, from the ends.
+    const lcs = Array.from({ length: a.length + 1 }, () => new Array(b.length + 1).fill(0));
+    for (let i = a.length - 1; i >= 0; i--)
+        for (let j = b.length - 1; j >= 0; j--)
+            lcs[i][j] = a[i] === b[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+    const lines = [];
+    let i = 0;
+    let j = 0;
+    while (i < a.length || j < b.length) {
+        if (i < a.length && j < b.length && a[i] === b[j])
+            lines.push({ op: ' ', text: a[i], ai: i++, bi: j++ });
+        else if (j < b.length && (i >= a.length || lcs[i][j + 1] >= lcs[i + 1][j]))
+            lines.push({ op: '+', text: b[j], ai: i, bi: j++ });
+        else
+            lines.push({ op: '-', text: a[i], ai: i++, bi: j });
+    }
+    if (lines.every(l => l.op === ' '))
+        return '';
+    const context = 3;
+    const out = [`--- ${beforeLabel}`, `+++ ${afterLabel}`];
+    for (let k = 0; k < lines.length;) {
+        if (lines[k].op === ' ') {
+            k++;
+            continue;
+        }
+        const start = Math.max(0, k - context);
+        let end = k;
+        // Extend the hunk while changes follow within twice the context.
+        for (let last = k; end < lines.length; end++) {
+            if (lines[end].op !== ' ')
+                last = end;
+            else if (end - last > context * 2)
+                break;
+        }
+        end = Math.min(lines.length, lastChange(lines, start, end) + context + 1);
+        const hunk = lines.slice(start, end);
+        const aStart = hunk[0].ai + 1;
+        const bStart = hunk[0].bi + 1;
+        const aCount = hunk.filter(l => l.op !== '+').length;
+        const bCount = hunk.filter(l => l.op !== '-').length;
+        out.push(`@@ -${aStart},${aCount} +${bStart},${bCount} @@`);
+        for (const line of hunk)
+            out.push(`${line.op}${line.text}`);
+        k = end;
+    }
+    return out.join('\n') + '\n';
+}
+function lastChange(lines, from, to) {
+    let last = from;
+    for (let k = from; k < to; k++)
+        if (lines[k].op !== ' ')
+            last = k;
+    return last;
+}
+
 ;// CONCATENATED MODULE: ./src/deploy/plan.ts
-// Dry run against the cluster: what server-side apply would do to each object, kubectl diff's view of the
-// non-Secret objects, and which Secret keys would change (names only). Nothing is persisted (dryRun=All).
+// Dry run against the cluster: what a deploy would do to each object, a diff of the non-Secret objects, and
+// the Secret keys it would add or remove. Nothing is persisted, and no Secret value is ever read: Secrets are
+// left out of the server-side dry run (its answer would carry them) and their key names are read alone.
+//
+// Two ways to plan, by what the identity may do. One that may patch gets a server-side dry run (admission,
+// validation and defaults consulted) and `kubectl diff`. A pull-request planner with get/list only gets the
+// rendered objects compared with the live ones, and the plan says admission was not consulted.
 
 
 
 
 
-async function planAgainstCluster(kubectl, rendered, namespace, redact, learnSecrets) {
+
+const NOT_READ = 'A dry run never reads Secret values: which values changed is known only on deploy, which then restarts the pods if one did';
+async function planAgainstCluster(kubectl, rendered, namespace, redact) {
     const objects = rendered.objects.map(o => o.object);
+    const secrets = objects.filter(o => o.kind === 'Secret');
+    const others = objects.filter(o => o.kind !== 'Secret');
     const notes = [];
+    const problems = [];
     const exists = await namespaceExists(kubectl, namespace);
-    const problems = exists
-        ? await checkLiveSecrets(kubectl, namespace, rendered.liveSecretKeys, rendered.liveSecrets, learnSecrets)
-        : [];
     if (!exists) {
         // A dry-run create inside a namespace that exists only in the same dry run fails on a real server, so the
         // objects in it can only be listed, not diffed.
@@ -49988,118 +50981,155 @@ async function planAgainstCluster(kubectl, rendered, namespace, redact, learnSec
                 applied: redactSecrets(o)
             })),
             diff: '',
-            secretChanges: [],
+            secretChanges: secrets.flatMap(s => secretKeysOf(s).map(key => ({ secret: s.metadata.name, key, change: 'added' }))),
             warnings: [],
             problems,
             notes
         };
     }
-    const before = await getLiveObjects(kubectl, toKubectlInput(objects.map(redactSecrets)));
-    const dryRun = await serverSideApply(kubectl, objects, before, { dryRun: true });
-    const secretChanges = dryRun.objects
-        .filter(a => a.kind === 'Secret')
-        .flatMap(a => secretKeyChanges(a, before));
-    const rolls = new Set(dryRun.objects.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name));
-    // As a deploy would: Deployments that do not roll keep their live trace annotations (no diff noise).
-    const comparable = keepLiveTraceAnnotations(objects, before, name => rolls.has(name) || secretChanges.length > 0);
-    // Secrets stay out of kubectl diff: it masks `data`, but not an old client-side-apply annotation that
-    // can hold every old value in plain text.
-    const diffed = comparable.filter(o => o.kind !== 'Secret');
-    const diff = await kubectl.run(['diff', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'], {
-        stdin: toKubectlInput(diffed),
-        okExitCodes: [0, 1]
-    });
-    // What each object would see from the apply a deploy would really send (trace annotations kept).
-    const actions = comparable.some((o, i) => o !== objects[i])
-        ? (await serverSideApply(kubectl, comparable, before, { dryRun: true })).objects
-        : dryRun.objects;
+    const liveKeys = await readSecretKeys(kubectl, namespace, [
+        ...new Set([
+            ...secrets.map(s => s.metadata.name),
+            ...rendered.liveSecretKeys.map(k => k.secret),
+            ...rendered.liveSecrets.map(s => s.secret)
+        ])
+    ]);
+    const secretChanges = secrets.flatMap(secret => secretKeyChanges(secret, liveKeys.get(secret.metadata.name)));
+    for (const [name, keys] of liveKeys) {
+        if (keys === 'forbidden') {
+            notes.push(`Secret ${name}: the plan identity may not read it, so its keys were not checked (the deploy's pre-flight checks them)`);
+        }
+    }
+    problems.push(...missingLiveKeys(rendered, liveKeys, namespace));
+    if (secrets.length > 0)
+        notes.push(NOT_READ);
+    const before = await getLiveObjects(kubectl, toKubectlInput(others));
+    const mayPatch = await canI(kubectl, { verb: 'patch', resource: 'deployments.apps', namespace });
+    const secretWritten = secretChanges.length > 0;
+    const plan = mayPatch.allowed
+        ? await serverSidePlan(kubectl, others, before, redact, secretWritten)
+        : comparedPlan(others, before, redact, secretWritten);
+    if (!mayPatch.allowed) {
+        notes.push(`The plan identity may not patch deployments.apps in namespace ${namespace}${mayPatch.reason ? ` (${mayPatch.reason})` : ''}: ` +
+            'the plan compares the rendered objects with the live ones (get/list only); admission and validation were not consulted');
+    }
     return {
         namespaceExists: true,
-        actions,
-        diff: redact(diff.stdout),
+        method: mayPatch.allowed ? 'server-side dry run' : 'compared with the live objects',
+        ...plan,
         secretChanges,
-        warnings: dryRun.warnings,
         problems,
         notes
     };
 }
-function secretKeyChanges(applied, before) {
-    const live = before.get(identityKey({ kind: 'Secret', name: applied.name, namespace: applied.namespace }));
-    const oldData = (live?.data ?? {});
-    const newData = (applied.applied.data ?? {});
-    const changes = [];
-    for (const key of Object.keys(newData).sort()) {
-        if (!(key in oldData))
-            changes.push({ secret: applied.name, key, change: 'added' });
-        else if (oldData[key] !== newData[key])
-            changes.push({ secret: applied.name, key, change: 'changed' });
+async function serverSidePlan(kubectl, objects, before, redact, secretWritten) {
+    const dryRun = await serverSideApply(kubectl, objects, before, { dryRun: true });
+    const rolls = new Set(dryRun.objects.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name));
+    // As a deploy would: Deployments that do not roll keep their live trace annotations (no diff noise).
+    const comparable = keepLiveTraceAnnotations(objects, before, name => rolls.has(name) || secretWritten);
+    const diff = await kubectl.run(['diff', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'], { stdin: toKubectlInput(comparable), okExitCodes: [0, 1] });
+    // What each object would see from the apply a deploy would really send (trace annotations kept).
+    const actions = comparable.some((o, i) => o !== objects[i])
+        ? (await serverSideApply(kubectl, comparable, before, { dryRun: true })).objects
+        : dryRun.objects;
+    return { actions, diff: redact(diff.stdout), warnings: dryRun.warnings };
+}
+// The read-only plan: each rendered object against the live one, field by field for the fields the action
+// sets (the live object also has the server's defaults and other managers' fields, which no apply touches).
+function comparedPlan(objects, before, redact, secretWritten) {
+    const first = objects.map(object => dryRunCompare(object, before));
+    const rolls = new Set(first.filter(c => c.podTemplateChanged).map(c => c.object.metadata.name));
+    const comparable = keepLiveTraceAnnotations(objects, before, name => rolls.has(name) || secretWritten);
+    const compared = comparable.map(object => dryRunCompare(object, before));
+    const diff = compared
+        .filter(c => c.action === 'configured')
+        .map(c => unifiedDiff(toPortableYaml(c.liveProjection), toPortableYaml(c.object), `live/${c.object.kind}/${c.object.metadata.name}`, `rendered/${c.object.kind}/${c.object.metadata.name}`))
+        .join('');
+    return {
+        actions: compared.map(c => ({
+            kind: c.object.kind,
+            name: c.object.metadata.name,
+            namespace: c.object.metadata.namespace,
+            action: c.action,
+            podTemplateChanged: c.podTemplateChanged,
+            applied: c.object
+        })),
+        diff: redact(diff),
+        warnings: []
+    };
+}
+function secretKeysOf(secret) {
+    return Object.keys({
+        ...(secret.data ?? {}),
+        ...(secret.stringData ?? {})
+    }).sort();
+}
+function secretKeyChanges(secret, live) {
+    const name = secret.metadata.name;
+    const keys = secretKeysOf(secret);
+    if (live === 'forbidden')
+        return keys.map(key => ({ secret: name, key, change: 'written' }));
+    const liveKeys = new Set(live ?? []);
+    return [
+        ...keys.map(key => ({
+            secret: name,
+            key,
+            change: liveKeys.has(key) ? 'written' : 'added'
+        })),
+        // The action owns the Secret's data (server-side apply): a key it no longer writes is removed.
+        ...[...liveKeys]
+            .filter(key => !keys.includes(key))
+            .sort()
+            .map(key => ({ secret: name, key, change: 'removed' }))
+    ];
+}
+// The key names of each Secret, never its values: kubectl fetches the Secret and prints only the keys, so no
+// value reaches this process. undefined: the Secret does not exist; 'forbidden': the identity may not read it.
+async function readSecretKeys(kubectl, namespace, names) {
+    const keys = new Map();
+    for (const name of names) {
+        const allowed = await canI(kubectl, { verb: 'get', resource: 'secrets', namespace });
+        if (!allowed.allowed) {
+            keys.set(name, 'forbidden');
+            continue;
+        }
+        const result = await kubectl.run([
+            'get',
+            'secret',
+            name,
+            '-n',
+            namespace,
+            '--ignore-not-found',
+            '-o',
+            'go-template={{range $key, $value := .data}}{{$key}}{{"\\n"}}{{end}}'
+        ]);
+        const text = result.stdout.trim();
+        keys.set(name, text === '' ? undefined : text.split('\n'));
     }
-    for (const key of Object.keys(oldData).sort()) {
-        if (!(key in newData))
-            changes.push({ secret: applied.name, key, change: 'removed' });
+    return keys;
+}
+function missingLiveKeys(rendered, liveKeys, namespace) {
+    const problems = [];
+    for (const secret of new Set([
+        ...rendered.liveSecretKeys.map(k => k.secret),
+        ...rendered.liveSecrets.map(s => s.secret)
+    ])) {
+        const keys = liveKeys.get(secret);
+        if (keys === 'forbidden')
+            continue;
+        if (keys === undefined) {
+            problems.push(`Secret ${secret} does not exist in namespace ${namespace}; give secret_data (and db_*) so the action writes it, or create it first`);
+            continue;
+        }
+        for (const reference of rendered.liveSecretKeys.filter(k => k.secret === secret && !keys.includes(k.key))) {
+            problems.push(`${reference.object} container ${reference.container} needs key ${reference.key} of Secret ${secret}, which the Secret in the cluster lacks`);
+        }
     }
-    return changes;
+    return problems;
 }
 
 // EXTERNAL MODULE: ./node_modules/google-auth-library/build/src/index.js
 var src = __nccwpck_require__(492);
-;// CONCATENATED MODULE: ./src/redact.ts
-// Replaces known secret values in a text with ***: the last line of defence for text that came from the
-// cluster (logs, events, kubectl's stderr) or from a library's error before it reaches a log, the job summary
-// or a PR comment.
-// Shorter values would blank ordinary words out of every text; they are no protection worth that.
-const MIN_SECRET_LENGTH = 3;
-function createRedactor(initial = []) {
-    let values = [];
-    const redactor = ((text) => {
-        let out = text;
-        for (const value of values)
-            out = out.split(value).join('***');
-        return out;
-    });
-    redactor.add = more => {
-        const next = new Set(values);
-        for (const value of more)
-            if (value !== undefined && value.length >= MIN_SECRET_LENGTH)
-                next.add(value);
-        // Longest first, so a value that contains another is replaced whole.
-        values = [...next].sort((a, b) => b.length - a.length);
-    };
-    redactor.add(initial);
-    return redactor;
-}
-// Bearer credentials nobody told us about (e.g. a request token a library quotes in its error).
-function redactBearerTokens(text) {
-    return text.replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, '$1***');
-}
-// A secret as it may appear elsewhere: raw, base64 (Secret data), URL-encoded (inside a URL) and, for a
-// connection URL (DATABASE_URL, REDIS_URL), its password alone, which a driver's error may quote.
-function secretForms(value) {
-    const forms = [value, Buffer.from(value, 'utf8').toString('base64'), encodeURIComponent(value)];
-    const password = urlPassword(value);
-    if (password)
-        forms.push(password, safeDecode(password));
-    return forms.filter(form => form.length >= MIN_SECRET_LENGTH);
-}
-function urlPassword(value) {
-    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value))
-        return undefined;
-    try {
-        return new URL(value).password || undefined;
-    }
-    catch {
-        return undefined;
-    }
-}
-function safeDecode(text) {
-    try {
-        return decodeURIComponent(text);
-    }
-    catch {
-        return text;
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/gke/errors.ts
 // Errors of the GKE connection step. Each carries a code so main.ts can react (e.g. an offline dry run when
 // no credentials exist) and a message written for the person reading the failed job's log.
@@ -50144,8 +51174,11 @@ function redact(text, secrets) {
 
 
 
+
 // Application Default Credentials as google-github-actions/auth leaves them: a credentials file named by
-// GOOGLE_APPLICATION_CREDENTIALS (or gcloud's / the auth action's own variables). No gcloud involved.
+// GOOGLE_APPLICATION_CREDENTIALS (or gcloud's / the auth action's own variables). Without one, on a
+// self-hosted runner on Google Cloud, the metadata server's service account (ADC, as every Google client
+// library finds it). No gcloud involved.
 const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 const DEFAULT_REFRESH_MARGIN_SECONDS = 300;
 const GOOGLE_OAUTH2_TOKEN_URL = 'https://oauth2.googleapis.com/token';
@@ -50176,9 +51209,38 @@ function findCredentialsFile(env) {
     }
     return undefined;
 }
-/** True when an auth step left credentials behind; main.ts uses it to decide on an offline dry run. */
-function hasCredentials(env) {
-    return findCredentialsFile(env) !== undefined;
+// Where a GCE metadata server may answer: a test or proxy named one, detection was forced, or the machine's
+// firmware says Google Compute Engine (a self-hosted runner's VM, or a GKE node under a runner pod). Elsewhere
+// (GitHub's hosted runners) the metadata address is not even tried, so an offline dry run stays instant.
+function metadataServerPlausible(env) {
+    if (env.GCE_METADATA_HOST || env.GCE_METADATA_IP)
+        return true;
+    const detection = env.METADATA_SERVER_DETECTION?.trim().toLowerCase();
+    if (detection === 'none')
+        return false;
+    if (detection === 'assume-present' || detection === 'ping-only')
+        return true;
+    try {
+        return /Google/.test((0,external_node_fs_.readFileSync)('/sys/class/dmi/id/product_name', 'utf8'));
+    }
+    catch {
+        return false;
+    }
+}
+async function metadataServerAnswers(env) {
+    if (!metadataServerPlausible(env))
+        return false;
+    try {
+        const client = await new src.GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] }).getClient();
+        return client instanceof src.Compute;
+    }
+    catch {
+        return false;
+    }
+}
+/** Whether there are Google credentials to use; main.ts uses it to decide on an offline dry run. */
+async function hasCredentials(env) {
+    return findCredentialsFile(env) !== undefined || (await metadataServerAnswers(env));
 }
 async function readCredentialsFile(env) {
     const found = findCredentialsFile(env);
@@ -50244,6 +51306,11 @@ async function resolveProjectId(inputProjectId, env) {
             return fromEmail;
         if (json.quota_project_id)
             return json.quota_project_id;
+    }
+    if (!found && (await metadataServerAnswers(env))) {
+        const fromMetadata = await new src.GoogleAuth().getProjectId().catch(() => undefined);
+        if (fromMetadata)
+            return fromMetadata;
     }
     throw new GkeError('NO_PROJECT', 'Cannot tell which Google Cloud project the cluster is in: set the `project_id` input (or the ' +
         '`project_id` input of google-github-actions/auth, which exports it).');
@@ -50323,6 +51390,9 @@ function explainAuthFailure(err, json, path, secrets) {
 async function getAccessTokenSource(opts) {
     const log = opts.log ?? (() => { });
     const marginSeconds = opts.refreshMarginSeconds ?? DEFAULT_REFRESH_MARGIN_SECONDS;
+    if (!findCredentialsFile(opts.env) && (await metadataServerAnswers(opts.env))) {
+        return metadataTokenSource(opts.scopes ?? [CLOUD_PLATFORM_SCOPE], marginSeconds, log);
+    }
     const { path, variable, json } = await readCredentialsFile(opts.env);
     const supported = ['external_account', 'service_account', 'impersonated_service_account', 'authorized_user'];
     if (!supported.includes(json.type ?? '')) {
@@ -50375,6 +51445,36 @@ async function getAccessTokenSource(opts) {
             // A token without a stated expiry is assumed to live the usual hour; a margin early, it gets replaced.
             const expiresAt = new Date(typeof expiry === 'number' ? expiry : Date.now() + 3600_000);
             return { token, expiresAt };
+        }
+    };
+}
+// The metadata server's service account: google-auth-library's Compute client asks it for tokens.
+async function metadataTokenSource(scopes, marginSeconds, log) {
+    const auth = new src.GoogleAuth({
+        scopes,
+        clientOptions: { eagerRefreshThresholdMillis: Math.max(1, marginSeconds * 1000) }
+    });
+    const client = await auth.getClient();
+    const email = (await auth.getCredentials().catch(() => ({ client_email: undefined }))).client_email;
+    log(`Google credentials: the metadata server's service account${email ? ` ${email}` : ''} (no credentials file)`);
+    return {
+        credentialsType: 'gce_metadata',
+        credentialsPath: 'metadata server',
+        serviceAccountEmail: email,
+        principal: email ?? "the metadata server's service account",
+        async getToken() {
+            let token;
+            try {
+                token = (await client.getAccessToken()).token;
+            }
+            catch (err) {
+                throw new GkeError('AUTH_FAILED', `Could not get a Google access token from the metadata server: ${redact(String(err.message ?? err), [])}\n` +
+                    "The runner's VM (or GKE node) needs a service account with the cloud-platform scope.");
+            }
+            if (!token)
+                throw new GkeError('AUTH_FAILED', 'The metadata server returned no access token.');
+            const expiry = client.credentials.expiry_date;
+            return { token, expiresAt: new Date(typeof expiry === 'number' ? expiry : Date.now() + 3600_000) };
         }
     };
 }
@@ -50674,349 +51774,65 @@ class GkeKubeconfigSession {
     }
 }
 
-;// CONCATENATED MODULE: ./src/key-value-lines.ts
-// Parses the multi-line KEY=VALUE inputs (`env`, `secret_data`). Blank lines and lines starting with # are
-// skipped; the value is everything after the first "=", kept as written (it may itself contain "=").
+;// CONCATENATED MODULE: ./src/kube/discovery.ts
+// The cluster's own word on which kinds are namespaced: `kubectl api-resources` (discovery, which kubectl
+// caches for the run's later calls). Used for the kinds of users' templates that kinds.ts does not know.
 
-// `secret`: the text is secret_data, so a malformed line is described without quoting any of it (what stands
-// before the first "=" may be part of a value, e.g. a pasted JSON key).
-function parseKeyValueLines(text, options = {}) {
-    const entries = [];
-    const problems = [];
-    const seen = new Set();
-    text.split(/\r?\n/).forEach((rawLine, index) => {
-        const line = rawLine.trim();
-        if (line === '' || line.startsWith('#'))
-            return;
-        const lineNumber = index + 1;
-        const equals = line.indexOf('=');
-        if (equals <= 0) {
-            problems.push(`line ${lineNumber} is not KEY=VALUE`);
-            return;
-        }
-        const name = line.slice(0, equals).trim();
-        const nameProblem = checkEnvName(name);
-        if (nameProblem) {
-            problems.push(options.secret
-                ? `line ${lineNumber}: the text before the first "=" ${nameProblem} (one KEY=VALUE per line; multi-line values are not supported)`
-                : `line ${lineNumber}: "${name}" ${nameProblem}`);
-            return;
-        }
-        if (seen.has(name)) {
-            problems.push(`line ${lineNumber}: ${name} is given more than once`);
-            return;
-        }
-        seen.add(name);
-        entries.push({ name, value: rawLine.slice(rawLine.indexOf('=') + 1).trim() });
-    });
-    return { entries, problems };
-}
-
-;// CONCATENATED MODULE: ./src/inputs.ts
-// Raw action inputs -> a validated DeployConfig. Pure: main.ts reads the inputs and the environment and
-// passes them in. Every problem is collected, so a user fixes all of them in one round.
-
-
-
-const INPUT_NAMES = [
-    'project_id',
-    'location',
-    'cluster_name',
-    'cluster_endpoint',
-    'image',
-    'namespace',
-    'service_account',
-    'gcp_service_account',
-    'celery_app',
-    'worker_queues',
-    'worker_concurrency',
-    'worker_min_replicas',
-    'worker_max_replicas',
-    'worker_cpu_target',
-    'beat',
-    'env',
-    'secret_name',
-    'secret_data',
-    'db_user',
-    'db_password',
-    'db_name',
-    'db_host',
-    'cloud_sql_instance',
-    'cloud_sql_proxy_image',
-    'manifests',
-    'dry_run',
-    'rollout_timeout',
-    'scheduling_grace',
-    'rollback_on_failure',
-    'smoke_checks',
-    'github_token',
-    'pr_comment'
-];
-// Inputs whose values are secret: never echoed in an error, masked by main.ts the moment they are read.
-const SECRET_INPUTS = ['secret_data', 'db_user', 'db_password', 'github_token'];
-const DEFAULT_CLOUD_SQL_PROXY_IMAGE = 'gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.15.0';
-const SMOKE_CHECK_CHOICES = [
-    'worker',
-    'beat',
-    'database',
-    'redis',
-    'celery-ping'
-];
-class InputError extends Error {
-    problems;
-    constructor(problems) {
-        super(`Invalid input${problems.length === 1 ? '' : 's'} (${problems.length}):\n` +
-            problems.map(p => `  - ${p}`).join('\n'));
-        this.problems = problems;
-        this.name = 'InputError';
-    }
-}
-const PULL_REQUEST_EVENTS = new Set(['pull_request', 'pull_request_target']);
-const MAX_ROLLOUT_TIMEOUT_SECONDS = 6 * 3600;
-function parseInputs(raw, context) {
-    const problems = [];
-    const text = (name) => (raw[name] ?? '').trim();
-    const optional = (name) => text(name) || undefined;
-    const shown = (value) => JSON.stringify(value);
-    const checked = (name, fallback, ...rules) => {
-        const value = text(name) || fallback;
-        for (const rule of rules) {
-            const problem = rule(value);
-            if (problem) {
-                problems.push(`${name}: ${shown(value)} ${problem}`);
-                break;
-            }
-        }
-        return value;
-    };
-    const optionalChecked = (name, rule) => {
-        const value = optional(name);
-        if (value === undefined)
-            return undefined;
-        const problem = rule(value);
-        if (problem)
-            problems.push(`${name}: ${shown(value)} ${problem}`);
-        return value;
-    };
-    const oneOf = (name, fallback, allowed) => {
-        const value = (text(name) || fallback).toLowerCase();
-        if (!allowed.includes(value)) {
-            problems.push(`${name}: ${shown(text(name))} must be one of ${allowed.join(', ')}`);
-            return fallback;
-        }
-        return value;
-    };
-    const boolean = (name, fallback) => oneOf(name, fallback ? 'true' : 'false', ['true', 'false']) === 'true';
-    const integer = (name, fallback, min, max) => {
-        const value = text(name);
-        if (value === '')
-            return fallback;
-        if (!/^-?\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-            problems.push(`${name}: ${shown(value)} must be a whole number from ${min} to ${max}`);
-            return fallback;
-        }
-        return Number(value);
-    };
-    // Cluster
-    const projectId = optionalChecked('project_id', checkProjectId);
-    const clusterInput = optionalChecked('cluster_name', checkClusterName);
-    const clusterReference = clusterInput ? parseClusterName(clusterInput) : undefined;
-    let location = optionalChecked('location', checkLocation);
-    if (clusterReference?.location) {
-        if (location && location !== clusterReference.location) {
-            problems.push(`location: ${shown(location)} differs from the location in cluster_name (${clusterReference.location}); give one or make them agree`);
-        }
-        location = clusterReference.location;
-    }
-    if (clusterReference && !clusterReference.location && !location) {
-        problems.push('location: is required with cluster_name (the region or zone of the GKE cluster)');
-    }
-    if (location && !clusterInput) {
-        problems.push('cluster_name: is required with location (the GKE cluster to deploy to)');
-    }
-    const clusterEndpoint = oneOf('cluster_endpoint', 'public', ['public', 'private', 'dns']);
-    // Workload
-    const image = text('image');
-    if (image === '')
-        problems.push('image: is required (the full image reference of the worker and beat)');
-    else {
-        const problem = checkImageReference(image);
-        if (problem)
-            problems.push(`image: ${shown(image)} ${problem}`);
-    }
-    const namespace = checked('namespace', 'noesis2', checkDnsLabel);
-    const serviceAccount = checked('service_account', 'noesis2-worker-sa', checkDnsSubdomain);
-    const gcpServiceAccount = optionalChecked('gcp_service_account', checkServiceAccountEmail);
-    const celeryApp = checked('celery_app', 'noesis2', checkCeleryApp);
-    const queuesText = text('worker_queues') || 'celery';
-    const workerQueues = queuesText.split(',').map(q => q.trim());
-    const emptyQueue = workerQueues.some(q => q === '');
-    const badQueue = workerQueues.find(q => q !== '' && checkQueueName(q));
-    const duplicateQueue = workerQueues.find((q, i) => workerQueues.indexOf(q) !== i);
-    if (emptyQueue)
-        problems.push(`worker_queues: ${shown(queuesText)} has an empty queue name (comma-separated names)`);
-    else if (badQueue)
-        problems.push(`worker_queues: ${shown(badQueue)} ${checkQueueName(badQueue)}`);
-    else if (duplicateQueue)
-        problems.push(`worker_queues: ${shown(duplicateQueue)} is listed more than once`);
-    const workerConcurrency = integer('worker_concurrency', undefined, 1, 256);
-    const workerMinReplicas = integer('worker_min_replicas', 1, 1, 1000) ?? 1;
-    const workerMaxReplicas = integer('worker_max_replicas', 5, 1, 1000) ?? 5;
-    if (workerMinReplicas > workerMaxReplicas) {
-        problems.push(`worker_min_replicas: ${workerMinReplicas} is greater than worker_max_replicas (${workerMaxReplicas}); min must be <= max`);
-    }
-    const workerCpuTarget = integer('worker_cpu_target', 70, 1, 100) ?? 70;
-    const beat = boolean('beat', true);
-    // Environment and Secret
-    const envParse = parseKeyValueLines(raw.env ?? '');
-    for (const problem of envParse.problems)
-        problems.push(`env: ${problem}`);
-    const secretName = checked('secret_name', 'app-secrets', checkDnsSubdomain);
-    const secretParse = parseKeyValueLines(raw.secret_data ?? '', { secret: true });
-    for (const problem of secretParse.problems)
-        problems.push(`secret_data: ${problem}`);
-    const dbUser = optional('db_user');
-    const dbPassword = optional('db_password');
-    const dbName = optional('db_name');
-    const dbGiven = [dbUser, dbPassword, dbName].filter(v => v !== undefined).length;
-    if (dbGiven > 0 && dbGiven < 3) {
-        const missing = ['db_user', 'db_password', 'db_name'].filter(n => optional(n) === undefined);
-        problems.push(`${missing.join(', ')}: ${missing.length === 1 ? 'is' : 'are'} required when any of db_user, db_password, db_name is given`);
-    }
-    if (dbName !== undefined && !/^[A-Za-z0-9_$-]{1,63}$/.test(dbName)) {
-        problems.push(`db_name: ${shown(dbName)} is not a PostgreSQL database name (letters, digits, "_", "$" and "-", at most 63)`);
-    }
-    const cloudSqlInstance = optionalChecked('cloud_sql_instance', checkCloudSqlInstance);
-    const dbHostText = optional('db_host');
-    let dbHost = { host: '127.0.0.1', port: 5432 };
-    if (dbHostText !== undefined) {
-        const parsed = parseHostPort(dbHostText);
-        if (!parsed)
-            problems.push(`db_host: ${shown(dbHostText)} is not HOST or HOST:PORT`);
-        else
-            dbHost = parsed;
-        if (cloudSqlInstance) {
-            problems.push('db_host: cannot be combined with cloud_sql_instance (the proxy sidecar listens on 127.0.0.1:5432)');
-        }
-    }
-    else if (dbGiven === 3 && !cloudSqlInstance) {
-        problems.push('db_host: is required when db_user/db_password/db_name are given without cloud_sql_instance (the private IP of the database)');
-    }
-    const database = dbGiven === 3 ? { user: dbUser, password: dbPassword, name: dbName, ...dbHost } : undefined;
-    const derivedSecretKeys = database ? ['DB_USER', 'DB_PASSWORD', 'DB_NAME', 'DATABASE_URL'] : [];
-    for (const entry of secretParse.entries) {
-        if (derivedSecretKeys.includes(entry.name)) {
-            problems.push(`secret_data: ${entry.name} is also built from db_user/db_password/db_name; give it in one place only`);
-        }
-    }
-    const secretKeys = new Set([...secretParse.entries.map(e => e.name), ...derivedSecretKeys]);
-    for (const entry of envParse.entries) {
-        if (secretKeys.has(entry.name)) {
-            problems.push(`env: ${entry.name} is also a Secret key; a variable comes from env or from the Secret, not both`);
-        }
-    }
-    const writesSecret = secretParse.entries.length > 0 || database !== undefined;
-    const cloudSqlProxyImage = checked('cloud_sql_proxy_image', DEFAULT_CLOUD_SQL_PROXY_IMAGE, checkImageReference);
-    // Behaviour
-    const dryRunChoice = oneOf('dry_run', 'auto', ['auto', 'true', 'false']);
-    const isPullRequest = PULL_REQUEST_EVENTS.has(context.eventName);
-    const dryRun = dryRunChoice === 'auto' ? isPullRequest : dryRunChoice === 'true';
-    const dryRunSource = dryRunChoice === 'auto' ? (isPullRequest ? 'pull_request' : 'default') : 'input';
-    const timeoutText = text('rollout_timeout') || '300s';
-    const rolloutTimeoutSeconds = parseDurationSeconds(timeoutText);
-    if (rolloutTimeoutSeconds === undefined ||
-        rolloutTimeoutSeconds < 1 ||
-        rolloutTimeoutSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {
-        problems.push(`rollout_timeout: ${shown(timeoutText)} is not a duration from 1s to 6h (e.g. 90, 90s, 5m, 1m30s)`);
-    }
-    const graceText = text('scheduling_grace') || '4m';
-    const schedulingGraceSeconds = parseDurationSeconds(graceText);
-    if (schedulingGraceSeconds === undefined || schedulingGraceSeconds > MAX_ROLLOUT_TIMEOUT_SECONDS) {
-        problems.push(`scheduling_grace: ${shown(graceText)} is not a duration up to 6h (e.g. 0, 90s, 4m)`);
-    }
-    const rollbackOnFailure = boolean('rollback_on_failure', true);
-    const smokeChecks = parseSmokeChecks(text('smoke_checks') || 'true', beat, problems);
-    const prComment = boolean('pr_comment', true);
-    if (problems.length > 0)
-        throw new InputError(problems);
-    return {
-        projectId: projectId ?? clusterReference?.projectId,
-        location,
-        clusterName: clusterReference?.name,
-        clusterEndpoint,
-        image,
-        namespace,
-        serviceAccount,
-        gcpServiceAccount,
-        celeryApp,
-        workerQueues,
-        workerConcurrency,
-        workerMinReplicas,
-        workerMaxReplicas,
-        workerCpuTarget,
-        beat,
-        env: envParse.entries,
-        secretName,
-        secretData: writesSecret ? secretParse.entries : undefined,
-        database,
-        cloudSqlInstance,
-        cloudSqlProxyImage,
-        manifestsDir: optional('manifests'),
-        dryRun,
-        dryRunSource,
-        rolloutTimeoutSeconds: rolloutTimeoutSeconds ?? 300,
-        schedulingGraceSeconds: schedulingGraceSeconds ?? 240,
-        rollbackOnFailure,
-        smokeChecks,
-        githubToken: optional('github_token'),
-        prComment
-    };
-}
-// `true` means the default set for this deployment; `false` none; or a comma-separated list of checks.
-function parseSmokeChecks(value, beat, problems) {
-    const lowered = value.toLowerCase();
-    if (lowered === 'false')
+// kubectl prints a table whose columns start where their headers do.
+function parseApiResources(table) {
+    const [header, ...rows] = table.split('\n').filter(line => line.trim() !== '');
+    if (!header)
         return [];
-    if (lowered === 'true') {
-        return beat ? ['worker', 'beat', 'database', 'redis'] : ['worker', 'database', 'redis'];
-    }
-    const chosen = lowered.split(',').map(s => s.trim());
-    const unknown = chosen.filter(c => !SMOKE_CHECK_CHOICES.includes(c));
-    if (unknown.length > 0) {
-        problems.push(`smoke_checks: ${JSON.stringify(value)} must be true, false or a comma-separated list of ${SMOKE_CHECK_CHOICES.join(', ')}`);
+    const start = (name) => header.indexOf(name);
+    const columns = { apiVersion: start('APIVERSION'), namespaced: start('NAMESPACED'), kind: start('KIND') };
+    if (Object.values(columns).some(at => at < 0))
         return [];
-    }
-    if (!beat && chosen.includes('beat')) {
-        problems.push('smoke_checks: "beat" is chosen but beat is false (no beat is deployed)');
-    }
-    return [...new Set(chosen)];
+    const cell = (row, from) => row.slice(from).trim().split(/\s+/)[0] ?? '';
+    return rows.map(row => ({
+        resource: cell(row, 0),
+        group: groupOf(cell(row, columns.apiVersion)),
+        namespaced: cell(row, columns.namespaced) === 'true',
+        kind: cell(row, columns.kind)
+    }));
 }
-// Every value derived from secret inputs that could surface somewhere, for main.ts to mask.
-function secretValuesOf(config, secretFields) {
-    const values = new Set();
-    const add = (value) => {
-        if (value === undefined || value.length < 3)
-            return;
-        for (const form of secretForms(value))
-            values.add(form);
-    };
-    for (const entry of config.secretData ?? [])
-        add(entry.value);
-    // DB_NAME comes from a plain input: masking it would blank the app's name out of every log line.
-    for (const [key, value] of secretFields)
-        if (key !== 'DB_NAME')
-            add(value);
-    add(config.database?.password);
-    add(config.githubToken);
-    return [...values];
+async function readApiResources(kubectl) {
+    return parseApiResources((await kubectl.run(['api-resources'])).stdout);
+}
+// What is wrong with each unverified kind, by discovery: cluster-scoped, or not served at all.
+function kindProblems(kinds, resources) {
+    const problems = [];
+    for (const item of kinds) {
+        const served = resources.filter(r => r.group === item.group && r.kind.toLowerCase() === item.kind.toLowerCase());
+        const name = kindName(item.kind, item.group);
+        if (served.length === 0) {
+            problems.push(`${item.file}: ${item.object}: the cluster serves no kind ${name} (is its CRD installed?)`);
+        }
+        else if (!served.some(r => r.namespaced)) {
+            problems.push(`${item.file}: ${item.object}: ${name} is cluster-scoped; this action deploys only into its namespace`);
+        }
+    }
+    return problems;
+}
+// `resource.group` for a kind the cluster serves (what `kubectl auth can-i` takes), if it does.
+function resourceOfKind(resources, kind, group) {
+    const found = resources.find(r => r.group === group && r.kind.toLowerCase() === kind.toLowerCase());
+    return found ? (group ? `${found.resource}.${group}` : found.resource) : undefined;
 }
 
 ;// CONCATENATED MODULE: ./src/render/load-templates.ts
-// Reads a manifests directory: every *.yaml / *.yml file in name order, every YAML document in it.
+// Reads a manifests directory: every *.yaml / *.yml file in name order, every YAML document in it, every item
+// of a List document. A template directory is user input, so it is read with bounds: regular files only (no
+// symbolic link out of the directory, no FIFO to hang on), at most MAX_FILE_BYTES a file and MAX_TOTAL_BYTES in
+// all, and a List's items are checked as the objects they are (kubectl applies each on its own).
 
 
 
 
+
+
+const MAX_FILE_BYTES = 512 * 1024;
+const MAX_TOTAL_BYTES = 2 * 1024 * 1024;
+const MAX_FILES = 200;
 class TemplateError extends Error {
     problems;
     constructor(problems) {
@@ -51026,24 +51842,35 @@ class TemplateError extends Error {
     }
 }
 async function loadTemplates(directory) {
-    let names;
+    let root;
+    let entries;
     try {
-        names = await (0,promises_namespaceObject.readdir)(directory);
+        root = await (0,promises_namespaceObject.realpath)(directory);
+        entries = await (0,promises_namespaceObject.readdir)(root);
     }
     catch (error) {
         throw new TemplateError([
             `manifests: cannot read directory ${JSON.stringify(directory)}: ${error.message}`
         ]);
     }
-    const files = names.filter(name => /\.ya?ml$/.test(name)).sort();
+    const files = entries.filter(name => /\.ya?ml$/.test(name)).sort();
     if (files.length === 0) {
         throw new TemplateError([`manifests: ${JSON.stringify(directory)} holds no .yaml or .yml files`]);
     }
+    if (files.length > MAX_FILES) {
+        throw new TemplateError([`manifests: ${files.length} template files; at most ${MAX_FILES} are read`]);
+    }
     const problems = [];
     const templates = [];
+    let total = 0;
     for (const file of files) {
-        const text = await (0,promises_namespaceObject.readFile)(external_node_path_default().join(directory, file), 'utf8');
-        (0,dist/* parseAllDocuments */.hR)(text).forEach((document, documentIndex) => {
+        const read = await readBounded(external_node_path_default().join(root, file), MAX_TOTAL_BYTES - total);
+        if (typeof read !== 'string') {
+            problems.push(`${file}: ${read.problem}`);
+            continue;
+        }
+        total += Buffer.byteLength(read);
+        (0,dist/* parseAllDocuments */.hR)(read).forEach((document, documentIndex) => {
             if (!('errors' in document))
                 return;
             for (const error of document.errors) {
@@ -51055,17 +51882,75 @@ async function loadTemplates(directory) {
             const value = document.toJS();
             if (value === null || value === undefined)
                 return;
-            const shapeProblem = checkObjectShape(value);
-            if (shapeProblem) {
-                problems.push(`${file} (document ${documentIndex + 1}): ${shapeProblem}`);
-                return;
+            const where = `${file} (document ${documentIndex + 1})`;
+            for (const item of expandList(value, where, problems)) {
+                const shapeProblem = checkObjectShape(item.value);
+                if (shapeProblem) {
+                    problems.push(`${item.where}: ${shapeProblem}`);
+                    continue;
+                }
+                const object = item.value;
+                object.kind = canonicalKind(object.kind);
+                templates.push({ file, documentIndex, object });
             }
-            templates.push({ file, documentIndex, object: value });
         });
     }
     if (problems.length > 0)
         throw new TemplateError(problems);
     return templates;
+}
+// A regular file's text, read through a descriptor opened without following links and without blocking (a
+// FIFO would otherwise wait for a writer forever); what it is, when it is not one.
+async function readBounded(file, budget) {
+    let handle;
+    try {
+        handle = await (0,promises_namespaceObject.open)(file, external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NOFOLLOW | external_node_fs_.constants.O_NONBLOCK);
+    }
+    catch (error) {
+        const code = error.code;
+        return {
+            problem: code === 'ELOOP'
+                ? 'is a symbolic link; templates must be regular files inside the manifests directory'
+                : `cannot be read (${code ?? error.message})`
+        };
+    }
+    try {
+        const info = await handle.stat();
+        if (!info.isFile())
+            return { problem: 'is not a regular file (a FIFO, a socket or a device)' };
+        if (info.size > MAX_FILE_BYTES) {
+            return { problem: `is ${info.size} bytes; a template may be at most ${MAX_FILE_BYTES / 1024} KiB` };
+        }
+        if (info.size > budget) {
+            return { problem: `would take the templates past ${MAX_TOTAL_BYTES / 1024 / 1024} MiB in all` };
+        }
+        return (await handle.readFile()).toString('utf8');
+    }
+    finally {
+        await handle.close();
+    }
+}
+// A List (kind List, or any *List with items) stands for its items. A List inside a List is refused:
+// kubectl would apply its items too, and nothing in this action's contract needs one.
+function expandList(value, where, problems) {
+    if (!isList(value))
+        return [{ value, where }];
+    const items = value.items;
+    const out = [];
+    items.forEach((item, index) => {
+        const at = `${where} item ${index + 1}`;
+        if (isList(item))
+            problems.push(`${at}: a List inside a List is not supported; list the objects directly`);
+        else
+            out.push({ value: item, where: at });
+    });
+    return out;
+}
+function isList(value) {
+    return (isRecord(value) &&
+        typeof value.kind === 'string' &&
+        /List$/i.test(value.kind) &&
+        Array.isArray(value.items));
 }
 function checkObjectShape(value) {
     if (!isRecord(value))
@@ -51087,34 +51972,47 @@ function renderClusterPlanSummary(input) {
     const parts = [];
     parts.push(`## deploy-gke-workers: dry run against the cluster`);
     const changes = plan.actions.filter(a => a.action !== 'unchanged');
-    // A changed Secret restarts the pods too (they read it only at start): the deploy does that, so say so.
-    const secretChanges = plan.secretChanges.length > 0;
-    const podsRoll = (a) => a.podTemplateChanged ? 'yes' : secretChanges ? 'yes (restart: Secret changed)' : 'no';
-    const rolls = plan.actions.filter(a => a.kind === 'Deployment' && podsRoll(a) !== 'no').map(a => a.name);
-    parts.push(`${escapeHtml(input.reason)} Nothing was changed. Namespace <code>${escapeHtml(input.namespace)}</code>, image <code>${escapeHtml(input.image)}</code>: ` +
-        (changes.length === 0
-            ? 'the cluster already matches; a deploy would change nothing.'
+    // A written Secret may change values the dry run cannot see; the deploy restarts the pods if one did.
+    const secretWritten = plan.secretChanges.length > 0;
+    const secretKeysMoved = plan.secretChanges.some(c => c.change !== 'written');
+    const podsRoll = (a) => a.podTemplateChanged
+        ? 'yes'
+        : secretKeysMoved
+            ? 'yes (restart: Secret keys changed)'
+            : secretWritten
+                ? 'if a Secret value changed (restart)'
+                : 'no';
+    const rolls = plan.actions.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name);
+    parts.push(`${inline(input.reason)} Nothing was changed. Namespace <code>${inline(input.namespace)}</code>, image <code>${inline(input.image)}</code>: ` +
+        (changes.length === 0 && !secretKeysMoved
+            ? 'the cluster already matches; a deploy would change nothing' +
+                (secretWritten ? ' (unless a Secret value changed: values are not read in a dry run).' : '.')
             : `${changes.length} of ${plan.actions.length} objects would change.`) +
-        (rolls.length > 0 ? ` Pods would roll: ${rolls.map(escapeHtml).join(', ')}.` : ''));
+        (rolls.length > 0 ? ` Pods would roll: ${rolls.map(inline).join(', ')}.` : '') +
+        (plan.method ? ` Planned by ${plan.method}.` : ''));
     if (plan.problems.length > 0) {
         parts.push('### Problems a deploy would hit');
-        parts.push(plan.problems.map(p => `- ${escapeHtml(p)}`).join('\n'));
+        parts.push(plan.problems.map(p => `- ${inline(p)}`).join('\n'));
     }
     parts.push('### Plan');
     parts.push(table(['kind', 'name', 'would be', 'pods roll'], plan.actions.map(a => [a.kind, a.name, a.action, a.kind === 'Deployment' ? podsRoll(a) : ''])));
     if (plan.secretChanges.length > 0) {
-        parts.push('### Secret keys (values never shown)');
-        parts.push(table(['Secret', 'key', 'would be'], plan.secretChanges.map(c => [c.secret, c.key, c.change])));
+        parts.push('### Secret keys (values never read)');
+        parts.push(table(['Secret', 'key', 'would be'], plan.secretChanges.map(c => [
+            c.secret,
+            c.key,
+            c.change === 'written' ? 'written (value not compared)' : c.change
+        ])));
     }
     if (plan.warnings.length > 0) {
         parts.push('### Warnings from the API server');
-        parts.push(plan.warnings.map(w => `- ${escapeHtml(w)}`).join('\n'));
+        parts.push(plan.warnings.map(w => `- ${inline(w)}`).join('\n'));
     }
     if (plan.notes.length > 0)
-        parts.push(plan.notes.map(n => `- ${escapeHtml(n)}`).join('\n'));
+        parts.push(plan.notes.map(n => `- ${inline(n)}`).join('\n'));
     if (plan.diff.trim() !== '')
-        parts.push(details('kubectl diff (Secrets left out)', codeBlock(plan.diff, 'diff')));
-    parts.push(`Rendered manifests (Secret values redacted): <code>${escapeHtml(input.manifestsPath)}</code>`);
+        parts.push(details('diff against the cluster (Secrets left out)', fenced(plan.diff, 'diff')));
+    parts.push(`Rendered manifests (Secret values redacted): <code>${inline(input.manifestsPath)}</code>`);
     return parts.join('\n\n') + '\n';
 }
 
@@ -51127,12 +52025,13 @@ const STATUS_ICON = {
     deployed: '✅',
     unchanged: '⏸️',
     'rolled-back': '↩️',
+    cancelled: '🛑',
     failed: '❌'
 };
 function renderDeploySummary(outcome, context) {
     const parts = [];
     parts.push(`## ${STATUS_ICON[outcome.status]} deploy-gke-workers: ${outcome.status}`);
-    parts.push(escapeHtml(outcome.headline));
+    parts.push(inline(outcome.headline));
     parts.push(table(['', ''], [
         ['image', context.image],
         ['namespace', context.namespace],
@@ -51143,15 +52042,15 @@ function renderDeploySummary(outcome, context) {
     ]));
     if (outcome.error !== undefined) {
         parts.push('### Error');
-        parts.push(codeBlock(context.redact(outcome.error)));
+        parts.push(fenced(context.redact(outcome.error)));
     }
     if (outcome.failures.some(f => f.fatal) || outcome.rollouts.some(r => r.outcome !== 'complete')) {
         parts.push('### What broke');
         const lines = outcome.rollouts
             .filter(r => r.outcome !== 'complete')
-            .map(r => `- **${escapeHtml(r.deployment)}**: ${r.outcome} after ${seconds(r.durationMs)}: ${escapeHtml(context.redact(r.message))}`);
+            .map(r => `- **${inline(r.deployment)}**: ${r.outcome} after ${seconds(r.durationMs)}: ${inline(context.redact(r.message))}`);
         for (const failure of outcome.failures.filter(f => f.fatal))
-            lines.push(`- ${escapeHtml(context.redact(summarizeFailure(failure)))}`);
+            lines.push(`- ${inline(context.redact(summarizeFailure(failure)))}`);
         parts.push(lines.join('\n'));
     }
     if (outcome.rollback.length > 0 || outcome.status === 'rolled-back') {
@@ -51173,9 +52072,7 @@ function renderDeploySummary(outcome, context) {
             : a.action
     ])));
     if (outcome.restarted.length > 0) {
-        parts.push(outcome.restarted
-            .map(r => `- ${escapeHtml(r.deployment)} restarted: ${escapeHtml(r.reason)}`)
-            .join('\n'));
+        parts.push(outcome.restarted.map(r => `- ${inline(r.deployment)} restarted: ${inline(r.reason)}`).join('\n'));
     }
     if (outcome.rollouts.length > 0) {
         parts.push('### Rollouts');
@@ -51189,7 +52086,7 @@ function renderDeploySummary(outcome, context) {
     }
     if (outcome.beatProblems.length > 0) {
         parts.push('### Beat guard');
-        parts.push(outcome.beatProblems.map(p => `- ${escapeHtml(context.redact(p))}`).join('\n'));
+        parts.push(outcome.beatProblems.map(p => `- ${inline(context.redact(p))}`).join('\n'));
     }
     if (outcome.smoke.length > 0) {
         parts.push('### Smoke checks');
@@ -51203,11 +52100,11 @@ function renderDeploySummary(outcome, context) {
     }
     if (outcome.warnings.length > 0) {
         parts.push('### Warnings from the API server');
-        parts.push(outcome.warnings.map(w => `- ${escapeHtml(context.redact(w))}`).join('\n'));
+        parts.push(outcome.warnings.map(w => `- ${inline(context.redact(w))}`).join('\n'));
     }
     if (outcome.notes.length > 0) {
         parts.push('### Notes');
-        parts.push(outcome.notes.map(n => `- ${escapeHtml(context.redact(n))}`).join('\n'));
+        parts.push(outcome.notes.map(n => `- ${inline(context.redact(n))}`).join('\n'));
     }
     if (outcome.diagnosticsMarkdown)
         parts.push(outcome.diagnosticsMarkdown);
@@ -51226,7 +52123,7 @@ function renderPlanSummary(plan) {
     const parts = [];
     const objects = plan.rendered.objects;
     parts.push(`## deploy-gke-workers: dry run${plan.mode === 'offline' ? ' (offline)' : ''}`);
-    parts.push(`${escapeHtml(plan.reason)} Nothing was applied. ${objects.length} objects rendered for namespace <code>${escapeHtml(plan.namespace)}</code>, image <code>${escapeHtml(plan.image)}</code>.`);
+    parts.push(`${inline(plan.reason)} Nothing was applied. ${objects.length} objects rendered for namespace <code>${inline(plan.namespace)}</code>, image <code>${inline(plan.image)}</code>.`);
     parts.push('### Plan');
     parts.push(table(['#', 'kind', 'name', 'namespace', 'from'], objects.map((o, i) => [
         String(i + 1),
@@ -51237,20 +52134,20 @@ function renderPlanSummary(plan) {
     ])));
     if (plan.rendered.notes.length > 0) {
         parts.push('### Notes');
-        parts.push(plan.rendered.notes.map(n => `- ${escapeHtml(n)}`).join('\n'));
+        parts.push(plan.rendered.notes.map(n => `- ${inline(n)}`).join('\n'));
     }
     if (plan.rendered.liveSecretKeys.length > 0) {
         const keys = [...new Set(plan.rendered.liveSecretKeys.map(k => `${k.secret}/${k.key}`))].join(', ');
-        parts.push(`Keys that must exist in the cluster's Secret (checked before any write on a real deploy): <code>${escapeHtml(keys)}</code>`);
+        parts.push(`Keys that must exist in the cluster's Secret (checked before any write on a real deploy): <code>${inline(keys)}</code>`);
     }
     parts.push('### Objects');
     for (const item of objects) {
         const yaml = toPortableYaml(redactSecrets(item.object));
-        parts.push(details(`${describeObject(item.object)} (${item.file})`, codeBlock(yaml, 'yaml')));
+        parts.push(details(`${describeObject(item.object)} (${item.file})`, fenced(yaml, 'yaml')));
     }
     parts.push('### Inputs');
     parts.push(table(['input', 'value'], plan.inputs.map(row => [row.name, row.secret ? '***' : row.value])));
-    parts.push(`Rendered manifests (Secret values redacted): <code>${escapeHtml(plan.manifestsPath)}</code>`);
+    parts.push(`Rendered manifests (Secret values redacted): <code>${inline(plan.manifestsPath)}</code>`);
     return parts.join('\n\n') + '\n';
 }
 
@@ -51555,7 +52452,7 @@ function dist_bundle_lowercaseKeys(object) {
 }
 
 // pkg/dist-src/util/is-plain-object.js
-function isPlainObject(value) {
+function dist_bundle_isPlainObject(value) {
   if (typeof value !== "object" || value === null) return false;
   if (Object.prototype.toString.call(value) !== "[object Object]") return false;
   const proto = Object.getPrototypeOf(value);
@@ -51568,7 +52465,7 @@ function isPlainObject(value) {
 function mergeDeep(defaults, options) {
   const result = Object.assign({}, defaults);
   Object.keys(options).forEach((key) => {
-    if (isPlainObject(options[key])) {
+    if (dist_bundle_isPlainObject(options[key])) {
       if (!(key in defaults)) Object.assign(result, { [key]: options[key] });
       else result[key] = mergeDeep(defaults[key], options[key]);
     } else {
@@ -52824,7 +53721,7 @@ var defaults_default = {
 
 
 // pkg/dist-src/is-plain-object.js
-function dist_bundle_isPlainObject(value) {
+function request_dist_bundle_isPlainObject(value) {
   if (typeof value !== "object" || value === null) return false;
   if (Object.prototype.toString.call(value) !== "[object Object]") return false;
   const proto = Object.getPrototypeOf(value);
@@ -52845,7 +53742,7 @@ async function fetchWrapper(requestOptions) {
   }
   const log = requestOptions.request?.log || console;
   const parseSuccessResponseBody = requestOptions.request?.parseSuccessResponseBody !== false;
-  const body = dist_bundle_isPlainObject(requestOptions.body) || Array.isArray(requestOptions.body) ? JSONStringify(requestOptions.body) : requestOptions.body;
+  const body = request_dist_bundle_isPlainObject(requestOptions.body) || Array.isArray(requestOptions.body) ? JSONStringify(requestOptions.body) : requestOptions.body;
   const requestHeaders = Object.fromEntries(
     Object.entries(requestOptions.headers).map(([name, value]) => [
       name,
@@ -56307,48 +57204,92 @@ async function upsertPlanComment(target, marker, body) {
 
 
 
+
+
+
+
 // dist/index.js and src/main.ts both sit one level below the action's root, beside manifests/. Built from the
 // directory at run time so the bundler leaves the templates where users can read them.
 const ACTION_ROOT = external_node_path_default().dirname(external_node_path_default().dirname((0,external_node_url_.fileURLToPath)(import.meta.url)));
 const BUILT_IN_MANIFESTS = external_node_path_default().join(ACTION_ROOT, 'manifests');
-// A PR comment body may hold 65536 characters.
-const MAX_COMMENT_CHARS = 60_000;
+// A PR comment body may hold 65536 characters (kept in bytes, which is stricter); a job summary 1 MiB.
+const MAX_COMMENT_BYTES = 60_000;
+const MAX_SUMMARY_BYTES = 1000 * 1024;
 async function run() {
+    // GitHub cancels a step with SIGINT, then SIGTERM 7.5 s later, then kills it: the first signal stops the
+    // deploy's waiting at once, so the rollback, the lock and the report fit in before the kill.
+    const cancellation = new AbortController();
+    const cancel = (signal) => {
+        if (cancellation.signal.aborted)
+            return;
+        main_info(`Received ${signal}: cancelling the deploy.`);
+        cancellation.abort(signal);
+    };
+    process.on('SIGINT', cancel);
+    process.on('SIGTERM', cancel);
+    let during = 'reading the inputs';
     try {
         const raw = readInputs();
         const config = parseInputs(raw, { eventName: process.env.GITHUB_EVENT_NAME ?? '' });
+        const plain = plainInputValues(raw);
         const secretValues = [];
         const rendered = await group('Render manifests', async () => {
             const templates = await loadTemplates(config.manifestsDir ?? BUILT_IN_MANIFESTS);
             const result = renderManifests(templates, config, traceFromEnvironment(process.env));
-            for (const value of secretValuesOf(config, result.secretData ?? new Map())) {
+            for (const value of secretValuesOf(config, result.secretData ?? new Map(), plain)) {
                 core_setSecret(value);
                 secretValues.push(value);
             }
             for (const item of result.objects)
-                info(`${item.object.kind}/${item.object.metadata.name} (${item.file})`);
+                main_info(`${item.object.kind}/${item.object.metadata.name} (${item.file})`);
             for (const note of result.notes)
                 notice(note);
             return result;
         });
         const redact = createRedactor(secretValues);
-        const learnSecrets = (values) => learnSecretValues(redact, values);
+        const learnSecrets = (values) => learnSecretValues(redact, values, plain);
         const workDirectory = await (0,promises_namespaceObject.mkdtemp)(external_node_path_default().join(process.env.RUNNER_TEMP || external_node_os_default().tmpdir(), 'deploy-gke-workers-'));
         const manifestsPath = await writeRenderedManifests(workDirectory, rendered);
         setOutput('manifests', manifestsPath);
         setOutput('image', config.image);
-        if (config.dryRun && !hasClusterAccess(config)) {
+        if (config.dryRun && !(await hasClusterAccess(config))) {
+            const unknown = rendered.unverifiedKinds.filter(k => !k.named);
+            if (unknown.length > 0) {
+                throw new RenderError(unknown.map(k => `${k.file}: ${k.object}: ${kindName(k.kind, k.group)} is not a kind this action knows to be namespaced, and an offline dry run has no cluster to ask; if it is a namespaced custom resource, name it in namespaced_kinds`));
+            }
             await reportOfflineDryRun(config, raw, rendered, manifestsPath);
             return;
         }
+        during = 'the cluster credentials';
         const access = await group('Cluster credentials', () => openClusterAccess(config, workDirectory, redact));
-        info(access.describe);
+        main_info(access.describe);
+        throwIfCancelled(cancellation.signal);
+        // Kinds this action does not know: the cluster's discovery says whether they are namespaced, and which
+        // resource the access checks ask about.
+        const discovered = rendered.unverifiedKinds.length > 0 ? await readApiResources(access.kubectl) : [];
+        if (rendered.unverifiedKinds.length > 0) {
+            const problems = kindProblems(rendered.unverifiedKinds, discovered);
+            if (problems.length > 0)
+                throw new RenderError(problems);
+        }
+        const resourceOf = (kind, apiVersion) => resourceOfKind(discovered, kind, groupOf(apiVersion));
         if (config.dryRun) {
-            await dryRunAgainstCluster(config, access, rendered, manifestsPath, workDirectory, redact, learnSecrets);
+            during = 'the dry run';
+            await dryRunAgainstCluster(config, { ...access, kubectl: access.kubectl.withSignal(cancellation.signal) }, rendered, manifestsPath, workDirectory, redact);
             return;
         }
+        during = 'the pre-flight checks, before any change';
         const outcome = await deploy({
             kubectl: access.kubectl,
+            signal: cancellation.signal,
+            resourceOfKind: resourceOf,
+            onLockHeld: held => saveState('lock', held
+                ? JSON.stringify({
+                    namespace: config.namespace,
+                    identity: lockOwnerFromEnvironment().identity,
+                    kubeconfig: access.kubeconfig
+                })
+                : ''),
             config,
             rendered,
             redact,
@@ -56356,36 +57297,67 @@ async function run() {
             forceRestart: process.env.GITHUB_EVENT_NAME === 'workflow_dispatch',
             lockOwner: lockOwnerFromEnvironment(),
             group: (name, fn) => group(name, fn),
-            log: line => info(line),
+            log: line => main_info(line),
             warn: line => core_warning(line)
         });
         await reportDeploy(config, outcome, redact);
     }
     catch (error) {
+        if (error instanceof CancelledError) {
+            await reportCancelledBeforeAnyChange(error.reason, error.during ?? during);
+            return;
+        }
         setOutput('status', 'failed');
         setFailed(`deploy-gke-workers: ${error instanceof Error ? error.message : String(error)}`);
     }
 }
-// Secret inputs are masked here, before anything else can print them; secret_data line by line too,
-// because the runner masks a multi-line value only where it appears whole.
+// Every line the action logs goes out through forLog: names and messages from templates and the cluster
+// must not be able to issue workflow commands. (core.warning and core.notice escape their text themselves.)
+function main_info(text) {
+    info(forLog(text));
+}
+// The job summary, kept under GitHub's limit: a plan of very large templates points at the manifests file.
+async function writeSummary(markdown, manifestsPath) {
+    const fitted = truncateMarkdown(markdown, MAX_SUMMARY_BYTES, `a job summary holds 1 MiB; every object is in the rendered manifests file ${manifestsPath} (the manifests output)`);
+    await summary.addRaw(fitted).write();
+}
+function throwIfCancelled(signal) {
+    if (signal.aborted)
+        throw new CancelledError(cancellationReason(signal));
+}
+// Cancelled before the first write (the Namespace and the deploy lock aside): nothing to roll back.
+async function reportCancelledBeforeAnyChange(reason, during) {
+    const headline = `Cancelled (${reason}) during ${during}: nothing was changed.`;
+    await summary
+        .addRaw(`## ${STATUS_ICON.cancelled} deploy-gke-workers: cancelled\n\n${inline(headline)}\n`)
+        .write()
+        .catch(() => undefined);
+    setOutput('status', 'cancelled');
+    setFailed(`deploy-gke-workers: ${headline}`);
+}
+// Secret inputs are masked here, before anything else can print them; secret_data value by value too,
+// because the runner masks a multi-line value only where it appears whole. Values are kept exactly as given
+// (inputs.ts refuses surrounding whitespace rather than trimming a secret silently).
 function readInputs() {
     const raw = {};
-    for (const name of INPUT_NAMES) {
-        const value = getInput(name);
-        // Masking a one- or two-character value would blank that text out of every log line.
-        if (SECRET_INPUTS.includes(name) && value.trim().length >= 3) {
+    for (const name of INPUT_NAMES)
+        raw[name] = getInput(name, { trimWhitespace: false });
+    const plain = plainInputValues(raw);
+    const mask = (value) => {
+        if (isMaskable(value, plain))
             core_setSecret(value);
-            for (const line of value.split(/\r?\n/)) {
-                const trimmed = line.trim();
-                if (trimmed.length >= 3)
-                    core_setSecret(trimmed);
-                const equals = trimmed.indexOf('=');
-                if (name === 'secret_data' && equals > 0 && trimmed.length - equals - 1 >= 3) {
-                    core_setSecret(trimmed.slice(equals + 1).trim());
-                }
-            }
+    };
+    for (const name of SECRET_INPUTS) {
+        const value = raw[name] ?? '';
+        mask(value.trim());
+        if (name !== 'secret_data')
+            continue;
+        for (const line of value.split(/\r?\n/)) {
+            mask(line.trim());
+            const equals = line.indexOf('=');
+            if (equals > 0)
+                mask(line.slice(equals + 1));
         }
-        raw[name] = value;
     }
     return raw;
 }
@@ -56399,13 +57371,13 @@ function lockOwnerFromEnvironment() {
     return { identity, runUrl: trace.runUrl, actor: trace.actor };
 }
 // Values read from the cluster (a live Secret) are masked like inputs: they reach pods, logs and errors.
-function learnSecretValues(redactor, values) {
-    const forms = values.filter(v => v.length >= 3).flatMap(secretForms);
+function learnSecretValues(redactor, values, plain) {
+    const forms = values.filter(v => isMaskable(v, plain)).flatMap(secretForms);
     for (const form of forms)
         core_setSecret(form);
     redactor.add(forms);
 }
-function hasClusterAccess(config) {
+async function hasClusterAccess(config) {
     if (config.clusterName)
         return hasCredentials(process.env);
     const files = (process.env.KUBECONFIG ?? external_node_path_default().join(external_node_os_default().homedir(), '.kube', 'config')).split((external_node_path_default()).delimiter);
@@ -56420,6 +57392,7 @@ async function openClusterAccess(config, workDirectory, redact) {
         const kubeconfig = existingKubeconfig();
         return {
             kubectl: new Kubectl({ ...kubectlOptions, kubeconfig }),
+            kubeconfig,
             describe: `cluster_name is empty: using the kubeconfig in place (${kubeconfig}) and its current context`
         };
     }
@@ -56431,7 +57404,7 @@ async function openClusterAccess(config, workDirectory, redact) {
         endpoint: config.clusterEndpoint,
         namespace: config.namespace,
         dir: workDirectory,
-        log: line => info(line),
+        log: line => main_info(line),
         onToken: token => core_setSecret(token)
     }).open();
     // Saved before anything else can fail, so the post step removes the kubeconfig whatever happens next.
@@ -56443,6 +57416,7 @@ async function openClusterAccess(config, workDirectory, redact) {
             kubeconfig: session.path,
             beforeCall: () => session.ensureFresh()
         }),
+        kubeconfig: session.path,
         describe: `GKE cluster ${session.cluster.resourceName ?? config.clusterName} (${config.clusterEndpoint} endpoint ${session.server})`
     };
 }
@@ -56488,13 +57462,13 @@ async function reportOfflineDryRun(config, raw, rendered, manifestsPath) {
         rendered,
         manifestsPath
     });
-    await summary.addRaw(markdown).write();
+    await writeSummary(markdown, manifestsPath);
     await commentOnPullRequest(config, markdown);
     setOutput('status', 'dry-run');
-    info(`Dry run: ${rendered.objects.length} objects rendered and validated; nothing applied. Plan in the job summary.`);
+    main_info(`Dry run: ${rendered.objects.length} objects rendered and validated; nothing applied. Plan in the job summary.`);
 }
-async function dryRunAgainstCluster(config, access, rendered, manifestsPath, workDirectory, redact, learnSecrets) {
-    const plan = await group('Dry run against the cluster', () => planAgainstCluster(access.kubectl, rendered, config.namespace, redact, learnSecrets));
+async function dryRunAgainstCluster(config, access, rendered, manifestsPath, workDirectory, redact) {
+    const plan = await group('Dry run against the cluster', () => planAgainstCluster(access.kubectl, rendered, config.namespace, redact));
     const diffPath = external_node_path_default().join(workDirectory, 'diff.txt');
     await (0,promises_namespaceObject.writeFile)(diffPath, plan.diff, { mode: 0o600 });
     setOutput('diff', diffPath);
@@ -56506,10 +57480,10 @@ async function dryRunAgainstCluster(config, access, rendered, manifestsPath, wor
         reason,
         manifestsPath
     });
-    await summary.addRaw(markdown).write();
+    await writeSummary(markdown, manifestsPath);
     await commentOnPullRequest(config, markdown);
     for (const action of plan.actions)
-        info(`${action.kind}/${action.name}: would be ${action.action}`);
+        main_info(`${action.kind}/${action.name}: would be ${action.action}`);
     setOutput('status', 'dry-run');
     if (plan.problems.length > 0) {
         for (const problem of plan.problems)
@@ -56536,7 +57510,7 @@ async function reportDeploy(config, outcome, redact) {
         setFailed(`deploy-gke-workers: ${outcome.headline}${outcome.status === 'rolled-back' ? ' (rolled back)' : ''}`);
     }
     else {
-        info(outcome.headline);
+        main_info(outcome.headline);
     }
 }
 async function commentOnPullRequest(config, markdown) {
@@ -56545,12 +57519,10 @@ async function commentOnPullRequest(config, markdown) {
     const target = await pullRequestTarget(config.githubToken);
     if (!target)
         return;
-    const body = markdown.length > MAX_COMMENT_CHARS
-        ? `${markdown.slice(0, MAX_COMMENT_CHARS)}\n\n…(cut; the job summary has all of it)`
-        : markdown;
+    const body = truncateMarkdown(markdown, MAX_COMMENT_BYTES, 'a comment holds 65536 characters; the job summary has the rest');
     try {
         const result = await upsertPlanComment(target, `${PLAN_COMMENT_MARKER}<!-- namespace:${config.namespace} -->`, body);
-        info(`Plan comment ${result} on pull request #${target.number}.`);
+        main_info(`Plan comment ${result} on pull request #${target.number}.`);
     }
     catch (error) {
         // A fork's pull request gets a read-only token: the plan is still in the job summary.
@@ -56695,7 +57667,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events"
 
 /***/ }),
 
-/***/ 8262:
+/***/ 3024:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs");
@@ -56737,7 +57709,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 
 /***/ }),
 
-/***/ 3024:
+/***/ 643:
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:perf_hooks");

@@ -15,52 +15,73 @@ import { GkeKubeconfigSession } from './gke/session.js'
 import {
   INPUT_NAMES,
   SECRET_INPUTS,
+  isMaskable,
   parseInputs,
+  plainInputValues,
   secretValuesOf,
   type DeployConfig,
   type RawInputs
 } from './inputs.js'
-import { Kubectl } from './kube/kubectl.js'
+import { kindProblems, readApiResources, resourceOfKind } from './kube/discovery.js'
+import { CancelledError, cancellationReason, Kubectl } from './kube/kubectl.js'
 import { createRedactor, secretForms, type Redact, type Redactor } from './redact.js'
 import { loadTemplates } from './render/load-templates.js'
-import { renderManifests, type RenderedManifests } from './render/render-manifests.js'
+import { groupOf, kindName } from './render/kinds.js'
+import { RenderError, renderManifests, type RenderedManifests } from './render/render-manifests.js'
 import { toYamlDocuments } from './render/serialize.js'
 import { PLAN_COMMENT_MARKER, renderClusterPlanSummary } from './report/cluster-plan-summary.js'
-import { renderDeploySummary } from './report/deploy-summary.js'
+import { renderDeploySummary, STATUS_ICON } from './report/deploy-summary.js'
+import { inline, truncateMarkdown } from './report/markdown.js'
 import { renderPlanSummary, type InputRow } from './report/plan-summary.js'
 import { upsertPlanComment } from './report/pr-comment.js'
+import { forLog } from './untrusted-text.js'
 
 // dist/index.js and src/main.ts both sit one level below the action's root, beside manifests/. Built from the
 // directory at run time so the bundler leaves the templates where users can read them.
 const ACTION_ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)))
 const BUILT_IN_MANIFESTS = path.join(ACTION_ROOT, 'manifests')
-// A PR comment body may hold 65536 characters.
-const MAX_COMMENT_CHARS = 60_000
+// A PR comment body may hold 65536 characters (kept in bytes, which is stricter); a job summary 1 MiB.
+const MAX_COMMENT_BYTES = 60_000
+const MAX_SUMMARY_BYTES = 1000 * 1024
 
 interface ClusterAccess {
   kubectl: Kubectl
+  // The kubeconfig its calls use (the post step releases a deploy lock left behind with it).
+  kubeconfig: string
   describe: string
 }
 
 export async function run(): Promise<void> {
+  // GitHub cancels a step with SIGINT, then SIGTERM 7.5 s later, then kills it: the first signal stops the
+  // deploy's waiting at once, so the rollback, the lock and the report fit in before the kill.
+  const cancellation = new AbortController()
+  const cancel = (signal: NodeJS.Signals): void => {
+    if (cancellation.signal.aborted) return
+    info(`Received ${signal}: cancelling the deploy.`)
+    cancellation.abort(signal)
+  }
+  process.on('SIGINT', cancel)
+  process.on('SIGTERM', cancel)
+  let during = 'reading the inputs'
   try {
     const raw = readInputs()
     const config = parseInputs(raw, { eventName: process.env.GITHUB_EVENT_NAME ?? '' })
+    const plain = plainInputValues(raw)
     const secretValues: string[] = []
     const rendered = await core.group('Render manifests', async () => {
       const templates = await loadTemplates(config.manifestsDir ?? BUILT_IN_MANIFESTS)
       const result = renderManifests(templates, config, traceFromEnvironment(process.env))
-      for (const value of secretValuesOf(config, result.secretData ?? new Map())) {
+      for (const value of secretValuesOf(config, result.secretData ?? new Map(), plain)) {
         core.setSecret(value)
         secretValues.push(value)
       }
       for (const item of result.objects)
-        core.info(`${item.object.kind}/${item.object.metadata.name} (${item.file})`)
+        info(`${item.object.kind}/${item.object.metadata.name} (${item.file})`)
       for (const note of result.notes) core.notice(note)
       return result
     })
     const redact = createRedactor(secretValues)
-    const learnSecrets = (values: string[]): void => learnSecretValues(redact, values)
+    const learnSecrets = (values: string[]): void => learnSecretValues(redact, values, plain)
     const workDirectory = await mkdtemp(
       path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'deploy-gke-workers-')
     )
@@ -68,21 +89,63 @@ export async function run(): Promise<void> {
     core.setOutput('manifests', manifestsPath)
     core.setOutput('image', config.image)
 
-    if (config.dryRun && !hasClusterAccess(config)) {
+    if (config.dryRun && !(await hasClusterAccess(config))) {
+      const unknown = rendered.unverifiedKinds.filter(k => !k.named)
+      if (unknown.length > 0) {
+        throw new RenderError(
+          unknown.map(
+            k =>
+              `${k.file}: ${k.object}: ${kindName(k.kind, k.group)} is not a kind this action knows to be namespaced, and an offline dry run has no cluster to ask; if it is a namespaced custom resource, name it in namespaced_kinds`
+          )
+        )
+      }
       await reportOfflineDryRun(config, raw, rendered, manifestsPath)
       return
     }
 
+    during = 'the cluster credentials'
     const access = await core.group('Cluster credentials', () =>
       openClusterAccess(config, workDirectory, redact)
     )
-    core.info(access.describe)
+    info(access.describe)
+    throwIfCancelled(cancellation.signal)
+    // Kinds this action does not know: the cluster's discovery says whether they are namespaced, and which
+    // resource the access checks ask about.
+    const discovered = rendered.unverifiedKinds.length > 0 ? await readApiResources(access.kubectl) : []
+    if (rendered.unverifiedKinds.length > 0) {
+      const problems = kindProblems(rendered.unverifiedKinds, discovered)
+      if (problems.length > 0) throw new RenderError(problems)
+    }
+    const resourceOf = (kind: string, apiVersion: string): string | undefined =>
+      resourceOfKind(discovered, kind, groupOf(apiVersion))
     if (config.dryRun) {
-      await dryRunAgainstCluster(config, access, rendered, manifestsPath, workDirectory, redact, learnSecrets)
+      during = 'the dry run'
+      await dryRunAgainstCluster(
+        config,
+        { ...access, kubectl: access.kubectl.withSignal(cancellation.signal) },
+        rendered,
+        manifestsPath,
+        workDirectory,
+        redact
+      )
       return
     }
+    during = 'the pre-flight checks, before any change'
     const outcome = await deploy({
       kubectl: access.kubectl,
+      signal: cancellation.signal,
+      resourceOfKind: resourceOf,
+      onLockHeld: held =>
+        core.saveState(
+          'lock',
+          held
+            ? JSON.stringify({
+                namespace: config.namespace,
+                identity: lockOwnerFromEnvironment().identity,
+                kubeconfig: access.kubeconfig
+              })
+            : ''
+        ),
       config,
       rendered,
       redact,
@@ -90,35 +153,70 @@ export async function run(): Promise<void> {
       forceRestart: process.env.GITHUB_EVENT_NAME === 'workflow_dispatch',
       lockOwner: lockOwnerFromEnvironment(),
       group: (name, fn) => core.group(name, fn),
-      log: line => core.info(line),
+      log: line => info(line),
       warn: line => core.warning(line)
     })
     await reportDeploy(config, outcome, redact)
   } catch (error) {
+    if (error instanceof CancelledError) {
+      await reportCancelledBeforeAnyChange(error.reason, error.during ?? during)
+      return
+    }
     core.setOutput('status', 'failed')
     core.setFailed(`deploy-gke-workers: ${error instanceof Error ? error.message : String(error)}`)
   }
 }
 
-// Secret inputs are masked here, before anything else can print them; secret_data line by line too,
-// because the runner masks a multi-line value only where it appears whole.
+// Every line the action logs goes out through forLog: names and messages from templates and the cluster
+// must not be able to issue workflow commands. (core.warning and core.notice escape their text themselves.)
+function info(text: string): void {
+  core.info(forLog(text))
+}
+
+// The job summary, kept under GitHub's limit: a plan of very large templates points at the manifests file.
+async function writeSummary(markdown: string, manifestsPath: string): Promise<void> {
+  const fitted = truncateMarkdown(
+    markdown,
+    MAX_SUMMARY_BYTES,
+    `a job summary holds 1 MiB; every object is in the rendered manifests file ${manifestsPath} (the manifests output)`
+  )
+  await core.summary.addRaw(fitted).write()
+}
+
+function throwIfCancelled(signal: AbortSignal): void {
+  if (signal.aborted) throw new CancelledError(cancellationReason(signal))
+}
+
+// Cancelled before the first write (the Namespace and the deploy lock aside): nothing to roll back.
+async function reportCancelledBeforeAnyChange(reason: string, during: string): Promise<void> {
+  const headline = `Cancelled (${reason}) during ${during}: nothing was changed.`
+  await core.summary
+    .addRaw(`## ${STATUS_ICON.cancelled} deploy-gke-workers: cancelled\n\n${inline(headline)}\n`)
+    .write()
+    .catch(() => undefined)
+  core.setOutput('status', 'cancelled')
+  core.setFailed(`deploy-gke-workers: ${headline}`)
+}
+
+// Secret inputs are masked here, before anything else can print them; secret_data value by value too,
+// because the runner masks a multi-line value only where it appears whole. Values are kept exactly as given
+// (inputs.ts refuses surrounding whitespace rather than trimming a secret silently).
 function readInputs(): RawInputs {
   const raw: RawInputs = {}
-  for (const name of INPUT_NAMES) {
-    const value = core.getInput(name)
-    // Masking a one- or two-character value would blank that text out of every log line.
-    if (SECRET_INPUTS.includes(name) && value.trim().length >= 3) {
-      core.setSecret(value)
-      for (const line of value.split(/\r?\n/)) {
-        const trimmed = line.trim()
-        if (trimmed.length >= 3) core.setSecret(trimmed)
-        const equals = trimmed.indexOf('=')
-        if (name === 'secret_data' && equals > 0 && trimmed.length - equals - 1 >= 3) {
-          core.setSecret(trimmed.slice(equals + 1).trim())
-        }
-      }
+  for (const name of INPUT_NAMES) raw[name] = core.getInput(name, { trimWhitespace: false })
+  const plain = plainInputValues(raw)
+  const mask = (value: string): void => {
+    if (isMaskable(value, plain)) core.setSecret(value)
+  }
+  for (const name of SECRET_INPUTS) {
+    const value = raw[name] ?? ''
+    mask(value.trim())
+    if (name !== 'secret_data') continue
+    for (const line of value.split(/\r?\n/)) {
+      mask(line.trim())
+      const equals = line.indexOf('=')
+      if (equals > 0) mask(line.slice(equals + 1))
     }
-    raw[name] = value
   }
   return raw
 }
@@ -134,13 +232,13 @@ function lockOwnerFromEnvironment(): { identity: string; runUrl?: string; actor?
 }
 
 // Values read from the cluster (a live Secret) are masked like inputs: they reach pods, logs and errors.
-function learnSecretValues(redactor: Redactor, values: string[]): void {
-  const forms = values.filter(v => v.length >= 3).flatMap(secretForms)
+function learnSecretValues(redactor: Redactor, values: string[], plain: ReadonlySet<string>): void {
+  const forms = values.filter(v => isMaskable(v, plain)).flatMap(secretForms)
   for (const form of forms) core.setSecret(form)
   redactor.add(forms)
 }
 
-function hasClusterAccess(config: DeployConfig): boolean {
+async function hasClusterAccess(config: DeployConfig): Promise<boolean> {
   if (config.clusterName) return hasCredentials(process.env)
   const files = (process.env.KUBECONFIG ?? path.join(os.homedir(), '.kube', 'config')).split(path.delimiter)
   return files.some(file => file !== '' && existsSync(file))
@@ -160,6 +258,7 @@ async function openClusterAccess(
     const kubeconfig = existingKubeconfig()
     return {
       kubectl: new Kubectl({ ...kubectlOptions, kubeconfig }),
+      kubeconfig,
       describe: `cluster_name is empty: using the kubeconfig in place (${kubeconfig}) and its current context`
     }
   }
@@ -171,7 +270,7 @@ async function openClusterAccess(
     endpoint: config.clusterEndpoint,
     namespace: config.namespace,
     dir: workDirectory,
-    log: line => core.info(line),
+    log: line => info(line),
     onToken: token => core.setSecret(token)
   }).open()
   // Saved before anything else can fail, so the post step removes the kubeconfig whatever happens next.
@@ -183,6 +282,7 @@ async function openClusterAccess(
       kubeconfig: session.path,
       beforeCall: () => session.ensureFresh()
     }),
+    kubeconfig: session.path,
     describe: `GKE cluster ${session.cluster.resourceName ?? config.clusterName} (${config.clusterEndpoint} endpoint ${session.server})`
   }
 }
@@ -249,10 +349,10 @@ async function reportOfflineDryRun(
     rendered,
     manifestsPath
   })
-  await core.summary.addRaw(markdown).write()
+  await writeSummary(markdown, manifestsPath)
   await commentOnPullRequest(config, markdown)
   core.setOutput('status', 'dry-run')
-  core.info(
+  info(
     `Dry run: ${rendered.objects.length} objects rendered and validated; nothing applied. Plan in the job summary.`
   )
 }
@@ -263,11 +363,10 @@ async function dryRunAgainstCluster(
   rendered: RenderedManifests,
   manifestsPath: string,
   workDirectory: string,
-  redact: Redact,
-  learnSecrets: (values: string[]) => void
+  redact: Redact
 ): Promise<void> {
   const plan = await core.group('Dry run against the cluster', () =>
-    planAgainstCluster(access.kubectl, rendered, config.namespace, redact, learnSecrets)
+    planAgainstCluster(access.kubectl, rendered, config.namespace, redact)
   )
   const diffPath = path.join(workDirectory, 'diff.txt')
   await writeFile(diffPath, plan.diff, { mode: 0o600 })
@@ -281,9 +380,9 @@ async function dryRunAgainstCluster(
     reason,
     manifestsPath
   })
-  await core.summary.addRaw(markdown).write()
+  await writeSummary(markdown, manifestsPath)
   await commentOnPullRequest(config, markdown)
-  for (const action of plan.actions) core.info(`${action.kind}/${action.name}: would be ${action.action}`)
+  for (const action of plan.actions) info(`${action.kind}/${action.name}: would be ${action.action}`)
   core.setOutput('status', 'dry-run')
   if (plan.problems.length > 0) {
     for (const problem of plan.problems) core.warning(problem)
@@ -318,7 +417,7 @@ async function reportDeploy(config: DeployConfig, outcome: DeployOutcome, redact
       `deploy-gke-workers: ${outcome.headline}${outcome.status === 'rolled-back' ? ' (rolled back)' : ''}`
     )
   } else {
-    core.info(outcome.headline)
+    info(outcome.headline)
   }
 }
 
@@ -326,17 +425,18 @@ async function commentOnPullRequest(config: DeployConfig, markdown: string): Pro
   if (!config.prComment || !config.githubToken) return
   const target = await pullRequestTarget(config.githubToken)
   if (!target) return
-  const body =
-    markdown.length > MAX_COMMENT_CHARS
-      ? `${markdown.slice(0, MAX_COMMENT_CHARS)}\n\n…(cut; the job summary has all of it)`
-      : markdown
+  const body = truncateMarkdown(
+    markdown,
+    MAX_COMMENT_BYTES,
+    'a comment holds 65536 characters; the job summary has the rest'
+  )
   try {
     const result = await upsertPlanComment(
       target,
       `${PLAN_COMMENT_MARKER}<!-- namespace:${config.namespace} -->`,
       body
     )
-    core.info(`Plan comment ${result} on pull request #${target.number}.`)
+    info(`Plan comment ${result} on pull request #${target.number}.`)
   } catch (error) {
     // A fork's pull request gets a read-only token: the plan is still in the job summary.
     core.warning(`deploy-gke-workers: could not comment on the pull request: ${(error as Error).message}`)

@@ -34,13 +34,24 @@ export function redactBearerTokens(text: string): string {
   return text.replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, '$1***')
 }
 
-// A secret as it may appear elsewhere: raw, base64 (Secret data), URL-encoded (inside a URL) and, for a
-// connection URL (DATABASE_URL, REDIS_URL), its password alone, which a driver's error may quote.
+// A secret as it may appear elsewhere: raw, base64 (Secret data), URL-encoded (inside a URL) and JSON-escaped
+// (inside a JSON log line or error); for a connection URL (DATABASE_URL, REDIS_URL), its password alone, raw
+// and decoded, in each of those encodings too (a driver's error quotes it; a Secret may hold it on its own).
 export function secretForms(value: string): string[] {
-  const forms = [value, Buffer.from(value, 'utf8').toString('base64'), encodeURIComponent(value)]
+  const bases = new Set([value])
   const password = urlPassword(value)
-  if (password) forms.push(password, safeDecode(password))
-  return forms.filter(form => form.length >= MIN_SECRET_LENGTH)
+  if (password) {
+    bases.add(password)
+    bases.add(safeDecode(password))
+  }
+  const forms = new Set<string>()
+  for (const base of bases) {
+    forms.add(base)
+    forms.add(Buffer.from(base, 'utf8').toString('base64'))
+    forms.add(encodeURIComponent(base))
+    forms.add(JSON.stringify(base).slice(1, -1))
+  }
+  return [...forms].filter(form => form.length >= MIN_SECRET_LENGTH)
 }
 
 function urlPassword(value: string): string | undefined {

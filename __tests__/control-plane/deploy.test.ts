@@ -6,7 +6,15 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { EXAMPLE_INPUTS } from '../support/example-inputs.js'
 import { REGISTRY, startControlPlaneE2E, type E2E } from '../support/e2e.js'
-import type { ControlPlaneRig } from '../support/rig.js'
+import { DEPLOYER_SA, type ControlPlaneRig } from '../support/rig.js'
+import type { ActionWorkspace } from '../support/run-action.js'
+import { templatesWith } from '../support/templates.js'
+
+// A new CRD is served once the apiserver has established it: wait for that, as kubectl wait would.
+async function waitForKind(rig: ControlPlaneRig, crd: string): Promise<void> {
+  const result = await rig.kubectl('wait', '--for=condition=Established', `crd/${crd}`, '--timeout=30s')
+  assert.equal(result.code, 0, result.stderr)
+}
 
 let e2e: E2E<ControlPlaneRig>
 let rig: ControlPlaneRig
@@ -123,7 +131,7 @@ describe('deploy on a real API server', () => {
     assert.equal(dispatch.exitCode, 0, dispatch.stdout + dispatch.stderr)
     assert.equal(dispatch.outputs.status, 'deployed')
     assert.equal(dispatch.outputs.worker_revision, '3', 'a same-image dispatch rolls the pods')
-    assert.match(dispatch.summary, /celery-worker restarted: redeploy requested \(workflow_dispatch\)/)
+    assert.match(dispatch.summary, /celery-worker restarted: redeploy requested \(workflow\\?_dispatch\)/)
   })
 
   test('a missing Secret key is caught before any write', async () => {
@@ -152,6 +160,76 @@ describe('deploy on a real API server', () => {
     )
     assert.equal(e2e.writesTo(ns), 0, 'no write reached the namespace')
     assert.equal((await rig.kubectl('get', 'deployments', '-n', ns, '-o', 'name')).stdout.trim(), '')
+  })
+
+  test('kinds the action does not know: the cluster\u2019s discovery decides, before any write', async () => {
+    const crd = (kind: string, scope: 'Namespaced' | 'Cluster') => ({
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: `${kind.toLowerCase()}s.example.com` },
+      spec: {
+        group: 'example.com',
+        scope,
+        names: { kind, plural: `${kind.toLowerCase()}s`, singular: kind.toLowerCase() },
+        versions: [
+          {
+            name: 'v1',
+            served: true,
+            storage: true,
+            schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } }
+          }
+        ]
+      }
+    })
+    await rig.applyObjects([crd('Gadget', 'Namespaced'), crd('Widget', 'Cluster')])
+    await waitForKind(rig, 'gadgets.example.com')
+    await waitForKind(rig, 'widgets.example.com')
+    const workspaces: ActionWorkspace[] = []
+    try {
+      const namespaced = await templatesWith(
+        {
+          '60-gadget.yaml':
+            'apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g1}\nspec: {size: 3}\n'
+        },
+        workspaces
+      )
+      // The deployer's role covers the kinds this action knows; a users' kind needs its own grant, and the
+      // pre-flight asks about it by its resource name from discovery.
+      const denied = await e2e.run('cp-kinds', { image: `${REGISTRY}:k1`, manifests: namespaced })
+      assert.equal(denied.exitCode, 1)
+      assert.match(denied.stdout, /may not (get|create|patch) gadgets\.example\.com in namespace cp-kinds/)
+      assert.equal(e2e.writesTo('cp-kinds'), 0)
+      await rig.applyObjects([
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'ClusterRole',
+          metadata: { name: 'gadgets' },
+          rules: [{ apiGroups: ['example.com'], resources: ['gadgets'], verbs: ['get', 'create', 'patch'] }]
+        },
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'ClusterRoleBinding',
+          metadata: { name: 'gadgets' },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'gadgets' },
+          subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: DEPLOYER_SA }]
+        }
+      ])
+      const ok = await e2e.run('cp-kinds', { image: `${REGISTRY}:k1`, manifests: namespaced })
+      assert.equal(ok.outputs.status, 'deployed', ok.stdout)
+      assert.equal((await rig.kubectl('get', 'gadget', 'g1', '-n', 'cp-kinds')).code, 0)
+
+      const clusterScoped = await templatesWith(
+        { '60-widget.yaml': 'apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w1}\n' },
+        workspaces
+      )
+      const refused = await e2e.run('cp-kinds-2', { image: `${REGISTRY}:k1`, manifests: clusterScoped })
+      assert.equal(refused.exitCode, 1)
+      assert.match(refused.stdout, /60-widget\.yaml: Widget\/w1: Widget\.example\.com is cluster-scoped/)
+      assert.equal(e2e.writesTo('cp-kinds-2'), 0)
+      assert.notEqual((await rig.kubectl('get', 'widget', 'w1')).code, 0, 'no Widget was created')
+    } finally {
+      await Promise.all(workspaces.map(w => w.remove()))
+    }
   })
 
   test('an identity the RBAC does not let deploy is refused before any write', async () => {

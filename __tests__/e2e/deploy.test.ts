@@ -115,7 +115,7 @@ describe('deploy', () => {
       '3',
       'a dispatch redeploy of the same image rolls the pods'
     )
-    assert.match(dispatch.summary, /celery-worker restarted: redeploy requested \(workflow_dispatch\)/)
+    assert.match(dispatch.summary, /celery-worker restarted: redeploy requested \(workflow\\?_dispatch\)/)
   })
 
   test('an unchanged redeploy reports status unchanged', async () => {

@@ -90,7 +90,7 @@ describe('renderDiagnostics (job summary)', () => {
   test('no secret anywhere, in failures, events or logs', () => {
     assert.ok(!md.includes(SECRET))
     assert.ok(
-      md.includes('postgresql://worker:\\*\\*\\*@127.0.0.1'),
+      md.includes('postgresql&#58;//worker:\\*\\*\\*&#64;127.0.0.1'),
       'failure message redacted, then escaped'
     )
     assert.ok(md.includes('password \\*\\*\\* rejected'), 'event message redacted')

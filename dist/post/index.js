@@ -28370,7 +28370,279 @@ module.exports = {
 
 /***/ }),
 
-/***/ 6328:
+/***/ 5542:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  YQ: () => (/* binding */ releaseIfHeld)
+});
+
+// UNUSED EXPORTS: DeployLockBusyError, LEASE_SECONDS, LOCK_NAME, RENEW_EVERY_MS, acquireDeployLock, describeHolder, leaseExpired, leaseFor, microTime
+
+// EXTERNAL MODULE: ./src/kube/kubectl.ts + 2 modules
+var kubectl = __nccwpck_require__(8532);
+;// CONCATENATED MODULE: ./src/kube/objects.ts
+// Reading what is in the cluster: object lists by kind, and the before/after identity of applied objects.
+function identityKey(object) {
+    return `${object.kind}/${object.namespace ?? ''}/${object.name}`;
+}
+// `kubectl get -f -` with the objects on stdin reads exactly those objects; --ignore-not-found leaves
+// missing ones out. One call for all of them.
+async function getLiveObjects(kubectl, manifests) {
+    const result = await kubectl.run(['get', '-f', '-', '--ignore-not-found', '-o', 'json'], {
+        stdin: manifests
+    });
+    const live = new Map();
+    for (const item of parseObjects(result.stdout)) {
+        live.set(identityKey({ kind: item.kind, name: item.metadata.name, namespace: item.metadata.namespace }), item);
+    }
+    return live;
+}
+// kubectl prints one object, a List, or (with several -f documents and -o json) nothing at all when none exist.
+function parseObjects(stdout) {
+    const text = stdout.trim();
+    if (text === '')
+        return [];
+    const parsed = JSON.parse(text);
+    if (parsed.kind === 'List')
+        return parsed.items ?? [];
+    return [parsed];
+}
+// Everything the rollout watch needs, in one kubectl call (kubectl fetches each kind in turn).
+async function readWorkloadSnapshot(kubectl, namespace) {
+    const list = await kubectl.json([
+        'get',
+        'deployments.apps,replicasets.apps,pods,events',
+        '-n',
+        namespace
+    ]);
+    const snapshot = { deployments: [], replicaSets: [], pods: [], events: [] };
+    for (const item of list.items) {
+        if (item.kind === 'Deployment')
+            snapshot.deployments.push(item);
+        else if (item.kind === 'ReplicaSet')
+            snapshot.replicaSets.push(item);
+        else if (item.kind === 'Pod')
+            snapshot.pods.push(item);
+        else if (item.kind === 'Event')
+            snapshot.events.push(item);
+    }
+    return snapshot;
+}
+async function namespaceExists(kubectl, namespace) {
+    const result = await kubectl.run(['get', 'namespace', namespace, '--ignore-not-found', '-o', 'name']);
+    return result.stdout.trim() !== '';
+}
+// One object by kind and name, or undefined when it does not exist (no error, no retry on the absence).
+async function getOptionalObject(kubectl, kind, name, namespace) {
+    const result = await kubectl.run(['get', kind, name, '-n', namespace, '--ignore-not-found', '-o', 'json']);
+    return result.stdout.trim() ? JSON.parse(result.stdout) : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/deploy/deploy-lock.ts
+// A Lease in the target namespace that one deploy holds at a time. Two runs (a push and a manual dispatch,
+// or two repositories deploying to one cluster) would otherwise interleave applies and roll back each other's
+// work. GitHub's `concurrency:` covers one workflow; this covers everyone who deploys with this action.
+//
+// The lease is short (LEASE_SECONDS) and renewed while the run lives, so the lock of a run that was killed
+// lapses within a minute; a run that finds the lock held waits for it (lock_timeout), saying who holds it.
+// Every write of the Lease carries the resourceVersion it read, so of two runs taking a lapsed lock over at
+// once, exactly one wins.
+
+
+const LOCK_NAME = 'deploy-gke-workers';
+// How long the lock outlives a run that stops renewing it (killed, or its runner lost).
+const LEASE_SECONDS = 60;
+// Renewed three times per lease, so two missed renewals (a slow API) do not lose it.
+const RENEW_EVERY_MS = (LEASE_SECONDS * 1000) / 3;
+// While waiting: how often the holder is looked at again, and how often the wait is reported.
+const WAIT_POLL_MS = 5000;
+const WAIT_REPORT_MS = 30_000;
+class DeployLockBusyError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'DeployLockBusyError';
+    }
+}
+// Lease times are MicroTime: RFC 3339 with six fractional digits.
+function microTime(ms) {
+    return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+function leaseFor(namespace, owner, times, resourceVersion) {
+    const annotations = { 'deploy-gke-workers/image': owner.image };
+    if (owner.runUrl)
+        annotations['deploy-gke-workers/run-url'] = owner.runUrl;
+    if (owner.actor)
+        annotations['deploy-gke-workers/actor'] = owner.actor;
+    return {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: LOCK_NAME, namespace, annotations, ...(resourceVersion ? { resourceVersion } : {}) },
+        spec: {
+            holderIdentity: owner.identity,
+            leaseDurationSeconds: LEASE_SECONDS,
+            acquireTime: microTime(times.acquiredMs),
+            renewTime: microTime(times.renewedMs)
+        }
+    };
+}
+function leaseExpired(lease, nowMs) {
+    const renewed = Date.parse(lease.spec.renewTime ?? lease.spec.acquireTime ?? '');
+    if (!lease.spec.holderIdentity || Number.isNaN(renewed))
+        return true;
+    return renewed + (lease.spec.leaseDurationSeconds ?? 0) * 1000 < nowMs;
+}
+async function acquireDeployLock(kubectl, options) {
+    const now = options.now ?? Date.now;
+    const sleep = options.sleep ?? ((ms) => new Promise(resolve => setTimeout(resolve, ms)));
+    const { namespace, owner } = options;
+    const started = now();
+    let reported = 0;
+    for (;;) {
+        if (options.signal?.aborted)
+            throw new CancelledError(cancellationReason(options.signal));
+        const taken = await tryToTake(kubectl, options, now);
+        if (taken) {
+            options.onHeld?.(true);
+            return holdLock(kubectl, options, taken, now);
+        }
+        const existing = await readLease(kubectl, namespace);
+        if (existing && existing.spec.holderIdentity !== owner.identity && !leaseExpired(existing, now())) {
+            const waited = now() - started;
+            if (waited >= options.timeoutSeconds * 1000) {
+                throw new DeployLockBusyError(`${describeHolder(existing, namespace)}; waited ${Math.round(waited / 1000)}s (lock_timeout ${options.timeoutSeconds}s). ` +
+                    `If that run is gone, its lock lapses within ${LEASE_SECONDS}s; to remove it now: kubectl delete lease ${LOCK_NAME} -n ${namespace}`);
+            }
+            if (reported === 0 || now() - reported >= WAIT_REPORT_MS) {
+                options.log?.(`Waiting for the deploy lock: ${describeHolder(existing, namespace)} (waiting up to ${options.timeoutSeconds}s)`);
+                reported = now();
+            }
+            const remaining = options.timeoutSeconds * 1000 - waited;
+            await interruptible(sleep(Math.max(1, Math.min(WAIT_POLL_MS, remaining))), options.signal);
+        }
+        // Otherwise it lapsed or was released between the two reads: try again at once.
+    }
+}
+// Creates the Lease, or takes over one that lapsed (or is this run's own, from an earlier attempt of the same
+// run). undefined when another run holds it or won the race.
+async function tryToTake(kubectl, options, now) {
+    const { namespace, owner } = options;
+    try {
+        const created = await kubectl.json(['create', '-f', '-'], {
+            stdin: JSON.stringify(leaseFor(namespace, owner, { acquiredMs: now(), renewedMs: now() }))
+        });
+        return created;
+    }
+    catch (error) {
+        if (!(error instanceof KubectlError) || !/AlreadyExists|already exists/.test(error.stderr))
+            throw error;
+    }
+    const existing = await readLease(kubectl, namespace);
+    if (!existing)
+        return undefined;
+    if (existing.spec.holderIdentity !== owner.identity && !leaseExpired(existing, now()))
+        return undefined;
+    try {
+        return await kubectl.json(['replace', '-f', '-'], {
+            stdin: JSON.stringify(leaseFor(namespace, owner, { acquiredMs: now(), renewedMs: now() }, existing.metadata.resourceVersion))
+        });
+    }
+    catch (error) {
+        // Another run took it over (or released it) between our read and our write.
+        if (error instanceof KubectlError && /Conflict|has been modified|NotFound|not found/.test(error.stderr)) {
+            return undefined;
+        }
+        throw error;
+    }
+}
+function holdLock(kubectl, options, taken, now) {
+    const { namespace, owner } = options;
+    const acquiredMs = Date.parse(taken.spec.acquireTime ?? '') || now();
+    let current = taken;
+    let lostReason;
+    let renewing = Promise.resolve();
+    const renew = async () => {
+        try {
+            current = await kubectl.json(['replace', '-f', '-'], {
+                stdin: JSON.stringify(leaseFor(namespace, owner, { acquiredMs, renewedMs: now() }, current.metadata.resourceVersion))
+            });
+        }
+        catch (error) {
+            if (error instanceof KubectlError &&
+                /Conflict|has been modified|NotFound|not found/.test(error.stderr)) {
+                lostReason = `the deploy lock in namespace ${namespace} was taken over or removed while this run held it`;
+                clearInterval(timer);
+                return;
+            }
+            // A failed renewal is retried at the next tick; the lease outlives two missed ones.
+            options.log?.(`could not renew the deploy lock (retried in ${RENEW_EVERY_MS / 1000}s): ${error.message}`);
+        }
+    };
+    const timer = setInterval(() => {
+        renewing = renewing.then(renew);
+    }, RENEW_EVERY_MS);
+    // The renewal must not keep the process alive on its own.
+    timer.unref();
+    return {
+        lost: () => lostReason,
+        async release() {
+            clearInterval(timer);
+            await renewing;
+            if (lostReason)
+                return;
+            const lease = await readLease(kubectl, namespace);
+            if (lease?.spec.holderIdentity === owner.identity) {
+                await kubectl.run(['delete', 'lease', LOCK_NAME, '-n', namespace, '--ignore-not-found']);
+            }
+            options.onHeld?.(false);
+        }
+    };
+}
+// Releases a lock this run's identity still holds: the post step's net for a run that was cancelled or died
+// before it could release it.
+async function releaseIfHeld(kubectl, namespace, identity) {
+    const lease = await readLease(kubectl, namespace);
+    if (lease?.spec.holderIdentity !== identity)
+        return false;
+    await kubectl.run(['delete', 'lease', LOCK_NAME, '-n', namespace, '--ignore-not-found']);
+    return true;
+}
+function readLease(kubectl, namespace) {
+    return getOptionalObject(kubectl, 'lease', LOCK_NAME, namespace);
+}
+async function interruptible(wait, signal) {
+    if (!signal)
+        return wait;
+    await Promise.race([
+        wait,
+        new Promise(resolve => signal.addEventListener('abort', () => resolve(), { once: true }))
+    ]);
+    if (signal.aborted)
+        throw new CancelledError(cancellationReason(signal));
+}
+function describeHolder(lease, namespace) {
+    const annotations = lease.metadata.annotations ?? {};
+    const who = [
+        annotations['deploy-gke-workers/run-url']
+            ? `run ${annotations['deploy-gke-workers/run-url']}`
+            : `holder ${lease.spec.holderIdentity}`,
+        annotations['deploy-gke-workers/actor'] ? `by ${annotations['deploy-gke-workers/actor']}` : undefined,
+        annotations['deploy-gke-workers/image']
+            ? `deploying ${annotations['deploy-gke-workers/image']}`
+            : undefined
+    ]
+        .filter(Boolean)
+        .join(' ');
+    const until = Date.parse(lease.spec.renewTime ?? '') + (lease.spec.leaseDurationSeconds ?? 0) * 1000;
+    return `another deploy is in progress in namespace ${namespace} (${who}, lock held until ${new Date(until).toISOString()} unless renewed)`;
+}
+
+
+/***/ }),
+
+/***/ 317:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -28381,12 +28653,12 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // UNUSED EXPORTS: rewriteToken, writeKubeconfig
 
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __nccwpck_require__(8815);
 ;// CONCATENATED MODULE: ./src/render/serialize.ts
@@ -28550,7 +28822,355 @@ async function rewriteToken(path, token) {
     }
 }
 async function removeKubeconfig(path) {
-    await (0,promises_namespaceObject.rm)(path, { force: true });
+    await (0,promises_.rm)(path, { force: true });
+}
+
+
+/***/ }),
+
+/***/ 8532:
+/***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
+
+
+// EXPORTS
+__nccwpck_require__.d(__webpack_exports__, {
+  bx: () => (/* binding */ Kubectl)
+});
+
+// UNUSED EXPORTS: CancelledError, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RETRY, KubectlError, cancellationReason, isTransientKubectlFailure
+
+;// CONCATENATED MODULE: external "node:child_process"
+const external_node_child_process_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:child_process");
+;// CONCATENATED MODULE: ./src/kube/transient-errors.ts
+// Which kubectl failures are worth repeating. kubectl exits 1 for every API error, so the only signal is the text
+// it prints; these patterns are the messages client-go and the apiserver produce (see KUBECTL-WIRE.md).
+// A permanent pattern wins over a transient one: a multi-object apply can print a NotFound next to a 500, and
+// repeating it cannot fix the NotFound.
+const PERMANENT_PATTERNS = [
+    /\((NotFound|AlreadyExists|Conflict|Invalid|BadRequest|Forbidden|Unauthorized|MethodNotAllowed)\)/,
+    /\bnot found\b/i,
+    /\balready exists\b/i,
+    /\bis invalid\b/i,
+    /the object has been modified/i,
+    /Apply failed with \d+ conflicts?/i,
+    /\bforbidden\b/i,
+    /\bunauthorized\b/i,
+    /You must be logged in to the server/i,
+    // Server-side apply answers an unknown field with HTTP 500 and no reason (upstream bug): a manifest error.
+    /field not declared in schema/i,
+    /strict decoding error/i,
+    /unknown field/i,
+    /failed to create typed patch object/i,
+    /the server responded with the status code 4(?!29)\d\d\b/i,
+    /the server could not find the requested resource/i,
+    /x509: certificate/i
+];
+const TRANSIENT_PATTERNS = [
+    /connection refused/i,
+    /connection to the server .* was refused/i,
+    /connection reset by peer/i,
+    /broken pipe/i,
+    // A connection kubectl was reusing, reset under it (seen against a real apiserver behind a resetting proxy).
+    /use of closed network connection/i,
+    /unexpected EOF/,
+    // Go's io.EOF as the last word of a transport error: `Unable to connect to the server: EOF`, `Get "...": EOF`.
+    /(:|\s)EOF\s*$/m,
+    /TLS handshake timeout/i,
+    /i\/o timeout/i,
+    /Client\.Timeout exceeded/i,
+    /context deadline exceeded/i,
+    /temporary failure in name resolution/i,
+    /http2: (server sent GOAWAY|client connection lost|client connection force closed)/i,
+    /no route to host/i,
+    /network is unreachable/i,
+    /the server is currently unable to handle the request/i,
+    /\((ServiceUnavailable|TooManyRequests|InternalError|Timeout|ServerTimeout)\)/,
+    /too many requests/i,
+    /Internal error occurred/i,
+    /etcdserver: (request timed out|leader changed|too many requests|no leader)/i,
+    /the server has received an error/i,
+    /an error on the server .* has prevented the request from succeeding/i,
+    /the server was unable to return a response in the time allotted/i,
+    /the server responded with the status code (429|5\d\d)\b/i,
+    /\b(502 Bad Gateway|503 Service Unavailable|504 Gateway Timeout)\b/i
+];
+// Failures that quote a permanent-looking cause but are transient as a whole: kubectl could not fetch the
+// OpenAPI documents it validates with (a 5xx on /openapi/v3, then "could not find" for the v2 fallback).
+const TRANSIENT_DESPITE_CAUSE = [/error validating data: failed to download openapi/i];
+function isTransientKubectlFailure(stderr, exitCode) {
+    if (exitCode === 0)
+        return false;
+    if (TRANSIENT_DESPITE_CAUSE.some(pattern => pattern.test(stderr)))
+        return true;
+    if (PERMANENT_PATTERNS.some(pattern => pattern.test(stderr)))
+        return false;
+    return TRANSIENT_PATTERNS.some(pattern => pattern.test(stderr));
+}
+// kubectl rarely prints the server's Retry-After, but a 429/503 Status can carry `retryAfterSeconds` and verbose
+// output shows the header; when present it is a better delay than our own guess.
+function retryAfterHintMs(stderr) {
+    const match = /retry[- ]?after(?:[- ]?seconds)?["']?\s*[:=]?\s*(\d+)/i.exec(stderr) ??
+        /try again in (\d+) seconds?/i.exec(stderr);
+    if (!match)
+        return undefined;
+    const seconds = Number(match[1]);
+    return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
+}
+
+;// CONCATENATED MODULE: ./src/kube/kubectl.ts
+// The one place that runs kubectl: argument arrays (never a shell), an explicit --kubeconfig, JSON parsing,
+// retries with backoff on transient API/network failures, and errors that carry the command and stderr.
+
+
+
+// The run was cancelled (the runner's SIGINT/SIGTERM): not a kubectl failure, and never retried.
+class CancelledError extends Error {
+    reason;
+    // What the run was doing, when the code that noticed knows it better than the caller.
+    during;
+    constructor(reason) {
+        super(`cancelled (${reason})`);
+        this.reason = reason;
+        this.name = 'CancelledError';
+    }
+}
+function cancellationReason(signal) {
+    return typeof signal.reason === 'string' ? signal.reason : 'cancelled';
+}
+const DEFAULT_RETRY = { attempts: 4, baseDelayMs: 500, maxDelayMs: 8000 };
+const DEFAULT_REQUEST_TIMEOUT = '60s';
+// A server's Retry-After is honoured, but not beyond this: a deploy step must not stall for minutes.
+const MAX_RETRY_AFTER_MS = 60_000;
+// After a timeout's SIGTERM, how long kubectl gets to exit before SIGKILL.
+const KILL_GRACE_MS = 2000;
+const STDERR_TAIL_LINES = 12;
+const STDERR_TAIL_CHARS = 2000;
+class KubectlError extends Error {
+    command;
+    exitCode;
+    stderr;
+    transient;
+    timedOut;
+    attempts;
+    constructor(message, details) {
+        super(message);
+        this.name = 'KubectlError';
+        this.command = details.command;
+        this.exitCode = details.exitCode;
+        this.stderr = details.stderr;
+        this.transient = details.transient;
+        this.timedOut = details.timedOut ?? false;
+        this.attempts = details.attempts;
+    }
+}
+class Kubectl {
+    opts;
+    bin;
+    policy;
+    sleep;
+    log;
+    redact;
+    random;
+    constructor(opts) {
+        this.opts = opts;
+        this.bin = opts.bin ?? 'kubectl';
+        this.policy = opts.retry ?? DEFAULT_RETRY;
+        this.sleep = opts.sleep ?? (ms => new Promise(resolve => setTimeout(resolve, ms)));
+        this.log = opts.log ?? (() => { });
+        this.redact = opts.redact ?? (text => text);
+        this.random = opts.random ?? Math.random;
+    }
+    // The same runner, but every call it makes is cancelled by `signal`: the deploy's own calls use it, the
+    // clean-up after a cancellation (rollback, releasing the lock) uses the runner without it.
+    withSignal(signal) {
+        return new Kubectl({ ...this.opts, signal });
+    }
+    throwIfCancelled() {
+        const signal = this.opts.signal;
+        if (signal?.aborted)
+            throw new CancelledError(cancellationReason(signal));
+    }
+    async run(args, runOpts = {}) {
+        // Without a limit of its own, a call must not hang on a dead connection (kubectl waits forever by default);
+        // a call with timeoutMs (exec, logs) is bounded by that instead, since a stream may rightly take longer.
+        const requestTimeout = runOpts.timeoutMs === undefined ? [`--request-timeout=${DEFAULT_REQUEST_TIMEOUT}`] : [];
+        const argv = ['--kubeconfig', this.opts.kubeconfig, ...requestTimeout, ...args];
+        const shown = this.describe(args);
+        const okExitCodes = runOpts.okExitCodes ?? [0];
+        const maxAttempts = runOpts.retry === false ? 1 : Math.max(1, this.policy.attempts);
+        for (let attempt = 1;; attempt++) {
+            this.throwIfCancelled();
+            if (this.opts.beforeCall)
+                await this.opts.beforeCall();
+            this.log(`${shown} (attempt ${attempt}/${maxAttempts})`);
+            const outcome = await this.spawnOnce(argv, runOpts);
+            if (outcome.cancelled)
+                this.throwIfCancelled();
+            if (outcome.spawnError) {
+                throw new KubectlError(`${shown} could not start: ${this.redact(outcome.spawnError.message)}`, {
+                    command: argv,
+                    exitCode: -1,
+                    stderr: '',
+                    transient: false,
+                    attempts: attempt
+                });
+            }
+            if (outcome.timedOut) {
+                throw new KubectlError(`${shown} timed out after ${runOpts.timeoutMs} ms and was killed${this.tailSuffix(outcome.stderr)}`, {
+                    command: argv,
+                    exitCode: outcome.exitCode,
+                    stderr: this.redact(outcome.stderr),
+                    transient: false,
+                    timedOut: true,
+                    attempts: attempt
+                });
+            }
+            const accepted = runOpts.accept ? runOpts.accept(outcome) : true;
+            if (okExitCodes.includes(outcome.exitCode) && accepted) {
+                return {
+                    stdout: outcome.stdout,
+                    stderr: outcome.stderr,
+                    exitCode: outcome.exitCode,
+                    attempts: attempt
+                };
+            }
+            const transient = isTransientKubectlFailure(outcome.stderr, outcome.exitCode);
+            if (!transient || attempt >= maxAttempts) {
+                const gaveUp = transient && maxAttempts > 1 ? ` (gave up after ${attempt} attempts)` : '';
+                throw new KubectlError(`${shown} failed (exit ${outcome.exitCode})${gaveUp}${this.tailSuffix(outcome.stderr)}`, {
+                    command: argv,
+                    exitCode: outcome.exitCode,
+                    stderr: this.redact(outcome.stderr),
+                    transient,
+                    attempts: attempt
+                });
+            }
+            const delay = this.backoffMs(attempt, outcome.stderr);
+            this.log(`${shown}: transient failure (exit ${outcome.exitCode}), retrying in ${delay} ms: ${lastLine(this.redact(outcome.stderr))}`);
+            await this.interruptibleSleep(delay);
+        }
+    }
+    async interruptibleSleep(ms) {
+        const signal = this.opts.signal;
+        if (!signal)
+            return this.sleep(ms);
+        await Promise.race([
+            this.sleep(ms),
+            new Promise(resolve => signal.addEventListener('abort', () => resolve(), { once: true }))
+        ]);
+        this.throwIfCancelled();
+    }
+    async json(args, runOpts = {}) {
+        const jsonArgs = [...args, '-o', 'json'];
+        const result = await this.run(jsonArgs, runOpts);
+        try {
+            return JSON.parse(result.stdout);
+        }
+        catch (error) {
+            const excerpt = this.redact(result.stdout.trim().slice(0, 200));
+            const reason = result.stdout.trim() === '' ? 'empty output' : `${error.message}: ${excerpt}`;
+            throw new KubectlError(`${this.describe(jsonArgs)} did not print JSON (${reason})`, {
+                command: ['--kubeconfig', this.opts.kubeconfig, ...jsonArgs],
+                exitCode: result.exitCode,
+                stderr: this.redact(result.stderr),
+                transient: false,
+                attempts: result.attempts
+            });
+        }
+    }
+    // Exponential backoff with jitter (delay halved at most) so parallel callers do not retry in lockstep.
+    backoffMs(attempt, stderr) {
+        const exponential = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (attempt - 1));
+        const jittered = Math.round(exponential * (0.5 + 0.5 * this.random()));
+        const hint = retryAfterHintMs(stderr);
+        return hint === undefined ? jittered : Math.max(jittered, Math.min(hint, MAX_RETRY_AFTER_MS));
+    }
+    // The kubeconfig flag is left out of messages: it is the same on every call and only adds noise.
+    describe(args) {
+        return this.redact(['kubectl', ...args.map(quoteForDisplay)].join(' '));
+    }
+    tailSuffix(stderr) {
+        const tail = stderrTail(this.redact(stderr));
+        return tail ? `: ${tail}` : '';
+    }
+    spawnOnce(argv, runOpts) {
+        return new Promise(resolve => {
+            // Own process group, so a timeout also kills whatever kubectl started (the gcloud dispatcher re-executes a
+            // version-specific kubectl).
+            const child = (0,external_node_child_process_namespaceObject.spawn)(this.bin, argv, {
+                env: this.opts.env,
+                stdio: [runOpts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+                detached: true
+            });
+            const stdout = [];
+            const stderr = [];
+            let timedOut = false;
+            let settled = false;
+            const timers = [];
+            const killGroup = (signal) => {
+                try {
+                    if (child.pid !== undefined)
+                        process.kill(-child.pid, signal);
+                }
+                catch {
+                    // already gone
+                }
+            };
+            let cancelled = false;
+            const signal = this.opts.signal;
+            const onAbort = () => {
+                cancelled = true;
+                killGroup('SIGTERM');
+                timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS));
+            };
+            signal?.addEventListener('abort', onAbort, { once: true });
+            const finish = (outcome) => {
+                if (settled)
+                    return;
+                settled = true;
+                for (const timer of timers)
+                    clearTimeout(timer);
+                signal?.removeEventListener('abort', onAbort);
+                resolve({ ...outcome, cancelled });
+            };
+            child.stdout?.on('data', (chunk) => stdout.push(chunk));
+            child.stderr?.on('data', (chunk) => stderr.push(chunk));
+            child.on('error', error => finish({ stdout: '', stderr: '', exitCode: -1, timedOut: false, spawnError: error }));
+            child.on('close', (code, signal) => finish({
+                stdout: Buffer.concat(stdout).toString('utf8'),
+                stderr: Buffer.concat(stderr).toString('utf8'),
+                exitCode: code ?? (signal ? -1 : 0),
+                timedOut
+            }));
+            if (runOpts.timeoutMs !== undefined) {
+                timers.push(setTimeout(() => {
+                    timedOut = true;
+                    killGroup('SIGTERM');
+                    timers.push(setTimeout(() => killGroup('SIGKILL'), KILL_GRACE_MS));
+                }, runOpts.timeoutMs));
+            }
+            if (child.stdin) {
+                // kubectl may exit before reading stdin (e.g. a bad flag); that EPIPE is not the failure to report.
+                child.stdin.on('error', () => { });
+                child.stdin.end(runOpts.stdin);
+            }
+        });
+    }
+}
+function quoteForDisplay(arg) {
+    return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+function stderrTail(stderr) {
+    const lines = stderr
+        .split('\n')
+        .map(line => line.trimEnd())
+        .filter(line => line !== '');
+    const tail = lines.slice(-STDERR_TAIL_LINES).join('\n');
+    return tail.length > STDERR_TAIL_CHARS ? `...${tail.slice(-STDERR_TAIL_CHARS)}` : tail;
+}
+function lastLine(text) {
+    const lines = text.trim().split('\n');
+    return lines[lines.length - 1] ?? '';
 }
 
 
@@ -28564,16 +29184,55 @@ __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __we
 /* harmony export */   t: () => (/* binding */ cleanup)
 /* harmony export */ });
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3218);
-/* harmony import */ var _gke_kubeconfig_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6328);
-// Post step: runs after the job's steps, even when the main step failed, and removes the private kubeconfig.
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__nccwpck_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8161);
+/* harmony import */ var node_os__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__nccwpck_require__.n(node_os__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6760);
+/* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_3___default = /*#__PURE__*/__nccwpck_require__.n(node_path__WEBPACK_IMPORTED_MODULE_3__);
+/* harmony import */ var _deploy_deploy_lock_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(5542);
+/* harmony import */ var _gke_kubeconfig_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(317);
+/* harmony import */ var _kube_kubectl_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(8532);
+// Post step: runs after the job's steps, also when the main step failed or was cancelled. It releases a deploy
+// lock the main step still held (a cancelled or killed run), then removes the private kubeconfig.
 
 
+
+
+
+
+
+async function releaseLeftLock() {
+    const state = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu('lock');
+    if (!state)
+        return;
+    const lock = JSON.parse(state);
+    const cache = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.mkdtemp)(node_path__WEBPACK_IMPORTED_MODULE_3___default().join(process.env.RUNNER_TEMP || node_os__WEBPACK_IMPORTED_MODULE_2___default().tmpdir(), 'deploy-gke-workers-post-'));
+    try {
+        const kubectl = new _kube_kubectl_js__WEBPACK_IMPORTED_MODULE_6__/* .Kubectl */ .bx({
+            kubeconfig: lock.kubeconfig,
+            env: { ...process.env, KUBECACHEDIR: cache },
+            // The lock lapses by itself within a minute: one quick try is enough.
+            retry: { attempts: 2, baseDelayMs: 500, maxDelayMs: 500 }
+        });
+        if (await (0,_deploy_deploy_lock_js__WEBPACK_IMPORTED_MODULE_4__/* .releaseIfHeld */ .YQ)(kubectl, lock.namespace, lock.identity)) {
+            _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`Released the deploy lock this run still held in namespace ${lock.namespace}.`);
+        }
+    }
+    catch (error) {
+        _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .warning */ .$e(`deploy-gke-workers: could not release the deploy lock in namespace ${lock.namespace} (it lapses within a minute): ${error.message}`);
+    }
+    finally {
+        await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.rm)(cache, { recursive: true, force: true });
+    }
+}
 async function cleanup() {
+    await releaseLeftLock();
     const kubeconfig = _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .getState */ .Gu('kubeconfig');
     if (!kubeconfig)
         return;
     try {
-        await (0,_gke_kubeconfig_js__WEBPACK_IMPORTED_MODULE_1__/* .removeKubeconfig */ .I8)(kubeconfig);
+        await (0,_gke_kubeconfig_js__WEBPACK_IMPORTED_MODULE_5__/* .removeKubeconfig */ .I8)(kubeconfig);
         _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq('Removed the kubeconfig written by deploy-gke-workers.');
     }
     catch (error) {
@@ -28685,6 +29344,13 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:events"
 
 /***/ }),
 
+/***/ 1455:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+
+/***/ }),
+
 /***/ 7067:
 /***/ ((module) => {
 
@@ -28703,6 +29369,20 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:http2")
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:net");
+
+/***/ }),
+
+/***/ 8161:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+
+/***/ }),
+
+/***/ 6760:
+/***/ ((module) => {
+
+module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
 
 /***/ }),
 
@@ -40427,6 +41107,18 @@ function getIDToken(aud) {
 /******/ 			return fn.r ? promise : getResult();
 /******/ 		}, (err) => ((err ? reject(promise[webpackError] = err) : outerResolve(exports)), resolveQueue(queue)));
 /******/ 		queue && queue.d < 0 && (queue.d = 0);
+/******/ 	};
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/compat get default export */
+/******/ (() => {
+/******/ 	// getDefaultExport function for compatibility with non-harmony modules
+/******/ 	__nccwpck_require__.n = (module) => {
+/******/ 		var getter = module && module.__esModule ?
+/******/ 			() => (module['default']) :
+/******/ 			() => (module);
+/******/ 		__nccwpck_require__.d(getter, { a: getter });
+/******/ 		return getter;
 /******/ 	};
 /******/ })();
 /******/ 

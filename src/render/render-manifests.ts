@@ -10,6 +10,7 @@ import {
   requiredSecretsFromEnvFrom,
   type SecretKeyReference
 } from './checks.js'
+import { groupOf, isKnownClusterScoped, isKnownNamespaced } from './kinds.js'
 import { buildSecretData } from './secret-data.js'
 import { renderWorkload } from './workload.js'
 
@@ -30,6 +31,8 @@ export interface RenderedManifests {
   // Keys that must already exist in live Secrets, because the action does not write those Secrets.
   liveSecretKeys: SecretKeyReference[]
   liveSecrets: Array<{ object: string; container: string; secret: string }>
+  // Objects of kinds this action does not know to be namespaced: the cluster's discovery decides (main.ts).
+  unverifiedKinds: UnverifiedKind[]
   notes: string[]
 }
 
@@ -72,21 +75,16 @@ const APPLY_RANK: Record<string, number> = {
 }
 const OTHER_RANK = 3
 
-// Cluster-wide objects are out of this action's remit: a worker deploy must not be able to grant itself RBAC.
-const CLUSTER_SCOPED_KINDS = new Set([
-  'ClusterRole',
-  'ClusterRoleBinding',
-  'CustomResourceDefinition',
-  'PersistentVolume',
-  'StorageClass',
-  'PriorityClass',
-  'ValidatingWebhookConfiguration',
-  'MutatingWebhookConfiguration',
-  'APIService',
-  'Node'
-])
-
 const PLACEHOLDER_ONLY = /^\$\{[A-Z0-9_]+\}$/
+
+export interface UnverifiedKind {
+  file: string
+  object: string
+  kind: string
+  group: string
+  // Named in namespaced_kinds: an offline plan takes the user's word for it.
+  named: boolean
+}
 
 export function renderManifests(
   templates: TemplateObject[],
@@ -116,12 +114,24 @@ export function renderManifests(
   const workerName = workers[0]?.object.metadata.name
 
   const rendered: RenderedObject[] = []
+  const unverifiedKinds: UnverifiedKind[] = []
   working.forEach((template, index) => {
     const role = roles[index]
     const object = template.object
-    if (CLUSTER_SCOPED_KINDS.has(object.kind)) {
+    // Cluster-wide objects are out of this action's remit (kinds.ts): a worker deploy must not be able to grant
+    // itself RBAC. Kinds it does not know are checked against the cluster's discovery, or refused offline.
+    if (object.kind !== 'Namespace' && isKnownClusterScoped(object.kind)) {
       problems.push(`${at(template)}: cluster-scoped ${object.kind} objects are not deployed by this action`)
       return
+    }
+    if (object.kind !== 'Namespace' && !isKnownNamespaced(object.kind, object.apiVersion)) {
+      unverifiedKinds.push({
+        file: template.file,
+        object: describeObject(object),
+        kind: object.kind,
+        group: groupOf(object.apiVersion),
+        named: isKnownNamespaced(object.kind, object.apiVersion, config.namespacedKinds)
+      })
     }
     if (role === 'beat' && !config.beat) {
       notes.push(`beat is false: ${describeObject(object)} from ${template.file} is not deployed`)
@@ -179,7 +189,7 @@ export function renderManifests(
 
   if (problems.length > 0) throw new RenderError(problems)
   rendered.sort((a, b) => rankOf(a.object) - rankOf(b.object))
-  return { objects: rendered, secretData, liveSecretKeys, liveSecrets, notes }
+  return { objects: rendered, secretData, liveSecretKeys, liveSecrets, notes, unverifiedKinds }
 }
 
 function rankOf(object: KubeObject): number {

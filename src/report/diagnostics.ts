@@ -2,7 +2,7 @@ import type { PodFailure } from '../deploy/pod-failures.js'
 import { summarizeFailure } from '../deploy/pod-failures.js'
 import { eventLastSeen, eventOccurrences } from '../kube/types.js'
 import type { Event } from '../kube/types.js'
-import { codeBlock, details, escapeMarkdownInline, table } from './markdown.js'
+import { codeBlock, details, inline, table } from './markdown.js'
 
 export interface ContainerLog {
   pod: string
@@ -142,7 +142,7 @@ export function renderDiagnostics(input: DiagnosticsInput): string {
     const { lines, dropped } = logTail(log.text, redact, maxLines)
     const title = redact(logTitle(log))
     const summary = lines.length === 0 ? `${title}: no output` : `${title}: last ${lines.length} lines`
-    const note = dropped > 0 ? `${escapeMarkdownInline(`(${dropped} earlier lines not shown)`)}\n\n` : ''
+    const note = dropped > 0 ? `${inline(`(${dropped} earlier lines not shown)`)}\n\n` : ''
     sections.push(
       details(summary, lines.length === 0 ? '_(empty log)_' : `${note}${codeBlock(lines.join('\n'), 'text')}`)
     )

@@ -1,52 +1,58 @@
 // core.summary writes what it is given verbatim, so every piece of text that reaches the job summary or a PR
-// comment (cluster messages, logs, user input) goes through one of these.
+// comment goes through these, built on the one path for untrusted text (../untrusted-text.ts).
 
-const HTML_ENTITIES: Record<string, string> = {
-  '&': '&amp;',
-  '<': '&lt;',
-  '>': '&gt;',
-  '"': '&quot;',
-  "'": '&#39;'
-}
+import { escapeHtml, inline, oneLine } from '../untrusted-text.js'
 
-/** Text safe inside HTML elements and attributes. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, ch => HTML_ENTITIES[ch])
-}
+export { fenced as codeBlock, inline } from '../untrusted-text.js'
 
 /**
- * Text safe as inline Markdown: HTML escaped and Markdown punctuation backslash-escaped, so a message with
- * `*`, `_`, backticks or `[x](y)` shows as written instead of formatting or linking.
- */
-export function escapeMarkdownInline(text: string): string {
-  return escapeHtml(text.replace(/[\\`*_[\]~|#]/g, ch => `\\${ch}`))
-}
-
-/**
- * A fenced code block whose fence is longer than any backtick run in the text, so nothing in the text can
- * close it. Content in a fence is shown literally (no HTML, no Markdown), hence no escaping.
- */
-export function codeBlock(text: string, lang = ''): string {
-  const longestRun = Math.max(0, ...(text.match(/`+/g) ?? []).map(run => run.length))
-  const fence = '`'.repeat(Math.max(3, longestRun + 1))
-  const info = lang.replace(/[^\w+.-]/g, '')
-  const body = text.endsWith('\n') ? text : `${text}\n`
-  return `${fence}${info}\n${body}${fence}`
-}
-
-/**
- * A collapsible block. `summary` is plain text (escaped here); `body` is Markdown/HTML the caller has
- * already made safe. The blank lines let GitHub render Markdown inside the block.
+ * A collapsible block. `summary` is plain text made safe here: on one line it cannot end the HTML block, and
+ * what GitHub would still make live in it (a mention, a link or image) is written as character references;
+ * `body` is Markdown/HTML the caller has already made safe. The blank lines let GitHub render Markdown inside.
  */
 export function details(summary: string, body: string): string {
-  return `<details><summary>${escapeHtml(summary)}</summary>\n\n${body}\n\n</details>`
+  const safe = escapeHtml(oneLine(summary)).replace(/[@![\]]|:(?=\/\/)/g, ch => `&#${ch.charCodeAt(0)};`)
+  return `<details><summary>${safe}</summary>\n\n${body}\n\n</details>`
 }
 
-/** A Markdown table from plain-text cells: escaped, with pipes and line breaks that cannot break the row. */
+/** A Markdown table from plain-text cells, each one safe inline text that cannot break the row. */
 export function table(headers: string[], rows: string[][]): string {
-  const cell = (text: string) => escapeMarkdownInline(text).replace(/\r?\n|\r/g, '<br>')
   const width = headers.length
   const line = (cells: string[]) =>
-    `| ${Array.from({ length: width }, (_, i) => cell(cells[i] ?? '')).join(' | ')} |`
+    `| ${Array.from({ length: width }, (_, i) => inline(cells[i] ?? '')).join(' | ')} |`
   return [line(headers), `|${' --- |'.repeat(width)}`, ...rows.map(line)].join('\n')
+}
+
+/**
+ * Markdown cut to at most `maxBytes` (GitHub keeps a job summary up to 1 MiB and a comment up to 65536
+ * characters) at a line boundary, with an open code fence and any open <details> closed so the rest of the page
+ * is not swallowed, and `note` (plain text) saying where the rest is.
+ */
+export function truncateMarkdown(markdown: string, maxBytes: number, note: string): string {
+  if (Buffer.byteLength(markdown, 'utf8') <= maxBytes) return markdown
+  const tail = `\n\n…(cut: ${inline(note)})\n`
+  const budget = maxBytes - Buffer.byteLength(tail, 'utf8') - 64
+  const kept: string[] = []
+  let size = 0
+  let fence: string | undefined
+  let openDetails = 0
+  for (const line of markdown.split('\n')) {
+    size += Buffer.byteLength(line, 'utf8') + 1
+    if (size > budget) break
+    kept.push(line)
+    const marker = /^(`{3,})/.exec(line)?.[1]
+    if (fence === undefined && marker) fence = marker
+    else if (
+      fence !== undefined &&
+      line.startsWith(fence) &&
+      line.trim() === line.trim().replace(/[^`]/g, '')
+    )
+      fence = undefined
+    if (fence === undefined) {
+      openDetails += (line.match(/<details>/g) ?? []).length - (line.match(/<\/details>/g) ?? []).length
+    }
+  }
+  if (fence !== undefined) kept.push(fence)
+  for (; openDetails > 0; openDetails--) kept.push('', '</details>')
+  return `${kept.join('\n')}${tail}`
 }

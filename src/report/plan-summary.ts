@@ -3,7 +3,7 @@
 import type { RenderedManifests } from '../render/render-manifests.js'
 import { describeObject } from '../render/kube-object.js'
 import { redactSecrets, toPortableYaml } from '../render/serialize.js'
-import { codeBlock, details, escapeHtml, table } from './markdown.js'
+import { codeBlock, details, inline, table } from './markdown.js'
 
 export interface InputRow {
   name: string
@@ -28,7 +28,7 @@ export function renderPlanSummary(plan: PlanSummaryInput): string {
   const objects = plan.rendered.objects
   parts.push(`## deploy-gke-workers: dry run${plan.mode === 'offline' ? ' (offline)' : ''}`)
   parts.push(
-    `${escapeHtml(plan.reason)} Nothing was applied. ${objects.length} objects rendered for namespace <code>${escapeHtml(plan.namespace)}</code>, image <code>${escapeHtml(plan.image)}</code>.`
+    `${inline(plan.reason)} Nothing was applied. ${objects.length} objects rendered for namespace <code>${inline(plan.namespace)}</code>, image <code>${inline(plan.image)}</code>.`
   )
   parts.push('### Plan')
   parts.push(
@@ -45,12 +45,12 @@ export function renderPlanSummary(plan: PlanSummaryInput): string {
   )
   if (plan.rendered.notes.length > 0) {
     parts.push('### Notes')
-    parts.push(plan.rendered.notes.map(n => `- ${escapeHtml(n)}`).join('\n'))
+    parts.push(plan.rendered.notes.map(n => `- ${inline(n)}`).join('\n'))
   }
   if (plan.rendered.liveSecretKeys.length > 0) {
     const keys = [...new Set(plan.rendered.liveSecretKeys.map(k => `${k.secret}/${k.key}`))].join(', ')
     parts.push(
-      `Keys that must exist in the cluster's Secret (checked before any write on a real deploy): <code>${escapeHtml(keys)}</code>`
+      `Keys that must exist in the cluster's Secret (checked before any write on a real deploy): <code>${inline(keys)}</code>`
     )
   }
   parts.push('### Objects')
@@ -65,6 +65,6 @@ export function renderPlanSummary(plan: PlanSummaryInput): string {
       plan.inputs.map(row => [row.name, row.secret ? '***' : row.value])
     )
   )
-  parts.push(`Rendered manifests (Secret values redacted): <code>${escapeHtml(plan.manifestsPath)}</code>`)
+  parts.push(`Rendered manifests (Secret values redacted): <code>${inline(plan.manifestsPath)}</code>`)
   return parts.join('\n\n') + '\n'
 }

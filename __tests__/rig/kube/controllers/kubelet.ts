@@ -348,7 +348,7 @@ export class Kubelet {
           }
           c.started = false
           c.ready = true
-        } else if (c.kind === 'sidecar') c.ready = true
+        } else if (c.kind === 'sidecar') c.ready = !crashes
         else if (c.kind === 'app') {
           if (scenario.kind === 'neverReady') {
             c.ready = false
@@ -448,7 +448,8 @@ export class Kubelet {
       }
       // regular init containers run one after another; app containers wait for init + sidecar startup
       if (c.kind === 'init' && !c.state.terminated) gateOpen = false
-      if (c.kind === 'sidecar' && !c.everStarted) gateOpen = false
+      // A crashing native sidecar never passes its startup probe: the app containers are never started.
+      if (c.kind === 'sidecar' && (!c.everStarted || crashes)) gateOpen = false
     }
     this.writePod(pod, this.podStatus(sim))
   }

@@ -1,6 +1,8 @@
 // `npm run bench`: speed and memory targets, measured (not asserted by the test suite, whose timings would
 // make it flaky). Prints one line per figure and exits 1 when a target is missed.
 
+import { writeFile } from 'node:fs/promises'
+import os from 'node:os'
 import { performance } from 'node:perf_hooks'
 import path from 'node:path'
 import { parseInputs } from '../src/inputs.js'
@@ -8,8 +10,15 @@ import { loadTemplates } from '../src/render/load-templates.js'
 import { renderManifests } from '../src/render/render-manifests.js'
 import { toYamlDocuments } from '../src/render/serialize.js'
 import { EXAMPLE_INPUTS } from '../__tests__/support/example-inputs.js'
-import { startRig } from '../__tests__/support/rig.js'
-import { DIST_POST, REPO_ROOT, createWorkspace, runAction } from '../__tests__/support/run-action.js'
+import { startControlPlaneRig, startRig } from '../__tests__/support/rig.js'
+import {
+  DIST_POST,
+  REPO_ROOT,
+  createWorkspace,
+  runAction,
+  startAction
+} from '../__tests__/support/run-action.js'
+import { runOldJob } from './old-job.js'
 import { programSmokeExec } from '../__tests__/support/smoke-exec.js'
 
 interface Figure {
@@ -107,6 +116,283 @@ const median = (values: number[]): number => [...values].sort((a, b) => a - b)[M
   }
 }
 
+// 4. Side by side with the old job's shell steps (bench/old-job.ts), alternating A B A B on one emulator, a
+//    fresh namespace each run, pods ready 5 s after start: wall time, overhead above the rollout, kubectl
+//    processes and API requests of a healthy deploy.
+const READY_MS = 5000
+const PAIRS = 3
+const sideBySide: Record<'old' | 'action', Array<{ ms: number; processes: number; requests: number }>> = {
+  old: [],
+  action: []
+}
+{
+  const rig = await startRig()
+  programSmokeExec(rig.kube)
+  rig.kube.control.setDefaultScenario({ kind: 'healthy', readyAfterMs: READY_MS })
+  const adminKubeconfig = path.join(rig.directory, 'bench-admin-kubeconfig')
+  await rig.kube.writeKubeconfig(adminKubeconfig)
+  const templates = await loadTemplates(path.join(REPO_ROOT, 'manifests'))
+  try {
+    for (let pair = 0; pair < PAIRS; pair++) {
+      // A: the old job's steps.
+      {
+        const namespace = `old-${pair}`
+        const config = parseInputs({ ...EXAMPLE_INPUTS, namespace }, { eventName: 'push' })
+        const rendered = renderManifests(templates, config, {})
+        const requestsBefore = rig.kube.control.requestLog().length
+        const result = await runOldJob({
+          kubeconfig: adminKubeconfig,
+          namespace,
+          objects: rendered.objects.map(o => o.object),
+          image: config.image,
+          instance: config.cloudSqlInstance!,
+          secret: Object.fromEntries(rendered.secretData ?? new Map()),
+          env: { ...process.env, HOME: rig.directory }
+        })
+        sideBySide.old.push({
+          ms: result.ms,
+          processes: result.kubectlProcesses,
+          requests: rig.kube.control.requestLog().length - requestsBefore
+        })
+      }
+      // B: the action, as a runner runs it.
+      {
+        const workspace = await createWorkspace()
+        const requestsBefore = rig.kube.control.requestLog().length
+        const started = performance.now()
+        const run = await runAction({
+          inputs: { ...EXAMPLE_INPUTS, ...rig.clusterInputs, namespace: `action-${pair}` },
+          env: rig.env,
+          workspace
+        })
+        const ms = performance.now() - started
+        if (run.exitCode !== 0) throw new Error(`deploy failed: ${run.stdout}`)
+        sideBySide.action.push({
+          ms,
+          // Every kubectl process the runner starts logs one debug line.
+          processes: run.stdout
+            .split('\n')
+            .filter(line => /^::debug::kubectl .*\(attempt \d+\/\d+\)$/.test(line)).length,
+          requests: rig.kube.control.requestLog().length - requestsBefore
+        })
+        await runAction({ inputs: {}, env: rig.env, entry: DIST_POST, workspace })
+        await workspace.remove()
+      }
+    }
+  } finally {
+    await rig.stop()
+  }
+  const m = (who: 'old' | 'action', key: 'ms' | 'processes' | 'requests'): number =>
+    median(sideBySide[who].map(r => r[key]))
+  process.stdout.write(
+    `old job's steps: ${(m('old', 'ms') / 1000).toFixed(2)} s, ${m('old', 'processes')} kubectl processes, ${m('old', 'requests')} API requests (medians of ${PAIRS})\n`
+  )
+  record('healthy deploy: action / old job steps, wall time', m('action', 'ms') / m('old', 'ms'), 'x', 1.1)
+  record('healthy deploy: overhead above the 5 s rollout', (m('action', 'ms') - READY_MS) / 1000, 's', 1.0)
+  record('healthy deploy: kubectl processes', m('action', 'processes'), '', 12)
+  record('healthy deploy: API requests', m('action', 'requests'), '', 60)
+}
+
+// 5. Cold start: process start to the first line of output (an offline plan), median of 7.
+{
+  const times: number[] = []
+  for (let i = 0; i < 7; i++) {
+    const workspace = await createWorkspace()
+    const started = performance.now()
+    const first = await firstOutputLine({ ...EXAMPLE_INPUTS, dry_run: 'true' }, workspace)
+    times.push(first - started)
+    await workspace.remove()
+  }
+  record('cold start to the first log line (dist/index.js)', median(times), 'ms', 150)
+}
+
+// 6. The same on the real control plane (kube-apiserver, controllers, kwok), with kubelet timings as a real
+//    node's: pods ready 5 s after start, restart back-off from 10 s. No exec there, so no smoke checks (for
+//    either side). And how soon a crash loop is named after the first crash, on that real back-off.
+const realSideBySide: typeof sideBySide = { old: [], action: [] }
+let crashNamedAfterS = NaN
+{
+  const rig = await startControlPlaneRig({
+    controlPlane: {
+      timing: {
+        startMs: 100,
+        runMs: READY_MS,
+        crashAfterMs: 1000,
+        backOffBaseMs: 10_000,
+        pullBackOffMs: 5000,
+        terminateMs: 1000
+      }
+    }
+  })
+  const kubeconfig = path.join(rig.directory, 'bench-admin-kubeconfig')
+  await rig.controlPlane.writeKubeconfig(kubeconfig)
+  const templates = await loadTemplates(path.join(REPO_ROOT, 'manifests'))
+  const env = { ...rig.env, PATH: rig.path }
+  try {
+    for (let pair = 0; pair < PAIRS; pair++) {
+      const namespace = `old-${pair}`
+      const config = parseInputs({ ...EXAMPLE_INPUTS, namespace }, { eventName: 'push' })
+      const rendered = renderManifests(templates, config, {})
+      let requestsBefore = rig.requestLog().length
+      const old = await runOldJob({
+        kubeconfig,
+        namespace,
+        objects: rendered.objects.map(o => o.object),
+        image: config.image,
+        instance: config.cloudSqlInstance!,
+        secret: Object.fromEntries(rendered.secretData ?? new Map()),
+        env: { ...process.env, PATH: rig.path, HOME: rig.directory }
+      })
+      realSideBySide.old.push({
+        ms: old.ms,
+        processes: old.kubectlProcesses,
+        requests: rig.requestLog().length - requestsBefore
+      })
+      const workspace = await createWorkspace()
+      requestsBefore = rig.requestLog().length
+      const started = performance.now()
+      const run = await runAction({
+        inputs: {
+          ...EXAMPLE_INPUTS,
+          ...rig.clusterInputs,
+          namespace: `action-${pair}`,
+          smoke_checks: 'false'
+        },
+        env,
+        workspace
+      })
+      const ms = performance.now() - started
+      if (run.exitCode !== 0) throw new Error(`deploy failed: ${run.stdout}`)
+      realSideBySide.action.push({
+        ms,
+        processes: run.stdout
+          .split('\n')
+          .filter(line => /^::debug::kubectl .*\(attempt \d+\/\d+\)$/.test(line)).length,
+        requests: rig.requestLog().length - requestsBefore
+      })
+      await runAction({ inputs: {}, env, entry: DIST_POST, workspace })
+      await workspace.remove()
+    }
+    // A crash loop on a real back-off: from the first crash (its BackOff event) to the named failure.
+    const workspace = await createWorkspace()
+    const crash = await runAction({
+      inputs: {
+        ...EXAMPLE_INPUTS,
+        ...rig.clusterInputs,
+        namespace: 'crash',
+        image: `${EXAMPLE_INPUTS.image}-crash-loop`,
+        smoke_checks: 'false',
+        rollout_timeout: '300s'
+      },
+      env,
+      workspace,
+      timeoutMs: 300_000
+    })
+    const endedMs = Date.now()
+    if (crash.outputs.status !== 'failed')
+      throw new Error(`expected a failed first deploy, got ${crash.outputs.status}`)
+    const events = JSON.parse((await rig.kubectl('get', 'events', '-n', 'crash', '-o', 'json')).stdout) as {
+      items: Array<{ reason: string; firstTimestamp?: string }>
+    }
+    const firstCrash = Math.min(
+      ...events.items.filter(e => e.reason === 'BackOff').map(e => Date.parse(e.firstTimestamp ?? ''))
+    )
+    crashNamedAfterS = (endedMs - firstCrash) / 1000
+    await runAction({ inputs: {}, env, entry: DIST_POST, workspace })
+    await workspace.remove()
+  } finally {
+    await rig.stop()
+  }
+  const m = (who: 'old' | 'action', key: 'ms' | 'processes' | 'requests'): number =>
+    median(realSideBySide[who].map(r => r[key]))
+  process.stdout.write(
+    `real control plane, old job's steps: ${(m('old', 'ms') / 1000).toFixed(2)} s, ${m('old', 'processes')} kubectl processes, ${m('old', 'requests')} API requests\n`
+  )
+  record(
+    'real control plane, healthy deploy (no smoke checks): action / old job steps',
+    m('action', 'ms') / m('old', 'ms'),
+    'x',
+    1.1
+  )
+  record('real control plane, kubectl processes (no smoke checks)', m('action', 'processes'), '', 12)
+  record('real control plane, API requests (no smoke checks)', m('action', 'requests'), '', 60)
+  record(
+    'crash loop named after the first crash (10 s back-off, run end incl. rollback report)',
+    crashNamedAfterS,
+    's',
+    15
+  )
+}
+
+await writeBenchmarksDoc()
+
 const missed = figures.filter(f => f.value > f.target)
 process.stdout.write(`${figures.length - missed.length} of ${figures.length} targets met\n`)
 process.exitCode = missed.length > 0 ? 1 : 0
+
+// When the bundle prints its first line, started as the runner starts it.
+async function firstOutputLine(
+  inputs: Record<string, string>,
+  workspace: Awaited<ReturnType<typeof createWorkspace>>
+): Promise<number> {
+  const running = await startAction({ inputs, workspace })
+  await running.waitForOutput(/\n/)
+  const at = performance.now()
+  await running.done
+  return at
+}
+
+// docs/benchmarks.md: the figures of this run, the machine, the command.
+async function writeBenchmarksDoc(): Promise<void> {
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU'
+  const row = (f: Figure): string =>
+    `| ${f.name} | ${f.value.toFixed(2)} ${f.unit} | <= ${f.target} ${f.unit} | ${f.value <= f.target ? 'met' : '**missed**'} |`
+  const med = (who: 'old' | 'action', key: 'ms' | 'processes' | 'requests'): number =>
+    median(sideBySide[who].map(r => r[key]))
+  const rmed = (who: 'old' | 'action', key: 'ms' | 'processes' | 'requests'): number =>
+    median(realSideBySide[who].map(r => r[key]))
+  const lines = [
+    '# Benchmarks',
+    '',
+    '<!-- Written by `npm run bench` (bench/run.ts): edit that, not this file. -->',
+    '',
+    'Written by `npm run bench` (bench/run.ts); figures are medians where a run repeats. Measured on',
+    `${os.cpus().length} × ${cpu}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}, ${new Date().toISOString().slice(0, 10)}.`,
+    '',
+    '## Side by side with the old job',
+    '',
+    `The old job's shell steps (bench/old-job.ts) and the bundled action, alternating ${PAIRS} times on one`,
+    `Kubernetes API emulator, a fresh namespace each run, pods ready ${READY_MS / 1000} s after they start.`,
+    '',
+    "| | old job's steps | this action |",
+    '| --- | --- | --- |',
+    `| healthy deploy, wall time | ${(med('old', 'ms') / 1000).toFixed(2)} s | ${(med('action', 'ms') / 1000).toFixed(2)} s (${(med('action', 'ms') / med('old', 'ms')).toFixed(2)} ×) |`,
+    `| overhead above the ${READY_MS / 1000} s rollout | ${((med('old', 'ms') - READY_MS) / 1000).toFixed(2)} s | ${((med('action', 'ms') - READY_MS) / 1000).toFixed(2)} s |`,
+    `| kubectl processes | ${med('old', 'processes')} | ${med('action', 'processes')} |`,
+    `| API requests | ${med('old', 'requests')} | ${med('action', 'requests')} |`,
+    '',
+    'The action does more in that time: access checks, a deploy lock, a server-side dry run before the first',
+    'write, both rollouts watched at once and four smoke checks in the pods.',
+    '',
+    '## On the real control plane',
+    '',
+    `The same pairs against kube-apiserver v1.36.3 with kwok as the kubelet (pods ready ${READY_MS / 1000} s after start),`,
+    "without smoke checks (nothing can be exec'd into there):",
+    '',
+    "| | old job's steps | this action |",
+    '| --- | --- | --- |',
+    `| healthy deploy, wall time | ${(rmed('old', 'ms') / 1000).toFixed(2)} s | ${(rmed('action', 'ms') / 1000).toFixed(2)} s (${(rmed('action', 'ms') / rmed('old', 'ms')).toFixed(2)} ×) |`,
+    `| kubectl processes | ${rmed('old', 'processes')} | ${rmed('action', 'processes')} |`,
+    `| API requests | ${rmed('old', 'requests')} | ${rmed('action', 'requests')} |`,
+    '',
+    `A crash loop (restart back-off 10 s, 20 s, ... as a real kubelet's) was named ${crashNamedAfterS.toFixed(1)} s after the first crash.`,
+    '',
+    '## Targets',
+    '',
+    '| figure | value | target | |',
+    '| --- | --- | --- | --- |',
+    ...figures.map(row),
+    ''
+  ]
+  await writeFile(path.join(REPO_ROOT, 'docs', 'benchmarks.md'), lines.join('\n'))
+}

@@ -10,8 +10,6 @@ import { fileURLToPath } from 'node:url'
 import { traceFromEnvironment } from './action-environment.js'
 import { deploy, type DeployOutcome } from './deploy/deploy.js'
 import { planAgainstCluster } from './deploy/plan.js'
-import { hasCredentials } from './gke/credentials.js'
-import { GkeKubeconfigSession } from './gke/session.js'
 import {
   INPUT_NAMES,
   SECRET_INPUTS,
@@ -33,7 +31,6 @@ import { PLAN_COMMENT_MARKER, renderClusterPlanSummary } from './report/cluster-
 import { renderDeploySummary, STATUS_ICON } from './report/deploy-summary.js'
 import { inline, truncateMarkdown } from './report/markdown.js'
 import { renderPlanSummary, type InputRow } from './report/plan-summary.js'
-import { upsertPlanComment } from './report/pr-comment.js'
 import { forLog } from './untrusted-text.js'
 
 // dist/index.js and src/main.ts both sit one level below the action's root, beside manifests/. Built from the
@@ -239,7 +236,9 @@ function learnSecretValues(redactor: Redactor, values: string[], plain: Readonly
 }
 
 async function hasClusterAccess(config: DeployConfig): Promise<boolean> {
-  if (config.clusterName) return hasCredentials(process.env)
+  // Google's client library is most of the bundle: loaded only when the run gets that far (an input error or
+  // an offline plan never pays for it).
+  if (config.clusterName) return (await import('./gke/credentials.js')).hasCredentials(process.env)
   const files = (process.env.KUBECONFIG ?? path.join(os.homedir(), '.kube', 'config')).split(path.delimiter)
   return files.some(file => file !== '' && existsSync(file))
 }
@@ -262,6 +261,7 @@ async function openClusterAccess(
       describe: `cluster_name is empty: using the kubeconfig in place (${kubeconfig}) and its current context`
     }
   }
+  const { GkeKubeconfigSession } = await import('./gke/session.js')
   const session = await new GkeKubeconfigSession({
     env: process.env,
     projectId: config.projectId,
@@ -431,6 +431,8 @@ async function commentOnPullRequest(config: DeployConfig, markdown: string): Pro
     'a comment holds 65536 characters; the job summary has the rest'
   )
   try {
+    // GitHub's client (Octokit) is loaded only for a pull request's comment.
+    const { upsertPlanComment } = await import('./report/pr-comment.js')
     const result = await upsertPlanComment(
       target,
       `${PLAN_COMMENT_MARKER}<!-- namespace:${config.namespace} -->`,

@@ -15,14 +15,19 @@ function clock(): Clock {
   return { now: () => t, sleep: async ms => void (t += ms) }
 }
 
-// Answers `kubectl get deployments,replicasets,pods,events -o json` with the next snapshot (the last repeats).
+// Answers `kubectl get deployments,replicasets,pods[,events] -o json` with the next snapshot (the last repeats);
+// a look with events is the same moment as the look before it, so it answers the same snapshot.
 function scriptedKubectl(snapshots: Array<() => unknown[]>): Kubectl & { calls: number } {
   const fake = {
     calls: 0,
     async json<T>(args: string[]): Promise<T> {
-      assert.equal(args[1], 'deployments.apps,replicasets.apps,pods,events')
-      const items = snapshots[Math.min(fake.calls, snapshots.length - 1)]()
-      fake.calls++
+      assert.match(args[1], /^deployments\.apps,replicasets\.apps,pods(,events)?$/)
+      const withEvents = args[1].endsWith(',events')
+      const index = Math.min(withEvents ? Math.max(0, fake.calls - 1) : fake.calls, snapshots.length - 1)
+      const items = snapshots[index]().filter(
+        item => withEvents || (item as { kind?: string }).kind !== 'Event'
+      )
+      if (!withEvents) fake.calls++
       return { items } as T
     }
   }

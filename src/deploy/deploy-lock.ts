@@ -81,6 +81,8 @@ export function leaseExpired(lease: Lease, nowMs: number): boolean {
 export interface HeldLock {
   // Stops renewing and deletes the Lease if this run still holds it.
   release(): Promise<void>
+  // Whether the run had to wait for another deploy's lock (what it changed is then read again).
+  waited(): boolean
   // Why renewing failed, once it has (another run took the lock over): the deploy should stop.
   lost(): string | undefined
 }
@@ -110,7 +112,7 @@ export async function acquireDeployLock(kubectl: Kubectl, options: LockOptions):
     const taken = await tryToTake(kubectl, options, now)
     if (taken) {
       options.onHeld?.(true)
-      return holdLock(kubectl, options, taken, now)
+      return holdLock(kubectl, options, taken, now, reported > 0)
     }
     const existing = await readLease(kubectl, namespace)
     if (existing && existing.spec.holderIdentity !== owner.identity && !leaseExpired(existing, now())) {
@@ -143,7 +145,8 @@ async function tryToTake(
 ): Promise<Lease | undefined> {
   const { namespace, owner } = options
   try {
-    const created = await kubectl.json<Lease>(['create', '-f', '-'], {
+    // --validate=false on our own Lease: kubectl need not fetch the OpenAPI documents to check it.
+    const created = await kubectl.json<Lease>(['create', '--validate=false', '-f', '-'], {
       stdin: JSON.stringify(leaseFor(namespace, owner, { acquiredMs: now(), renewedMs: now() }))
     })
     return created
@@ -154,7 +157,7 @@ async function tryToTake(
   if (!existing) return undefined
   if (existing.spec.holderIdentity !== owner.identity && !leaseExpired(existing, now())) return undefined
   try {
-    return await kubectl.json<Lease>(['replace', '-f', '-'], {
+    return await kubectl.json<Lease>(['replace', '--validate=false', '-f', '-'], {
       stdin: JSON.stringify(
         leaseFor(namespace, owner, { acquiredMs: now(), renewedMs: now() }, existing.metadata.resourceVersion)
       )
@@ -168,20 +171,29 @@ async function tryToTake(
   }
 }
 
-function holdLock(kubectl: Kubectl, options: LockOptions, taken: Lease, now: () => number): HeldLock {
+function holdLock(
+  kubectl: Kubectl,
+  options: LockOptions,
+  taken: Lease,
+  now: () => number,
+  waited: boolean
+): HeldLock {
   const { namespace, owner } = options
   const acquiredMs = Date.parse(taken.spec.acquireTime ?? '') || now()
   let current = taken
+  let renewedMs = now()
   let lostReason: string | undefined
   let renewing: Promise<void> = Promise.resolve()
 
   const renew = async (): Promise<void> => {
     try {
-      current = await kubectl.json<Lease>(['replace', '-f', '-'], {
+      const at = now()
+      current = await kubectl.json<Lease>(['replace', '--validate=false', '-f', '-'], {
         stdin: JSON.stringify(
-          leaseFor(namespace, owner, { acquiredMs, renewedMs: now() }, current.metadata.resourceVersion)
+          leaseFor(namespace, owner, { acquiredMs, renewedMs: at }, current.metadata.resourceVersion)
         )
       })
+      renewedMs = at
     } catch (error) {
       if (
         error instanceof KubectlError &&
@@ -205,14 +217,17 @@ function holdLock(kubectl: Kubectl, options: LockOptions, taken: Lease, now: () 
 
   return {
     lost: () => lostReason,
+    waited: () => waited,
     async release() {
       clearInterval(timer)
       await renewing
       if (lostReason) return
-      const lease = await readLease(kubectl, namespace)
-      if (lease?.spec.holderIdentity === owner.identity) {
-        await kubectl.run(['delete', 'lease', LOCK_NAME, '-n', namespace, '--ignore-not-found'])
-      }
+      // Within the lease's duration since our last renewal nobody can have taken it over: delete at once.
+      // Later than that, only after checking it is still ours.
+      const stillOurs =
+        now() - renewedMs < LEASE_SECONDS * 1000 ||
+        (await readLease(kubectl, namespace))?.spec.holderIdentity === owner.identity
+      if (stillOurs) await kubectl.run(['delete', 'lease', LOCK_NAME, '-n', namespace, '--ignore-not-found'])
       options.onHeld?.(false)
     }
   }

@@ -21,6 +21,7 @@ import type { RenderedManifests } from '../render/render-manifests.js'
 import { redactSecrets, toKubectlInput } from '../render/serialize.js'
 import { renderDiagnostics, renderDiagnosticsText } from '../report/diagnostics.js'
 import { checkBeatGuard } from './beat-guard.js'
+import { dryRunCompare } from './plan-compare.js'
 import { collectLogs, eventsFor } from './collect-diagnostics.js'
 import { acquireDeployLock, LEASE_SECONDS, LOCK_NAME, type LockOwner } from './deploy-lock.js'
 import type { PodFailure } from './pod-failures.js'
@@ -93,7 +94,8 @@ export interface DeployContext {
   pollMs?: number
 }
 
-// One kubectl call per phase, in this order: each phase's objects exist before the next one refers to them.
+// The order of the apply: each phase's objects exist before the next one refers to them. The Namespace goes
+// first on its own (the deploy lock lives in it); the rest in one call, in this order.
 const PHASES: Array<{ name: string; kinds: (kind: string) => boolean }> = [
   { name: 'Namespace', kinds: k => k === 'Namespace' },
   { name: 'ServiceAccount', kinds: k => k === 'ServiceAccount' },
@@ -126,13 +128,29 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
     if (error instanceof CancelledError) error.during ??= what
     throw error
   }
+  // Everything as it is now, in one read (before any write: a forbidden read is one more pre-flight problem);
+  // read again after the lock only if another deploy held it.
+  let readProblem: string | undefined
+  const live = await getLiveObjects(kubectl, identityInput(objects)).catch((error: unknown) => {
+    if (!(error instanceof KubectlError) || !/forbidden/i.test(error.stderr)) throw error
+    readProblem = `the deploy credentials may not read the objects it deploys: ${context.redact(error.stderr.trim())}`
+    return new Map<string, LiveObjectMeta>()
+  })
   await group('Pre-flight checks', async () => {
     const problems = [
       ...(await checkPermissions(
         kubectl,
         permissionsFor(objects, namespace, {
           smokeChecks: config.smokeChecks.length > 0,
-          resourceOfKind: context.resourceOfKind
+          resourceOfKind: context.resourceOfKind,
+          exists: object =>
+            live.has(
+              identityKey({
+                kind: object.kind,
+                name: object.metadata.name,
+                namespace: object.metadata.namespace
+              })
+            )
         })
       )),
       ...(await checkLiveSecrets(
@@ -143,25 +161,21 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
         context.learnSecrets
       ))
     ]
+    if (readProblem) problems.unshift(readProblem)
     if (problems.length > 0) throw new PreflightError(problems)
     log('Permissions and Secret keys are in place.')
   }).catch(whileIn('the pre-flight checks, before any change'))
 
-  // The Namespace first: the lock lives in it, and a dry run of the rest needs it to exist.
+  // The Namespace first: the lock lives in it, and a dry run of the rest needs it to exist. One that already
+  // holds every field the action sets is not applied again.
   const namespacePhase = objects.filter(o => PHASES[0].kinds(o.kind))
+  const namespaceUnchanged = namespacePhase.every(o => dryRunCompare(o, live).action === 'unchanged')
   const namespaceApplied =
-    namespacePhase.length > 0
-      ? (
-          await serverSideApply(
-            kubectl,
-            namespacePhase,
-            await getLiveObjects(kubectl, identityInput(namespacePhase)),
-            {
-              dryRun: false
-            }
-          )
-        ).objects
-      : []
+    namespacePhase.length === 0
+      ? []
+      : namespaceUnchanged
+        ? namespacePhase.map(o => unchangedObject(o, live))
+        : (await serverSideApply(kubectl, namespacePhase, live, { dryRun: false })).objects
   const lock = await group('Deploy lock', async () => {
     const held = await acquireDeployLock(context.kubectl, {
       namespace,
@@ -175,8 +189,11 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
     return held
   }).catch(whileIn('the wait for the deploy lock, before any change'))
   try {
-    return await deployHoldingLock({ ...context, kubectl, cleanup: context.kubectl }, namespaceApplied, () =>
-      lock.lost()
+    return await deployHoldingLock(
+      { ...context, kubectl, cleanup: context.kubectl },
+      namespaceApplied,
+      lock.waited() ? undefined : live,
+      () => lock.lost()
     )
   } finally {
     // A lock that cannot be released lapses within a minute; that must not turn a good deploy into a failure.
@@ -194,6 +211,8 @@ function identityInput(objects: KubeObject[]): string {
 async function deployHoldingLock(
   context: DeployContext & { cleanup?: Kubectl },
   namespaceApplied: AppliedObject[],
+  // The state read before the lock, when no other deploy held the lock in between.
+  live: Map<string, LiveObjectMeta> | undefined,
   lockLost: () => string | undefined
 ): Promise<DeployOutcome> {
   const { kubectl, config, rendered, redact, group, log } = context
@@ -205,8 +224,8 @@ async function deployHoldingLock(
   const rest = rendered.objects.map(o => o.object).filter(o => !PHASES[0].kinds(o.kind))
   const deployments = rest.filter(o => o.kind === 'Deployment').map(o => o.metadata.name)
 
-  // Read after taking the lock: what another deploy did a moment ago counts as "before".
-  const before = await getLiveObjects(kubectl, identityInput(rest))
+  // After waiting for another deploy's lock, what it did counts as "before": read again.
+  const before = live ?? (await getLiveObjects(kubectl, identityInput(rest)))
   const revisionsBefore: Record<string, string | undefined> = {}
   for (const name of deployments) {
     revisionsBefore[name] = liveDeployment(before, name, namespace)?.metadata.annotations?.[
@@ -285,13 +304,12 @@ async function deployHoldingLock(
   try {
     await group('Apply (server-side)', async () => {
       for (const item of outcome.applied) log(`${item.kind}/${item.name} ${item.action}`)
-      for (const phase of PHASES.slice(1)) {
-        const phaseObjects = toApply.filter(o => phase.kinds(o.kind))
-        if (phaseObjects.length === 0) continue
-        const result = await serverSideApply(kubectl, phaseObjects, before, { dryRun: false })
-        for (const item of result.objects) log(`${item.kind}/${item.name} ${item.action}`)
-        outcome.applied.push(...result.objects)
-      }
+      // One kubectl call: it applies the objects one after another in the order given, which is the order
+      // they depend on (ServiceAccount, Secret and configuration, Deployments, autoscaling).
+      const ordered = PHASES.slice(1).flatMap(phase => toApply.filter(o => phase.kinds(o.kind)))
+      const result = await serverSideApply(kubectl, ordered, before, { dryRun: false, trusted: true })
+      for (const item of result.objects) log(`${item.kind}/${item.name} ${item.action}`)
+      outcome.applied.push(...result.objects)
     })
     for (const name of deployments) {
       const reason = restartReason(name)
@@ -470,6 +488,22 @@ async function finishCancelled(
       .annotations?.[REVISION_ANNOTATION]
   }
   return outcome
+}
+
+// An object found as the action would leave it, reported as an apply that changed nothing.
+function unchangedObject(object: KubeObject, live: Map<string, LiveObjectMeta>): AppliedObject {
+  const current = live.get(
+    identityKey({ kind: object.kind, name: object.metadata.name, namespace: object.metadata.namespace })
+  )!
+  return {
+    kind: object.kind,
+    name: object.metadata.name,
+    namespace: object.metadata.namespace,
+    action: 'unchanged',
+    podTemplateChanged: false,
+    resourceVersion: current.metadata.resourceVersion,
+    applied: current
+  }
 }
 
 function dataOf(secret: LiveObjectMeta): Record<string, string> {

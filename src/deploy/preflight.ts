@@ -5,7 +5,8 @@ import { PLAIN_SECRET_KEYS } from '../inputs.js'
 import type { SecretKeyReference } from '../render/checks.js'
 import type { KubeObject } from '../render/kube-object.js'
 import type { Kubectl } from '../kube/kubectl.js'
-import { getOptionalObject } from '../kube/objects.js'
+import { getOptionalObject, parseObjects } from '../kube/objects.js'
+import { toKubectlInput } from '../render/serialize.js'
 
 interface LiveSecret {
   metadata: { name: string }
@@ -72,25 +73,29 @@ export interface Permission {
 
 // What a server-side apply of these objects needs, plus what the rollout watch, rollback and smoke checks use.
 // Kinds of users' templates are resolved through the cluster's discovery when main.ts read it.
+// `get` is not asked: the read of the live objects before any write needs it and says so itself. `create` is
+// asked only for the objects that do not exist yet (`exists`, from that read).
 export function permissionsFor(
   objects: KubeObject[],
   namespace: string,
-  options: { smokeChecks: boolean; resourceOfKind?: (kind: string, apiVersion: string) => string | undefined }
+  options: {
+    smokeChecks: boolean
+    resourceOfKind?: (kind: string, apiVersion: string) => string | undefined
+    exists?: (object: KubeObject) => boolean
+  }
 ): Permission[] {
   const wanted: Permission[] = []
   for (const object of objects) {
     const resource = resourceOf(object.kind) ?? options.resourceOfKind?.(object.kind, object.apiVersion)
     if (!resource) continue
     const scope = object.kind === 'Namespace' ? undefined : namespace
-    wanted.push(
-      { verb: 'get', resource, namespace: scope },
-      { verb: 'create', resource, namespace: scope },
-      { verb: 'patch', resource, namespace: scope }
-    )
+    if (!options.exists?.(object)) wanted.push({ verb: 'create', resource, namespace: scope })
+    wanted.push({ verb: 'patch', resource, namespace: scope })
   }
   // The rollout watch reads these; the beat guard lists the HorizontalPodAutoscalers.
   wanted.push(
     { verb: 'list', resource: 'deployments.apps', namespace },
+    { verb: 'watch', resource: 'deployments.apps', namespace },
     { verb: 'list', resource: 'pods', namespace },
     { verb: 'list', resource: 'replicasets.apps', namespace },
     { verb: 'list', resource: 'events', namespace },
@@ -127,14 +132,54 @@ export async function canI(
   return { allowed: /^yes\b/.test(answer), reason: answer.replace(/^(yes|no)\s*-?\s*/, '') }
 }
 
+// All the access checks in one kubectl call: a List of SelfSubjectAccessReviews, created at once (kubectl
+// posts each and prints their answers). One process and one discovery instead of one `auth can-i` each.
 export async function checkPermissions(kubectl: Kubectl, permissions: Permission[]): Promise<string[]> {
-  const answers = await Promise.all(
-    permissions.map(async p => ({ permission: p, ...(await canI(kubectl, p)) }))
-  )
-  return answers
-    .filter(a => !a.allowed)
-    .map(
-      a =>
-        `the deploy credentials may not ${a.permission.verb} ${a.permission.resource}${a.permission.namespace ? ` in namespace ${a.permission.namespace}` : ' (cluster-wide)'}${a.reason ? ` (${a.reason})` : ''}`
+  if (permissions.length === 0) return []
+  const reviews = permissions.map(p => ({
+    apiVersion: 'authorization.k8s.io/v1',
+    kind: 'SelfSubjectAccessReview',
+    spec: { resourceAttributes: resourceAttributes(p) }
+  }))
+  // --validate=false: a review cannot be validated by the server (it is never stored), and kubectl's own
+  // validation would list CRDs first, which a deployer may not do (found against a real apiserver).
+  const result = await kubectl.run(['create', '--validate=false', '-f', '-', '-o', 'json'], {
+    stdin: toKubectlInput(reviews)
+  })
+  const answers = parseObjects(result.stdout) as unknown as Array<{
+    spec?: {
+      resourceAttributes?: {
+        verb?: string
+        resource?: string
+        subresource?: string
+        group?: string
+        namespace?: string
+      }
+    }
+    status?: { allowed?: boolean; reason?: string }
+  }>
+  const problems: string[] = []
+  permissions.forEach((p, index) => {
+    const answer = answers[index]
+    if (answer?.status?.allowed) return
+    const reason = answer?.status?.reason?.trim()
+    problems.push(
+      `the deploy credentials may not ${p.verb} ${p.resource}${p.namespace ? ` in namespace ${p.namespace}` : ' (cluster-wide)'}${reason ? ` (${reason})` : ''}`
     )
+  })
+  return problems
+}
+
+// `deployments.apps`, `pods/exec`, `leases.coordination.k8s.io` as a review's resource attributes.
+function resourceAttributes(p: Permission): Record<string, string> {
+  const [resourceAndGroup, subresource] = p.resource.split('/')
+  const dot = resourceAndGroup.indexOf('.')
+  const attributes: Record<string, string> = {
+    verb: p.verb,
+    resource: dot < 0 ? resourceAndGroup : resourceAndGroup.slice(0, dot),
+    group: dot < 0 ? '' : resourceAndGroup.slice(dot + 1)
+  }
+  if (subresource) attributes.subresource = subresource
+  if (p.namespace) attributes.namespace = p.namespace
+  return attributes
 }

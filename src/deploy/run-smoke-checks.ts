@@ -10,7 +10,8 @@ import {
   smokeExecArgs,
   smokeExecTimeoutMs,
   type SmokeCheckName,
-  type SmokeCheckResult
+  type SmokeCheckResult,
+  type SmokeCheckSpec
 } from './smoke-checks.js'
 
 const CHOICE_TO_CHECK: Record<SmokeCheckChoice, SmokeCheckName> = {
@@ -43,18 +44,20 @@ export async function runSmokeChecks(
     celeryPing: wanted.has('celery-ping')
   }).filter(spec => wanted.has(spec.name))
 
-  const results: SmokeCheckResult[] = []
-  for (const spec of specs) {
+  // The checks are independent reads of different things (a process, the database, Redis), in one or two
+  // pods: run at once, in the order given in the results.
+  return Promise.all(specs.map(spec => runOne(spec)))
+
+  async function runOne(spec: SmokeCheckSpec): Promise<SmokeCheckResult> {
     const pod = options.podsByTarget[spec.target].find(isPodReady)
     if (!pod) {
-      results.push({
+      return {
         name: spec.name,
         pod: '',
         ok: false,
         durationMs: 0,
         detail: `no ready ${spec.target} pod to run it in`
-      })
-      continue
+      }
     }
     const started = now()
     try {
@@ -65,13 +68,13 @@ export async function runSmokeChecks(
         retry: false
       })
       const verdict = interpretSmokeOutput(spec, run.exitCode, run.stdout, run.stderr)
-      results.push({
+      return {
         name: spec.name,
         pod: pod.metadata.name,
         ok: verdict.ok,
         durationMs: now() - started,
         detail: verdict.detail
-      })
+      }
     } catch (error) {
       // The error's own message quotes the whole command (a Python script): say what failed, not how.
       const detail =
@@ -80,16 +83,15 @@ export async function runSmokeChecks(
             ? `kubectl exec timed out after ${Math.round(smokeExecTimeoutMs(spec) / 1000)}s`
             : `kubectl exec failed (exit ${error.exitCode}): ${lastLines(error.stderr)}`
           : String(error)
-      results.push({
+      return {
         name: spec.name,
         pod: pod.metadata.name,
         ok: false,
         durationMs: now() - started,
         detail: detail.slice(0, 500)
-      })
+      }
     }
   }
-  return results
 }
 
 function lastLines(text: string): string {

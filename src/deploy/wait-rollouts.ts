@@ -41,12 +41,17 @@ export interface WaitResult {
   snapshot: NamespaceSnapshot
 }
 
-// Each poll is one kubectl call. Often at first, when most rollouts end and a failing pod shows its reason;
-// less often as a long rollout (an Autopilot node scale-up) goes on.
+// Each look is one kubectl call. Without a watch: often at first, when most rollouts end and a failing pod
+// shows its reason; less often as a long rollout (an Autopilot node scale-up) goes on.
 export function pollIntervalMs(elapsedMs: number): number {
   if (elapsedMs < 10_000) return 500
   if (elapsedMs < 60_000) return 1000
   return 2000
+}
+// With a watch of the Deployments, which tells at once when a rollout ends, the looks at the pods are only
+// there to catch a failing one early.
+export function watchedPollIntervalMs(elapsedMs: number): number {
+  return elapsedMs < 60_000 ? 2000 : 5000
 }
 // A ReplicaFailure (pods rejected at creation: quota, Autopilot's admission policies) may clear up while old
 // pods terminate during a rolling update; one that lasts this long will not.
@@ -61,50 +66,99 @@ export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): P
   const lastMessage = new Map<string, string>()
   const replicaFailureSince = new Map<string, number>()
   let snapshot: NamespaceSnapshot
+  // The Deployments as the watch last reported them; a look at the pods follows at once when one of them
+  // looks finished. The watch needs a kubectl that can stream (the real runner; test doubles need not).
+  const watched = new Map<string, Deployment>()
+  let wake: (() => void) | undefined
+  const looksFinished = (): boolean =>
+    [...pending].some(name => {
+      const deployment = watched.get(name)
+      return deployment !== undefined && assessDeployment(deployment).phase !== 'progressing'
+    })
+  const watcher =
+    typeof kubectl.watch === 'function'
+      ? kubectl.watch(
+          ['get', 'deployments.apps', '-n', options.namespace, '--watch', '-o', 'json'],
+          object => {
+            const deployment = object as Deployment
+            if (deployment?.metadata?.name && pending.has(deployment.metadata.name)) {
+              watched.set(deployment.metadata.name, deployment)
+              if (looksFinished()) wake?.()
+            }
+          }
+        )
+      : undefined
+  let watching = watcher !== undefined
+  void watcher?.ended.then(() => {
+    watching = false
+    wake?.()
+  })
 
-  for (;;) {
-    snapshot = await readWorkloadSnapshot(kubectl, options.namespace)
-    const elapsed = now() - started
-    for (const name of [...pending]) {
-      const verdict = judge(name, snapshot, { ...options, nowMs: now(), replicaFailureSince })
-      if (verdict.message !== lastMessage.get(name)) {
-        options.onProgress?.(`${name}: ${verdict.message}`)
-        lastMessage.set(name, verdict.message)
+  try {
+    for (;;) {
+      snapshot = await readWorkloadSnapshot(kubectl, options.namespace, { events: false })
+      // A pod of a rollout that is in trouble: its events say why (a pull error's cause, the scheduler's
+      // message), so they are read for this look, and kept for the diagnostics.
+      if ([...pending].some(name => troubled(name, snapshot))) {
+        snapshot = await readWorkloadSnapshot(kubectl, options.namespace, { events: true })
       }
-      if (verdict.outcome !== undefined) {
-        results.set(name, { ...verdict, outcome: verdict.outcome, deployment: name, durationMs: elapsed })
-        pending.delete(name)
-      }
-    }
-    if (pending.size === 0) break
-    if (elapsed >= options.timeoutMs) {
-      for (const name of pending) {
+      const elapsed = now() - started
+      for (const name of [...pending]) {
         const verdict = judge(name, snapshot, { ...options, nowMs: now(), replicaFailureSince })
-        results.set(name, {
-          ...verdict,
-          deployment: name,
-          outcome: 'timeout',
-          message: `not rolled out within ${Math.round(options.timeoutMs / 1000)}s: ${verdict.message}`,
-          durationMs: elapsed,
-          // Not-yet-fatal problems are the best explanation a timeout has.
-          failures: verdict.failures
-        })
+        if (verdict.message !== lastMessage.get(name)) {
+          options.onProgress?.(`${name}: ${verdict.message}`)
+          lastMessage.set(name, verdict.message)
+        }
+        if (verdict.outcome !== undefined) {
+          results.set(name, { ...verdict, outcome: verdict.outcome, deployment: name, durationMs: elapsed })
+          pending.delete(name)
+        }
       }
-      break
+      if (pending.size === 0) break
+      if (elapsed >= options.timeoutMs) {
+        for (const name of pending) {
+          const verdict = judge(name, snapshot, { ...options, nowMs: now(), replicaFailureSince })
+          results.set(name, {
+            ...verdict,
+            deployment: name,
+            outcome: 'timeout',
+            message: `not rolled out within ${Math.round(options.timeoutMs / 1000)}s: ${verdict.message}`,
+            durationMs: elapsed,
+            // Not-yet-fatal problems are the best explanation a timeout has.
+            failures: verdict.failures
+          })
+        }
+        break
+      }
+      const interval = options.pollMs ?? (watching ? watchedPollIntervalMs(elapsed) : pollIntervalMs(elapsed))
+      const pause = sleep(Math.min(interval, Math.max(0, options.timeoutMs - elapsed)))
+      const signal = options.signal
+      const woken = new Promise<void>(resolve => {
+        wake = resolve
+        if (looksFinished()) resolve()
+      })
+      await Promise.race([
+        pause,
+        woken,
+        ...(signal
+          ? [new Promise<void>(resolve => signal.addEventListener('abort', () => resolve(), { once: true }))]
+          : [])
+      ])
+      wake = undefined
+      // Reported finished: forget it, so the look that confirms it is the only one it causes.
+      for (const name of [...watched.keys()])
+        if (assessDeployment(watched.get(name)!).phase !== 'progressing') watched.delete(name)
+      if (signal?.aborted) throw new CancelledError(cancellationReason(signal))
     }
-    const pause = sleep(
-      Math.min(options.pollMs ?? pollIntervalMs(elapsed), Math.max(0, options.timeoutMs - elapsed))
-    )
-    const signal = options.signal
-    await (signal
-      ? Promise.race([
-          pause,
-          new Promise<void>(resolve => signal.addEventListener('abort', () => resolve(), { once: true }))
-        ])
-      : pause)
-    if (signal?.aborted) throw new CancelledError(cancellationReason(signal))
+  } finally {
+    watcher?.stop()
   }
-  return { results: options.deployments.map(name => results.get(name)!), snapshot }
+  const ordered = options.deployments.map(name => results.get(name)!)
+  // A rollout that did not complete is explained by its events: make sure the diagnostics have them.
+  if (ordered.some(r => r.outcome !== 'complete') && snapshot.events.length === 0) {
+    snapshot = await readWorkloadSnapshot(kubectl, options.namespace, { events: true })
+  }
+  return { results: ordered, snapshot }
 }
 
 interface Verdict {
@@ -148,6 +202,27 @@ function judge(
   }
   options.replicaFailureSince.delete(name)
   return { ...base, message: state.message }
+}
+
+// Whether a rollout's new pods show anything but a normal start: a container waiting for another reason than
+// being created, restarted or terminated, or a pod the scheduler could not place.
+const STARTING = new Set(['ContainerCreating', 'PodInitializing'])
+function troubled(name: string, snapshot: NamespaceSnapshot): boolean {
+  const deployment = snapshot.deployments.find(d => d.metadata.name === name)
+  if (!deployment) return false
+  return newPods(deployment, snapshot).some(pod => {
+    const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]
+    const unscheduled = pod.status?.conditions?.some(c => c.type === 'PodScheduled' && c.status === 'False')
+    return (
+      unscheduled ||
+      statuses.some(
+        s =>
+          (s.state?.waiting?.reason !== undefined && !STARTING.has(s.state.waiting.reason)) ||
+          (s.restartCount ?? 0) > 0 ||
+          (s.state?.terminated !== undefined && s.state.terminated.exitCode !== 0)
+      )
+    )
+  })
 }
 
 function newPods(deployment: Deployment, snapshot: NamespaceSnapshot): Pod[] {

@@ -252,6 +252,37 @@ export class Kubectl {
     return tail ? `: ${tail}` : ''
   }
 
+  // A long-running kubectl (`get ... --watch -o json`) whose output is a stream of JSON objects: each one is
+  // handed to onObject as it completes. Not retried: a watch that ends is the caller's to replace (it falls
+  // back to reading the objects). stop() ends it; `ended` settles when kubectl has exited.
+  watch(args: string[], onObject: (object: unknown) => void): { stop(): void; ended: Promise<void> } {
+    const argv = ['--kubeconfig', this.opts.kubeconfig, ...args]
+    this.log(`${this.describe(args)} (watch)`)
+    const child = spawn(this.bin, argv, {
+      env: this.opts.env,
+      stdio: ['ignore', 'pipe', 'ignore'],
+      detached: true
+    })
+    const splitter = new JsonStreamSplitter(onObject)
+    child.stdout.on('data', (chunk: Buffer) => splitter.push(chunk.toString('utf8')))
+    const stop = (): void => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM')
+      } catch {
+        // already gone
+      }
+    }
+    this.opts.signal?.addEventListener('abort', stop, { once: true })
+    const ended = new Promise<void>(resolve => {
+      child.on('error', () => resolve())
+      child.on('close', () => {
+        this.opts.signal?.removeEventListener('abort', stop)
+        resolve()
+      })
+    })
+    return { stop, ended }
+  }
+
   private spawnOnce(argv: string[], runOpts: RunOptions): Promise<AttemptOutcome> {
     return new Promise(resolve => {
       // Own process group, so a timeout also kills whatever kubectl started (the gcloud dispatcher re-executes a
@@ -339,4 +370,42 @@ function stderrTail(stderr: string): string {
 function lastLine(text: string): string {
   const lines = text.trim().split('\n')
   return lines[lines.length - 1] ?? ''
+}
+
+// Splits text that arrives in chunks into the top-level JSON objects it holds, one after another.
+class JsonStreamSplitter {
+  private buffer = ''
+  private depth = 0
+  private inString = false
+  private escaped = false
+  private scanned = 0
+
+  constructor(private readonly onObject: (object: unknown) => void) {}
+
+  push(text: string): void {
+    this.buffer += text
+    for (let i = this.scanned; i < this.buffer.length; i++) {
+      const ch = this.buffer[i]
+      if (this.inString) {
+        if (this.escaped) this.escaped = false
+        else if (ch === '\\') this.escaped = true
+        else if (ch === '"') this.inString = false
+        continue
+      }
+      if (ch === '"') this.inString = true
+      else if (ch === '{') this.depth++
+      else if (ch === '}' && --this.depth === 0) {
+        const start = this.buffer.indexOf('{')
+        const text = this.buffer.slice(start, i + 1)
+        this.buffer = this.buffer.slice(i + 1)
+        i = -1
+        try {
+          this.onObject(JSON.parse(text))
+        } catch {
+          // not an object after all: skip it
+        }
+      }
+    }
+    this.scanned = this.buffer.length
+  }
 }

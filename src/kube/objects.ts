@@ -49,13 +49,41 @@ export async function getLiveObjects(
   return live
 }
 
-// kubectl prints one object, a List, or (with several -f documents and -o json) nothing at all when none exist.
+// kubectl prints one object, a List, several objects one after another (`create -f -` of several), or (with
+// several -f documents and -o json) nothing at all when none exist.
 export function parseObjects(stdout: string): LiveObjectMeta[] {
-  const text = stdout.trim()
-  if (text === '') return []
-  const parsed = JSON.parse(text) as LiveObjectMeta & { items?: LiveObjectMeta[] }
-  if (parsed.kind === 'List') return parsed.items ?? []
-  return [parsed]
+  return jsonValues(stdout).flatMap(value => {
+    const parsed = value as LiveObjectMeta & { items?: LiveObjectMeta[] }
+    return parsed.kind === 'List' ? (parsed.items ?? []) : [parsed]
+  })
+}
+
+// The JSON values in a text that holds them one after another, split where each top-level object ends.
+function jsonValues(text: string): unknown[] {
+  const values: unknown[] = []
+  let depth = 0
+  let inString = false
+  let escaped = false
+  let start = -1
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]
+    if (inString) {
+      if (escaped) escaped = false
+      else if (ch === '\\') escaped = true
+      else if (ch === '"') inString = false
+      continue
+    }
+    if (ch === '"') inString = true
+    else if (ch === '{' || ch === '[') {
+      if (depth === 0) start = i
+      depth++
+    } else if (ch === '}' || ch === ']') {
+      depth--
+      if (depth === 0) values.push(JSON.parse(text.slice(start, i + 1)))
+    }
+  }
+  if (values.length === 0 && text.trim() !== '') values.push(JSON.parse(text))
+  return values
 }
 
 export interface NamespaceSnapshot {
@@ -65,11 +93,18 @@ export interface NamespaceSnapshot {
   events: Event[]
 }
 
-// Everything the rollout watch needs, in one kubectl call (kubectl fetches each kind in turn).
-export async function readWorkloadSnapshot(kubectl: Kubectl, namespace: string): Promise<NamespaceSnapshot> {
+// Everything the rollout watch needs, in one kubectl call (kubectl fetches each kind in turn). Events, the
+// largest list in a busy namespace, only when asked for: they explain a failure, they do not show one.
+export async function readWorkloadSnapshot(
+  kubectl: Kubectl,
+  namespace: string,
+  options: { events: boolean } = { events: true }
+): Promise<NamespaceSnapshot> {
   const list = await kubectl.json<KubeList<{ kind: string }>>([
     'get',
-    'deployments.apps,replicasets.apps,pods,events',
+    options.events
+      ? 'deployments.apps,replicasets.apps,pods,events'
+      : 'deployments.apps,replicasets.apps,pods',
     '-n',
     namespace
   ])

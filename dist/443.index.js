@@ -1,0 +1,388 @@
+export const id = 443;
+export const ids = [443];
+export const modules = {
+
+/***/ 1443:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+__webpack_require__.r(__webpack_exports__);
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   CLOUD_PLATFORM_SCOPE: () => (/* binding */ CLOUD_PLATFORM_SCOPE),
+/* harmony export */   CREDENTIALS_FILE_VARIABLES: () => (/* binding */ CREDENTIALS_FILE_VARIABLES),
+/* harmony export */   DEFAULT_REFRESH_MARGIN_SECONDS: () => (/* binding */ DEFAULT_REFRESH_MARGIN_SECONDS),
+/* harmony export */   PROJECT_VARIABLES: () => (/* binding */ PROJECT_VARIABLES),
+/* harmony export */   findCredentialsFile: () => (/* binding */ findCredentialsFile),
+/* harmony export */   getAccessTokenSource: () => (/* binding */ getAccessTokenSource),
+/* harmony export */   hasCredentials: () => (/* binding */ hasCredentials),
+/* harmony export */   resolveProjectId: () => (/* binding */ resolveProjectId)
+/* harmony export */ });
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(3024);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_0___default = /*#__PURE__*/__webpack_require__.n(node_fs__WEBPACK_IMPORTED_MODULE_0__);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(1455);
+/* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__webpack_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
+/* harmony import */ var google_auth_library__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(492);
+/* harmony import */ var google_auth_library__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__webpack_require__.n(google_auth_library__WEBPACK_IMPORTED_MODULE_2__);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(2578);
+
+
+
+
+// Application Default Credentials as google-github-actions/auth leaves them: a credentials file named by
+// GOOGLE_APPLICATION_CREDENTIALS (or gcloud's / the auth action's own variables). Without one, on a
+// self-hosted runner on Google Cloud, the metadata server's service account (ADC, as every Google client
+// library finds it). No gcloud involved.
+const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
+const DEFAULT_REFRESH_MARGIN_SECONDS = 300;
+const GOOGLE_OAUTH2_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+/** Checked in this order; the first one set wins. */
+const CREDENTIALS_FILE_VARIABLES = [
+    'GOOGLE_APPLICATION_CREDENTIALS',
+    'CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE',
+    'GOOGLE_GHA_CREDS_PATH'
+];
+const PROJECT_VARIABLES = [
+    'CLOUDSDK_CORE_PROJECT',
+    'CLOUDSDK_PROJECT',
+    'GCLOUD_PROJECT',
+    'GCP_PROJECT',
+    'GOOGLE_CLOUD_PROJECT'
+];
+const AUTH_STEP_FIX = [
+    'Add the google-github-actions/auth step before this action:',
+    '  - uses: google-github-actions/auth@v2',
+    '    with: { workload_identity_provider: ..., service_account: ... }',
+    "and give the job `permissions: { id-token: write, contents: read }` so it can request GitHub's OIDC token."
+].join('\n');
+function findCredentialsFile(env) {
+    for (const variable of CREDENTIALS_FILE_VARIABLES) {
+        const path = env[variable]?.trim();
+        if (path)
+            return { path, variable };
+    }
+    return undefined;
+}
+// Where a GCE metadata server may answer: a test or proxy named one, detection was forced, or the machine's
+// firmware says Google Compute Engine (a self-hosted runner's VM, or a GKE node under a runner pod). Elsewhere
+// (GitHub's hosted runners) the metadata address is not even tried, so an offline dry run stays instant.
+function metadataServerPlausible(env) {
+    if (env.GCE_METADATA_HOST || env.GCE_METADATA_IP)
+        return true;
+    const detection = env.METADATA_SERVER_DETECTION?.trim().toLowerCase();
+    if (detection === 'none')
+        return false;
+    if (detection === 'assume-present' || detection === 'ping-only')
+        return true;
+    try {
+        return /Google/.test((0,node_fs__WEBPACK_IMPORTED_MODULE_0__.readFileSync)('/sys/class/dmi/id/product_name', 'utf8'));
+    }
+    catch {
+        return false;
+    }
+}
+async function metadataServerAnswers(env) {
+    if (!metadataServerPlausible(env))
+        return false;
+    try {
+        const client = await new google_auth_library__WEBPACK_IMPORTED_MODULE_2__.GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] }).getClient();
+        return client instanceof google_auth_library__WEBPACK_IMPORTED_MODULE_2__.Compute;
+    }
+    catch {
+        return false;
+    }
+}
+/** Whether there are Google credentials to use; main.ts uses it to decide on an offline dry run. */
+async function hasCredentials(env) {
+    return findCredentialsFile(env) !== undefined || (await metadataServerAnswers(env));
+}
+async function readCredentialsFile(env) {
+    const found = findCredentialsFile(env);
+    if (!found) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .GkeError */ .G4('NO_CREDENTIALS', `No Google Cloud credentials: none of ${CREDENTIALS_FILE_VARIABLES.join(', ')} is set, so the ` +
+            `google-github-actions/auth step is missing (or ran in another job).\n${AUTH_STEP_FIX}`);
+    }
+    let text;
+    try {
+        text = await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readFile)(found.path, 'utf8');
+    }
+    catch (err) {
+        const reason = err.code ?? String(err);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .GkeError */ .G4('BAD_CREDENTIALS_FILE', `${found.variable} names ${found.path}, which cannot be read (${reason}). The file only exists in the job ` +
+            `whose google-github-actions/auth step wrote it; run the auth step in this job, before this action.`);
+    }
+    let json;
+    try {
+        json = JSON.parse(text);
+    }
+    catch {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .GkeError */ .G4('BAD_CREDENTIALS_FILE', `${found.variable} names ${found.path}, which is not JSON.`);
+    }
+    if (!json || typeof json !== 'object' || typeof json.type !== 'string') {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .GkeError */ .G4('BAD_CREDENTIALS_FILE', `${found.path} (from ${found.variable}) has no "type" field.`);
+    }
+    return { ...found, json: json };
+}
+function impersonatedEmail(json) {
+    const match = /serviceAccounts\/([^/:]+):generateAccessToken$/.exec(json.service_account_impersonation_url ?? '');
+    return match?.[1] ? decodeURIComponent(match[1]) : undefined;
+}
+function serviceAccountEmailOf(json) {
+    if (json.type === 'service_account')
+        return json.client_email;
+    if (json.type === 'external_account')
+        return impersonatedEmail(json);
+    return undefined;
+}
+/**
+ * The project: the `project_id` input, else the variables the auth step exports, else what the credentials
+ * themselves tell (a key's project_id, or the project in the impersonated service account's email).
+ */
+async function resolveProjectId(inputProjectId, env) {
+    const fromInput = inputProjectId?.trim();
+    if (fromInput)
+        return fromInput;
+    for (const variable of PROJECT_VARIABLES) {
+        const value = env[variable]?.trim();
+        if (value)
+            return value;
+    }
+    const found = findCredentialsFile(env);
+    if (found) {
+        const { json } = await readCredentialsFile(env);
+        if (json.project_id)
+            return json.project_id;
+        const email = serviceAccountEmailOf(json);
+        const fromEmail = email
+            ? /@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/.exec(email)?.[1]
+            : undefined;
+        if (fromEmail)
+            return fromEmail;
+        if (json.quota_project_id)
+            return json.quota_project_id;
+    }
+    if (!found && (await metadataServerAnswers(env))) {
+        const fromMetadata = await new google_auth_library__WEBPACK_IMPORTED_MODULE_2__.GoogleAuth().getProjectId().catch(() => undefined);
+        if (fromMetadata)
+            return fromMetadata;
+    }
+    throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .GkeError */ .G4('NO_PROJECT', 'Cannot tell which Google Cloud project the cluster is in: set the `project_id` input (or the ' +
+        '`project_id` input of google-github-actions/auth, which exports it).');
+}
+/**
+ * google-auth-library signs service-account assertions for, and posts them to, Google's fixed token URL and
+ * ignores the key's `token_uri`. gcloud (whose job this action takes over) honours `token_uri`, e.g. for
+ * keys pointed at a private token endpoint, so requests for the fixed URL are sent to the key's one instead.
+ */
+function honourTokenUri(client, tokenUri) {
+    if (!tokenUri || tokenUri === GOOGLE_OAUTH2_TOKEN_URL)
+        return;
+    let target;
+    try {
+        target = new URL(tokenUri);
+    }
+    catch {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .GkeError */ .G4('BAD_CREDENTIALS_FILE', `The service account key's token_uri is not a URL.`);
+    }
+    if (target.protocol !== 'https:' && target.protocol !== 'http:') {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .GkeError */ .G4('BAD_CREDENTIALS_FILE', `The service account key's token_uri must be http(s).`);
+    }
+    client.transporter.interceptors.request.add({
+        resolved: async (config) => {
+            if (config.url !== undefined && String(config.url) === GOOGLE_OAUTH2_TOKEN_URL)
+                config.url = new URL(target);
+            return config;
+        }
+    });
+}
+function originAndPath(url) {
+    try {
+        const parsed = new URL(String(url));
+        return `${parsed.origin}${parsed.pathname}`;
+    }
+    catch {
+        return undefined;
+    }
+}
+/** Turns a google-auth-library failure into a message that says which step failed and what to do. */
+function explainAuthFailure(err, json, path, secrets) {
+    const e = err;
+    const url = e.config?.url !== undefined ? String(e.config.url) : undefined;
+    const httpStatus = e.response?.status ?? e.status;
+    const failure = (0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .googleFailureFromBody */ .y8)(httpStatus, e.response?.data);
+    const detail = (0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .redact */ .E$)(failure?.message ?? e.message ?? String(err), secrets);
+    const where = originAndPath(url);
+    const statusText = httpStatus ? `HTTP ${httpStatus}: ` : '';
+    const sourceUrl = json.credential_source?.url;
+    let hint;
+    if (url && sourceUrl && originAndPath(url) === originAndPath(sourceUrl)) {
+        hint =
+            "Fetching GitHub's OIDC token failed. The job needs `permissions: { id-token: write }`, and the " +
+                'credentials file must come from the google-github-actions/auth step of this same job.';
+    }
+    else if (url &&
+        json.service_account_impersonation_url &&
+        url === json.service_account_impersonation_url) {
+        hint =
+            `Impersonating ${impersonatedEmail(json) ?? 'the service account'} failed. The workload identity pool ` +
+                'principal needs roles/iam.workloadIdentityUser on that service account, and the IAM Credentials API ' +
+                'must be enabled.';
+    }
+    else if (json.type === 'external_account') {
+        hint =
+            'The workload identity federation token exchange failed. Check the workload_identity_provider given to ' +
+                "google-github-actions/auth and the provider's attribute condition (repository, branch).";
+    }
+    else if (json.type === 'service_account') {
+        hint = `The service account key ${json.client_email ?? ''} was rejected: it may be disabled or deleted.`;
+    }
+    else {
+        hint = `Credentials of type ${json.type ?? 'unknown'} from ${path} were rejected.`;
+    }
+    return new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .GkeError */ .G4('AUTH_FAILED', `Could not get a Google access token${where ? ` (${where})` : ''}: ${statusText}${detail}\n${hint}`);
+}
+async function getAccessTokenSource(opts) {
+    const log = opts.log ?? (() => { });
+    const marginSeconds = opts.refreshMarginSeconds ?? DEFAULT_REFRESH_MARGIN_SECONDS;
+    if (!findCredentialsFile(opts.env) && (await metadataServerAnswers(opts.env))) {
+        return metadataTokenSource(opts.scopes ?? [CLOUD_PLATFORM_SCOPE], marginSeconds, log);
+    }
+    const { path, variable, json } = await readCredentialsFile(opts.env);
+    const supported = ['external_account', 'service_account', 'impersonated_service_account', 'authorized_user'];
+    if (!supported.includes(json.type ?? '')) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .GkeError */ .G4('BAD_CREDENTIALS_FILE', `${path} (from ${variable}) holds credentials of type "${json.type}", which this action does not support. ` +
+            'Use google-github-actions/auth with workload_identity_provider (or credentials_json).');
+    }
+    const serviceAccountEmail = serviceAccountEmailOf(json);
+    const principal = serviceAccountEmail ?? json.audience?.replace(/^\/\/iam\.googleapis\.com\//, '') ?? json.type;
+    const auth = new google_auth_library__WEBPACK_IMPORTED_MODULE_2__.GoogleAuth({
+        credentials: json,
+        scopes: opts.scopes ?? [CLOUD_PLATFORM_SCOPE],
+        // The library refreshes a cached token this long before it expires; 0 would mean its own default.
+        clientOptions: { eagerRefreshThresholdMillis: Math.max(1, marginSeconds * 1000) }
+    });
+    let client;
+    try {
+        client = await auth.getClient();
+    }
+    catch (err) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .GkeError */ .G4('BAD_CREDENTIALS_FILE', `${path} (from ${variable}) is not a usable ${json.type} credentials file: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .redact */ .E$)(String(err.message ?? err), [])}`);
+    }
+    if (json.type === 'service_account')
+        honourTokenUri(client, json.token_uri);
+    const how = json.type === 'external_account'
+        ? serviceAccountEmail
+            ? `workload identity federation, impersonating ${serviceAccountEmail}`
+            : 'workload identity federation (direct, no service account)'
+        : json.type === 'service_account'
+            ? `service account key of ${serviceAccountEmail}`
+            : json.type;
+    log(`Google credentials: ${how} (${variable})`);
+    const issued = new Set();
+    return {
+        credentialsType: json.type,
+        credentialsPath: path,
+        serviceAccountEmail,
+        principal,
+        async getToken() {
+            let token;
+            try {
+                token = (await client.getAccessToken()).token;
+            }
+            catch (err) {
+                throw explainAuthFailure(err, json, path, [...issued]);
+            }
+            if (!token)
+                throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .GkeError */ .G4('AUTH_FAILED', 'google-auth-library returned no access token.');
+            issued.add(token);
+            const expiry = client.credentials.expiry_date;
+            // A token without a stated expiry is assumed to live the usual hour; a margin early, it gets replaced.
+            const expiresAt = new Date(typeof expiry === 'number' ? expiry : Date.now() + 3600_000);
+            return { token, expiresAt };
+        }
+    };
+}
+// The metadata server's service account: google-auth-library's Compute client asks it for tokens.
+async function metadataTokenSource(scopes, marginSeconds, log) {
+    const auth = new google_auth_library__WEBPACK_IMPORTED_MODULE_2__.GoogleAuth({
+        scopes,
+        clientOptions: { eagerRefreshThresholdMillis: Math.max(1, marginSeconds * 1000) }
+    });
+    const client = await auth.getClient();
+    const email = (await auth.getCredentials().catch(() => ({ client_email: undefined }))).client_email;
+    log(`Google credentials: the metadata server's service account${email ? ` ${email}` : ''} (no credentials file)`);
+    return {
+        credentialsType: 'gce_metadata',
+        credentialsPath: 'metadata server',
+        serviceAccountEmail: email,
+        principal: email ?? "the metadata server's service account",
+        async getToken() {
+            let token;
+            try {
+                token = (await client.getAccessToken()).token;
+            }
+            catch (err) {
+                throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .GkeError */ .G4('AUTH_FAILED', `Could not get a Google access token from the metadata server: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .redact */ .E$)(String(err.message ?? err), [])}\n` +
+                    "The runner's VM (or GKE node) needs a service account with the cloud-platform scope.");
+            }
+            if (!token)
+                throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .GkeError */ .G4('AUTH_FAILED', 'The metadata server returned no access token.');
+            const expiry = client.credentials.expiry_date;
+            return { token, expiresAt: new Date(typeof expiry === 'number' ? expiry : Date.now() + 3600_000) };
+        }
+    };
+}
+
+
+/***/ }),
+
+/***/ 2578:
+/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   E$: () => (/* binding */ redact),
+/* harmony export */   G4: () => (/* binding */ GkeError),
+/* harmony export */   y8: () => (/* binding */ googleFailureFromBody)
+/* harmony export */ });
+/* harmony import */ var _redact_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(6670);
+// Errors of the GKE connection step. Each carries a code so main.ts can react (e.g. an offline dry run when
+// no credentials exist) and a message written for the person reading the failed job's log.
+
+class GkeError extends Error {
+    code;
+    constructor(code, message) {
+        super(message);
+        this.code = code;
+        this.name = 'GkeError';
+    }
+}
+function googleFailureFromBody(httpStatus, body) {
+    if (!body || typeof body !== 'object')
+        return undefined;
+    const data = body;
+    if (data.error && typeof data.error === 'object') {
+        const err = data.error;
+        return {
+            httpStatus: typeof err.code === 'number' ? err.code : httpStatus,
+            status: typeof err.status === 'string' ? err.status : undefined,
+            message: typeof err.message === 'string' ? err.message : JSON.stringify(err)
+        };
+    }
+    if (typeof data.error === 'string') {
+        const description = typeof data.error_description === 'string' ? `: ${data.error_description}` : '';
+        return { httpStatus, status: data.error, message: `${data.error}${description}` };
+    }
+    if (typeof data.message === 'string')
+        return { httpStatus, message: data.message };
+    return undefined;
+}
+/**
+ * Removes every secret from a text. Error messages of HTTP libraries may quote headers or bodies; a token
+ * in a thrown message would land in the job log unmasked if it was never passed to setSecret.
+ */
+function redact(text, secrets) {
+    return (0,_redact_js__WEBPACK_IMPORTED_MODULE_0__/* .redactBearerTokens */ .j_)((0,_redact_js__WEBPACK_IMPORTED_MODULE_0__/* .createRedactor */ .lY)(secrets)(text));
+}
+
+
+/***/ })
+
+};

@@ -49,7 +49,7 @@ const PROJECT_VARIABLES = [
 ];
 const AUTH_STEP_FIX = [
     'Add the google-github-actions/auth step before this action:',
-    '  - uses: google-github-actions/auth@v2',
+    '  - uses: google-github-actions/auth@v3',
     '    with: { workload_identity_provider: ..., service_account: ... }',
     "and give the job `permissions: { id-token: write, contents: read }` so it can request GitHub's OIDC token."
 ].join('\n');

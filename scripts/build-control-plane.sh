@@ -11,6 +11,11 @@ module="$repo/test/control-plane"
 cache_root=${CONTROL_PLANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/deploy-gke-workers/control-plane}
 
 cd "$module"
+if ! command -v go >/dev/null 2>&1; then
+  echo "build-control-plane: the tests build a real kube-apiserver from Go modules and need Go 1.26 or later" >&2
+  echo "  (https://go.dev/dl, or your package manager) and the Go module proxy (proxy.golang.org)." >&2
+  exit 1
+fi
 go_version=$(go env GOVERSION)
 key=$( { echo "$go_version"; cat go.mod go.sum "$script"; find cmd -type f -name '*.go' | sort | xargs cat; } | sha256sum | cut -c1-16)
 out="$cache_root/$key"

@@ -31,6 +31,12 @@ if ! /usr/bin/python3 -c 'import psycopg' >/dev/null 2>&1; then
   if apt-cache show python3-psycopg >/dev/null 2>&1 || [ ${#missing[@]} -gt 0 ]; then missing+=(python3-psycopg); fi
 fi
 
+if [ ${#missing[@]} -gt 0 ] && ! command -v apt-get >/dev/null 2>&1; then
+  echo "ci-services: the tests need ${missing[*]} (Debian/Ubuntu package names), and there is no apt-get here:" >&2
+  echo "  install PostgreSQL server binaries, redis-server, openssl, patch, diffutils and, for /usr/bin/python3," >&2
+  echo "  psycopg2, psycopg 3, celery and redis (the Python packages) with this system's package manager." >&2
+  exit 1
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   echo "ci-services: nothing to install (postgresql, redis-server, openssl, python3-psycopg2, python3-psycopg," \
     "python3-celery, python3-redis present)"

@@ -171,12 +171,22 @@ function info(text: string): void {
 }
 
 // The job summary, kept under GitHub's limit: a plan of very large templates points at the manifests file.
-async function writeSummary(markdown: string, manifestsPath: string): Promise<void> {
+// Without GITHUB_STEP_SUMMARY (a local run, a runner too old for summaries) the deploy still counts: the
+// summary is skipped with a warning, and everything in it is also in the log and the outputs.
+async function writeSummary(markdown: string, manifestsPath?: string): Promise<void> {
   const fitted = truncateMarkdown(
     markdown,
     MAX_SUMMARY_BYTES,
-    `a job summary holds 1 MiB; every object is in the rendered manifests file ${manifestsPath} (the manifests output)`
+    manifestsPath
+      ? `a job summary holds 1 MiB; every object is in the rendered manifests file ${manifestsPath} (the manifests output)`
+      : 'a job summary holds 1 MiB'
   )
+  if (!process.env.GITHUB_STEP_SUMMARY) {
+    core.warning(
+      'deploy-gke-workers: GITHUB_STEP_SUMMARY is not set, so there is no job summary (the log has it all)'
+    )
+    return
+  }
   await core.summary.addRaw(fitted).write()
 }
 
@@ -187,10 +197,9 @@ function throwIfCancelled(signal: AbortSignal): void {
 // Cancelled before the first write (the Namespace and the deploy lock aside): nothing to roll back.
 async function reportCancelledBeforeAnyChange(reason: string, during: string): Promise<void> {
   const headline = `Cancelled (${reason}) during ${during}: nothing was changed.`
-  await core.summary
-    .addRaw(`## ${STATUS_ICON.cancelled} deploy-gke-workers: cancelled\n\n${inline(headline)}\n`)
-    .write()
-    .catch(() => undefined)
+  await writeSummary(
+    `## ${STATUS_ICON.cancelled} deploy-gke-workers: cancelled\n\n${inline(headline)}\n`
+  ).catch(() => undefined)
   core.setOutput('status', 'cancelled')
   core.setFailed(`deploy-gke-workers: ${headline}`)
 }
@@ -390,9 +399,9 @@ async function dryRunAgainstCluster(
 }
 
 async function reportDeploy(config: DeployConfig, outcome: DeployOutcome, redact: Redact): Promise<void> {
-  await core.summary
-    .addRaw(renderDeploySummary(outcome, { image: config.image, namespace: config.namespace, redact }))
-    .write()
+  await writeSummary(
+    renderDeploySummary(outcome, { image: config.image, namespace: config.namespace, redact })
+  )
   core.setOutput('status', outcome.status)
   core.setOutput(
     'worker_revision',

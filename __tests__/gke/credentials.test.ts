@@ -121,7 +121,7 @@ describe('credentials from google-github-actions/auth', () => {
         assert.ok(err instanceof GkeError)
         assert.equal(err.code, 'NO_CREDENTIALS')
         assert.match(err.message, /google-github-actions\/auth step is missing/)
-        assert.match(err.message, /- uses: google-github-actions\/auth@v2\n/)
+        assert.match(err.message, /- uses: google-github-actions\/auth@v3\n/)
         assert.match(err.message, /with: \{ workload_identity_provider: \.\.\., service_account: \.\.\. \}/)
         assert.match(err.message, /id-token: write/)
         return true

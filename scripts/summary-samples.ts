@@ -1,0 +1,34 @@
+// `npm run docs:samples`: the job summaries the README shows, as the action really writes them: a deploy, a
+// failed deploy (an image that does not exist, rolled back) and a pull-request plan, against the local
+// emulators. Writes docs/samples/*.md; nothing in them is edited by hand.
+
+import { mkdir, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { EXAMPLE_INPUTS } from '../__tests__/support/example-inputs.js'
+import { REGISTRY, startE2E } from '../__tests__/support/e2e.js'
+import { REPO_ROOT } from '../__tests__/support/run-action.js'
+
+const e2e = await startE2E()
+const out = path.join(REPO_ROOT, 'docs', 'samples')
+await mkdir(out, { recursive: true })
+try {
+  const inputs = { ...EXAMPLE_INPUTS, image: `${REGISTRY}:3f2a9c1` }
+  const deployed = await e2e.run('noesis2', inputs)
+  if (deployed.outputs.status !== 'deployed') throw new Error(deployed.stdout)
+  await writeFile(path.join(out, 'deploy.md'), deployed.summary)
+
+  const failed = await e2e.run('noesis2', { ...inputs, image: `${REGISTRY}:4b7e0d2-image-not-found` })
+  if (failed.outputs.status !== 'rolled-back') throw new Error(failed.stdout)
+  await writeFile(path.join(out, 'failed-deploy.md'), failed.summary)
+
+  const plan = await e2e.run(
+    'noesis2',
+    { ...inputs, image: `${REGISTRY}:pr-128`, pr_comment: 'false' },
+    { eventName: 'pull_request', eventPayload: { number: 128, pull_request: { number: 128 } } }
+  )
+  if (plan.outputs.status !== 'dry-run') throw new Error(plan.stdout)
+  await writeFile(path.join(out, 'pull-request-plan.md'), plan.summary)
+  process.stdout.write(`wrote ${out}/{deploy,failed-deploy,pull-request-plan}.md\n`)
+} finally {
+  await e2e.stop()
+}

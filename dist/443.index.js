@@ -332,57 +332,6 @@ async function metadataTokenSource(scopes, marginSeconds, log) {
 }
 
 
-/***/ }),
-
-/***/ 2578:
-/***/ ((__unused_webpack_module, __webpack_exports__, __webpack_require__) => {
-
-/* harmony export */ __webpack_require__.d(__webpack_exports__, {
-/* harmony export */   E$: () => (/* binding */ redact),
-/* harmony export */   G4: () => (/* binding */ GkeError),
-/* harmony export */   y8: () => (/* binding */ googleFailureFromBody)
-/* harmony export */ });
-/* harmony import */ var _redact_js__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(6670);
-// Errors of the GKE connection step. Each carries a code so main.ts can react (e.g. an offline dry run when
-// no credentials exist) and a message written for the person reading the failed job's log.
-
-class GkeError extends Error {
-    code;
-    constructor(code, message) {
-        super(message);
-        this.code = code;
-        this.name = 'GkeError';
-    }
-}
-function googleFailureFromBody(httpStatus, body) {
-    if (!body || typeof body !== 'object')
-        return undefined;
-    const data = body;
-    if (data.error && typeof data.error === 'object') {
-        const err = data.error;
-        return {
-            httpStatus: typeof err.code === 'number' ? err.code : httpStatus,
-            status: typeof err.status === 'string' ? err.status : undefined,
-            message: typeof err.message === 'string' ? err.message : JSON.stringify(err)
-        };
-    }
-    if (typeof data.error === 'string') {
-        const description = typeof data.error_description === 'string' ? `: ${data.error_description}` : '';
-        return { httpStatus, status: data.error, message: `${data.error}${description}` };
-    }
-    if (typeof data.message === 'string')
-        return { httpStatus, message: data.message };
-    return undefined;
-}
-/**
- * Removes every secret from a text. Error messages of HTTP libraries may quote headers or bodies; a token
- * in a thrown message would land in the job log unmasked if it was never passed to setSecret.
- */
-function redact(text, secrets) {
-    return (0,_redact_js__WEBPACK_IMPORTED_MODULE_0__/* .redactBearerTokens */ .j_)((0,_redact_js__WEBPACK_IMPORTED_MODULE_0__/* .createRedactor */ .lY)(secrets)(text));
-}
-
-
 /***/ })
 
 };

@@ -28,9 +28,17 @@ import { groupOf, kindName } from './render/kinds.js'
 import { RenderError, renderManifests, type RenderedManifests } from './render/render-manifests.js'
 import { toYamlDocuments } from './render/serialize.js'
 import { PLAN_COMMENT_MARKER, renderClusterPlanSummary } from './report/cluster-plan-summary.js'
-import { renderDeploySummary, STATUS_ICON } from './report/deploy-summary.js'
+import { renderDeploySummary, renderStoppedSummary, STATUS_ICON } from './report/deploy-summary.js'
+import { explainError } from './report/explain-error.js'
+import { explainOutcome } from './report/explain-outcome.js'
+import type { RolloutFacts } from './report/explain-rollout.js'
+import { redactFinding, type Finding } from './report/finding.js'
+import { annotationsOf, type LinkContext } from './report/headline.js'
+import { coordinatesOf, type GkeCoordinates } from './report/links.js'
 import { inline, truncateMarkdown } from './report/markdown.js'
 import { renderPlanSummary, type InputRow } from './report/plan-summary.js'
+import { Timeline } from './report/timeline.js'
+import type { PodSpec } from './kube/types.js'
 import { forLog } from './untrusted-text.js'
 
 // dist/index.js and src/main.ts both sit one level below the action's root, beside manifests/. Built from the
@@ -46,6 +54,18 @@ interface ClusterAccess {
   // The kubeconfig its calls use (the post step releases a deploy lock left behind with it).
   kubeconfig: string
   describe: string
+  // Where the cluster is in Google Cloud (for links to its logs and workloads), and who the deploy acts as.
+  gke?: GkeCoordinates
+  identity?: string
+}
+
+// What the report of a failure needs from the run so far; filled in as the run gets further.
+interface RunSoFar {
+  config?: DeployConfig
+  rendered?: RenderedManifests
+  access?: ClusterAccess
+  redact: Redactor
+  timeline: Timeline
 }
 
 export async function run(): Promise<void> {
@@ -60,24 +80,32 @@ export async function run(): Promise<void> {
   process.on('SIGINT', cancel)
   process.on('SIGTERM', cancel)
   let during = 'reading the inputs'
+  const timeline = new Timeline()
+  const soFar: RunSoFar = { redact: createRedactor(), timeline }
   try {
     const raw = readInputs()
+    soFar.redact.add(SECRET_INPUTS.map(name => raw[name] ?? ''))
     const config = parseInputs(raw, { eventName: process.env.GITHUB_EVENT_NAME ?? '' })
+    soFar.config = config
     const plain = plainInputValues(raw)
     const secretValues: string[] = []
-    const rendered = await core.group('Render manifests', async () => {
-      const templates = await loadTemplates(config.manifestsDir ?? BUILT_IN_MANIFESTS)
-      const result = renderManifests(templates, config, traceFromEnvironment(process.env))
-      for (const value of secretValuesOf(config, result.secretData ?? new Map(), plain)) {
-        core.setSecret(value)
-        secretValues.push(value)
-      }
-      for (const item of result.objects)
-        info(`${item.object.kind}/${item.object.metadata.name} (${item.file})`)
-      for (const note of result.notes) core.notice(note)
-      return result
-    })
-    const redact = createRedactor(secretValues)
+    const rendered = await timeline.time('Before any change', 'Render manifests', () =>
+      core.group('Render manifests', async () => {
+        const templates = await loadTemplates(config.manifestsDir ?? BUILT_IN_MANIFESTS)
+        const result = renderManifests(templates, config, traceFromEnvironment(process.env))
+        for (const value of secretValuesOf(config, result.secretData ?? new Map(), plain)) {
+          core.setSecret(value)
+          secretValues.push(value)
+        }
+        for (const item of result.objects)
+          info(`${item.object.kind}/${item.object.metadata.name} (${item.file})`)
+        for (const note of result.notes) core.notice(note)
+        return result
+      })
+    )
+    soFar.rendered = rendered
+    const redact = soFar.redact
+    redact.add(secretValues)
     const learnSecrets = (values: string[]): void => learnSecretValues(redact, values, plain)
     const workDirectory = await mkdtemp(
       path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'deploy-gke-workers-')
@@ -101,9 +129,10 @@ export async function run(): Promise<void> {
     }
 
     during = 'the cluster credentials'
-    const access = await core.group('Cluster credentials', () =>
-      openClusterAccess(config, workDirectory, redact)
+    const access = await timeline.time('Before any change', 'Cluster credentials', () =>
+      core.group('Cluster credentials', () => openClusterAccess(config, workDirectory, redact))
     )
+    soFar.access = access
     info(access.describe)
     throwIfCancelled(cancellation.signal)
     // Kinds this action does not know: the cluster's discovery says whether they are namespaced, and which
@@ -132,6 +161,7 @@ export async function run(): Promise<void> {
       kubectl: access.kubectl,
       signal: cancellation.signal,
       resourceOfKind: resourceOf,
+      timeline,
       onLockHeld: held =>
         core.saveState(
           'lock',
@@ -153,15 +183,46 @@ export async function run(): Promise<void> {
       log: line => info(line),
       warn: line => core.warning(line)
     })
-    await reportDeploy(config, outcome, redact)
+    await reportDeploy(config, outcome, { ...soFar, access, rendered })
   } catch (error) {
     if (error instanceof CancelledError) {
       await reportCancelledBeforeAnyChange(error.reason, error.during ?? during)
       return
     }
-    core.setOutput('status', 'failed')
-    core.setFailed(`deploy-gke-workers: ${error instanceof Error ? error.message : String(error)}`)
+    await reportStopped(error, soFar)
   }
+}
+
+// The run stopped before its first write (or could not start): why, in the summary and as annotations; the
+// whole message, with every problem, stays in the log.
+async function reportStopped(error: unknown, soFar: RunSoFar): Promise<void> {
+  const { config, redact } = soFar
+  const explained = explainError(error, {
+    namespace: config?.namespace ?? '',
+    secretName: config?.secretName ?? '',
+    writesSecret: config?.secretData !== undefined,
+    identity: soFar.access?.identity
+  })
+  const findings = explained.findings.map(f => redactFinding(f, redact))
+  core.setOutput('status', 'failed')
+  info(`deploy-gke-workers: ${redact(error instanceof Error ? error.message : String(error))}`)
+  await writeSummary(
+    renderStoppedSummary({
+      findings,
+      problems: explained.problems.map(redact),
+      timeline: soFar.timeline.steps
+    })
+  ).catch((failure: unknown) =>
+    core.warning(`could not write the job summary: ${(failure as Error).message}`)
+  )
+  failWith(findings)
+}
+
+// One error annotation per finding, titled (the run page shows them without the log), and a failed step.
+function failWith(findings: Finding[]): void {
+  for (const annotation of annotationsOf(findings))
+    core.error(annotation.message, { title: annotation.title })
+  process.exitCode = core.ExitCode.Failure
 }
 
 // Every line the action logs goes out through forLog: names and messages from templates and the cluster
@@ -201,7 +262,8 @@ async function reportCancelledBeforeAnyChange(reason: string, during: string): P
     `## ${STATUS_ICON.cancelled} deploy-gke-workers: cancelled\n\n${inline(headline)}\n`
   ).catch(() => undefined)
   core.setOutput('status', 'cancelled')
-  core.setFailed(`deploy-gke-workers: ${headline}`)
+  core.error(headline, { title: 'deploy-gke-workers: cancelled' })
+  process.exitCode = core.ExitCode.Failure
 }
 
 // Secret inputs are masked here, before anything else can print them; secret_data value by value too,
@@ -292,6 +354,8 @@ async function openClusterAccess(
       beforeCall: () => session.ensureFresh()
     }),
     kubeconfig: session.path,
+    gke: coordinatesOf(session.cluster.resourceName),
+    ...(session.identity ? { identity: session.identity } : {}),
     describe: `GKE cluster ${session.cluster.resourceName ?? config.clusterName} (${config.clusterEndpoint} endpoint ${session.server})`
   }
 }
@@ -356,7 +420,8 @@ async function reportOfflineDryRun(
     image: config.image,
     inputs: inputRows(raw),
     rendered,
-    manifestsPath
+    manifestsPath,
+    runUrl: traceFromEnvironment(process.env).runUrl
   })
   await writeSummary(markdown, manifestsPath)
   await commentOnPullRequest(config, markdown)
@@ -387,7 +452,8 @@ async function dryRunAgainstCluster(
     image: config.image,
     namespace: config.namespace,
     reason,
-    manifestsPath
+    manifestsPath,
+    runUrl: traceFromEnvironment(process.env).runUrl
   })
   await writeSummary(markdown, manifestsPath)
   await commentOnPullRequest(config, markdown)
@@ -398,9 +464,32 @@ async function dryRunAgainstCluster(
   }
 }
 
-async function reportDeploy(config: DeployConfig, outcome: DeployOutcome, redact: Redact): Promise<void> {
+async function reportDeploy(
+  config: DeployConfig,
+  outcome: DeployOutcome,
+  run: RunSoFar & { access: ClusterAccess; rendered: RenderedManifests }
+): Promise<void> {
+  const { redact, timeline } = run
+  const findings = explainOutcome(outcome, rolloutFacts(config, run.rendered)).map(f =>
+    redactFinding(f, redact)
+  )
+  const started = timeline.startedAt() ?? Date.now()
+  const links: LinkContext = {
+    gke: run.access.gke,
+    namespace: config.namespace,
+    deployments: Object.keys(outcome.revisionsAfter),
+    // From a minute before the run (the cluster's clock may differ) to a while after, for pods still crashing.
+    window: { fromMs: started - 60_000, toMs: Date.now() + 10 * 60_000 }
+  }
   await writeSummary(
-    renderDeploySummary(outcome, { image: config.image, namespace: config.namespace, redact })
+    renderDeploySummary(outcome, {
+      image: config.image,
+      namespace: config.namespace,
+      redact,
+      findings,
+      links,
+      timeline: timeline.steps
+    })
   )
   core.setOutput('status', outcome.status)
   core.setOutput(
@@ -421,12 +510,30 @@ async function reportDeploy(config: DeployConfig, outcome: DeployOutcome, redact
       }))
     )
   )
-  if (outcome.status === 'failed' || outcome.status === 'rolled-back') {
-    core.setFailed(
-      `deploy-gke-workers: ${outcome.headline}${outcome.status === 'rolled-back' ? ' (rolled back)' : ''}`
-    )
-  } else {
-    info(outcome.headline)
+  info(redact(outcome.headline))
+  if (outcome.status === 'failed' || outcome.status === 'rolled-back' || outcome.status === 'cancelled') {
+    failWith(findings)
+  }
+}
+
+function rolloutFacts(config: DeployConfig, rendered: RenderedManifests): RolloutFacts {
+  const podSpecs = new Map<string, PodSpec>()
+  for (const { object } of rendered.objects) {
+    const spec = (object.spec as { template?: { spec?: PodSpec } } | undefined)?.template?.spec
+    if (object.kind === 'Deployment' && spec) podSpecs.set(object.metadata.name, spec)
+  }
+  return {
+    namespace: config.namespace,
+    serviceAccount: config.serviceAccount,
+    gcpServiceAccount: config.gcpServiceAccount,
+    cloudSqlInstance: config.cloudSqlInstance,
+    secretName: config.secretName,
+    writesSecret: config.secretData !== undefined,
+    celeryApp: config.celeryApp,
+    workerConcurrency: config.workerConcurrency,
+    rolloutTimeoutSeconds: config.rolloutTimeoutSeconds,
+    workerDeployment: rendered.objects.find(o => o.role === 'worker')?.object.metadata.name,
+    podSpecs
   }
 }
 

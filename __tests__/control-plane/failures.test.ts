@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { REGISTRY, startControlPlaneE2E, type E2E } from '../support/e2e.js'
 import { lockLease } from '../support/lease.js'
+import { ganttOf, headline } from '../support/report.js'
 import type { ControlPlaneRig } from '../support/rig.js'
 
 let e2e: E2E<ControlPlaneRig>
@@ -54,6 +55,17 @@ describe('failing deploys on a real API server', () => {
     assert.equal(run.outputs.status, 'rolled-back', run.stdout)
     assert.ok(seconds < 40, `named after ${seconds}s, long before the 120s timeout`)
     assert.match(run.stdout, /container app: (ImagePullBackOff|ErrImagePull)/)
+    // What a person reads first: one finding for both Deployments, the cause and the remedy.
+    const [finding, ...more] = headline(run.summary)
+    assert.deepEqual(more, [])
+    assert.equal(finding.subjects, 'celery-worker, celery-beat')
+    assert.match(
+      finding.cause,
+      /^image \S+:p2-image-not-found was not found \((ImagePullBackOff|ErrImagePull)/
+    )
+    assert.match(finding.fix, /gcloud artifacts docker images list /)
+    assert.match(run.stdout, /^::error title=celery-worker%2C celery-beat%3A image not found::/m)
+    assert.ok((await ganttOf(run.summary)).some(t => t.critical && t.name === 'celery-worker'))
     assert.match(run.summary, /failed to resolve reference/)
     assert.match(run.summary, /rolled back to the template of revision 1/)
     assert.match(run.summary, /Secret app-secrets: its previous values were restored/)
@@ -72,6 +84,13 @@ describe('failing deploys on a real API server', () => {
     assert.equal(run.outputs.status, 'rolled-back', run.stdout)
     assert.match(run.stdout, /container app: CrashLoopBackOff/)
     assert.match(run.summary, /last exit code 1/)
+    const [worker] = headline(run.summary)
+    assert.equal(worker.subjects, 'celery-worker')
+    assert.match(
+      worker.cause,
+      /^container app exits with code 1, an error in the application \(CrashLoopBackOff/
+    )
+    assert.match(worker.fix, /the command run: celery -A noesis2 worker /)
     assert.equal(await liveImage(ns, 'celery-worker'), `${REGISTRY}:c1`)
   })
 
@@ -85,15 +104,37 @@ describe('failing deploys on a real API server', () => {
       run.summary,
       /first deploy of this Deployment: there is no previous revision to roll back to/
     )
-    // The crashed instance's log, read through the apiserver from the node (kwok serves it).
+    // The crashed instance's log, read through the apiserver from the node (kwok serves it), and its last
+    // line in the headline, the remedy naming the private IP.
     assert.match(run.summary, /instance does not have IP of type PRIVATE/)
+    const [proxy] = headline(run.summary)
+    assert.match(
+      proxy.cause,
+      /^the Cloud SQL Auth Proxy sidecar \(cloud-sql-proxy\) exits with code 1 .*; its last log line: .*instance does not have IP of type PRIVATE/
+    )
+    assert.match(proxy.fix, /roles\/cloudsql\.client .*private IP/)
   })
 
   test('an OOMKilled worker is named with its memory limit', async () => {
     const run = await e2e.run('cp-oom', { image: `${REGISTRY}:o1-oom-killed` })
     assert.equal(run.exitCode, 1)
     assert.match(run.stdout, /container app: OOMKilled/)
-    assert.match(run.summary, /1Gi/)
+    const [worker] = headline(run.summary)
+    assert.match(
+      worker.cause,
+      /^container app ran out of memory at its limit of 1Gi \(OOMKilled, exit code 137/
+    )
+  })
+
+  test('an image the nodes may not pull: the registry\u2019s 403 and the reader role', async () => {
+    const run = await e2e.run('cp-denied', { image: `${REGISTRY}:d1-image-denied` })
+    assert.equal(run.exitCode, 1)
+    const [finding] = headline(run.summary)
+    assert.match(
+      finding.cause,
+      /^the nodes may not pull image \S+:d1-image-denied \((ImagePullBackOff|ErrImagePull): 403 Forbidden/
+    )
+    assert.match(finding.fix, /roles\/artifactregistry\.reader on repository app/)
   })
 
   test('a rollout that never becomes ready times out and is rolled back', async () => {
@@ -103,6 +144,11 @@ describe('failing deploys on a real API server', () => {
     assert.equal(run.exitCode, 1)
     assert.equal(run.outputs.status, 'rolled-back', run.stdout)
     assert.match(run.summary, /timeout/)
+    const [worker] = headline(run.summary)
+    assert.match(
+      worker.cause,
+      /^container app never passes its readiness probe and rollout_timeout \(5s\) ran out \(Unhealthy/
+    )
     assert.equal(await liveImage(ns, 'celery-worker'), `${REGISTRY}:t1`)
   })
 
@@ -125,6 +171,9 @@ describe('failing deploys on a real API server', () => {
       /another deploy is in progress in namespace cp-lock \(run https:\/\/github\.com\/noesis2\/noesis2\/actions\/runs\/1/
     )
     assert.equal((await rig.kubectl('get', 'deployments', '-n', ns, '-o', 'name')).stdout.trim(), '')
+    const [lock] = headline(run.summary)
+    assert.equal(lock.subjects, 'deploy lock')
+    assert.match(lock.fix, /kubectl delete lease deploy-gke-workers -n cp-lock/)
   })
 
   test('an expired deploy lock is taken over (a real resourceVersion precondition), and released', async () => {

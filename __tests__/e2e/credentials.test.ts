@@ -124,7 +124,10 @@ describe('GKE credentials without gcloud', () => {
       workspace: await workspace()
     })
     assert.equal(run.exitCode, 1)
-    assert.match(run.stdout, /::error::deploy-gke-workers: .*google-github-actions\/auth/)
+    assert.match(
+      run.stdout,
+      /::error title=cluster credentials%3A no Google credentials::cluster credentials: .*google-github-actions\/auth/
+    )
     assert.equal(run.outputs.kubeconfig, undefined)
   })
 
@@ -141,7 +144,7 @@ describe('GKE credentials without gcloud', () => {
       workspace: await workspace()
     })
     assert.equal(run.exitCode, 1)
-    assert.match(run.stdout, /::error::deploy-gke-workers: .*nope.*not found/i)
+    assert.match(run.stdout, /::error title=cluster credentials%3A cluster not found::.*nope.*not found/i)
     assert.match(run.stdout, /noesis2-prod/)
   })
 

@@ -50,7 +50,7 @@ describe('deploy edges', () => {
     assert.equal(run.exitCode, 1)
     assert.equal(run.outputs.status, 'failed')
     assert.match(run.stdout, /Unschedulable/)
-    assert.match(run.summary, /FailedScheduling/)
+    assert.match(run.summary, /^- \*\*celery-worker\*\*: no node can run the pod: /m)
   })
 
   test('an OOMKilled worker is named with its memory limit', async () => {

@@ -28,7 +28,7 @@ describe('deploy against a misbehaving app or API', () => {
     const run = await e2e.run(ns, { image: `${REGISTRY}:m2` })
     assert.equal(run.exitCode, 1)
     assert.equal(run.outputs.status, 'rolled-back')
-    assert.match(run.stdout, /::error::deploy-gke-workers: Smoke check database failed/)
+    assert.match(run.stdout, /::error title=smoke check database%3A failed::smoke check database: failed: /)
     assert.match(run.summary, /\| database \| celery-worker-[a-z0-9-]+ \| FAIL \|/)
     assert.match(run.summary, /password authentication failed/)
     const results = JSON.parse(run.outputs.smoke_results) as Array<{ name: string; ok: boolean }>
@@ -105,7 +105,7 @@ describe('deploy against a misbehaving app or API', () => {
       const run = await e2e.run(ns, { image: `${REGISTRY}:w2` })
       assert.equal(run.exitCode, 1)
       assert.equal(run.outputs.status, 'failed', 'a rollback that could not be watched is not claimed')
-      assert.match(run.summary, /### Error/)
+      assert.match(run.summary, /^- \*\*deploy\*\*: /m, 'the error heads the summary')
       assert.match(run.summary, /### Rollback/)
       assert.match(run.summary, /rolled back to the template of revision 1/)
     } finally {

@@ -155,12 +155,11 @@ describe('deploy', () => {
     assert.ok(seconds < 40, `reported after ${seconds}s, far before the 120s timeout`)
     assert.match(
       run.stdout,
-      /::error::deploy-gke-workers: Rollout of celery-(worker|beat) failed \(pod celery-(worker|beat)-[a-z0-9]+-[a-z0-9]+ container app: (ImagePullBackOff|ErrImagePull)\) \(rolled back\)/
+      /::error title=celery-worker%2C celery-beat%3A image not found::celery-worker, celery-beat: image \S+ was not found \((ImagePullBackOff|ErrImagePull)/
     )
-    assert.match(run.summary, /### What broke/)
     assert.match(run.summary, /### Rollback/)
     assert.match(run.summary, /rolled back to the template of revision 1/)
-    assert.match(run.summary, /Warning events/)
+    assert.match(run.summary, /<details><summary>Failing pods \(2\)<\/summary>/)
     assert.equal(await liveImage(ns, 'celery-worker'), good)
     assert.equal(await liveImage(ns, 'celery-beat'), good)
     assertNoSecretLeaks(run)

@@ -120,7 +120,7 @@ describe('dist/index.js: bad input', () => {
       const w = await workspace()
       const run = await runAction({ inputs: c.inputs, workspace: w })
       assert.equal(run.exitCode, 1)
-      assert.match(run.stdout, /^::error::deploy-gke-workers: Invalid input/m)
+      assert.match(run.stdout, /^::error title=inputs%3A invalid input::inputs: /m)
       assert.match(run.stdout, c.message)
       assert.equal(run.outputs.status, 'failed')
       assert.equal(run.outputs.manifests, undefined)

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { EXAMPLE_SECRET_VALUES } from '../support/example-inputs.js'
 import { REGISTRY, startE2E, type E2E } from '../support/e2e.js'
+import { plain } from '../support/report.js'
 import type { ActionRun } from '../support/run-action.js'
 import { startGitHubStandIn, type GitHubStandIn } from '../rig/github.js'
 
@@ -77,6 +78,76 @@ describe('pull_request: dry run against the cluster', () => {
     const after = github.comments().filter(c => c.issue === 42)
     assert.equal(after.length, comments.length, 'the comment was updated, not added')
     assert.match(after.at(-1)!.body, /pr-42b/)
+  })
+
+  test('the comment opens with what changes behaviour, the raw diff folded last, the run linked', async () => {
+    const ns = 'pr-behaviour'
+    const base = {
+      env: 'DJANGO_SETTINGS_MODULE=noesis2.settings\nOLD_FLAG=1',
+      secret_data:
+        'SECRET_KEY=django-insecure-example-key\nREDIS_URL=redis://:redis-example-pass@10.0.0.5:6379/0'
+    }
+    const deployed = await run(ns, { image: `${REGISTRY}:main`, ...base }, 'push')
+    assert.equal(deployed.outputs.status, 'deployed', deployed.stdout)
+    const plan = await run(
+      ns,
+      {
+        image: `${REGISTRY}:pr-7`,
+        env: 'DJANGO_SETTINGS_MODULE=noesis2.settings\nNEW_FLAG=1',
+        secret_data: `${base.secret_data}\nSENTRY_DSN=https://key@sentry.example/1`,
+        worker_max_replicas: '8',
+        worker_queues: 'celery'
+      },
+      'pull_request'
+    )
+    assert.equal(plan.exitCode, 0, plan.stdout)
+    const body = github
+      .comments()
+      .filter(c => c.issue === 42)
+      .at(-1)!.body
+    for (const text of [plan.summary, body]) {
+      const sections = [...text.matchAll(/^### (.+)$/gm)].map(m => m[1])
+      assert.equal(sections[0], 'What changes in behaviour', sections.join(' | '))
+      const rows = plain(text.slice(text.indexOf('### What changes'), text.indexOf('### Plan per object')))
+        .split('\n')
+        .filter(l => /^\| (Deployment|HorizontalPodAutoscaler|Secret)\//.test(l))
+        .map(l => l.split(' | ').map(cell => cell.replace(/^\| | \|$/g, '')))
+      const row = (object: string, what: string) => rows.find(r => r[0] === object && r[1] === what)
+      assert.deepEqual(row('Deployment/celery-worker', 'image (app)')?.slice(2), [
+        `${REGISTRY}:main`,
+        `${REGISTRY}:pr-7`
+      ])
+      assert.deepEqual(row('Deployment/celery-beat', 'image (app)')?.slice(2), [
+        `${REGISTRY}:main`,
+        `${REGISTRY}:pr-7`
+      ])
+      assert.deepEqual(row('Deployment/celery-worker', 'env (app)')?.slice(2), [
+        '–',
+        '+ NEW_FLAG, + SENTRY_DSN, − OLD_FLAG'
+      ])
+      assert.match(row('Deployment/celery-worker', 'command (app)')?.[3] ?? '', /-Q celery( |$)/)
+      assert.deepEqual(row('HorizontalPodAutoscaler/celery-worker-hpa', 'autoscaling')?.slice(2), [
+        '1–5 replicas at 70% CPU',
+        '1–8 replicas at 70% CPU'
+      ])
+      assert.deepEqual(row('Secret/app-secrets', 'Secret keys')?.slice(2), ['–', '+ SENTRY_DSN'])
+      // Beat gets the same environment; nothing else changes behaviour.
+      assert.deepEqual(
+        row('Deployment/celery-beat', 'env (app)')?.[3],
+        '+ NEW_FLAG, + SENTRY_DSN, − OLD_FLAG'
+      )
+      assert.equal(rows.length, 7, JSON.stringify(rows))
+      // The raw diff is the last block, folded.
+      assert.match(
+        text.trimEnd(),
+        /<details><summary>diff against the cluster \(Secrets left out\)<\/summary>[\s\S]*<\/details>$/
+      )
+      assert.match(
+        text,
+        /planned by \[this workflow run\]\(https:\/\/github\.com\/noesis2\/noesis2\/actions\/runs\/\d+/
+      )
+      assert.ok(!text.includes('https://key@sentry.example/1'))
+    }
   })
 
   test('a plan for an unchanged cluster says a deploy would change nothing', async () => {

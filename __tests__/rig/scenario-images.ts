@@ -6,6 +6,8 @@
 export const SCENARIO_MARKERS = {
   // the registry says the image does not exist: ErrImagePull, then ImagePullBackOff
   imageNotFound: 'image-not-found',
+  // the registry refuses the node's credentials (403): ErrImagePull, then ImagePullBackOff
+  imageDenied: 'image-denied',
   // the process exits 1 a moment after it starts, again after each back-off
   crashLoop: 'crash-loop',
   // the process is killed for memory (exit 137, OOMKilled), again after each back-off

@@ -10,6 +10,8 @@ const SECRET = 'hunter2-Zq9xW'
 const redact = (text: string) => text.split(SECRET).join('***')
 
 const POD = 'celery-worker-6599b86997-x7k2p'
+// A pod of this run without a failure row: its warnings are not said anywhere else.
+const OTHER = 'celery-worker-6599b86997-slow1'
 const failures: PodFailure[] = [
   {
     pod: 'celery-worker-6599b86997-pend1',
@@ -54,6 +56,9 @@ const events = [
     count: 2
   }),
   podEvent(POD, 'Failed', `Error: password ${SECRET} rejected`, { at: '2026-11-27T10:06:00Z' }),
+  podEvent(POD, 'Failed', 'Error: CrashLoopBackOff', { at: '2026-11-27T10:06:30Z' }),
+  podEvent(OTHER, 'Unhealthy', 'Readiness probe failed: timeout', { at: '2026-11-27T10:04:00Z', count: 2 }),
+  podEvent(OTHER, 'Unhealthy', 'Readiness probe failed: timeout', { at: '2026-11-27T10:09:00Z', count: 3 }),
   podEvent(
     'celery-worker-6599b86997-pend1',
     'FailedScheduling',
@@ -97,21 +102,20 @@ describe('renderDiagnostics (job summary)', () => {
     assert.ok(md.includes('(***)'), 'log line redacted')
   })
 
-  test('section order: heading, failures, warning events, normal events, logs', () => {
+  test('section order: heading, failures, warning events, normal events, logs, each folded', () => {
     const at = (s: string) => {
       const i = md.indexOf(s)
       assert.ok(i >= 0, `missing ${s}`)
       return i
     }
     const order = [
-      at('### Rollout diagnostics'),
-      at('#### Failing pods'),
+      at('### Diagnostics'),
+      at('<details><summary>Failing pods (3)</summary>'),
       at('| Pod | Container | Reason | Restarts | Message |'),
-      at('#### Warning events'),
-      at('<details><summary>Normal events (1)</summary>'),
-      at('#### Container logs'),
-      at(`<details><summary>pod ${POD} container app (previous instance): last 40 lines</summary>`),
-      at(`<details><summary>pod ${POD} container cloud-sql-proxy: no output</summary>`)
+      at('<details><summary>Other warning events (2)</summary>'),
+      at('<details><summary>Normal events of this run (1)</summary>'),
+      at(`<details><summary>Log of pod ${POD} container app (previous instance): last 40 lines</summary>`),
+      at(`<details><summary>Log of pod ${POD} container cloud-sql-proxy: no output</summary>`)
     ]
     assert.deepEqual(
       order,
@@ -131,17 +135,23 @@ describe('renderDiagnostics (job summary)', () => {
     )
   })
 
-  test('warning events newest first, duplicates merged with summed counts', () => {
-    const warningSection = md.slice(md.indexOf('#### Warning events'), md.indexOf('<details><summary>Normal'))
+  test('warning events newest first, duplicates merged with summed counts, none that repeats a failing pod', () => {
+    const warningSection = md.slice(
+      md.indexOf('Other warning events'),
+      md.indexOf('<details><summary>Normal')
+    )
     const rows = warningSection.split('\n').filter(l => l.startsWith('| 2026'))
+    // Left out, said in the failing pods' rows: the scheduler's message (quoted in the Unschedulable row),
+    // the crash back-off and `Error: CrashLoopBackOff` (the row's reason).
     assert.deepEqual(
       rows.map(r => r.split(' | ').slice(0, 4)),
       [
-        ['| 2026-11-27T10:08:00.123Z', 'Pod/celery-worker-6599b86997-pend1', 'FailedScheduling', '1'],
-        ['| 2026-11-27T10:07:00Z', `Pod/${POD}`, 'BackOff', '5'],
+        ['| 2026-11-27T10:09:00Z', `Pod/${OTHER}`, 'Unhealthy', '5'],
         ['| 2026-11-27T10:06:00Z', `Pod/${POD}`, 'Failed', '1']
       ]
     )
+    assert.ok(!md.includes('Back-off restarting failed container'))
+    assert.ok(!md.includes('Error: CrashLoopBackOff'))
   })
 
   test('log tail: last 40 lines, earlier ones counted, colour codes stripped', () => {
@@ -166,7 +176,7 @@ describe('renderDiagnostics (job summary)', () => {
   test('maxLogLines and the empty case', () => {
     const out = renderDiagnostics({ ...input, failures: [], events: [], maxLogLines: 2 })
     assert.ok(out.includes('No failing pods were found.'))
-    assert.ok(out.includes('No warning events.'))
+    assert.ok(!out.includes('warning events'))
     assert.ok(!out.includes('Normal events'))
     assert.ok(out.includes('last 2 lines'))
     assert.ok(out.includes('(61 earlier lines not shown)'))
@@ -183,7 +193,8 @@ describe('renderDiagnosticsText (step log)', () => {
         `  | pod ${POD} container cloud-sql-proxy (sidecar): CrashLoopBackOff — last exit code 1 (Error) | pipe \`tick\` <script>alert(1)</script>`
       )
     )
-    assert.ok(text.includes(`Pod/${POD} BackOff (x5): Back-off restarting failed container app in pod x`))
+    assert.ok(text.includes(`Pod/${OTHER} Unhealthy (x5): Readiness probe failed: timeout`))
+    assert.ok(!text.includes('Back-off restarting failed container'))
     assert.ok(text.includes('Normal events (newest first):'))
     assert.ok(
       text.includes(

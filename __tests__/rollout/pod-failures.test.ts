@@ -535,14 +535,14 @@ const pullCases: Case[] = [
       expected: [{ container: 'app', reason: 'ErrImagePull', fatal: true, message }]
     },
     {
-      name: `ImagePullBackOff, ${label} only in the Failed event, pod 5s old: fatal at once, cause appended`,
+      name: `ImagePullBackOff, ${label} only in the Failed event, pod 5s old: fatal at once, the event\u2019s cause instead of the back-off`,
       pod: waitingApp('ImagePullBackOff', `Back-off pulling image "${IMAGE}"`, 5),
       events: [pullFailedEvent(message, 4)],
       expected: [
         {
           reason: 'ImagePullBackOff',
           fatal: true,
-          message: `Back-off pulling image "${IMAGE}"; Failed to pull image "${IMAGE}": ${message}`
+          message: `Failed to pull image "${IMAGE}": ${message}`
         }
       ]
     }
@@ -583,7 +583,7 @@ const pullCases: Case[] = [
           reason: 'ImagePullBackOff',
           fatal: false,
           message:
-            `Back-off pulling image "${IMAGE}"; Failed to pull image "${IMAGE}": ${message}; ` +
+            `Failed to pull image "${IMAGE}": ${message}; ` +
             'failing to pull for 30s of a 90s grace for registry errors'
         }
       ]
@@ -599,7 +599,7 @@ const pullCases: Case[] = [
         {
           reason: 'ImagePullBackOff',
           fatal: true,
-          message: `Back-off pulling image "${IMAGE}"; Failed to pull image "${IMAGE}": ${message}; still failing to pull after 100s (grace 90s)`
+          message: `Failed to pull image "${IMAGE}": ${message}; still failing to pull after 100s (grace 90s)`
         }
       ]
     }

@@ -6,12 +6,37 @@ import type { NamespaceSnapshot } from '../kube/objects.js'
 import type { Event } from '../kube/types.js'
 import type { ContainerLog } from '../report/diagnostics.js'
 import type { PodFailure } from './pod-failures.js'
+import { findNewReplicaSet, podsOfReplicaSet } from './rollout-state.js'
 
 const LOG_TAIL_LINES = 40
 const MAX_LOGS = 6
 
-export function eventsFor(snapshot: NamespaceSnapshot, objectNames: Set<string>): Event[] {
-  return snapshot.events.filter(e => objectNames.has(e.involvedObject?.name ?? ''))
+/**
+ * The events of this run: about the new ReplicaSet of each Deployment and its pods, and the Deployment's own
+ * events that name that ReplicaSet (`Scaled up replica set …`). The previous release's pods and ReplicaSets
+ * are left out: they are not what failed. Matched by names the cluster gave, not by time (the runner's clock
+ * and the cluster's differ).
+ */
+export function eventsOfThisRun(snapshot: NamespaceSnapshot, deployments: string[]): Event[] {
+  const replicaSets = new Set<string>()
+  const pods = new Set<string>()
+  for (const name of deployments) {
+    const deployment = snapshot.deployments.find(d => d.metadata.name === name)
+    const replicaSet = deployment ? findNewReplicaSet(deployment, snapshot.replicaSets) : undefined
+    if (!replicaSet) continue
+    replicaSets.add(replicaSet.metadata.name)
+    for (const pod of podsOfReplicaSet(replicaSet, snapshot.pods)) pods.add(pod.metadata.name)
+  }
+  const names = new Set(deployments)
+  return snapshot.events.filter(e => {
+    const ref = e.involvedObject
+    if (ref?.kind === 'Pod') return pods.has(ref.name ?? '')
+    if (ref?.kind === 'ReplicaSet') return replicaSets.has(ref.name ?? '')
+    if (ref?.kind === 'Deployment' && names.has(ref.name ?? '')) {
+      return [...replicaSets].some(rs => (e.message ?? '').includes(rs))
+    }
+    return false
+  })
 }
 
 export async function collectLogs(

@@ -39,7 +39,17 @@ export interface Lease {
 }
 
 export class DeployLockBusyError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    // For the report: who holds the lock (a run URL when the holder is a workflow run) and how long this waited.
+    readonly lock: {
+      holder: string
+      runUrl?: string
+      waitedSeconds: number
+      timeoutSeconds: number
+      namespace: string
+    }
+  ) {
     super(message)
     this.name = 'DeployLockBusyError'
   }
@@ -120,7 +130,14 @@ export async function acquireDeployLock(kubectl: Kubectl, options: LockOptions):
       if (waited >= options.timeoutSeconds * 1000) {
         throw new DeployLockBusyError(
           `${describeHolder(existing, namespace)}; waited ${Math.round(waited / 1000)}s (lock_timeout ${options.timeoutSeconds}s). ` +
-            `If that run is gone, its lock lapses within ${LEASE_SECONDS}s; to remove it now: kubectl delete lease ${LOCK_NAME} -n ${namespace}`
+            `If that run is gone, its lock lapses within ${LEASE_SECONDS}s; to remove it now: kubectl delete lease ${LOCK_NAME} -n ${namespace}`,
+          {
+            holder: describeHolder(existing, namespace),
+            runUrl: existing.metadata.annotations?.['deploy-gke-workers/run-url'],
+            waitedSeconds: Math.round(waited / 1000),
+            timeoutSeconds: options.timeoutSeconds,
+            namespace
+          }
         )
       }
       if (reported === 0 || now() - reported >= WAIT_REPORT_MS) {

@@ -19,13 +19,15 @@ import type { Redact } from '../redact.js'
 import type { KubeObject } from '../render/kube-object.js'
 import type { RenderedManifests } from '../render/render-manifests.js'
 import { redactSecrets, toKubectlInput } from '../render/serialize.js'
-import { renderDiagnostics, renderDiagnosticsText } from '../report/diagnostics.js'
+import { renderDiagnosticsText, type ContainerLog } from '../report/diagnostics.js'
+import type { Timeline } from '../report/timeline.js'
+import type { Event } from '../kube/types.js'
 import { checkBeatGuard } from './beat-guard.js'
 import { dryRunCompare } from './plan-compare.js'
-import { collectLogs, eventsFor } from './collect-diagnostics.js'
+import { collectLogs, eventsOfThisRun } from './collect-diagnostics.js'
 import { acquireDeployLock, LEASE_SECONDS, LOCK_NAME, type LockOwner } from './deploy-lock.js'
 import type { PodFailure } from './pod-failures.js'
-import { checkLiveSecrets, checkPermissions, permissionsFor } from './preflight.js'
+import { checkLiveSecrets, checkPermissions, permissionsFor, type PreflightProblem } from './preflight.js'
 import { rollBack, type RollbackStep } from './rollback.js'
 import { REVISION_ANNOTATION } from './rollout-state.js'
 import { runSmokeChecks } from './run-smoke-checks.js'
@@ -53,7 +55,10 @@ export interface DeployOutcome {
   error?: string
   // Set when the run was cancelled: the signal, and the step it was in.
   cancelled?: { reason: string; during: string }
-  diagnosticsMarkdown?: string
+  // What explains a failed rollout: the events of this run's ReplicaSets and pods, failing containers' logs.
+  diagnostics?: { events: Event[]; logs: ContainerLog[] }
+  // Set when the diagnostics could not be collected.
+  diagnosticsError?: string
   failures: PodFailure[]
   revisionsBefore: Record<string, string | undefined>
   revisionsAfter: Record<string, string | undefined>
@@ -61,10 +66,10 @@ export interface DeployOutcome {
 
 export class PreflightError extends Error {
   constructor(
-    readonly problems: string[],
+    readonly problems: PreflightProblem[],
     what = 'Pre-flight checks failed'
   ) {
-    super(`${what}; nothing was changed:\n${problems.map(p => `  - ${p}`).join('\n')}`)
+    super(`${what}; nothing was changed:\n${problems.map(p => `  - ${p.text}`).join('\n')}`)
     this.name = 'PreflightError'
   }
 }
@@ -86,6 +91,8 @@ export interface DeployContext {
   resourceOfKind?: (kind: string, apiVersion: string) => string | undefined
   // Told when this run takes or gives up the deploy lock (the post step releases one left behind).
   onLockHeld?: (held: boolean) => void
+  // Each step's start and end, for the run's picture in the job summary.
+  timeline?: Timeline
   group: <T>(name: string, fn: () => Promise<T>) => Promise<T>
   log: (line: string) => void
   warn: (line: string) => void
@@ -117,8 +124,17 @@ const PHASES: Array<{ name: string; kinds: (kind: string) => boolean }> = [
   }
 ]
 
+// A log group that is also a bar of the run's timeline.
+function timedGroup(context: DeployContext, section: string) {
+  return <T>(name: string, fn: () => Promise<T>): Promise<T> =>
+    context.timeline
+      ? context.timeline.time(section, name, () => context.group(name, fn))
+      : context.group(name, fn)
+}
+
 export async function deploy(context: DeployContext): Promise<DeployOutcome> {
-  const { config, rendered, group, log } = context
+  const { config, rendered, log } = context
+  const group = timedGroup(context, 'Before any change')
   // The deploy's own calls stop when the run is cancelled; the clean-up after it (context.kubectl) does not.
   const kubectl = context.signal ? context.kubectl.withSignal(context.signal) : context.kubectl
   const namespace = config.namespace
@@ -130,10 +146,13 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
   }
   // Everything as it is now, in one read (before any write: a forbidden read is one more pre-flight problem);
   // read again after the lock only if another deploy held it.
-  let readProblem: string | undefined
+  let readProblem: PreflightProblem | undefined
   const live = await getLiveObjects(kubectl, identityInput(objects)).catch((error: unknown) => {
     if (!(error instanceof KubectlError) || !/forbidden/i.test(error.stderr)) throw error
-    readProblem = `the deploy credentials may not read the objects it deploys: ${context.redact(error.stderr.trim())}`
+    readProblem = {
+      kind: 'unreadable',
+      text: `the deploy credentials may not read the objects it deploys: ${context.redact(error.stderr.trim())}`
+    }
     return new Map<string, LiveObjectMeta>()
   })
   await group('Pre-flight checks', async () => {
@@ -215,7 +234,9 @@ async function deployHoldingLock(
   live: Map<string, LiveObjectMeta> | undefined,
   lockLost: () => string | undefined
 ): Promise<DeployOutcome> {
-  const { kubectl, config, rendered, redact, group, log } = context
+  const { kubectl, config, rendered, redact, log } = context
+  const group = timedGroup(context, 'Before any change')
+  const deployGroup = timedGroup(context, 'Deploy')
   const namespace = config.namespace
   const roles = {
     worker: rendered.objects.find(o => o.role === 'worker')?.object.metadata.name,
@@ -247,11 +268,18 @@ async function deployHoldingLock(
         error instanceof KubectlError
           ? redact(error.stderr.trim() || error.message)
           : (error as Error).message
-      throw new PreflightError([reason], 'The cluster rejected the manifests in a server-side dry run')
+      throw new PreflightError(
+        [{ kind: 'rejected', text: reason }],
+        'The cluster rejected the manifests in a server-side dry run'
+      )
     }
   })
   const lost = lockLost()
-  if (lost) throw new PreflightError([lost], 'The deploy lock was lost before the first write')
+  if (lost)
+    throw new PreflightError(
+      [{ kind: 'lock-lost', text: lost }],
+      'The deploy lock was lost before the first write'
+    )
   const secretWillChange = dryRun.objects.some(a => a.kind === 'Secret' && a.action !== 'unchanged')
   const templateChanges = new Set(
     dryRun.objects.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name)
@@ -302,7 +330,7 @@ async function deployHoldingLock(
   let step = 'the apply'
 
   try {
-    await group('Apply (server-side)', async () => {
+    await deployGroup('Apply (server-side)', async () => {
       for (const item of outcome.applied) log(`${item.kind}/${item.name} ${item.action}`)
       // One kubectl call: it applies the objects one after another in the order given, which is the order
       // they depend on (ServiceAccount, Secret and configuration, Deployments, autoscaling).
@@ -320,23 +348,34 @@ async function deployHoldingLock(
     }
 
     step = 'the rollouts'
-    const watch = await group('Rollouts', () =>
+    const rolloutsStarted = Date.now()
+    const watch = await context.group('Rollouts', () =>
       waitForRollouts(kubectl, { ...watchOptions(deployments), signal: context.signal })
     )
     outcome.rollouts = watch.results
+    addRolloutSteps(context.timeline, 'Rollouts', rolloutsStarted, watch.results)
     snapshot = watch.snapshot
     const podsOf = (name: string | undefined) => watch.results.find(r => r.deployment === name)?.pods ?? []
     if (watch.results.every(r => r.outcome === 'complete')) {
       if (roles.beat) {
+        const guardStarted = Date.now()
         outcome.beatProblems = await checkBeatGuard(kubectl, {
           namespace,
           beatDeployment: roles.beat,
           beatPods: podsOf(roles.beat)
         })
+        context.timeline?.add({
+          section: 'Checks',
+          name: 'beat guard',
+          startMs: guardStarted,
+          endMs: Date.now(),
+          state: outcome.beatProblems.length > 0 ? 'failed' : 'done'
+        })
       }
       if (outcome.beatProblems.length === 0 && config.smokeChecks.length > 0) {
         step = 'the smoke checks'
-        outcome.smoke = await group('Smoke checks', async () => {
+        const smokeStarted = Date.now()
+        outcome.smoke = await context.group('Smoke checks', async () => {
           const results = await runSmokeChecks(kubectl, {
             namespace,
             celeryApp: config.celeryApp,
@@ -350,6 +389,16 @@ async function deployHoldingLock(
           }
           return results
         })
+        // The checks run side by side: each bar starts with the group.
+        for (const r of outcome.smoke) {
+          context.timeline?.add({
+            section: 'Checks',
+            name: r.name,
+            startMs: smokeStarted,
+            endMs: smokeStarted + r.durationMs,
+            state: r.ok ? 'done' : 'failed'
+          })
+        }
       }
     }
   } catch (error) {
@@ -389,9 +438,13 @@ async function deployHoldingLock(
     outcome.headline = failureHeadline(outcome, redact)
     if (snapshot) {
       const seen = snapshot
-      outcome.diagnosticsMarkdown = await group('Diagnostics', () =>
-        diagnose(context, seen, outcome.failures)
-      ).catch((error: unknown) => `Diagnostics could not be collected: ${redact((error as Error).message)}`)
+      try {
+        outcome.diagnostics = await timedGroup(context, 'After the failure')('Diagnostics', () =>
+          diagnose(context, seen, outcome.failures, outcome.rollouts)
+        )
+      } catch (error) {
+        outcome.diagnosticsError = `Diagnostics could not be collected: ${redact((error as Error).message)}`
+      }
     }
     const rollbackSnapshot = await rollBackThisRun(context, outcome, {
       before,
@@ -530,7 +583,7 @@ async function rollBackThisRun(
     watchOptions: (names: string[], prefix?: string) => WaitOptions
   }
 ): Promise<NamespaceSnapshot | undefined> {
-  const { kubectl, config, group, log, redact } = context
+  const { kubectl, config, log, redact } = context
   if (!config.rollbackOnFailure) {
     outcome.notes.push('rollback_on_failure is false: nothing was rolled back')
     return undefined
@@ -539,7 +592,7 @@ async function rollBackThisRun(
     outcome.notes.push('This run changed no Deployment and no Secret: nothing to roll back')
     return undefined
   }
-  return group('Rollback', async () => {
+  return context.group('Rollback', async () => {
     if (changed.secretChanged) {
       const previous = changed.before.get(
         identityKey({ kind: 'Secret', name: config.secretName, namespace: config.namespace })
@@ -566,8 +619,10 @@ async function rollBackThisRun(
     const undone = outcome.rollback.filter(s => s.done).map(s => s.deployment)
     if (undone.length === 0) return undefined
     try {
+      const started = Date.now()
       const watch = await waitForRollouts(kubectl, changed.watchOptions(undone, 'rollback '))
       outcome.rollbackRollouts = watch.results
+      addRolloutSteps(context.timeline, 'Rollback', started, watch.results)
       return watch.snapshot
     } catch (error) {
       outcome.notes.push(`Watching the rollback failed: ${redact((error as Error).message)}`)
@@ -631,18 +686,36 @@ function failureHeadline(outcome: DeployOutcome, redact: Redact): string {
 async function diagnose(
   context: DeployContext,
   snapshot: NamespaceSnapshot,
-  failures: PodFailure[]
-): Promise<string> {
-  const names = new Set<string>()
-  for (const d of snapshot.deployments) names.add(d.metadata.name)
-  for (const rs of snapshot.replicaSets) names.add(rs.metadata.name)
-  for (const p of snapshot.pods) names.add(p.metadata.name)
+  failures: PodFailure[],
+  rollouts: RolloutResult[]
+): Promise<{ events: Event[]; logs: ContainerLog[] }> {
   const logs = await collectLogs(
     context.kubectl,
     context.config.namespace,
     failures.filter(f => f.fatal || (f.restartCount ?? 0) > 0)
   )
-  const input = { failures, events: eventsFor(snapshot, names), logs, redact: context.redact }
-  context.log(renderDiagnosticsText(input))
-  return renderDiagnostics(input)
+  const events = eventsOfThisRun(
+    snapshot,
+    rollouts.map(r => r.deployment)
+  )
+  context.log(renderDiagnosticsText({ failures, events, logs, redact: context.redact }))
+  return { events, logs }
+}
+
+// One bar per watched Deployment: they are watched together, so each starts with the watch.
+function addRolloutSteps(
+  timeline: Timeline | undefined,
+  section: string,
+  startMs: number,
+  results: RolloutResult[]
+): void {
+  for (const r of results) {
+    timeline?.add({
+      section,
+      name: r.deployment,
+      startMs,
+      endMs: startMs + r.durationMs,
+      state: r.outcome === 'complete' ? 'done' : 'failed'
+    })
+  }
 }

@@ -6,6 +6,7 @@
 // validation and defaults consulted) and `kubectl diff`. A pull-request planner with get/list only gets the
 // rendered objects compared with the live ones, and the plan says admission was not consulted.
 
+import { behaviourChanges, type BehaviourChange } from './behaviour-changes.js'
 import { dryRunCompare, unifiedDiff } from './plan-compare.js'
 import type { Kubectl } from '../kube/kubectl.js'
 import { serverSideApply, FIELD_MANAGER, type AppliedObject } from '../kube/apply.js'
@@ -33,6 +34,8 @@ export interface ClusterPlan {
   diff: string
   // Keys of the Secrets the deploy writes: added, removed, or written again (values are not compared).
   secretChanges: SecretKeyChange[]
+  // What would change in the workers' behaviour, for reviewers first.
+  behaviour: BehaviourChange[]
   warnings: string[]
   problems: string[]
   notes: string[]
@@ -62,8 +65,12 @@ export async function planAgainstCluster(
         `the Secret the Deployments need does not exist (namespace ${namespace} is new); give secret_data`
       )
     }
+    const secretChanges = secrets.flatMap(s =>
+      secretKeysOf(s).map(key => ({ secret: s.metadata.name, key, change: 'added' as const }))
+    )
     return {
       namespaceExists: false,
+      behaviour: behaviourChanges(others, new Map(), secretChanges),
       actions: objects.map(o => ({
         kind: o.kind,
         name: o.metadata.name,
@@ -73,9 +80,7 @@ export async function planAgainstCluster(
         applied: redactSecrets(o) as unknown as LiveObjectMeta
       })),
       diff: '',
-      secretChanges: secrets.flatMap(s =>
-        secretKeysOf(s).map(key => ({ secret: s.metadata.name, key, change: 'added' as const }))
-      ),
+      secretChanges,
       warnings: [],
       problems,
       notes
@@ -119,6 +124,7 @@ export async function planAgainstCluster(
     method: mayPatch.allowed ? 'server-side dry run' : 'compared with the live objects',
     ...plan,
     secretChanges,
+    behaviour: behaviourChanges(others, before, secretChanges),
     problems,
     notes
   }

@@ -217,12 +217,11 @@ function pullFailure(
   const latestError = pullEvents
     .filter(e => PULL_ERROR_EVENT.test(e.message ?? ''))
     .sort((a, b) => eventLastSeen(b) - eventLastSeen(a))[0]?.message
-  // ImagePullBackOff's own message is usually just `Back-off pulling image "…"`: the cause is in the event.
+  // ImagePullBackOff's own message is usually just `Back-off pulling image "…"`: the cause is in the event,
+  // which names the image too, so it replaces the back-off message rather than following it.
   const eventCause = latestError?.replace(PULL_ERROR_EVENT, '')
   const message =
-    latestError && eventCause && !waitingMessage.includes(eventCause)
-      ? [waitingMessage, latestError].filter(Boolean).join('; ')
-      : waitingMessage
+    latestError && eventCause && !waitingMessage.includes(eventCause) ? latestError : waitingMessage
 
   // The image reference is not the registry's answer: a tag like `v1.403` or a repository named `denied`
   // must not decide anything.

@@ -8,6 +8,18 @@ import type { Kubectl } from '../kube/kubectl.js'
 import { getOptionalObject, parseObjects } from '../kube/objects.js'
 import { toKubectlInput } from '../render/serialize.js'
 
+// One reason the deploy cannot start, with what a report needs to say what to do about it.
+export interface PreflightProblem {
+  kind: 'forbidden' | 'unreadable' | 'missing-secret' | 'missing-secret-key' | 'rejected' | 'lock-lost'
+  text: string
+  // forbidden: the access the deploy credentials lack, and the authorizer's reason if it gave one.
+  permission?: Permission & { reason?: string }
+  secret?: string
+  key?: string
+  // missing-secret-key: who needs the key (`Deployment/celery-worker container app`).
+  needs?: string
+}
+
 interface LiveSecret {
   metadata: { name: string }
   data?: Record<string, string>
@@ -36,8 +48,8 @@ export async function checkLiveSecrets(
   wholeSecrets: Array<{ object: string; container: string; secret: string }>,
   // The live values reach the pods (and so their logs and errors): the caller masks and redacts them.
   learnSecrets: (values: string[]) => void
-): Promise<string[]> {
-  const problems: string[] = []
+): Promise<PreflightProblem[]> {
+  const problems: PreflightProblem[] = []
   const secretNames = [...new Set([...keys.map(k => k.secret), ...wholeSecrets.map(s => s.secret)])]
   for (const name of secretNames) {
     // The values are never printed: -o json is parsed here, the values go to the masker, the text is dropped.
@@ -50,16 +62,22 @@ export async function checkLiveSecrets(
       )
     }
     if (!secret) {
-      problems.push(
-        `Secret ${name} does not exist in namespace ${namespace}; give secret_data (and db_*) so the action writes it, or create it first`
-      )
+      problems.push({
+        kind: 'missing-secret',
+        secret: name,
+        text: `Secret ${name} does not exist in namespace ${namespace}; give secret_data (and db_*) so the action writes it, or create it first`
+      })
       continue
     }
     const present = new Set(Object.keys(secret.data ?? {}))
     for (const reference of keys.filter(k => k.secret === name && !present.has(k.key))) {
-      problems.push(
-        `${reference.object} container ${reference.container} needs key ${reference.key} of Secret ${name}, which the Secret in the cluster lacks`
-      )
+      problems.push({
+        kind: 'missing-secret-key',
+        secret: name,
+        key: reference.key,
+        needs: `${reference.object} container ${reference.container}`,
+        text: `${reference.object} container ${reference.container} needs key ${reference.key} of Secret ${name}, which the Secret in the cluster lacks`
+      })
     }
   }
   return problems
@@ -134,7 +152,10 @@ export async function canI(
 
 // All the access checks in one kubectl call: a List of SelfSubjectAccessReviews, created at once (kubectl
 // posts each and prints their answers). One process and one discovery instead of one `auth can-i` each.
-export async function checkPermissions(kubectl: Kubectl, permissions: Permission[]): Promise<string[]> {
+export async function checkPermissions(
+  kubectl: Kubectl,
+  permissions: Permission[]
+): Promise<PreflightProblem[]> {
   if (permissions.length === 0) return []
   const reviews = permissions.map(p => ({
     apiVersion: 'authorization.k8s.io/v1',
@@ -158,14 +179,16 @@ export async function checkPermissions(kubectl: Kubectl, permissions: Permission
     }
     status?: { allowed?: boolean; reason?: string }
   }>
-  const problems: string[] = []
+  const problems: PreflightProblem[] = []
   permissions.forEach((p, index) => {
     const answer = answers[index]
     if (answer?.status?.allowed) return
-    const reason = answer?.status?.reason?.trim()
-    problems.push(
-      `the deploy credentials may not ${p.verb} ${p.resource}${p.namespace ? ` in namespace ${p.namespace}` : ' (cluster-wide)'}${reason ? ` (${reason})` : ''}`
-    )
+    const reason = answer?.status?.reason?.trim() || undefined
+    problems.push({
+      kind: 'forbidden',
+      permission: { ...p, ...(reason ? { reason } : {}) },
+      text: `the deploy credentials may not ${p.verb} ${p.resource}${p.namespace ? ` in namespace ${p.namespace}` : ' (cluster-wide)'}${reason ? ` (${reason})` : ''}`
+    })
   })
   return problems
 }

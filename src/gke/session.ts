@@ -43,6 +43,8 @@ export interface OpenGkeSession {
   server: string
   projectId: string
   cluster: GkeCluster
+  /** The service account the credentials act as, when they say (a report's RBAC remedy names it). */
+  identity?: string
   /** Rewrites the kubeconfig's token when it is within the refresh margin of expiry. */
   ensureFresh(): Promise<void>
   /** Removes the kubeconfig (idempotent). */
@@ -108,6 +110,7 @@ export class GkeKubeconfigSession {
       server,
       projectId,
       cluster,
+      ...(source.serviceAccountEmail ? { identity: source.serviceAccountEmail } : {}),
       ensureFresh: async () => {
         if (this.#now() < current.expiresAt.getTime() - this.#marginMs) return
         // Concurrent kubectl calls share one refresh rather than racing renames.

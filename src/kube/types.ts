@@ -45,6 +45,16 @@ export interface Container {
   resources?: ResourceRequirements
   /** `Always` on an init container makes it a native sidecar (Kubernetes 1.29+). */
   restartPolicy?: string
+  readinessProbe?: Probe
+  livenessProbe?: Probe
+  startupProbe?: Probe
+}
+
+export interface Probe {
+  exec?: { command?: string[] }
+  httpGet?: { path?: string; port?: number | string }
+  tcpSocket?: { port?: number | string }
+  grpc?: { port?: number }
 }
 
 export interface PodSpec {

@@ -1,8 +1,9 @@
-// The job summary (and PR comment) of a dry run against the cluster: per object what server-side apply would
-// do, the rollouts it would cause, and kubectl diff's view, all escaped and redacted.
+// The job summary (and PR comment) of a dry run against the cluster: first what would change in the workers'
+// behaviour (what a reviewer looks for), then per object what server-side apply would do and the rollouts it
+// would cause, kubectl diff's view folded last; all escaped and redacted.
 
 import type { ClusterPlan } from '../deploy/plan.js'
-import { codeBlock, details, inline, table } from './markdown.js'
+import { codeBlock, details, inline, runLink, table } from './markdown.js'
 
 export interface ClusterPlanSummaryInput {
   plan: ClusterPlan
@@ -10,6 +11,8 @@ export interface ClusterPlanSummaryInput {
   namespace: string
   reason: string
   manifestsPath: string
+  // The workflow run that made the plan, linked from the comment.
+  runUrl?: string
 }
 
 export const PLAN_COMMENT_MARKER = '<!-- deploy-gke-workers:plan -->'
@@ -40,11 +43,20 @@ export function renderClusterPlanSummary(input: ClusterPlanSummaryInput): string
       (rolls.length > 0 ? ` Pods would roll: ${rolls.map(inline).join(', ')}.` : '') +
       (plan.method ? ` Planned by ${plan.method}.` : '')
   )
+  parts.push('### What changes in behaviour')
+  parts.push(
+    plan.behaviour.length > 0
+      ? table(
+          ['object', 'change', 'now', 'after the deploy'],
+          plan.behaviour.map(c => [c.object, c.what, c.from || '–', c.to])
+        )
+      : 'Nothing that changes what the workers do (image, replicas, autoscaling, environment, Secret keys, resources, command).'
+  )
   if (plan.problems.length > 0) {
     parts.push('### Problems a deploy would hit')
     parts.push(plan.problems.map(p => `- ${inline(p)}`).join('\n'))
   }
-  parts.push('### Plan')
+  parts.push('### Plan per object')
   parts.push(
     table(
       ['kind', 'name', 'would be', 'pods roll'],
@@ -52,15 +64,17 @@ export function renderClusterPlanSummary(input: ClusterPlanSummaryInput): string
     )
   )
   if (plan.secretChanges.length > 0) {
-    parts.push('### Secret keys (values never read)')
     parts.push(
-      table(
-        ['Secret', 'key', 'would be'],
-        plan.secretChanges.map(c => [
-          c.secret,
-          c.key,
-          c.change === 'written' ? 'written (value not compared)' : c.change
-        ])
+      details(
+        `Secret keys (${plan.secretChanges.length}; values never read)`,
+        table(
+          ['Secret', 'key', 'would be'],
+          plan.secretChanges.map(c => [
+            c.secret,
+            c.key,
+            c.change === 'written' ? 'written (value not compared)' : c.change
+          ])
+        )
       )
     )
   }
@@ -69,8 +83,11 @@ export function renderClusterPlanSummary(input: ClusterPlanSummaryInput): string
     parts.push(plan.warnings.map(w => `- ${inline(w)}`).join('\n'))
   }
   if (plan.notes.length > 0) parts.push(plan.notes.map(n => `- ${inline(n)}`).join('\n'))
+  const run = runLink(input.runUrl)
+  parts.push(
+    `Rendered manifests (Secret values redacted): <code>${inline(input.manifestsPath)}</code>${run ? ` · planned by ${run}` : ''}`
+  )
   if (plan.diff.trim() !== '')
     parts.push(details('diff against the cluster (Secrets left out)', codeBlock(plan.diff, 'diff')))
-  parts.push(`Rendered manifests (Secret values redacted): <code>${inline(input.manifestsPath)}</code>`)
   return parts.join('\n\n') + '\n'
 }

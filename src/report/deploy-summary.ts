@@ -1,10 +1,14 @@
-// The job summary of a deploy: outcome first, then what changed, how the rollouts went, the smoke checks and,
-// when something failed, the diagnostics and what was rolled back. Everything shown is escaped.
+// The job summary of a deploy. A failed run opens with why (one line of cause and one of remedy per finding,
+// with links to the logs), then what was undone, a picture of the run, and the tables; the evidence (pods,
+// events, logs) comes last, folded. A good run opens with what it deployed. Everything shown is escaped.
 
 import type { DeployOutcome } from '../deploy/deploy.js'
-import { summarizeFailure } from '../deploy/pod-failures.js'
 import type { Redact } from '../redact.js'
-import { codeBlock, inline, table } from './markdown.js'
+import { renderDiagnostics } from './diagnostics.js'
+import type { Finding } from './finding.js'
+import { headlineMarkdown, type LinkContext } from './headline.js'
+import { inline, table } from './markdown.js'
+import { timelineBlock, type TimelineStep } from './timeline.js'
 
 export const STATUS_ICON: Record<DeployOutcome['status'], string> = {
   deployed: '✅',
@@ -14,13 +18,28 @@ export const STATUS_ICON: Record<DeployOutcome['status'], string> = {
   failed: '❌'
 }
 
-export function renderDeploySummary(
-  outcome: DeployOutcome,
-  context: { image: string; namespace: string; redact: Redact }
-): string {
+export interface DeploySummaryContext {
+  image: string
+  namespace: string
+  redact: Redact
+  /** Why the run failed, already redacted (explain-outcome.ts); empty for a good run. */
+  findings: Finding[]
+  links?: LinkContext
+  timeline: TimelineStep[]
+}
+
+export function renderDeploySummary(outcome: DeployOutcome, context: DeploySummaryContext): string {
+  const { redact } = context
   const parts: string[] = []
   parts.push(`## ${STATUS_ICON[outcome.status]} deploy-gke-workers: ${outcome.status}`)
-  parts.push(inline(outcome.headline))
+  if (context.findings.length > 0) {
+    parts.push(headlineMarkdown(context.findings, context.links))
+    parts.push(inline(afterTheFailure(outcome)))
+  } else {
+    parts.push(inline(redact(outcome.headline)))
+  }
+  const timeline = timelineBlock(context.timeline)
+  if (timeline) parts.push(timeline)
   parts.push(
     table(
       ['', ''],
@@ -35,23 +54,32 @@ export function renderDeploySummary(
     )
   )
 
-  if (outcome.error !== undefined) {
-    parts.push('### Error')
-    parts.push(codeBlock(context.redact(outcome.error)))
-  }
-  if (outcome.failures.some(f => f.fatal) || outcome.rollouts.some(r => r.outcome !== 'complete')) {
-    parts.push('### What broke')
-    const lines = outcome.rollouts
-      .filter(r => r.outcome !== 'complete')
-      .map(
-        r =>
-          `- **${inline(r.deployment)}**: ${r.outcome} after ${seconds(r.durationMs)}: ${inline(context.redact(r.message))}`
+  if (outcome.rollouts.length > 0) {
+    parts.push('### Rollouts')
+    parts.push(
+      table(
+        ['Deployment', 'result', 'time', 'revision'],
+        outcome.rollouts.map(r => [r.deployment, r.outcome, seconds(r.durationMs), r.revision ?? ''])
       )
-    for (const failure of outcome.failures.filter(f => f.fatal))
-      lines.push(`- ${inline(context.redact(summarizeFailure(failure)))}`)
-    parts.push(lines.join('\n'))
+    )
   }
-  if (outcome.rollback.length > 0 || outcome.status === 'rolled-back') {
+  if (outcome.smoke.length > 0) {
+    parts.push('### Smoke checks')
+    parts.push(
+      table(
+        ['check', 'pod', 'result', 'time', 'detail'],
+        outcome.smoke.map(s => [
+          s.name,
+          s.pod,
+          s.ok ? 'pass' : 'FAIL',
+          `${s.durationMs} ms`,
+          // A failed check's detail is the finding's cause above.
+          s.ok ? redact(s.detail) : 'see above'
+        ])
+      )
+    )
+  }
+  if (outcome.rollback.length > 0) {
     parts.push('### Rollback')
     parts.push(
       table(
@@ -62,7 +90,7 @@ export function renderDeploySummary(
             step.done && watch
               ? `${step.message}; rollout ${watch.outcome} in ${seconds(watch.durationMs)}`
               : step.message
-          return [step.deployment, step.toRevision ?? '–', context.redact(result)]
+          return [step.deployment, step.toRevision ?? '–', redact(result)]
         })
       )
     )
@@ -86,53 +114,53 @@ export function renderDeploySummary(
       outcome.restarted.map(r => `- ${inline(r.deployment)} restarted: ${inline(r.reason)}`).join('\n')
     )
   }
-
-  if (outcome.rollouts.length > 0) {
-    parts.push('### Rollouts')
-    parts.push(
-      table(
-        ['Deployment', 'result', 'time', 'revision', 'detail'],
-        outcome.rollouts.map(r => [
-          r.deployment,
-          r.outcome,
-          seconds(r.durationMs),
-          r.revision ?? '',
-          context.redact(r.message)
-        ])
-      )
-    )
-  }
-  if (outcome.beatProblems.length > 0) {
-    parts.push('### Beat guard')
-    parts.push(outcome.beatProblems.map(p => `- ${inline(context.redact(p))}`).join('\n'))
-  }
-  if (outcome.smoke.length > 0) {
-    parts.push('### Smoke checks')
-    parts.push(
-      table(
-        ['check', 'pod', 'result', 'time', 'detail'],
-        outcome.smoke.map(s => [
-          s.name,
-          s.pod,
-          s.ok ? 'pass' : 'FAIL',
-          `${s.durationMs} ms`,
-          context.redact(s.detail)
-        ])
-      )
-    )
-  }
   if (outcome.warnings.length > 0) {
     parts.push('### Warnings from the API server')
-    parts.push(outcome.warnings.map(w => `- ${inline(context.redact(w))}`).join('\n'))
+    parts.push(outcome.warnings.map(w => `- ${inline(redact(w))}`).join('\n'))
   }
   if (outcome.notes.length > 0) {
     parts.push('### Notes')
-    parts.push(outcome.notes.map(n => `- ${inline(context.redact(n))}`).join('\n'))
+    parts.push(outcome.notes.map(n => `- ${inline(redact(n))}`).join('\n'))
   }
-  if (outcome.diagnosticsMarkdown) parts.push(outcome.diagnosticsMarkdown)
+  if (outcome.diagnostics) {
+    parts.push(renderDiagnostics({ failures: outcome.failures, ...outcome.diagnostics, redact }))
+  } else if (outcome.diagnosticsError) {
+    parts.push(inline(redact(outcome.diagnosticsError)))
+  }
   return parts.join('\n\n') + '\n'
+}
+
+// One sentence on the state the failure left: undone, or not and why.
+function afterTheFailure(outcome: DeployOutcome): string {
+  if (outcome.status === 'rolled-back') {
+    const to = outcome.rollback.map(s => `${s.deployment} to revision ${s.toRevision ?? '?'}`)
+    return `Rolled back: ${to.join(', ')}; the rollouts completed.`
+  }
+  if (outcome.status === 'cancelled') return outcome.headline
+  if (outcome.rollback.some(s => !s.done) || outcome.rollbackRollouts.some(r => r.outcome !== 'complete')) {
+    return 'The rollback did not complete: see Rollback below.'
+  }
+  const note = outcome.notes.find(n => /nothing (was|to) roll/i.test(n))
+  return note ? `Not rolled back: ${note}.` : 'Not rolled back.'
 }
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`
+}
+
+/** The summary of a run that stopped before its first write: why, every problem, and how far it got. */
+export function renderStoppedSummary(input: {
+  findings: Finding[]
+  problems: string[]
+  timeline: TimelineStep[]
+}): string {
+  const parts = [`## ${STATUS_ICON.failed} deploy-gke-workers: failed`]
+  parts.push(headlineMarkdown(input.findings))
+  if (input.problems.length > 1) {
+    parts.push('### Every problem')
+    parts.push(input.problems.map(p => `- ${inline(p)}`).join('\n'))
+  }
+  const timeline = timelineBlock(input.timeline)
+  if (timeline) parts.push(timeline)
+  return parts.join('\n\n') + '\n'
 }

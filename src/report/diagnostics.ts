@@ -27,10 +27,12 @@ const DEFAULT_LOG_LINES = 40
 const MAX_LINE_CHARS = 1000
 const MAX_MESSAGE_CHARS = 2000
 // eslint-disable-next-line no-control-regex
-const TERMINAL_ESCAPES = /\x1b\[[0-9;?]*[A-Za-z]/g
+export const TERMINAL_ESCAPES = /\x1b\[[0-9;?]*[A-Za-z]/g
 // Everything below space except tab and newline (a carriage return would let a line overwrite itself).
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARACTERS = /[\x00-\x08\x0b-\x1f\x7f]/g
+
+const PULL_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff'])
 
 interface EventRow {
   type: string
@@ -107,19 +109,43 @@ function failureRows(failures: PodFailure[], redact: (text: string) => string): 
   ])
 }
 
+// Events that only repeat a failing pod's row: the kubelet's `Error: ImagePullBackOff` restates the reason,
+// `Back-off pulling image …` / `Back-off restarting failed container …` the back-off, and the pull error the
+// row already quotes. Said once, in the row.
+function repeatsAFailure(event: EventRow, failures: PodFailure[], redact: (text: string) => string): boolean {
+  const ofPod = failures.filter(f => event.object === redact(`Pod/${f.pod}`))
+  if (ofPod.length === 0) return false
+  // ErrImagePull and ImagePullBackOff are two moments of one failed pull.
+  const reasons = ofPod.flatMap(f => (PULL_REASONS.has(f.reason) ? [...PULL_REASONS] : [f.reason]))
+  if (reasons.some(reason => event.message === `Error: ${redact(reason)}`)) return true
+  if (/^Back-off (pulling image|restarting failed container)/.test(event.message)) return true
+  // The same words either way round: a row quoting the event, or an event wrapping the row's message
+  // (`Failed to pull image "…": ` + what ErrImagePull says).
+  return ofPod.some(f => {
+    const row = redact(f.message).trim()
+    return (
+      (event.message !== '' && row.includes(event.message)) ||
+      (row.length >= 20 && event.message.includes(row))
+    )
+  })
+}
+
 /**
- * Failure diagnostics for the job summary (Markdown with HTML blocks): failing pods, then Warning events,
- * then Normal events and each failing container's log tail in collapsible blocks.
+ * Failure diagnostics for the job summary (Markdown with HTML blocks), each part folded: the failing pods,
+ * the Warning events they do not already say, the rest of this run's events, and each failing container's
+ * log tail. The headline above them says why the run failed; these are the evidence.
  */
 export function renderDiagnostics(input: DiagnosticsInput): string {
   const { redact } = input
   const maxLines = input.maxLogLines ?? DEFAULT_LOG_LINES
-  const sections: string[] = ['### Rollout diagnostics']
+  const sections: string[] = ['### Diagnostics']
 
-  sections.push('#### Failing pods')
   if (input.failures.length > 0) {
     sections.push(
-      table(['Pod', 'Container', 'Reason', 'Restarts', 'Message'], failureRows(input.failures, redact))
+      details(
+        `Failing pods (${input.failures.length})`,
+        table(['Pod', 'Container', 'Reason', 'Restarts', 'Message'], failureRows(input.failures, redact))
+      )
     )
   } else {
     sections.push('No failing pods were found.')
@@ -131,17 +157,18 @@ export function renderDiagnostics(input: DiagnosticsInput): string {
       ['Last seen', 'Object', 'Reason', 'Count', 'Message'],
       list.map(e => [formatTime(e.lastSeen), e.object, e.reason, String(e.count), e.message])
     )
-  const warnings = rows.filter(e => e.type === 'Warning')
-  const others = rows.filter(e => e.type !== 'Warning')
-  sections.push('#### Warning events')
-  sections.push(warnings.length > 0 ? eventTable(warnings) : 'No warning events.')
-  if (others.length > 0) sections.push(details(`Normal events (${others.length})`, eventTable(others)))
+  const warnings = rows.filter(e => e.type === 'Warning' && !repeatsAFailure(e, input.failures, redact))
+  const others = rows.filter(e => e.type !== 'Warning' && !repeatsAFailure(e, input.failures, redact))
+  if (warnings.length > 0)
+    sections.push(details(`Other warning events (${warnings.length})`, eventTable(warnings)))
+  if (others.length > 0)
+    sections.push(details(`Normal events of this run (${others.length})`, eventTable(others)))
 
-  if (input.logs.length > 0) sections.push('#### Container logs')
   for (const log of input.logs) {
     const { lines, dropped } = logTail(log.text, redact, maxLines)
     const title = redact(logTitle(log))
-    const summary = lines.length === 0 ? `${title}: no output` : `${title}: last ${lines.length} lines`
+    const summary =
+      lines.length === 0 ? `Log of ${title}: no output` : `Log of ${title}: last ${lines.length} lines`
     const note = dropped > 0 ? `${inline(`(${dropped} earlier lines not shown)`)}\n\n` : ''
     sections.push(
       details(summary, lines.length === 0 ? '_(empty log)_' : `${note}${codeBlock(lines.join('\n'), 'text')}`)
@@ -171,9 +198,9 @@ export function renderDiagnosticsText(input: DiagnosticsInput): string {
     quote(
       `${formatTime(e.lastSeen)} ${e.object} ${e.reason}${e.count > 1 ? ` (x${e.count})` : ''}: ${oneLine(e.message)}`
     )
-  const warnings = rows.filter(e => e.type === 'Warning')
-  const others = rows.filter(e => e.type !== 'Warning')
-  out.push(warnings.length > 0 ? 'Warning events (newest first):' : 'No warning events.')
+  const warnings = rows.filter(e => e.type === 'Warning' && !repeatsAFailure(e, input.failures, redact))
+  const others = rows.filter(e => e.type !== 'Warning' && !repeatsAFailure(e, input.failures, redact))
+  out.push(warnings.length > 0 ? 'Other warning events (newest first):' : 'No other warning events.')
   out.push(...warnings.map(eventLine))
   if (others.length > 0) out.push('Normal events (newest first):', ...others.map(eventLine))
 

@@ -56,3 +56,9 @@ export function truncateMarkdown(markdown: string, maxBytes: number, note: strin
   for (; openDetails > 0; openDetails--) kept.push('', '</details>')
   return `${kept.join('\n')}${tail}`
 }
+
+// The run's URL comes from the runner's environment; only a plain http(s) URL becomes a link.
+export function runLink(url: string | undefined): string | undefined {
+  if (!url || !/^https?:\/\/[^\s<>()[\]"'`]+$/.test(url)) return undefined
+  return `[this workflow run](${url})`
+}

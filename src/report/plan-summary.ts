@@ -3,7 +3,7 @@
 import type { RenderedManifests } from '../render/render-manifests.js'
 import { describeObject } from '../render/kube-object.js'
 import { redactSecrets, toPortableYaml } from '../render/serialize.js'
-import { codeBlock, details, inline, table } from './markdown.js'
+import { codeBlock, details, inline, runLink, table } from './markdown.js'
 
 export interface InputRow {
   name: string
@@ -21,6 +21,7 @@ export interface PlanSummaryInput {
   manifestsPath: string
   // Per object, the diff against the cluster (cluster mode); absent offline.
   diffs?: Map<string, string>
+  runUrl?: string
 }
 
 export function renderPlanSummary(plan: PlanSummaryInput): string {
@@ -65,6 +66,9 @@ export function renderPlanSummary(plan: PlanSummaryInput): string {
       plan.inputs.map(row => [row.name, row.secret ? '***' : row.value])
     )
   )
-  parts.push(`Rendered manifests (Secret values redacted): <code>${inline(plan.manifestsPath)}</code>`)
+  const run = runLink(plan.runUrl)
+  parts.push(
+    `Rendered manifests (Secret values redacted): <code>${inline(plan.manifestsPath)}</code>${run ? ` · planned by ${run}` : ''}`
+  )
   return parts.join('\n\n') + '\n'
 }

@@ -35,7 +35,26 @@ export const FAST_TIMING: KubeletTiming = {
 
 export const STAGE_CONDITION = 'rig.deploy-gke-workers.test/kubelet'
 const MAX_BACK_OFF_MS = 300_000
-const FAILING = [SCENARIO_MARKERS.imageNotFound, SCENARIO_MARKERS.crashLoop, SCENARIO_MARKERS.oomKilled]
+const FAILING = [
+  SCENARIO_MARKERS.imageNotFound,
+  SCENARIO_MARKERS.imageDenied,
+  SCENARIO_MARKERS.crashLoop,
+  SCENARIO_MARKERS.oomKilled
+]
+// What containerd says when a pull fails, per scenario (printf formats; each %q / %s is the image reference).
+const PULL_ERRORS = {
+  [SCENARIO_MARKERS.imageNotFound]: {
+    format:
+      'rpc error: code = NotFound desc = failed to pull and unpack image %q: failed to resolve reference %q: %s: not found',
+    references: 3
+  },
+  // The registry refuses the node's token (Artifact Registry without roles/artifactregistry.reader).
+  [SCENARIO_MARKERS.imageDenied]: {
+    format:
+      'rpc error: code = Unknown desc = failed to pull and unpack image %q: failed to resolve reference %q: failed to authorize: failed to fetch oauth token: unexpected status: 403 Forbidden',
+    references: 2
+  }
+}
 
 const q = (text: string): string => JSON.stringify(text)
 // Go template: the container's status before this stage (an empty dict for a new container).
@@ -332,10 +351,14 @@ function backOffDelay(marker: string, timing: KubeletTiming): string {
   return `"\\([${timing.backOffBaseMs} * pow(2; (${counts}) - 1), ${MAX_BACK_OFF_MS}] | min | floor)ms"`
 }
 
-function imageNotFound(timing: KubeletTiming): string[] {
-  const marker = SCENARIO_MARKERS.imageNotFound
+function pullFailure(
+  timing: KubeletTiming,
+  marker: typeof SCENARIO_MARKERS.imageNotFound | typeof SCENARIO_MARKERS.imageDenied
+): string[] {
   const reference = '$targetImage'
-  const pullError = `{{ printf "rpc error: code = NotFound desc = failed to pull and unpack image %q: failed to resolve reference %q: %s: not found" ${reference} ${reference} ${reference} | Quote }}`
+  const { format, references } = PULL_ERRORS[marker]
+  const printf = `printf ${q(format)}${` ${reference}`.repeat(references)}`
+  const pullError = `{{ ${printf} | Quote }}`
   const statusFor = (state: string, stageName: string) => `{{PRELUDE}}
 phase: Pending
 ${conditions({ initialized: `{{ if eq $targetList "initContainers" }}"False"{{ else }}"True"{{ end }}`, ready: '"False"', stage: stageName })}{{ if .spec.initContainers }}
@@ -349,7 +372,7 @@ ${containerStatus({ ready: 'false', started: 'false', state: `{{ if eq .name $ta
 `
   return [
     stage(
-      'pod-image-not-found-pull-failed',
+      `pod-${marker}-pull-failed`,
       selector({ scenario: [marker], from: ['Created', 'PullBackOff'] }),
       timing.pullBackOffMs,
       [
@@ -357,14 +380,14 @@ ${containerStatus({ ready: 'false', started: 'false', state: `{{ if eq .name $ta
         event({
           type: 'Warning',
           reason: 'Failed',
-          message: `{{ printf "Failed to pull image %q: %s" ${reference} (printf "rpc error: code = NotFound desc = failed to pull and unpack image %q: failed to resolve reference %q: %s: not found" ${reference} ${reference} ${reference}) | Quote }}`
+          message: `{{ printf "Failed to pull image %q: %s" ${reference} (${printf}) | Quote }}`
         }),
         event({ type: 'Warning', reason: 'Failed', message: '"Error: ErrImagePull"' })
       ],
       marker
     ),
     stage(
-      'pod-image-not-found-back-off',
+      `pod-${marker}-back-off`,
       selector({ scenario: [marker], from: ['PullFailed'] }),
       timing.pullBackOffMs,
       [
@@ -491,7 +514,8 @@ export function kubeletStages(timing: KubeletTiming = FAST_TIMING): string {
       crashed(marker, timing),
       started(`pod-${marker}-restarted`, [marker], ['Crashed'], backOffDelay(marker, timing), marker)
     ]),
-    ...imageNotFound(timing),
+    ...pullFailure(timing, SCENARIO_MARKERS.imageNotFound),
+    ...pullFailure(timing, SCENARIO_MARKERS.imageDenied),
     terminating(timing)
   ]
   return documents.join('---\n')

@@ -5,7 +5,7 @@ import { markerOfImage, SCENARIO_MARKERS } from '../scenario-images.js'
 export type PodScenario =
   | { kind: 'healthy'; readyAfterMs?: number }
   | { kind: 'pending'; forMs: number; then?: PodScenario }
-  | { kind: 'imagePullBackOff' }
+  | { kind: 'imagePullBackOff'; answer?: 'not-found' | 'denied' }
   | { kind: 'crashLoop'; container: string; exitCode?: number; log?: string }
   | { kind: 'oomKilled'; container: string }
   | { kind: 'neverReady' }
@@ -39,6 +39,8 @@ export function scenarioFromMarkers(
     switch (markerOfImage(container.image)) {
       case SCENARIO_MARKERS.imageNotFound:
         return { kind: 'imagePullBackOff' }
+      case SCENARIO_MARKERS.imageDenied:
+        return { kind: 'imagePullBackOff', answer: 'denied' }
       case SCENARIO_MARKERS.crashLoop:
         return { kind: 'crashLoop', container: container.name, exitCode: 1 }
       case SCENARIO_MARKERS.oomKilled:

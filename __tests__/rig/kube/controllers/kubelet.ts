@@ -392,10 +392,12 @@ export class Kubelet {
             waitingReason === 'ContainerCreating' ||
             waitingReason === 'PodInitializing'
           ) {
-            const msg = `failed to pull and unpack image "${c.image}": failed to resolve reference "${c.image}": ${c.image}: not found`
-            c.state = {
-              waiting: { reason: 'ErrImagePull', message: `rpc error: code = NotFound desc = ${msg}` }
-            }
+            // containerd's words, as the control-plane rig's kubelet stand-in says them (kubelet-stages.ts).
+            const denied = sim.scenario.kind === 'imagePullBackOff' && sim.scenario.answer === 'denied'
+            const msg = denied
+              ? `rpc error: code = Unknown desc = failed to pull and unpack image "${c.image}": failed to resolve reference "${c.image}": failed to authorize: failed to fetch oauth token: unexpected status: 403 Forbidden`
+              : `rpc error: code = NotFound desc = failed to pull and unpack image "${c.image}": failed to resolve reference "${c.image}": ${c.image}: not found`
+            c.state = { waiting: { reason: 'ErrImagePull', message: msg } }
             c.nextStartAtMs = now + 3 * tick
             this.events.record(
               pod,
@@ -409,7 +411,7 @@ export class Kubelet {
               pod,
               'Warning',
               'Failed',
-              `Failed to pull image "${c.image}": rpc error: code = NotFound desc = ${msg}`,
+              `Failed to pull image "${c.image}": ${msg}`,
               'kubelet',
               this.fieldPath(sim, c)
             )

@@ -1,0 +1,189 @@
+// The few lines of a plan that change what the workers do, for a reviewer to read before the per-object plan
+// and the raw diff: the image, replicas and autoscaling bounds, the environment variables and Secret keys
+// added or removed, resources, the command. Compared field by field between the live objects and the rendered
+// ones; everything else a diff may show (labels, annotations, defaults) is not behaviour.
+
+import { identityKey, type LiveObjectMeta } from '../kube/objects.js'
+import { parseQuantity } from '../kube/quantity.js'
+import type { KubeObject } from '../render/kube-object.js'
+import type { SecretKeyChange } from './plan.js'
+
+export interface BehaviourChange {
+  /** `Deployment/celery-worker` */
+  object: string
+  /** `image (app)`, `replicas`, `autoscaling`, `env (app)`, `Secret keys`, `resources (app)`, `command (app)` */
+  what: string
+  /** As it is now; empty for something new. */
+  from: string
+  /** As the deploy would leave it. */
+  to: string
+}
+
+interface ContainerShape {
+  name: string
+  image?: string
+  command?: string[]
+  args?: string[]
+  env?: Array<{ name: string }>
+  envFrom?: Array<{ secretRef?: { name?: string }; configMapRef?: { name?: string } }>
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> }
+}
+
+interface WorkloadShape {
+  spec?: {
+    replicas?: number
+    template?: { spec?: { containers?: ContainerShape[]; initContainers?: ContainerShape[] } }
+    minReplicas?: number
+    maxReplicas?: number
+    metrics?: Array<{ resource?: { name?: string; target?: { averageUtilization?: number } } }>
+  }
+}
+
+export function behaviourChanges(
+  objects: KubeObject[],
+  live: Map<string, LiveObjectMeta>,
+  secretChanges: SecretKeyChange[]
+): BehaviourChange[] {
+  const changes: BehaviourChange[] = []
+  for (const object of objects) {
+    const name = `${object.kind}/${object.metadata.name}`
+    const current = live.get(
+      identityKey({ kind: object.kind, name: object.metadata.name, namespace: object.metadata.namespace })
+    ) as unknown as WorkloadShape | undefined
+    const desired = object as unknown as WorkloadShape
+    if (object.kind === 'Deployment') changes.push(...deploymentChanges(name, current, desired))
+    if (object.kind === 'HorizontalPodAutoscaler') changes.push(...autoscalerChanges(name, current, desired))
+  }
+  const bySecret = new Map<string, SecretKeyChange[]>()
+  for (const change of secretChanges)
+    bySecret.set(change.secret, [...(bySecret.get(change.secret) ?? []), change])
+  for (const [secret, keys] of bySecret) {
+    const added = keys.filter(k => k.change === 'added').map(k => `+ ${k.key}`)
+    const removed = keys.filter(k => k.change === 'removed').map(k => `− ${k.key}`)
+    if (added.length + removed.length === 0) continue
+    changes.push({
+      object: `Secret/${secret}`,
+      what: 'Secret keys',
+      from: '',
+      to: [...added, ...removed].join(', ')
+    })
+  }
+  return changes
+}
+
+function deploymentChanges(
+  name: string,
+  current: WorkloadShape | undefined,
+  desired: WorkloadShape
+): BehaviourChange[] {
+  const wanted = containersOf(desired)
+  if (!current) {
+    const app = wanted.find(c => c.name === 'app') ?? wanted[0]
+    return [{ object: name, what: 'created', from: '', to: app?.image ? `image ${app.image}` : 'new' }]
+  }
+  const changes: BehaviourChange[] = []
+  const now = containersOf(current)
+  if (desired.spec?.replicas !== undefined && desired.spec.replicas !== (current.spec?.replicas ?? 1)) {
+    changes.push({
+      object: name,
+      what: 'replicas',
+      from: String(current.spec?.replicas ?? 1),
+      to: String(desired.spec.replicas)
+    })
+  }
+  for (const container of wanted) {
+    const before = now.find(c => c.name === container.name)
+    const what = (field: string) => `${field} (${container.name})`
+    if (!before) {
+      changes.push({
+        object: name,
+        what: what('container'),
+        from: '',
+        to: `added, image ${container.image ?? ''}`
+      })
+      continue
+    }
+    if (container.image !== before.image) {
+      changes.push({ object: name, what: what('image'), from: before.image ?? '', to: container.image ?? '' })
+    }
+    const command = (c: ContainerShape) => [...(c.command ?? []), ...(c.args ?? [])].join(' ')
+    if (command(container) !== command(before)) {
+      changes.push({ object: name, what: what('command'), from: command(before), to: command(container) })
+    }
+    const env = keyChanges(envNames(before), envNames(container))
+    if (env) changes.push({ object: name, what: what('env'), from: '', to: env })
+    if (!sameResources(container, before)) {
+      changes.push({
+        object: name,
+        what: what('resources'),
+        from: resources(before),
+        to: resources(container)
+      })
+    }
+  }
+  for (const gone of now.filter(c => !wanted.some(w => w.name === c.name))) {
+    changes.push({ object: name, what: `container (${gone.name})`, from: gone.image ?? '', to: 'removed' })
+  }
+  return changes
+}
+
+function autoscalerChanges(
+  name: string,
+  current: WorkloadShape | undefined,
+  desired: WorkloadShape
+): BehaviourChange[] {
+  const describe = (hpa: WorkloadShape) => {
+    const cpu = hpa.spec?.metrics?.find(m => m.resource?.name === 'cpu')?.resource?.target?.averageUtilization
+    return `${hpa.spec?.minReplicas ?? 1}–${hpa.spec?.maxReplicas ?? '?'} replicas${cpu !== undefined ? ` at ${cpu}% CPU` : ''}`
+  }
+  const to = describe(desired)
+  if (!current) return [{ object: name, what: 'autoscaling', from: '', to }]
+  const from = describe(current)
+  return from === to ? [] : [{ object: name, what: 'autoscaling', from, to }]
+}
+
+function containersOf(workload: WorkloadShape): ContainerShape[] {
+  const spec = workload.spec?.template?.spec
+  return [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])]
+}
+
+function envNames(container: ContainerShape): string[] {
+  return [
+    ...(container.env ?? []).map(e => e.name),
+    ...(container.envFrom ?? []).map(e =>
+      e.secretRef?.name
+        ? `all of Secret ${e.secretRef.name}`
+        : `all of ConfigMap ${e.configMapRef?.name ?? ''}`
+    )
+  ]
+}
+
+function keyChanges(before: string[], after: string[]): string | undefined {
+  const added = after.filter(k => !before.includes(k)).map(k => `+ ${k}`)
+  const removed = before.filter(k => !after.includes(k)).map(k => `− ${k}`)
+  return added.length + removed.length > 0 ? [...added, ...removed].join(', ') : undefined
+}
+
+// By value: the server writes quantities in its own form (`0.5` comes back as `500m`).
+function sameResources(a: ContainerShape, b: ContainerShape): boolean {
+  const same = (x: Record<string, string> = {}, y: Record<string, string> = {}) => {
+    const keys = new Set([...Object.keys(x), ...Object.keys(y)])
+    return [...keys].every(
+      k => x[k] === y[k] || (parseQuantity(x[k]) ?? NaN) === (parseQuantity(y[k]) ?? NaN)
+    )
+  }
+  return same(a.resources?.requests, b.resources?.requests) && same(a.resources?.limits, b.resources?.limits)
+}
+
+// `requests cpu 250m, memory 512Mi; limits memory 1Gi`: the fields set, in a fixed order.
+function resources(container: ContainerShape): string {
+  const part = (label: string, values: Record<string, string> | undefined) => {
+    const entries = Object.entries(values ?? {}).sort(([a], [b]) => a.localeCompare(b))
+    return entries.length > 0 ? `${label} ${entries.map(([k, v]) => `${k} ${v}`).join(', ')}` : ''
+  }
+  return (
+    [part('requests', container.resources?.requests), part('limits', container.resources?.limits)]
+      .filter(Boolean)
+      .join('; ') || 'none'
+  )
+}

@@ -1,11 +1,13 @@
 // `npm run docs:samples`: the job summaries the README shows, as the action really writes them: a deploy, a
 // failed deploy (an image that does not exist, rolled back) and a pull-request plan, against the local
-// emulators. Writes docs/samples/*.md; nothing in them is edited by hand.
+// emulators; and the switch to KEDA (its plan, then the deploy) on the real control plane with KEDA's CRDs.
+// Writes docs/samples/*.md; nothing in them is edited by hand.
 
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { EXAMPLE_INPUTS } from '../__tests__/support/example-inputs.js'
-import { REGISTRY, startE2E } from '../__tests__/support/e2e.js'
+import { REGISTRY, startControlPlaneE2E, startE2E } from '../__tests__/support/e2e.js'
+import { installKedaCrds } from '../__tests__/support/keda.js'
 import { REPO_ROOT } from '../__tests__/support/run-action.js'
 
 const e2e = await startE2E()
@@ -28,7 +30,30 @@ try {
   )
   if (plan.outputs.status !== 'dry-run') throw new Error(plan.stdout)
   await writeFile(path.join(out, 'pull-request-plan.md'), plan.summary)
-  process.stdout.write(`wrote ${out}/{deploy,failed-deploy,pull-request-plan}.md\n`)
 } finally {
   await e2e.stop()
 }
+
+const real = await startControlPlaneE2E()
+try {
+  await installKedaCrds(real.rig)
+  const inputs = { ...EXAMPLE_INPUTS, image: `${REGISTRY}:3f2a9c1` }
+  const keda = { ...inputs, autoscaling: 'keda', worker_min_replicas: '0', worker_max_replicas: '10' }
+  const cpu = await real.run('noesis2', inputs)
+  if (cpu.outputs.status !== 'deployed') throw new Error(cpu.stdout)
+  const plan = await real.run(
+    'noesis2',
+    { ...keda, pr_comment: 'false' },
+    { eventName: 'pull_request', eventPayload: { number: 131, pull_request: { number: 131 } } }
+  )
+  if (plan.outputs.status !== 'dry-run') throw new Error(plan.stdout)
+  await writeFile(path.join(out, 'keda-switch-plan.md'), plan.summary)
+  const deployed = await real.run('noesis2', keda)
+  if (deployed.outputs.status !== 'deployed') throw new Error(deployed.stdout)
+  await writeFile(path.join(out, 'keda-deploy.md'), deployed.summary)
+} finally {
+  await real.stop()
+}
+process.stdout.write(
+  `wrote ${out}/{deploy,failed-deploy,pull-request-plan,keda-switch-plan,keda-deploy}.md\n`
+)

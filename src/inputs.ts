@@ -18,6 +18,7 @@ import {
 } from './input-rules.js'
 import { parseKeyValueLines, type KeyValue } from './key-value-lines.js'
 import { secretForms } from './redact.js'
+import { parseRedisUrl, REDIS_KEYS, type RedisConnection } from './render/redis-connection.js'
 
 export const INPUT_NAMES = [
   'project_id',
@@ -34,6 +35,12 @@ export const INPUT_NAMES = [
   'worker_min_replicas',
   'worker_max_replicas',
   'worker_cpu_target',
+  'autoscaling',
+  'queue_length_target',
+  'queue_activation_length',
+  'keda_polling_interval',
+  'keda_cooldown_period',
+  'redis_server_ca',
   'beat',
   'env',
   'secret_name',
@@ -65,11 +72,25 @@ export type RawInputs = Partial<Record<InputName, string>>
 export const SECRET_INPUTS: readonly InputName[] = ['secret_data', 'db_password', 'github_token']
 
 // Keys of the written Secret that the action fills from plain inputs (db_user, db_name): not secrets.
-export const PLAIN_SECRET_KEYS: readonly string[] = ['DB_USER', 'DB_NAME']
+// REDIS_ADDRESS (host:port, from REDIS_URL for KEDA) is no secret either: it shows in every connection error.
+export const PLAIN_SECRET_KEYS: readonly string[] = ['DB_USER', 'DB_NAME', REDIS_KEYS.address]
 
 export const DEFAULT_CLOUD_SQL_PROXY_IMAGE = 'gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.15.0'
 
 export type ClusterEndpoint = 'public' | 'private' | 'dns'
+// What scales the worker: a CPU HorizontalPodAutoscaler, KEDA on the queues' lengths, or nothing (a fixed
+// replica count, worker_min_replicas).
+export type Autoscaling = 'cpu' | 'keda' | 'none'
+
+export interface KedaConfig {
+  // Tasks waiting per replica (KEDA's listLength).
+  queueLengthTarget: number
+  // At 0 replicas, a queue longer than this starts the first one (KEDA's activationListLength).
+  activationQueueLength: number
+  pollingIntervalSeconds: number
+  // How long all queues stay empty before the worker scales to zero (with worker_min_replicas 0).
+  cooldownSeconds: number
+}
 export type SmokeCheckChoice = 'worker' | 'beat' | 'database' | 'redis' | 'celery-ping'
 const SMOKE_CHECK_CHOICES: readonly SmokeCheckChoice[] = [
   'worker',
@@ -102,6 +123,10 @@ export interface DeployConfig {
   workerMinReplicas: number
   workerMaxReplicas: number
   workerCpuTarget: number
+  autoscaling: Autoscaling
+  keda: KedaConfig
+  // With keda, from REDIS_URL in secret_data: where KEDA reads the queues' lengths.
+  redis?: RedisConnection
   beat: boolean
   env: KeyValue[]
   secretName: string
@@ -140,6 +165,7 @@ export class InputError extends Error {
   }
 }
 
+const PEM_CERTIFICATE = /^-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----$/
 const PULL_REQUEST_EVENTS = new Set(['pull_request', 'pull_request_target'])
 const MAX_SHOWN_CHARS = 80
 const MAX_ROLLOUT_TIMEOUT_SECONDS = 6 * 3600
@@ -209,6 +235,18 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
     return Number(value)
   }
 
+  const kedaSeconds = (name: InputName, fallback: string, min: number): number => {
+    const value = text(name) || fallback
+    const seconds = parseDurationSeconds(value)
+    if (seconds === undefined || seconds < min || seconds > 24 * 3600) {
+      problems.push(
+        `${name}: ${shown(value)} is not a duration from ${min}s to 24h (e.g. ${fallback}, 90s, 1m30s)`
+      )
+      return parseDurationSeconds(fallback) ?? 0
+    }
+    return seconds
+  }
+
   // Cluster
   const projectId = optionalChecked('project_id', checkProjectId)
   const clusterInput = optionalChecked('cluster_name', checkClusterName)
@@ -253,14 +291,37 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
   else if (duplicateQueue) problems.push(`worker_queues: ${shown(duplicateQueue)} is listed more than once`)
 
   const workerConcurrency = integer('worker_concurrency', undefined, 1, 256)
-  const workerMinReplicas = integer('worker_min_replicas', 1, 1, 1000) ?? 1
+  const autoscaling = oneOf<Autoscaling>('autoscaling', 'cpu', ['cpu', 'keda', 'none'])
+  const workerMinReplicas = integer('worker_min_replicas', 1, 0, 1000) ?? 1
   const workerMaxReplicas = integer('worker_max_replicas', 5, 1, 1000) ?? 5
+  if (workerMinReplicas === 0 && autoscaling !== 'keda') {
+    problems.push(
+      `worker_min_replicas: 0 (scale to zero) needs autoscaling: keda; a CPU autoscaler cannot start a worker for a queued task (autoscaling is ${autoscaling})`
+    )
+  }
   if (workerMinReplicas > workerMaxReplicas) {
     problems.push(
       `worker_min_replicas: ${workerMinReplicas} is greater than worker_max_replicas (${workerMaxReplicas}); min must be <= max`
     )
   }
   const workerCpuTarget = integer('worker_cpu_target', 70, 1, 100) ?? 70
+  const keda: KedaConfig = {
+    queueLengthTarget: integer('queue_length_target', 5, 1, 100000) ?? 5,
+    activationQueueLength: integer('queue_activation_length', 0, 0, 100000) ?? 0,
+    pollingIntervalSeconds: kedaSeconds('keda_polling_interval', '30s', 1),
+    cooldownSeconds: kedaSeconds('keda_cooldown_period', '5m', 0)
+  }
+  if (autoscaling !== 'keda') {
+    for (const name of [
+      'queue_length_target',
+      'queue_activation_length',
+      'keda_polling_interval',
+      'keda_cooldown_period',
+      'redis_server_ca'
+    ] as const) {
+      if (text(name) !== '') problems.push(`${name}: is set, but autoscaling is ${autoscaling}, not keda`)
+    }
+  }
   const beat = boolean('beat', true)
 
   // Environment and Secret
@@ -329,6 +390,20 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
     }
   }
   const writesSecret = secretParse.entries.length > 0 || database !== undefined
+  const redisUrl =
+    autoscaling === 'keda'
+      ? redisForKeda(secretParse.entries, writesSecret, optional('manifests') !== undefined, problems)
+      : undefined
+  const serverCa = optional('redis_server_ca')
+  if (serverCa !== undefined && !PEM_CERTIFICATE.test(serverCa)) {
+    problems.push(
+      'redis_server_ca: is not a PEM certificate (-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----; Memorystore: gcloud redis instances describe INSTANCE --region REGION --format="value(serverCaCerts[0].cert)")'
+    )
+  }
+  if (serverCa !== undefined && redisUrl && !redisUrl.tls) {
+    problems.push('redis_server_ca: is set, but REDIS_URL is redis:// (no TLS); use rediss:// or drop it')
+  }
+  const redis = redisUrl && serverCa !== undefined ? { ...redisUrl, serverCa: `${serverCa}\n` } : redisUrl
 
   const cloudSqlProxyImage = checked(
     'cloud_sql_proxy_image',
@@ -394,6 +469,9 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
     workerMinReplicas,
     workerMaxReplicas,
     workerCpuTarget,
+    autoscaling,
+    keda,
+    redis,
     beat,
     env: envParse.entries,
     secretName,
@@ -413,6 +491,41 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
     githubToken: optional('github_token'),
     prComment
   }
+}
+
+// KEDA's redis scaler takes no URL: with keda, REDIS_URL in secret_data is split into Secret keys of their own
+// (render/redis-connection.ts). Without it (a Secret the action does not write), only users' own templates can
+// say where Redis is; theirs are checked when rendered.
+function redisForKeda(
+  secretData: KeyValue[],
+  writesSecret: boolean,
+  ownTemplates: boolean,
+  problems: string[]
+): RedisConnection | undefined {
+  const url = secretData.find(e => e.name === 'REDIS_URL')
+  if (!url) {
+    if (!ownTemplates) {
+      problems.push(
+        writesSecret
+          ? 'autoscaling: keda reads the queue lengths from Redis, and secret_data has no REDIS_URL (the action splits it into REDIS_ADDRESS and REDIS_PASSWORD for KEDA)'
+          : 'autoscaling: keda reads the queue lengths from Redis: give REDIS_URL in secret_data (KEDA has no URL form; the action splits it into the Secret keys KEDA reads), or bring your own ScaledObject and TriggerAuthentication in manifests'
+      )
+    }
+    return undefined
+  }
+  for (const key of Object.values(REDIS_KEYS)) {
+    if (key !== REDIS_KEYS.ca && secretData.some(e => e.name === key)) {
+      problems.push(
+        `secret_data: ${key} is also built from REDIS_URL for KEDA (autoscaling: keda); give it in one place only`
+      )
+    }
+  }
+  const parsed = parseRedisUrl(url.value)
+  if (typeof parsed === 'string') {
+    problems.push(`secret_data: REDIS_URL ${parsed}`)
+    return undefined
+  }
+  return parsed
 }
 
 // `true` means the default set for this deployment; `false` none; or a comma-separated list of checks.

@@ -8,7 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { traceFromEnvironment } from './action-environment.js'
-import { deploy, type DeployOutcome } from './deploy/deploy.js'
+import { deploy, PreflightError, type DeployOutcome } from './deploy/deploy.js'
 import { planAgainstCluster } from './deploy/plan.js'
 import {
   INPUT_NAMES,
@@ -20,7 +20,7 @@ import {
   type DeployConfig,
   type RawInputs
 } from './inputs.js'
-import { kindProblems, readApiResources, resourceOfKind } from './kube/discovery.js'
+import { kedaProblems, kindProblems, readApiResources, resourceOfKind } from './kube/discovery.js'
 import { CancelledError, cancellationReason, Kubectl } from './kube/kubectl.js'
 import { createRedactor, secretForms, type Redact, type Redactor } from './redact.js'
 import { loadTemplates } from './render/load-templates.js'
@@ -137,10 +137,22 @@ export async function run(): Promise<void> {
     throwIfCancelled(cancellation.signal)
     // Kinds this action does not know: the cluster's discovery says whether they are namespaced, and which
     // resource the access checks ask about.
-    const discovered = rendered.unverifiedKinds.length > 0 ? await readApiResources(access.kubectl) : []
+    // KEDA's kinds too (autoscaling: keda): a cluster without KEDA must stop the run here, not half-way.
+    const kedaKinds = rendered.objects
+      .map(o => ({ kind: o.object.kind, group: groupOf(o.object.apiVersion) }))
+      .filter(k => k.group === 'keda.sh')
+    const discovered =
+      rendered.unverifiedKinds.length + kedaKinds.length > 0 ? await readApiResources(access.kubectl) : []
     if (rendered.unverifiedKinds.length > 0) {
       const problems = kindProblems(rendered.unverifiedKinds, discovered)
       if (problems.length > 0) throw new RenderError(problems)
+    }
+    const kedaMissing = kedaProblems(kedaKinds, discovered)
+    if (kedaMissing.length > 0) {
+      throw new PreflightError(
+        kedaMissing.map(text => ({ kind: 'keda-missing' as const, text })),
+        'KEDA is not installed in the cluster'
+      )
     }
     const resourceOf = (kind: string, apiVersion: string): string | undefined =>
       resourceOfKind(discovered, kind, groupOf(apiVersion))

@@ -42,7 +42,9 @@ interface WorkloadShape {
 export function behaviourChanges(
   objects: KubeObject[],
   live: Map<string, LiveObjectMeta>,
-  secretChanges: SecretKeyChange[]
+  secretChanges: SecretKeyChange[],
+  // The live autoscalers of another `autoscaling` choice, which the deploy deletes.
+  retiredLive: LiveObjectMeta[] = []
 ): BehaviourChange[] {
   const changes: BehaviourChange[] = []
   for (const object of objects) {
@@ -52,8 +54,8 @@ export function behaviourChanges(
     ) as unknown as WorkloadShape | undefined
     const desired = object as unknown as WorkloadShape
     if (object.kind === 'Deployment') changes.push(...deploymentChanges(name, current, desired))
-    if (object.kind === 'HorizontalPodAutoscaler') changes.push(...autoscalerChanges(name, current, desired))
   }
+  changes.push(...autoscalerChanges(objects, live, retiredLive))
   const bySecret = new Map<string, SecretKeyChange[]>()
   for (const change of secretChanges)
     bySecret.set(change.secret, [...(bySecret.get(change.secret) ?? []), change])
@@ -127,19 +129,74 @@ function deploymentChanges(
   return changes
 }
 
-function autoscalerChanges(
-  name: string,
-  current: WorkloadShape | undefined,
-  desired: WorkloadShape
-): BehaviourChange[] {
-  const describe = (hpa: WorkloadShape) => {
-    const cpu = hpa.spec?.metrics?.find(m => m.resource?.name === 'cpu')?.resource?.target?.averageUtilization
-    return `${hpa.spec?.minReplicas ?? 1}–${hpa.spec?.maxReplicas ?? '?'} replicas${cpu !== undefined ? ` at ${cpu}% CPU` : ''}`
+interface AutoscalerShape {
+  kind: string
+  metadata: { name: string }
+  spec?: WorkloadShape['spec'] & {
+    minReplicaCount?: number
+    maxReplicaCount?: number
+    triggers?: Array<{ type?: string; metadata?: Record<string, string> }>
   }
-  const to = describe(desired)
-  if (!current) return [{ object: name, what: 'autoscaling', from: '', to }]
-  const from = describe(current)
-  return from === to ? [] : [{ object: name, what: 'autoscaling', from, to }]
+}
+
+const AUTOSCALER_KINDS = ['HorizontalPodAutoscaler', 'ScaledObject']
+
+// What scales the worker, before and after: the same autoscaler with other bounds or target, or a switch from
+// the CPU HPA to KEDA's queue length (or back), which the reviewer should see in one line.
+function autoscalerChanges(
+  objects: KubeObject[],
+  live: Map<string, LiveObjectMeta>,
+  retiredLive: LiveObjectMeta[]
+): BehaviourChange[] {
+  const desired = objects.find(o => AUTOSCALER_KINDS.includes(o.kind)) as unknown as
+    AutoscalerShape | undefined
+  const liveOf = (o: AutoscalerShape) =>
+    live.get(
+      identityKey({
+        kind: o.kind,
+        name: o.metadata.name,
+        namespace: (o.metadata as { namespace?: string }).namespace
+      })
+    ) as unknown as AutoscalerShape | undefined
+  const current =
+    (desired ? liveOf(desired) : undefined) ??
+    (retiredLive.find(o => AUTOSCALER_KINDS.includes(o.kind)) as unknown as AutoscalerShape | undefined)
+  if (!desired && !current) return []
+  const worker = objects.find(o => o.kind === 'Deployment') as unknown as WorkloadShape | undefined
+  const to = desired ? describeAutoscaler(desired) : `none: fixed at ${worker?.spec?.replicas ?? 1} replicas`
+  const object = desired
+    ? `${desired.kind}/${desired.metadata.name}`
+    : `${current!.kind}/${current!.metadata.name}`
+  if (!current) return [{ object, what: 'autoscaling', from: '', to }]
+  const from = describeAutoscaler(current)
+  const switched = !desired || current.kind !== desired.kind
+  if (from === to) return []
+  return [
+    {
+      object,
+      what: 'autoscaling',
+      from: switched ? `${current.kind} ${current.metadata.name}: ${from}` : from,
+      to: switched && desired ? `${desired.kind} ${desired.metadata.name}: ${to}` : to
+    }
+  ]
+}
+
+// `1–5 replicas at 70% CPU`; `0–5 replicas at queue length 5 per replica (celery, rag_delete)`.
+function describeAutoscaler(autoscaler: AutoscalerShape): string {
+  const spec = autoscaler.spec
+  if (autoscaler.kind === 'ScaledObject') {
+    const redis = (spec?.triggers ?? []).filter(t => t.type === 'redis')
+    const lengths = [...new Set(redis.map(t => t.metadata?.listLength ?? '5'))]
+    const queues = redis.map(t => t.metadata?.listName ?? '?')
+    const others = (spec?.triggers ?? []).filter(t => t.type !== 'redis').map(t => t.type ?? '?')
+    return (
+      `${spec?.minReplicaCount ?? 0}–${spec?.maxReplicaCount ?? 100} replicas at queue length ` +
+      `${lengths.join('/')} per replica (${queues.join(', ')})` +
+      (others.length > 0 ? ` and ${others.join(', ')}` : '')
+    )
+  }
+  const cpu = spec?.metrics?.find(m => m.resource?.name === 'cpu')?.resource?.target?.averageUtilization
+  return `${spec?.minReplicas ?? 1}–${spec?.maxReplicas ?? '?'} replicas${cpu !== undefined ? ` at ${cpu}% CPU` : ''}`
 }
 
 function containersOf(workload: WorkloadShape): ContainerShape[] {

@@ -33,6 +33,15 @@ import { REVISION_ANNOTATION } from './rollout-state.js'
 import { runSmokeChecks } from './run-smoke-checks.js'
 import type { SmokeCheckResult } from './smoke-checks.js'
 import { keepLiveTraceAnnotations } from './trace-annotations.js'
+import { changedKeys, keysPodsRead, podsRead } from './secret-readers.js'
+import {
+  alwaysReadable,
+  resourceOfRetired,
+  retireAutoscalers,
+  retiredPresent,
+  type RetireStep
+} from './retire-autoscalers.js'
+import { readAutoscaler, type AutoscalerReport } from './autoscaler-status.js'
 import { waitForRollouts, type RolloutResult, type WaitOptions } from './wait-rollouts.js'
 
 export type DeployStatus = 'deployed' | 'unchanged' | 'rolled-back' | 'cancelled' | 'failed'
@@ -43,6 +52,10 @@ export interface DeployOutcome {
   // The Deployments by role, for the worker_revision and beat_revision outputs.
   roles: { worker?: string; beat?: string }
   applied: AppliedObject[]
+  // Autoscaler objects of an earlier `autoscaling` choice, deleted before the apply.
+  retired: RetireStep[]
+  // The worker's autoscaler after the deploy, as the cluster reports it.
+  autoscaler?: AutoscalerReport
   restarted: Array<{ deployment: string; reason: string }>
   rollouts: RolloutResult[]
   rollbackRollouts: RolloutResult[]
@@ -108,21 +121,14 @@ const PHASES: Array<{ name: string; kinds: (kind: string) => boolean }> = [
   { name: 'ServiceAccount', kinds: k => k === 'ServiceAccount' },
   {
     name: 'Secret and configuration',
-    kinds: k =>
-      ![
-        'Namespace',
-        'ServiceAccount',
-        'Deployment',
-        'HorizontalPodAutoscaler',
-        'PodDisruptionBudget'
-      ].includes(k)
+    kinds: k => !['Namespace', 'ServiceAccount', 'Deployment', ...AUTOSCALING_KINDS].includes(k)
   },
   { name: 'Deployments', kinds: k => k === 'Deployment' },
-  {
-    name: 'HorizontalPodAutoscaler',
-    kinds: k => k === 'HorizontalPodAutoscaler' || k === 'PodDisruptionBudget'
-  }
+  // After the Deployment they scale (KEDA's webhook looks the target up).
+  { name: 'Autoscaling', kinds: k => AUTOSCALING_KINDS.includes(k) }
 ]
+
+const AUTOSCALING_KINDS = ['HorizontalPodAutoscaler', 'ScaledObject', 'PodDisruptionBudget']
 
 // A log group that is also a bar of the run's timeline.
 function timedGroup(context: DeployContext, section: string) {
@@ -147,19 +153,29 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
   // Everything as it is now, in one read (before any write: a forbidden read is one more pre-flight problem);
   // read again after the lock only if another deploy held it.
   let readProblem: PreflightProblem | undefined
-  const live = await getLiveObjects(kubectl, identityInput(objects)).catch((error: unknown) => {
-    if (!(error instanceof KubectlError) || !/forbidden/i.test(error.stderr)) throw error
-    readProblem = {
-      kind: 'unreadable',
-      text: `the deploy credentials may not read the objects it deploys: ${context.redact(error.stderr.trim())}`
+  const retiredReadable = alwaysReadable(rendered).map(identityOfRetired)
+  const live = await getLiveObjects(kubectl, identityInput([...objects, ...retiredReadable])).catch(
+    (error: unknown) => {
+      if (!(error instanceof KubectlError) || !/forbidden/i.test(error.stderr)) throw error
+      readProblem = {
+        kind: 'unreadable',
+        text: `the deploy credentials may not read the objects it deploys: ${context.redact(error.stderr.trim())}`
+      }
+      return new Map<string, LiveObjectMeta>()
     }
-    return new Map<string, LiveObjectMeta>()
-  })
+  )
   await group('Pre-flight checks', async () => {
+    const retiring = retiredPresent(rendered, live)
     const problems = [
-      ...(await checkPermissions(
-        kubectl,
-        permissionsFor(objects, namespace, {
+      ...(await checkPermissions(kubectl, [
+        ...retiring.map(r => ({ verb: 'delete', resource: resourceOfRetired(r.kind)!, namespace })),
+        ...(retiring.some(r => r.kind === 'ScaledObject')
+          ? [
+              { verb: 'get', resource: 'deployments.apps/scale', namespace },
+              { verb: 'update', resource: 'deployments.apps/scale', namespace }
+            ]
+          : []),
+        ...permissionsFor(objects, namespace, {
           smokeChecks: config.smokeChecks.length > 0,
           resourceOfKind: context.resourceOfKind,
           exists: object =>
@@ -171,7 +187,7 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
               })
             )
         })
-      )),
+      ])),
       ...(await checkLiveSecrets(
         kubectl,
         namespace,
@@ -222,6 +238,15 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
   }
 }
 
+function identityOfRetired(r: {
+  kind: string
+  apiVersion: string
+  name: string
+  namespace: string
+}): KubeObject {
+  return { apiVersion: r.apiVersion, kind: r.kind, metadata: { name: r.name, namespace: r.namespace } }
+}
+
 function identityInput(objects: KubeObject[]): string {
   return toKubectlInput(objects.map(redactSecrets))
 }
@@ -246,7 +271,14 @@ async function deployHoldingLock(
   const deployments = rest.filter(o => o.kind === 'Deployment').map(o => o.metadata.name)
 
   // After waiting for another deploy's lock, what it did counts as "before": read again.
-  const before = live ?? (await getLiveObjects(kubectl, identityInput(rest)))
+  const before =
+    live ??
+    (await getLiveObjects(
+      kubectl,
+      identityInput([...rest, ...alwaysReadable(rendered).map(identityOfRetired)])
+    ))
+  const retiring = retiredPresent(rendered, before)
+  const retiringHpas = retiring.filter(r => r.kind === 'HorizontalPodAutoscaler').map(r => r.name)
   const revisionsBefore: Record<string, string | undefined> = {}
   for (const name of deployments) {
     revisionsBefore[name] = liveDeployment(before, name, namespace)?.metadata.annotations?.[
@@ -258,7 +290,7 @@ async function deployHoldingLock(
   // here, before the first write, rather than half-way through the apply.
   const dryRun = await group('Server-side dry run', async () => {
     try {
-      return await serverSideApply(kubectl, rest, before, { dryRun: true })
+      return await dryRunAll(kubectl, rest, before, retiringHpas, log)
     } catch (error) {
       if (error instanceof CancelledError) {
         error.during ??= 'the server-side dry run, before any change'
@@ -280,7 +312,16 @@ async function deployHoldingLock(
       [{ kind: 'lock-lost', text: lost }],
       'The deploy lock was lost before the first write'
     )
-  const secretWillChange = dryRun.objects.some(a => a.kind === 'Secret' && a.action !== 'unchanged')
+  // A Secret change restarts the pods only if they read a key that changed (envFrom or a volume: any key).
+  const renderedDeployments = rest.filter(o => o.kind === 'Deployment')
+  const secretWillChange = dryRun.objects.some(
+    a =>
+      a.kind === 'Secret' &&
+      a.action !== 'unchanged' &&
+      changedKeys(before.get(identityKey(a)), a.applied).some(key =>
+        podsRead(keysPodsRead(renderedDeployments, a.name), key)
+      )
+  )
   const templateChanges = new Set(
     dryRun.objects.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name)
   )
@@ -303,6 +344,7 @@ async function deployHoldingLock(
     headline: '',
     roles,
     applied: [...namespaceApplied],
+    retired: [],
     restarted: [],
     rollouts: [],
     rollbackRollouts: [],
@@ -330,6 +372,20 @@ async function deployHoldingLock(
   let step = 'the apply'
 
   try {
+    if (retiring.length > 0) {
+      step = 'the autoscaler switch'
+      const worker = roles.worker ? liveDeployment(before, roles.worker, namespace) : undefined
+      outcome.retired = await deployGroup('Autoscaler switch', async () => {
+        const steps = await retireAutoscalers(kubectl, retiring, {
+          namespace,
+          worker,
+          replicasAfterKeda: config.workerMinReplicas
+        })
+        for (const s of steps) log(`${s.kind}/${s.name} ${redact(s.message)}`)
+        return steps
+      })
+      step = 'the apply'
+    }
     await deployGroup('Apply (server-side)', async () => {
       for (const item of outcome.applied) log(`${item.kind}/${item.name} ${item.action}`)
       // One kubectl call: it applies the objects one after another in the order given, which is the order
@@ -380,11 +436,14 @@ async function deployHoldingLock(
             namespace,
             celeryApp: config.celeryApp,
             choices: config.smokeChecks,
-            podsByTarget: { worker: podsOf(roles.worker), beat: podsOf(roles.beat) }
+            podsByTarget: { worker: podsOf(roles.worker), beat: podsOf(roles.beat) },
+            workerScaledToZero:
+              config.autoscaling === 'keda' &&
+              watch.snapshot.deployments.find(d => d.metadata.name === roles.worker)?.spec?.replicas === 0
           })
           for (const r of results) {
             log(
-              `${r.ok ? 'pass' : 'FAIL'} ${r.name}${r.pod ? ` (${r.pod})` : ''}: ${redact(r.detail)} [${r.durationMs} ms]`
+              `${r.skipped ? 'skip' : r.ok ? 'pass' : 'FAIL'} ${r.name}${r.pod ? ` (${r.pod})` : ''}: ${redact(r.detail)} [${r.durationMs} ms]`
             )
           }
           return results
@@ -428,7 +487,8 @@ async function deployHoldingLock(
     outcome.smoke.every(r => r.ok)
 
   if (succeeded) {
-    const changed = outcome.applied.some(a => a.action !== 'unchanged') || rolled.size > 0
+    const changed =
+      outcome.applied.some(a => a.action !== 'unchanged') || rolled.size > 0 || outcome.retired.length > 0
     outcome.status = changed ? 'deployed' : 'unchanged'
     outcome.headline = changed
       ? `Deployed ${config.image}`
@@ -467,7 +527,49 @@ async function deployHoldingLock(
     outcome.revisionsAfter[name] = final?.deployments.find(d => d.metadata.name === name)?.metadata
       .annotations?.[REVISION_ANNOTATION]
   }
+  outcome.autoscaler = await readAutoscaler(kubectl, {
+    config,
+    applied: outcome.applied,
+    worker: final?.deployments.find(d => d.metadata.name === roles.worker)
+  }).catch(() => undefined)
   return outcome
+}
+
+// The server-side dry run of everything. While a CPU HPA that this deploy deletes still scales the worker,
+// KEDA's admission webhook (consulted by a dry run too) refuses the ScaledObject that replaces it; so when
+// switching, the ScaledObject is dry-run on its own, and a refusal naming that HPA is the switch itself.
+async function dryRunAll(
+  kubectl: Kubectl,
+  objects: KubeObject[],
+  before: Map<string, LiveObjectMeta>,
+  retiringHpas: string[],
+  log: (line: string) => void
+): Promise<Awaited<ReturnType<typeof serverSideApply>>> {
+  const scaledObjects = objects.filter(o => o.kind === 'ScaledObject')
+  if (retiringHpas.length === 0 || scaledObjects.length === 0) {
+    return serverSideApply(kubectl, objects, before, { dryRun: true })
+  }
+  const rest = await serverSideApply(
+    kubectl,
+    objects.filter(o => o.kind !== 'ScaledObject'),
+    before,
+    { dryRun: true }
+  )
+  try {
+    const own = await serverSideApply(kubectl, scaledObjects, before, { dryRun: true })
+    return {
+      ...rest,
+      objects: [...rest.objects, ...own.objects],
+      warnings: [...rest.warnings, ...own.warnings]
+    }
+  } catch (error) {
+    const text = error instanceof KubectlError ? error.stderr : ''
+    if (!retiringHpas.some(name => text.includes(name))) throw error
+    log(
+      `ScaledObject dry run refused while HorizontalPodAutoscaler ${retiringHpas.join(', ')} still scales the worker (KEDA's webhook); it is deleted before the apply`
+    )
+    return rest
+  }
 }
 
 // A cancelled run: start undoing what it changed, judged by the cluster itself (a cancelled apply or restart
@@ -584,6 +686,15 @@ async function rollBackThisRun(
   }
 ): Promise<NamespaceSnapshot | undefined> {
   const { kubectl, config, log, redact } = context
+  if (outcome.retired.some(r => r.done)) {
+    // The new autoscaler is not what failed; bringing the old one back would make two fight again.
+    outcome.notes.push(
+      `The autoscaler switch stays (autoscaling ${config.autoscaling}): ${outcome.retired
+        .filter(r => r.done)
+        .map(r => `${r.kind}/${r.name}`)
+        .join(', ')} ${outcome.retired.length === 1 ? 'is' : 'are'} not restored`
+    )
+  }
   if (!config.rollbackOnFailure) {
     outcome.notes.push('rollback_on_failure is false: nothing was rolled back')
     return undefined

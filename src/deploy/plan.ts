@@ -10,18 +10,23 @@ import { behaviourChanges, type BehaviourChange } from './behaviour-changes.js'
 import { dryRunCompare, unifiedDiff } from './plan-compare.js'
 import type { Kubectl } from '../kube/kubectl.js'
 import { serverSideApply, FIELD_MANAGER, type AppliedObject } from '../kube/apply.js'
-import { getLiveObjects, namespaceExists, type LiveObjectMeta } from '../kube/objects.js'
+import { getLiveObjects, identityKey, namespaceExists, type LiveObjectMeta } from '../kube/objects.js'
 import type { Redact } from '../redact.js'
 import type { KubeObject } from '../render/kube-object.js'
-import type { RenderedManifests } from '../render/render-manifests.js'
+import type { RenderedManifests, RetiredObject } from '../render/render-manifests.js'
+import { alwaysReadable, retiredPresent } from './retire-autoscalers.js'
 import { redactSecrets, toKubectlInput, toPortableYaml } from '../render/serialize.js'
 import { canI } from './preflight.js'
+import { whoNeeds } from '../render/checks.js'
 import { keepLiveTraceAnnotations } from './trace-annotations.js'
+import { keysPodsRead, podsRead } from './secret-readers.js'
 
 export interface SecretKeyChange {
   secret: string
   key: string
   change: 'added' | 'removed' | 'written'
+  // Whether a pod reads it (env, envFrom, a volume): a key only KEDA reads restarts no pod.
+  readByPods?: boolean
 }
 
 export type PlanMethod = 'server-side dry run' | 'compared with the live objects'
@@ -36,6 +41,8 @@ export interface ClusterPlan {
   secretChanges: SecretKeyChange[]
   // What would change in the workers' behaviour, for reviewers first.
   behaviour: BehaviourChange[]
+  // Autoscalers of another `autoscaling` choice that the deploy would delete.
+  retired: RetiredObject[]
   warnings: string[]
   problems: string[]
   notes: string[]
@@ -71,6 +78,7 @@ export async function planAgainstCluster(
     return {
       namespaceExists: false,
       behaviour: behaviourChanges(others, new Map(), secretChanges),
+      retired: [],
       actions: objects.map(o => ({
         kind: o.kind,
         name: o.metadata.name,
@@ -94,8 +102,12 @@ export async function planAgainstCluster(
       ...rendered.liveSecrets.map(s => s.secret)
     ])
   ])
+  const deployments = others.filter(o => o.kind === 'Deployment')
   const secretChanges = secrets.flatMap(secret =>
-    secretKeyChanges(secret, liveKeys.get(secret.metadata.name))
+    secretKeyChanges(secret, liveKeys.get(secret.metadata.name)).map(change => ({
+      ...change,
+      readByPods: podsRead(keysPodsRead(deployments, change.secret), change.key)
+    }))
   )
   for (const [name, keys] of liveKeys) {
     if (keys === 'forbidden') {
@@ -107,9 +119,34 @@ export async function planAgainstCluster(
   problems.push(...missingLiveKeys(rendered, liveKeys, namespace))
   if (secrets.length > 0) notes.push(NOT_READ)
 
-  const before = await getLiveObjects(kubectl, toKubectlInput(others))
+  const retiredIdentities = (list: RetiredObject[]) =>
+    list.map(r => ({
+      apiVersion: r.apiVersion,
+      kind: r.kind,
+      metadata: { name: r.name, namespace: r.namespace }
+    }))
+  const before = await getLiveObjects(
+    kubectl,
+    toKubectlInput([...others, ...retiredIdentities(alwaysReadable(rendered))])
+  )
+  const retired = retiredPresent(rendered, before)
+  // KEDA's, when the worker says its last deploy used KEDA: read to show what the switch replaces (a cluster
+  // that no longer serves KEDA's kinds has none left).
+  const kedaRetired = retired.filter(r => r.kind !== 'HorizontalPodAutoscaler')
+  const retiredLive = [
+    ...retired.flatMap(r => before.get(identityKey(r)) ?? []),
+    ...(kedaRetired.length > 0
+      ? [
+          ...(
+            await getLiveObjects(kubectl, toKubectlInput(retiredIdentities(kedaRetired))).catch(
+              () => new Map<string, LiveObjectMeta>()
+            )
+          ).values()
+        ]
+      : [])
+  ]
   const mayPatch = await canI(kubectl, { verb: 'patch', resource: 'deployments.apps', namespace })
-  const secretWritten = secretChanges.length > 0
+  const secretWritten = secretChanges.some(c => c.readByPods !== false)
   const plan = mayPatch.allowed
     ? await serverSidePlan(kubectl, others, before, redact, secretWritten)
     : comparedPlan(others, before, redact, secretWritten)
@@ -124,7 +161,8 @@ export async function planAgainstCluster(
     method: mayPatch.allowed ? 'server-side dry run' : 'compared with the live objects',
     ...plan,
     secretChanges,
-    behaviour: behaviourChanges(others, before, secretChanges),
+    behaviour: behaviourChanges(others, before, secretChanges, retiredLive),
+    retired: retired.filter(r => retiredLive.some(l => l.kind === r.kind && l.metadata.name === r.name)),
     problems,
     notes
   }
@@ -269,7 +307,7 @@ function missingLiveKeys(
       k => k.secret === secret && !keys.includes(k.key)
     )) {
       problems.push(
-        `${reference.object} container ${reference.container} needs key ${reference.key} of Secret ${secret}, which the Secret in the cluster lacks`
+        `${whoNeeds(reference)} needs key ${reference.key} of Secret ${secret}, which the Secret in the cluster lacks`
       )
     }
   }

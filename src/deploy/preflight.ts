@@ -2,7 +2,7 @@
 // need (when the action does not write it), and the credentials may do every verb the apply needs.
 
 import { PLAIN_SECRET_KEYS } from '../inputs.js'
-import type { SecretKeyReference } from '../render/checks.js'
+import { whoNeeds, type SecretKeyReference } from '../render/checks.js'
 import type { KubeObject } from '../render/kube-object.js'
 import type { Kubectl } from '../kube/kubectl.js'
 import { getOptionalObject, parseObjects } from '../kube/objects.js'
@@ -10,7 +10,14 @@ import { toKubectlInput } from '../render/serialize.js'
 
 // One reason the deploy cannot start, with what a report needs to say what to do about it.
 export interface PreflightProblem {
-  kind: 'forbidden' | 'unreadable' | 'missing-secret' | 'missing-secret-key' | 'rejected' | 'lock-lost'
+  kind:
+    | 'forbidden'
+    | 'unreadable'
+    | 'missing-secret'
+    | 'missing-secret-key'
+    | 'rejected'
+    | 'lock-lost'
+    | 'keda-missing'
   text: string
   // forbidden: the access the deploy credentials lack, and the authorizer's reason if it gave one.
   permission?: Permission & { reason?: string }
@@ -32,6 +39,8 @@ const CORE_KINDS: Record<string, string> = {
   ConfigMap: 'configmaps',
   Deployment: 'deployments.apps',
   HorizontalPodAutoscaler: 'horizontalpodautoscalers.autoscaling',
+  ScaledObject: 'scaledobjects.keda.sh',
+  TriggerAuthentication: 'triggerauthentications.keda.sh',
   PodDisruptionBudget: 'poddisruptionbudgets.policy'
 }
 
@@ -75,8 +84,8 @@ export async function checkLiveSecrets(
         kind: 'missing-secret-key',
         secret: name,
         key: reference.key,
-        needs: `${reference.object} container ${reference.container}`,
-        text: `${reference.object} container ${reference.container} needs key ${reference.key} of Secret ${name}, which the Secret in the cluster lacks`
+        needs: whoNeeds(reference),
+        text: `${whoNeeds(reference)} needs key ${reference.key} of Secret ${name}, which the Secret in the cluster lacks`
       })
     }
   }

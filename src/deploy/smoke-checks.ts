@@ -31,6 +31,8 @@ export interface SmokeCheckResult {
   name: SmokeCheckName
   pod: string
   ok: boolean
+  // Not run, and not a failure: the worker is scaled to zero (KEDA), so there is no pod to run it in.
+  skipped?: boolean
   durationMs: number
   detail: string
 }

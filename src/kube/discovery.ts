@@ -54,6 +54,21 @@ export function kindProblems(kinds: UnverifiedKind[], resources: ApiResource[]):
   return problems
 }
 
+// autoscaling: keda needs KEDA's kinds served: without them the apply would fail half-way, after the Deployments.
+export function kedaProblems(
+  kinds: Array<{ kind: string; group: string }>,
+  resources: ApiResource[]
+): string[] {
+  const missing = [...new Set(kinds.filter(k => k.group === 'keda.sh').map(k => k.kind))].filter(
+    kind => !resources.some(r => r.group === 'keda.sh' && r.kind === kind)
+  )
+  if (missing.length === 0) return []
+  const crds = missing.map(kind => `${kind.toLowerCase()}s.keda.sh`).join(' and ')
+  return [
+    `autoscaling is keda, but the cluster serves no ${missing.join(' or ')} (KEDA's CRDs ${crds} are not installed)`
+  ]
+}
+
 // `resource.group` for a kind the cluster serves (what `kubectl auth can-i` takes), if it does.
 export function resourceOfKind(resources: ApiResource[], kind: string, group: string): string | undefined {
   const found = resources.find(r => r.group === group && r.kind.toLowerCase() === kind.toLowerCase())

@@ -47,15 +47,39 @@ export function findPlaceholders(
 
 export interface SecretKeyReference {
   object: string
+  // The container that reads the key, or for a KEDA TriggerAuthentication the parameter it fills.
   container: string
+  parameter?: string
   secret: string
   key: string
 }
 
-// Required (non-optional) Secret keys each workload references through secretKeyRef.
+// `Deployment/celery-worker container app`, `TriggerAuthentication/celery-worker-redis parameter password`.
+export function whoNeeds(reference: SecretKeyReference): string {
+  return reference.parameter !== undefined
+    ? `${reference.object} parameter ${reference.parameter}`
+    : `${reference.object} container ${reference.container}`
+}
+
+// Required (non-optional) Secret keys each workload references through secretKeyRef, and those a KEDA
+// TriggerAuthentication hands to its scaler (secretTargetRef has no optional form).
 export function requiredSecretKeys(objects: KubeObject[]): SecretKeyReference[] {
   const references: SecretKeyReference[] = []
   for (const object of objects) {
+    if (object.kind === 'TriggerAuthentication' && isRecord(object.spec)) {
+      const targets = Array.isArray(object.spec.secretTargetRef) ? object.spec.secretTargetRef : []
+      for (const target of targets) {
+        if (!isRecord(target) || typeof target.name !== 'string' || typeof target.key !== 'string') continue
+        references.push({
+          object: describeObject(object),
+          container: '',
+          parameter: String(target.parameter ?? ''),
+          secret: target.name,
+          key: target.key
+        })
+      }
+      continue
+    }
     const podSpec = podSpecOf(object)
     if (!podSpec) continue
     for (const container of allContainersOf(podSpec)) {

@@ -8,14 +8,51 @@ import {
   findPlaceholders,
   requiredSecretKeys,
   requiredSecretsFromEnvFrom,
+  whoNeeds,
   type SecretKeyReference
 } from './checks.js'
 import { groupOf, isKnownClusterScoped, isKnownNamespaced } from './kinds.js'
 import { buildSecretData } from './secret-data.js'
 import { renderWorkload } from './workload.js'
+import { renderScaledObject, renderTriggerAuthentication } from './scaled-object.js'
+import { REDIS_KEYS } from './redis-connection.js'
+
+const KEDA_ONLY_KEYS = new Set<string>(Object.values(REDIS_KEYS))
 
 export type ObjectRole =
-  'namespace' | 'service-account' | 'secret' | 'worker' | 'beat' | 'worker-hpa' | 'other'
+  | 'namespace'
+  | 'service-account'
+  | 'secret'
+  | 'worker'
+  | 'beat'
+  | 'worker-hpa'
+  | 'worker-scaledobject'
+  | 'worker-trigger-auth'
+  | 'other'
+
+// The autoscaler objects each `autoscaling` choice deploys; the templates of the others are not deployed, and
+// their objects, left from an earlier deploy, are deleted (deploy/retire-autoscalers.ts): two autoscalers on
+// one Deployment fight over its replica count.
+const AUTOSCALER_ROLES: Record<DeployConfig['autoscaling'], readonly ObjectRole[]> = {
+  cpu: ['worker-hpa'],
+  keda: ['worker-scaledobject', 'worker-trigger-auth'],
+  none: []
+}
+const ALL_AUTOSCALER_ROLES: readonly ObjectRole[] = [
+  'worker-hpa',
+  'worker-scaledobject',
+  'worker-trigger-auth'
+]
+
+// An object of the action's templates that this deploy does not deploy and removes from the cluster.
+export interface RetiredObject {
+  kind: string
+  apiVersion: string
+  name: string
+  namespace: string
+  // Why, for the plan and the summary.
+  reason: string
+}
 
 export interface RenderedObject {
   file: string
@@ -33,6 +70,8 @@ export interface RenderedManifests {
   liveSecrets: Array<{ object: string; container: string; secret: string }>
   // Objects of kinds this action does not know to be namespaced: the cluster's discovery decides (main.ts).
   unverifiedKinds: UnverifiedKind[]
+  // Autoscaler objects of another `autoscaling` choice, to delete where an earlier deploy left them.
+  retired: RetiredObject[]
   notes: string[]
 }
 
@@ -52,6 +91,9 @@ export class RenderError extends Error {
 }
 
 export const ANNOTATION_PREFIX = 'deploy-gke-workers'
+// On the worker Deployment: the `autoscaling` choice of the deploy that last wrote it, so the next deploy knows
+// whether a ScaledObject may be left to delete without asking a cluster that may not serve KEDA's kinds.
+export const AUTOSCALING_ANNOTATION = `${ANNOTATION_PREFIX}/autoscaling`
 // Who deployed what, on the Deployments. They name a run, so they change with every run; a deploy that rolls
 // nothing keeps the live ones (see deploy/trace-annotations.ts), or every run would count as a change.
 export const TRACE_ANNOTATIONS = [
@@ -69,8 +111,10 @@ const APPLY_RANK: Record<string, number> = {
   ServiceAccount: 1,
   Secret: 2,
   ConfigMap: 2,
+  TriggerAuthentication: 2,
   Deployment: 4,
   HorizontalPodAutoscaler: 5,
+  ScaledObject: 5,
   PodDisruptionBudget: 5
 }
 const OTHER_RANK = 3
@@ -100,7 +144,16 @@ export function renderManifests(
   const roles = working.map(t => roleOf(t.object, config))
   const byRole = (role: ObjectRole): Array<TemplateObject> => working.filter((_, i) => roles[i] === role)
 
-  for (const role of ['namespace', 'service-account', 'worker', 'beat', 'worker-hpa', 'secret'] as const) {
+  for (const role of [
+    'namespace',
+    'service-account',
+    'worker',
+    'beat',
+    'worker-hpa',
+    'worker-scaledobject',
+    'worker-trigger-auth',
+    'secret'
+  ] as const) {
     const found = byRole(role)
     if (found.length > 1) problems.push(`${found.map(at).join(' and ')}: more than one ${role} template`)
   }
@@ -112,6 +165,14 @@ export function renderManifests(
     problems.push('beat is true but there is no beat Deployment template (app.kubernetes.io/component: beat)')
   }
   const workerName = workers[0]?.object.metadata.name
+  const beatName = byRole('beat')[0]?.object.metadata.name ?? 'celery-beat'
+  const deployedAutoscalers = AUTOSCALER_ROLES[config.autoscaling]
+  if (config.autoscaling === 'keda' && byRole('worker-scaledobject').length === 0) {
+    problems.push(
+      'autoscaling is keda but there is no ScaledObject template (kind ScaledObject, apiVersion keda.sh/v1alpha1, labelled app.kubernetes.io/component: worker)'
+    )
+  }
+  const retired: RetiredObject[] = []
 
   const rendered: RenderedObject[] = []
   const unverifiedKinds: UnverifiedKind[] = []
@@ -133,6 +194,18 @@ export function renderManifests(
         named: isKnownNamespaced(object.kind, object.apiVersion, config.namespacedKinds)
       })
     }
+    if (ALL_AUTOSCALER_ROLES.includes(role) && !deployedAutoscalers.includes(role)) {
+      if (!PLACEHOLDER_ONLY.test(object.metadata.name ?? '')) {
+        retired.push({
+          kind: object.kind,
+          apiVersion: object.apiVersion,
+          name: object.metadata.name,
+          namespace: config.namespace,
+          reason: `autoscaling is ${config.autoscaling}`
+        })
+      }
+      return
+    }
     if (role === 'beat' && !config.beat) {
       notes.push(`beat is false: ${describeObject(object)} from ${template.file} is not deployed`)
       return
@@ -146,13 +219,24 @@ export function renderManifests(
     const objectProblems = renderObject(object, role, config, trace, {
       secretData,
       workerName,
-      hasHpa: byRole('worker-hpa').length > 0,
+      beatName,
+      autoscaled: deployedAutoscalers.some(r => byRole(r).length > 0),
       notes
     })
     for (const p of objectProblems) problems.push(`${at(template)}: ${p}`)
     rendered.push({ file: template.file, role, object })
   })
 
+  if (
+    config.autoscaling === 'keda' &&
+    config.redis?.tls &&
+    !config.redis.skipVerify &&
+    !config.redis.serverCa
+  ) {
+    notes.push(
+      "KEDA reaches Redis over TLS (rediss://) and verifies its certificate against KEDA's system CAs; Memorystore signs with a CA of the instance's own: give it in redis_server_ca, or KEDA cannot read the queues"
+    )
+  }
   if (secretData !== undefined && byRole('secret').length === 0) {
     const secret = buildSecretObject(config, secretData)
     rendered.push({ file: '(built from secret_data)', role: 'secret', object: secret })
@@ -178,7 +262,7 @@ export function renderManifests(
     if (reference.secret === config.secretName && secretData !== undefined) {
       if (!secretData.has(reference.key)) {
         problems.push(
-          `${reference.object} container ${reference.container} needs key ${reference.key} of Secret ${reference.secret}, which the Secret built from secret_data${config.database ? ' and db_*' : ''} does not provide (add ${reference.key}=... to secret_data, or mark the reference optional)`
+          `${whoNeeds(reference)} needs key ${reference.key} of Secret ${reference.secret}, which the Secret built from secret_data${config.database ? ' and db_*' : ''} does not provide (add ${reference.key}=... to secret_data, or mark the reference optional)`
         )
       }
     } else liveSecretKeys.push(reference)
@@ -189,7 +273,7 @@ export function renderManifests(
 
   if (problems.length > 0) throw new RenderError(problems)
   rendered.sort((a, b) => rankOf(a.object) - rankOf(b.object))
-  return { objects: rendered, secretData, liveSecretKeys, liveSecrets, notes, unverifiedKinds }
+  return { objects: rendered, secretData, liveSecretKeys, liveSecrets, notes, unverifiedKinds, retired }
 }
 
 function rankOf(object: KubeObject): number {
@@ -220,6 +304,21 @@ function roleOf(object: KubeObject, config: DeployConfig): ObjectRole {
     }
     case 'HorizontalPodAutoscaler':
       return componentOf(object) === 'beat' ? 'other' : 'worker-hpa'
+    // Beat's are refused when rendered (an autoscaler on beat runs two schedulers).
+    case 'ScaledObject': {
+      const target =
+        isRecord(object.spec) && isRecord(object.spec.scaleTargetRef) ? object.spec.scaleTargetRef : {}
+      const component = componentOf(object)
+      return component === 'worker' ||
+        component === 'beat' ||
+        ['celery-worker', 'celery-beat'].includes(String(target.name))
+        ? 'worker-scaledobject'
+        : 'other'
+    }
+    case 'TriggerAuthentication':
+      return componentOf(object) === 'worker' || object.metadata.name === 'celery-worker-redis'
+        ? 'worker-trigger-auth'
+        : 'other'
     default:
       return 'other'
   }
@@ -228,7 +327,9 @@ function roleOf(object: KubeObject, config: DeployConfig): ObjectRole {
 interface RenderState {
   secretData: Map<string, string> | undefined
   workerName: string | undefined
-  hasHpa: boolean
+  beatName: string
+  // An autoscaler this deploy deploys owns the worker's replica count.
+  autoscaled: boolean
   notes: string[]
 }
 
@@ -277,6 +378,12 @@ function renderObject(
     case 'worker-hpa':
       problems.push(...renderHpa(object, config, state.workerName))
       break
+    case 'worker-scaledobject':
+      problems.push(...renderScaledObject(object, config, state))
+      break
+    case 'worker-trigger-auth':
+      renderTriggerAuthentication(object, config, state.secretData)
+      break
     case 'other':
       break
   }
@@ -294,7 +401,10 @@ function renderDeployment(
   if (!spec) return ['has no spec']
   const problems = renderWorkload(object, config, {
     role,
-    secretKeys: state.secretData ? [...state.secretData.keys()].sort() : undefined
+    // The parts of REDIS_URL split for KEDA are KEDA's, not the app's: the pods keep reading REDIS_URL.
+    secretKeys: state.secretData
+      ? [...state.secretData.keys()].filter(k => !(config.redis && KEDA_ONLY_KEYS.has(k))).sort()
+      : undefined
   })
 
   if (role === 'beat') {
@@ -309,10 +419,12 @@ function renderDeployment(
       )
     }
     spec.strategy = { type: 'Recreate' }
-  } else if (state.hasHpa && spec.replicas !== undefined) {
+  } else if (config.autoscaling === 'none') {
+    spec.replicas = config.workerMinReplicas
+  } else if (state.autoscaled && spec.replicas !== undefined) {
     delete spec.replicas
     state.notes.push(
-      `${describeObject(object)}: spec.replicas removed; the HorizontalPodAutoscaler owns the replica count`
+      `${describeObject(object)}: spec.replicas removed; the ${config.autoscaling === 'keda' ? 'ScaledObject' : 'HorizontalPodAutoscaler'} owns the replica count`
     )
   }
 
@@ -334,6 +446,7 @@ function renderDeployment(
   if (trace.runUrl) annotations[`${ANNOTATION_PREFIX}/run-url`] = trace.runUrl
   if (trace.actor) annotations[`${ANNOTATION_PREFIX}/actor`] = trace.actor
   if (trace.repository) annotations[`${ANNOTATION_PREFIX}/repository`] = trace.repository
+  if (role === 'worker') annotations[AUTOSCALING_ANNOTATION] = config.autoscaling
   const shortSha = trace.commitSha ? ` at ${trace.commitSha.slice(0, 12)}` : ''
   annotations['kubernetes.io/change-cause'] =
     `deploy-gke-workers: ${config.image}${shortSha}${trace.actor ? ` by ${trace.actor}` : ''}`

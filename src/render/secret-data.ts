@@ -1,8 +1,10 @@
 // The string data of the Secret the action writes: the secret_data entries plus, from db_user/db_password/
 // db_name, DB_USER, DB_PASSWORD, DB_NAME and a DATABASE_URL whose user and password are URL-encoded
-// (the old job's URL broke on a password containing "@", ":" or "/").
+// (the old job's URL broke on a password containing "@", ":" or "/"); with autoscaling keda, REDIS_URL's parts
+// for KEDA (redis-connection.ts).
 
 import type { DatabaseConfig, DeployConfig } from '../inputs.js'
+import { redisSecretKeys } from './redis-connection.js'
 
 export function buildSecretData(config: DeployConfig): Map<string, string> | undefined {
   if (config.secretData === undefined) return undefined
@@ -15,6 +17,7 @@ export function buildSecretData(config: DeployConfig): Map<string, string> | und
     data.set('DB_NAME', database.name)
     data.set('DATABASE_URL', databaseUrl(database))
   }
+  if (config.redis) for (const [key, value] of redisSecretKeys(config.redis)) data.set(key, value)
   return data
 }
 

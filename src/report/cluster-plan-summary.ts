@@ -21,10 +21,13 @@ export function renderClusterPlanSummary(input: ClusterPlanSummaryInput): string
   const { plan } = input
   const parts: string[] = []
   parts.push(`## deploy-gke-workers: dry run against the cluster`)
-  const changes = plan.actions.filter(a => a.action !== 'unchanged')
+  const changes = plan.actions.filter(a => a.action !== 'unchanged').length + plan.retired.length
+  const total = plan.actions.length + plan.retired.length
   // A written Secret may change values the dry run cannot see; the deploy restarts the pods if one did.
-  const secretWritten = plan.secretChanges.length > 0
-  const secretKeysMoved = plan.secretChanges.some(c => c.change !== 'written')
+  // Keys no pod reads (KEDA's) restart nothing.
+  const read = plan.secretChanges.filter(c => c.readByPods !== false)
+  const secretWritten = read.length > 0
+  const secretKeysMoved = read.some(c => c.change !== 'written')
   const podsRoll = (a: (typeof plan.actions)[number]): string =>
     a.podTemplateChanged
       ? 'yes'
@@ -36,10 +39,10 @@ export function renderClusterPlanSummary(input: ClusterPlanSummaryInput): string
   const rolls = plan.actions.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name)
   parts.push(
     `${inline(input.reason)} Nothing was changed. Namespace <code>${inline(input.namespace)}</code>, image <code>${inline(input.image)}</code>: ` +
-      (changes.length === 0 && !secretKeysMoved
+      (changes === 0 && !secretKeysMoved
         ? 'the cluster already matches; a deploy would change nothing' +
           (secretWritten ? ' (unless a Secret value changed: values are not read in a dry run).' : '.')
-        : `${changes.length} of ${plan.actions.length} objects would change.`) +
+        : `${changes} of ${total} objects would change.`) +
       (rolls.length > 0 ? ` Pods would roll: ${rolls.map(inline).join(', ')}.` : '') +
       (plan.method ? ` Planned by ${plan.method}.` : '')
   )
@@ -60,7 +63,10 @@ export function renderClusterPlanSummary(input: ClusterPlanSummaryInput): string
   parts.push(
     table(
       ['kind', 'name', 'would be', 'pods roll'],
-      plan.actions.map(a => [a.kind, a.name, a.action, a.kind === 'Deployment' ? podsRoll(a) : ''])
+      [
+        ...plan.retired.map(r => [r.kind, r.name, `deleted (${r.reason})`, '']),
+        ...plan.actions.map(a => [a.kind, a.name, a.action, a.kind === 'Deployment' ? podsRoll(a) : ''])
+      ]
     )
   )
   if (plan.secretChanges.length > 0) {

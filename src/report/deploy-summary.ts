@@ -54,6 +54,9 @@ export function renderDeploySummary(outcome: DeployOutcome, context: DeploySumma
     )
   )
 
+  const autoscaling = autoscalerSection(outcome)
+  if (autoscaling) parts.push(autoscaling)
+
   if (outcome.rollouts.length > 0) {
     parts.push('### Rollouts')
     parts.push(
@@ -71,7 +74,7 @@ export function renderDeploySummary(outcome: DeployOutcome, context: DeploySumma
         outcome.smoke.map(s => [
           s.name,
           s.pod,
-          s.ok ? 'pass' : 'FAIL',
+          s.skipped ? 'skipped' : s.ok ? 'pass' : 'FAIL',
           `${s.durationMs} ms`,
           // A failed check's detail is the finding's cause above.
           s.ok ? redact(s.detail) : 'see above'
@@ -100,13 +103,16 @@ export function renderDeploySummary(outcome: DeployOutcome, context: DeploySumma
   parts.push(
     table(
       ['kind', 'name', 'result'],
-      outcome.applied.map(a => [
-        a.kind,
-        a.name,
-        a.kind === 'Deployment' && a.action === 'configured' && !a.podTemplateChanged
-          ? 'configured (pod template unchanged)'
-          : a.action
-      ])
+      [
+        ...outcome.retired.map(r => [r.kind, r.name, redact(r.message)]),
+        ...outcome.applied.map(a => [
+          a.kind,
+          a.name,
+          a.kind === 'Deployment' && a.action === 'configured' && !a.podTemplateChanged
+            ? 'configured (pod template unchanged)'
+            : a.action
+        ])
+      ]
     )
   )
   if (outcome.restarted.length > 0) {
@@ -142,6 +148,31 @@ function afterTheFailure(outcome: DeployOutcome): string {
   }
   const note = outcome.notes.find(n => /nothing (was|to) roll/i.test(n))
   return note ? `Not rolled back: ${note}.` : 'Not rolled back.'
+}
+
+// What scales the worker now: kind, bounds, target, and what the cluster reports.
+function autoscalerSection(outcome: DeployOutcome): string | undefined {
+  const a = outcome.autoscaler
+  if (!a) return undefined
+  const kind =
+    a.kind === 'ScaledObject'
+      ? `KEDA ScaledObject ${a.name ?? ''}`
+      : a.kind === 'HorizontalPodAutoscaler'
+        ? `HorizontalPodAutoscaler ${a.name ?? ''}`
+        : 'none (fixed replica count)'
+  const rows: string[][] = [
+    ['autoscaler', kind.trim()],
+    ['replicas', a.kind === 'none' ? `${a.minReplicas}` : `${a.minReplicas}–${a.maxReplicas}`],
+    ...(a.kind === 'none' ? [] : [['target', a.target]]),
+    ...(a.replicas !== undefined ? [['replicas now', String(a.replicas)]] : []),
+    ...(a.current ? [['now', a.current]] : []),
+    ...(a.conditions.length > 0 ? [['conditions', a.conditions.join(', ')]] : [])
+  ]
+  const zero =
+    a.kind === 'ScaledObject' && a.replicas === 0
+      ? '\n\nThe worker is scaled to zero: no pod of this image was started. The first queued task starts one within the polling interval, plus the time a pod takes to start (on Autopilot, maybe a new node).'
+      : ''
+  return `### Autoscaling\n\n${table(['', ''], rows)}${zero}`
 }
 
 function seconds(ms: number): string {

@@ -169,6 +169,10 @@ const GKE_REMEDIES: Record<GkeErrorCode, () => string> = {
   KUBECONFIG: () => 'Report this as a bug of the action, with this log.'
 }
 
+// KEDA's own chart; on Autopilot it runs as it is (its operator and metrics server are ordinary Deployments).
+export const KEDA_INSTALL =
+  'helm repo add kedacore https://kedacore.github.io/charts && helm install keda kedacore/keda --namespace keda --create-namespace'
+
 function explainPreflight(problems: PreflightProblem[], facts: ErrorFacts): Finding[] {
   const findings: Finding[] = []
   const forbidden = problems.filter(p => p.kind === 'forbidden' && p.permission)
@@ -241,6 +245,16 @@ function explainPreflight(problems: PreflightProblem[], facts: ErrorFacts): Find
           remedy: /autopilot|GKE Warden|admission webhook/i.test(problem.text)
             ? 'An admission policy (on Autopilot, GKE Warden) refuses a field: change the one the message names in the templates; nothing was changed.'
             : 'Fix the field the message names in the templates (the manifests input); nothing was changed.'
+        })
+        break
+      case 'keda-missing':
+        findings.push({
+          class: 'keda-missing',
+          subjects: ['pre-flight'],
+          title: 'KEDA is not installed',
+          cause: problem.text,
+          pods: [],
+          remedy: `Install KEDA in the cluster (on GKE Autopilot too, from its Helm chart: ${KEDA_INSTALL}), or set autoscaling: cpu; nothing was changed.`
         })
         break
       case 'lock-lost':

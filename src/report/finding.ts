@@ -25,6 +25,7 @@ export type FindingClass =
   | 'lock-held'
   | 'missing-secret'
   | 'rejected'
+  | 'keda-missing'
   | 'input'
   | 'credentials'
   | 'cancelled'

@@ -73,7 +73,14 @@ export const SECRET_INPUTS: readonly InputName[] = ['secret_data', 'db_password'
 
 // Keys of the written Secret that the action fills from plain inputs (db_user, db_name): not secrets.
 // REDIS_ADDRESS (host:port, from REDIS_URL for KEDA) is no secret either: it shows in every connection error.
-export const PLAIN_SECRET_KEYS: readonly string[] = ['DB_USER', 'DB_NAME', REDIS_KEYS.address]
+// Nor is a Redis ACL user name (masking "worker" would blank celery-worker everywhere) or a CA certificate.
+export const PLAIN_SECRET_KEYS: readonly string[] = [
+  'DB_USER',
+  'DB_NAME',
+  REDIS_KEYS.address,
+  REDIS_KEYS.username,
+  REDIS_KEYS.ca
+]
 
 export const DEFAULT_CLOUD_SQL_PROXY_IMAGE = 'gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.15.0'
 
@@ -165,7 +172,9 @@ export class InputError extends Error {
   }
 }
 
-const PEM_CERTIFICATE = /^-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----$/
+// One certificate or several (Memorystore lists two CAs while it rotates them).
+const PEM_CERTIFICATE =
+  /^(?:-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*)+$/
 const PULL_REQUEST_EVENTS = new Set(['pull_request', 'pull_request_target'])
 const MAX_SHOWN_CHARS = 80
 const MAX_ROLLOUT_TIMEOUT_SECONDS = 6 * 3600

@@ -452,7 +452,7 @@ async function dryRunAgainstCluster(
   redact: Redact
 ): Promise<void> {
   const plan = await core.group('Dry run against the cluster', () =>
-    planAgainstCluster(access.kubectl, rendered, config.namespace, redact)
+    planAgainstCluster(access.kubectl, rendered, config, redact)
   )
   const diffPath = path.join(workDirectory, 'diff.txt')
   await writeFile(diffPath, plan.diff, { mode: 0o600 })

@@ -256,5 +256,72 @@ spec:
       )
       assert.equal(left.stdout.trim(), '', left.stdout)
     })
+
+    test('a switch to KEDA that fails and is rolled back still leaves one autoscaler, and the next CPU deploy cleans up', async () => {
+      const ns = 'cp-keda-rollback'
+      const cpu = await e2e.run(ns, { image: `${REGISTRY}:v1` })
+      assert.equal(cpu.outputs.status, 'deployed', cpu.stdout)
+      // `kubectl rollout undo` also puts the Deployment's annotations back: nothing may rest on them.
+      const broken = await e2e.run(ns, { ...KEDA_INPUTS, image: `${REGISTRY}:v2-image-not-found` })
+      assert.equal(broken.outputs.status, 'rolled-back', broken.stdout)
+      assert.deepEqual(await autoscalersOf(ns), ['ScaledObject/celery-worker'], 'the switch stays')
+      assert.match(plain(broken.summary), /The autoscaler switch stays \(autoscaling keda\)/)
+      const secret = await rig.kubectlJson<{ data: Record<string, string> }>(
+        'get',
+        'secret',
+        'app-secrets',
+        '-n',
+        ns
+      )
+      assert.ok(
+        secret.data.REDIS_ADDRESS && secret.data.REDIS_PASSWORD,
+        'the TriggerAuthentication still finds its keys'
+      )
+
+      const back = await e2e.run(ns, { image: `${REGISTRY}:v1` })
+      assert.equal(back.outputs.status, 'deployed', back.stdout + back.stderr)
+      assert.deepEqual(await autoscalersOf(ns), ['HPA/celery-worker-hpa'])
+      const auths = await rig.kubectlJson<List<TriggerAuthentication>>(
+        'get',
+        'triggerauthentications.keda.sh',
+        '-n',
+        ns
+      )
+      assert.deepEqual(auths.items, [])
+    })
+
+    test('none → cpu keeps the fixed replica count for the HPA to take over (no drop to 1)', async () => {
+      const ns = 'cp-keda-none'
+      const fixed = await e2e.run(ns, {
+        image: `${REGISTRY}:v1`,
+        autoscaling: 'none',
+        worker_min_replicas: '3'
+      })
+      assert.equal(fixed.outputs.status, 'deployed', fixed.stdout)
+      assert.deepEqual(await autoscalersOf(ns), [], 'none: no autoscaler')
+      const cpu = await e2e.run(ns, { image: `${REGISTRY}:v1` })
+      assert.equal(cpu.outputs.status, 'deployed', cpu.stdout + cpu.stderr)
+      assert.deepEqual(await autoscalersOf(ns), ['HPA/celery-worker-hpa'])
+      const worker = await rig.kubectlJson<{ spec: { replicas: number } }>(
+        'get',
+        'deployment',
+        'celery-worker',
+        '-n',
+        ns
+      )
+      assert.equal(worker.spec.replicas, 3)
+      assert.match(plain(cpu.summary), /replicas kept at 3 for the autoscaler to take over/)
+      // And it stays: the next apply (no replicas field) does not reset it either.
+      const again = await e2e.run(ns, { image: `${REGISTRY}:v2` })
+      assert.equal(again.outputs.status, 'deployed', again.stdout)
+      const after = await rig.kubectlJson<{ spec: { replicas: number } }>(
+        'get',
+        'deployment',
+        'celery-worker',
+        '-n',
+        ns
+      )
+      assert.equal(after.spec.replicas, 3)
+    })
   })
 })

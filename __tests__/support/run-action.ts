@@ -2,12 +2,27 @@
 // GITHUB_OUTPUT, GITHUB_STATE, GITHUB_STEP_SUMMARY and GITHUB_EVENT_PATH files, then reads those files back.
 
 import { spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parse } from 'yaml'
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+// The defaults of action.yml's inputs, which the runner passes to the action as INPUT_* values.
+const ACTION_DEFAULTS: Record<string, string> = Object.fromEntries(
+  Object.entries(
+    (
+      parse(readFileSync(path.join(REPO_ROOT, 'action.yml'), 'utf8')) as {
+        inputs: Record<string, { default?: unknown }>
+      }
+    ).inputs
+  )
+    .filter(([, input]) => input.default !== undefined && !String(input.default).includes('${{'))
+    .map(([name, input]) => [name, String(input.default)])
+)
 export const DIST_MAIN = path.join(REPO_ROOT, 'dist', 'index.js')
 export const DIST_POST = path.join(REPO_ROOT, 'dist', 'post', 'index.js')
 
@@ -109,7 +124,9 @@ export async function startAction(options: RunOptions): Promise<RunningAction> {
     GITHUB_WORKSPACE: workspace.directory
   }
   for (const [name, value] of Object.entries(workspace.state)) env[`STATE_${name}`] = value
-  for (const [name, value] of Object.entries(options.inputs))
+  // As the runner does: every input action.yml gives a default gets it when the workflow leaves it out (an
+  // expression default like ${{ github.token }} is the runner's to evaluate: left out here).
+  for (const [name, value] of Object.entries({ ...ACTION_DEFAULTS, ...options.inputs }))
     env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value
   for (const [name, value] of Object.entries(options.env ?? {})) {
     if (value === undefined) delete env[name]

@@ -3,10 +3,11 @@
 // the summary describe the autoscaler.
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { parse } from 'yaml'
 import os from 'node:os'
 import path from 'node:path'
-import { InputError, parseInputs, type RawInputs } from '../../src/inputs.js'
+import { InputError, parseInputs, secretValuesOf, type RawInputs } from '../../src/inputs.js'
 import { loadTemplates } from '../../src/render/load-templates.js'
 import {
   AUTOSCALING_ANNOTATION,
@@ -16,10 +17,10 @@ import {
 } from '../../src/render/render-manifests.js'
 import { parseRedisUrl } from '../../src/render/redis-connection.js'
 import { behaviourChanges } from '../../src/deploy/behaviour-changes.js'
-import { retiredPresent } from '../../src/deploy/retire-autoscalers.js'
+import { findRetiring } from '../../src/deploy/retire-autoscalers.js'
 import { queueLengths } from '../../src/deploy/autoscaler-status.js'
 import { kedaProblems } from '../../src/kube/discovery.js'
-import { identityKey, type LiveObjectMeta } from '../../src/kube/objects.js'
+import type { LiveObjectMeta } from '../../src/kube/objects.js'
 import { REPO_ROOT } from '../support/run-action.js'
 import { plain } from '../support/report.js'
 import { runSmokeChecks } from '../../src/deploy/run-smoke-checks.js'
@@ -118,6 +119,15 @@ describe('autoscaling inputs', () => {
       problem: /^redis_server_ca: is not a PEM certificate/
     },
     {
+      name: 'a password with a bare %, and the other errors still listed',
+      raw: {
+        ...KEDA,
+        worker_max_replicas: 'x',
+        secret_data: 'REDIS_URL=redis://:p%zz-secret@10.0.0.5:6379/0'
+      },
+      problem: /^secret_data: REDIS_URL has a user name or password with a "%" that starts no URL escape/
+    },
+    {
       name: 'a server CA without TLS',
       raw: { ...KEDA, redis_server_ca: CA },
       problem: /^redis_server_ca: is set, but REDIS_URL is redis:\/\/ \(no TLS\)/
@@ -144,6 +154,42 @@ describe('autoscaling inputs', () => {
     })
     assert.equal(problems.length, 3, problems.join('\n'))
     assert.ok(problems.every(p => !p.includes('hunter2-secret')))
+  })
+
+  test('action.yml\u2019s defaults, as the runner passes them, are a valid deploy for each choice', async () => {
+    const action = parse(await readFile(path.join(REPO_ROOT, 'action.yml'), 'utf8')) as {
+      inputs: Record<string, { default?: unknown }>
+    }
+    const defaults = Object.fromEntries(
+      Object.entries(action.inputs)
+        .filter(([, input]) => input.default !== undefined && !String(input.default).includes('${{'))
+        .map(([name, input]) => [name, String(input.default)])
+    )
+    for (const autoscaling of ['cpu', 'keda', 'none']) {
+      const raw = { ...defaults, ...(autoscaling === 'keda' ? KEDA : { image: IMAGE }), autoscaling }
+      assert.deepEqual(problemsOf(raw), [], autoscaling)
+    }
+  })
+
+  test('a Redis ACL user name and a CA bundle of two are not masked as secrets', () => {
+    const config = parseInputs(
+      {
+        ...KEDA,
+        secret_data: 'REDIS_URL=rediss://worker:pw-12345678@10.0.0.5:6378/0',
+        redis_server_ca: `${CA}\n${CA}`
+      },
+      { eventName: 'push' }
+    )
+    const masked = secretValuesOf(
+      config,
+      new Map([
+        ['REDIS_USERNAME', 'worker'],
+        ['REDIS_PASSWORD', 'pw-12345678'],
+        ['REDIS_CA', CA]
+      ])
+    )
+    assert.ok(!masked.includes('worker'), 'masking "worker" would blank celery-worker everywhere')
+    assert.ok(masked.includes('pw-12345678'))
   })
 
   test('scale to zero with KEDA, and the defaults of KEDA', () => {
@@ -173,6 +219,8 @@ describe('autoscaling inputs', () => {
       }
     },
     { url: 'redis://10.1.2.3', parts: { address: '10.1.2.3:6379', database: 0, tls: false } },
+    { url: 'redis://:pw@10.0.0.5:6379/0?db=3', parts: { database: 3 } },
+    { url: 'redis://[::1]:6380/1', parts: { address: '[::1]:6380', database: 1 } },
     {
       url: 'rediss://:x@10.0.0.9:6378?ssl_cert_reqs=none',
       parts: { address: '10.0.0.9:6378', password: 'x', tls: true, skipVerify: true }
@@ -354,31 +402,87 @@ describe('each autoscaling choice deploys its autoscaler and retires the others'
     })
   }
 
-  test('KEDA objects are retired only when the worker says its last deploy used KEDA', async () => {
-    const rendered = await render({ image: IMAGE })
-    const worker = (annotation?: string): Map<string, LiveObjectMeta> =>
-      new Map([
-        [
-          identityKey({ kind: 'Deployment', name: 'celery-worker', namespace: 'noesis2' }),
-          {
-            kind: 'Deployment',
-            metadata: {
-              name: 'celery-worker',
-              namespace: 'noesis2',
-              annotations: (annotation ? { [AUTOSCALING_ANNOTATION]: annotation } : {}) as Record<
-                string,
-                string
-              >
-            }
-          }
-        ]
-      ])
-    assert.deepEqual(retiredPresent(rendered, worker('cpu')), [])
-    assert.deepEqual(retiredPresent(rendered, worker()), [])
-    assert.deepEqual(
-      retiredPresent(rendered, worker('keda')).map(r => r.kind),
-      ['ScaledObject', 'TriggerAuthentication']
+  // A cluster as kubectl shows it: the HPAs, and KEDA's kinds when it serves them.
+  function cluster(state: { hpas?: Loose[]; keda?: Loose[] }): { kubectl: Kubectl; calls: string[] } {
+    const calls: string[] = []
+    const answer = (stdout: string, exitCode = 0, stderr = '') => ({ stdout, stderr, exitCode, attempts: 1 })
+    const kubectl = {
+      async run(args: string[]) {
+        calls.push(args.slice(0, 3).join(' '))
+        if (args[1] === '--raw')
+          return state.keda
+            ? answer(
+                JSON.stringify({ resources: [{ name: 'scaledobjects' }, { name: 'triggerauthentications' }] })
+              )
+            : answer('', 1, 'Error from server (NotFound): the server could not find the requested resource')
+        if (args[1] === 'horizontalpodautoscalers.autoscaling')
+          return answer(JSON.stringify({ items: state.hpas ?? [] }))
+        return answer(JSON.stringify({ items: state.keda ?? [] }))
+      }
+    } as unknown as Kubectl
+    return { kubectl, calls }
+  }
+  const scaler = (kind: string, name: string, target: string, extra: Loose = {}): Loose => ({
+    kind,
+    metadata: { name, namespace: 'noesis2', ...extra },
+    spec: kind === 'TriggerAuthentication' ? {} : { scaleTargetRef: { name: target } }
+  })
+  const ourLabel = { labels: { 'app.kubernetes.io/managed-by': 'deploy-gke-workers' } }
+
+  test('cpu on a cluster without KEDA: one request asks, nothing is retired', async () => {
+    const { kubectl, calls } = cluster({})
+    const plan = await findRetiring(
+      kubectl,
+      await render({ image: IMAGE }),
+      parseInputs({ image: IMAGE }, { eventName: 'push' })
     )
+    assert.deepEqual(plan, { retiring: [], conflicts: [] })
+    assert.deepEqual(calls, ['get --raw /apis/keda.sh/v1alpha1'])
+  })
+
+  test('cpu with KEDA served: our ScaledObject and TriggerAuthentication go, whatever an earlier run recorded', async () => {
+    const { kubectl } = cluster({
+      keda: [
+        scaler('ScaledObject', 'celery-worker', 'celery-worker'),
+        scaler('TriggerAuthentication', 'celery-worker-redis', ''),
+        scaler('ScaledObject', 'other-app', 'other-app')
+      ]
+    })
+    const plan = await findRetiring(
+      kubectl,
+      await render({ image: IMAGE }),
+      parseInputs({ image: IMAGE }, { eventName: 'push' })
+    )
+    assert.deepEqual(
+      plan.retiring.map(r => `${r.kind}/${r.name}`),
+      ['ScaledObject/celery-worker', 'TriggerAuthentication/celery-worker-redis']
+    )
+    assert.deepEqual(plan.conflicts, [])
+  })
+
+  test('keda: the old HPA (by its template name or our label) goes; KEDA\u2019s own stays; a stranger\u2019s stops the run', async () => {
+    const { kubectl, calls } = cluster({
+      hpas: [
+        scaler('HorizontalPodAutoscaler', 'celery-worker-hpa', 'celery-worker'),
+        scaler('HorizontalPodAutoscaler', 'workers-cpu', 'celery-worker', ourLabel),
+        scaler('HorizontalPodAutoscaler', 'keda-hpa-celery-worker', 'celery-worker', {
+          ownerReferences: [{ kind: 'ScaledObject', name: 'celery-worker' }]
+        }),
+        scaler('HorizontalPodAutoscaler', 'by-hand', 'celery-worker'),
+        scaler('HorizontalPodAutoscaler', 'web', 'web')
+      ]
+    })
+    const plan = await findRetiring(kubectl, await render(KEDA), parseInputs(KEDA, { eventName: 'push' }))
+    assert.deepEqual(
+      plan.retiring.map(r => `${r.kind}/${r.name}`),
+      ['HorizontalPodAutoscaler/celery-worker-hpa', 'HorizontalPodAutoscaler/workers-cpu']
+    )
+    assert.equal(plan.conflicts.length, 1)
+    assert.match(
+      plan.conflicts[0],
+      /^HorizontalPodAutoscaler by-hand also scales celery-worker and is not this action's/
+    )
+    assert.ok(!calls.some(c => c.includes('keda.sh')), 'with keda, KEDA\u2019s kinds are not retired')
   })
 })
 

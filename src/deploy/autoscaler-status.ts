@@ -100,10 +100,9 @@ export async function readAutoscaler(
     config.namespace
   )
   report.current = queueLengths(hpa?.status, config.workerQueues, replicas)
-  const conditions = (scaledObject.applied as { status?: { conditions?: Condition[] } }).status?.conditions
-  report.conditions = (conditions ?? [])
-    .filter(c => c.type === 'Ready' || c.type === 'Active')
-    .map(c => `${c.type} ${c.status}${c.reason ? ` (${c.reason})` : ''}`)
+  // Not the ScaledObject's own conditions: the apply's answer carries them from before this change, which
+  // KEDA has not looked at yet. Its HPA says whether it can read the metrics.
+  report.conditions = falseConditions(hpa?.status?.conditions)
   return report
 }
 

@@ -35,12 +35,15 @@ import type { SmokeCheckResult } from './smoke-checks.js'
 import { keepLiveTraceAnnotations } from './trace-annotations.js'
 import { changedKeys, keysPodsRead, podsRead } from './secret-readers.js'
 import {
-  alwaysReadable,
+  findRetiring,
+  handOverReplicas,
   resourceOfRetired,
   retireAutoscalers,
-  retiredPresent,
+  type RetirePlan,
   type RetireStep
 } from './retire-autoscalers.js'
+import { AUTOSCALING_ANNOTATION } from '../render/render-manifests.js'
+import { REDIS_KEYS } from '../render/redis-connection.js'
 import { readAutoscaler, type AutoscalerReport } from './autoscaler-status.js'
 import { waitForRollouts, type RolloutResult, type WaitOptions } from './wait-rollouts.js'
 
@@ -153,22 +156,27 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
   // Everything as it is now, in one read (before any write: a forbidden read is one more pre-flight problem);
   // read again after the lock only if another deploy held it.
   let readProblem: PreflightProblem | undefined
-  const retiredReadable = alwaysReadable(rendered).map(identityOfRetired)
-  const live = await getLiveObjects(kubectl, identityInput([...objects, ...retiredReadable])).catch(
-    (error: unknown) => {
+  // The autoscalers of another `autoscaling` choice, read beside it (a separate read: KEDA's kinds may not be
+  // served).
+  const [live, retirePlan] = await Promise.all([
+    getLiveObjects(kubectl, identityInput(objects)).catch((error: unknown) => {
       if (!(error instanceof KubectlError) || !/forbidden/i.test(error.stderr)) throw error
       readProblem = {
         kind: 'unreadable',
         text: `the deploy credentials may not read the objects it deploys: ${context.redact(error.stderr.trim())}`
       }
       return new Map<string, LiveObjectMeta>()
-    }
-  )
+    }),
+    findRetiring(kubectl, rendered, config)
+  ])
   await group('Pre-flight checks', async () => {
-    const retiring = retiredPresent(rendered, live)
+    const retiring = retirePlan.retiring
     const problems = [
+      ...retirePlan.conflicts.map(text => ({ kind: 'autoscaler-conflict' as const, text })),
       ...(await checkPermissions(kubectl, [
-        ...retiring.map(r => ({ verb: 'delete', resource: resourceOfRetired(r.kind)!, namespace })),
+        ...retiring.flatMap(r =>
+          ['delete', 'watch'].map(verb => ({ verb, resource: resourceOfRetired(r.kind)!, namespace }))
+        ),
         ...(retiring.some(r => r.kind === 'ScaledObject')
           ? [
               { verb: 'get', resource: 'deployments.apps/scale', namespace },
@@ -227,7 +235,7 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
     return await deployHoldingLock(
       { ...context, kubectl, cleanup: context.kubectl },
       namespaceApplied,
-      lock.waited() ? undefined : live,
+      lock.waited() ? undefined : { live, retirePlan },
       () => lock.lost()
     )
   } finally {
@@ -236,15 +244,6 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
       context.warn(`could not release the deploy lock (it lapses by itself): ${(error as Error).message}`)
     })
   }
-}
-
-function identityOfRetired(r: {
-  kind: string
-  apiVersion: string
-  name: string
-  namespace: string
-}): KubeObject {
-  return { apiVersion: r.apiVersion, kind: r.kind, metadata: { name: r.name, namespace: r.namespace } }
 }
 
 function identityInput(objects: KubeObject[]): string {
@@ -256,7 +255,7 @@ async function deployHoldingLock(
   context: DeployContext & { cleanup?: Kubectl },
   namespaceApplied: AppliedObject[],
   // The state read before the lock, when no other deploy held the lock in between.
-  live: Map<string, LiveObjectMeta> | undefined,
+  read: { live: Map<string, LiveObjectMeta>; retirePlan: RetirePlan } | undefined,
   lockLost: () => string | undefined
 ): Promise<DeployOutcome> {
   const { kubectl, config, rendered, redact, log } = context
@@ -271,13 +270,8 @@ async function deployHoldingLock(
   const deployments = rest.filter(o => o.kind === 'Deployment').map(o => o.metadata.name)
 
   // After waiting for another deploy's lock, what it did counts as "before": read again.
-  const before =
-    live ??
-    (await getLiveObjects(
-      kubectl,
-      identityInput([...rest, ...alwaysReadable(rendered).map(identityOfRetired)])
-    ))
-  const retiring = retiredPresent(rendered, before)
+  const before = read?.live ?? (await getLiveObjects(kubectl, identityInput(rest)))
+  const retiring = (read?.retirePlan ?? (await findRetiring(kubectl, rendered, config))).retiring
   const retiringHpas = retiring.filter(r => r.kind === 'HorizontalPodAutoscaler').map(r => r.name)
   const revisionsBefore: Record<string, string | undefined> = {}
   for (const name of deployments) {
@@ -372,15 +366,32 @@ async function deployHoldingLock(
   let step = 'the apply'
 
   try {
-    if (retiring.length > 0) {
+    const liveWorker = roles.worker ? liveDeployment(before, roles.worker, namespace) : undefined
+    const fromFixed =
+      config.autoscaling !== 'none' && liveWorker?.metadata.annotations?.[AUTOSCALING_ANNOTATION] === 'none'
+    if (retiring.length > 0 || fromFixed) {
       step = 'the autoscaler switch'
-      const worker = roles.worker ? liveDeployment(before, roles.worker, namespace) : undefined
       outcome.retired = await deployGroup('Autoscaler switch', async () => {
-        const steps = await retireAutoscalers(kubectl, retiring, {
-          namespace,
-          worker,
-          replicasAfterKeda: config.workerMinReplicas
-        })
+        const steps: RetireStep[] = []
+        if (fromFixed && liveWorker) {
+          const kept = await handOverReplicas(kubectl, liveWorker)
+          if (kept !== undefined) {
+            steps.push({
+              kind: 'Deployment',
+              name: liveWorker.metadata.name,
+              reason: 'autoscaling was none',
+              done: true,
+              message: `replicas kept at ${kept} for the autoscaler to take over (autoscaling was none)`
+            })
+          }
+        }
+        steps.push(
+          ...(await retireAutoscalers(kubectl, retiring, {
+            namespace,
+            worker: roles.worker,
+            replicasAfterKeda: config.workerMinReplicas
+          }))
+        )
         for (const s of steps) log(`${s.kind}/${s.name} ${redact(s.message)}`)
         return steps
       })
@@ -685,7 +696,7 @@ async function rollBackThisRun(
     watchOptions: (names: string[], prefix?: string) => WaitOptions
   }
 ): Promise<NamespaceSnapshot | undefined> {
-  const { kubectl, config, log, redact } = context
+  const { kubectl, config, log, redact, rendered } = context
   if (outcome.retired.some(r => r.done)) {
     // The new autoscaler is not what failed; bringing the old one back would make two fight again.
     outcome.notes.push(
@@ -712,7 +723,7 @@ async function rollBackThisRun(
         outcome.notes.push(`Secret ${config.secretName} was created by this run; it is left in place`)
       } else {
         try {
-          await restoreSecret(kubectl, previous)
+          await restoreSecret(kubectl, previous, kedaKeysOf(rendered))
           outcome.notes.push(`Secret ${config.secretName}: its previous values were restored`)
         } catch (error) {
           outcome.notes.push(
@@ -744,19 +755,34 @@ async function rollBackThisRun(
 
 // Server-side apply of the previous `data` under the action's field manager: keys this run added are pruned,
 // the old values come back. Through stdin, like every Secret.
-async function restoreSecret(kubectl: Kubectl, previous: LiveObjectMeta): Promise<void> {
+// `keep`: keys no pod reads that stay as this run wrote them (KEDA's Redis keys: the autoscaler switch is not
+// undone, and its TriggerAuthentication reads them).
+async function restoreSecret(
+  kubectl: Kubectl,
+  previous: LiveObjectMeta,
+  keep: Record<string, string> = {}
+): Promise<void> {
   const secret = {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: { name: previous.metadata.name, namespace: previous.metadata.namespace },
     type: (previous as { type?: string }).type ?? 'Opaque',
-    data: (previous as { data?: Record<string, string> }).data ?? {}
+    data: { ...((previous as { data?: Record<string, string> }).data ?? {}), ...keep }
   }
   await kubectl.run(
     ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'],
     {
       stdin: JSON.stringify(secret)
     }
+  )
+}
+
+// The Secret keys only KEDA reads, as this run writes them (base64), when it splits REDIS_URL for KEDA.
+function kedaKeysOf(rendered: RenderedManifests): Record<string, string> {
+  const secret = rendered.objects.find(o => o.role === 'secret')?.object
+  const data = (secret?.data ?? {}) as Record<string, string>
+  return Object.fromEntries(
+    Object.entries(data).filter(([key]) => (Object.values(REDIS_KEYS) as string[]).includes(key))
   )
 }
 

@@ -9,12 +9,13 @@
 import { behaviourChanges, type BehaviourChange } from './behaviour-changes.js'
 import { dryRunCompare, unifiedDiff } from './plan-compare.js'
 import type { Kubectl } from '../kube/kubectl.js'
+import type { DeployConfig } from '../inputs.js'
 import { serverSideApply, FIELD_MANAGER, type AppliedObject } from '../kube/apply.js'
-import { getLiveObjects, identityKey, namespaceExists, type LiveObjectMeta } from '../kube/objects.js'
+import { getLiveObjects, namespaceExists, type LiveObjectMeta } from '../kube/objects.js'
 import type { Redact } from '../redact.js'
 import type { KubeObject } from '../render/kube-object.js'
 import type { RenderedManifests, RetiredObject } from '../render/render-manifests.js'
-import { alwaysReadable, retiredPresent } from './retire-autoscalers.js'
+import { findRetiring } from './retire-autoscalers.js'
 import { redactSecrets, toKubectlInput, toPortableYaml } from '../render/serialize.js'
 import { canI } from './preflight.js'
 import { whoNeeds } from '../render/checks.js'
@@ -54,9 +55,10 @@ const NOT_READ =
 export async function planAgainstCluster(
   kubectl: Kubectl,
   rendered: RenderedManifests,
-  namespace: string,
+  config: DeployConfig,
   redact: Redact
 ): Promise<ClusterPlan> {
+  const namespace = config.namespace
   const objects = rendered.objects.map(o => o.object)
   const secrets = objects.filter(o => o.kind === 'Secret')
   const others = objects.filter(o => o.kind !== 'Secret')
@@ -119,32 +121,12 @@ export async function planAgainstCluster(
   problems.push(...missingLiveKeys(rendered, liveKeys, namespace))
   if (secrets.length > 0) notes.push(NOT_READ)
 
-  const retiredIdentities = (list: RetiredObject[]) =>
-    list.map(r => ({
-      apiVersion: r.apiVersion,
-      kind: r.kind,
-      metadata: { name: r.name, namespace: r.namespace }
-    }))
-  const before = await getLiveObjects(
-    kubectl,
-    toKubectlInput([...others, ...retiredIdentities(alwaysReadable(rendered))])
-  )
-  const retired = retiredPresent(rendered, before)
-  // KEDA's, when the worker says its last deploy used KEDA: read to show what the switch replaces (a cluster
-  // that no longer serves KEDA's kinds has none left).
-  const kedaRetired = retired.filter(r => r.kind !== 'HorizontalPodAutoscaler')
-  const retiredLive = [
-    ...retired.flatMap(r => before.get(identityKey(r)) ?? []),
-    ...(kedaRetired.length > 0
-      ? [
-          ...(
-            await getLiveObjects(kubectl, toKubectlInput(retiredIdentities(kedaRetired))).catch(
-              () => new Map<string, LiveObjectMeta>()
-            )
-          ).values()
-        ]
-      : [])
-  ]
+  const [before, retirePlan] = await Promise.all([
+    getLiveObjects(kubectl, toKubectlInput(others)),
+    findRetiring(kubectl, rendered, config)
+  ])
+  problems.push(...retirePlan.conflicts)
+  const retiredLive = retirePlan.retiring.map(r => r.live)
   const mayPatch = await canI(kubectl, { verb: 'patch', resource: 'deployments.apps', namespace })
   const secretWritten = secretChanges.some(c => c.readByPods !== false)
   const plan = mayPatch.allowed
@@ -162,7 +144,7 @@ export async function planAgainstCluster(
     ...plan,
     secretChanges,
     behaviour: behaviourChanges(others, before, secretChanges, retiredLive),
-    retired: retired.filter(r => retiredLive.some(l => l.kind === r.kind && l.metadata.name === r.name)),
+    retired: retirePlan.retiring.map(({ live: _live, ...retired }) => retired),
     problems,
     notes
   }

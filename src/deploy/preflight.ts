@@ -18,6 +18,7 @@ export interface PreflightProblem {
     | 'rejected'
     | 'lock-lost'
     | 'keda-missing'
+    | 'autoscaler-conflict'
   text: string
   // forbidden: the access the deploy credentials lack, and the authorizer's reason if it gave one.
   permission?: Permission & { reason?: string }

@@ -1,28 +1,43 @@
-// Exactly one autoscaler on the worker: when `autoscaling` changes, the objects of the previous choice that an
-// earlier deploy left (the CPU HPA, or the ScaledObject and its TriggerAuthentication) are deleted before the
-// new one is applied. Before, not after: KEDA's admission webhook refuses a ScaledObject for a Deployment that
-// an HPA already scales, and an HPA applied beside KEDA's own HPA would fight it until the ScaledObject went.
+// Exactly one autoscaler on the worker: when `autoscaling` changes, the autoscaler objects of the other choice
+// (the CPU HPA, or the ScaledObject and its TriggerAuthentication) are deleted before the new one is applied.
+// Before, not after: KEDA's admission webhook refuses a ScaledObject for a Deployment that an HPA already
+// scales, and an HPA applied beside KEDA's own HPA would fight it until the ScaledObject went.
 //
-// Which of them exist: the HPA is read with the other objects (every cluster serves HPAs). KEDA's kinds are
-// asked about only when the worker Deployment says its last deploy used KEDA (AUTOSCALING_ANNOTATION): a
-// cluster without KEDA does not serve them, and asking would fail every CPU deploy there.
+// What is there is read from the cluster, not inferred from an earlier run (a rollback, a template removed
+// from a users' directory or KEDA uninstalled since would all fool a record): the HPAs that scale the worker
+// (with keda or none), and, where the cluster serves KEDA's kinds at all, its ScaledObjects and
+// TriggerAuthentications (with cpu or none). Ours are deleted: named by a template, or labelled as managed by
+// this action. Another autoscaler of the worker that is not ours stops the run in pre-flight: deleting what
+// someone else made is not this action's call, and leaving it would make two autoscalers fight.
 
 import type { Kubectl } from '../kube/kubectl.js'
-import { identityKey, type LiveObjectMeta } from '../kube/objects.js'
-import {
-  AUTOSCALING_ANNOTATION,
-  type RenderedManifests,
-  type RetiredObject
-} from '../render/render-manifests.js'
+import type { LiveObjectMeta } from '../kube/objects.js'
+import type { DeployConfig } from '../inputs.js'
+import type { RenderedManifests, RetiredObject } from '../render/render-manifests.js'
+import { toKubectlInput } from '../render/serialize.js'
+import { FIELD_MANAGER } from '../kube/apply.js'
 
 const RESOURCE_OF: Record<string, string> = {
   HorizontalPodAutoscaler: 'horizontalpodautoscalers.autoscaling',
   ScaledObject: 'scaledobjects.keda.sh',
   TriggerAuthentication: 'triggerauthentications.keda.sh'
 }
+const MANAGED_BY = 'deploy-gke-workers'
+// Owns a worker's replica count handed over from `autoscaling: none` (see handOverReplicas).
+export const HANDOVER_MANAGER = `${FIELD_MANAGER}-handover`
 
 // A ScaledObject's deletion waits for KEDA's finalizer and (foreground) for the HPA KEDA made for it.
 const DELETE_TIMEOUT = '90s'
+
+export interface Retiring extends RetiredObject {
+  live: LiveObjectMeta
+}
+
+export interface RetirePlan {
+  retiring: Retiring[]
+  // Autoscalers of the worker that are not this action's: pre-flight problems.
+  conflicts: string[]
+}
 
 export interface RetireStep {
   kind: string
@@ -36,52 +51,113 @@ export function resourceOfRetired(kind: string): string | undefined {
   return RESOURCE_OF[kind]
 }
 
-// The retired objects that can be read with the rendered ones in one `kubectl get -f -` (served everywhere).
-export function alwaysReadable(rendered: RenderedManifests): RetiredObject[] {
-  return rendered.retired.filter(r => r.kind === 'HorizontalPodAutoscaler')
+interface Scaler extends LiveObjectMeta {
+  metadata: LiveObjectMeta['metadata'] & {
+    labels?: Record<string, string>
+    ownerReferences?: Array<{ kind?: string }>
+  }
+  spec?: { scaleTargetRef?: { kind?: string; name?: string } }
 }
 
-// The retired objects to delete: those found live, and KEDA's when the last deploy used KEDA.
-export function retiredPresent(
+export async function findRetiring(
+  kubectl: Kubectl,
   rendered: RenderedManifests,
-  live: Map<string, LiveObjectMeta>
-): RetiredObject[] {
-  const worker = rendered.objects.find(o => o.role === 'worker')?.object
-  const liveWorker = worker
-    ? live.get(
-        identityKey({ kind: 'Deployment', name: worker.metadata.name, namespace: worker.metadata.namespace })
-      )
-    : undefined
-  const lastUsedKeda = liveWorker?.metadata.annotations?.[AUTOSCALING_ANNOTATION] === 'keda'
-  return rendered.retired.filter(r =>
-    r.kind === 'HorizontalPodAutoscaler'
-      ? live.has(identityKey(r))
-      : lastUsedKeda && RESOURCE_OF[r.kind] !== undefined
-  )
+  config: DeployConfig
+): Promise<RetirePlan> {
+  const worker = rendered.objects.find(o => o.role === 'worker')?.object.metadata.name
+  const plan: RetirePlan = { retiring: [], conflicts: [] }
+  if (!worker) return plan
+  const reason = `autoscaling is ${config.autoscaling}`
+  const namedByTemplate = (kind: string, name: string) =>
+    rendered.retired.some(r => r.kind === kind && r.name === name)
+  const ours = (o: Scaler) =>
+    namedByTemplate(o.kind, o.metadata.name) ||
+    o.metadata.labels?.['app.kubernetes.io/managed-by'] === MANAGED_BY
+  const scalesWorker = (o: Scaler) =>
+    (o.spec?.scaleTargetRef?.kind ?? 'Deployment') === 'Deployment' && o.spec?.scaleTargetRef?.name === worker
+  const retire = (o: Scaler, apiVersion: string) =>
+    plan.retiring.push({
+      kind: o.kind,
+      apiVersion,
+      name: o.metadata.name,
+      namespace: config.namespace,
+      reason,
+      live: o
+    })
+
+  if (config.autoscaling !== 'cpu') {
+    for (const hpa of await list(kubectl, 'horizontalpodautoscalers.autoscaling', config.namespace)) {
+      // KEDA's own HPA goes with its ScaledObject.
+      if (!scalesWorker(hpa) || hpa.metadata.ownerReferences?.some(r => r.kind === 'ScaledObject')) continue
+      if (ours(hpa)) retire(hpa, 'autoscaling/v2')
+      else
+        plan.conflicts.push(
+          `HorizontalPodAutoscaler ${hpa.metadata.name} also scales ${worker} and is not this action's (${reason}): delete it, or two autoscalers fight over the replica count`
+        )
+    }
+  }
+  if (config.autoscaling !== 'keda' && (await servesKeda(kubectl))) {
+    const found = await list(
+      kubectl,
+      'scaledobjects.keda.sh,triggerauthentications.keda.sh',
+      config.namespace
+    )
+    for (const object of found.filter(o => o.kind === 'ScaledObject' && scalesWorker(o))) {
+      if (ours(object)) retire(object, 'keda.sh/v1alpha1')
+      else
+        plan.conflicts.push(
+          `ScaledObject ${object.metadata.name} (KEDA) also scales ${worker} and is not this action's (${reason}): delete it, or two autoscalers fight over the replica count`
+        )
+    }
+    for (const object of found.filter(o => o.kind === 'TriggerAuthentication' && ours(o)))
+      retire(object, 'keda.sh/v1alpha1')
+  }
+  return plan
 }
 
-// Deletes them in order (the ScaledObject before its TriggerAuthentication), each its own step. A worker KEDA
-// had scaled to zero is given worker_min_replicas back: an HPA does nothing for a Deployment at zero replicas.
+// One request, no discovery: a cluster without KEDA answers 404 for its group.
+async function servesKeda(kubectl: Kubectl): Promise<boolean> {
+  const result = await kubectl.run(['get', '--raw', '/apis/keda.sh/v1alpha1'], {
+    okExitCodes: [0, 1],
+    accept: r => r.exitCode === 0 || /NotFound|could not find the requested resource/i.test(r.stderr)
+  })
+  if (result.exitCode !== 0) return false
+  const resources = (JSON.parse(result.stdout) as { resources?: Array<{ name?: string }> }).resources ?? []
+  return resources.some(r => r.name === 'scaledobjects')
+}
+
+async function list(kubectl: Kubectl, resources: string, namespace: string): Promise<Scaler[]> {
+  const result = await kubectl.run(['get', resources, '-n', namespace, '-o', 'json'])
+  const parsed = JSON.parse(result.stdout || '{"items":[]}') as { items?: Scaler[] }
+  return parsed.items ?? []
+}
+
+// Deletes them in order (the ScaledObject before its TriggerAuthentication), each its own step. Then a worker
+// KEDA had scaled to zero gets worker_min_replicas back, checked at that moment (KEDA may have scaled it down
+// until its ScaledObject went): an HPA does nothing for a Deployment at zero replicas.
 export async function retireAutoscalers(
   kubectl: Kubectl,
-  retired: RetiredObject[],
-  options: { namespace: string; worker?: LiveObjectMeta; replicasAfterKeda: number }
+  retiring: RetiredObject[],
+  options: { namespace: string; worker?: string; replicasAfterKeda: number }
 ): Promise<RetireStep[]> {
   const steps: RetireStep[] = []
-  const ordered = [...retired].sort((a, b) => rank(a.kind) - rank(b.kind))
+  const ordered = [...retiring].sort((a, b) => rank(a.kind) - rank(b.kind))
   for (const object of ordered) {
     const resource = RESOURCE_OF[object.kind]
     if (!resource) continue
-    await kubectl.run([
-      'delete',
-      `${resource}/${object.name}`,
-      '-n',
-      options.namespace,
-      '--ignore-not-found',
-      '--cascade=foreground',
-      '--wait',
-      `--timeout=${DELETE_TIMEOUT}`
-    ])
+    await kubectl.run(
+      [
+        'delete',
+        `${resource}/${object.name}`,
+        '-n',
+        options.namespace,
+        '--ignore-not-found',
+        '--cascade=foreground',
+        '--wait',
+        `--timeout=${DELETE_TIMEOUT}`
+      ],
+      { timeoutMs: 120_000 }
+    )
     steps.push({
       kind: object.kind,
       name: object.name,
@@ -90,34 +166,54 @@ export async function retireAutoscalers(
       message: `deleted (${object.reason})`
     })
   }
-  const workerReplicas = (options.worker?.spec as { replicas?: number } | undefined)?.replicas
-  const leftKeda = ordered.some(o => o.kind === 'ScaledObject')
-  if (leftKeda && options.worker && workerReplicas === 0) {
+  if (options.worker && ordered.some(o => o.kind === 'ScaledObject')) {
     const replicas = Math.max(1, options.replicasAfterKeda)
-    // --current-replicas: only if it is still at zero (nothing else scaled it since it was read).
+    // --current-replicas: only if it is at zero now; otherwise kubectl refuses (exit 1) and nothing changes.
     const result = await kubectl.run(
       [
         'scale',
-        `deployment/${options.worker.metadata.name}`,
+        `deployment/${options.worker}`,
         '-n',
         options.namespace,
         '--current-replicas=0',
         `--replicas=${replicas}`
       ],
-      { okExitCodes: [0, 1] }
+      { okExitCodes: [0, 1], retry: false }
     )
-    steps.push({
-      kind: 'Deployment',
-      name: options.worker.metadata.name,
-      reason: 'KEDA had scaled it to zero',
-      done: result.exitCode === 0,
-      message:
-        result.exitCode === 0
-          ? `scaled from 0 to ${replicas} replicas (KEDA had scaled it to zero; an HPA cannot start from zero)`
-          : `left as it is: ${result.stderr.trim()}`
-    })
+    if (result.exitCode === 0) {
+      steps.push({
+        kind: 'Deployment',
+        name: options.worker,
+        reason: 'KEDA had scaled it to zero',
+        done: true,
+        message: `scaled from 0 to ${replicas} replicas (KEDA had scaled it to zero; an HPA cannot start from zero)`
+      })
+    }
   }
   return steps
+}
+
+// From `autoscaling: none` (where this action's apply owns spec.replicas) to an autoscaler: an apply without
+// replicas would drop the field, and the API server would reset the worker to 1 replica at once. Another
+// field manager takes the field over first, at its live value, as Kubernetes documents for handing replicas
+// to an HPA; the autoscaler moves it from there.
+export async function handOverReplicas(
+  kubectl: Kubectl,
+  worker: LiveObjectMeta
+): Promise<number | undefined> {
+  const replicas = (worker.spec as { replicas?: number } | undefined)?.replicas
+  if (replicas === undefined) return undefined
+  const handover = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: worker.metadata.name, namespace: worker.metadata.namespace },
+    spec: { replicas }
+  }
+  await kubectl.run(
+    ['apply', '--server-side', `--field-manager=${HANDOVER_MANAGER}`, '--force-conflicts', '-f', '-'],
+    { stdin: toKubectlInput([handover]) }
+  )
+  return replicas
 }
 
 function rank(kind: string): number {

@@ -40,16 +40,28 @@ export function parseRedisUrl(value: string): RedisConnection | string {
   }
   if (url.hostname === '') return 'has no host'
   const path = url.pathname.replace(/^\//, '')
-  const fromQuery = url.searchParams.get('db')
-  const databaseText = path !== '' ? path : (fromQuery ?? '0')
-  if (!/^\d{1,2}$/.test(databaseText)) return 'names a database that is not a number (the path /0 to /15)'
+  // As redis-py reads it: ?db= wins over the path.
+  const databaseText = url.searchParams.get('db') ?? (path !== '' ? path : '0')
+  if (!/^\d{1,5}$/.test(databaseText)) return 'names a database that is not a number (the path /0, or ?db=0)'
   const tls = url.protocol === 'rediss:'
   const port = url.port === '' ? 6379 : Number(url.port)
   const certReqs = (url.searchParams.get('ssl_cert_reqs') ?? '').toLowerCase()
+  const decoded = (part: string): string | undefined => {
+    try {
+      return part === '' ? undefined : decodeURIComponent(part)
+    } catch {
+      return undefined
+    }
+  }
+  const username = decoded(url.username)
+  const password = decoded(url.password)
+  if ((url.username !== '' && username === undefined) || (url.password !== '' && password === undefined)) {
+    return 'has a user name or password with a "%" that starts no URL escape (write a literal "%" as %25)'
+  }
   return {
     address: `${url.hostname}:${port}`,
-    username: url.username === '' ? undefined : decodeURIComponent(url.username),
-    password: url.password === '' ? undefined : decodeURIComponent(url.password),
+    username,
+    password,
     database: Number(databaseText),
     tls,
     skipVerify: tls && NO_VERIFY.has(certReqs)

@@ -257,6 +257,17 @@ function explainPreflight(problems: PreflightProblem[], facts: ErrorFacts): Find
           remedy: `Install KEDA in the cluster (on GKE Autopilot too, from its Helm chart: ${KEDA_INSTALL}), or set autoscaling: cpu; nothing was changed.`
         })
         break
+      case 'autoscaler-conflict':
+        findings.push({
+          class: 'autoscaler-conflict',
+          subjects: ['pre-flight'],
+          title: 'another autoscaler scales the worker',
+          cause: problem.text,
+          pods: [],
+          remedy:
+            'Delete that autoscaler (kubectl delete), or label it app.kubernetes.io/managed-by: deploy-gke-workers so the action removes it; nothing was changed.'
+        })
+        break
       case 'lock-lost':
         findings.push({
           class: 'lock-held',

@@ -26,6 +26,7 @@ export type FindingClass =
   | 'missing-secret'
   | 'rejected'
   | 'keda-missing'
+  | 'autoscaler-conflict'
   | 'input'
   | 'credentials'
   | 'cancelled'

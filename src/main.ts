@@ -517,6 +517,7 @@ async function reportDeploy(
         name: s.name,
         pod: s.pod,
         ok: s.ok,
+        ...(s.skipped ? { skipped: true } : {}),
         duration_ms: s.durationMs,
         detail: redact(s.detail)
       }))

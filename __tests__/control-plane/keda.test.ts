@@ -323,5 +323,59 @@ spec:
       )
       assert.equal(after.spec.replicas, 3)
     })
+
+    test('a worker at zero is held at one replica to verify the image: a broken one is caught and rolled back', async () => {
+      const ns = 'cp-keda-zero'
+      const inputs = { ...KEDA_INPUTS, worker_min_replicas: '0' }
+      const first = await e2e.run(ns, { ...inputs, image: `${REGISTRY}:v1` })
+      assert.equal(first.outputs.status, 'deployed', first.stdout)
+      // What KEDA does to an idle worker.
+      const zero = await rig.kubectl('scale', 'deployment/celery-worker', '-n', ns, '--replicas=0')
+      assert.equal(zero.code, 0, zero.stderr)
+
+      const good = await e2e.run(ns, { ...inputs, image: `${REGISTRY}:v2` })
+      assert.equal(good.outputs.status, 'deployed', good.stdout + good.stderr)
+      assert.match(plain(good.summary), /celery-worker was scaled to zero: held at 1 replica/)
+      assert.match(plain(good.summary), /\| celery-worker \| complete \|/)
+      const scaled = await rig.kubectlJson<{ metadata: { annotations?: Record<string, string> } }>(
+        'get',
+        'scaledobjects.keda.sh',
+        'celery-worker',
+        '-n',
+        ns
+      )
+      assert.equal(
+        scaled.metadata.annotations?.['autoscaling.keda.sh/paused-replicas'],
+        undefined,
+        'handed back to KEDA'
+      )
+
+      await rig.kubectl('scale', 'deployment/celery-worker', '-n', ns, '--replicas=0')
+      const broken = await e2e.run(ns, { ...inputs, image: `${REGISTRY}:v3-image-not-found` })
+      assert.equal(broken.outputs.status, 'rolled-back', broken.stdout)
+      assert.match(plain(broken.summary), /v3-image-not-found was not found/)
+
+      // Paused by an operator (KEDA's documented maintenance pause): the deploy leaves the pause alone.
+      await rig.kubectl('scale', 'deployment/celery-worker', '-n', ns, '--replicas=0')
+      const pause = await rig.kubectl(
+        'annotate',
+        'scaledobjects.keda.sh/celery-worker',
+        '-n',
+        ns,
+        'autoscaling.keda.sh/paused-replicas=0'
+      )
+      assert.equal(pause.code, 0, pause.stderr)
+      const paused = await e2e.run(ns, { ...inputs, image: `${REGISTRY}:v4` })
+      assert.equal(paused.outputs.status, 'deployed', paused.stdout)
+      assert.doesNotMatch(plain(paused.summary), /held at 1 replica/)
+      const still = await rig.kubectlJson<{ metadata: { annotations?: Record<string, string> } }>(
+        'get',
+        'scaledobjects.keda.sh',
+        'celery-worker',
+        '-n',
+        ns
+      )
+      assert.equal(still.metadata.annotations?.['autoscaling.keda.sh/paused-replicas'], '0')
+    })
   })
 })

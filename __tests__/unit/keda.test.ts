@@ -26,7 +26,7 @@ import { plain } from '../support/report.js'
 import { runSmokeChecks } from '../../src/deploy/run-smoke-checks.js'
 import { renderDeploySummary } from '../../src/report/deploy-summary.js'
 import type { DeployOutcome } from '../../src/deploy/deploy.js'
-import type { Kubectl } from '../../src/kube/kubectl.js'
+import { KubectlError, type Kubectl } from '../../src/kube/kubectl.js'
 import type { Pod } from '../../src/kube/types.js'
 
 const BUILT_IN = path.join(REPO_ROOT, 'manifests')
@@ -436,7 +436,7 @@ describe('each autoscaling choice deploys its autoscaler and retires the others'
       await render({ image: IMAGE }),
       parseInputs({ image: IMAGE }, { eventName: 'push' })
     )
-    assert.deepEqual(plan, { retiring: [], conflicts: [] })
+    assert.deepEqual(plan, { retiring: [], conflicts: [], warnings: [] })
     assert.deepEqual(calls, ['get --raw /apis/keda.sh/v1alpha1'])
   })
 
@@ -458,6 +458,42 @@ describe('each autoscaling choice deploys its autoscaler and retires the others'
       ['ScaledObject/celery-worker', 'TriggerAuthentication/celery-worker-redis']
     )
     assert.deepEqual(plan.conflicts, [])
+  })
+
+  test('cpu: a labelled TriggerAuthentication no retired ScaledObject uses is left alone', async () => {
+    const { kubectl } = cluster({
+      keda: [scaler('TriggerAuthentication', 'other-app-redis', '', ourLabel)]
+    })
+    const plan = await findRetiring(
+      kubectl,
+      await render({ image: IMAGE }),
+      parseInputs({ image: IMAGE }, { eventName: 'push' })
+    )
+    assert.deepEqual(plan.retiring, [])
+  })
+
+  test('cpu with an identity that may not list KEDA\u2019s kinds: a warning, not a failed deploy', async () => {
+    const kubectl = {
+      async run(args: string[]) {
+        if (args[1] === '--raw')
+          return { stdout: '{"resources":[{"name":"scaledobjects"}]}', stderr: '', exitCode: 0, attempts: 1 }
+        throw new KubectlError('kubectl get failed (exit 1)', {
+          command: args,
+          exitCode: 1,
+          stderr:
+            'Error from server (Forbidden): scaledobjects.keda.sh is forbidden: User "deployer" cannot list resource',
+          transient: false,
+          attempts: 1
+        })
+      }
+    } as unknown as Kubectl
+    const plan = await findRetiring(
+      kubectl,
+      await render({ image: IMAGE }),
+      parseInputs({ image: IMAGE }, { eventName: 'push' })
+    )
+    assert.deepEqual(plan.retiring, [])
+    assert.match(plan.warnings[0], /may not list scaledobjects\.keda\.sh/)
   })
 
   test('keda: the old HPA (by its template name or our label) goes; KEDA\u2019s own stays; a stranger\u2019s stops the run', async () => {

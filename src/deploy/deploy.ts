@@ -35,6 +35,14 @@ import type { SmokeCheckResult } from './smoke-checks.js'
 import { keepLiveTraceAnnotations } from './trace-annotations.js'
 import { changedKeys, keysPodsRead, podsRead } from './secret-readers.js'
 import {
+  isAtZero,
+  isPaused,
+  PAUSED_REPLICAS_ANNOTATION,
+  releaseHold,
+  startHold,
+  withPausedReplicas
+} from './hold-at-zero.js'
+import {
   findRetiring,
   handOverReplicas,
   resourceOfRetired,
@@ -177,7 +185,16 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
         ...retiring.flatMap(r =>
           ['delete', 'watch'].map(verb => ({ verb, resource: resourceOfRetired(r.kind)!, namespace }))
         ),
-        ...(retiring.some(r => r.kind === 'ScaledObject')
+        // kubectl scale: a worker KEDA left at zero gets replicas back (switching away), or is held at one.
+        ...(retiring.some(r => r.kind === 'ScaledObject') ||
+        (config.autoscaling === 'keda' &&
+          isAtZero(
+            [...live.values()].find(
+              o =>
+                o.kind === 'Deployment' &&
+                o.metadata.name === rendered.objects.find(r => r.role === 'worker')?.object.metadata.name
+            )
+          ))
           ? [
               { verb: 'get', resource: 'deployments.apps/scale', namespace },
               { verb: 'update', resource: 'deployments.apps/scale', namespace }
@@ -271,7 +288,9 @@ async function deployHoldingLock(
 
   // After waiting for another deploy's lock, what it did counts as "before": read again.
   const before = read?.live ?? (await getLiveObjects(kubectl, identityInput(rest)))
-  const retiring = (read?.retirePlan ?? (await findRetiring(kubectl, rendered, config))).retiring
+  const retirePlan = read?.retirePlan ?? (await findRetiring(kubectl, rendered, config))
+  const retiring = retirePlan.retiring
+  for (const warning of retirePlan.warnings) context.warn(`deploy-gke-workers: ${warning}`)
   const retiringHpas = retiring.filter(r => r.kind === 'HorizontalPodAutoscaler').map(r => r.name)
   const revisionsBefore: Record<string, string | undefined> = {}
   for (const name of deployments) {
@@ -327,11 +346,31 @@ async function deployHoldingLock(
         : secretWillChange
           ? `Secret ${config.secretName} changed: pods read it only at start, so they are restarted`
           : undefined
-  const toApply = keepLiveTraceAnnotations(
+  const liveWorker = roles.worker ? liveDeployment(before, roles.worker, namespace) : undefined
+  // KEDA has the worker at zero: hold it at one replica while this deploy verifies the new image. Not when
+  // someone paused the ScaledObject (maintenance): the hold would take their pause away.
+  const scaledObjects = rest.filter(o => o.kind === 'ScaledObject')
+  const pausedByOthers = scaledObjects.some(o =>
+    isPaused(
+      before.get(identityKey({ kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace }))
+    )
+  )
+  // Only when it would roll: an unchanged worker at zero was verified when its image was deployed.
+  const holdAtZero =
+    config.autoscaling === 'keda' &&
+    scaledObjects.length > 0 &&
+    roles.worker !== undefined &&
+    isAtZero(liveWorker) &&
+    (templateChanges.has(roles.worker) || restartReason(roles.worker) !== undefined) &&
+    !pausedByOthers
+  const traced = keepLiveTraceAnnotations(
     rest,
     before,
     name => templateChanges.has(name) || restartReason(name) !== undefined
   )
+  const toApply = holdAtZero ? withPausedReplicas(traced, 1) : traced
+  // Set once the apply that carries the pause is sent: only then is there a hold to release.
+  let holdApplied = false
 
   const outcome: DeployOutcome = {
     status: 'deployed',
@@ -345,7 +384,7 @@ async function deployHoldingLock(
     smoke: [],
     beatProblems: [],
     rollback: [],
-    notes: [...rendered.notes],
+    notes: [...rendered.notes, ...retirePlan.warnings],
     warnings: [...dryRun.warnings],
     failures: [],
     revisionsBefore,
@@ -366,7 +405,6 @@ async function deployHoldingLock(
   let step = 'the apply'
 
   try {
-    const liveWorker = roles.worker ? liveDeployment(before, roles.worker, namespace) : undefined
     const fromFixed =
       config.autoscaling !== 'none' && liveWorker?.metadata.annotations?.[AUTOSCALING_ANNOTATION] === 'none'
     if (retiring.length > 0 || fromFixed) {
@@ -402,6 +440,7 @@ async function deployHoldingLock(
       // One kubectl call: it applies the objects one after another in the order given, which is the order
       // they depend on (ServiceAccount, Secret and configuration, Deployments, autoscaling).
       const ordered = PHASES.slice(1).flatMap(phase => toApply.filter(o => phase.kinds(o.kind)))
+      holdApplied = holdAtZero
       const result = await serverSideApply(kubectl, ordered, before, { dryRun: false, trusted: true })
       for (const item of result.objects) log(`${item.kind}/${item.name} ${item.action}`)
       outcome.applied.push(...result.objects)
@@ -412,6 +451,13 @@ async function deployHoldingLock(
       await kubectl.run(['rollout', 'restart', `deployment/${name}`, '-n', namespace])
       outcome.restarted.push({ deployment: name, reason })
       log(`deployment/${name} restarted: ${reason}`)
+    }
+    if (holdAtZero && roles.worker) {
+      await startHold(kubectl, namespace, roles.worker)
+      outcome.notes.push(
+        `${roles.worker} was scaled to zero: held at 1 replica (KEDA's ${PAUSED_REPLICAS_ANNOTATION}) to verify this image, then handed back to KEDA`
+      )
+      log(`deployment/${roles.worker} held at 1 replica while it is verified (it was at zero)`)
     }
 
     step = 'the rollouts'
@@ -481,8 +527,21 @@ async function deployHoldingLock(
       context.warn(`deploy-gke-workers: ${outcome.error}`)
     }
   }
+  // The hold ends last, after diagnostics, rollback or the cancelled run's undo: once the annotation goes,
+  // KEDA scales the idle worker to zero at its next poll, and the failed pod's logs or the rollback's rollout
+  // would go with it. Whatever happened, KEDA gets the worker back (with the clean-up runner after a cancel).
+  const releaseIfHeld = async (): Promise<void> => {
+    if (!holdApplied) return
+    await releaseHold(context.cleanup ?? kubectl, scaledObjects, before).catch((error: unknown) => {
+      const message = `The ScaledObject's ${PAUSED_REPLICAS_ANNOTATION} annotation could not be removed, so KEDA keeps the worker at 1 replica until the next deploy: ${redact((error as Error).message)}`
+      outcome.notes.push(message)
+      context.warn(`deploy-gke-workers: ${message}`)
+    })
+  }
   if (outcome.cancelled) {
-    return finishCancelled(context, outcome, { before, objects: rest, deployments })
+    const cancelled = await finishCancelled(context, outcome, { before, objects: rest, deployments })
+    await releaseIfHeld()
+    return cancelled
   }
 
   const secretChanged = outcome.applied.some(a => a.kind === 'Secret' && a.action !== 'unchanged')
@@ -538,6 +597,7 @@ async function deployHoldingLock(
     outcome.revisionsAfter[name] = final?.deployments.find(d => d.metadata.name === name)?.metadata
       .annotations?.[REVISION_ANNOTATION]
   }
+  await releaseIfHeld()
   outcome.autoscaler = await readAutoscaler(kubectl, {
     config,
     applied: outcome.applied,
@@ -612,7 +672,7 @@ async function finishCancelled(
         JSON.stringify(dataOf(secretBefore)) !== JSON.stringify(dataOf(secretNow))
       ) {
         try {
-          await restoreSecret(kubectl, secretBefore)
+          await restoreSecret(kubectl, secretBefore, kedaKeysOf(context.rendered))
           outcome.notes.push(`Secret ${config.secretName}: its previous values were restored`)
         } catch (error) {
           outcome.notes.push(

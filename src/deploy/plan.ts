@@ -126,6 +126,7 @@ export async function planAgainstCluster(
     findRetiring(kubectl, rendered, config)
   ])
   problems.push(...retirePlan.conflicts)
+  notes.push(...retirePlan.warnings)
   const retiredLive = retirePlan.retiring.map(r => r.live)
   const mayPatch = await canI(kubectl, { verb: 'patch', resource: 'deployments.apps', namespace })
   const secretWritten = secretChanges.some(c => c.readByPods !== false)

@@ -3,7 +3,7 @@
 // the summary describe the autoscaler.
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { parse } from 'yaml'
 import os from 'node:os'
 import path from 'node:path'
@@ -26,7 +26,7 @@ import { plain } from '../support/report.js'
 import { runSmokeChecks } from '../../src/deploy/run-smoke-checks.js'
 import { renderDeploySummary } from '../../src/report/deploy-summary.js'
 import type { DeployOutcome } from '../../src/deploy/deploy.js'
-import { KubectlError, type Kubectl } from '../../src/kube/kubectl.js'
+import { Kubectl, KubectlError } from '../../src/kube/kubectl.js'
 import type { Pod } from '../../src/kube/types.js'
 
 const BUILT_IN = path.join(REPO_ROOT, 'manifests')
@@ -407,6 +407,7 @@ describe('each autoscaling choice deploys its autoscaler and retires the others'
     const calls: string[] = []
     const answer = (stdout: string, exitCode = 0, stderr = '') => ({ stdout, stderr, exitCode, attempts: 1 })
     const kubectl = {
+      discoveredGroups: async () => undefined,
       async run(args: string[]) {
         calls.push(args.slice(0, 3).join(' '))
         if (args[1] === '--raw')
@@ -474,6 +475,7 @@ describe('each autoscaling choice deploys its autoscaler and retires the others'
 
   test('cpu with an identity that may not list KEDA\u2019s kinds: a warning, not a failed deploy', async () => {
     const kubectl = {
+      discoveredGroups: async () => undefined,
       async run(args: string[]) {
         if (args[1] === '--raw')
           return { stdout: '{"resources":[{"name":"scaledobjects"}]}', stderr: '', exitCode: 0, attempts: 1 }
@@ -739,5 +741,23 @@ describe('scaled to zero: the smoke checks and the summary say so', () => {
       summary,
       /\| HorizontalPodAutoscaler \| celery-worker-hpa \| deleted \(autoscaling is keda\) \|/
     )
+  })
+})
+
+describe('whether the cluster serves KEDA, from the run\u2019s discovery cache', () => {
+  test('client-go\u2019s disk cache layout is read; no cache means ask the server', async () => {
+    const cache = await mkdtemp(path.join(os.tmpdir(), 'kube-cache-'))
+    try {
+      const kubectl = new Kubectl({ kubeconfig: path.join(cache, 'none'), env: { KUBECACHEDIR: cache } })
+      assert.equal(await kubectl.discoveredGroups(), undefined, 'nothing discovered yet')
+      await mkdir(path.join(cache, 'discovery', '127.0.0.1_6443'), { recursive: true })
+      await writeFile(
+        path.join(cache, 'discovery', '127.0.0.1_6443', 'servergroups.json'),
+        JSON.stringify({ kind: 'APIGroupList', groups: [{ name: 'apps' }, { name: 'keda.sh' }] })
+      )
+      assert.deepEqual([...(await kubectl.discoveredGroups())!].sort(), ['apps', 'keda.sh'])
+    } finally {
+      await rm(cache, { recursive: true, force: true })
+    }
   })
 })

@@ -164,19 +164,17 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
   // Everything as it is now, in one read (before any write: a forbidden read is one more pre-flight problem);
   // read again after the lock only if another deploy held it.
   let readProblem: PreflightProblem | undefined
-  // The autoscalers of another `autoscaling` choice, read beside it (a separate read: KEDA's kinds may not be
-  // served).
-  const [live, retirePlan] = await Promise.all([
-    getLiveObjects(kubectl, identityInput(objects)).catch((error: unknown) => {
-      if (!(error instanceof KubectlError) || !/forbidden/i.test(error.stderr)) throw error
-      readProblem = {
-        kind: 'unreadable',
-        text: `the deploy credentials may not read the objects it deploys: ${context.redact(error.stderr.trim())}`
-      }
-      return new Map<string, LiveObjectMeta>()
-    }),
-    findRetiring(kubectl, rendered, config)
-  ])
+  const live = await getLiveObjects(kubectl, identityInput(objects)).catch((error: unknown) => {
+    if (!(error instanceof KubectlError) || !/forbidden/i.test(error.stderr)) throw error
+    readProblem = {
+      kind: 'unreadable',
+      text: `the deploy credentials may not read the objects it deploys: ${context.redact(error.stderr.trim())}`
+    }
+    return new Map<string, LiveObjectMeta>()
+  })
+  // The autoscalers of another `autoscaling` choice. After that read: its discovery (cached for the run)
+  // tells whether the cluster serves KEDA's kinds at all, with no call of its own.
+  const retirePlan = await findRetiring(kubectl, rendered, config)
   await group('Pre-flight checks', async () => {
     const retiring = retirePlan.retiring
     const problems = [

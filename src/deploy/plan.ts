@@ -121,10 +121,9 @@ export async function planAgainstCluster(
   problems.push(...missingLiveKeys(rendered, liveKeys, namespace))
   if (secrets.length > 0) notes.push(NOT_READ)
 
-  const [before, retirePlan] = await Promise.all([
-    getLiveObjects(kubectl, toKubectlInput(others)),
-    findRetiring(kubectl, rendered, config)
-  ])
+  const before = await getLiveObjects(kubectl, toKubectlInput(others))
+  // After that read: its discovery, cached for the run, says whether KEDA's kinds are served.
+  const retirePlan = await findRetiring(kubectl, rendered, config)
   problems.push(...retirePlan.conflicts)
   notes.push(...retirePlan.warnings)
   const retiredLive = retirePlan.retiring.map(r => r.live)

@@ -143,8 +143,11 @@ async function kedaObjects(kubectl: Kubectl, namespace: string): Promise<Scaler[
   return list(kubectl, 'scaledobjects.keda.sh,triggerauthentications.keda.sh', namespace)
 }
 
-// One request, no discovery: a cluster without KEDA answers 404 for its group.
+// From the discovery this run's kubectl calls already made (no process, no request); if none has yet, one
+// request without discovery: a cluster without KEDA answers 404 for its group.
 async function servesKeda(kubectl: Kubectl): Promise<boolean> {
+  const discovered = await kubectl.discoveredGroups()
+  if (discovered) return discovered.has('keda.sh')
   const result = await kubectl.run(['get', '--raw', '/apis/keda.sh/v1alpha1'], {
     okExitCodes: [0, 1],
     accept: r => r.exitCode === 0 || /NotFound|could not find the requested resource/i.test(r.stderr)

@@ -1,6 +1,8 @@
 // The one place that runs kubectl: argument arrays (never a shell), an explicit --kubeconfig, JSON parsing,
 // retries with backoff on transient API/network failures, and errors that carry the command and stderr.
 import { spawn } from 'node:child_process'
+import { readdir, readFile } from 'node:fs/promises'
+import path from 'node:path'
 import { isTransientKubectlFailure, retryAfterHintMs } from './transient-errors.js'
 
 export { isTransientKubectlFailure } from './transient-errors.js'
@@ -121,6 +123,30 @@ export class Kubectl {
     this.log = opts.log ?? (() => {})
     this.redact = opts.redact ?? (text => text)
     this.random = opts.random ?? Math.random
+  }
+
+  // The API groups this run's kubectl calls have discovered, from the discovery cache they share
+  // (KUBECACHEDIR: discovery/<host>/servergroups.json, as client-go's disk cache writes it). undefined when
+  // no call has run discovery yet, or there is no cache of the run's own: then the caller asks the server.
+  async discoveredGroups(): Promise<Set<string> | undefined> {
+    const cache = this.opts.env?.KUBECACHEDIR
+    if (!cache) return undefined
+    const root = path.join(cache, 'discovery')
+    const hosts = await readdir(root).catch(() => [] as string[])
+    const groups = new Set<string>()
+    let found = false
+    for (const host of hosts) {
+      const text = await readFile(path.join(root, host, 'servergroups.json'), 'utf8').catch(() => undefined)
+      if (text === undefined) continue
+      try {
+        for (const group of (JSON.parse(text) as { groups?: Array<{ name?: string }> }).groups ?? [])
+          if (group.name !== undefined) groups.add(group.name)
+        found = true
+      } catch {
+        return undefined
+      }
+    }
+    return found ? groups : undefined
   }
 
   // The same runner, but every call it makes is cancelled by `signal`: the deploy's own calls use it, the

@@ -20,6 +20,7 @@ import { behaviourChanges } from '../../src/deploy/behaviour-changes.js'
 import { findRetiring } from '../../src/deploy/retire-autoscalers.js'
 import { queueLengths } from '../../src/deploy/autoscaler-status.js'
 import { kedaProblems } from '../../src/kube/discovery.js'
+import { rulesGrant, type Permission } from '../../src/deploy/preflight.js'
 import type { LiveObjectMeta } from '../../src/kube/objects.js'
 import { REPO_ROOT } from '../support/run-action.js'
 import { plain } from '../support/report.js'
@@ -760,4 +761,52 @@ describe('whether the cluster serves KEDA, from the run\u2019s discovery cache',
       await rm(cache, { recursive: true, force: true })
     }
   })
+})
+
+describe('access checks from one rules review', () => {
+  const review = (rules: Array<Record<string, string[]>>) => ({
+    status: { resourceRules: rules, incomplete: false }
+  })
+  const cases: Array<{ rule: Record<string, string[]>; permission: Permission; granted: boolean }> = [
+    {
+      rule: { verbs: ['get', 'patch'], apiGroups: ['apps'], resources: ['deployments'] },
+      permission: { verb: 'patch', resource: 'deployments.apps', namespace: 'n' },
+      granted: true
+    },
+    {
+      rule: { verbs: ['get'], apiGroups: ['apps'], resources: ['deployments'] },
+      permission: { verb: 'patch', resource: 'deployments.apps', namespace: 'n' },
+      granted: false
+    },
+    {
+      rule: { verbs: ['*'], apiGroups: ['*'], resources: ['*'] },
+      permission: { verb: 'create', resource: 'pods/exec', namespace: 'n' },
+      granted: true
+    },
+    {
+      rule: { verbs: ['update'], apiGroups: ['apps'], resources: ['*/scale'] },
+      permission: { verb: 'update', resource: 'deployments.apps/scale', namespace: 'n' },
+      granted: true
+    },
+    {
+      rule: { verbs: ['create'], apiGroups: [''], resources: ['pods'] },
+      permission: { verb: 'create', resource: 'pods/exec', namespace: 'n' },
+      granted: false
+    },
+    {
+      rule: {
+        verbs: ['patch'],
+        apiGroups: ['keda.sh'],
+        resources: ['scaledobjects'],
+        resourceNames: ['one']
+      },
+      permission: { verb: 'patch', resource: 'scaledobjects.keda.sh', namespace: 'n' },
+      granted: false
+    }
+  ]
+  for (const c of cases) {
+    test(`${c.permission.verb} ${c.permission.resource} with ${JSON.stringify(c.rule)}: ${c.granted}`, () => {
+      assert.equal(rulesGrant(review([c.rule]), c.permission), c.granted)
+    })
+  }
 })

@@ -160,47 +160,120 @@ export async function canI(
   return { allowed: /^yes\b/.test(answer), reason: answer.replace(/^(yes|no)\s*-?\s*/, '') }
 }
 
-// All the access checks in one kubectl call: a List of SelfSubjectAccessReviews, created at once (kubectl
-// posts each and prints their answers). One process and one discovery instead of one `auth can-i` each.
+// The access checks, in as few requests as the authorizer allows. One SelfSubjectRulesReview lists what the
+// identity may do in the namespace (RBAC states it completely); every namespaced permission its rules grant
+// is settled by it. The rest (cluster-scoped ones, whose rules a namespace's review cannot tell apart, and any
+// the rules do not grant while the review says it is incomplete, as beside GKE's IAM authorizer) are asked
+// one SelfSubjectAccessReview each, in the same kubectl call (kubectl posts each object of the List) and, if
+// the rules review leaves some open, one more.
 export async function checkPermissions(
   kubectl: Kubectl,
   permissions: Permission[]
 ): Promise<PreflightProblem[]> {
   if (permissions.length === 0) return []
-  const reviews = permissions.map(p => ({
-    apiVersion: 'authorization.k8s.io/v1',
-    kind: 'SelfSubjectAccessReview',
-    spec: { resourceAttributes: resourceAttributes(p) }
-  }))
-  // --validate=false: a review cannot be validated by the server (it is never stored), and kubectl's own
-  // validation would list CRDs first, which a deployer may not do (found against a real apiserver).
-  const result = await kubectl.run(['create', '--validate=false', '-f', '-', '-o', 'json'], {
-    stdin: toKubectlInput(reviews)
-  })
-  const answers = parseObjects(result.stdout) as unknown as Array<{
-    spec?: {
-      resourceAttributes?: {
-        verb?: string
-        resource?: string
-        subresource?: string
-        group?: string
-        namespace?: string
-      }
-    }
-    status?: { allowed?: boolean; reason?: string }
-  }>
+  const namespaces = [...new Set(permissions.flatMap(p => (p.namespace ? [p.namespace] : [])))]
+  // One namespace in practice (the deploy's); with several, access reviews for all.
+  const ruled = namespaces.length === 1 ? namespaces[0] : undefined
+  const inReview = (p: Permission) => ruled !== undefined && p.namespace === ruled
+  const first = await createReviews(kubectl, [
+    ...(ruled ? [{ rules: ruled }] : []),
+    ...permissions.filter(p => !inReview(p)).map(p => ({ access: p }))
+  ])
+  const rules = ruled ? (first.shift() as RulesReview | undefined) : undefined
+  const answers = new Map<Permission, AccessAnswer | undefined>()
+  permissions
+    .filter(p => !inReview(p))
+    .forEach((p, i) => answers.set(p, first[i] as AccessAnswer | undefined))
+  const complete = rules?.status?.incomplete === false && !rules.status.evaluationError
+  const open: Permission[] = []
+  for (const p of permissions.filter(inReview)) {
+    if (rulesGrant(rules, p)) answers.set(p, { status: { allowed: true } })
+    else if (complete) answers.set(p, { status: { allowed: false } })
+    else open.push(p)
+  }
+  if (open.length > 0) {
+    const asked = await createReviews(
+      kubectl,
+      open.map(p => ({ access: p }))
+    )
+    open.forEach((p, i) => answers.set(p, asked[i] as AccessAnswer | undefined))
+  }
   const problems: PreflightProblem[] = []
-  permissions.forEach((p, index) => {
-    const answer = answers[index]
-    if (answer?.status?.allowed) return
+  for (const p of permissions) {
+    const answer = answers.get(p)
+    if (answer?.status?.allowed) continue
     const reason = answer?.status?.reason?.trim() || undefined
     problems.push({
       kind: 'forbidden',
       permission: { ...p, ...(reason ? { reason } : {}) },
       text: `the deploy credentials may not ${p.verb} ${p.resource}${p.namespace ? ` in namespace ${p.namespace}` : ' (cluster-wide)'}${reason ? ` (${reason})` : ''}`
     })
-  })
+  }
   return problems
+}
+
+interface AccessAnswer {
+  status?: { allowed?: boolean; reason?: string }
+}
+
+interface ResourceRule {
+  verbs?: string[]
+  apiGroups?: string[]
+  resources?: string[]
+  resourceNames?: string[]
+}
+
+interface RulesReview {
+  status?: { resourceRules?: ResourceRule[]; incomplete?: boolean; evaluationError?: string }
+}
+
+// Whether a rule grants the permission on every object (RBAC's matching: `*` for any verb, group or resource
+// and subresource, `*/scale` for any resource's subresource; a rule limited to resourceNames does not count).
+export function rulesGrant(review: RulesReview | undefined, p: Permission): boolean {
+  const attributes = resourceAttributes(p)
+  const resource = attributes.subresource
+    ? `${attributes.resource}/${attributes.subresource}`
+    : attributes.resource
+  return (review?.status?.resourceRules ?? []).some(rule => {
+    if ((rule.resourceNames ?? []).length > 0) return false
+    const verbs = rule.verbs ?? []
+    const groups = rule.apiGroups ?? []
+    const resources = rule.resources ?? []
+    return (
+      (verbs.includes('*') || verbs.includes(p.verb)) &&
+      (groups.includes('*') || groups.includes(attributes.group)) &&
+      (resources.includes('*') ||
+        resources.includes(resource) ||
+        (attributes.subresource !== undefined && resources.includes(`*/${attributes.subresource}`)))
+    )
+  })
+}
+
+// One `kubectl create` of a List of reviews; their answers in the order given.
+// --validate=false: a review cannot be validated by the server (it is never stored), and kubectl's own
+// validation would list CRDs first, which a deployer may not do (found against a real apiserver).
+async function createReviews(
+  kubectl: Kubectl,
+  reviews: Array<{ rules: string } | { access: Permission }>
+): Promise<unknown[]> {
+  if (reviews.length === 0) return []
+  const objects = reviews.map(r =>
+    'rules' in r
+      ? {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SelfSubjectRulesReview',
+          spec: { namespace: r.rules }
+        }
+      : {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SelfSubjectAccessReview',
+          spec: { resourceAttributes: resourceAttributes(r.access) }
+        }
+  )
+  const result = await kubectl.run(['create', '--validate=false', '-f', '-', '-o', 'json'], {
+    stdin: toKubectlInput(objects)
+  })
+  return parseObjects(result.stdout)
 }
 
 // `deployments.apps`, `pods/exec`, `leases.coordination.k8s.io` as a review's resource attributes.

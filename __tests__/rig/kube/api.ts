@@ -142,6 +142,7 @@ export class ResourceApi {
 
     if (rt.virtual) {
       if (method !== 'POST' || name) throw S.methodNotAllowed()
+      if (rt.kind === 'SelfSubjectRulesReview') return this.rulesReview(res, body)
       return this.accessReview(req, res, body, manager)
     }
     if (
@@ -639,6 +640,25 @@ export class ResourceApi {
     ;(candidate.spec as JsonObject).replicas = replicas
     const updated = this.commitUpdate(rt, obj, candidate, { manager, dryRun })
     send(res, 200, toScale(updated))
+  }
+
+  // Everything is allowed unless denied: as RBAC rules, one rule for everything; with a deny rule the rules
+  // cannot say it, so the review is incomplete (as a real one is beside a webhook authorizer) and clients ask
+  // SelfSubjectAccessReviews instead.
+  private rulesReview(res: ServerResponse, body: Buffer): void {
+    const review = decodeJson(body)
+    const incomplete = this.ctx.authz.hasDenials()
+    send(res, 201, {
+      kind: 'SelfSubjectRulesReview',
+      apiVersion: 'authorization.k8s.io/v1',
+      metadata: {},
+      spec: review.spec ?? {},
+      status: {
+        resourceRules: incomplete ? [] : [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }],
+        nonResourceRules: [],
+        incomplete
+      }
+    })
   }
 
   private accessReview(req: IncomingMessage, res: ServerResponse, body: Buffer, manager: string): void {

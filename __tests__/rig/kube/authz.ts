@@ -26,6 +26,11 @@ export class Authorizer {
     this.denied = []
   }
 
+  // With a deny rule the emulator cannot state its permissions as RBAC rules (which only allow).
+  hasDenials(): boolean {
+    return this.denied.length > 0
+  }
+
   allowed(r: AccessRequest): boolean {
     return !this.denied.some(
       d =>

@@ -160,6 +160,16 @@ export const RESOURCES: ResourceType[] = [
     namespaced: false,
     verbs: ['create'],
     virtual: true
+  },
+  {
+    group: 'authorization.k8s.io',
+    version: 'v1',
+    resource: 'selfsubjectrulesreviews',
+    kind: 'SelfSubjectRulesReview',
+    singular: 'selfsubjectrulesreview',
+    namespaced: false,
+    verbs: ['create'],
+    virtual: true
   }
 ]
 

@@ -27,7 +27,13 @@ import { dryRunCompare } from './plan-compare.js'
 import { collectLogs, eventsOfThisRun } from './collect-diagnostics.js'
 import { acquireDeployLock, LEASE_SECONDS, LOCK_NAME, type LockOwner } from './deploy-lock.js'
 import type { PodFailure } from './pod-failures.js'
-import { checkLiveSecrets, checkPermissions, permissionsFor, type PreflightProblem } from './preflight.js'
+import {
+  checkLiveSecrets,
+  checkPermissions,
+  permissionsFor,
+  resourceOf,
+  type PreflightProblem
+} from './preflight.js'
 import { rollBack, type RollbackStep } from './rollback.js'
 import { REVISION_ANNOTATION } from './rollout-state.js'
 import { runSmokeChecks } from './run-smoke-checks.js'
@@ -45,7 +51,6 @@ import {
 import {
   findRetiring,
   handOverReplicas,
-  resourceOfRetired,
   retireAutoscalers,
   type RetirePlan,
   type RetireStep
@@ -175,24 +180,20 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
   // The autoscalers of another `autoscaling` choice. After that read: its discovery (cached for the run)
   // tells whether the cluster serves KEDA's kinds at all, with no call of its own.
   const retirePlan = await findRetiring(kubectl, rendered, config)
+  const workerName = rendered.objects.find(r => r.role === 'worker')?.object.metadata.name
   await group('Pre-flight checks', async () => {
     const retiring = retirePlan.retiring
     const problems = [
       ...retirePlan.conflicts.map(text => ({ kind: 'autoscaler-conflict' as const, text })),
       ...(await checkPermissions(kubectl, [
         ...retiring.flatMap(r =>
-          ['delete', 'watch'].map(verb => ({ verb, resource: resourceOfRetired(r.kind)!, namespace }))
+          ['delete', 'watch'].map(verb => ({ verb, resource: resourceOf(r.kind)!, namespace }))
         ),
         // kubectl scale: a worker KEDA left at zero gets replicas back (switching away), or is held at one.
         ...(retiring.some(r => r.kind === 'ScaledObject') ||
         (config.autoscaling === 'keda' &&
-          isAtZero(
-            [...live.values()].find(
-              o =>
-                o.kind === 'Deployment' &&
-                o.metadata.name === rendered.objects.find(r => r.role === 'worker')?.object.metadata.name
-            )
-          ))
+          workerName !== undefined &&
+          isAtZero(liveDeployment(live, workerName, namespace)))
           ? [
               { verb: 'get', resource: 'deployments.apps/scale', namespace },
               { verb: 'update', resource: 'deployments.apps/scale', namespace }

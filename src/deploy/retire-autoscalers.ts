@@ -13,16 +13,11 @@
 import { KubectlError, type Kubectl } from '../kube/kubectl.js'
 import type { LiveObjectMeta } from '../kube/objects.js'
 import type { DeployConfig } from '../inputs.js'
-import type { RenderedManifests, RetiredObject } from '../render/render-manifests.js'
+import { MANAGED_BY, type RenderedManifests, type RetiredObject } from '../render/render-manifests.js'
+import { resourceOf } from './preflight.js'
 import { toKubectlInput } from '../render/serialize.js'
 import { FIELD_MANAGER } from '../kube/apply.js'
 
-const RESOURCE_OF: Record<string, string> = {
-  HorizontalPodAutoscaler: 'horizontalpodautoscalers.autoscaling',
-  ScaledObject: 'scaledobjects.keda.sh',
-  TriggerAuthentication: 'triggerauthentications.keda.sh'
-}
-const MANAGED_BY = 'deploy-gke-workers'
 // Owns a worker's replica count handed over from `autoscaling: none` (see handOverReplicas).
 export const HANDOVER_MANAGER = `${FIELD_MANAGER}-handover`
 
@@ -47,10 +42,6 @@ export interface RetireStep {
   reason: string
   done: boolean
   message: string
-}
-
-export function resourceOfRetired(kind: string): string | undefined {
-  return RESOURCE_OF[kind]
 }
 
 interface Scaler extends LiveObjectMeta {
@@ -174,7 +165,7 @@ export async function retireAutoscalers(
   const steps: RetireStep[] = []
   const ordered = [...retiring].sort((a, b) => rank(a.kind) - rank(b.kind))
   for (const object of ordered) {
-    const resource = RESOURCE_OF[object.kind]
+    const resource = resourceOf(object.kind)
     if (!resource) continue
     await kubectl.run(
       [

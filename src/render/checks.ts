@@ -11,6 +11,9 @@ const PLACEHOLDERS = [
   /\bREGION-docker\.pkg\.dev\/PROJECT\//
 ]
 
+// A field that is nothing but a placeholder (`${SECRET_NAME}`): the action fills it in.
+export const PLACEHOLDER_ONLY = /^\$\{[A-Z0-9_]+\}$/
+
 export interface PlaceholderScanOptions {
   // Field paths holding user data (e.g. Secret values), which may legitimately contain "${...}".
   skip?: (path: string, value: unknown) => boolean

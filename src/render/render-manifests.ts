@@ -6,6 +6,7 @@ import { parseImageReference } from '../input-rules.js'
 import { describeObject, isRecord, type KubeObject, type TemplateObject } from './kube-object.js'
 import {
   findPlaceholders,
+  PLACEHOLDER_ONLY,
   requiredSecretKeys,
   requiredSecretsFromEnvFrom,
   whoNeeds,
@@ -104,7 +105,7 @@ export const TRACE_ANNOTATIONS = [
   `${ANNOTATION_PREFIX}/repository`,
   'kubernetes.io/change-cause'
 ]
-const MANAGED_BY = 'deploy-gke-workers'
+export const MANAGED_BY = 'deploy-gke-workers'
 
 const APPLY_RANK: Record<string, number> = {
   Namespace: 0,
@@ -118,8 +119,6 @@ const APPLY_RANK: Record<string, number> = {
   PodDisruptionBudget: 5
 }
 const OTHER_RANK = 3
-
-const PLACEHOLDER_ONLY = /^\$\{[A-Z0-9_]+\}$/
 
 export interface UnverifiedKind {
   file: string

@@ -5,14 +5,13 @@
 import type { DeployConfig } from '../inputs.js'
 import { isRecord, type KubeObject } from './kube-object.js'
 import { REDIS_KEYS } from './redis-connection.js'
+import { PLACEHOLDER_ONLY } from './checks.js'
 
 interface Trigger {
   type?: unknown
   metadata?: Record<string, unknown>
   [field: string]: unknown
 }
-
-const PLACEHOLDER_ONLY = /^\$\{[A-Z0-9_]+\}$/
 
 // Problems are phrased to follow the object's description; the object is changed in place.
 export function renderScaledObject(

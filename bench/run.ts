@@ -173,7 +173,7 @@ const sideBySide: Record<'old' | 'action', Array<{ ms: number; processes: number
           // Every kubectl process the runner starts logs one debug line.
           processes: run.stdout
             .split('\n')
-            .filter(line => /^::debug::kubectl .*\(attempt \d+\/\d+\)$/.test(line)).length,
+            .filter(line => /^::debug::kubectl .*\((attempt \d+\/\d+|watch)\)$/.test(line)).length,
           requests: rig.kube.control.requestLog().length - requestsBefore
         })
         await runAction({ inputs: {}, env: rig.env, entry: DIST_POST, workspace })
@@ -268,7 +268,7 @@ let crashNamedAfterS = NaN
         ms,
         processes: run.stdout
           .split('\n')
-          .filter(line => /^::debug::kubectl .*\(attempt \d+\/\d+\)$/.test(line)).length,
+          .filter(line => /^::debug::kubectl .*\((attempt \d+\/\d+|watch)\)$/.test(line)).length,
         requests: rig.requestLog().length - requestsBefore
       })
       await runAction({ inputs: {}, env, entry: DIST_POST, workspace })

@@ -88,6 +88,25 @@ export async function run(): Promise<void> {
     const config = parseInputs(raw, { eventName: process.env.GITHUB_EVENT_NAME ?? '' })
     soFar.config = config
     const plain = plainInputValues(raw)
+    const workDirectory = await mkdtemp(
+      path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'deploy-gke-workers-')
+    )
+    // The cluster's credentials are fetched while the manifests render: the Google calls (STS, IAM
+    // Credentials, GKE) mostly wait on the network. Nothing reaches the cluster itself until the manifests
+    // are rendered and checked, and what the credentials step logs waits for its own group.
+    const offline = config.dryRun && !(await hasClusterAccess(config))
+    // Held back until the credentials' group; printed at once from then on (token refreshes during the run).
+    let credentialLines: string[] | undefined = []
+    const credentialsLog = (line: string): void => {
+      if (credentialLines) credentialLines.push(line)
+      else info(line)
+    }
+    const credentialsStarted = Date.now()
+    const accessOpening = offline
+      ? undefined
+      : openClusterAccess(config, workDirectory, soFar.redact, credentialsLog)
+    // Awaited below; a render error before that must not leave it unhandled.
+    accessOpening?.catch(() => undefined)
     const secretValues: string[] = []
     const rendered = await timeline.time('Before any change', 'Render manifests', () =>
       core.group('Render manifests', async () => {
@@ -107,14 +126,11 @@ export async function run(): Promise<void> {
     const redact = soFar.redact
     redact.add(secretValues)
     const learnSecrets = (values: string[]): void => learnSecretValues(redact, values, plain)
-    const workDirectory = await mkdtemp(
-      path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'deploy-gke-workers-')
-    )
     const manifestsPath = await writeRenderedManifests(workDirectory, rendered)
     core.setOutput('manifests', manifestsPath)
     core.setOutput('image', config.image)
 
-    if (config.dryRun && !(await hasClusterAccess(config))) {
+    if (offline || !accessOpening) {
       const unknown = rendered.unverifiedKinds.filter(k => !k.named)
       if (unknown.length > 0) {
         throw new RenderError(
@@ -129,9 +145,27 @@ export async function run(): Promise<void> {
     }
 
     during = 'the cluster credentials'
-    const access = await timeline.time('Before any change', 'Cluster credentials', () =>
-      core.group('Cluster credentials', () => openClusterAccess(config, workDirectory, redact))
-    )
+    const access = await core.group('Cluster credentials', async () => {
+      const bar = (state: 'done' | 'failed'): void =>
+        timeline.add({
+          section: 'Before any change',
+          name: 'Cluster credentials',
+          startMs: credentialsStarted,
+          endMs: Date.now(),
+          state
+        })
+      try {
+        const opened = await accessOpening
+        bar('done')
+        return opened
+      } catch (error) {
+        bar('failed')
+        throw error
+      } finally {
+        for (const line of credentialLines ?? []) info(line)
+        credentialLines = undefined
+      }
+    })
     soFar.access = access
     info(access.describe)
     throwIfCancelled(cancellation.signal)
@@ -329,7 +363,8 @@ async function hasClusterAccess(config: DeployConfig): Promise<boolean> {
 async function openClusterAccess(
   config: DeployConfig,
   workDirectory: string,
-  redact: Redact
+  redact: Redact,
+  log: (line: string) => void
 ): Promise<ClusterAccess> {
   // Discovery cache of our own: nothing under the user's ~/.kube is read or written.
   const env = { ...process.env, KUBECACHEDIR: path.join(workDirectory, 'kube-cache') }
@@ -353,7 +388,7 @@ async function openClusterAccess(
     endpoint: config.clusterEndpoint,
     namespace: config.namespace,
     dir: workDirectory,
-    log: line => info(line),
+    log,
     onToken: token => core.setSecret(token)
   }).open()
   // Saved before anything else can fail, so the post step removes the kubeconfig whatever happens next.

@@ -1,6 +1,8 @@
 // Programs the emulator's exec so the action's smoke checks get the answers a healthy (or broken) app image
 // would give. Matched on the exact snippet the action sends, so a changed snippet fails loudly here.
 
+import { inflateSync } from 'node:zlib'
+import { BATCH_KEY, BATCH_PY } from '../../src/deploy/smoke-scripts/batch.js'
 import { DATABASE_CHECK_PY } from '../../src/deploy/smoke-scripts/database.js'
 import { PROCESS_CHECK_PY } from '../../src/deploy/smoke-scripts/process.js'
 import { REDIS_CHECK_PY } from '../../src/deploy/smoke-scripts/redis.js'
@@ -14,6 +16,32 @@ export interface SmokeAnswers {
 export function programSmokeExec(kube: KubeEmulator, answers: SmokeAnswers = {}, pod?: RegExp): void {
   const database = answers.database ?? { ok: true }
   const redis = answers.redis ?? { ok: true }
+  // The batch script, as python3 in a container runs it: each check of the list as its own process (answered
+  // by the rules below, or by any a test programs later), one report line.
+  kube.control.programExec({
+    pod,
+    container: 'app',
+    match: argv => argv[0] === 'python3' && argv[2] === BATCH_PY,
+    run: (argv, inner) => {
+      const checks = JSON.parse(inflateSync(Buffer.from(argv[3], 'base64')).toString('utf8')) as Array<{
+        name: string
+        argv: string[]
+      }>
+      const answers = checks.map(check => ({ check, answer: inner(check.argv) }))
+      return {
+        stdout: `${JSON.stringify({
+          [BATCH_KEY]: answers.map(({ check, answer }) => ({
+            name: check.name,
+            exit: answer.exitCode,
+            stdout: answer.stdout,
+            stderr: answer.stderr,
+            timed_out: false
+          }))
+        })}\n`,
+        delayMs: Math.max(0, ...answers.map(a => a.answer.delayMs))
+      }
+    }
+  })
   kube.control.programExec({
     pod,
     container: 'app',

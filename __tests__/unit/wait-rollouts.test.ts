@@ -4,6 +4,7 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Kubectl } from '../../src/kube/kubectl.js'
 import { REPLICA_FAILURE_GRACE_MS, waitForRollouts } from '../../src/deploy/wait-rollouts.js'
+import { watchStarts } from '../../src/kube/workload-watch.js'
 
 interface Clock {
   now: () => number
@@ -21,7 +22,10 @@ function scriptedKubectl(snapshots: Array<() => unknown[]>): Kubectl & { calls: 
   const fake = {
     calls: 0,
     async json<T>(args: string[]): Promise<T> {
-      assert.match(args[1], /^deployments\.apps,replicasets\.apps,pods(,events)?$/)
+      assert.match(
+        args[1],
+        /^deployments\.apps,replicasets\.apps,pods(,events|,horizontalpodautoscalers\.autoscaling)?$/
+      )
       const withEvents = args[1].endsWith(',events')
       const index = Math.min(withEvents ? Math.max(0, fake.calls - 1) : fake.calls, snapshots.length - 1)
       const items = snapshots[index]().filter(
@@ -172,5 +176,273 @@ describe('waitForRollouts', () => {
     assert.equal(results[0].outcome, 'failed')
     assert.equal(results[0].reason, 'ProgressDeadlineExceeded')
     assert.equal(results[0].durationMs, 0)
+  })
+})
+
+// A kubectl that streams: `get ... -o json` answers the first list, and each `get --raw <collection>?watch=true`
+// is a stream this test feeds. The clock's sleep delivers the next tick's watch events, so the order of
+// lists, changes and looks is fixed.
+type Stream = 'deployments' | 'replicasets' | 'pods'
+interface Tick {
+  events?: Array<{ stream: Stream; type: string; object: unknown }>
+  // Ends this stream (its kubectl exits), as a watch timeout or a 410 Gone does.
+  end?: Stream
+}
+function streamingKubectl(
+  list: () => unknown[],
+  ticks: Tick[]
+): Kubectl & {
+  lists: string[]
+  watches: string[]
+  stopped: number
+  advance: Clock['sleep']
+  time: Clock['now']
+} {
+  const c = clock()
+  const streams = new Map<Stream, { onObject: (o: unknown) => void; end: () => void }>()
+  const fake = {
+    lists: [] as string[],
+    watches: [] as string[],
+    stopped: 0,
+    time: c.now,
+    async advance(ms: number) {
+      await c.sleep(ms)
+      const tick = ticks.shift()
+      for (const e of tick?.events ?? []) streams.get(e.stream)?.onObject({ type: e.type, object: e.object })
+      if (tick?.end) streams.get(tick.end)?.end()
+    },
+    async json<T>(args: string[]): Promise<T> {
+      fake.lists.push(args[1])
+      return { items: list() } as T
+    },
+    watch(args: string[], onObject: (o: unknown) => void) {
+      fake.watches.push(args.join(' '))
+      const stream = (args[2].match(/\/(deployments|replicasets|pods)\?/)?.[1] ?? 'pods') as Stream
+      let finish = (): void => {}
+      const ended = new Promise<void>(resolve => (finish = resolve))
+      streams.set(stream, { onObject, end: finish })
+      return {
+        stop: () => {
+          fake.stopped++
+          finish()
+        },
+        ended
+      }
+    }
+  }
+  return fake as unknown as ReturnType<typeof streamingKubectl>
+}
+
+function withVersion<T extends Record<string, unknown>>(object: T, resourceVersion: string): T {
+  return { ...object, metadata: { ...(object.metadata as object), resourceVersion } }
+}
+function replicaSet(name: string, deploymentName: string, rv: string): Record<string, unknown> {
+  return {
+    kind: 'ReplicaSet',
+    metadata: {
+      name,
+      uid: `uid-${name}`,
+      resourceVersion: rv,
+      annotations: { 'deployment.kubernetes.io/revision': '2' },
+      ownerReferences: [{ uid: `uid-${deploymentName}`, controller: true }]
+    }
+  }
+}
+function pod(name: string, replicaSetName: string, rv: string, ready: boolean): Record<string, unknown> {
+  return {
+    kind: 'Pod',
+    metadata: {
+      name,
+      resourceVersion: rv,
+      ownerReferences: [{ uid: `uid-${replicaSetName}`, controller: true }]
+    },
+    status: {
+      phase: ready ? 'Running' : 'Pending',
+      conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }]
+    }
+  }
+}
+
+describe('waitForRollouts with the watches', () => {
+  const listed = () => [
+    withVersion(deployment('w', progressing), '10'),
+    replicaSet('w-2', 'w', '11'),
+    pod('w-2-a', 'w-2', '12', false)
+  ]
+
+  test('one list, then one watch per kind from the newest resourceVersion of its kind and the Deployments; no list per look', async () => {
+    const kubectl = streamingKubectl(listed, [
+      {},
+      { events: [{ stream: 'pods', type: 'MODIFIED', object: pod('w-2-a', 'w-2', '13', true) }] },
+      {
+        events: [
+          { stream: 'deployments', type: 'MODIFIED', object: withVersion(deployment('w', complete), '14') }
+        ]
+      }
+    ])
+    const { results, snapshot } = await waitForRollouts(kubectl, {
+      namespace: 'n',
+      deployments: ['w'],
+      timeoutMs: 60_000,
+      pendingGraceSeconds: 60,
+      now: kubectl.time,
+      sleep: kubectl.advance
+    })
+    assert.deepEqual(kubectl.lists, [
+      'deployments.apps,replicasets.apps,pods,horizontalpodautoscalers.autoscaling'
+    ])
+    assert.deepEqual(kubectl.watches, [
+      'get --raw /apis/apps/v1/namespaces/n/deployments?watch=true&resourceVersion=10',
+      'get --raw /apis/apps/v1/namespaces/n/replicasets?watch=true&resourceVersion=11',
+      'get --raw /api/v1/namespaces/n/pods?watch=true&resourceVersion=12'
+    ])
+    assert.equal(results[0].outcome, 'complete')
+    // The pods come from the pod watch: the ready one, for the smoke checks.
+    assert.deepEqual(
+      results[0].pods.map(p => [p.metadata.name, p.metadata.resourceVersion]),
+      [['w-2-a', '13']]
+    )
+    assert.equal(snapshot.pods.length, 1)
+    assert.equal(kubectl.stopped, 3)
+  })
+
+  test('a Deployment reported complete before its pod is ready in the pod watch is confirmed by one list', async () => {
+    let ready = false
+    const kubectl = streamingKubectl(
+      () => [
+        withVersion(deployment('w', ready ? complete : progressing), '10'),
+        replicaSet('w-2', 'w', '11'),
+        pod('w-2-a', 'w-2', '12', ready)
+      ],
+      [
+        {
+          events: [
+            { stream: 'deployments', type: 'MODIFIED', object: withVersion(deployment('w', complete), '14') }
+          ]
+        }
+      ]
+    )
+    const advance = kubectl.advance
+    const { results } = await waitForRollouts(kubectl, {
+      namespace: 'n',
+      deployments: ['w'],
+      timeoutMs: 60_000,
+      pendingGraceSeconds: 60,
+      now: kubectl.time,
+      sleep: async ms => {
+        await advance(ms)
+        ready = true
+      }
+    })
+    assert.equal(results[0].outcome, 'complete')
+    assert.deepEqual(
+      results[0].pods.map(p => p.metadata.name),
+      ['w-2-a']
+    )
+    assert.equal(kubectl.lists.length, 2)
+  })
+
+  test('a deleted pod leaves the view; an older replayed change does not take an object back in time', async () => {
+    const kubectl = streamingKubectl(
+      () => [...listed(), pod('w-2-b', 'w-2', '9', true)],
+      [
+        {
+          events: [
+            { stream: 'pods', type: 'DELETED', object: pod('w-2-b', 'w-2', '13', true) },
+            { stream: 'pods', type: 'MODIFIED', object: pod('w-2-a', 'w-2', '11', true) }
+          ]
+        },
+        { events: [{ stream: 'pods', type: 'MODIFIED', object: pod('w-2-a', 'w-2', '15', true) }] },
+        {
+          events: [
+            { stream: 'deployments', type: 'MODIFIED', object: withVersion(deployment('w', complete), '16') }
+          ]
+        }
+      ]
+    )
+    const { results } = await waitForRollouts(kubectl, {
+      namespace: 'n',
+      deployments: ['w'],
+      timeoutMs: 60_000,
+      pendingGraceSeconds: 60,
+      now: kubectl.time,
+      sleep: kubectl.advance
+    })
+    assert.deepEqual(
+      results[0].pods.map(p => [p.metadata.name, p.metadata.resourceVersion]),
+      [['w-2-a', '15']]
+    )
+    assert.equal(kubectl.lists.length, 1)
+  })
+
+  test('when a watch ends, every look is a list again (a restarted watch could miss a deletion)', async () => {
+    let calls = 0
+    const kubectl = streamingKubectl(() => {
+      calls++
+      return [
+        withVersion(deployment('w', calls >= 3 ? complete : progressing), '10'),
+        replicaSet('w-2', 'w', '11'),
+        pod('w-2-a', 'w-2', '12', calls >= 3)
+      ]
+    }, [{ end: 'pods' }])
+    const { results } = await waitForRollouts(kubectl, {
+      namespace: 'n',
+      deployments: ['w'],
+      timeoutMs: 60_000,
+      pendingGraceSeconds: 60,
+      now: kubectl.time,
+      sleep: kubectl.advance
+    })
+    assert.equal(results[0].outcome, 'complete')
+    assert.equal(kubectl.lists.length, 3)
+    assert.equal(kubectl.stopped, 3)
+  })
+
+  test('no watch when a resourceVersion is not a number: a list per look, as without a streaming kubectl', async () => {
+    let calls = 0
+    const kubectl = streamingKubectl(() => {
+      calls++
+      return [withVersion(deployment('w', calls >= 2 ? complete : progressing), 'abc')]
+    }, [])
+    const { results } = await waitForRollouts(kubectl, {
+      namespace: 'n',
+      deployments: ['w'],
+      timeoutMs: 60_000,
+      pendingGraceSeconds: 60,
+      now: kubectl.time,
+      sleep: kubectl.advance
+    })
+    assert.equal(results[0].outcome, 'complete')
+    assert.deepEqual(kubectl.watches, [])
+    assert.equal(kubectl.lists.length, 2)
+  })
+})
+
+describe('where the watches start', () => {
+  const meta = (resourceVersion: string) => ({ metadata: { name: 'x', resourceVersion } })
+  test('each kind from its own newest and never before the Deployments: a Deployment changed while the pods were listed is replayed', () => {
+    assert.deepEqual(
+      watchStarts({
+        deployments: [meta('5'), meta('7')],
+        replicaSets: [meta('3')],
+        pods: [meta('9')],
+        events: []
+      } as never),
+      { deployments: 7, replicaSets: 7, pods: 9 }
+    )
+  })
+  test('an empty kind starts at the Deployments; without Deployments or with a non-numeric version, no watch', () => {
+    assert.deepEqual(
+      watchStarts({ deployments: [meta('5')], replicaSets: [], pods: [], events: [] } as never),
+      { deployments: 5, replicaSets: 5, pods: 5 }
+    )
+    assert.equal(
+      watchStarts({ deployments: [], replicaSets: [], pods: [meta('4')], events: [] } as never),
+      undefined
+    )
+    assert.equal(
+      watchStarts({ deployments: [meta('5')], replicaSets: [], pods: [meta('a1')], events: [] } as never),
+      undefined
+    )
   })
 })

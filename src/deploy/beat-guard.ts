@@ -3,17 +3,18 @@
 
 import type { Kubectl } from '../kube/kubectl.js'
 import type { KubeList } from '../kube/objects.js'
-import type { Pod } from '../kube/types.js'
+import type { HorizontalPodAutoscaler, Pod } from '../kube/types.js'
 import { isPodReady } from './rollout-state.js'
-
-interface Hpa {
-  metadata: { name: string }
-  spec?: { scaleTargetRef?: { kind?: string; name?: string } }
-}
 
 export async function checkBeatGuard(
   kubectl: Kubectl,
-  options: { namespace: string; beatDeployment: string; beatPods: Pod[] }
+  // autoscalers: the namespace's HPAs as the rollout's first look listed them (read here when not given).
+  options: {
+    namespace: string
+    beatDeployment: string
+    beatPods: Pod[]
+    autoscalers?: HorizontalPodAutoscaler[]
+  }
 ): Promise<string[]> {
   const problems: string[] = []
   const ready = options.beatPods.filter(isPodReady)
@@ -22,13 +23,17 @@ export async function checkBeatGuard(
       `expected exactly one ready beat pod, found ${ready.length}${ready.length ? ` (${ready.map(p => p.metadata.name).join(', ')})` : ''}`
     )
   }
-  const hpas = await kubectl.json<KubeList<Hpa>>([
-    'get',
-    'horizontalpodautoscalers.autoscaling',
-    '-n',
-    options.namespace
-  ])
-  for (const hpa of hpas.items) {
+  const hpas =
+    options.autoscalers ??
+    (
+      await kubectl.json<KubeList<HorizontalPodAutoscaler>>([
+        'get',
+        'horizontalpodautoscalers.autoscaling',
+        '-n',
+        options.namespace
+      ])
+    ).items
+  for (const hpa of hpas) {
     const target = hpa.spec?.scaleTargetRef
     if (target?.kind === 'Deployment' && target.name === options.beatDeployment) {
       problems.push(

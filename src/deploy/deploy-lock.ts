@@ -8,7 +8,7 @@
 // once, exactly one wins.
 
 import { CancelledError, cancellationReason, KubectlError, type Kubectl } from '../kube/kubectl.js'
-import { getOptionalObject } from '../kube/objects.js'
+import { getOptionalObject, parseObjects } from '../kube/objects.js'
 
 export const LOCK_NAME = 'deploy-gke-workers'
 // How long the lock outlives a run that stops renewing it (killed, or its runner lost).
@@ -102,6 +102,9 @@ export interface LockOptions {
   owner: LockOwner
   // How long to wait for another run's lock before giving up; 0 fails at once.
   timeoutSeconds: number
+  // The namespace does not exist yet (a first deploy): it is created, bare, in the same call as the Lease
+  // (the apply sets its fields later). One that exists by then is fine.
+  createNamespace?: boolean
   signal?: AbortSignal
   log?: (line: string) => void
   now?: () => number
@@ -161,15 +164,25 @@ async function tryToTake(
   now: () => number
 ): Promise<Lease | undefined> {
   const { namespace, owner } = options
-  try {
-    // --validate=false on our own Lease: kubectl need not fetch the OpenAPI documents to check it.
-    const created = await kubectl.json<Lease>(['create', '--validate=false', '-f', '-'], {
-      stdin: JSON.stringify(leaseFor(namespace, owner, { acquiredMs: now(), renewedMs: now() }))
-    })
-    return created
-  } catch (error) {
-    if (!(error instanceof KubectlError) || !/AlreadyExists|already exists/.test(error.stderr)) throw error
-  }
+  const lease = leaseFor(namespace, owner, { acquiredMs: now(), renewedMs: now() })
+  // --validate=false on our own objects: kubectl need not fetch the OpenAPI documents to check them. kubectl
+  // creates the objects of a List one after another and goes on past one that exists (exit 1): an answer
+  // when every error is that, else a failure (retried when transient).
+  const result = await kubectl.run(['create', '--validate=false', '-f', '-', '-o', 'json'], {
+    stdin: JSON.stringify(
+      options.createNamespace
+        ? {
+            apiVersion: 'v1',
+            kind: 'List',
+            items: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }, lease]
+          }
+        : lease
+    ),
+    okExitCodes: [0, 1],
+    accept: r => r.exitCode === 0 || onlyAlreadyExists(r.stderr)
+  })
+  const created = parseObjects(result.stdout).find(o => o.kind === 'Lease')
+  if (created) return created as unknown as Lease
   const existing = await readLease(kubectl, namespace)
   if (!existing) return undefined
   if (existing.spec.holderIdentity !== owner.identity && !leaseExpired(existing, now())) return undefined
@@ -244,7 +257,17 @@ function holdLock(
       const stillOurs =
         now() - renewedMs < LEASE_SECONDS * 1000 ||
         (await readLease(kubectl, namespace))?.spec.holderIdentity === owner.identity
-      if (stillOurs) await kubectl.run(['delete', 'lease', LOCK_NAME, '-n', namespace, '--ignore-not-found'])
+      // A Lease has no finalizers, so it is gone when the DELETE answers: --wait=false spares kubectl's look.
+      if (stillOurs)
+        await kubectl.run([
+          'delete',
+          'lease',
+          LOCK_NAME,
+          '-n',
+          namespace,
+          '--ignore-not-found',
+          '--wait=false'
+        ])
       options.onHeld?.(false)
     }
   }
@@ -255,8 +278,13 @@ function holdLock(
 export async function releaseIfHeld(kubectl: Kubectl, namespace: string, identity: string): Promise<boolean> {
   const lease = await readLease(kubectl, namespace)
   if (lease?.spec.holderIdentity !== identity) return false
-  await kubectl.run(['delete', 'lease', LOCK_NAME, '-n', namespace, '--ignore-not-found'])
+  await kubectl.run(['delete', 'lease', LOCK_NAME, '-n', namespace, '--ignore-not-found', '--wait=false'])
   return true
+}
+
+function onlyAlreadyExists(stderr: string): boolean {
+  const errors = stderr.split('\n').filter(line => /^error/i.test(line.trim()))
+  return errors.length > 0 && errors.every(line => /AlreadyExists|already exists/.test(line))
 }
 
 function readLease(kubectl: Kubectl, namespace: string): Promise<Lease | undefined> {

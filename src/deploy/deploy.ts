@@ -130,8 +130,8 @@ export interface DeployContext {
   pollMs?: number
 }
 
-// The order of the apply: each phase's objects exist before the next one refers to them. The Namespace goes
-// first on its own (the deploy lock lives in it); the rest in one call, in this order.
+// The order of the apply, one call: each phase's objects exist before the next one refers to them. A new
+// Namespace already exists by then (created bare with the deploy lock, which lives in it).
 const PHASES: Array<{ name: string; kinds: (kind: string) => boolean }> = [
   { name: 'Namespace', kinds: k => k === 'Namespace' },
   { name: 'ServiceAccount', kinds: k => k === 'ServiceAccount' },
@@ -225,21 +225,20 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
     log('Permissions and Secret keys are in place.')
   }).catch(whileIn('the pre-flight checks, before any change'))
 
-  // The Namespace first: the lock lives in it, and a dry run of the rest needs it to exist. One that already
-  // holds every field the action sets is not applied again.
+  // The Namespace holds the lock, and a dry run of the rest needs it to exist: a new one is created bare in the
+  // same call that takes the lock, and its fields are set by the apply, with the rest, after the dry run. One
+  // that already holds every field the action sets is not applied again.
   const namespacePhase = objects.filter(o => PHASES[0].kinds(o.kind))
-  const namespaceUnchanged = namespacePhase.every(o => dryRunCompare(o, live).action === 'unchanged')
-  const namespaceApplied =
-    namespacePhase.length === 0
-      ? []
-      : namespaceUnchanged
-        ? namespacePhase.map(o => unchangedObject(o, live))
-        : (await serverSideApply(kubectl, namespacePhase, live, { dryRun: false })).objects
+  const namespaceIsNew = namespacePhase.some(
+    o => o.metadata.name === namespace && !live.has(identityKey({ kind: 'Namespace', name: namespace }))
+  )
+  const namespaceUnchanged = namespacePhase.filter(o => dryRunCompare(o, live).action === 'unchanged')
   const lock = await group('Deploy lock', async () => {
     const held = await acquireDeployLock(context.kubectl, {
       namespace,
       owner: { ...context.lockOwner, image: config.image },
       timeoutSeconds: config.lockTimeoutSeconds,
+      createNamespace: namespaceIsNew,
       signal: context.signal,
       log,
       onHeld: context.onLockHeld
@@ -250,7 +249,7 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
   try {
     return await deployHoldingLock(
       { ...context, kubectl, cleanup: context.kubectl },
-      namespaceApplied,
+      namespaceUnchanged.map(o => unchangedObject(o, live)),
       lock.waited() ? undefined : { live, retirePlan },
       () => lock.lost()
     )
@@ -269,7 +268,8 @@ function identityInput(objects: KubeObject[]): string {
 // context.kubectl here is the cancellable runner; `cleanup` is the one that keeps working after a cancellation.
 async function deployHoldingLock(
   context: DeployContext & { cleanup?: Kubectl },
-  namespaceApplied: AppliedObject[],
+  // The Namespace, when it already holds every field the action sets (it is not applied again).
+  namespaceUnchanged: AppliedObject[],
   // The state read before the lock, when no other deploy held the lock in between.
   read: { live: Map<string, LiveObjectMeta>; retirePlan: RetirePlan } | undefined,
   lockLost: () => string | undefined
@@ -282,7 +282,14 @@ async function deployHoldingLock(
     worker: rendered.objects.find(o => o.role === 'worker')?.object.metadata.name,
     beat: rendered.objects.find(o => o.role === 'beat')?.object.metadata.name
   }
-  const rest = rendered.objects.map(o => o.object).filter(o => !PHASES[0].kinds(o.kind))
+  const skipped = new Set(namespaceUnchanged.map(a => identityKey(a)))
+  const rest = rendered.objects
+    .map(o => o.object)
+    .filter(
+      o =>
+        !PHASES[0].kinds(o.kind) ||
+        !skipped.has(identityKey({ kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace }))
+    )
   const deployments = rest.filter(o => o.kind === 'Deployment').map(o => o.metadata.name)
 
   // After waiting for another deploy's lock, what it did counts as "before": read again.
@@ -375,7 +382,7 @@ async function deployHoldingLock(
     status: 'deployed',
     headline: '',
     roles,
-    applied: [...namespaceApplied],
+    applied: [...namespaceUnchanged],
     retired: [],
     restarted: [],
     rollouts: [],
@@ -437,8 +444,8 @@ async function deployHoldingLock(
     await deployGroup('Apply (server-side)', async () => {
       for (const item of outcome.applied) log(`${item.kind}/${item.name} ${item.action}`)
       // One kubectl call: it applies the objects one after another in the order given, which is the order
-      // they depend on (ServiceAccount, Secret and configuration, Deployments, autoscaling).
-      const ordered = PHASES.slice(1).flatMap(phase => toApply.filter(o => phase.kinds(o.kind)))
+      // they depend on (Namespace, ServiceAccount, Secret and configuration, Deployments, autoscaling).
+      const ordered = PHASES.flatMap(phase => toApply.filter(o => phase.kinds(o.kind)))
       holdApplied = holdAtZero
       const result = await serverSideApply(kubectl, ordered, before, { dryRun: false, trusted: true })
       for (const item of result.objects) log(`${item.kind}/${item.name} ${item.action}`)
@@ -474,7 +481,8 @@ async function deployHoldingLock(
         outcome.beatProblems = await checkBeatGuard(kubectl, {
           namespace,
           beatDeployment: roles.beat,
-          beatPods: podsOf(roles.beat)
+          beatPods: podsOf(roles.beat),
+          autoscalers: watch.snapshot.autoscalers
         })
         context.timeline?.add({
           section: 'Checks',

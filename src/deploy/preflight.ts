@@ -120,7 +120,9 @@ export function permissionsFor(
     if (!options.exists?.(object)) wanted.push({ verb: 'create', resource, namespace: scope })
     wanted.push({ verb: 'patch', resource, namespace: scope })
   }
-  // The rollout watch reads these; the beat guard lists the HorizontalPodAutoscalers.
+  // The rollout watch reads these; the beat guard lists the HorizontalPodAutoscalers. `watch` on replicasets and
+  // pods is not required: without it the rollout is followed by lists (slower, more calls), as with an older
+  // docs/rbac.yaml.
   wanted.push(
     { verb: 'list', resource: 'deployments.apps', namespace },
     { verb: 'watch', resource: 'deployments.apps', namespace },

@@ -1,11 +1,15 @@
 // Runs the smoke checks with `kubectl exec` in a ready pod of each rolled-out Deployment.
 
 import type { SmokeCheckChoice } from '../inputs.js'
-import { KubectlError, type Kubectl } from '../kube/kubectl.js'
+import { isTransientKubectlFailure, KubectlError, type Kubectl } from '../kube/kubectl.js'
 import type { Pod } from '../kube/types.js'
 import { isPodReady } from './rollout-state.js'
 import {
+  batchExecArgs,
+  batchExecTimeoutMs,
   buildSmokeChecks,
+  canShareExec,
+  splitBatchOutput,
   interpretSmokeOutput,
   smokeExecArgs,
   smokeExecTimeoutMs,
@@ -48,25 +52,44 @@ export async function runSmokeChecks(
   }).filter(spec => wanted.has(spec.name))
 
   // The checks are independent reads of different things (a process, the database, Redis), in one or two
-  // pods: run at once, in the order given in the results.
-  return Promise.all(specs.map(spec => runOne(spec)))
+  // pods: run at once, the Python ones of each pod in one exec, reported in the order given.
+  const placed = specs.map(spec => ({ spec, ...place(spec) }))
+  const byPod = new Map<string, SmokeCheckSpec[]>()
+  const alone: Array<{ spec: SmokeCheckSpec; pod: string }> = []
+  for (const p of placed) {
+    if (p.pod === undefined) continue
+    if (canShareExec(p.spec)) byPod.set(p.pod, [...(byPod.get(p.pod) ?? []), p.spec])
+    else alone.push({ spec: p.spec, pod: p.pod })
+  }
+  const ran = new Map<SmokeCheckSpec, SmokeCheckResult>()
+  await Promise.all([
+    ...[...byPod].map(async ([pod, group]) => {
+      for (const [i, result] of (await runTogether(group, pod)).entries()) ran.set(group[i], result)
+    }),
+    ...alone.map(async ({ spec, pod }) => ran.set(spec, (await runTogether([spec], pod))[0]))
+  ])
+  return placed.map(p => p.result ?? ran.get(p.spec)!)
 
-  async function runOne(spec: SmokeCheckSpec): Promise<SmokeCheckResult> {
+  // The pod a check runs in, or its result when it cannot run.
+  function place(spec: SmokeCheckSpec): { pod?: string; result?: SmokeCheckResult } {
     const atZero = options.workerScaledToZero === true && spec.target === 'worker'
     const inBeat = atZero && (spec.name === 'database' || spec.name === 'redis')
     const pod = options.podsByTarget[inBeat ? 'beat' : spec.target].find(isPodReady)
-    if (!pod && atZero) {
+    if (pod) return { pod: pod.metadata.name }
+    if (atZero) {
       return {
-        name: spec.name,
-        pod: '',
-        ok: true,
-        skipped: true,
-        durationMs: 0,
-        detail: 'skipped: the worker is scaled to zero (KEDA); the first queued task starts a pod'
+        result: {
+          name: spec.name,
+          pod: '',
+          ok: true,
+          skipped: true,
+          durationMs: 0,
+          detail: 'skipped: the worker is scaled to zero (KEDA); the first queued task starts a pod'
+        }
       }
     }
-    if (!pod) {
-      return {
+    return {
+      result: {
         name: spec.name,
         pod: '',
         ok: false,
@@ -74,37 +97,52 @@ export async function runSmokeChecks(
         detail: `no ready ${spec.target} pod to run it in`
       }
     }
+  }
+
+  // One exec for the checks of one pod: alone as itself, several through the batch script.
+  async function runTogether(group: SmokeCheckSpec[], pod: string): Promise<SmokeCheckResult[]> {
+    const single = group.length === 1
+    const timeoutMs = single ? smokeExecTimeoutMs(group[0]) : batchExecTimeoutMs(group)
     const started = now()
     try {
-      // A check is read-only but not worth repeating: a retry would hide a flaky dependency.
-      const run = await kubectl.run(smokeExecArgs(spec, pod.metadata.name, options.namespace), {
-        okExitCodes: Array.from({ length: 256 }, (_, code) => code),
-        timeoutMs: smokeExecTimeoutMs(spec),
-        retry: false
+      // Repeated only when it never ran: the API answered the exec with a transient error and nothing was
+      // printed. A check that ran and failed is not: a retry would hide a flaky dependency.
+      const run = await kubectl.run(
+        single
+          ? smokeExecArgs(group[0], pod, options.namespace)
+          : batchExecArgs(group, pod, options.namespace),
+        {
+          okExitCodes: Array.from({ length: 256 }, (_, code) => code),
+          accept: r => r.stdout.trim() !== '' || !isTransientKubectlFailure(r.stderr, r.exitCode),
+          timeoutMs
+        }
+      )
+      const durationMs = now() - started
+      const runs = single
+        ? [{ exitCode: run.exitCode, stdout: run.stdout, stderr: run.stderr, timedOut: false }]
+        : splitBatchOutput(group, run.exitCode, run.stdout, run.stderr)
+      return group.map((spec, i) => {
+        const own = runs[i]
+        const verdict = own.timedOut
+          ? { ok: false, detail: `timed out after ${spec.timeoutSeconds}s` }
+          : interpretSmokeOutput(spec, own.exitCode, own.stdout, own.stderr)
+        return { name: spec.name, pod, ok: verdict.ok, durationMs, detail: verdict.detail }
       })
-      const verdict = interpretSmokeOutput(spec, run.exitCode, run.stdout, run.stderr)
-      return {
-        name: spec.name,
-        pod: pod.metadata.name,
-        ok: verdict.ok,
-        durationMs: now() - started,
-        detail: verdict.detail
-      }
     } catch (error) {
       // The error's own message quotes the whole command (a Python script): say what failed, not how.
       const detail =
         error instanceof KubectlError
           ? error.timedOut
-            ? `kubectl exec timed out after ${Math.round(smokeExecTimeoutMs(spec) / 1000)}s`
+            ? `kubectl exec timed out after ${Math.round(timeoutMs / 1000)}s`
             : `kubectl exec failed (exit ${error.exitCode}): ${lastLines(error.stderr)}`
           : String(error)
-      return {
+      return group.map(spec => ({
         name: spec.name,
-        pod: pod.metadata.name,
+        pod,
         ok: false,
         durationMs: now() - started,
         detail: detail.slice(0, 500)
-      }
+      }))
     }
   }
 }

@@ -10,6 +10,8 @@
 // - celery-ping goes through `sh -c` for one reason: the node name is celery@<pod hostname> ($HOSTNAME, which
 //   Kubernetes sets to the pod name); the app name and timeout are passed as positional parameters, never
 //   pasted into the script. It assumes the worker keeps Celery's default node name (celery@%h).
+import { deflateSync } from 'node:zlib'
+import { BATCH_KEY, BATCH_PY } from './smoke-scripts/batch.js'
 import { DATABASE_CHECK_PY } from './smoke-scripts/database.js'
 import { PROCESS_CHECK_PY } from './smoke-scripts/process.js'
 import { REDIS_CHECK_PY } from './smoke-scripts/redis.js'
@@ -122,6 +124,88 @@ export function smokeExecArgs(spec: SmokeCheckSpec, pod: string, namespace: stri
 
 export function smokeExecTimeoutMs(spec: SmokeCheckSpec): number {
   return (spec.timeoutSeconds + EXEC_OVERHEAD_SECONDS) * 1000
+}
+
+// Python checks of one pod share one `kubectl exec` (smoke-scripts/batch.ts): one kubectl process and one
+// exec round trip for the worker's process, database and Redis checks instead of three. celery-ping stays on
+// its own: it needs a shell, not python3.
+export function canShareExec(spec: SmokeCheckSpec): boolean {
+  return spec.argv[0] === 'python3'
+}
+
+export function batchExecArgs(specs: SmokeCheckSpec[], pod: string, namespace: string): string[] {
+  const checks = specs.map(s => ({ name: s.name, argv: s.argv, timeout: s.timeoutSeconds }))
+  return [
+    'exec',
+    '-n',
+    namespace,
+    pod,
+    '-c',
+    specs[0].container,
+    '--',
+    'python3',
+    '-c',
+    BATCH_PY,
+    encodeBatch(checks)
+  ]
+}
+
+// The checks as the batch script reads them (see smoke-scripts/batch.ts for why compressed).
+export function encodeBatch(checks: Array<{ name: string; argv: string[]; timeout: number }>): string {
+  return deflateSync(Buffer.from(JSON.stringify(checks), 'utf8')).toString('base64')
+}
+
+export function batchExecTimeoutMs(specs: SmokeCheckSpec[]): number {
+  return Math.max(...specs.map(smokeExecTimeoutMs))
+}
+
+export interface CheckRun {
+  exitCode: number
+  stdout: string
+  stderr: string
+  timedOut: boolean
+}
+
+// Each check's exit code and output, from the batch's report. Without one (no python3 in the image, the exec
+// itself failed), every check gets what the exec gave, as if it had been exec'd alone.
+export function splitBatchOutput(
+  specs: SmokeCheckSpec[],
+  exitCode: number,
+  stdout: string,
+  stderr: string
+): CheckRun[] {
+  const report = batchReport(stdout)
+  return specs.map(spec => {
+    const own = report?.find(r => r.name === spec.name)
+    if (!own) return { exitCode, stdout, stderr, timedOut: false }
+    return {
+      exitCode: typeof own.exit === 'number' ? own.exit : -1,
+      stdout: String(own.stdout ?? ''),
+      stderr: String(own.stderr ?? ''),
+      timedOut: own.timed_out === true
+    }
+  })
+}
+
+interface BatchEntry {
+  name?: unknown
+  exit?: unknown
+  stdout?: unknown
+  stderr?: unknown
+  timed_out?: unknown
+}
+
+function batchReport(stdout: string): BatchEntry[] | undefined {
+  for (const line of stdout.split('\n').reverse()) {
+    if (!line.trim().startsWith('{')) continue
+    try {
+      const parsed = JSON.parse(line) as Record<string, unknown>
+      if (Array.isArray(parsed[BATCH_KEY])) return parsed[BATCH_KEY] as BatchEntry[]
+    } catch {
+      // not the report
+    }
+  }
+  return undefined
 }
 
 interface SnippetReport {

@@ -3,10 +3,11 @@
 // (ImagePullBackOff, CrashLoopBackOff, a missing Secret key, OOMKilled, unschedulable past the grace).
 
 import { CancelledError, cancellationReason, type Kubectl } from '../kube/kubectl.js'
-import { readWorkloadSnapshot, type NamespaceSnapshot } from '../kube/objects.js'
+import { readWorkloadSnapshot, type KubeList, type NamespaceSnapshot } from '../kube/objects.js'
 import type { Deployment, Event, Pod } from '../kube/types.js'
+import { watchWorkloads } from '../kube/workload-watch.js'
 import { detectPodFailures, type PodFailure } from './pod-failures.js'
-import { assessDeployment, findNewReplicaSet, podsOfReplicaSet } from './rollout-state.js'
+import { assessDeployment, findNewReplicaSet, isPodReady, podsOfReplicaSet } from './rollout-state.js'
 
 export type RolloutOutcome = 'complete' | 'failed' | 'timeout'
 
@@ -41,18 +42,19 @@ export interface WaitResult {
   snapshot: NamespaceSnapshot
 }
 
-// Each look is one kubectl call. Without a watch: often at first, when most rollouts end and a failing pod
-// shows its reason; less often as a long rollout (an Autopilot node scale-up) goes on.
+// Without the watches (a server whose watch ended, a test double), each look is one kubectl call: often at
+// first, when most rollouts end and a failing pod shows its reason; less often as a long rollout (an
+// Autopilot node scale-up) goes on.
 export function pollIntervalMs(elapsedMs: number): number {
   if (elapsedMs < 10_000) return 500
   if (elapsedMs < 60_000) return 1000
   return 2000
 }
-// With a watch of the Deployments, which tells at once when a rollout ends, the looks at the pods are only
-// there to catch a failing one early.
-export function watchedPollIntervalMs(elapsedMs: number): number {
-  return elapsedMs < 60_000 ? 2000 : 5000
-}
+// With the watches, a look costs no call: every change wakes the loop at once, and this tick only moves the
+// verdicts that depend on time alone (the scheduling grace, a lasting ReplicaFailure, the timeout).
+export const WATCHED_LOOK_MS = 1000
+// While a new pod is in trouble its events explain why; with the watches they are read at most this often.
+export const EVENTS_EVERY_MS = 2000
 // A ReplicaFailure (pods rejected at creation: quota, Autopilot's admission policies) may clear up while old
 // pods terminate during a rolling update; one that lasts this long will not.
 export const REPLICA_FAILURE_GRACE_MS = 30_000
@@ -65,42 +67,46 @@ export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): P
   const results = new Map<string, RolloutResult>()
   const lastMessage = new Map<string, string>()
   const replicaFailureSince = new Map<string, number>()
-  let snapshot: NamespaceSnapshot
-  // The Deployments as the watch last reported them; a look at the pods follows at once when one of them
-  // looks finished. The watch needs a kubectl that can stream (the real runner; test doubles need not).
-  const watched = new Map<string, Deployment>()
+  // A change the watches report wakes the loop; one that comes while a look is being judged makes the next
+  // look start at once.
+  let changed = false
   let wake: (() => void) | undefined
-  const looksFinished = (): boolean =>
-    [...pending].some(name => {
-      const deployment = watched.get(name)
-      return deployment !== undefined && assessDeployment(deployment).phase !== 'progressing'
-    })
-  const watcher =
-    typeof kubectl.watch === 'function'
-      ? kubectl.watch(
-          ['get', 'deployments.apps', '-n', options.namespace, '--watch', '-o', 'json'],
-          object => {
-            const deployment = object as Deployment
-            if (deployment?.metadata?.name && pending.has(deployment.metadata.name)) {
-              watched.set(deployment.metadata.name, deployment)
-              if (looksFinished()) wake?.()
-            }
-          }
-        )
-      : undefined
-  let watching = watcher !== undefined
-  void watcher?.ended.then(() => {
-    watching = false
+  const onChange = (): void => {
+    changed = true
     wake?.()
-  })
+  }
+  // The first look lists everything once, the autoscalers too (for the beat guard); the watches go on from
+  // it. A kubectl that cannot stream (test doubles) gets a list per look.
+  const first = await readWorkloadSnapshot(kubectl, options.namespace, { events: false, autoscalers: true })
+  let snapshot: NamespaceSnapshot = first
+  const watch = watchWorkloads(kubectl, options.namespace, first, onChange)
+  let events: { readAt: number; items: Event[] } | undefined
 
   try {
-    for (;;) {
-      snapshot = await readWorkloadSnapshot(kubectl, options.namespace, { events: false })
+    for (let look = 0; ; look++) {
+      const watching = watch?.live() === true
+      changed = false
+      if (look > 0) {
+        snapshot = watching
+          ? watch!.snapshot()
+          : await readWorkloadSnapshot(kubectl, options.namespace, { events: false })
+        // A Deployment the watch reports finished before its new pods have reached the pod watch (two streams,
+        // no order between them): one list settles it, rather than a verdict on pods not seen yet.
+        if (watching && [...pending].some(name => finishedAheadOfItsPods(name, snapshot))) {
+          snapshot = await readWorkloadSnapshot(kubectl, options.namespace, { events: false })
+        }
+      }
       // A pod of a rollout that is in trouble: its events say why (a pull error's cause, the scheduler's
       // message), so they are read for this look, and kept for the diagnostics.
       if ([...pending].some(name => troubled(name, snapshot))) {
-        snapshot = await readWorkloadSnapshot(kubectl, options.namespace, { events: true })
+        if (!watching) {
+          snapshot = await readWorkloadSnapshot(kubectl, options.namespace, { events: true })
+        } else {
+          if (!events || now() - events.readAt >= EVENTS_EVERY_MS) {
+            events = { readAt: now(), items: await readEvents(kubectl, options.namespace) }
+          }
+          snapshot = { ...snapshot, events: events.items }
+        }
       }
       const elapsed = now() - started
       for (const name of [...pending]) {
@@ -130,35 +136,43 @@ export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): P
         }
         break
       }
-      const interval = options.pollMs ?? (watching ? watchedPollIntervalMs(elapsed) : pollIntervalMs(elapsed))
-      const pause = sleep(Math.min(interval, Math.max(0, options.timeoutMs - elapsed)))
+      const interval = options.pollMs ?? (watch?.live() ? WATCHED_LOOK_MS : pollIntervalMs(elapsed))
       const signal = options.signal
       const woken = new Promise<void>(resolve => {
         wake = resolve
-        if (looksFinished()) resolve()
+        if (changed) resolve()
       })
       await Promise.race([
-        pause,
-        woken,
+        sleep(Math.min(interval, Math.max(0, options.timeoutMs - elapsed))),
+        ...(watch ? [woken] : []),
         ...(signal
           ? [new Promise<void>(resolve => signal.addEventListener('abort', () => resolve(), { once: true }))]
           : [])
       ])
       wake = undefined
-      // Reported finished: forget it, so the look that confirms it is the only one it causes.
-      for (const name of [...watched.keys()])
-        if (assessDeployment(watched.get(name)!).phase !== 'progressing') watched.delete(name)
       if (signal?.aborted) throw new CancelledError(cancellationReason(signal))
     }
   } finally {
-    watcher?.stop()
+    watch?.stop()
   }
   const ordered = options.deployments.map(name => results.get(name)!)
   // A rollout that did not complete is explained by its events: make sure the diagnostics have them.
   if (ordered.some(r => r.outcome !== 'complete') && snapshot.events.length === 0) {
     snapshot = await readWorkloadSnapshot(kubectl, options.namespace, { events: true })
   }
-  return { results: ordered, snapshot }
+  return { results: ordered, snapshot: { ...snapshot, autoscalers: first.autoscalers } }
+}
+
+async function readEvents(kubectl: Kubectl, namespace: string): Promise<Event[]> {
+  return (await kubectl.json<KubeList<Event>>(['get', 'events', '-n', namespace])).items
+}
+
+// The Deployment's status says its rollout is complete, but fewer ready pods of its new ReplicaSet are known
+// than it has replicas.
+function finishedAheadOfItsPods(name: string, snapshot: NamespaceSnapshot): boolean {
+  const deployment = snapshot.deployments.find(d => d.metadata.name === name)
+  if (!deployment || assessDeployment(deployment).phase !== 'complete') return false
+  return newPods(deployment, snapshot).filter(isPodReady).length < (deployment.spec?.replicas ?? 1)
 }
 
 interface Verdict {

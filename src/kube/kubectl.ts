@@ -290,7 +290,9 @@ export class Kubectl {
       detached: true
     })
     const splitter = new JsonStreamSplitter(onObject)
-    child.stdout.on('data', (chunk: Buffer) => splitter.push(chunk.toString('utf8')))
+    // Decoded as a stream: a character split across two chunks must not turn into two replacement marks.
+    child.stdout.setEncoding('utf8')
+    child.stdout.on('data', (chunk: string) => splitter.push(chunk))
     const stop = (): void => {
       try {
         if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM')

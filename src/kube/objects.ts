@@ -1,7 +1,7 @@
 // Reading what is in the cluster: object lists by kind, and the before/after identity of applied objects.
 
 import type { Kubectl } from './kubectl.js'
-import type { Deployment, Event, Pod, ReplicaSet } from './types.js'
+import type { Deployment, Event, HorizontalPodAutoscaler, Pod, ReplicaSet } from './types.js'
 
 export interface KubeList<T> {
   items: T[]
@@ -91,6 +91,8 @@ export interface NamespaceSnapshot {
   replicaSets: ReplicaSet[]
   pods: Pod[]
   events: Event[]
+  // The HorizontalPodAutoscalers, when the read asked for them (the beat guard's look at the first one).
+  autoscalers?: HorizontalPodAutoscaler[]
 }
 
 // Everything the rollout watch needs, in one kubectl call (kubectl fetches each kind in turn). Events, the
@@ -98,22 +100,25 @@ export interface NamespaceSnapshot {
 export async function readWorkloadSnapshot(
   kubectl: Kubectl,
   namespace: string,
-  options: { events: boolean } = { events: true }
+  options: { events: boolean; autoscalers?: boolean } = { events: true }
 ): Promise<NamespaceSnapshot> {
-  const list = await kubectl.json<KubeList<{ kind: string }>>([
-    'get',
-    options.events
-      ? 'deployments.apps,replicasets.apps,pods,events'
-      : 'deployments.apps,replicasets.apps,pods',
-    '-n',
-    namespace
-  ])
+  const kinds = [
+    'deployments.apps',
+    'replicasets.apps',
+    'pods',
+    ...(options.events ? ['events'] : []),
+    ...(options.autoscalers ? ['horizontalpodautoscalers.autoscaling'] : [])
+  ]
+  const list = await kubectl.json<KubeList<{ kind: string }>>(['get', kinds.join(','), '-n', namespace])
   const snapshot: NamespaceSnapshot = { deployments: [], replicaSets: [], pods: [], events: [] }
+  if (options.autoscalers) snapshot.autoscalers = []
   for (const item of list.items) {
     if (item.kind === 'Deployment') snapshot.deployments.push(item as unknown as Deployment)
     else if (item.kind === 'ReplicaSet') snapshot.replicaSets.push(item as unknown as ReplicaSet)
     else if (item.kind === 'Pod') snapshot.pods.push(item as unknown as Pod)
     else if (item.kind === 'Event') snapshot.events.push(item as unknown as Event)
+    else if (item.kind === 'HorizontalPodAutoscaler')
+      snapshot.autoscalers?.push(item as unknown as HorizontalPodAutoscaler)
   }
   return snapshot
 }

@@ -160,6 +160,14 @@ export interface Pod {
   status?: PodStatus
 }
 
+// Only what the beat guard reads: which workload an autoscaler scales.
+export interface HorizontalPodAutoscaler {
+  apiVersion?: string
+  kind?: string
+  metadata: ObjectMeta
+  spec?: { scaleTargetRef?: { kind?: string; name?: string } }
+}
+
 export interface ObjectReference {
   apiVersion?: string
   kind?: string

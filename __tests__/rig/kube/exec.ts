@@ -13,6 +13,9 @@ export interface ExecRule {
   exitCode?: number
   delayMs?: number
   times?: number
+  // Computes the answer, for a program that runs other commands (the action's batch of smoke checks): `inner`
+  // answers one of them from this book, as the container would run it.
+  run?: (argv: string[], inner: (argv: string[]) => ExecResult) => Partial<Omit<ExecResult, 'argv'>>
 }
 
 export interface ExecResult {
@@ -34,8 +37,9 @@ export class ExecBook {
     this.rules = []
   }
 
+  // The rule programmed last wins, so a test can override what its harness programmed for every test.
   run(pod: string, container: string, argv: string[]): ExecResult {
-    for (const r of this.rules) {
+    for (const r of [...this.rules].reverse()) {
       if (r.times !== undefined && r.used >= r.times) continue
       if (r.pod !== undefined && (typeof r.pod === 'string' ? r.pod !== pod : !r.pod.test(pod))) continue
       if (r.container !== undefined && r.container !== container) continue
@@ -45,6 +49,16 @@ export class ExecBook {
           : r.match.length === argv.length && r.match.every((a, i) => a === argv[i])
       if (!ok) continue
       r.used++
+      if (r.run) {
+        const answer = r.run(argv, inner => this.run(pod, container, inner))
+        return {
+          stdout: answer.stdout ?? '',
+          stderr: answer.stderr ?? '',
+          exitCode: answer.exitCode ?? 0,
+          delayMs: answer.delayMs ?? r.delayMs ?? 0,
+          argv
+        }
+      }
       return {
         stdout: r.stdout ?? '',
         stderr: r.stderr ?? '',

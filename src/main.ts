@@ -82,6 +82,8 @@ export async function run(): Promise<void> {
   let during = 'reading the inputs'
   const timeline = new Timeline()
   const soFar: RunSoFar = { redact: createRedactor(), timeline }
+  // Started while the manifests render (below).
+  let accessOpening: Promise<ClusterAccess> | undefined
   try {
     const raw = readInputs()
     soFar.redact.add(SECRET_INPUTS.map(name => raw[name] ?? ''))
@@ -102,11 +104,12 @@ export async function run(): Promise<void> {
       else info(line)
     }
     const credentialsStarted = Date.now()
-    const accessOpening = offline
+    const opening = offline
       ? undefined
       : openClusterAccess(config, workDirectory, soFar.redact, credentialsLog)
+    accessOpening = opening
     // Awaited below; a render error before that must not leave it unhandled.
-    accessOpening?.catch(() => undefined)
+    opening?.catch(() => undefined)
     const secretValues: string[] = []
     const rendered = await timeline.time('Before any change', 'Render manifests', () =>
       core.group('Render manifests', async () => {
@@ -130,7 +133,7 @@ export async function run(): Promise<void> {
     core.setOutput('manifests', manifestsPath)
     core.setOutput('image', config.image)
 
-    if (offline || !accessOpening) {
+    if (offline || !opening) {
       const unknown = rendered.unverifiedKinds.filter(k => !k.named)
       if (unknown.length > 0) {
         throw new RenderError(
@@ -155,7 +158,7 @@ export async function run(): Promise<void> {
           state
         })
       try {
-        const opened = await accessOpening
+        const opened = await opening
         bar('done')
         return opened
       } catch (error) {
@@ -231,6 +234,9 @@ export async function run(): Promise<void> {
     })
     await reportDeploy(config, outcome, { ...soFar, access, rendered })
   } catch (error) {
+    // A render error while the credentials were still being fetched: let them finish, so the kubeconfig they
+    // may be writing is recorded for the post step to remove.
+    await accessOpening?.catch(() => undefined)
     if (error instanceof CancelledError) {
       await reportCancelledBeforeAnyChange(error.reason, error.during ?? during)
       return

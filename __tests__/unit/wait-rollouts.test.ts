@@ -3,7 +3,7 @@
 import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { Kubectl } from '../../src/kube/kubectl.js'
-import { REPLICA_FAILURE_GRACE_MS, waitForRollouts } from '../../src/deploy/wait-rollouts.js'
+import { REPLICA_FAILURE_GRACE_MS, RESYNC_MS, waitForRollouts } from '../../src/deploy/wait-rollouts.js'
 import { watchStarts } from '../../src/kube/workload-watch.js'
 
 interface Clock {
@@ -396,6 +396,62 @@ describe('waitForRollouts with the watches', () => {
     assert.equal(results[0].outcome, 'complete')
     assert.equal(kubectl.lists.length, 3)
     assert.equal(kubectl.stopped, 3)
+  })
+
+  test('a watch that stays open but goes quiet does not freeze the view: a list every 30 s', async () => {
+    let calls = 0
+    const kubectl = streamingKubectl(() => {
+      calls++
+      return [
+        withVersion(deployment('w', calls >= 2 ? complete : progressing), '10'),
+        replicaSet('w-2', 'w', '11'),
+        pod('w-2-a', 'w-2', '12', calls >= 2)
+      ]
+    }, [])
+    const { results } = await waitForRollouts(kubectl, {
+      namespace: 'n',
+      deployments: ['w'],
+      timeoutMs: 300_000,
+      pendingGraceSeconds: 60,
+      now: kubectl.time,
+      sleep: kubectl.advance
+    })
+    assert.equal(results[0].outcome, 'complete')
+    assert.equal(kubectl.lists.length, 2)
+    assert.ok(
+      results[0].durationMs >= RESYNC_MS && results[0].durationMs < RESYNC_MS + 2000,
+      String(results[0].durationMs)
+    )
+  })
+
+  test('the pod watch refused (an older RBAC role): the Deployments watch goes on and lists come every 2 s', async () => {
+    let calls = 0
+    const lookedAt: number[] = []
+    const kubectl = streamingKubectl(() => {
+      calls++
+      lookedAt.push(kubectl.time())
+      return [
+        withVersion(deployment('w', calls >= 4 ? complete : progressing), '10'),
+        replicaSet('w-2', 'w', '11'),
+        pod('w-2-a', 'w-2', '12', calls >= 4)
+      ]
+    }, [{ end: 'pods' }])
+    const progress: string[] = []
+    const { results } = await waitForRollouts(kubectl, {
+      namespace: 'n',
+      deployments: ['w'],
+      timeoutMs: 60_000,
+      pendingGraceSeconds: 60,
+      now: kubectl.time,
+      sleep: kubectl.advance,
+      onProgress: line => progress.push(line)
+    })
+    assert.equal(results[0].outcome, 'complete')
+    assert.deepEqual(
+      lookedAt.slice(1).map((t, i) => t - lookedAt[i]),
+      [1000, 2000, 2000]
+    )
+    assert.ok(progress.some(line => /API watch of the rollout ended/.test(line)))
   })
 
   test('no watch when a resourceVersion is not a number: a list per look, as without a streaming kubectl', async () => {

@@ -119,10 +119,13 @@ export async function acquireDeployLock(kubectl: Kubectl, options: LockOptions):
   const { namespace, owner } = options
   const started = now()
   let reported = 0
+  let createNamespace = options.createNamespace === true
 
   for (;;) {
     if (options.signal?.aborted) throw new CancelledError(cancellationReason(options.signal))
-    const taken = await tryToTake(kubectl, options, now)
+    const taken = await tryToTake(kubectl, options, now, createNamespace)
+    // After the first try the Namespace exists (or the error has been raised).
+    createNamespace = false
     if (taken) {
       options.onHeld?.(true)
       return holdLock(kubectl, options, taken, now, reported > 0)
@@ -161,28 +164,49 @@ export async function acquireDeployLock(kubectl: Kubectl, options: LockOptions):
 async function tryToTake(
   kubectl: Kubectl,
   options: LockOptions,
-  now: () => number
+  now: () => number,
+  // The Namespace may not exist yet (the first try of a first deploy).
+  createNamespace: boolean
 ): Promise<Lease | undefined> {
   const { namespace, owner } = options
   const lease = leaseFor(namespace, owner, { acquiredMs: now(), renewedMs: now() })
-  // --validate=false on our own objects: kubectl need not fetch the OpenAPI documents to check them. kubectl
-  // creates the objects of a List one after another and goes on past one that exists (exit 1): an answer
-  // when every error is that, else a failure (retried when transient).
-  const result = await kubectl.run(['create', '--validate=false', '-f', '-', '-o', 'json'], {
-    stdin: JSON.stringify(
-      options.createNamespace
-        ? {
-            apiVersion: 'v1',
-            kind: 'List',
-            items: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }, lease]
-          }
-        : lease
-    ),
-    okExitCodes: [0, 1],
-    accept: r => r.exitCode === 0 || onlyAlreadyExists(r.stderr)
-  })
-  const created = parseObjects(result.stdout).find(o => o.kind === 'Lease')
-  if (created) return created as unknown as Lease
+  // --validate=false on our own objects: kubectl need not fetch the OpenAPI documents to check them.
+  if (createNamespace) {
+    // One call for both, once: kubectl creates the objects of a List one after another and goes on past one
+    // that exists (exit 1). Anything but a created Lease or a Lease that exists is sorted out by the two
+    // calls below, each retried on its own terms (a transient error beside an AlreadyExists is still one).
+    const both = await kubectl
+      .run(['create', '--validate=false', '-f', '-', '-o', 'json'], {
+        stdin: JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'List',
+          items: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }, lease]
+        }),
+        okExitCodes: [0, 1],
+        retry: false
+      })
+      .catch(() => undefined)
+    const created = parseObjects(both?.stdout ?? '').find(o => o.kind === 'Lease')
+    if (created) return created as unknown as Lease
+    const leaseExists = /leases?[^\n]*already exists/i.test(both?.stderr ?? '')
+    if (!leaseExists) {
+      await kubectl.run(['create', '--validate=false', '-f', '-'], {
+        stdin: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }),
+        okExitCodes: [0, 1],
+        accept: r => r.exitCode === 0 || /AlreadyExists|already exists/.test(r.stderr)
+      })
+      return tryToTake(kubectl, options, now, false)
+    }
+  } else {
+    try {
+      const created = await kubectl.json<Lease>(['create', '--validate=false', '-f', '-'], {
+        stdin: JSON.stringify(lease)
+      })
+      return created
+    } catch (error) {
+      if (!(error instanceof KubectlError) || !/AlreadyExists|already exists/.test(error.stderr)) throw error
+    }
+  }
   const existing = await readLease(kubectl, namespace)
   if (!existing) return undefined
   if (existing.spec.holderIdentity !== owner.identity && !leaseExpired(existing, now())) return undefined
@@ -280,11 +304,6 @@ export async function releaseIfHeld(kubectl: Kubectl, namespace: string, identit
   if (lease?.spec.holderIdentity !== identity) return false
   await kubectl.run(['delete', 'lease', LOCK_NAME, '-n', namespace, '--ignore-not-found', '--wait=false'])
   return true
-}
-
-function onlyAlreadyExists(stderr: string): boolean {
-  const errors = stderr.split('\n').filter(line => /^error/i.test(line.trim()))
-  return errors.length > 0 && errors.every(line => /AlreadyExists|already exists/.test(line))
 }
 
 function readLease(kubectl: Kubectl, namespace: string): Promise<Lease | undefined> {

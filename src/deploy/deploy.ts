@@ -249,7 +249,8 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
   try {
     return await deployHoldingLock(
       { ...context, kubectl, cleanup: context.kubectl },
-      namespaceUnchanged.map(o => unchangedObject(o, live)),
+      // After a wait for another deploy's lock the Namespace is judged again, with the rest.
+      lock.waited() ? [] : namespaceUnchanged.map(o => unchangedObject(o, live)),
       lock.waited() ? undefined : { live, retirePlan },
       () => lock.lost()
     )

@@ -113,7 +113,7 @@ export async function runSmokeChecks(
           : batchExecArgs(group, pod, options.namespace),
         {
           okExitCodes: Array.from({ length: 256 }, (_, code) => code),
-          accept: r => r.stdout.trim() !== '' || !isTransientKubectlFailure(r.stderr, r.exitCode),
+          accept: r => r.stdout.trim() !== '' || !execNeverStarted(r.stderr, r.exitCode),
           timeoutMs
         }
       )
@@ -145,6 +145,15 @@ export async function runSmokeChecks(
       }))
     }
   }
+}
+
+// kubectl's own words when the exec request itself failed (the API or the kubelet connection), so the command
+// never ran; a check's own stderr (a broker's "Connection refused") does not count.
+const EXEC_NOT_STARTED =
+  /^(error: unable to upgrade connection|error: error dialing backend|Error from server \(|Unable to connect to the server)/m
+
+function execNeverStarted(stderr: string, exitCode: number): boolean {
+  return EXEC_NOT_STARTED.test(stderr) && isTransientKubectlFailure(stderr, exitCode)
 }
 
 function lastLines(text: string): string {

@@ -53,6 +53,14 @@ export function pollIntervalMs(elapsedMs: number): number {
 // With the watches, a look costs no call: every change wakes the loop at once, and this tick only moves the
 // verdicts that depend on time alone (the scheduling grace, a lasting ReplicaFailure, the timeout).
 export const WATCHED_LOOK_MS = 1000
+// Still, a list this often: a watch that stays open but stops delivering (a proxy that holds the connection)
+// must not freeze the view until rollout_timeout.
+export const RESYNC_MS = 30_000
+// Only the Deployments' watch left (no `watch` on pods or ReplicaSets): it tells at once when a rollout ends,
+// so the lists in between are only there to catch a failing pod early.
+export function deploymentsWatchedPollIntervalMs(elapsedMs: number): number {
+  return elapsedMs < 60_000 ? 2000 : 5000
+}
 // While a new pod is in trouble its events explain why; with the watches they are read at most this often.
 export const EVENTS_EVERY_MS = 2000
 // A ReplicaFailure (pods rejected at creation: quota, Autopilot's admission policies) may clear up while old
@@ -81,19 +89,25 @@ export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): P
   let snapshot: NamespaceSnapshot = first
   const watch = watchWorkloads(kubectl, options.namespace, first, onChange)
   let events: { readAt: number; items: Event[] } | undefined
+  let listedAt = now()
+  let reportedEnd = false
 
   try {
     for (let look = 0; ; look++) {
-      const watching = watch?.live() === true
+      const resync = now() - listedAt >= RESYNC_MS
+      const watching = watch?.live() === true && !resync
       changed = false
       if (look > 0) {
-        snapshot = watching
-          ? watch!.snapshot()
-          : await readWorkloadSnapshot(kubectl, options.namespace, { events: false })
+        if (watching) snapshot = watch!.snapshot()
+        else {
+          snapshot = await readWorkloadSnapshot(kubectl, options.namespace, { events: false })
+          listedAt = now()
+        }
         // A Deployment the watch reports finished before its new pods have reached the pod watch (two streams,
         // no order between them): one list settles it, rather than a verdict on pods not seen yet.
         if (watching && [...pending].some(name => finishedAheadOfItsPods(name, snapshot))) {
           snapshot = await readWorkloadSnapshot(kubectl, options.namespace, { events: false })
+          listedAt = now()
         }
       }
       // A pod of a rollout that is in trouble: its events say why (a pull error's cause, the scheduler's
@@ -136,7 +150,19 @@ export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): P
         }
         break
       }
-      const interval = options.pollMs ?? (watch?.live() ? WATCHED_LOOK_MS : pollIntervalMs(elapsed))
+      if (watch && !watch.live() && !reportedEnd) {
+        reportedEnd = true
+        options.onProgress?.(
+          'an API watch of the rollout ended (the server ended it, or `watch` on pods or ReplicaSets is not allowed): following the rollout by lists from here'
+        )
+      }
+      const interval =
+        options.pollMs ??
+        (watch?.live()
+          ? WATCHED_LOOK_MS
+          : watch?.deploymentsLive()
+            ? deploymentsWatchedPollIntervalMs(elapsed)
+            : pollIntervalMs(elapsed))
       const signal = options.signal
       const woken = new Promise<void>(resolve => {
         wake = resolve

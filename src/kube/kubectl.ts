@@ -278,9 +278,9 @@ export class Kubectl {
     return tail ? `: ${tail}` : ''
   }
 
-  // A long-running kubectl (`get ... --watch -o json`) whose output is a stream of JSON objects: each one is
-  // handed to onObject as it completes. Not retried: a watch that ends is the caller's to replace (it falls
-  // back to reading the objects). stop() ends it; `ended` settles when kubectl has exited.
+  // A long-running kubectl (`get --raw <collection>?watch=true`) whose output is a stream of JSON objects: each
+  // one is handed to onObject as it completes. Not retried: a watch that ends is the caller's to replace (it
+  // falls back to reading the objects). stop() ends it; `ended` settles when kubectl has exited.
   watch(args: string[], onObject: (object: unknown) => void): { stop(): void; ended: Promise<void> } {
     const argv = ['--kubeconfig', this.opts.kubeconfig, ...args]
     this.log(`${this.describe(args)} (watch)`)

@@ -12,7 +12,9 @@
 // from there would miss it (seen on a busy machine). Where a resourceVersion is not a number (not an
 // etcd-backed server), no watch starts and the caller keeps listing.
 // A watch that ends (the server's watch timeout, 410 Gone, a forbidden watch, kubectl killed) ends the view:
-// the caller goes back to lists, which cannot miss a deletion the way a restarted watch could.
+// the caller goes back to lists, which cannot miss a deletion the way a restarted watch could. The
+// Deployments' watch goes on when only another one ended (an older RBAC role without `watch` on pods): it
+// still tells the caller at once when a rollout finishes.
 
 import type { Kubectl } from './kubectl.js'
 import type { NamespaceSnapshot } from './objects.js'
@@ -23,6 +25,9 @@ export interface WorkloadWatch {
   snapshot(): NamespaceSnapshot
   // False once any of the watches has ended.
   live(): boolean
+  // Whether the Deployments' watch still runs (it outlives a ReplicaSet or pod watch that ended, to wake the
+  // caller's lists when a rollout finishes).
+  deploymentsLive(): boolean
   stop(): void
 }
 
@@ -77,19 +82,21 @@ export function watchWorkloads(
     replicaSets: new Map(from.replicaSets.map(o => [o.metadata.name, o])),
     pods: new Map(from.pods.map(o => [o.metadata.name, o]))
   }
-  let ended = false
+  let stopped = false
+  const endedKinds = new Set<Kind>()
   const paths = collectionPaths(namespace)
-  const watchers = (Object.keys(paths) as Kind[]).map(kind => {
+  const kinds = Object.keys(paths) as Kind[]
+  const watchers = kinds.map(kind => {
     const watcher = kubectl.watch(
       ['get', '--raw', `${paths[kind]}?watch=true&resourceVersion=${starts[kind]}`],
       value => {
         const event = value as WatchEvent
         const name = event.object?.metadata?.name
         if (event.type === 'ERROR') {
-          end()
+          end(kind)
           return
         }
-        if (!name || event.type === 'BOOKMARK') return
+        if (!name || event.type === 'BOOKMARK' || stopped) return
         const known = state[kind].get(name)
         // A replayed change older than what the list showed must not take the object back in time.
         if (
@@ -105,17 +112,28 @@ export function watchWorkloads(
         onChange()
       }
     )
-    void watcher.ended.then(end)
+    void watcher.ended.then(() => end(kind))
     return watcher
   })
-  function end(): void {
-    if (ended) return
-    ended = true
-    for (const watcher of watchers) watcher.stop()
-    onChange()
+  // One kind's watch ended: the view is no longer complete. The others stop, but for the Deployments' watch
+  // when it is not the one that ended.
+  function end(kind: Kind): void {
+    if (stopped || endedKinds.has(kind)) return
+    const before = endedKinds.size
+    endedKinds.add(kind)
+    watchers[kinds.indexOf(kind)]?.stop()
+    kinds.forEach((other, i) => {
+      if (other === kind || endedKinds.has(other)) return
+      if (other === 'deployments' && kind !== 'deployments') return
+      endedKinds.add(other)
+      watchers[i].stop()
+    })
+    if (endedKinds.has('deployments')) stopped = true
+    if (endedKinds.size > before) onChange()
   }
   return {
-    live: () => !ended,
+    live: () => !stopped && endedKinds.size === 0,
+    deploymentsLive: () => !stopped && !endedKinds.has('deployments'),
     snapshot: () => ({
       deployments: [...state.deployments.values()] as Deployment[],
       replicaSets: [...state.replicaSets.values()] as ReplicaSet[],
@@ -123,9 +141,11 @@ export function watchWorkloads(
       events: []
     }),
     stop: () => {
-      if (ended) return
-      ended = true
-      for (const watcher of watchers) watcher.stop()
+      if (stopped) return
+      stopped = true
+      watchers.forEach((watcher, i) => {
+        if (!endedKinds.has(kinds[i])) watcher.stop()
+      })
     }
   }
 }

@@ -173,6 +173,42 @@ describe('deploy edges', () => {
     assert.equal(deployments.stdout.trim(), '', 'nothing was deployed')
   })
 
+  test('a first deploy whose Lease is refused once (500) beside its new Namespace: one call each, then deployed', async () => {
+    const ns = 'edge-lease-503'
+    const leases = `/apis/coordination.k8s.io/v1/namespaces/${ns}/leases`
+    // The emulator asks `only` twice per request (its latency, then its fault): the first request's two. A 500,
+    // not a 503: kubectl itself retries a 503 that carries Retry-After, and the action would never see it.
+    let asked = 0
+    rig.kube.control.setFaults({
+      seed: 1,
+      errorRate: 1,
+      statuses: [500],
+      only: (method, requestPath) => method === 'POST' && requestPath.startsWith(leases) && asked++ < 2
+    })
+    try {
+      const run = await deploy(ns, { image: `${REGISTRY}:l3` })
+      assert.equal(run.exitCode, 0, run.stdout)
+      assert.equal(run.outputs.status, 'deployed')
+      const posts = rig
+        .requestLog()
+        .filter(r => r.method === 'POST' && r.path.startsWith(leases))
+        .map(r => r.status)
+      assert.deepEqual(posts, [500, 201], 'the Lease was posted again after the refusal')
+      const lockGroup = run.stdout.slice(run.stdout.indexOf('::group::Deploy lock'))
+      const creates = lockGroup
+        .slice(0, lockGroup.indexOf('::endgroup::'))
+        .split('\n')
+        .filter(line => /^::debug::kubectl create --validate=false -f -/.test(line))
+      // The Namespace and the Lease together; the Namespace alone (it exists: fine); the Lease alone.
+      assert.equal(creates.length, 3, lockGroup)
+      assert.match(run.summary, /\| Namespace \| edge-lease-503 \| created \|/)
+      const left = await rig.kubectl('get', 'leases', '-n', ns, '-o', 'name')
+      assert.equal(left.stdout.trim(), '', 'the lock was released')
+    } finally {
+      rig.kube.control.setFaults(undefined)
+    }
+  })
+
   test('an expired deploy lock (a run that died) is taken over, and released afterwards', async () => {
     const ns = 'edge-stale-lock'
     await rig.applyObjects([

@@ -263,6 +263,22 @@ function pod(name: string, replicaSetName: string, rv: string, ready: boolean): 
   }
 }
 
+// One Deployment `w`, followed with the streaming kubectl's own clock.
+function watched(
+  kubectl: ReturnType<typeof streamingKubectl>,
+  options: Partial<Parameters<typeof waitForRollouts>[1]> = {}
+) {
+  return waitForRollouts(kubectl, {
+    namespace: 'n',
+    deployments: ['w'],
+    timeoutMs: 60_000,
+    pendingGraceSeconds: 60,
+    now: kubectl.time,
+    sleep: kubectl.advance,
+    ...options
+  })
+}
+
 describe('waitForRollouts with the watches', () => {
   const listed = () => [
     withVersion(deployment('w', progressing), '10'),
@@ -280,14 +296,7 @@ describe('waitForRollouts with the watches', () => {
         ]
       }
     ])
-    const { results, snapshot } = await waitForRollouts(kubectl, {
-      namespace: 'n',
-      deployments: ['w'],
-      timeoutMs: 60_000,
-      pendingGraceSeconds: 60,
-      now: kubectl.time,
-      sleep: kubectl.advance
-    })
+    const { results, snapshot } = await watched(kubectl)
     assert.deepEqual(kubectl.lists, [
       'deployments.apps,replicasets.apps,pods,horizontalpodautoscalers.autoscaling'
     ])
@@ -360,14 +369,7 @@ describe('waitForRollouts with the watches', () => {
         }
       ]
     )
-    const { results } = await waitForRollouts(kubectl, {
-      namespace: 'n',
-      deployments: ['w'],
-      timeoutMs: 60_000,
-      pendingGraceSeconds: 60,
-      now: kubectl.time,
-      sleep: kubectl.advance
-    })
+    const { results } = await watched(kubectl)
     assert.deepEqual(
       results[0].pods.map(p => [p.metadata.name, p.metadata.resourceVersion]),
       [['w-2-a', '15']]
@@ -385,14 +387,7 @@ describe('waitForRollouts with the watches', () => {
         pod('w-2-a', 'w-2', '12', calls >= 3)
       ]
     }, [{ end: 'pods' }])
-    const { results } = await waitForRollouts(kubectl, {
-      namespace: 'n',
-      deployments: ['w'],
-      timeoutMs: 60_000,
-      pendingGraceSeconds: 60,
-      now: kubectl.time,
-      sleep: kubectl.advance
-    })
+    const { results } = await watched(kubectl)
     assert.equal(results[0].outcome, 'complete')
     assert.equal(kubectl.lists.length, 3)
     assert.equal(kubectl.stopped, 3)
@@ -408,14 +403,7 @@ describe('waitForRollouts with the watches', () => {
         pod('w-2-a', 'w-2', '12', calls >= 2)
       ]
     }, [])
-    const { results } = await waitForRollouts(kubectl, {
-      namespace: 'n',
-      deployments: ['w'],
-      timeoutMs: 300_000,
-      pendingGraceSeconds: 60,
-      now: kubectl.time,
-      sleep: kubectl.advance
-    })
+    const { results } = await watched(kubectl, { timeoutMs: 300_000 })
     assert.equal(results[0].outcome, 'complete')
     assert.equal(kubectl.lists.length, 2)
     assert.ok(
@@ -437,15 +425,7 @@ describe('waitForRollouts with the watches', () => {
       ]
     }, [{ end: 'pods' }])
     const progress: string[] = []
-    const { results } = await waitForRollouts(kubectl, {
-      namespace: 'n',
-      deployments: ['w'],
-      timeoutMs: 60_000,
-      pendingGraceSeconds: 60,
-      now: kubectl.time,
-      sleep: kubectl.advance,
-      onProgress: line => progress.push(line)
-    })
+    const { results } = await watched(kubectl, { onProgress: line => progress.push(line) })
     assert.equal(results[0].outcome, 'complete')
     assert.deepEqual(
       lookedAt.slice(1).map((t, i) => t - lookedAt[i]),
@@ -460,14 +440,7 @@ describe('waitForRollouts with the watches', () => {
       calls++
       return [withVersion(deployment('w', calls >= 2 ? complete : progressing), 'abc')]
     }, [])
-    const { results } = await waitForRollouts(kubectl, {
-      namespace: 'n',
-      deployments: ['w'],
-      timeoutMs: 60_000,
-      pendingGraceSeconds: 60,
-      now: kubectl.time,
-      sleep: kubectl.advance
-    })
+    const { results } = await watched(kubectl)
     assert.equal(results[0].outcome, 'complete')
     assert.deepEqual(kubectl.watches, [])
     assert.equal(kubectl.lists.length, 2)

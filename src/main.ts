@@ -82,34 +82,12 @@ export async function run(): Promise<void> {
   let during = 'reading the inputs'
   const timeline = new Timeline()
   const soFar: RunSoFar = { redact: createRedactor(), timeline }
-  // Started while the manifests render (below).
-  let accessOpening: Promise<ClusterAccess> | undefined
   try {
     const raw = readInputs()
     soFar.redact.add(SECRET_INPUTS.map(name => raw[name] ?? ''))
     const config = parseInputs(raw, { eventName: process.env.GITHUB_EVENT_NAME ?? '' })
     soFar.config = config
     const plain = plainInputValues(raw)
-    const workDirectory = await mkdtemp(
-      path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'deploy-gke-workers-')
-    )
-    // The cluster's credentials are fetched while the manifests render: the Google calls (STS, IAM
-    // Credentials, GKE) mostly wait on the network. Nothing reaches the cluster itself until the manifests
-    // are rendered and checked, and what the credentials step logs waits for its own group.
-    const offline = config.dryRun && !(await hasClusterAccess(config))
-    // Held back until the credentials' group; printed at once from then on (token refreshes during the run).
-    let credentialLines: string[] | undefined = []
-    const credentialsLog = (line: string): void => {
-      if (credentialLines) credentialLines.push(line)
-      else info(line)
-    }
-    const credentialsStarted = Date.now()
-    const opening = offline
-      ? undefined
-      : openClusterAccess(config, workDirectory, soFar.redact, credentialsLog)
-    accessOpening = opening
-    // Awaited below; a render error before that must not leave it unhandled.
-    opening?.catch(() => undefined)
     const secretValues: string[] = []
     const rendered = await timeline.time('Before any change', 'Render manifests', () =>
       core.group('Render manifests', async () => {
@@ -129,11 +107,14 @@ export async function run(): Promise<void> {
     const redact = soFar.redact
     redact.add(secretValues)
     const learnSecrets = (values: string[]): void => learnSecretValues(redact, values, plain)
+    const workDirectory = await mkdtemp(
+      path.join(process.env.RUNNER_TEMP || os.tmpdir(), 'deploy-gke-workers-')
+    )
     const manifestsPath = await writeRenderedManifests(workDirectory, rendered)
     core.setOutput('manifests', manifestsPath)
     core.setOutput('image', config.image)
 
-    if (offline || !opening) {
+    if (config.dryRun && !(await hasClusterAccess(config))) {
       const unknown = rendered.unverifiedKinds.filter(k => !k.named)
       if (unknown.length > 0) {
         throw new RenderError(
@@ -148,27 +129,9 @@ export async function run(): Promise<void> {
     }
 
     during = 'the cluster credentials'
-    const access = await core.group('Cluster credentials', async () => {
-      const bar = (state: 'done' | 'failed'): void =>
-        timeline.add({
-          section: 'Before any change',
-          name: 'Cluster credentials',
-          startMs: credentialsStarted,
-          endMs: Date.now(),
-          state
-        })
-      try {
-        const opened = await opening
-        bar('done')
-        return opened
-      } catch (error) {
-        bar('failed')
-        throw error
-      } finally {
-        for (const line of credentialLines ?? []) info(line)
-        credentialLines = undefined
-      }
-    })
+    const access = await timeline.time('Before any change', 'Cluster credentials', () =>
+      core.group('Cluster credentials', () => openClusterAccess(config, workDirectory, redact))
+    )
     soFar.access = access
     info(access.describe)
     throwIfCancelled(cancellation.signal)
@@ -234,9 +197,6 @@ export async function run(): Promise<void> {
     })
     await reportDeploy(config, outcome, { ...soFar, access, rendered })
   } catch (error) {
-    // A render error while the credentials were still being fetched: let them finish, so the kubeconfig they
-    // may be writing is recorded for the post step to remove.
-    await accessOpening?.catch(() => undefined)
     if (error instanceof CancelledError) {
       await reportCancelledBeforeAnyChange(error.reason, error.during ?? during)
       return
@@ -369,8 +329,7 @@ async function hasClusterAccess(config: DeployConfig): Promise<boolean> {
 async function openClusterAccess(
   config: DeployConfig,
   workDirectory: string,
-  redact: Redact,
-  log: (line: string) => void
+  redact: Redact
 ): Promise<ClusterAccess> {
   // Discovery cache of our own: nothing under the user's ~/.kube is read or written.
   const env = { ...process.env, KUBECACHEDIR: path.join(workDirectory, 'kube-cache') }
@@ -394,7 +353,7 @@ async function openClusterAccess(
     endpoint: config.clusterEndpoint,
     namespace: config.namespace,
     dir: workDirectory,
-    log,
+    log: line => info(line),
     onToken: token => core.setSecret(token)
   }).open()
   // Saved before anything else can fail, so the post step removes the kubeconfig whatever happens next.

@@ -170,6 +170,7 @@ async function tryToTake(
 ): Promise<Lease | undefined> {
   const { namespace, owner } = options
   const lease = leaseFor(namespace, owner, { acquiredMs: now(), renewedMs: now() })
+  const bareNamespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }
   // --validate=false on our own objects: kubectl need not fetch the OpenAPI documents to check them.
   if (createNamespace) {
     // One call for both, once: kubectl creates the objects of a List one after another and goes on past one
@@ -180,7 +181,7 @@ async function tryToTake(
         stdin: JSON.stringify({
           apiVersion: 'v1',
           kind: 'List',
-          items: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }, lease]
+          items: [bareNamespace, lease]
         }),
         okExitCodes: [0, 1],
         retry: false
@@ -191,7 +192,7 @@ async function tryToTake(
     const leaseExists = /leases?[^\n]*already exists/i.test(both?.stderr ?? '')
     if (!leaseExists) {
       await kubectl.run(['create', '--validate=false', '-f', '-'], {
-        stdin: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } }),
+        stdin: JSON.stringify(bareNamespace),
         okExitCodes: [0, 1],
         accept: r => r.exitCode === 0 || /AlreadyExists|already exists/.test(r.stderr)
       })

@@ -196,13 +196,25 @@ interface BatchEntry {
 }
 
 function batchReport(stdout: string): BatchEntry[] | undefined {
-  for (const line of stdout.split('\n').reverse()) {
-    if (!line.trim().startsWith('{')) continue
+  const report = lastJsonLine(stdout, parsed => Array.isArray(parsed[BATCH_KEY]))
+  return report?.[BATCH_KEY] as BatchEntry[] | undefined
+}
+
+// The last line of the output that is a JSON object `accept` takes: a report printed after other output.
+function lastJsonLine(
+  stdout: string,
+  accept: (parsed: Record<string, unknown>) => boolean
+): Record<string, unknown> | undefined {
+  const lines = stdout.split('\n').map(line => line.trim())
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (!lines[i].startsWith('{')) continue
     try {
-      const parsed = JSON.parse(line) as Record<string, unknown>
-      if (Array.isArray(parsed[BATCH_KEY])) return parsed[BATCH_KEY] as BatchEntry[]
+      const parsed: unknown = JSON.parse(lines[i])
+      if (parsed && typeof parsed === 'object' && accept(parsed as Record<string, unknown>)) {
+        return parsed as Record<string, unknown>
+      }
     } catch {
-      // not the report
+      // not our line
     }
   }
   return undefined
@@ -266,19 +278,7 @@ function noReportDetail(spec: SmokeCheckSpec, exitCode: number, stdout: string, 
 }
 
 function lastJsonReport(stdout: string): SnippetReport | undefined {
-  const lines = stdout.split('\n').map(line => line.trim())
-  for (let i = lines.length - 1; i >= 0; i--) {
-    if (!lines[i].startsWith('{')) continue
-    try {
-      const parsed: unknown = JSON.parse(lines[i])
-      if (parsed && typeof parsed === 'object' && typeof (parsed as SnippetReport).ok === 'boolean') {
-        return parsed as SnippetReport
-      }
-    } catch {
-      // not our line
-    }
-  }
-  return undefined
+  return lastJsonLine(stdout, parsed => typeof parsed.ok === 'boolean') as SnippetReport | undefined
 }
 
 // `celery inspect ping --json` prints {"celery@pod": {"ok": "pong"}}; without --json support, text:

@@ -1,7 +1,7 @@
 // The Deployments, ReplicaSets and Pods of a namespace, kept current by the API server's watches, so that a
 // rollout is followed as it happens instead of being listed again every tick: after one list (the caller's),
-// one `kubectl get --raw <collection>?watch=true&resourceVersion=<newest in that list>` per kind, three
-// processes for the whole rollout however long it takes.
+// one `kubectl get --raw <collection>?watch=true&resourceVersion=<see below>` per kind, three processes for
+// the whole rollout however long it takes.
 //
 // Why this is exact: resourceVersions are the revisions of the one etcd behind every kind, and kubectl lists
 // the kinds one after another, Deployments first. A change to a kind after its list has a larger

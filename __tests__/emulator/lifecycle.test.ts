@@ -127,6 +127,36 @@ describe('human output, scale, strategic patches and namespace deletion', () => 
     })
   })
 
+  // The controllers skip a Deployment or ReplicaSet whose namespace has not changed since they last synced it:
+  // a change made while one sits settled must still wake both.
+  test('a pod deleted under a settled Deployment is replaced and the Deployment reports the loss', async () => {
+    type Pod = {
+      metadata: { name: string; deletionTimestamp?: string }
+      spec: { containers: Array<{ image: string }> }
+    }
+    const livePods = async (): Promise<Pod[]> =>
+      (
+        JSON.parse((await h.kubectl('get', 'pods', ...NS, '-l', 'app=celery-beat', '-o', 'json')).stdout)
+          .items as Pod[]
+      ).filter(p => !p.metadata.deletionTimestamp)
+    const st = await h.kubectl('rollout', 'status', ...NS, 'deploy/celery-beat', '--timeout=20s')
+    assert.equal(st.code, 0, st.stderr)
+    const [before] = await livePods()
+    // The replacement never becomes ready, so the Deployment's drop in availability stays to be seen.
+    h.emu.control.setImageScenario(before.spec.containers[0].image, { kind: 'neverReady' })
+    const r = await h.kubectl('delete', 'pod', before.metadata.name, ...NS, '--wait=false')
+    assert.equal(r.code, 0, r.stderr)
+    const [replacement] = await waitFor('a replacement pod', async () => {
+      const pods = (await livePods()).filter(p => p.metadata.name !== before.metadata.name)
+      return pods.length === 1 && pods
+    })
+    assert.ok(replacement)
+    await waitFor('the Deployment to report no available replica', async () => {
+      const d = JSON.parse((await h.kubectl('get', 'deploy', 'celery-beat', ...NS, '-o', 'json')).stdout)
+      return d.status.availableReplicas === undefined && d.status.unavailableReplicas === 1
+    })
+  })
+
   test('deleting the namespace removes everything in it', async () => {
     const r = await h.kubectl('delete', 'namespace', 'noesis2', '--timeout=20s')
     assert.equal(r.code, 0, r.stderr)

@@ -79,6 +79,8 @@ interface Progress {
 
 export class DeploymentController {
   private progress = new Map<string, Progress>()
+  // uid -> the namespace's latest change when the Deployment was last synced (see sync)
+  private lastSynced = new Map<string, number>()
 
   constructor(
     private store: Store,
@@ -87,10 +89,20 @@ export class DeploymentController {
   ) {}
 
   sync(): void {
-    for (const d of this.store.list(deployRt)) {
+    const live = new Set<string>()
+    for (const d of this.store.scan(deployRt)) {
       if (meta(d).deletionTimestamp) continue
-      this.syncOne(d)
+      const uid = String(meta(d).uid)
+      const namespace = String(meta(d).namespace)
+      live.add(uid)
+      // A Deployment whose namespace has not changed since its last sync would be synced to the same result,
+      // unless its progress deadline has passed since: skipped. Syncing every Deployment every tick cost
+      // 0.5 ms each, for as long as the rig ran.
+      if (this.lastSynced.get(uid) === this.store.lastChangeIn(namespace) && !this.deadlineDue(d)) continue
+      this.syncOne(clone(d))
+      this.lastSynced.set(uid, this.store.lastChangeIn(namespace))
     }
+    for (const uid of this.lastSynced.keys()) if (!live.has(uid)) this.lastSynced.delete(uid)
   }
 
   private ownedRs(d: JsonObject): JsonObject[] {
@@ -429,7 +441,18 @@ export class DeploymentController {
     this.writer.update(deployRt, d, next, MANAGER, 'status')
   }
 
+  // Whether a sync could now find the progress deadline passed (a rollout neither complete nor timed out).
+  private deadlineDue(d: JsonObject): boolean {
+    const conditions = ((d.status as JsonObject | undefined)?.conditions as JsonObject[] | undefined) ?? []
+    const reason = conditions.find(c => c.type === 'Progressing')?.reason
+    if (reason === 'NewReplicaSetAvailable' || reason === 'ProgressDeadlineExceeded') return false
+    const p = this.progress.get(String(meta(d).uid))
+    const deadline = Number((d.spec as JsonObject).progressDeadlineSeconds ?? 600) * 1000
+    return !p || Date.now() - p.at > deadline
+  }
+
   forget(uid: string): void {
     this.progress.delete(uid)
+    this.lastSynced.delete(uid)
   }
 }

@@ -1,5 +1,5 @@
 import type { JsonObject } from '../json.js'
-import { isObject } from '../json.js'
+import { clone, isObject } from '../json.js'
 import { nowSeconds } from '../managed.js'
 import { RESOURCES } from '../resources.js'
 import type { Store } from '../store.js'
@@ -16,16 +16,20 @@ export class GarbageCollector {
   constructor(private store: Store) {}
 
   sync(): void {
+    // Read in place (scan): every object is looked at each tick, and only orphans are copied, to delete.
     const uids = new Set<string>()
-    for (const rt of stored) for (const o of this.store.list(rt)) uids.add(String(meta(o).uid))
+    for (const rt of stored)
+      for (const o of this.store.scan(rt, undefined, false)) uids.add(String(meta(o).uid))
+    const orphans: Array<{ graceful: boolean; object: JsonObject }> = []
     for (const rt of stored) {
       if (!rt.namespaced) continue
-      for (const o of this.store.list(rt)) {
+      for (const o of this.store.scan(rt, undefined, false)) {
         const refs = (meta(o).ownerReferences as JsonObject[] | undefined) ?? []
         if (!refs.length || refs.some(r => isObject(r) && uids.has(String(r.uid)))) continue
-        this.deleteObject(rt.resource === 'pods', o)
+        orphans.push({ graceful: rt.resource === 'pods', object: clone(o) })
       }
     }
+    for (const orphan of orphans) this.deleteObject(orphan.graceful, orphan.object)
     for (const ns of this.store.list(nsRt)) {
       if (!meta(ns).deletionTimestamp) continue
       const name = String(meta(ns).name)

@@ -68,7 +68,9 @@ export class Kubelet {
   sync(): void {
     const now = Date.now()
     const seen = new Set<string>()
-    for (const pod of this.store.list(podRt)) {
+    // The stored pods, not copies (scan): the kubelet looks at every pod each tick, and writes through the
+    // writer, which reads the pod afresh.
+    for (const pod of this.store.scan(podRt)) {
       const uid = String(meta(pod).uid)
       seen.add(uid)
       const sim = this.pods.get(uid) ?? this.newSim(pod, now)

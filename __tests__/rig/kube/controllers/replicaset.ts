@@ -32,11 +32,22 @@ export class ReplicaSetController {
     private events: EventRecorder
   ) {}
 
+  // uid -> the namespace's latest change when the ReplicaSet was last synced: nothing in a ReplicaSet's sync
+  // depends on the clock, so one whose namespace has not changed since is skipped.
+  private lastSynced = new Map<string, number>()
+
   sync(): void {
-    for (const rs of this.store.list(rsRt)) {
+    const live = new Set<string>()
+    for (const rs of this.store.scan(rsRt)) {
       if (meta(rs).deletionTimestamp) continue
-      this.syncOne(rs)
+      const uid = String(meta(rs).uid)
+      const namespace = String(meta(rs).namespace)
+      live.add(uid)
+      if (this.lastSynced.get(uid) === this.store.lastChangeIn(namespace)) continue
+      this.syncOne(clone(rs))
+      this.lastSynced.set(uid, this.store.lastChangeIn(namespace))
     }
+    for (const uid of this.lastSynced.keys()) if (!live.has(uid)) this.lastSynced.delete(uid)
   }
 
   private syncOne(rs: JsonObject): void {

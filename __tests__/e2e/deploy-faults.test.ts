@@ -77,6 +77,39 @@ describe('deploy against a misbehaving app or API', () => {
       )
   })
 
+  test('an exec the API refuses before it starts (500 on its upgrade) is made again, once; the other pod\u2019s exec once', async () => {
+    const e2e = await session()
+    const rig = e2e.rig
+    const ns = 'e2e-exec-refused'
+    const execOf = (pod: string): RegExp =>
+      new RegExp(`^/api/v1/namespaces/${ns}/pods/${pod}-[a-z0-9-]+/exec\\?`)
+    // The emulator asks `only` twice per request (its latency, then its answer). kubectl tries a websocket
+    // upgrade, then SPDY: the first four askings refuse one whole kubectl exec of the worker's pod.
+    let asked = 0
+    rig.kube.control.setFaults({
+      seed: 1,
+      errorRate: 1,
+      statuses: [500],
+      only: (method, requestPath) => execOf('celery-worker').test(requestPath) && asked++ < 4
+    })
+    try {
+      const run = await e2e.run(ns, { image: `${REGISTRY}:x1` })
+      assert.equal(run.exitCode, 0, run.stdout)
+      assert.equal(run.outputs.status, 'deployed')
+      const results = JSON.parse(run.outputs.smoke_results) as Array<{ name: string; ok: boolean }>
+      assert.ok(results.length > 0 && results.every(r => r.ok), run.outputs.smoke_results)
+      const answers = (pod: string): number[] =>
+        rig
+          .requestLog()
+          .filter(r => execOf(pod).test(r.path))
+          .map(r => r.status)
+      assert.deepEqual(answers('celery-worker'), [500, 500, 101], 'the refused exec was made again, once')
+      assert.deepEqual(answers('celery-beat'), [101], 'the other pod\u2019s exec, not refused, was made once')
+    } finally {
+      rig.kube.control.setFaults(undefined)
+    }
+  })
+
   test('transient API errors (503, 429, 500 on a seeded share of requests) are retried and the deploy succeeds', async () => {
     const e2e = await session()
     const rig = e2e.rig

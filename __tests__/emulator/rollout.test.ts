@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
 import { request } from 'node:https'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { Harness } from './harness.js'
 import { golden, manifest, startHarness, waitFor } from './harness.js'
@@ -208,6 +210,43 @@ describe('rollouts', () => {
       (await h.kubectl('get', 'events', ...NS, '--field-selector', 'reason=Unhealthy', '-o', 'json')).stdout
     ).items
     assert.ok(events.length >= 1)
+  })
+
+  // A pod that is simply slow writes nothing while it waits (a never-ready one writes Unhealthy events): the
+  // deadline must pass with nothing in the namespace changing, which the controller's skip of a quiet
+  // namespace has to allow for.
+  test('a quiet rollout (pods slow to start, nothing else happening) still exceeds its progress deadline', async () => {
+    const ns = 'quiet-deadline'
+    h.emu.control.setImageScenario('example.com/slow:v1', { kind: 'healthy', readyAfterMs: 600_000 })
+    const objects = [
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
+      {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'slow-app', namespace: ns, labels: { app: 'slow-app' } },
+        spec: {
+          replicas: 1,
+          progressDeadlineSeconds: 1,
+          selector: { matchLabels: { app: 'slow-app' } },
+          template: {
+            metadata: { labels: { app: 'slow-app' } },
+            spec: { containers: [{ name: 'app', image: 'example.com/slow:v1' }] }
+          }
+        }
+      }
+    ]
+    for (const [i, object] of objects.entries()) {
+      const file = join(h.dir, `quiet-deadline-${i}.json`)
+      await writeFile(file, JSON.stringify(object))
+      const applied = await h.kubectl(...SSA, '-f', file)
+      assert.equal(applied.code, 0, applied.stderr)
+    }
+    const r = await h.kubectl('rollout', 'status', '-n', ns, 'deploy/slow-app', '--timeout=30s')
+    assert.equal(r.code, 1, r.stdout)
+    assert.match(r.stderr, /deployment "slow-app" exceeded its progress deadline/)
+    const d = JSON.parse((await h.kubectl('get', 'deploy', 'slow-app', '-n', ns, '-o', 'json')).stdout)
+    const progressing = d.status.conditions.find((c: { type: string }) => c.type === 'Progressing')
+    assert.equal(progressing.reason, 'ProgressDeadlineExceeded')
   })
 
   test('watch replays events after a resourceVersion and answers a too-old one with 410 Expired', async () => {

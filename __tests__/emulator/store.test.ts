@@ -46,4 +46,16 @@ describe('the emulator store', () => {
     assert.equal(store.lastChangeIn('a'), store.currentRv())
     assert.ok(store.lastChangeIn('a') > afterPut)
   })
+
+  test('a namespace removed (empty, as the namespace controller leaves it) forgets its change record', () => {
+    const store = new Store()
+    const namespaces = rtOf('namespaces')
+    store.put(namespaces, { metadata: { name: 'a', uid: 'ns-a' } })
+    store.put(pods, pod('a', 'p1'))
+    store.remove(pods, 'a', 'p1')
+    assert.ok(store.lastChangeIn('a') > 0)
+    store.remove(namespaces, '', 'a')
+    assert.equal(store.lastChangeIn('a'), 0)
+    assert.deepEqual(store.scan(pods, 'a'), [])
+  })
 })

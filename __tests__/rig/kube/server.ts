@@ -273,15 +273,45 @@ export class Cluster {
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const record: RequestRecord = { method: req.method ?? 'GET', path: req.url ?? '/', status: 0 }
     this.requests.push(record)
-    const fail = (body: StatusBody): void => {
+    const fail = (body: StatusBody, headers: Record<string, string> = {}): void => {
       record.status = body.code
       const text = JSON.stringify(body)
+      const extra = Object.entries(headers)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('')
       socket.end(
-        `HTTP/1.1 ${body.code} ${body.reason ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`
+        `HTTP/1.1 ${body.code} ${body.reason ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n${extra}Connection: close\r\n\r\n${text}`
       )
     }
+    if (!this.authorized(req)) return fail(unauthorized().body)
+    // Faults reach an exec's upgrade as they reach any request: its latency first, then its answer.
+    const method = req.method ?? 'GET'
+    const path = req.url ?? '/'
+    const latency = this.faults.latency(method, path)
+    const answer = (): void => {
+      const fault = this.faults.decide(method, path)
+      if (fault.kind === 'reset') {
+        record.status = -1
+        socket.destroy()
+      } else if (fault.kind === 'status') {
+        fail(
+          faultStatus(fault.code, fault.retryAfter),
+          fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : {}
+        )
+      } else this.upgrade(req, socket, head, fail, record)
+    }
+    if (latency) setTimeout(answer, latency)
+    else answer()
+  }
+
+  private upgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    fail: (body: StatusBody) => void,
+    record: RequestRecord
+  ): void {
     try {
-      if (!this.authorized(req)) return fail(unauthorized().body)
       const url = new URL(req.url ?? '/', 'https://127.0.0.1')
       const parsed = parseResourcePath(url.pathname)
       if (!parsed || parsed.rt.resource !== 'pods' || parsed.subresource !== 'exec' || !parsed.name)

@@ -92,6 +92,8 @@ export class Store {
     const obj = byName?.get(name)
     if (!byName || !obj) return undefined
     byName.delete(name)
+    // A namespace gone is gone with everything in it (the namespace controller empties it first).
+    if (rt.resource === 'namespaces' && rt.group === '') this.forgetNamespace(name)
     this.rv += 1
     const gone = clone(obj)
     meta(gone).resourceVersion = String(this.rv)
@@ -103,6 +105,12 @@ export class Store {
   // since it last looked has nothing new to act on (0 before any change).
   lastChangeIn(namespace: string): number {
     return this.changes.get(namespace) ?? 0
+  }
+
+  private forgetNamespace(namespace: string): void {
+    this.changes.delete(namespace)
+    for (const byNamespace of this.objects.values())
+      if (byNamespace.get(namespace)?.size === 0) byNamespace.delete(namespace)
   }
 
   private emit(e: StoreEvent): void {

@@ -103,6 +103,7 @@ export class DeploymentController {
       this.lastSynced.set(uid, this.store.lastChangeIn(namespace))
     }
     for (const uid of this.lastSynced.keys()) if (!live.has(uid)) this.lastSynced.delete(uid)
+    for (const uid of this.progress.keys()) if (!live.has(uid)) this.progress.delete(uid)
   }
 
   private ownedRs(d: JsonObject): JsonObject[] {
@@ -449,10 +450,5 @@ export class DeploymentController {
     const p = this.progress.get(String(meta(d).uid))
     const deadline = Number((d.spec as JsonObject).progressDeadlineSeconds ?? 600) * 1000
     return !p || Date.now() - p.at > deadline
-  }
-
-  forget(uid: string): void {
-    this.progress.delete(uid)
-    this.lastSynced.delete(uid)
   }
 }

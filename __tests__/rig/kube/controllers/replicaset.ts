@@ -33,7 +33,9 @@ export class ReplicaSetController {
   ) {}
 
   // uid -> the namespace's latest change when the ReplicaSet was last synced: nothing in a ReplicaSet's sync
-  // depends on the clock, so one whose namespace has not changed since is skipped.
+  // depends on the clock, so one whose namespace has not changed since is skipped. That holds because a ready
+  // pod counts as available at once (no minReadySeconds here): a sync that timed availability would have to
+  // be exempted, as the Deployment controller exempts a rollout whose deadline may come due.
   private lastSynced = new Map<string, number>()
 
   sync(): void {

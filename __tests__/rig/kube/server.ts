@@ -152,6 +152,29 @@ export class Cluster {
     res.end(text)
   }
 
+  // The injected fault for a request or an exec upgrade, after its latency: none (undefined), a reset (the
+  // connection is destroyed here), or an error answer for the caller to send.
+  private async injectedFault(
+    method: string,
+    path: string,
+    socket: Duplex,
+    record: RequestRecord
+  ): Promise<'reset' | { body: StatusBody; headers: Record<string, string> } | undefined> {
+    const latency = this.faults.latency(method, path)
+    if (latency) await new Promise(r => setTimeout(r, latency))
+    const fault = this.faults.decide(method, path)
+    if (fault.kind === 'reset') {
+      record.status = -1
+      socket.destroy()
+      return 'reset'
+    }
+    if (fault.kind === 'none') return undefined
+    return {
+      body: faultStatus(fault.code, fault.retryAfter),
+      headers: fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : {}
+    }
+  }
+
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET'
     const path = req.url ?? '/'
@@ -164,20 +187,9 @@ export class Cluster {
     }) as typeof res.writeHead
     try {
       if (!this.authorized(req)) return this.sendStatus(res, unauthorized().body)
-      const latency = this.faults.latency(method, path)
-      if (latency) await new Promise(r => setTimeout(r, latency))
-      const fault = this.faults.decide(method, path)
-      if (fault.kind === 'reset') {
-        record.status = -1
-        req.socket.destroy()
-        return
-      }
-      if (fault.kind === 'status')
-        return this.sendStatus(
-          res,
-          faultStatus(fault.code, fault.retryAfter),
-          fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : {}
-        )
+      const fault = await this.injectedFault(method, path, req.socket, record)
+      if (fault === 'reset') return
+      if (fault) return this.sendStatus(res, fault.body, fault.headers)
       const body = await readBody(req)
       await this.route(req, res, body)
     } catch (e) {
@@ -284,24 +296,12 @@ export class Cluster {
       )
     }
     if (!this.authorized(req)) return fail(unauthorized().body)
-    // Faults reach an exec's upgrade as they reach any request: its latency first, then its answer.
-    const method = req.method ?? 'GET'
-    const path = req.url ?? '/'
-    const latency = this.faults.latency(method, path)
-    const answer = (): void => {
-      const fault = this.faults.decide(method, path)
-      if (fault.kind === 'reset') {
-        record.status = -1
-        socket.destroy()
-      } else if (fault.kind === 'status') {
-        fail(
-          faultStatus(fault.code, fault.retryAfter),
-          fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : {}
-        )
-      } else this.upgrade(req, socket, head, fail, record)
-    }
-    if (latency) setTimeout(answer, latency)
-    else answer()
+    // Faults reach an exec's upgrade as they reach any request.
+    void this.injectedFault(record.method, record.path, socket, record).then(fault => {
+      if (fault === 'reset') return
+      if (fault) fail(fault.body, fault.headers)
+      else this.upgrade(req, socket, head, fail, record)
+    })
   }
 
   private upgrade(

@@ -79,7 +79,7 @@ interface Progress {
 
 export class DeploymentController {
   private progress = new Map<string, Progress>()
-  // uid -> the namespace's latest change when the Deployment was last synced (see sync)
+  // uid -> the namespace's latest change as the Deployment's last sync saw it (see sync)
   private lastSynced = new Map<string, number>()
 
   constructor(
@@ -99,8 +99,9 @@ export class DeploymentController {
       // unless its progress deadline has passed since: skipped. Syncing every Deployment every tick cost
       // 0.5 ms each, for as long as the rig ran.
       if (this.lastSynced.get(uid) === this.store.lastChangeIn(namespace) && !this.deadlineDue(d)) continue
-      this.syncOne(clone(d))
+      // What this sync saw: its own writes count as a change, so a sync that wrote runs once more to confirm.
       this.lastSynced.set(uid, this.store.lastChangeIn(namespace))
+      this.syncOne(clone(d))
     }
     for (const uid of this.lastSynced.keys()) if (!live.has(uid)) this.lastSynced.delete(uid)
     for (const uid of this.progress.keys()) if (!live.has(uid)) this.progress.delete(uid)

@@ -32,7 +32,7 @@ export class ReplicaSetController {
     private events: EventRecorder
   ) {}
 
-  // uid -> the namespace's latest change when the ReplicaSet was last synced: nothing in a ReplicaSet's sync
+  // uid -> the namespace's latest change as the ReplicaSet's last sync saw it: nothing in a ReplicaSet's sync
   // depends on the clock, so one whose namespace has not changed since is skipped. That holds because a ready
   // pod counts as available at once (no minReadySeconds here): a sync that timed availability would have to
   // be exempted, as the Deployment controller exempts a rollout whose deadline may come due.
@@ -46,8 +46,9 @@ export class ReplicaSetController {
       const namespace = String(meta(rs).namespace)
       live.add(uid)
       if (this.lastSynced.get(uid) === this.store.lastChangeIn(namespace)) continue
-      this.syncOne(clone(rs))
+      // What this sync saw: its own writes count as a change, so a sync that wrote runs once more to confirm.
       this.lastSynced.set(uid, this.store.lastChangeIn(namespace))
+      this.syncOne(clone(rs))
     }
     for (const uid of this.lastSynced.keys()) if (!live.has(uid)) this.lastSynced.delete(uid)
   }

@@ -9,6 +9,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { traceFromEnvironment } from './action-environment.js'
 import { deploy, PreflightError, type DeployOutcome } from './deploy/deploy.js'
+import { lockIdentity } from './deploy/deploy-lock.js'
 import { planAgainstCluster } from './deploy/plan.js'
 import {
   INPUT_NAMES,
@@ -169,6 +170,7 @@ export async function run(): Promise<void> {
       return
     }
     during = 'the pre-flight checks, before any change'
+    const lockOwner = lockOwnerFromEnvironment()
     const outcome = await deploy({
       kubectl: access.kubectl,
       signal: cancellation.signal,
@@ -180,7 +182,7 @@ export async function run(): Promise<void> {
           held
             ? JSON.stringify({
                 namespace: config.namespace,
-                identity: lockOwnerFromEnvironment().identity,
+                identity: lockOwner.identity,
                 kubeconfig: access.kubeconfig
               })
             : ''
@@ -190,7 +192,7 @@ export async function run(): Promise<void> {
       redact,
       learnSecrets,
       forceRestart: process.env.GITHUB_EVENT_NAME === 'workflow_dispatch',
-      lockOwner: lockOwnerFromEnvironment(),
+      lockOwner,
       group: (name, fn) => core.group(name, fn),
       log: line => info(line),
       warn: line => core.warning(line)
@@ -304,10 +306,12 @@ function readInputs(): RawInputs {
 function lockOwnerFromEnvironment(): { identity: string; runUrl?: string; actor?: string } {
   const trace = traceFromEnvironment(process.env)
   const run = process.env.GITHUB_RUN_ID
-  // One identity per run attempt (and job), so a re-run of a dead attempt does not count as the same holder.
-  const identity = run
-    ? `${process.env.GITHUB_REPOSITORY ?? ''}/runs/${run}/attempts/${process.env.GITHUB_RUN_ATTEMPT ?? '1'}/${process.env.GITHUB_JOB ?? ''}`
-    : `local-${os.hostname()}-${process.pid}`
+  // The run, attempt and job for people, and a random part: two matrix legs of one job share the rest.
+  const identity = lockIdentity(
+    run
+      ? `${process.env.GITHUB_REPOSITORY ?? ''}/runs/${run}/attempts/${process.env.GITHUB_RUN_ATTEMPT ?? '1'}/${process.env.GITHUB_JOB ?? ''}`
+      : `local-${os.hostname()}-${process.pid}`
+  )
   return { identity, runUrl: trace.runUrl, actor: trace.actor }
 }
 

@@ -5,7 +5,7 @@ import * as core from '@actions/core'
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { releaseIfHeld } from './deploy/deploy-lock.js'
+import { finishLeftBehind } from './deploy/left-behind.js'
 import { removeKubeconfig } from './gke/kubeconfig.js'
 import { Kubectl } from './kube/kubectl.js'
 
@@ -27,9 +27,8 @@ async function releaseLeftLock(): Promise<void> {
       // The lock lapses by itself within a minute: one quick try is enough.
       retry: { attempts: 2, baseDelayMs: 500, maxDelayMs: 500 }
     })
-    if (await releaseIfHeld(kubectl, lock.namespace, lock.identity)) {
-      core.info(`Released the deploy lock this run still held in namespace ${lock.namespace}.`)
-    }
+    const left = await finishLeftBehind(kubectl, { namespace: lock.namespace, identity: lock.identity })
+    for (const message of left.messages) core.info(message)
   } catch (error) {
     core.warning(
       `deploy-gke-workers: could not release the deploy lock in namespace ${lock.namespace} (it lapses within a minute): ${(error as Error).message}`

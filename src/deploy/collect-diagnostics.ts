@@ -1,7 +1,7 @@
 // Gathers what explains a failed rollout: the warning events of its objects and the log tail of each failing
 // container (the previous instance for one that crashed).
 
-import type { Kubectl } from '../kube/kubectl.js'
+import { CancelledError, type Kubectl } from '../kube/kubectl.js'
 import type { NamespaceSnapshot } from '../kube/objects.js'
 import type { Event } from '../kube/types.js'
 import type { ContainerLog } from '../report/diagnostics.js'
@@ -60,6 +60,8 @@ export async function collectLogs(
       const result = await kubectl.run(args, { retry: false })
       logs.push({ pod: failure.pod, container: failure.container, previous, text: result.stdout })
     } catch (error) {
+      // A cancelled run stops reading: its undo comes first.
+      if (error instanceof CancelledError) throw error
       logs.push({
         pod: failure.pod,
         container: failure.container,

@@ -1,107 +1,67 @@
-// The deploy itself: pre-flight, the deploy lock, a server-side dry run of everything, ordered server-side
-// apply, a real roll when asked, both rollouts watched at once, beat guard, smoke checks; on failure
-// diagnostics and rollback. Returns what happened. It throws only while nothing but the Namespace and the lock
-// was written (pre-flight, lock, dry run); any later error becomes a failed outcome, rolled back and reported.
-// A cancellation (the runner's SIGINT, then SIGTERM 7.5 s later) stops the wait at once; what this run changed
-// is then read back from the cluster and its rollback started, the lock released, and the outcome reported as
-// cancelled, all well inside those 7.5 s.
+// The deploy as one transaction: pre-flight, the deploy lock, then Decide (what changes, how to undo it), Apply
+// (fenced by the lock, journaled in it), Verify (rollouts, beat guard, smoke checks), Undo (one path for a failure,
+// a cancellation and an error after the first write), Judge (the outcome, from the records and the cluster read
+// at the end). This file only sequences them and chooses each phase's runner:
+// - `work`: fenced by the lock and cancelled with the run (or when the lock is lost): the apply, the watch, the
+//   checks, the diagnostics;
+// - `cleanup`: fenced, never cancelled, bounded by a deadline: the undo, the release of a hold, the settling;
+// - `reader`: neither (the reads at the end, which must work after the lock is gone).
+// It throws only while nothing but the Namespace and the lock was written (pre-flight, lock, dry run); any later
+// error becomes a failed outcome, undone and reported. A cancellation (the runner's SIGINT, SIGTERM 7.5 s later,
+// the kill 2.5 s after that) starts the undo and settles within CANCELLED_BUDGET_MS, without watching the undo.
 
-import type { DeployConfig } from '../inputs.js'
-import { CancelledError, KubectlError, type Kubectl } from '../kube/kubectl.js'
-import {
-  podTemplateChangedBetween,
-  serverSideApply,
-  FIELD_MANAGER,
-  type AppliedObject
-} from '../kube/apply.js'
-import { getLiveObjects, identityKey, type LiveObjectMeta, type NamespaceSnapshot } from '../kube/objects.js'
+import { PLAIN_SECRET_KEYS, type DeployConfig } from '../inputs.js'
+import { CancelledError, cancellationReason, KubectlError, type Kubectl } from '../kube/kubectl.js'
+import { describeOutages } from '../kube/api-availability.js'
+import { serverSideApply, type AppliedObject } from '../kube/apply.js'
+import { getLiveObjects, identityKey, type LiveObjectMeta } from '../kube/objects.js'
 import type { Redact } from '../redact.js'
 import type { KubeObject } from '../render/kube-object.js'
-import type { RenderedManifests } from '../render/render-manifests.js'
+import { AUTOSCALING_ANNOTATION, type RenderedManifests } from '../render/render-manifests.js'
 import { redactSecrets, toKubectlInput } from '../render/serialize.js'
-import { renderDiagnosticsText, type ContainerLog } from '../report/diagnostics.js'
+import { renderDiagnosticsText } from '../report/diagnostics.js'
 import type { Timeline } from '../report/timeline.js'
-import type { Event } from '../kube/types.js'
-import { checkBeatGuard } from './beat-guard.js'
-import { dryRunCompare } from './plan-compare.js'
+import type { Deployment } from '../kube/types.js'
+import { REDIS_KEYS } from '../render/redis-connection.js'
+import { applyChanges } from './apply-phase.js'
+import { readAutoscaler } from './autoscaler-status.js'
 import { collectLogs, eventsOfThisRun } from './collect-diagnostics.js'
-import { acquireDeployLock, LEASE_SECONDS, LOCK_NAME, type LockOwner } from './deploy-lock.js'
-import type { PodFailure } from './pod-failures.js'
+import { carryRestartStamps, decide, type DeployDecision } from './decide.js'
+import {
+  acquireDeployLock,
+  LEASE_SECONDS,
+  LOCK_NAME,
+  LockLostError,
+  type HeldLock,
+  type LockOwner
+} from './deploy-lock.js'
+import { isAtZero, PAUSED_REPLICAS_ANNOTATION, releaseHold } from './hold-at-zero.js'
+import { describeRun, UNDO_SECRET_NAME, type Journal } from './journal.js'
+import { judge, type Stop } from './judge.js'
+import type { DeployOutcome } from './outcome.js'
+import { dryRunCompare } from './plan-compare.js'
 import {
   checkLiveSecrets,
   checkPermissions,
   permissionsFor,
+  PreflightError,
   resourceOf,
   type PreflightProblem
 } from './preflight.js'
-import { rollBack, type RollbackStep } from './rollback.js'
-import { REVISION_ANNOTATION } from './rollout-state.js'
-import { runSmokeChecks } from './run-smoke-checks.js'
-import type { SmokeCheckResult } from './smoke-checks.js'
-import { keepLiveTraceAnnotations } from './trace-annotations.js'
-import { changedKeys, keysPodsRead, podsRead } from './secret-readers.js'
-import {
-  isAtZero,
-  isPaused,
-  PAUSED_REPLICAS_ANNOTATION,
-  releaseHold,
-  startHold,
-  withPausedReplicas
-} from './hold-at-zero.js'
-import {
-  findRetiring,
-  handOverReplicas,
-  retireAutoscalers,
-  type RetirePlan,
-  type RetireStep
-} from './retire-autoscalers.js'
-import { AUTOSCALING_ANNOTATION } from '../render/render-manifests.js'
-import { REDIS_KEYS } from '../render/redis-connection.js'
-import { readAutoscaler, type AutoscalerReport } from './autoscaler-status.js'
-import { waitForRollouts, type RolloutResult, type WaitOptions } from './wait-rollouts.js'
+import { findRetiring, type RetirePlan } from './retire-autoscalers.js'
+import { undoChanges, type UndoRecord } from './undo.js'
+import { addRolloutSteps, verified, verifyRelease, type VerifyRecord } from './verify.js'
+import { waitForRollouts, type WaitOptions } from './wait-rollouts.js'
 
-export type DeployStatus = 'deployed' | 'unchanged' | 'rolled-back' | 'cancelled' | 'failed'
+export type { DeployOutcome, DeployStatus } from './outcome.js'
+export { PreflightError } from './preflight.js'
 
-export interface DeployOutcome {
-  status: DeployStatus
-  headline: string
-  // The Deployments by role, for the worker_revision and beat_revision outputs.
-  roles: { worker?: string; beat?: string }
-  applied: AppliedObject[]
-  // Autoscaler objects of an earlier `autoscaling` choice, deleted before the apply.
-  retired: RetireStep[]
-  // The worker's autoscaler after the deploy, as the cluster reports it.
-  autoscaler?: AutoscalerReport
-  restarted: Array<{ deployment: string; reason: string }>
-  rollouts: RolloutResult[]
-  rollbackRollouts: RolloutResult[]
-  smoke: SmokeCheckResult[]
-  beatProblems: string[]
-  rollback: RollbackStep[]
-  notes: string[]
-  // The API server's warnings on apply (GKE Autopilot adjusting resources, deprecations).
-  warnings: string[]
-  error?: string
-  // Set when the run was cancelled: the signal, and the step it was in.
-  cancelled?: { reason: string; during: string }
-  // What explains a failed rollout: the events of this run's ReplicaSets and pods, failing containers' logs.
-  diagnostics?: { events: Event[]; logs: ContainerLog[] }
-  // Set when the diagnostics could not be collected.
-  diagnosticsError?: string
-  failures: PodFailure[]
-  revisionsBefore: Record<string, string | undefined>
-  revisionsAfter: Record<string, string | undefined>
-}
-
-export class PreflightError extends Error {
-  constructor(
-    readonly problems: PreflightProblem[],
-    what = 'Pre-flight checks failed'
-  ) {
-    super(`${what}; nothing was changed:\n${problems.map(p => `  - ${p.text}`).join('\n')}`)
-    this.name = 'PreflightError'
-  }
-}
+// GitHub kills a cancelled step 10 s after its first signal (SIGTERM at 7.5 s): the undo's writes go out within
+// the first budget, and every call of the run ends by the second, leaving time for the summary.
+export const CANCELLED_BUDGET_MS = 5000
+export const CANCELLED_CUTOFF_MS = 7000
+// A server-side dry run that meets an API server restarting waits this long for it.
+const DRY_RUN_DEADLINE_MS = 60_000
 
 export interface DeployContext {
   kubectl: Kubectl
@@ -132,6 +92,7 @@ export interface DeployContext {
 
 // The order of the apply, one call: each phase's objects exist before the next one refers to them. A new
 // Namespace already exists by then (created bare with the deploy lock, which lives in it).
+const AUTOSCALING_KINDS = ['HorizontalPodAutoscaler', 'ScaledObject', 'PodDisruptionBudget']
 const PHASES: Array<{ name: string; kinds: (kind: string) => boolean }> = [
   { name: 'Namespace', kinds: k => k === 'Namespace' },
   { name: 'ServiceAccount', kinds: k => k === 'ServiceAccount' },
@@ -144,8 +105,6 @@ const PHASES: Array<{ name: string; kinds: (kind: string) => boolean }> = [
   { name: 'Autoscaling', kinds: k => AUTOSCALING_KINDS.includes(k) }
 ]
 
-const AUTOSCALING_KINDS = ['HorizontalPodAutoscaler', 'ScaledObject', 'PodDisruptionBudget']
-
 // A log group that is also a bar of the run's timeline.
 function timedGroup(context: DeployContext, section: string) {
   return <T>(name: string, fn: () => Promise<T>): Promise<T> =>
@@ -154,11 +113,22 @@ function timedGroup(context: DeployContext, section: string) {
       : context.group(name, fn)
 }
 
-export async function deploy(context: DeployContext): Promise<DeployOutcome> {
+export async function deploy(original: DeployContext): Promise<DeployOutcome> {
+  const now = original.now ?? Date.now
+  // When the run was cancelled: from then on no call of the run (the lock's renewals included) outlives
+  // GitHub's seconds.
+  let cancelledAt: number | undefined = original.signal?.aborted ? now() : undefined
+  original.signal?.addEventListener('abort', () => (cancelledAt ??= now()), { once: true })
+  const context = {
+    ...original,
+    kubectl: original.kubectl.withCutoff(() =>
+      cancelledAt === undefined ? undefined : cancelledAt + CANCELLED_CUTOFF_MS
+    )
+  }
   const { config, rendered, log } = context
   const group = timedGroup(context, 'Before any change')
-  // The deploy's own calls stop when the run is cancelled; the clean-up after it (context.kubectl) does not.
-  const kubectl = context.signal ? context.kubectl.withSignal(context.signal) : context.kubectl
+  // The calls before the lock stop when the run is cancelled.
+  const kubectl = context.kubectl.withSignal(context.signal)
   const namespace = config.namespace
   const objects = rendered.objects.map(o => o.object)
 
@@ -193,7 +163,7 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
         ...(retiring.some(r => r.kind === 'ScaledObject') ||
         (config.autoscaling === 'keda' &&
           workerName !== undefined &&
-          isAtZero(liveDeployment(live, workerName, namespace)))
+          isAtZero(live.get(identityKey({ kind: 'Deployment', name: workerName, namespace }))))
           ? [
               { verb: 'get', resource: 'deployments.apps/scale', namespace },
               { verb: 'update', resource: 'deployments.apps/scale', namespace }
@@ -201,6 +171,7 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
           : []),
         ...permissionsFor(objects, namespace, {
           smokeChecks: config.smokeChecks.length > 0,
+          writesSecret: config.secretData !== undefined,
           resourceOfKind: context.resourceOfKind,
           exists: object =>
             live.has(
@@ -246,158 +217,154 @@ export async function deploy(context: DeployContext): Promise<DeployOutcome> {
     log(`Holding lease ${LOCK_NAME} in namespace ${namespace} (renewed every ${LEASE_SECONDS / 3}s).`)
     return held
   }).catch(whileIn('the wait for the deploy lock, before any change'))
-  try {
-    return await deployHoldingLock(
-      { ...context, kubectl, cleanup: context.kubectl },
-      // After a wait for another deploy's lock the Namespace is judged again, with the rest.
-      lock.waited() ? [] : namespaceUnchanged.map(o => unchangedObject(o, live)),
-      lock.waited() ? undefined : { live, retirePlan },
-      () => lock.lost()
+  const inherited = lock.inherited()
+  if (inherited) {
+    context.warn(
+      `deploy-gke-workers: ${describeRun(inherited.run)} was interrupted after its first write and never verified its release; this run verifies it and, on failure, undoes to the release before it`
     )
-  } finally {
-    // A lock that cannot be released lapses within a minute; that must not turn a good deploy into a failure.
-    await lock.release().catch((error: unknown) => {
-      context.warn(`could not release the deploy lock (it lapses by itself): ${(error as Error).message}`)
-    })
   }
+  return transaction(context, lock, () => cancelledAt, {
+    // After a wait for another deploy's lock the Namespace is judged again, with the rest.
+    namespaceUnchanged: lock.waited() ? [] : namespaceUnchanged.map(o => unchangedObject(o, live)),
+    read: lock.waited() ? undefined : { live, retirePlan },
+    inherited
+  })
 }
 
 function identityInput(objects: KubeObject[]): string {
   return toKubectlInput(objects.map(redactSecrets))
 }
 
-// context.kubectl here is the cancellable runner; `cleanup` is the one that keeps working after a cancellation.
-async function deployHoldingLock(
-  context: DeployContext & { cleanup?: Kubectl },
-  // The Namespace, when it already holds every field the action sets (it is not applied again).
-  namespaceUnchanged: AppliedObject[],
-  // The state read before the lock, when no other deploy held the lock in between.
-  read: { live: Map<string, LiveObjectMeta>; retirePlan: RetirePlan } | undefined,
-  lockLost: () => string | undefined
+async function transaction(
+  context: DeployContext,
+  lock: HeldLock,
+  // When the run was cancelled, if it was.
+  cancelledAt: () => number | undefined,
+  start: {
+    // The Namespace, when it already holds every field the action sets (it is not applied again).
+    namespaceUnchanged: AppliedObject[]
+    // The state read before the lock, when no other deploy held the lock in between.
+    read?: { live: Map<string, LiveObjectMeta>; retirePlan: RetirePlan }
+    inherited?: Journal
+  }
 ): Promise<DeployOutcome> {
-  const { kubectl, config, rendered, redact, log } = context
-  const group = timedGroup(context, 'Before any change')
-  const deployGroup = timedGroup(context, 'Deploy')
+  const { config, rendered, redact, log } = context
+  const now = context.now ?? Date.now
   const namespace = config.namespace
   const roles = {
     worker: rendered.objects.find(o => o.role === 'worker')?.object.metadata.name,
     beat: rendered.objects.find(o => o.role === 'beat')?.object.metadata.name
   }
-  const skipped = new Set(namespaceUnchanged.map(a => identityKey(a)))
-  const rest = rendered.objects
-    .map(o => o.object)
-    .filter(
+  const reader = context.kubectl
+  const fenced = context.kubectl.withFence(() => lock.fence())
+  const signals = [context.signal, lock.lostSignal].filter((s): s is AbortSignal => s !== undefined)
+  const work = fenced.withSignal(AbortSignal.any(signals))
+  const stopOf = (error: unknown, during: string): Stop | undefined =>
+    error instanceof LockLostError || lock.lost()
+      ? { kind: 'lock-lost', loss: lock.lost() ?? (error as LockLostError).loss, during }
+      : error instanceof CancelledError
+        ? { kind: 'cancelled', reason: error.reason, during }
+        : undefined
+
+  let decision: DeployDecision
+  let before: Map<string, LiveObjectMeta>
+  let retirePlan: RetirePlan
+  let dryRunSecret: Record<string, string> | undefined
+  let dryRunWarnings: string[]
+  try {
+    const skipped = new Set(start.namespaceUnchanged.map(a => identityKey(a)))
+    const rest = PHASES.flatMap(phase =>
+      rendered.objects.map(o => o.object).filter(o => phase.kinds(o.kind))
+    ).filter(
       o =>
         !PHASES[0].kinds(o.kind) ||
         !skipped.has(identityKey({ kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace }))
     )
-  const deployments = rest.filter(o => o.kind === 'Deployment').map(o => o.metadata.name)
-
-  // After waiting for another deploy's lock, what it did counts as "before": read again.
-  const before = read?.live ?? (await getLiveObjects(kubectl, identityInput(rest)))
-  const retirePlan = read?.retirePlan ?? (await findRetiring(kubectl, rendered, config))
-  const retiring = retirePlan.retiring
-  for (const warning of retirePlan.warnings) context.warn(`deploy-gke-workers: ${warning}`)
-  const retiringHpas = retiring.filter(r => r.kind === 'HorizontalPodAutoscaler').map(r => r.name)
-  const revisionsBefore: Record<string, string | undefined> = {}
-  for (const name of deployments) {
-    revisionsBefore[name] = liveDeployment(before, name, namespace)?.metadata.annotations?.[
-      REVISION_ANNOTATION
-    ]
-  }
-
-  // A server-side dry run of everything: admission (e.g. Autopilot's policies), validation and RBAC say no
-  // here, before the first write, rather than half-way through the apply.
-  const dryRun = await group('Server-side dry run', async () => {
-    try {
-      return await dryRunAll(kubectl, rest, before, retiringHpas, log)
-    } catch (error) {
-      if (error instanceof CancelledError) {
-        error.during ??= 'the server-side dry run, before any change'
-        throw error
-      }
-      const reason =
-        error instanceof KubectlError
-          ? redact(error.stderr.trim() || error.message)
-          : (error as Error).message
+    // After waiting for another deploy's lock, what it did counts as "before": read again.
+    before = start.read?.live ?? (await getLiveObjects(work, identityInput(rest)))
+    retirePlan = start.read?.retirePlan ?? (await findRetiring(work, rendered, config))
+    for (const warning of retirePlan.warnings) context.warn(`deploy-gke-workers: ${warning}`)
+    // The previous Secret values may end up in an undo's error text: they are secrets too.
+    const secretBefore = before.get(identityKey({ kind: 'Secret', name: config.secretName, namespace }))
+    if (secretBefore && config.secretData !== undefined)
+      context.learnSecrets(decodedSecretValues(secretBefore))
+    const prepared = carryRestartStamps(rest, before)
+    const dryRun = await timedGroup(context, 'Before any change')('Server-side dry run', () =>
+      dryRunAll(work.withDeadline(now() + DRY_RUN_DEADLINE_MS), prepared, before, retirePlan, log, redact)
+    )
+    dryRunSecret = dataOf(
+      dryRun.objects.find(a => a.kind === 'Secret' && a.name === config.secretName)?.applied
+    )
+    decision = decide({
+      namespace,
+      secretName: config.secretName,
+      objects: prepared,
+      roles,
+      before,
+      dryRun: dryRun.objects,
+      forceRestart: context.forceRestart,
+      restartStamp: new Date(now()).toISOString(),
+      autoscaling: config.autoscaling,
+      inherited: start.inherited
+    })
+    dryRunWarnings = dryRun.warnings
+  } catch (error) {
+    // Nothing but the Namespace and the lock was written: the lock goes, the error is the run's.
+    await lock.release().catch(() => undefined)
+    if (error instanceof LockLostError)
       throw new PreflightError(
-        [{ kind: 'rejected', text: reason }],
-        'The cluster rejected the manifests in a server-side dry run'
+        [{ kind: 'lock-lost', text: error.loss.reason }],
+        'The deploy lock was lost before the first write'
       )
-    }
-  })
-  const lost = lockLost()
-  if (lost)
-    throw new PreflightError(
-      [{ kind: 'lock-lost', text: lost }],
-      'The deploy lock was lost before the first write'
-    )
-  // A Secret change restarts the pods only if they read a key that changed (envFrom or a volume: any key).
-  const renderedDeployments = rest.filter(o => o.kind === 'Deployment')
-  const secretWillChange = dryRun.objects.some(
-    a =>
-      a.kind === 'Secret' &&
-      a.action !== 'unchanged' &&
-      changedKeys(before.get(identityKey(a)), a.applied).some(key =>
-        podsRead(keysPodsRead(renderedDeployments, a.name), key)
-      )
-  )
-  const templateChanges = new Set(
-    dryRun.objects.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name)
-  )
-  const restartReason = (name: string): string | undefined =>
-    templateChanges.has(name)
-      ? undefined
-      : context.forceRestart
-        ? 'redeploy requested (workflow_dispatch): the pod template did not change, so the pods are restarted'
-        : secretWillChange
-          ? `Secret ${config.secretName} changed: pods read it only at start, so they are restarted`
-          : undefined
-  const liveWorker = roles.worker ? liveDeployment(before, roles.worker, namespace) : undefined
-  // KEDA has the worker at zero: hold it at one replica while this deploy verifies the new image. Not when
-  // someone paused the ScaledObject (maintenance): the hold would take their pause away.
-  const scaledObjects = rest.filter(o => o.kind === 'ScaledObject')
-  const pausedByOthers = scaledObjects.some(o =>
-    isPaused(
-      before.get(identityKey({ kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace }))
-    )
-  )
-  // Only when it would roll: an unchanged worker at zero was verified when its image was deployed.
-  const holdAtZero =
-    config.autoscaling === 'keda' &&
-    scaledObjects.length > 0 &&
-    roles.worker !== undefined &&
-    isAtZero(liveWorker) &&
-    (templateChanges.has(roles.worker) || restartReason(roles.worker) !== undefined) &&
-    !pausedByOthers
-  const traced = keepLiveTraceAnnotations(
-    rest,
-    before,
-    name => templateChanges.has(name) || restartReason(name) !== undefined
-  )
-  const toApply = holdAtZero ? withPausedReplicas(traced, 1) : traced
-  // Set once the apply that carries the pause is sent: only then is there a hold to release.
-  let holdApplied = false
-
-  const outcome: DeployOutcome = {
-    status: 'deployed',
-    headline: '',
-    roles,
-    applied: [...namespaceUnchanged],
-    retired: [],
-    restarted: [],
-    rollouts: [],
-    rollbackRollouts: [],
-    smoke: [],
-    beatProblems: [],
-    rollback: [],
-    notes: [...rendered.notes, ...retirePlan.warnings],
-    warnings: [...dryRun.warnings],
-    failures: [],
-    revisionsBefore,
-    revisionsAfter: {}
+    if (error instanceof CancelledError) error.during ??= 'the server-side dry run, before any change'
+    throw error
   }
-  let snapshot: NamespaceSnapshot | undefined
+
+  const liveWorker = roles.worker
+    ? before.get(identityKey({ kind: 'Deployment', name: roles.worker, namespace }))
+    : undefined
+  const notes = [...rendered.notes, ...retirePlan.warnings]
+  if (decision.holdAtZero && roles.worker) {
+    notes.push(
+      `${roles.worker} was scaled to zero: held at 1 replica (KEDA's ${PAUSED_REPLICAS_ANNOTATION}) to verify this image, then handed back to KEDA`
+    )
+  }
+  const deployGroup = timedGroup(context, 'Deploy')
+  const applied = await applyChanges({
+    kubectl: work,
+    lock,
+    namespace,
+    decision,
+    before,
+    journal: {
+      v: 1,
+      run: { identity: context.lockOwner.identity, image: config.image, ...runOf(context.lockOwner) },
+      rollbackOnFailure: config.rollbackOnFailure,
+      ...(start.inherited
+        ? { supersedes: [start.inherited.run, ...(start.inherited.supersedes ?? [])].slice(0, 10) }
+        : {})
+    },
+    retiring: retirePlan.retiring,
+    handOverFrom:
+      config.autoscaling !== 'none' && liveWorker?.metadata.annotations?.[AUTOSCALING_ANNOTATION] === 'none'
+        ? liveWorker
+        : undefined,
+    worker: roles.worker,
+    replicasAfterKeda: config.workerMinReplicas,
+    group: deployGroup,
+    log,
+    redact,
+    now
+  })
+  applied.applied.unshift(...start.namespaceUnchanged)
+  applied.warnings.unshift(...dryRunWarnings)
+  let stop = applied.error !== undefined ? stopOf(applied.error, applied.during ?? 'the apply') : undefined
+  const error =
+    applied.error !== undefined && !stop
+      ? redact((applied.error as Error).message ?? String(applied.error))
+      : undefined
+  if (error) context.warn(`deploy-gke-workers: ${error}`)
+
   const watchOptions = (names: string[], prefix = ''): WaitOptions => ({
     namespace,
     deployments: names,
@@ -408,320 +375,303 @@ async function deployHoldingLock(
     sleep: context.sleep,
     onProgress: line => log(`${prefix}${redact(line)}`)
   })
-  // Where a cancellation found the run, for the summary.
-  let step = 'the apply'
+  // The calls of a wait retry an API outage until the wait's own deadline (and a little after, for its last list).
+  const until = (timeoutMs: number): number => now() + timeoutMs + 10_000
 
-  try {
-    const fromFixed =
-      config.autoscaling !== 'none' && liveWorker?.metadata.annotations?.[AUTOSCALING_ANNOTATION] === 'none'
-    if (retiring.length > 0 || fromFixed) {
-      step = 'the autoscaler switch'
-      outcome.retired = await deployGroup('Autoscaler switch', async () => {
-        const steps: RetireStep[] = []
-        if (fromFixed && liveWorker) {
-          const kept = await handOverReplicas(kubectl, liveWorker)
-          if (kept !== undefined) {
-            steps.push({
-              kind: 'Deployment',
-              name: liveWorker.metadata.name,
-              reason: 'autoscaling was none',
-              done: true,
-              message: `replicas kept at ${kept} for the autoscaler to take over (autoscaling was none)`
-            })
-          }
-        }
-        steps.push(
-          ...(await retireAutoscalers(kubectl, retiring, {
-            namespace,
-            worker: roles.worker,
-            replicasAfterKeda: config.workerMinReplicas
-          }))
-        )
-        for (const s of steps) log(`${s.kind}/${s.name} ${redact(s.message)}`)
-        return steps
-      })
-      step = 'the apply'
-    }
-    await deployGroup('Apply (server-side)', async () => {
-      for (const item of outcome.applied) log(`${item.kind}/${item.name} ${item.action}`)
-      // One kubectl call: it applies the objects one after another in the order given, which is the order
-      // they depend on (Namespace, ServiceAccount, Secret and configuration, Deployments, autoscaling).
-      const ordered = PHASES.flatMap(phase => toApply.filter(o => phase.kinds(o.kind)))
-      holdApplied = holdAtZero
-      const result = await serverSideApply(kubectl, ordered, before, { dryRun: false, trusted: true })
-      for (const item of result.objects) log(`${item.kind}/${item.name} ${item.action}`)
-      outcome.applied.push(...result.objects)
+  let verify: VerifyRecord | undefined
+  if (!stop && !error) {
+    verify = await verifyRelease({
+      kubectl: work.withDeadline(until(config.rolloutTimeoutSeconds * 1000)),
+      namespace,
+      deployments: decision.deployments,
+      roles,
+      watch: watchOptions(decision.deployments),
+      smokeChecks: config.smokeChecks,
+      celeryApp: config.celeryApp,
+      kedaWorker: config.autoscaling === 'keda',
+      signal: AbortSignal.any(signals),
+      timeline: context.timeline,
+      group: context.group,
+      log,
+      redact
     })
-    for (const name of deployments) {
-      const reason = restartReason(name)
-      if (!reason) continue
-      await kubectl.run(['rollout', 'restart', `deployment/${name}`, '-n', namespace])
-      outcome.restarted.push({ deployment: name, reason })
-      log(`deployment/${name} restarted: ${reason}`)
-    }
-    if (holdAtZero && roles.worker) {
-      await startHold(kubectl, namespace, roles.worker)
-      outcome.notes.push(
-        `${roles.worker} was scaled to zero: held at 1 replica (KEDA's ${PAUSED_REPLICAS_ANNOTATION}) to verify this image, then handed back to KEDA`
-      )
-      log(`deployment/${roles.worker} held at 1 replica while it is verified (it was at zero)`)
-    }
+    if (verify.stopped) stop = stopOf(verify.stopped.error, verify.stopped.during)
+  }
+  if (stop?.kind === 'cancelled') log(`Cancelled (${stop.reason}) during ${stop.during}.`)
 
-    step = 'the rollouts'
-    const rolloutsStarted = Date.now()
-    const watch = await context.group('Rollouts', () =>
-      waitForRollouts(kubectl, { ...watchOptions(deployments), signal: context.signal })
-    )
-    outcome.rollouts = watch.results
-    addRolloutSteps(context.timeline, 'Rollouts', rolloutsStarted, watch.results)
-    snapshot = watch.snapshot
-    const podsOf = (name: string | undefined) => watch.results.find(r => r.deployment === name)?.pods ?? []
-    if (watch.results.every(r => r.outcome === 'complete')) {
-      if (roles.beat) {
-        const guardStarted = Date.now()
-        outcome.beatProblems = await checkBeatGuard(kubectl, {
+  const good = !stop && !error && verify !== undefined && verified(verify, decision.deployments)
+  let diagnostics: { events: DeployOutcome['diagnostics']; error?: string } | undefined
+  if (!good && !stop && verify?.snapshot && verify.rollouts.some(r => r.outcome !== 'complete')) {
+    const seen = verify.snapshot
+    try {
+      const failures = verify.rollouts.flatMap(r => r.failures)
+      const found = await timedGroup(context, 'After the failure')('Diagnostics', async () => {
+        const logs = await collectLogs(
+          work,
           namespace,
-          beatDeployment: roles.beat,
-          beatPods: podsOf(roles.beat),
-          autoscalers: watch.snapshot.autoscalers
-        })
-        context.timeline?.add({
-          section: 'Checks',
-          name: 'beat guard',
-          startMs: guardStarted,
-          endMs: Date.now(),
-          state: outcome.beatProblems.length > 0 ? 'failed' : 'done'
-        })
-      }
-      if (outcome.beatProblems.length === 0 && config.smokeChecks.length > 0) {
-        step = 'the smoke checks'
-        const smokeStarted = Date.now()
-        outcome.smoke = await context.group('Smoke checks', async () => {
-          const results = await runSmokeChecks(kubectl, {
-            namespace,
-            celeryApp: config.celeryApp,
-            choices: config.smokeChecks,
-            podsByTarget: { worker: podsOf(roles.worker), beat: podsOf(roles.beat) },
-            workerScaledToZero:
-              config.autoscaling === 'keda' &&
-              watch.snapshot.deployments.find(d => d.metadata.name === roles.worker)?.spec?.replicas === 0
-          })
-          for (const r of results) {
-            log(
-              `${r.skipped ? 'skip' : r.ok ? 'pass' : 'FAIL'} ${r.name}${r.pod ? ` (${r.pod})` : ''}: ${redact(r.detail)} [${r.durationMs} ms]`
-            )
-          }
-          return results
-        })
-        // The checks run side by side: each bar starts with the group.
-        for (const r of outcome.smoke) {
-          context.timeline?.add({
-            section: 'Checks',
-            name: r.name,
-            startMs: smokeStarted,
-            endMs: smokeStarted + r.durationMs,
-            state: r.ok ? 'done' : 'failed'
-          })
+          failures.filter(f => f.fatal || (f.restartCount ?? 0) > 0)
+        )
+        const events = eventsOfThisRun(
+          seen,
+          verify!.rollouts.map(r => r.deployment)
+        )
+        log(renderDiagnosticsText({ failures, events, logs, redact }))
+        return { events, logs }
+      })
+      diagnostics = { events: found }
+    } catch (failure) {
+      stop = stopOf(failure, 'the diagnostics of the failure')
+      if (!stop)
+        diagnostics = {
+          events: undefined,
+          error: `Diagnostics could not be collected: ${redact((failure as Error).message)}`
         }
-      }
-    }
-  } catch (error) {
-    if (error instanceof CancelledError) {
-      outcome.cancelled = { reason: error.reason, during: step }
-      log(`Cancelled (${error.reason}) during ${step}.`)
-    } else {
-      // After the first write, an error is one more way for the deploy to fail: roll back and report it.
-      outcome.error = redact(error instanceof Error ? error.message : String(error))
-      context.warn(`deploy-gke-workers: ${outcome.error}`)
     }
   }
-  // The hold ends last, after diagnostics, rollback or the cancelled run's undo: once the annotation goes,
-  // KEDA scales the idle worker to zero at its next poll, and the failed pod's logs or the rollback's rollout
-  // would go with it. Whatever happened, KEDA gets the worker back (with the clean-up runner after a cancel).
-  const releaseIfHeld = async (): Promise<void> => {
-    if (!holdApplied) return
-    await releaseHold(context.cleanup ?? kubectl, scaledObjects, before).catch((error: unknown) => {
-      const message = `The ScaledObject's ${PAUSED_REPLICAS_ANNOTATION} annotation could not be removed, so KEDA keeps the worker at 1 replica until the next deploy: ${redact((error as Error).message)}`
-      outcome.notes.push(message)
+
+  // A run that lost its lock writes nothing more: what it changed is the new holder's to judge.
+  const lost = stop?.kind === 'lock-lost'
+  // The clean-up's calls retry an outage until a deadline: a failure's undo has the rollout timeout; once the run
+  // is cancelled (before or during the undo), what is left of GitHub's seconds.
+  const failureDeadline = until(config.rolloutTimeoutSeconds * 1000)
+  const cleanupDeadline = (): number => {
+    const cancelled = cancelledAt()
+    return cancelled === undefined
+      ? failureDeadline
+      : Math.min(failureDeadline, cancelled + CANCELLED_BUDGET_MS)
+  }
+  const cleanup = fenced.withDeadline(cleanupDeadline)
+  let undo: UndoRecord | undefined
+  if (!good && !lost && config.rollbackOnFailure && applied.journalWritten) {
+    const startOnly = stop?.kind === 'cancelled'
+    undo = await timedGroup(context, startOnly ? 'After the cancellation' : 'After the failure')(
+      startOnly ? 'Cancelled: rolling back what this run changed' : 'Rollback',
+      async () => {
+        await lock
+          .writeJournal(journalAt(context, decision, start.inherited, 'undoing', now))
+          .catch(() => undefined)
+        return undoChanges({
+          kubectl: cleanup,
+          namespace,
+          target: decision.undo,
+          before,
+          intendedTemplates: decision.intendedTemplates,
+          intendedSecretData: dryRunSecret,
+          inheritedDeployments: new Set(start.inherited?.undo.deployments.map(d => d.name) ?? []),
+          secretBefore: start.inherited?.undo.secret
+            ? undefined
+            : before.get(identityKey({ kind: 'Secret', name: config.secretName, namespace })),
+          keepSecretKeys: applied.retired.some(r => r.done) ? kedaKeysOf(rendered) : undefined,
+          // A cancelled run starts the undo and does not wait for it; a cancellation during the watch stops the
+          // watch, not the undo.
+          watch: startOnly
+            ? undefined
+            : async names => {
+                const started = now()
+                try {
+                  const watched = await waitForRollouts(cleanup.withSignal(context.signal), {
+                    ...watchOptions(names, 'rollback '),
+                    signal: context.signal
+                  })
+                  addRolloutSteps(context.timeline, 'Rollback', started, watched.results)
+                  return watched.results
+                } catch (failure) {
+                  if (failure instanceof CancelledError && !(failure instanceof LockLostError)) return []
+                  throw failure
+                }
+              },
+          log,
+          redact
+        })
+      }
+    )
+  }
+  // Cancelled while the failure was being undone: the undo went out, its watch stopped.
+  if (!stop && context.signal?.aborted) {
+    stop = { kind: 'cancelled', reason: cancellationReason(context.signal), during: 'the rollback' }
+    log(`Cancelled (${stop.reason}) during the rollback: it was started, not watched to the end.`)
+  }
+  const cancelled = stop?.kind === 'cancelled'
+
+  const notesAfter: string[] = []
+  if (!good && applied.retired.some(r => r.done)) {
+    // The new autoscaler is not what failed; bringing the old one back would make two fight again.
+    notesAfter.push(
+      `The autoscaler switch stays (autoscaling ${config.autoscaling}): ${applied.retired
+        .filter(r => r.done)
+        .map(r => `${r.kind}/${r.name}`)
+        .join(', ')} ${applied.retired.filter(r => r.done).length === 1 ? 'is' : 'are'} not restored`
+    )
+  }
+  // The hold ends last, after diagnostics and the undo: once the annotation goes, KEDA scales the idle worker to
+  // zero at its next poll, and the failed pod's logs or the undo's rollout would go with it.
+  if (applied.holdSent && !lost) {
+    await releaseHold(cleanup, decision.scaledObjects, before).catch((failure: unknown) => {
+      const message = `The ScaledObject's ${PAUSED_REPLICAS_ANNOTATION} annotation could not be removed, so KEDA keeps the worker at 1 replica until the next deploy: ${redact((failure as Error).message)}`
+      notesAfter.push(message)
       context.warn(`deploy-gke-workers: ${message}`)
     })
   }
-  if (outcome.cancelled) {
-    const cancelled = await finishCancelled(context, outcome, { before, objects: rest, deployments })
-    await releaseIfHeld()
-    return cancelled
-  }
 
-  const secretChanged = outcome.applied.some(a => a.kind === 'Secret' && a.action !== 'unchanged')
-  const rolled = new Set([
-    ...outcome.applied.filter(a => a.kind === 'Deployment' && a.podTemplateChanged).map(a => a.name),
-    ...outcome.restarted.map(r => r.deployment)
-  ])
-  const succeeded =
-    outcome.error === undefined &&
-    outcome.rollouts.length === deployments.length &&
-    outcome.rollouts.every(r => r.outcome === 'complete') &&
-    outcome.beatProblems.length === 0 &&
-    outcome.smoke.every(r => r.ok)
-
-  if (succeeded) {
-    const changed =
-      outcome.applied.some(a => a.action !== 'unchanged') || rolled.size > 0 || outcome.retired.length > 0
-    outcome.status = changed ? 'deployed' : 'unchanged'
-    outcome.headline = changed
-      ? `Deployed ${config.image}`
-      : `No change: the cluster already runs ${config.image} with these settings`
-  } else {
-    outcome.failures = outcome.rollouts.flatMap(r => r.failures)
-    outcome.headline = failureHeadline(outcome, redact)
-    if (snapshot) {
-      const seen = snapshot
-      try {
-        outcome.diagnostics = await timedGroup(context, 'After the failure')('Diagnostics', () =>
-          diagnose(context, seen, outcome.failures, outcome.rollouts)
+  // What the run leaves is read from the cluster, not assumed from the calls' answers (a cancelled run's read
+  // is bounded by its cutoff).
+  const final = await getLiveObjects(
+    reader.withDeadline(now() + 30_000),
+    identityInput(
+      rendered.objects
+        .map(o => o.object)
+        .filter(
+          o => o.kind === 'Deployment' || (o.kind === 'Secret' && o.metadata.name === config.secretName)
         )
-      } catch (error) {
-        outcome.diagnosticsError = `Diagnostics could not be collected: ${redact((error as Error).message)}`
-      }
+    )
+  ).catch(() => undefined)
+
+  // Settled: verified, or every change undone and watched back. Otherwise the journal stays in the Lease for the
+  // post step or the next run, and so does the copy of the previous Secret values it points to.
+  const settled = good || (undo?.complete === true && !cancelled) || (!applied.journalWritten && !lost)
+  if (!lost) {
+    // The copy of the previous Secret values (this run's, or the interrupted run's it took over) has served.
+    if (settled && decision.undo.secret?.backup !== undefined) {
+      await cleanup
+        .run(['delete', 'secret', UNDO_SECRET_NAME, '-n', namespace, '--ignore-not-found', '--wait=false'])
+        .catch((failure: unknown) =>
+          notesAfter.push(
+            `The copy of the previous Secret values (Secret ${UNDO_SECRET_NAME}) could not be deleted: ${redact((failure as Error).message)}`
+          )
+        )
     }
-    const rollbackSnapshot = await rollBackThisRun(context, outcome, {
-      before,
-      rolled: deployments.filter(d => rolled.has(d)),
-      secretChanged,
-      watchOptions
-    })
-    snapshot = rollbackSnapshot ?? snapshot
-    // Rolled back means every undo went through and was watched to completion, not merely sent.
-    const rolledBack =
-      outcome.rollback.length > 0 &&
-      outcome.rollback.every(s => s.done) &&
-      outcome.rollbackRollouts.length === outcome.rollback.length &&
-      outcome.rollbackRollouts.every(r => r.outcome === 'complete')
-    outcome.status = rolledBack ? 'rolled-back' : 'failed'
+    const phase = undo && cancelled ? 'undo-started' : undo ? 'undoing' : 'applying'
+    await lock
+      .release({
+        // Not the fenced runner: the release proves the lock itself, and a fence inside it would wait on it.
+        kubectl: reader.withDeadline(now() + 15_000),
+        ...(settled ? {} : { journal: journalAt(context, decision, start.inherited, phase, now) })
+      })
+      .catch((failure: unknown) => {
+        context.warn(`could not release the deploy lock (it lapses by itself): ${(failure as Error).message}`)
+      })
   }
 
-  const final = snapshot ?? (await readDeploymentsQuietly(kubectl, namespace))
-  for (const name of deployments) {
-    outcome.revisionsAfter[name] = final?.deployments.find(d => d.metadata.name === name)?.metadata
-      .annotations?.[REVISION_ANNOTATION]
+  const outcome = judge({
+    image: config.image,
+    namespace,
+    secretName: config.secretName,
+    roles,
+    decision,
+    before,
+    intendedSecretData: dryRunSecret,
+    apply: applied,
+    verify,
+    undo,
+    stop,
+    error,
+    rollbackOnFailure: config.rollbackOnFailure,
+    final,
+    inherited: start.inherited,
+    outages: describeOutages(context.kubectl.availability.outages(), now()),
+    notes: [...notes, ...notesAfter],
+    redact
+  })
+  if (diagnostics?.events) outcome.diagnostics = diagnostics.events
+  if (diagnostics?.error) outcome.diagnosticsError = diagnostics.error
+  if (!settled && !lost) {
+    outcome.notes.push(
+      `The deploy lock's Lease keeps this run's journal: the next deploy to namespace ${namespace} (or this run's post step) verifies what this run left, and undoes to the release before it on failure`
+    )
   }
-  await releaseIfHeld()
-  outcome.autoscaler = await readAutoscaler(kubectl, {
-    config,
-    applied: outcome.applied,
-    worker: final?.deployments.find(d => d.metadata.name === roles.worker)
-  }).catch(() => undefined)
+  if (!cancelled) {
+    outcome.autoscaler = await readAutoscaler(reader.withDeadline(now() + 15_000), {
+      config,
+      applied: outcome.applied,
+      worker: final?.get(identityKey({ kind: 'Deployment', name: roles.worker ?? '', namespace })) as
+        Deployment | undefined
+    }).catch(() => undefined)
+  }
   return outcome
+}
+
+// The journal as this run writes it at a phase.
+function journalAt(
+  context: DeployContext,
+  decision: DeployDecision,
+  inherited: Journal | undefined,
+  phase: Journal['phase'],
+  now: () => number
+): Journal {
+  return {
+    v: 1,
+    run: { identity: context.lockOwner.identity, image: context.config.image, ...runOf(context.lockOwner) },
+    phase,
+    at: new Date(now()).toISOString(),
+    rollbackOnFailure: context.config.rollbackOnFailure,
+    undo: decision.undo,
+    ...(inherited ? { supersedes: [inherited.run, ...(inherited.supersedes ?? [])].slice(0, 10) } : {})
+  }
+}
+
+function runOf(owner: Omit<LockOwner, 'image'>): { runUrl?: string; actor?: string } {
+  return { ...(owner.runUrl ? { runUrl: owner.runUrl } : {}), ...(owner.actor ? { actor: owner.actor } : {}) }
 }
 
 // The server-side dry run of everything. While a CPU HPA that this deploy deletes still scales the worker,
 // KEDA's admission webhook (consulted by a dry run too) refuses the ScaledObject that replaces it; so when
 // switching, the ScaledObject is dry-run on its own, and a refusal naming that HPA is the switch itself.
+// An API server that does not answer is waited for; one that stays away is reported as that, not as a refusal.
 async function dryRunAll(
   kubectl: Kubectl,
   objects: KubeObject[],
   before: Map<string, LiveObjectMeta>,
-  retiringHpas: string[],
-  log: (line: string) => void
+  retirePlan: RetirePlan,
+  log: (line: string) => void,
+  redact: Redact
 ): Promise<Awaited<ReturnType<typeof serverSideApply>>> {
-  const scaledObjects = objects.filter(o => o.kind === 'ScaledObject')
-  if (retiringHpas.length === 0 || scaledObjects.length === 0) {
-    return serverSideApply(kubectl, objects, before, { dryRun: true })
-  }
-  const rest = await serverSideApply(
-    kubectl,
-    objects.filter(o => o.kind !== 'ScaledObject'),
-    before,
-    { dryRun: true }
-  )
+  const retiringHpas = retirePlan.retiring.filter(r => r.kind === 'HorizontalPodAutoscaler').map(r => r.name)
   try {
-    const own = await serverSideApply(kubectl, scaledObjects, before, { dryRun: true })
-    return {
-      ...rest,
-      objects: [...rest.objects, ...own.objects],
-      warnings: [...rest.warnings, ...own.warnings]
+    const scaledObjects = objects.filter(o => o.kind === 'ScaledObject')
+    if (retiringHpas.length === 0 || scaledObjects.length === 0) {
+      return await serverSideApply(kubectl, objects, before, { dryRun: true })
+    }
+    const rest = await serverSideApply(
+      kubectl,
+      objects.filter(o => o.kind !== 'ScaledObject'),
+      before,
+      { dryRun: true }
+    )
+    try {
+      const own = await serverSideApply(kubectl, scaledObjects, before, { dryRun: true })
+      return {
+        ...rest,
+        objects: [...rest.objects, ...own.objects],
+        warnings: [...rest.warnings, ...own.warnings]
+      }
+    } catch (error) {
+      const text = error instanceof KubectlError ? error.stderr : ''
+      if (!retiringHpas.some(name => text.includes(name))) throw error
+      log(
+        `ScaledObject dry run refused while HorizontalPodAutoscaler ${retiringHpas.join(', ')} still scales the worker (KEDA's webhook); it is deleted before the apply`
+      )
+      return rest
     }
   } catch (error) {
-    const text = error instanceof KubectlError ? error.stderr : ''
-    if (!retiringHpas.some(name => text.includes(name))) throw error
-    log(
-      `ScaledObject dry run refused while HorizontalPodAutoscaler ${retiringHpas.join(', ')} still scales the worker (KEDA's webhook); it is deleted before the apply`
-    )
-    return rest
-  }
-}
-
-// A cancelled run: start undoing what it changed, judged by the cluster itself (a cancelled apply or restart
-// may or may not have reached the server), release nothing here (the caller releases the lock), and report.
-// The undo is not watched: the runner kills the step 7.5 s after its first signal.
-async function finishCancelled(
-  context: DeployContext & { cleanup?: Kubectl },
-  outcome: DeployOutcome,
-  run: { before: Map<string, LiveObjectMeta>; objects: KubeObject[]; deployments: string[] }
-): Promise<DeployOutcome> {
-  const { config, group, log, redact } = context
-  const kubectl = context.cleanup ?? context.kubectl
-  const namespace = config.namespace
-  outcome.status = 'cancelled'
-  const cancelled = outcome.cancelled!
-  const live = await getLiveObjects(kubectl, identityInput(run.objects)).catch(() => undefined)
-  if (!live) {
-    outcome.notes.push('The cluster could not be read after the cancellation: nothing was rolled back')
-  } else if (!config.rollbackOnFailure) {
-    outcome.notes.push('rollback_on_failure is false: nothing was rolled back')
-  } else {
-    await group('Cancelled: rolling back what this run changed', async () => {
-      const secretKey = identityKey({ kind: 'Secret', name: config.secretName, namespace })
-      const secretBefore = run.before.get(secretKey)
-      const secretNow = live.get(secretKey)
-      if (
-        secretBefore &&
-        secretNow &&
-        JSON.stringify(dataOf(secretBefore)) !== JSON.stringify(dataOf(secretNow))
-      ) {
-        try {
-          await restoreSecret(kubectl, secretBefore, kedaKeysOf(context.rendered))
-          outcome.notes.push(`Secret ${config.secretName}: its previous values were restored`)
-        } catch (error) {
-          outcome.notes.push(
-            `Secret ${config.secretName}: restoring its previous values failed: ${redact((error as Error).message)}`
-          )
-        }
-      }
-      const moved = run.deployments.filter(name => {
-        const was = liveDeployment(run.before, name, namespace)
-        const is = liveDeployment(live, name, namespace)
-        return is !== undefined && podTemplateChangedBetween(was, is)
-      })
-      outcome.rollback = (
-        await rollBack(
-          kubectl,
-          namespace,
-          moved.map(deployment => ({ deployment, revisionBefore: outcome.revisionsBefore[deployment] }))
-        )
-      ).map(step =>
-        step.done
-          ? { ...step, message: `${step.message} (started; not watched, the run was cancelled)` }
-          : step
+    if (error instanceof CancelledError) throw error
+    if (error instanceof KubectlError && error.transient) {
+      throw new PreflightError(
+        [
+          {
+            kind: 'api-unavailable',
+            text: `the API server did not answer the server-side dry run: ${redact(error.message.split('\n').slice(-1)[0] ?? error.message)}`
+          }
+        ],
+        'The cluster API was unavailable during the server-side dry run'
       )
-      for (const step of outcome.rollback) log(`${step.deployment}: ${redact(step.message)}`)
-      if (moved.length === 0) outcome.notes.push('No Deployment had changed yet: nothing to roll back')
-    })
+    }
+    const reason =
+      error instanceof KubectlError ? redact(error.stderr.trim() || error.message) : (error as Error).message
+    throw new PreflightError(
+      [{ kind: 'rejected', text: reason }],
+      'The cluster rejected the manifests in a server-side dry run'
+    )
   }
-  const undone = outcome.rollback.filter(s => s.done).map(s => s.deployment)
-  outcome.headline = `Cancelled (${cancelled.reason}) during ${cancelled.during}${
-    undone.length > 0
-      ? `; rollback started for ${undone.join(', ')}`
-      : outcome.rollback.length > 0
-        ? '; the rollback could not be started'
-        : ''
-  }`
-  const final = await readDeploymentsQuietly(kubectl, namespace)
-  for (const name of run.deployments) {
-    outcome.revisionsAfter[name] = final?.deployments.find(d => d.metadata.name === name)?.metadata
-      .annotations?.[REVISION_ANNOTATION]
-  }
-  return outcome
 }
 
 // An object found as the action would leave it, reported as an apply that changed nothing.
@@ -740,109 +690,15 @@ function unchangedObject(object: KubeObject, live: Map<string, LiveObjectMeta>):
   }
 }
 
-function dataOf(secret: LiveObjectMeta): Record<string, string> {
-  return ((secret as { data?: Record<string, string> }).data ?? {}) as Record<string, string>
+function dataOf(object: LiveObjectMeta | undefined): Record<string, string> | undefined {
+  return (object as { data?: Record<string, string> } | undefined)?.data
 }
 
-function liveDeployment(
-  live: Map<string, LiveObjectMeta>,
-  name: string,
-  namespace: string
-): LiveObjectMeta | undefined {
-  return live.get(identityKey({ kind: 'Deployment', name, namespace }))
-}
-
-// Puts back what this run changed: the Secret's previous values first (the pods of the old template must read
-// the old values, or a bad Secret survives the rollback), then each Deployment's previous template.
-async function rollBackThisRun(
-  context: DeployContext,
-  outcome: DeployOutcome,
-  changed: {
-    before: Map<string, LiveObjectMeta>
-    rolled: string[]
-    secretChanged: boolean
-    watchOptions: (names: string[], prefix?: string) => WaitOptions
-  }
-): Promise<NamespaceSnapshot | undefined> {
-  const { kubectl, config, log, redact, rendered } = context
-  if (outcome.retired.some(r => r.done)) {
-    // The new autoscaler is not what failed; bringing the old one back would make two fight again.
-    outcome.notes.push(
-      `The autoscaler switch stays (autoscaling ${config.autoscaling}): ${outcome.retired
-        .filter(r => r.done)
-        .map(r => `${r.kind}/${r.name}`)
-        .join(', ')} ${outcome.retired.length === 1 ? 'is' : 'are'} not restored`
-    )
-  }
-  if (!config.rollbackOnFailure) {
-    outcome.notes.push('rollback_on_failure is false: nothing was rolled back')
-    return undefined
-  }
-  if (changed.rolled.length === 0 && !changed.secretChanged) {
-    outcome.notes.push('This run changed no Deployment and no Secret: nothing to roll back')
-    return undefined
-  }
-  return context.group('Rollback', async () => {
-    if (changed.secretChanged) {
-      const previous = changed.before.get(
-        identityKey({ kind: 'Secret', name: config.secretName, namespace: config.namespace })
-      )
-      if (!previous) {
-        outcome.notes.push(`Secret ${config.secretName} was created by this run; it is left in place`)
-      } else {
-        try {
-          await restoreSecret(kubectl, previous, kedaKeysOf(rendered))
-          outcome.notes.push(`Secret ${config.secretName}: its previous values were restored`)
-        } catch (error) {
-          outcome.notes.push(
-            `Secret ${config.secretName}: restoring its previous values failed: ${redact((error as Error).message)}`
-          )
-        }
-      }
-    }
-    outcome.rollback = await rollBack(
-      kubectl,
-      config.namespace,
-      changed.rolled.map(deployment => ({ deployment, revisionBefore: outcome.revisionsBefore[deployment] }))
-    )
-    for (const step of outcome.rollback) log(`${step.deployment}: ${redact(step.message)}`)
-    const undone = outcome.rollback.filter(s => s.done).map(s => s.deployment)
-    if (undone.length === 0) return undefined
-    try {
-      const started = Date.now()
-      const watch = await waitForRollouts(kubectl, changed.watchOptions(undone, 'rollback '))
-      outcome.rollbackRollouts = watch.results
-      addRolloutSteps(context.timeline, 'Rollback', started, watch.results)
-      return watch.snapshot
-    } catch (error) {
-      outcome.notes.push(`Watching the rollback failed: ${redact((error as Error).message)}`)
-      return undefined
-    }
-  })
-}
-
-// Server-side apply of the previous `data` under the action's field manager: keys this run added are pruned,
-// the old values come back. Through stdin, like every Secret.
-// `keep`: keys no pod reads that stay as this run wrote them (KEDA's Redis keys: the autoscaler switch is not
-// undone, and its TriggerAuthentication reads them).
-async function restoreSecret(
-  kubectl: Kubectl,
-  previous: LiveObjectMeta,
-  keep: Record<string, string> = {}
-): Promise<void> {
-  const secret = {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: previous.metadata.name, namespace: previous.metadata.namespace },
-    type: (previous as { type?: string }).type ?? 'Opaque',
-    data: { ...((previous as { data?: Record<string, string> }).data ?? {}), ...keep }
-  }
-  await kubectl.run(
-    ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'],
-    {
-      stdin: JSON.stringify(secret)
-    }
-  )
+// The values of a Secret's keys, the plain ones (DB_USER, DB_NAME) aside: they are not secrets.
+function decodedSecretValues(secret: LiveObjectMeta): string[] {
+  return Object.entries(dataOf(secret) ?? {})
+    .filter(([key]) => !PLAIN_SECRET_KEYS.includes(key))
+    .map(([, value]) => Buffer.from(value, 'base64').toString('utf8'))
 }
 
 // The Secret keys only KEDA reads, as this run writes them (base64), when it splits REDIS_URL for KEDA.
@@ -852,75 +708,4 @@ function kedaKeysOf(rendered: RenderedManifests): Record<string, string> {
   return Object.fromEntries(
     Object.entries(data).filter(([key]) => (Object.values(REDIS_KEYS) as string[]).includes(key))
   )
-}
-
-async function readDeploymentsQuietly(
-  kubectl: Kubectl,
-  namespace: string
-): Promise<NamespaceSnapshot | undefined> {
-  try {
-    const list = await kubectl.json<{ items: NamespaceSnapshot['deployments'] }>([
-      'get',
-      'deployments.apps',
-      '-n',
-      namespace
-    ])
-    return { deployments: list.items, replicaSets: [], pods: [], events: [] }
-  } catch {
-    return undefined
-  }
-}
-
-function failureHeadline(outcome: DeployOutcome, redact: Redact): string {
-  if (outcome.error !== undefined) return redact(`Deploy failed: ${outcome.error}`)
-  const failedRollout = outcome.rollouts.find(r => r.outcome !== 'complete')
-  if (failedRollout) {
-    const fatal = failedRollout.failures.find(f => f.fatal)
-    const cause = fatal
-      ? `pod ${fatal.pod}${fatal.container ? ` container ${fatal.container}` : ''}: ${fatal.reason}`
-      : (failedRollout.reason ?? failedRollout.outcome)
-    return redact(
-      `Rollout of ${failedRollout.deployment} ${failedRollout.outcome === 'timeout' ? 'timed out' : 'failed'} (${cause})`
-    )
-  }
-  if (outcome.beatProblems.length > 0) return redact(`Beat guard: ${outcome.beatProblems[0]}`)
-  const smoke = outcome.smoke.find(s => !s.ok)
-  return redact(`Smoke check ${smoke?.name ?? ''} failed: ${smoke?.detail ?? ''}`)
-}
-
-async function diagnose(
-  context: DeployContext,
-  snapshot: NamespaceSnapshot,
-  failures: PodFailure[],
-  rollouts: RolloutResult[]
-): Promise<{ events: Event[]; logs: ContainerLog[] }> {
-  const logs = await collectLogs(
-    context.kubectl,
-    context.config.namespace,
-    failures.filter(f => f.fatal || (f.restartCount ?? 0) > 0)
-  )
-  const events = eventsOfThisRun(
-    snapshot,
-    rollouts.map(r => r.deployment)
-  )
-  context.log(renderDiagnosticsText({ failures, events, logs, redact: context.redact }))
-  return { events, logs }
-}
-
-// One bar per watched Deployment: they are watched together, so each starts with the watch.
-function addRolloutSteps(
-  timeline: Timeline | undefined,
-  section: string,
-  startMs: number,
-  results: RolloutResult[]
-): void {
-  for (const r of results) {
-    timeline?.add({
-      section,
-      name: r.deployment,
-      startMs,
-      endMs: startMs + r.durationMs,
-      state: r.outcome === 'complete' ? 'done' : 'failed'
-    })
-  }
 }

@@ -7,6 +7,7 @@ import type { KubeObject } from '../render/kube-object.js'
 import type { Kubectl } from '../kube/kubectl.js'
 import { getOptionalObject, parseObjects } from '../kube/objects.js'
 import { toKubectlInput } from '../render/serialize.js'
+import { UNDO_SECRET_NAME } from './journal.js'
 
 // One reason the deploy cannot start, with what a report needs to say what to do about it.
 export interface PreflightProblem {
@@ -19,6 +20,7 @@ export interface PreflightProblem {
     | 'lock-lost'
     | 'keda-missing'
     | 'autoscaler-conflict'
+    | 'api-unavailable'
   text: string
   // forbidden: the access the deploy credentials lack, and the authorizer's reason if it gave one.
   permission?: Permission & { reason?: string }
@@ -26,6 +28,16 @@ export interface PreflightProblem {
   key?: string
   // missing-secret-key: who needs the key (`Deployment/celery-worker container app`).
   needs?: string
+}
+
+export class PreflightError extends Error {
+  constructor(
+    readonly problems: PreflightProblem[],
+    what = 'Pre-flight checks failed'
+  ) {
+    super(`${what}; nothing was changed:\n${problems.map(p => `  - ${p.text}`).join('\n')}`)
+    this.name = 'PreflightError'
+  }
 }
 
 interface LiveSecret {
@@ -97,6 +109,8 @@ export interface Permission {
   verb: string
   resource: string
   namespace?: string
+  // One object only (RBAC's resourceNames).
+  name?: string
 }
 
 // What a server-side apply of these objects needs, plus what the rollout watch, rollback and smoke checks use.
@@ -108,6 +122,8 @@ export function permissionsFor(
   namespace: string,
   options: {
     smokeChecks: boolean
+    // The run writes the Secret: it keeps a copy of the previous values until the release is verified.
+    writesSecret?: boolean
     resourceOfKind?: (kind: string, apiVersion: string) => string | undefined
     exists?: (object: KubeObject) => boolean
   }
@@ -136,10 +152,17 @@ export function permissionsFor(
   for (const verb of ['get', 'create', 'update', 'delete']) {
     wanted.push({ verb, resource: 'leases.coordination.k8s.io', namespace })
   }
-  // rollout undo and restart read the ReplicaSets (listed above) and patch the Deployment (as the apply does).
+  // The copy of the Secret's previous values (journal.ts): created before the apply, deleted once verified.
+  if (options.writesSecret) {
+    wanted.push(
+      { verb: 'create', resource: 'secrets', namespace },
+      { verb: 'delete', resource: 'secrets', namespace, name: UNDO_SECRET_NAME }
+    )
+  }
+  // rollout undo reads the ReplicaSets (listed above) and patches the Deployment (as the apply does).
   const seen = new Set<string>()
   return wanted.filter(p => {
-    const key = `${p.verb} ${p.resource} ${p.namespace ?? ''}`
+    const key = `${p.verb} ${p.resource} ${p.namespace ?? ''} ${p.name ?? ''}`
     if (seen.has(key)) return false
     seen.add(key)
     return true
@@ -208,7 +231,7 @@ export async function checkPermissions(
     problems.push({
       kind: 'forbidden',
       permission: { ...p, ...(reason ? { reason } : {}) },
-      text: `the deploy credentials may not ${p.verb} ${p.resource}${p.namespace ? ` in namespace ${p.namespace}` : ' (cluster-wide)'}${reason ? ` (${reason})` : ''}`
+      text: `the deploy credentials may not ${p.verb} ${p.resource}${p.name ? ` ${p.name}` : ''}${p.namespace ? ` in namespace ${p.namespace}` : ' (cluster-wide)'}${reason ? ` (${reason})` : ''}`
     })
   }
   return problems
@@ -229,15 +252,17 @@ interface RulesReview {
   status?: { resourceRules?: ResourceRule[]; incomplete?: boolean; evaluationError?: string }
 }
 
-// Whether a rule grants the permission on every object (RBAC's matching: `*` for any verb, group or resource
-// and subresource, `*/scale` for any resource's subresource; a rule limited to resourceNames does not count).
+// Whether a rule grants the permission (RBAC's matching: `*` for any verb, group or resource and subresource,
+// `*/scale` for any resource's subresource; a rule limited to resourceNames counts only for a permission on one
+// of those names).
 export function rulesGrant(review: RulesReview | undefined, p: Permission): boolean {
   const attributes = resourceAttributes(p)
   const resource = attributes.subresource
     ? `${attributes.resource}/${attributes.subresource}`
     : attributes.resource
   return (review?.status?.resourceRules ?? []).some(rule => {
-    if ((rule.resourceNames ?? []).length > 0) return false
+    const names = rule.resourceNames ?? []
+    if (names.length > 0 && (p.name === undefined || !names.includes(p.name))) return false
     const verbs = rule.verbs ?? []
     const groups = rule.apiGroups ?? []
     const resources = rule.resources ?? []
@@ -289,5 +314,6 @@ function resourceAttributes(p: Permission): Record<string, string> {
   }
   if (subresource) attributes.subresource = subresource
   if (p.namespace) attributes.namespace = p.namespace
+  if (p.name) attributes.name = p.name
   return attributes
 }

@@ -84,7 +84,7 @@ function replicaFailureOf(deploy: Deployment): Pick<RolloutState, 'replicaFailur
   }
 }
 
-function isControlledBy(
+export function isControlledBy(
   owned: { metadata: { ownerReferences?: { uid: string; controller?: boolean }[] } },
   uid: string
 ) {

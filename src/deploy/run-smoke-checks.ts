@@ -1,7 +1,7 @@
 // Runs the smoke checks with `kubectl exec` in a ready pod of each rolled-out Deployment.
 
 import type { SmokeCheckChoice } from '../inputs.js'
-import { isTransientKubectlFailure, KubectlError, type Kubectl } from '../kube/kubectl.js'
+import { CancelledError, isTransientKubectlFailure, KubectlError, type Kubectl } from '../kube/kubectl.js'
 import type { Pod } from '../kube/types.js'
 import { isPodReady } from './rollout-state.js'
 import {
@@ -129,6 +129,8 @@ export async function runSmokeChecks(
         return { name: spec.name, pod, ok: verdict.ok, durationMs, detail: verdict.detail }
       })
     } catch (error) {
+      // A cancelled run (or one that lost its lock) is not a failed check: it stops the checks.
+      if (error instanceof CancelledError) throw error
       // The error's own message quotes the whole command (a Python script): say what failed, not how.
       const detail =
         error instanceof KubectlError

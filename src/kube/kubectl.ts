@@ -3,7 +3,13 @@
 import { spawn } from 'node:child_process'
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
-import { isTransientKubectlFailure, retryAfterHintMs } from './transient-errors.js'
+import { ApiAvailability } from './api-availability.js'
+import {
+  isAuthorizationFailure,
+  isTransientKubectlFailure,
+  isUnreachable,
+  retryAfterHintMs
+} from './transient-errors.js'
 
 export { isTransientKubectlFailure } from './transient-errors.js'
 
@@ -27,9 +33,24 @@ export interface KubectlOptions {
   // Cancels every call: a running kubectl is killed (its whole process group), a waiting retry stops, and new
   // calls fail at once, each with a CancelledError. See withSignal().
   signal?: AbortSignal
+  // Awaited before every attempt of every call, after beforeCall: the deploy lock's fence, which throws once the
+  // run may no longer write (see withFence()).
+  fence?: () => Promise<void>
+  // Transient failures are retried until this moment (ms, by `now`) instead of a fixed number of attempts, and no
+  // attempt outlives it (see withDeadline()). A function when the moment may move (nearer, once a run is
+  // cancelled).
+  deadlineMs?: number | (() => number)
+  // A bound that stops attempts and retries without making them unlimited until then (as deadlineMs does):
+  // undefined while there is none. A cancelled run's seconds.
+  cutoffMs?: () => number | undefined
+  // Shared by every runner derived from this one: when the API was away (for the report, and for telling a
+  // restarting server's authorization answers from real ones).
+  availability?: ApiAvailability
+  now?: () => number
 }
 
-// The run was cancelled (the runner's SIGINT/SIGTERM): not a kubectl failure, and never retried.
+// The run was cancelled (the runner's SIGINT/SIGTERM, or the deploy lock lost): not a kubectl failure, and never
+// retried.
 export class CancelledError extends Error {
   // What the run was doing, when the code that noticed knows it better than the caller.
   during?: string
@@ -61,6 +82,8 @@ export interface RunResult {
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 500, maxDelayMs: 8000 }
+// Under a deadline the waits between attempts stay short: the API coming back is noticed within this.
+const DEADLINE_MAX_DELAY_MS = 2000
 export const DEFAULT_REQUEST_TIMEOUT = '60s'
 // A server's Retry-After is honoured, but not beyond this: a deploy step must not stall for minutes.
 const MAX_RETRY_AFTER_MS = 60_000
@@ -115,6 +138,8 @@ export class Kubectl {
   private readonly log: (line: string) => void
   private readonly redact: (text: string) => string
   private readonly random: () => number
+  private readonly now: () => number
+  readonly availability: ApiAvailability
 
   constructor(private readonly opts: KubectlOptions) {
     this.bin = opts.bin ?? 'kubectl'
@@ -123,6 +148,8 @@ export class Kubectl {
     this.log = opts.log ?? (() => {})
     this.redact = opts.redact ?? (text => text)
     this.random = opts.random ?? Math.random
+    this.now = opts.now ?? Date.now
+    this.availability = opts.availability ?? new ApiAvailability(this.now)
   }
 
   // The API groups this run's kubectl calls have discovered, from the discovery cache they share
@@ -151,8 +178,40 @@ export class Kubectl {
 
   // The same runner, but every call it makes is cancelled by `signal`: the deploy's own calls use it, the
   // clean-up after a cancellation (rollback, releasing the lock) uses the runner without it.
-  withSignal(signal: AbortSignal): Kubectl {
-    return new Kubectl({ ...this.opts, signal })
+  withSignal(signal: AbortSignal | undefined): Kubectl {
+    return new Kubectl({ ...this.opts, availability: this.availability, signal })
+  }
+
+  // The same runner, but no attempt of any call starts before `fence` has resolved: the deploy's writes use it,
+  // so that a run that lost its lock (or cannot prove it still holds it) writes nothing more.
+  withFence(fence: () => Promise<void>): Kubectl {
+    const outer = this.opts.fence
+    return new Kubectl({
+      ...this.opts,
+      availability: this.availability,
+      fence: outer ? async () => (await outer(), fence()) : fence
+    })
+  }
+
+  // The same runner, retrying transient failures (an API server restarting, a 503, a 429) until `deadlineMs`
+  // rather than a fixed number of times: a wait that has a deadline of its own (a rollout, a rollback, the
+  // seconds a cancelled run has left) waits an outage out instead of failing in its first seconds.
+  withDeadline(deadlineMs: number | (() => number) | undefined): Kubectl {
+    return new Kubectl({ ...this.opts, availability: this.availability, deadlineMs })
+  }
+
+  // The same runner, never attempting or retrying past `cutoff` once it says a moment.
+  withCutoff(cutoffMs: () => number | undefined): Kubectl {
+    return new Kubectl({ ...this.opts, availability: this.availability, cutoffMs })
+  }
+
+  // The moment this runner's calls give up, if it has one: the deadline or the cutoff, whichever comes first.
+  deadline(): number | undefined {
+    const option = this.opts.deadlineMs
+    const deadline = typeof option === 'function' ? option() : option
+    const cutoff = this.opts.cutoffMs?.()
+    if (deadline === undefined) return cutoff
+    return cutoff === undefined ? deadline : Math.min(deadline, cutoff)
   }
 
   private throwIfCancelled(): void {
@@ -161,20 +220,46 @@ export class Kubectl {
   }
 
   async run(args: string[], runOpts: RunOptions = {}): Promise<RunResult> {
-    // Without a limit of its own, a call must not hang on a dead connection (kubectl waits forever by default);
-    // a call with timeoutMs (exec, logs) is bounded by that instead, since a stream may rightly take longer.
-    const requestTimeout =
-      runOpts.timeoutMs === undefined ? [`--request-timeout=${DEFAULT_REQUEST_TIMEOUT}`] : []
-    const argv = ['--kubeconfig', this.opts.kubeconfig, ...requestTimeout, ...args]
     const shown = this.describe(args)
     const okExitCodes = runOpts.okExitCodes ?? [0]
-    const maxAttempts = runOpts.retry === false ? 1 : Math.max(1, this.policy.attempts)
+    const maxAttempts =
+      runOpts.retry === false
+        ? 1
+        : this.opts.deadlineMs !== undefined
+          ? Infinity
+          : Math.max(1, this.policy.attempts)
 
     for (let attempt = 1; ; attempt++) {
       this.throwIfCancelled()
       if (this.opts.beforeCall) await this.opts.beforeCall()
-      this.log(`${shown} (attempt ${attempt}/${maxAttempts})`)
-      const outcome = await this.spawnOnce(argv, runOpts)
+      if (this.opts.fence) await this.opts.fence()
+      const deadline = this.deadline()
+      const remaining = deadline === undefined ? undefined : deadline - this.now()
+      if (remaining !== undefined && remaining <= 0) {
+        throw new KubectlError(`${shown} not attempted: its deadline had passed`, {
+          command: args,
+          exitCode: -1,
+          stderr: '',
+          transient: true,
+          timedOut: true,
+          attempts: attempt - 1
+        })
+      }
+      // Without a limit of its own, a call must not hang on a dead connection (kubectl waits forever by
+      // default); a call with timeoutMs (exec, logs) is bounded by that instead, since a stream may rightly take
+      // longer. Under a deadline neither may outlive it.
+      const timeoutMs =
+        remaining === undefined ? runOpts.timeoutMs : Math.min(runOpts.timeoutMs ?? Infinity, remaining)
+      const requestTimeout =
+        runOpts.timeoutMs === undefined
+          ? [
+              `--request-timeout=${remaining === undefined ? DEFAULT_REQUEST_TIMEOUT : `${Math.max(1, Math.min(60, Math.ceil(remaining / 1000)))}s`}`
+            ]
+          : []
+      const argv = ['--kubeconfig', this.opts.kubeconfig, ...requestTimeout, ...args]
+      this.log(`${shown} (attempt ${attempt}${Number.isFinite(maxAttempts) ? `/${maxAttempts}` : ''})`)
+      const sentAt = this.now()
+      const outcome = await this.spawnOnce(argv, { ...runOpts, timeoutMs })
       if (outcome.cancelled) this.throwIfCancelled()
 
       if (outcome.spawnError) {
@@ -187,20 +272,35 @@ export class Kubectl {
         })
       }
       if (outcome.timedOut) {
+        // A call cut short by the deadline is an unanswered call, like any other the API left waiting.
+        const cutByDeadline = runOpts.timeoutMs === undefined || timeoutMs !== runOpts.timeoutMs
+        if (cutByDeadline) this.availability.noteUnavailable(sentAt)
         throw new KubectlError(
-          `${shown} timed out after ${runOpts.timeoutMs} ms and was killed${this.tailSuffix(outcome.stderr)}`,
+          `${shown} timed out after ${timeoutMs} ms and was killed${this.tailSuffix(outcome.stderr)}`,
           {
             command: argv,
             exitCode: outcome.exitCode,
             stderr: this.redact(outcome.stderr),
-            transient: false,
+            transient: cutByDeadline,
             timedOut: true,
             attempts: attempt
           }
         )
       }
       const accepted = runOpts.accept ? runOpts.accept(outcome) : true
-      if (okExitCodes.includes(outcome.exitCode) && accepted) {
+      const answered = okExitCodes.includes(outcome.exitCode) && accepted
+      const unreachable = !answered && isUnreachable(outcome.stderr, outcome.exitCode)
+      // A 401 or 403 from a server that was away a moment ago, or that is not ready, is its authorizer warming up
+      // after a restart (its roles not loaded yet), not a refusal. Asked only by calls that wait out outages.
+      const warmingUp =
+        !answered &&
+        !unreachable &&
+        isAuthorizationFailure(outcome.stderr) &&
+        (this.availability.recentlyUnavailable() ||
+          (this.opts.deadlineMs !== undefined && (await this.serverWarmingUp())))
+      if (unreachable || warmingUp) this.availability.noteUnavailable(sentAt)
+      else this.availability.noteAnswer()
+      if (answered) {
         return {
           stdout: outcome.stdout,
           stderr: outcome.stderr,
@@ -209,9 +309,18 @@ export class Kubectl {
         }
       }
 
-      const transient = isTransientKubectlFailure(outcome.stderr, outcome.exitCode)
-      if (!transient || attempt >= maxAttempts) {
-        const gaveUp = transient && maxAttempts > 1 ? ` (gave up after ${attempt} attempts)` : ''
+      const transient = isTransientKubectlFailure(outcome.stderr, outcome.exitCode) || warmingUp
+      const delay = transient ? this.backoffMs(attempt, outcome.stderr) : 0
+      const deadlineNow = this.deadline()
+      const outOfTime = deadlineNow !== undefined && this.now() + delay >= deadlineNow
+      if (!transient || attempt >= maxAttempts || outOfTime) {
+        const gaveUp = !transient
+          ? ''
+          : deadline !== undefined
+            ? ` (gave up at its deadline after ${attempt} attempts)`
+            : maxAttempts > 1
+              ? ` (gave up after ${attempt} attempts)`
+              : ''
         throw new KubectlError(
           `${shown} failed (exit ${outcome.exitCode})${gaveUp}${this.tailSuffix(outcome.stderr)}`,
           {
@@ -224,12 +333,22 @@ export class Kubectl {
         )
       }
 
-      const delay = this.backoffMs(attempt, outcome.stderr)
       this.log(
         `${shown}: transient failure (exit ${outcome.exitCode}), retrying in ${delay} ms: ${lastLine(this.redact(outcome.stderr))}`
       )
       await this.interruptibleSleep(delay)
     }
+  }
+
+  // Whether the API server is starting: its /readyz, which every authenticated user may read once the server's
+  // roles are loaded, is refused (401, 403), failing (500: a check not passed yet) or unreachable. A server that
+  // answers `ok` meant its refusal.
+  private async serverWarmingUp(): Promise<boolean> {
+    const probe = await this.spawnOnce(
+      ['--kubeconfig', this.opts.kubeconfig, '--request-timeout=5s', 'get', '--raw', '/readyz'],
+      { timeoutMs: 7000 }
+    )
+    return !(probe.exitCode === 0 && probe.stdout.trim() === 'ok') && !probe.cancelled
   }
 
   private async interruptibleSleep(ms: number): Promise<void> {
@@ -262,10 +381,16 @@ export class Kubectl {
 
   // Exponential backoff with jitter (delay halved at most) so parallel callers do not retry in lockstep.
   private backoffMs(attempt: number, stderr: string): number {
-    const exponential = Math.min(this.policy.maxDelayMs, this.policy.baseDelayMs * 2 ** (attempt - 1))
+    const cap =
+      this.opts.deadlineMs === undefined
+        ? this.policy.maxDelayMs
+        : Math.min(this.policy.maxDelayMs, DEADLINE_MAX_DELAY_MS)
+    const exponential = Math.min(cap, this.policy.baseDelayMs * 2 ** (Math.min(attempt, 30) - 1))
     const jittered = Math.round(exponential * (0.5 + 0.5 * this.random()))
     const hint = retryAfterHintMs(stderr)
-    return hint === undefined ? jittered : Math.max(jittered, Math.min(hint, MAX_RETRY_AFTER_MS))
+    // Under a deadline the server's hint is honoured up to the same short cap: the deadline is the run's.
+    const hintCap = this.opts.deadlineMs === undefined ? MAX_RETRY_AFTER_MS : DEADLINE_MAX_DELAY_MS
+    return hint === undefined ? jittered : Math.max(jittered, Math.min(hint, hintCap))
   }
 
   // The kubeconfig flag is left out of messages: it is the same on every call and only adds noise.

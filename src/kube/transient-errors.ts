@@ -74,3 +74,22 @@ export function retryAfterHintMs(stderr: string): number | undefined {
   const seconds = Number(match[1])
   return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined
 }
+
+// The API server was not there to answer: the transient failures, all of which say so (a refused or reset
+// connection, a timeout, a 5xx, a 429, etcd without a leader).
+export function isUnreachable(stderr: string, exitCode: number): boolean {
+  return isTransientKubectlFailure(stderr, exitCode)
+}
+
+// A 401 or 403: a refusal from a server that knows its roles, or the answer of one whose authorizer has not
+// loaded them yet (the runner decides which by whether the server was just away).
+const AUTHORIZATION_PATTERNS: readonly RegExp[] = [
+  /\((Forbidden|Unauthorized)\)/,
+  /\bforbidden\b/i,
+  /\bunauthorized\b/i,
+  /You must be logged in to the server/i
+]
+
+export function isAuthorizationFailure(stderr: string): boolean {
+  return AUTHORIZATION_PATTERNS.some(pattern => pattern.test(stderr))
+}

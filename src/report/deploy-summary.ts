@@ -2,7 +2,7 @@
 // with links to the logs), then what was undone, a picture of the run, and the tables; the evidence (pods,
 // events, logs) comes last, folded. A good run opens with what it deployed. Everything shown is escaped.
 
-import type { DeployOutcome } from '../deploy/deploy.js'
+import type { DeployOutcome } from '../deploy/outcome.js'
 import type { Redact } from '../redact.js'
 import { renderDiagnostics } from './diagnostics.js'
 import type { Finding } from './finding.js'
@@ -37,6 +37,16 @@ export function renderDeploySummary(outcome: DeployOutcome, context: DeploySumma
     parts.push(inline(afterTheFailure(outcome)))
   } else {
     parts.push(inline(redact(outcome.headline)))
+  }
+  if (outcome.interrupted) parts.push(`> ${inline(redact(outcome.interrupted))}`)
+  if (outcome.left.length > 0) {
+    parts.push('### Where things stand')
+    parts.push(
+      table(
+        ['object', 'now'],
+        outcome.left.map(l => [l.object, redact(l.text)])
+      )
+    )
   }
   const timeline = timelineBlock(context.timeline)
   if (timeline) parts.push(timeline)
@@ -124,6 +134,10 @@ export function renderDeploySummary(outcome: DeployOutcome, context: DeploySumma
     parts.push('### Warnings from the API server')
     parts.push(outcome.warnings.map(w => `- ${inline(redact(w))}`).join('\n'))
   }
+  if (outcome.outages.length > 0) {
+    parts.push('### API availability')
+    parts.push(outcome.outages.map(o => `- ${inline(o)}`).join('\n'))
+  }
   if (outcome.notes.length > 0) {
     parts.push('### Notes')
     parts.push(outcome.notes.map(n => `- ${inline(redact(n))}`).join('\n'))
@@ -143,6 +157,7 @@ function afterTheFailure(outcome: DeployOutcome): string {
     return `Rolled back: ${to.join(', ')}; the rollouts completed.`
   }
   if (outcome.status === 'cancelled') return outcome.headline
+  if (outcome.lockLost) return "Not rolled back: the lock is another run's now (see Where things stand)."
   if (outcome.rollback.some(s => !s.done) || outcome.rollbackRollouts.some(r => r.outcome !== 'complete')) {
     return 'The rollback did not complete: see Rollback below.'
   }

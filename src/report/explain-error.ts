@@ -2,7 +2,7 @@
 // credentials, the pre-flight checks (RBAC, the Secret), the deploy lock, the server-side dry run, or an error
 // of the cluster API. Every one of these stops before the first write, except the last.
 
-import { PreflightError } from '../deploy/deploy.js'
+import { PreflightError } from '../deploy/preflight.js'
 import { DeployLockBusyError, LEASE_SECONDS, LOCK_NAME } from '../deploy/deploy-lock.js'
 import type { PreflightProblem } from '../deploy/preflight.js'
 import { GkeError, type GkeErrorCode } from '../gke/errors.js'
@@ -268,9 +268,20 @@ function explainPreflight(problems: PreflightProblem[], facts: ErrorFacts): Find
             'Delete that autoscaler (kubectl delete), or label it app.kubernetes.io/managed-by: deploy-gke-workers so the action removes it; nothing was changed.'
         })
         break
+      case 'api-unavailable':
+        findings.push({
+          class: 'api-unavailable',
+          subjects: ['server-side dry run'],
+          title: 'the cluster API was unavailable',
+          cause: firstLine(problem.text),
+          pods: [],
+          remedy:
+            'The API server did not answer (a restart, an upgrade of the control plane, an overloaded server) for a minute: nothing was changed; run the deploy again.'
+        })
+        break
       case 'lock-lost':
         findings.push({
-          class: 'lock-held',
+          class: 'lock-lost',
           subjects: ['deploy lock'],
           title: 'deploy lock lost',
           cause: problem.text,

@@ -2,7 +2,7 @@
 // or an error that stopped the deploy, the rollouts that failed, then the checks after them. Alike findings are
 // merged, so a message is said once however many Deployments and pods it applies to.
 
-import type { DeployOutcome } from '../deploy/deploy.js'
+import type { DeployOutcome } from '../deploy/outcome.js'
 import {
   explainBeatGuard,
   explainRollouts,
@@ -14,6 +14,17 @@ import { mergeFindings, type Finding } from './finding.js'
 export function explainOutcome(outcome: DeployOutcome, facts: RolloutFacts): Finding[] {
   if (outcome.status === 'deployed' || outcome.status === 'unchanged') return []
   const findings: Finding[] = []
+  if (outcome.lockLost) {
+    findings.push({
+      class: 'lock-lost',
+      subjects: ['deploy lock'],
+      title: 'deploy lock lost',
+      cause: `${outcome.lockLost.reason} (during ${outcome.lockLost.during})`,
+      pods: [],
+      remedy:
+        'This run stopped writing and undid nothing: the run that holds the lock now owns the namespace, and its own verification and rollback decide what runs. Look at that run; a runner paused or cut off from the API for longer than 40 s loses the lock by design.'
+    })
+  }
   if (outcome.cancelled) {
     const undone = outcome.rollback.filter(s => s.done).map(s => s.deployment)
     findings.push({
@@ -38,7 +49,9 @@ export function explainOutcome(outcome: DeployOutcome, facts: RolloutFacts): Fin
       remedy:
         outcome.status === 'rolled-back'
           ? 'The deploy stopped after its first write and was rolled back: run it again once the cause (above) is fixed.'
-          : 'The deploy stopped after its first write; the rollback below says what was undone. If the cluster API stopped answering, run again (the deploy lock lapses within a minute).'
+          : outcome.outages.length > 0
+            ? `The cluster API was away (${outcome.outages.join('; ')}); what is left where is listed below. Run the deploy again: it verifies what this run left and undoes it on failure.`
+            : 'The deploy stopped after its first write; the rollback and "Where things stand" below say what was undone and what was not. Run again once the cause is fixed: the next run verifies what this one left.'
     })
   }
   const diagnostics = outcome.diagnostics ?? { events: [], logs: [] }

@@ -23,6 +23,8 @@ export type FindingClass =
   | 'beat-guard'
   | 'rbac'
   | 'lock-held'
+  | 'lock-lost'
+  | 'api-unavailable'
   | 'missing-secret'
   | 'rejected'
   | 'keda-missing'

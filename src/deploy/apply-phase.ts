@@ -1,0 +1,170 @@
+// Apply: the run's writes, in order, each through the fenced runner (none once the lock is lost): the journal
+// first (what may change, how to undo it), the copy of the Secret's previous values, the autoscaler switch, the
+// one server-side apply (restarts included), the hold of a worker at zero. Every write is idempotent: sent
+// twice after a lost answer, it leaves what it left once. Never throws: the record says how far it got; what it
+// changed is read back from the cluster by whoever needs to know (undo, judge), never taken from the answers.
+
+import { serverSideApply, FIELD_MANAGER, type AppliedObject } from '../kube/apply.js'
+import type { Kubectl } from '../kube/kubectl.js'
+import type { LiveObjectMeta } from '../kube/objects.js'
+import { identityKey } from '../kube/objects.js'
+import { MANAGED_BY } from '../render/render-manifests.js'
+import type { DeployDecision } from './decide.js'
+import type { HeldLock } from './deploy-lock.js'
+import { startHold } from './hold-at-zero.js'
+import { UNDO_OF_ANNOTATION, UNDO_SECRET_NAME, type Journal } from './journal.js'
+import type { RetiredObject } from '../render/render-manifests.js'
+import { handOverReplicas, retireAutoscalers, type RetireStep } from './retire-autoscalers.js'
+
+export interface ApplyRecord {
+  // The apply's answer, object by object, for the report (what changed is judged from the cluster).
+  applied: AppliedObject[]
+  retired: RetireStep[]
+  restarted: Array<{ deployment: string; reason: string }>
+  warnings: string[]
+  // The journal reached the Lease: the run may have written more.
+  journalWritten: boolean
+  // The apply that carries the hold was sent: there may be a hold to release.
+  holdSent: boolean
+  // What stopped it (a CancelledError, a LockLostError, a KubectlError), and in which step.
+  error?: unknown
+  during?: string
+}
+
+export interface ApplyContext {
+  // Fenced by the lock, cancelled with the run.
+  kubectl: Kubectl
+  lock: HeldLock
+  namespace: string
+  decision: DeployDecision
+  before: Map<string, LiveObjectMeta>
+  journal: Omit<Journal, 'phase' | 'at' | 'undo'>
+  retiring: RetiredObject[]
+  // autoscaling was none and the worker gets an autoscaler: its replicas are handed over first.
+  handOverFrom?: LiveObjectMeta
+  worker?: string
+  replicasAfterKeda: number
+  group: <T>(name: string, fn: () => Promise<T>) => Promise<T>
+  log: (line: string) => void
+  redact: (text: string) => string
+  now?: () => number
+}
+
+export async function applyChanges(context: ApplyContext): Promise<ApplyRecord> {
+  const { kubectl, decision, namespace, log, redact } = context
+  const now = context.now ?? Date.now
+  const record: ApplyRecord = {
+    applied: [],
+    retired: [],
+    restarted: [],
+    warnings: [],
+    journalWritten: false,
+    holdSent: false
+  }
+  let during = 'the journal'
+  try {
+    if (decision.guarded) {
+      await context.lock.writeJournal({
+        ...context.journal,
+        phase: 'applying',
+        at: new Date(now()).toISOString(),
+        undo: decision.undo
+      })
+      record.journalWritten = true
+    }
+    if (decision.writeUndoSecret) {
+      during = 'the copy of the previous Secret values'
+      await writeUndoSecret(kubectl, context.before, namespace, decision.secretChange!.name)
+    }
+    if (context.retiring.length > 0 || context.handOverFrom) {
+      during = 'the autoscaler switch'
+      record.retired = await context.group('Autoscaler switch', async () => {
+        const steps: RetireStep[] = []
+        if (context.handOverFrom) {
+          const kept = await handOverReplicas(kubectl, context.handOverFrom)
+          if (kept !== undefined) {
+            steps.push({
+              kind: 'Deployment',
+              name: context.handOverFrom.metadata.name,
+              reason: 'autoscaling was none',
+              done: true,
+              message: `replicas kept at ${kept} for the autoscaler to take over (autoscaling was none)`
+            })
+          }
+        }
+        steps.push(
+          ...(await retireAutoscalers(kubectl, context.retiring, {
+            namespace,
+            worker: context.worker,
+            replicasAfterKeda: context.replicasAfterKeda
+          }))
+        )
+        for (const s of steps) log(`${s.kind}/${s.name} ${redact(s.message)}`)
+        return steps
+      })
+    }
+    during = 'the apply'
+    await context.group('Apply (server-side)', async () => {
+      // One kubectl call: it applies the objects one after another in the order given, which is the order
+      // they depend on (Namespace, ServiceAccount, Secret and configuration, Deployments, autoscaling).
+      record.holdSent = decision.holdAtZero
+      const result = await serverSideApply(kubectl, decision.objects, context.before, {
+        dryRun: false,
+        trusted: true
+      })
+      for (const item of result.objects) log(`${item.kind}/${item.name} ${item.action}`)
+      record.applied.push(...result.objects)
+      record.warnings.push(...result.warnings)
+      for (const roll of decision.rolls.filter(r => r.restart)) {
+        record.restarted.push({ deployment: roll.deployment, reason: roll.reason })
+        log(`deployment/${roll.deployment} restarted: ${roll.reason}`)
+      }
+    })
+    if (decision.holdAtZero && context.worker) {
+      during = 'the hold of the worker at one replica'
+      await startHold(kubectl, namespace, context.worker)
+      log(`deployment/${context.worker} held at 1 replica while it is verified (it was at zero)`)
+    }
+  } catch (error) {
+    record.error = error
+    record.during = during
+  }
+  return record
+}
+
+// The Secret's values before this run, in a Secret of the action's own, so that an undo by another process (the
+// post step of a killed run, the next run) can put them back. Server-side apply: sent twice, written once.
+async function writeUndoSecret(
+  kubectl: Kubectl,
+  before: Map<string, LiveObjectMeta>,
+  namespace: string,
+  secretName: string
+): Promise<void> {
+  const previous = before.get(identityKey({ kind: 'Secret', name: secretName, namespace }))
+  if (!previous) return
+  const copy = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: UNDO_SECRET_NAME,
+      namespace,
+      labels: { 'app.kubernetes.io/managed-by': MANAGED_BY },
+      annotations: { [UNDO_OF_ANNOTATION]: secretName }
+    },
+    type: 'Opaque',
+    data: ((previous as { data?: Record<string, string> }).data ?? {}) as Record<string, string>
+  }
+  // Through stdin, like every Secret; --validate=false: our own object, of a kind the server knows.
+  await kubectl.run(
+    [
+      'apply',
+      '--server-side',
+      `--field-manager=${FIELD_MANAGER}`,
+      '--force-conflicts',
+      '--validate=false',
+      '-f',
+      '-'
+    ],
+    { stdin: JSON.stringify(copy) }
+  )
+}

@@ -1,0 +1,139 @@
+// Verify: both rollouts watched at once, then the beat guard and the smoke checks in the new pods. The API
+// server going away meanwhile (a restart, a 503, a 429, its authorizer warming up) is waited out until the
+// rollout deadline: the calls retry until then, and the report says how long the API was away. Never throws: a
+// cancellation or a lost lock is recorded with the step it stopped.
+
+import { CancelledError, type Kubectl } from '../kube/kubectl.js'
+import type { NamespaceSnapshot } from '../kube/objects.js'
+import type { Timeline } from '../report/timeline.js'
+import type { SmokeCheckChoice } from '../inputs.js'
+import { checkBeatGuard } from './beat-guard.js'
+import { runSmokeChecks } from './run-smoke-checks.js'
+import type { SmokeCheckResult } from './smoke-checks.js'
+import { waitForRollouts, type RolloutResult, type WaitOptions } from './wait-rollouts.js'
+
+export interface VerifyRecord {
+  rollouts: RolloutResult[]
+  beatProblems: string[]
+  smoke: SmokeCheckResult[]
+  // The watch as it ended, for the diagnostics of a failure.
+  snapshot?: NamespaceSnapshot
+  // What stopped the verification before it could judge (the API away past the deadline, say).
+  error?: string
+  // A cancellation, or the lock lost, in the step named.
+  stopped?: { error: CancelledError; during: string }
+}
+
+export interface VerifyContext {
+  // Cancelled with the run (and when the lock is lost); its deadline is the rollouts'.
+  kubectl: Kubectl
+  namespace: string
+  deployments: string[]
+  roles: { worker?: string; beat?: string }
+  watch: WaitOptions
+  smokeChecks: SmokeCheckChoice[]
+  celeryApp: string
+  kedaWorker: boolean
+  signal?: AbortSignal
+  timeline?: Timeline
+  group: <T>(name: string, fn: () => Promise<T>) => Promise<T>
+  log: (line: string) => void
+  redact: (text: string) => string
+}
+
+export function verified(record: VerifyRecord, deployments: string[]): boolean {
+  return (
+    record.error === undefined &&
+    record.rollouts.length === deployments.length &&
+    record.rollouts.every(r => r.outcome === 'complete') &&
+    record.beatProblems.length === 0 &&
+    record.smoke.every(r => r.ok)
+  )
+}
+
+export async function verifyRelease(context: VerifyContext): Promise<VerifyRecord> {
+  const { kubectl, namespace, roles, log, redact } = context
+  const record: VerifyRecord = { rollouts: [], beatProblems: [], smoke: [] }
+  let during = 'the rollouts'
+  try {
+    const rolloutsStarted = Date.now()
+    const watch = await context.group('Rollouts', () =>
+      waitForRollouts(kubectl, { ...context.watch, deployments: context.deployments, signal: context.signal })
+    )
+    record.rollouts = watch.results
+    record.snapshot = watch.snapshot
+    addRolloutSteps(context.timeline, 'Rollouts', rolloutsStarted, watch.results)
+    if (!watch.results.every(r => r.outcome === 'complete')) return record
+    const podsOf = (name: string | undefined) => watch.results.find(r => r.deployment === name)?.pods ?? []
+    if (roles.beat) {
+      during = 'the beat guard'
+      const guardStarted = Date.now()
+      record.beatProblems = await checkBeatGuard(kubectl, {
+        namespace,
+        beatDeployment: roles.beat,
+        beatPods: podsOf(roles.beat),
+        autoscalers: watch.snapshot.autoscalers
+      })
+      context.timeline?.add({
+        section: 'Checks',
+        name: 'beat guard',
+        startMs: guardStarted,
+        endMs: Date.now(),
+        state: record.beatProblems.length > 0 ? 'failed' : 'done'
+      })
+    }
+    if (record.beatProblems.length === 0 && context.smokeChecks.length > 0) {
+      during = 'the smoke checks'
+      const smokeStarted = Date.now()
+      record.smoke = await context.group('Smoke checks', async () => {
+        const results = await runSmokeChecks(kubectl, {
+          namespace,
+          celeryApp: context.celeryApp,
+          choices: context.smokeChecks,
+          podsByTarget: { worker: podsOf(roles.worker), beat: podsOf(roles.beat) },
+          workerScaledToZero:
+            context.kedaWorker &&
+            watch.snapshot.deployments.find(d => d.metadata.name === roles.worker)?.spec?.replicas === 0
+        })
+        for (const r of results) {
+          log(
+            `${r.skipped ? 'skip' : r.ok ? 'pass' : 'FAIL'} ${r.name}${r.pod ? ` (${r.pod})` : ''}: ${redact(r.detail)} [${r.durationMs} ms]`
+          )
+        }
+        return results
+      })
+      // The checks run side by side: each bar starts with the group.
+      for (const r of record.smoke) {
+        context.timeline?.add({
+          section: 'Checks',
+          name: r.name,
+          startMs: smokeStarted,
+          endMs: smokeStarted + r.durationMs,
+          state: r.ok ? 'done' : 'failed'
+        })
+      }
+    }
+  } catch (error) {
+    if (error instanceof CancelledError) record.stopped = { error, during }
+    else record.error = redact(error instanceof Error ? error.message : String(error))
+  }
+  return record
+}
+
+// One bar per watched Deployment: they are watched together, so each starts with the watch.
+export function addRolloutSteps(
+  timeline: Timeline | undefined,
+  section: string,
+  startMs: number,
+  results: RolloutResult[]
+): void {
+  for (const r of results) {
+    timeline?.add({
+      section,
+      name: r.deployment,
+      startMs,
+      endMs: startMs + r.durationMs,
+      state: r.outcome === 'complete' ? 'done' : 'failed'
+    })
+  }
+}

@@ -17,6 +17,7 @@ before(async () => {
 after(async () => e2e?.stop())
 
 interface Lease {
+  metadata: { annotations?: Record<string, string> }
   spec: { holderIdentity?: string; leaseDurationSeconds?: number; renewTime?: string }
 }
 
@@ -30,6 +31,15 @@ async function liveImage(namespace: string, deployment: string): Promise<string>
 async function lease(namespace: string): Promise<Lease | undefined> {
   const result = await rig.kubectl('get', 'lease', 'deploy-gke-workers', '-n', namespace, '-o', 'json')
   return result.code === 0 ? (JSON.parse(result.stdout) as Lease) : undefined
+}
+
+// A cancelled run releases the lock (no holder) and leaves its journal: the undo it started was not watched, so
+// the next run verifies what is there.
+async function releasedWithJournal(namespace: string): Promise<{ phase: string }> {
+  const left = await lease(namespace)
+  assert.ok(left, 'the Lease stays with the journal')
+  assert.equal(left.spec.holderIdentity, '', 'nobody holds the lock')
+  return JSON.parse(left.metadata.annotations?.['deploy-gke-workers/journal'] ?? '{}') as { phase: string }
 }
 
 // GitHub's cancel: SIGINT, and SIGTERM 7.5 s later if the step is still running.
@@ -87,7 +97,7 @@ describe('cancellation', () => {
       /Cancelled \(SIGINT\) during the (apply|rollouts); rollback started for celery-worker, celery-beat/
     )
     assert.match(result.summary, /### Rollback/)
-    assert.equal(await lease(ns), undefined, 'the lock was released')
+    assert.equal((await releasedWithJournal(ns)).phase, 'undo-started')
     assert.equal((await run.post()).exitCode, 0)
     assert.equal(await liveImage(ns, 'celery-worker'), `${REGISTRY}:v1`)
     assert.equal(await liveImage(ns, 'celery-beat'), `${REGISTRY}:v1`)
@@ -103,7 +113,7 @@ describe('cancellation', () => {
     assert.ok(took < 7500, `ended ${took} ms after SIGINT`)
     assert.equal(result.outputs.status, 'cancelled')
     assert.match(result.summary, /during the rollouts; rollback started for celery-worker, celery-beat/)
-    assert.equal(await lease(ns), undefined)
+    assert.equal((await releasedWithJournal(ns)).phase, 'undo-started')
     assert.equal(await liveImage(ns, 'celery-worker'), `${REGISTRY}:v1`)
     assert.equal(await liveImage(ns, 'celery-beat'), `${REGISTRY}:v1`)
     assert.ok(result.outputs.worker_revision, 'the revision outputs are written')
@@ -157,10 +167,11 @@ describe('the deploy lock', () => {
 
   test('a lock whose holder stopped renewing lapses, and the waiting run takes it over', async () => {
     const ns = 'cp-lock-lapse'
-    // The holder's last renewal 52 s ago: its 60 s lease lapses 8 s from now.
+    // An 8 s lease, not renewed: it lapses once this run has seen it unchanged for 8 s (by its own clock; the
+    // holder's renewTime says nothing).
     await rig.applyObjects([
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
-      lockLease(ns, 'noesis2/noesis2/runs/8/attempts/1/deploy', Date.now() - 52_000, 60)
+      lockLease(ns, 'noesis2/noesis2/runs/8/attempts/1/deploy', Date.now(), 8)
     ])
     const run = await e2e.run(ns, { image: `${REGISTRY}:w2`, lock_timeout: '60s' })
     assert.equal(run.exitCode, 0, run.stdout)

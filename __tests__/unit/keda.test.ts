@@ -26,7 +26,7 @@ import { REPO_ROOT } from '../support/run-action.js'
 import { plain } from '../support/report.js'
 import { runSmokeChecks } from '../../src/deploy/run-smoke-checks.js'
 import { renderDeploySummary } from '../../src/report/deploy-summary.js'
-import type { DeployOutcome } from '../../src/deploy/deploy.js'
+import type { DeployOutcome } from '../../src/deploy/outcome.js'
 import { Kubectl, KubectlError } from '../../src/kube/kubectl.js'
 import type { Pod } from '../../src/kube/types.js'
 
@@ -721,6 +721,8 @@ describe('scaled to zero: the smoke checks and the summary say so', () => {
       notes: [],
       warnings: [],
       failures: [],
+      outages: [],
+      left: [],
       revisionsBefore: {},
       revisionsAfter: {}
     } as unknown as DeployOutcome

@@ -16,6 +16,9 @@ export interface FaultProxy {
   url: string
   faults: Faults
   requestLog(): RequestRecord[]
+  // What a dying API server does to its clients: every connection (watches and exec streams included) closed
+  // at once, without a proper end.
+  closeClientConnections(): void
   stop(): Promise<void>
 }
 
@@ -32,7 +35,19 @@ export async function startFaultProxy(options: {
   if (options.faults) faults.set(options.faults)
   const log: RequestRecord[] = []
 
-  const forward = (req: IncomingMessage, res: ServerResponse, record: RequestRecord): void => {
+  // Every client connection, so that a dying upstream can take them all down as a real server's death does.
+  const clientSockets = new Set<Socket>()
+  const track = (socket: Socket): void => {
+    clientSockets.add(socket)
+    socket.once('close', () => clientSockets.delete(socket))
+  }
+
+  const forward = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    record: RequestRecord,
+    dropReply = false
+  ): void => {
     const headers = { ...req.headers, host: upstream.host }
     const outgoing = httpsRequest(
       {
@@ -45,19 +60,28 @@ export async function startFaultProxy(options: {
       },
       answer => {
         record.status = answer.statusCode ?? 0
+        if (dropReply) {
+          // The server did the work; its answer is lost on the way back.
+          record.status = -2
+          answer.resume()
+          answer.once('end', () => req.socket.destroy())
+          return
+        }
         res.writeHead(answer.statusCode ?? 502, answer.headers)
         // Watches send their headers before the first event; a client waits on them.
         res.flushHeaders()
         answer.pipe(res)
         res.on('close', () => answer.destroy())
+        // The server died mid-answer (a watch, a long list): the client's connection dies with it, no clean end.
+        answer.once('aborted', () => req.socket.destroy())
+        answer.once('error', () => req.socket.destroy())
       }
     )
     outgoing.on('error', () => {
-      if (!res.headersSent) {
-        record.status = 502
-        res.writeHead(502)
-      }
-      res.destroy()
+      // No server behind (refused, reset): the client sees its connection reset, as with a dead server, not an
+      // answer from a proxy that a real cluster does not have.
+      if (record.status === 0) record.status = -1
+      req.socket.destroy()
     })
     req.pipe(outgoing)
   }
@@ -73,6 +97,10 @@ export async function startFaultProxy(options: {
       if (decision.kind === 'reset') {
         record.status = -1
         req.socket.destroy()
+        return
+      }
+      if (decision.kind === 'drop-reply') {
+        forward(req, res, record, true)
         return
       }
       if (decision.kind === 'status') {
@@ -92,25 +120,54 @@ export async function startFaultProxy(options: {
     }
   )
 
+  server.on('secureConnection', (socket: Socket) => track(socket))
+
   // exec, attach and port-forward upgrade the connection: replay the request head upstream, then splice.
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-    log.push({ method: req.method ?? 'GET', path: req.url ?? '/', status: 101 })
-    const up = tlsConnect({ host: upstream.hostname, port: Number(upstream.port), ca: options.caPem }, () => {
-      const lines = [`${req.method} ${req.url} HTTP/1.1`]
-      for (let i = 0; i < req.rawHeaders.length; i += 2) {
-        const name = req.rawHeaders[i]
-        lines.push(`${name}: ${name.toLowerCase() === 'host' ? upstream.host : req.rawHeaders[i + 1]}`)
-      }
-      up.write(lines.join('\r\n') + '\r\n\r\n')
-      if (head.length > 0) up.write(head)
-      socket.pipe(up).pipe(socket)
-    })
-    const close = (): void => {
+    const method = req.method ?? 'GET'
+    const path = req.url ?? '/'
+    const record: RequestRecord = { method, path, status: 101 }
+    log.push(record)
+    // The same faults as any request: an exec refused before it starts, or slow to start.
+    const decision = faults.decide(method, path)
+    if (decision.kind === 'reset' || decision.kind === 'drop-reply') {
+      record.status = -1
       socket.destroy()
-      up.destroy()
+      return
     }
-    up.on('error', close)
-    socket.on('error', close)
+    if (decision.kind === 'status') {
+      record.status = decision.code
+      const body = JSON.stringify(faultStatus(decision.code, decision.retryAfter))
+      socket.end(
+        `HTTP/1.1 ${decision.code} Fault\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+      )
+      return
+    }
+    const splice = (): void => {
+      const up = tlsConnect(
+        { host: upstream.hostname, port: Number(upstream.port), ca: options.caPem },
+        () => {
+          const lines = [`${req.method} ${req.url} HTTP/1.1`]
+          for (let i = 0; i < req.rawHeaders.length; i += 2) {
+            const name = req.rawHeaders[i]
+            lines.push(`${name}: ${name.toLowerCase() === 'host' ? upstream.host : req.rawHeaders[i + 1]}`)
+          }
+          up.write(lines.join('\r\n') + '\r\n\r\n')
+          if (head.length > 0) up.write(head)
+          socket.pipe(up).pipe(socket)
+        }
+      )
+      const close = (): void => {
+        socket.destroy()
+        up.destroy()
+      }
+      up.on('error', close)
+      up.on('close', close)
+      socket.on('error', close)
+    }
+    const latency = faults.latency(method, path)
+    if (latency > 0) setTimeout(splice, latency)
+    else splice()
   })
 
   await new Promise<void>((resolve, reject) => {
@@ -122,6 +179,10 @@ export async function startFaultProxy(options: {
     url: `https://127.0.0.1:${port}`,
     faults,
     requestLog: () => log.map(r => ({ ...r })),
+    closeClientConnections() {
+      for (const socket of clientSockets) socket.destroy()
+      agent.destroy()
+    },
     stop: () =>
       new Promise<void>(resolve => {
         server.close(() => resolve())

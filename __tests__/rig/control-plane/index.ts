@@ -66,6 +66,10 @@ export interface ControlPlane {
   tokens: { deployer: string; planner: string }
   faults: FaultProxy['faults']
   requestLog(): RequestRecord[]
+  // kube-apiserver killed (SIGKILL: its clients' connections, watches included, close at once), kept down for
+  // `downMs`, then started again with the same flags and storage; resolves once it answers /readyz again. Its
+  // caches (RBAC among them) start empty, as after a real restart.
+  restartApiServer(downMs: number): Promise<{ downForMs: number }>
   writeKubeconfig(
     file: string,
     options?: { token?: string; namespace?: string; direct?: boolean }
@@ -279,45 +283,48 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     )
 
     const directUrl = `https://127.0.0.1:${apiPort}`
-    const apiserver = startProcess(
+    const apiserverArgs = [
+      `--etcd-servers=http://127.0.0.1:${etcdClient}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${apiPort}`,
+      `--tls-cert-file=${file('serving.crt')}`,
+      `--tls-private-key-file=${file('serving.key')}`,
+      `--cert-dir=${file('certs')}`,
+      `--token-auth-file=${file('tokens.csv')}`,
+      `--authentication-token-webhook-config-file=${file('webhook.kubeconfig')}`,
+      '--authentication-token-webhook-version=v1',
+      '--authentication-token-webhook-cache-ttl=10s',
+      '--authorization-mode=RBAC',
+      '--service-account-issuer=https://kubernetes.default.svc',
+      `--service-account-key-file=${file('sa.pub')}`,
+      `--service-account-signing-key-file=${file('sa.key')}`,
+      '--service-cluster-ip-range=10.96.0.0/24',
+      // The node lifecycle controller would lift the not-ready taint this adds to a new node; the rig runs
+      // no node lifecycle, and its one node is ready from the start.
+      '--disable-admission-plugins=TaintNodesByCondition',
+      '--allow-privileged=true',
+      '--kubelet-preferred-address-types=InternalIP',
+      `--kubelet-certificate-authority=${file('ca.crt')}`,
+      '--profiling=false'
+    ]
+    let apiserver = startProcess(
       'kube-apiserver',
       bin('kube-apiserver'),
-      [
-        `--etcd-servers=http://127.0.0.1:${etcdClient}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
-        `--secure-port=${apiPort}`,
-        `--tls-cert-file=${file('serving.crt')}`,
-        `--tls-private-key-file=${file('serving.key')}`,
-        `--cert-dir=${file('certs')}`,
-        `--token-auth-file=${file('tokens.csv')}`,
-        `--authentication-token-webhook-config-file=${file('webhook.kubeconfig')}`,
-        '--authentication-token-webhook-version=v1',
-        '--authentication-token-webhook-cache-ttl=10s',
-        '--authorization-mode=RBAC',
-        '--service-account-issuer=https://kubernetes.default.svc',
-        `--service-account-key-file=${file('sa.pub')}`,
-        `--service-account-signing-key-file=${file('sa.key')}`,
-        '--service-cluster-ip-range=10.96.0.0/24',
-        // The node lifecycle controller would lift the not-ready taint this adds to a new node; the rig runs
-        // no node lifecycle, and its one node is ready from the start.
-        '--disable-admission-plugins=TaintNodesByCondition',
-        '--allow-privileged=true',
-        '--kubelet-preferred-address-types=InternalIP',
-        `--kubelet-certificate-authority=${file('ca.crt')}`,
-        '--profiling=false'
-      ],
+      apiserverArgs,
       file('kube-apiserver.log')
     )
     processes.push(apiserver)
-    await waitUntil(
-      'kube-apiserver',
-      async () => {
-        const res = await httpsGet(`${directUrl}/readyz`, adminToken, ca.certPem)
-        return res.status === 200 && res.body.trim() === 'ok'
-      },
-      { timeoutMs: 60_000, process: apiserver }
-    )
+    const apiserverReady = (process: Started) =>
+      waitUntil(
+        'kube-apiserver',
+        async () => {
+          const res = await httpsGet(`${directUrl}/readyz`, adminToken, ca.certPem)
+          return res.status === 200 && res.body.trim() === 'ok'
+        },
+        { timeoutMs: 60_000, process }
+      )
+    await apiserverReady(apiserver)
 
     const adminKubeconfig = file('admin.kubeconfig')
     await writeFile(adminKubeconfig, kubeconfigText(directUrl, ca.certPem, adminToken), { mode: 0o600 })
@@ -456,6 +463,28 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       tokens,
       faults: proxy.faults,
       requestLog: proxy.requestLog,
+      async restartApiServer(downMs) {
+        const killedAt = Date.now()
+        apiserver.child.kill('SIGKILL')
+        await new Promise<void>(resolve =>
+          apiserver.child.exitCode !== null || apiserver.child.signalCode !== null
+            ? resolve()
+            : apiserver.child.once('exit', () => resolve())
+        )
+        proxy.closeClientConnections()
+        // The outage lasts as long as the test asks: the length of a restart is the scenario, not a guess.
+        await new Promise(resolve => setTimeout(resolve, downMs))
+        const restarted = startProcess(
+          'kube-apiserver',
+          bin('kube-apiserver'),
+          apiserverArgs,
+          file('kube-apiserver.log')
+        )
+        processes.splice(processes.indexOf(apiserver), 1, restarted)
+        apiserver = restarted
+        await apiserverReady(restarted)
+        return { downForMs: Date.now() - killedAt }
+      },
       async writeKubeconfig(target, o = {}) {
         await writeFile(
           target,

@@ -4,13 +4,19 @@ export interface FaultOptions {
   errorRate?: number // 0..1
   statuses?: number[] // drawn from 500, 503, 429
   resetRate?: number // 0..1, destroys the socket
+  // 0..1: the request reaches the API server and is answered, but the answer never reaches the client (the
+  // connection dies on the way back). Real servers only (the fault proxy).
+  dropReplyRate?: number
   latencyMs?: number
   retryAfterSeconds?: number
   only?: (method: string, path: string) => boolean
 }
 
 export type FaultDecision =
-  { kind: 'none' } | { kind: 'reset' } | { kind: 'status'; code: number; retryAfter?: number }
+  | { kind: 'none' }
+  | { kind: 'reset' }
+  | { kind: 'drop-reply' }
+  | { kind: 'status'; code: number; retryAfter?: number }
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0
@@ -42,6 +48,7 @@ export class Faults {
     const o = this.opts
     if (!o || (o.only && !o.only(method, path))) return { kind: 'none' }
     if (o.resetRate && this.rand() < o.resetRate) return { kind: 'reset' }
+    if (o.dropReplyRate && this.rand() < o.dropReplyRate) return { kind: 'drop-reply' }
     if (o.errorRate && this.rand() < o.errorRate) {
       const statuses = o.statuses?.length ? o.statuses : [503]
       const code = statuses[Math.floor(this.rand() * statuses.length)]

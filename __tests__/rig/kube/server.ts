@@ -168,7 +168,8 @@ export class Cluster {
       socket.destroy()
       return 'reset'
     }
-    if (fault.kind === 'none') return undefined
+    // The emulator has no reply to lose: drop-reply is the fault proxy's, in front of a real server.
+    if (fault.kind === 'none' || fault.kind === 'drop-reply') return undefined
     return {
       body: faultStatus(fault.code, fault.retryAfter),
       headers: fault.retryAfter !== undefined ? { 'Retry-After': String(fault.retryAfter) } : {}

@@ -93,6 +93,9 @@ export async function startFaultProxy(options: {
   )
 
   // exec, attach and port-forward upgrade the connection: replay the request head upstream, then splice.
+  // An upgraded connection is no longer the HTTP server's: kept here, so stop() can end it (server.close()
+  // waits for every connection, and closeAllConnections() does not see these).
+  const upgraded = new Set<Socket>()
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     log.push({ method: req.method ?? 'GET', path: req.url ?? '/', status: 101 })
     const up = tlsConnect({ host: upstream.hostname, port: Number(upstream.port), ca: options.caPem }, () => {
@@ -108,9 +111,16 @@ export async function startFaultProxy(options: {
     const close = (): void => {
       socket.destroy()
       up.destroy()
+      upgraded.delete(socket)
+      upgraded.delete(up)
     }
+    upgraded.add(socket)
+    upgraded.add(up)
     up.on('error', close)
     socket.on('error', close)
+    // Either side gone: so is the other (a half-closed splice would stay open for ever).
+    up.on('close', close)
+    socket.on('close', close)
   })
 
   await new Promise<void>((resolve, reject) => {
@@ -126,6 +136,7 @@ export async function startFaultProxy(options: {
       new Promise<void>(resolve => {
         server.close(() => resolve())
         server.closeAllConnections()
+        for (const socket of upgraded) socket.destroy()
         agent.destroy()
       })
   }

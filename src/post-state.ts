@@ -22,7 +22,8 @@ export function parseHeldLockState(text: string): { state?: HeldLockState; probl
   } catch {
     return { problem: 'it is not JSON' }
   }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return { problem: 'it is not an object' }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+    return { problem: 'it is not an object' }
   const { namespace, identity, kubeconfig } = parsed as Record<string, unknown>
   if (typeof namespace !== 'string' || !NAMESPACE.test(namespace))
     return { problem: 'its namespace is not a namespace name' }

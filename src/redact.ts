@@ -64,7 +64,8 @@ function overlapAtEnd(text: string, value: string): number {
   }
   let matched = 0
   for (let i = Math.max(0, text.length - value.length); i < text.length; i++) {
-    while (matched > 0 && (matched === value.length || text[i] !== value[matched])) matched = failure[matched - 1]
+    while (matched > 0 && (matched === value.length || text[i] !== value[matched]))
+      matched = failure[matched - 1]
     if (text[i] === value[matched]) matched++
   }
   // The whole value at the very end (never after redaction) is dropped whole.

@@ -116,13 +116,15 @@ export function fenced(text: string, lang = ''): string {
 export function boundLines(text: string, maxChars: number, keep: 'head' | 'tail' = 'tail'): string {
   if (text.length <= maxChars) return text
   if (keep === 'tail') {
-    const window = text.slice(text.length - maxChars)
-    const start = window.indexOf('\n')
-    const kept = start < 0 ? '' : window.slice(start + 1)
+    const from = text.length - maxChars
+    const window = text.slice(from)
+    // The window starts a line, or the rest of the line it cuts into is dropped.
+    const start = text[from - 1] === '\n' ? -1 : window.indexOf('\n')
+    const kept = start < 0 && text[from - 1] !== '\n' ? '' : window.slice(start + 1)
     return `[${text.length - kept.length} earlier characters not shown]\n${kept}`
   }
   const window = text.slice(0, maxChars)
-  const end = window.lastIndexOf('\n')
+  const end = text[maxChars - 1] === '\n' ? maxChars - 1 : window.lastIndexOf('\n')
   const kept = end < 0 ? '' : window.slice(0, end + 1)
   return `${kept}[${text.length - kept.length} more characters not shown]\n`
 }

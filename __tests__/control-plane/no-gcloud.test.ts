@@ -47,7 +47,12 @@ async function gcloudCalls(): Promise<string> {
 }
 
 describe('no gcloud on any credentials path', () => {
-  const paths: Array<{ name: string; ns: string; env: () => Promise<Record<string, string>>; project?: string }> = [
+  const paths: Array<{
+    name: string
+    ns: string
+    env: () => Promise<Record<string, string>>
+    project?: string
+  }> = [
     {
       name: 'workload identity federation, impersonating the deployer',
       ns: 'cp-gcloud-wif',
@@ -57,7 +62,9 @@ describe('no gcloud on any credentials path', () => {
     {
       name: 'a service account key (credentials_json)',
       ns: 'cp-gcloud-key',
-      env: async () => ({ GOOGLE_GHA_CREDS_PATH: await e2e.rig.google.writeServiceAccountKey(e2e.rig.directory) })
+      env: async () => ({
+        GOOGLE_GHA_CREDS_PATH: await e2e.rig.google.writeServiceAccountKey(e2e.rig.directory)
+      })
     },
     {
       name: 'the metadata server (no credentials file, no project anywhere but the metadata)',
@@ -80,13 +87,18 @@ describe('no gcloud on any credentials path', () => {
 
   test('direct workload identity federation (no service account): its credentials step runs no gcloud', async () => {
     const before = await gcloudCalls()
-    const file = await e2e.rig.google.writeExternalAccountCredentials(e2e.rig.directory, { impersonate: false })
+    const file = await e2e.rig.google.writeExternalAccountCredentials(e2e.rig.directory, {
+      impersonate: false
+    })
     const run = await e2e.run(
       'cp-gcloud-direct',
       { image: `${REGISTRY}:g1`, project_id: RIG_PROJECT },
       { env: envWith({ GOOGLE_APPLICATION_CREDENTIALS: file }), eventName: 'pull_request' }
     )
-    assert.match(run.stdout, /Google credentials: workload identity federation \(direct, no service account\)/)
+    assert.match(
+      run.stdout,
+      /Google credentials: workload identity federation \(direct, no service account\)/
+    )
     assert.equal(await gcloudCalls(), before, 'gcloud was run')
   })
 })

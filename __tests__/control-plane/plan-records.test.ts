@@ -69,7 +69,11 @@ describe('the plan comment: only the token\u2019s own comment is updated', () =>
 
     const comments = bot.comments().filter(c => c.issue === 31)
     assert.equal(comments.length, 2)
-    assert.deepEqual(comments.find(c => c.id === planted.id), planted, 'the other user\u2019s comment is untouched')
+    assert.deepEqual(
+      comments.find(c => c.id === planted.id),
+      planted,
+      'the other user\u2019s comment is untouched'
+    )
     const own = comments.find(c => c.id !== planted.id)!
     assert.deepEqual(own.user, GITHUB_ACTIONS_BOT)
     assert.match(own.body, /pr-31-b/)
@@ -82,14 +86,24 @@ describe('the plan comment: only the token\u2019s own comment is updated', () =>
   test('a personal token: its user\u2019s comment is updated, a bot\u2019s or another user\u2019s is not', async () => {
     const ns = 'cp-comment-pat'
     const byMallory = personal.addComment(32, `${markerOf(ns)}\nplanted`, MALLORY)
-    const byBot = personal.addComment(32, `${markerOf(ns)}\nan earlier run with GITHUB_TOKEN`, GITHUB_ACTIONS_BOT)
+    const byBot = personal.addComment(
+      32,
+      `${markerOf(ns)}\nan earlier run with GITHUB_TOKEN`,
+      GITHUB_ACTIONS_BOT
+    )
     const mine = personal.addComment(32, `${markerOf(ns)}\nan earlier plan`, RELEASE_USER)
     const run = await plan(personal, ns, 32)
     assert.match(run.stdout, /Plan comment updated on pull request #32/)
     const comments = personal.comments().filter(c => c.issue === 32)
     assert.equal(comments.length, 3)
-    assert.deepEqual(comments.find(c => c.id === byMallory.id), byMallory)
-    assert.deepEqual(comments.find(c => c.id === byBot.id), byBot)
+    assert.deepEqual(
+      comments.find(c => c.id === byMallory.id),
+      byMallory
+    )
+    assert.deepEqual(
+      comments.find(c => c.id === byBot.id),
+      byBot
+    )
     assert.match(comments.find(c => c.id === mine.id)!.body, /pr-32/)
   })
 })
@@ -101,7 +115,10 @@ describe('sizes: a summary within 1 MiB and a comment within 65536 characters, w
     const manifests = await templatesWith(
       {
         ...Object.fromEntries(
-          Array.from({ length: 8 }, (_, i) => [`6${i}-bulk.yaml`, configMap(`bulk-${i}`, 'x'.repeat(100_000))])
+          Array.from({ length: 8 }, (_, i) => [
+            `6${i}-bulk.yaml`,
+            configMap(`bulk-${i}`, 'x'.repeat(100_000))
+          ])
         ),
         '70-ticks.yaml': configMap('ticks', '`'.repeat(300_000))
       },
@@ -112,7 +129,10 @@ describe('sizes: a summary within 1 MiB and a comment within 65536 characters, w
     assert.equal(deployed.outputs.status, 'deployed', deployed.stdout)
     const run = await plan(bot, 'cp-size-big', 41, { manifests })
     assert.equal(run.outputs.status, 'dry-run', run.stdout)
-    assert.ok(Buffer.byteLength(run.summary, 'utf8') <= MIB, `summary of ${Buffer.byteLength(run.summary)} bytes`)
+    assert.ok(
+      Buffer.byteLength(run.summary, 'utf8') <= MIB,
+      `summary of ${Buffer.byteLength(run.summary)} bytes`
+    )
     assert.match(run.summary, /…\(cut: a job summary holds 1 MiB/)
     const [comment] = bot.comments().filter(c => c.issue === 41)
     assert.ok(comment, `a comment was posted: ${run.stdout}`)
@@ -153,7 +173,14 @@ describe('YAML records mean what was deployed', () => {
     const ns = 'cp-yaml-record'
     const run = await e2e.run(ns, { image: `${REGISTRY}:y1`, env: `ODD=${VALUE}` })
     assert.equal(run.outputs.status, 'deployed', run.stdout)
-    const read = await e2e.rig.kubectl('create', '--dry-run=client', '-f', run.outputs.manifests, '-o', 'json')
+    const read = await e2e.rig.kubectl(
+      'create',
+      '--dry-run=client',
+      '-f',
+      run.outputs.manifests,
+      '-o',
+      'json'
+    )
     assert.equal(read.code, 0, read.stderr)
     // One pretty-printed JSON object per document, one after the other.
     const objects = read.stdout
@@ -163,7 +190,13 @@ describe('YAML records mean what was deployed', () => {
     const deployments = objects.filter(o => o.kind === 'Deployment')
     assert.equal(deployments.length, 2)
     for (const deployment of deployments) assert.equal(envValue(deployment.spec, 'ODD'), VALUE)
-    const live = await e2e.rig.kubectlJson<{ spec: DeploymentSpec }>('get', 'deployment', 'celery-worker', '-n', ns)
+    const live = await e2e.rig.kubectlJson<{ spec: DeploymentSpec }>(
+      'get',
+      'deployment',
+      'celery-worker',
+      '-n',
+      ns
+    )
     assert.equal(envValue(live.spec, 'ODD'), VALUE)
   })
 

@@ -92,12 +92,19 @@ describe('pod output: redacted before any cut, bounded before it is read', () =>
       smoke_checks: 'worker'
     })
     assert.equal(run.outputs.status, 'failed', run.stdout)
-    const [result] = JSON.parse(run.outputs.smoke_results) as Array<{ name: string; ok: boolean; detail: string }>
+    const [result] = JSON.parse(run.outputs.smoke_results) as Array<{
+      name: string
+      ok: boolean
+      detail: string
+    }>
     assert.equal(result.name, 'worker-process')
     assert.equal(result.ok, false)
     assert.equal(result.detail, `no result from the check (exit 0): Traceback: ${'y'.repeat(437)}***`)
     assert.match(run.summary, /no result from the check \(exit 0\): Traceback: y{437}\\\*\\\*\\\*/)
-    assert.match(run.stdout, /FAIL worker-process \([^)]+\): no result from the check \(exit 0\): Traceback: y{437}\*\*\*/)
+    assert.match(
+      run.stdout,
+      /FAIL worker-process \([^)]+\): no result from the check \(exit 0\): Traceback: y{437}\*\*\*/
+    )
     assert.match(run.stdout, /::error title=smoke check worker-process[^\n]*y{437}\*\*\*/)
     assert.equal(secretPartIn(everythingShown(run)), undefined, 'no part of the secret is shown')
   })
@@ -107,7 +114,11 @@ describe('pod output: redacted before any cut, bounded before it is read', () =>
     const run = await e2e.run(NS.longLine, { image: `${REGISTRY}:l1`, smoke_checks: 'beat' })
     const seconds = (Date.now() - started) / 1000
     assert.equal(run.outputs.status, 'failed', run.stdout)
-    const [result] = JSON.parse(run.outputs.smoke_results) as Array<{ name: string; ok: boolean; detail: string }>
+    const [result] = JSON.parse(run.outputs.smoke_results) as Array<{
+      name: string
+      ok: boolean
+      detail: string
+    }>
     assert.equal(result.name, 'beat-process')
     assert.match(result.detail, /a line of 400035 characters, too long to show/)
     // A deploy with smoke checks takes a few seconds here; the quadratic pattern took minutes on this line.

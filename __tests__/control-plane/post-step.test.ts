@@ -54,7 +54,12 @@ describe('the post step', () => {
     const link = path.join(lookalike, KUBECONFIG_NAME)
     await symlink(outside, link)
 
-    for (const named of [outside, link, '/etc/hostname', `${path.dirname(kubeconfig)}/../${KUBECONFIG_NAME}`]) {
+    for (const named of [
+      outside,
+      link,
+      '/etc/hostname',
+      `${path.dirname(kubeconfig)}/../${KUBECONFIG_NAME}`
+    ]) {
       const post = await started.post({ state: { kubeconfig: named } })
       assert.equal(post.exitCode, 0, post.stdout)
       assert.match(post.stdout, /::warning::deploy-gke-workers: left .* alone: /)
@@ -62,7 +67,10 @@ describe('the post step', () => {
     assert.equal(await readFile(outside, 'utf8'), 'a file of the user\u2019s\n')
     assert.ok(existsSync(link), 'the link itself is not removed either')
     assert.ok(existsSync('/etc/hostname'))
-    assert.ok(existsSync(kubeconfig), 'the state named other files: the real one is not touched by those runs')
+    assert.ok(
+      existsSync(kubeconfig),
+      'the state named other files: the real one is not touched by those runs'
+    )
 
     const own = await started.post()
     assert.equal(own.exitCode, 0, own.stdout)
@@ -74,7 +82,10 @@ describe('the post step', () => {
     const { started, kubeconfig } = await deployed('cp-post-lock-json')
     const post = await started.post({ state: { lock: '{not json' } })
     assert.equal(post.exitCode, 0, post.stdout + post.stderr)
-    assert.match(post.stdout, /::warning::deploy-gke-workers: ignored the saved deploy lock state: it is not JSON/)
+    assert.match(
+      post.stdout,
+      /::warning::deploy-gke-workers: ignored the saved deploy lock state: it is not JSON/
+    )
     assert.ok(!existsSync(kubeconfig))
   })
 
@@ -85,7 +96,11 @@ describe('the post step', () => {
     const { port } = silent.address() as { port: number }
     const text = await readFile(kubeconfig, 'utf8')
     await writeFile(kubeconfig, text.replace(/server: .*/, `server: https://127.0.0.1:${port}`))
-    const lock = JSON.stringify({ namespace: ns, identity: 'noesis2/noesis2/runs/4242/attempts/1/', kubeconfig })
+    const lock = JSON.stringify({
+      namespace: ns,
+      identity: 'noesis2/noesis2/runs/4242/attempts/1/',
+      kubeconfig
+    })
 
     // Killed two seconds in, as a runner kills a step: by then the token is off the disk.
     const killed = await runAction({
@@ -99,13 +114,18 @@ describe('the post step', () => {
     assert.ok(!existsSync(kubeconfig), 'the kubeconfig was removed before the lock release began')
 
     // Left to run, it gives up on the API within its budget and does not fail the job.
-    await writeFile(kubeconfig, text.replace(/server: .*/, `server: https://127.0.0.1:${port}`), { mode: 0o600 })
+    await writeFile(kubeconfig, text.replace(/server: .*/, `server: https://127.0.0.1:${port}`), {
+      mode: 0o600
+    })
     const begun = Date.now()
     const post = await started.post({ state: { lock } })
     const seconds = (Date.now() - begun) / 1000
     assert.equal(post.exitCode, 0, post.stdout + post.stderr)
     assert.ok(seconds < 10, `the post step took ${seconds} s`)
-    assert.match(post.stdout, /could not release the deploy lock in namespace cp-post-silent \(it lapses within a minute\)/)
+    assert.match(
+      post.stdout,
+      /could not release the deploy lock in namespace cp-post-silent \(it lapses within a minute\)/
+    )
     assert.ok(!existsSync(kubeconfig))
   })
 })

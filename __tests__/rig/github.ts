@@ -89,7 +89,12 @@ export async function startGitHubStandIn(
         return send(res, req, 422, {
           message: 'Validation Failed',
           errors: [
-            { resource: 'IssueComment', code: 'custom', field: 'body', message: 'body is too long (maximum is 65536 characters)' }
+            {
+              resource: 'IssueComment',
+              code: 'custom',
+              field: 'body',
+              message: 'body is too long (maximum is 65536 characters)'
+            }
           ]
         })
       }

@@ -50,7 +50,10 @@ export interface StartedRun extends RunningAction {
   workspace: ActionWorkspace
   // The post step, with the state the main step saved; `state` replaces some of it (as an earlier step of the
   // job can, through GITHUB_ENV), `env` adds to the run's environment.
-  post(options?: { state?: Record<string, string>; env?: Record<string, string | undefined> }): Promise<ActionRun>
+  post(options?: {
+    state?: Record<string, string>
+    env?: Record<string, string | undefined>
+  }): Promise<ActionRun>
 }
 
 function harness<R extends AnyRig>(rig: R, defaults: Record<string, string>): E2E<R> {

@@ -137,7 +137,10 @@ describe('portable YAML: kubectl reads what the action means', () => {
   const controlCases = CONTROLS.flatMap(ch => [
     { name: `U+${ch.charCodeAt(0).toString(16).padStart(4, '0')} between letters`, text: `c${ch}d` },
     { name: `U+${ch.charCodeAt(0).toString(16).padStart(4, '0')} alone`, text: ch },
-    { name: `U+${ch.charCodeAt(0).toString(16).padStart(4, '0')} in a multi-line value`, text: `a\nb${ch}\nc\n` },
+    {
+      name: `U+${ch.charCodeAt(0).toString(16).padStart(4, '0')} in a multi-line value`,
+      text: `a\nb${ch}\nc\n`
+    },
     { name: `U+${ch.charCodeAt(0).toString(16).padStart(4, '0')} at both ends`, text: `${ch}x${ch}` }
   ])
   test('every control character and line separator comes back the same, as a value and as a key', async () => {

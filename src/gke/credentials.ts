@@ -8,8 +8,8 @@ import { GkeError, googleFailureFromBody, redact } from './errors.js'
 // self-hosted runner on Google Cloud, the metadata server's service account (ADC, as every Google client
 // library finds it). No gcloud involved, and none run: GoogleAuth's own discovery would spawn
 // `gcloud config config-helper` to find a project (and read gcloud's ~/.config/gcloud for credentials), so the
-// metadata server is asked directly (its Compute client, its project and e-mail), and every GoogleAuth built
-// here is handed its credentials and a project, leaving the library nothing to look up.
+// metadata server is asked directly (its Compute client, its project and e-mail), and the GoogleAuth built for
+// a credentials file is handed the credentials and, when known, the project, leaving it nothing to look up.
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform'
 export const DEFAULT_REFRESH_MARGIN_SECONDS = 300

@@ -100,7 +100,8 @@ export async function verifyOwnKubeconfig(
     const [temp, parent] = await Promise.all([realpath(runnerTemp), realpath(dirname(directory))])
     if (temp !== parent) return { problem: 'not in a work directory directly under RUNNER_TEMP' }
     const [directoryStat, fileStat] = await Promise.all([lstat(directory), lstat(file)])
-    if (!directoryStat.isDirectory()) return { problem: 'its directory is a symbolic link or not a directory' }
+    if (!directoryStat.isDirectory())
+      return { problem: 'its directory is a symbolic link or not a directory' }
     if (fileStat.isSymbolicLink()) return { problem: 'a symbolic link' }
     if (!fileStat.isFile()) return { problem: 'not a regular file' }
     if (process.getuid && fileStat.uid !== process.getuid()) return { problem: 'not owned by this user' }

@@ -129,7 +129,6 @@ export function requiredSecretsFromEnvFrom(
 // characters are not allowed") and reads NEL (U+0085) as a line break, storing a space. Measured with kubectl
 // and kube-apiserver 1.36 (__tests__/control-plane/plan-records.test.ts); the line and paragraph separators,
 // the BOM and the C0 controls (JSON escapes those) come through unchanged.
-// eslint-disable-next-line no-control-regex
 const NOT_APPLICABLE = /[\x7f-\x9f\ufffe\uffff]/
 
 export function findUnapplicableCharacters(object: KubeObject): Array<{ path: string; code: number }> {

@@ -41,13 +41,14 @@ export function needsQuotes(text: string): boolean {
 // Characters the yaml package writes raw inside a double-quoted scalar that YAML 1.1 does not read back as
 // themselves: DEL and the C1 controls (not printable in YAML 1.1; NEL, U+0085, is a line break there, so
 // `c<NEL>d` reads as `c d`), the line and paragraph separators (line breaks in YAML 1.1), the byte-order mark
-// (go-yaml refuses it inside a document) and the two non-characters. C0 controls it escapes itself.
-// eslint-disable-next-line no-control-regex
+// (escaped, not left for each reader to decide about) and the two non-characters. C0 controls it escapes itself.
 const UNSAFE_IN_YAML_11 = /[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]/g
 
 function yamlEscape(ch: string): string {
   const code = ch.charCodeAt(0)
-  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`
+  return code <= 0xff
+    ? `\\x${code.toString(16).padStart(2, '0')}`
+    : `\\u${code.toString(16).padStart(4, '0')}`
 }
 
 // One object as YAML that YAML 1.1 (kubectl, client-go) and YAML 1.2 readers both read back as the same JSON.
@@ -61,7 +62,8 @@ export function toPortableYaml(value: unknown): string {
       // a character that must be escaped either: only a double-quoted scalar has escapes.
       UNSAFE_IN_YAML_11.lastIndex = 0
       const mustEscape = UNSAFE_IN_YAML_11.test(node.value)
-      if (node.value.includes('\n') && !mustEscape && !/\t|^ |\n /.test(node.value)) node.type = 'BLOCK_LITERAL'
+      if (node.value.includes('\n') && !mustEscape && !/\t|^ |\n /.test(node.value))
+        node.type = 'BLOCK_LITERAL'
       else if (mustEscape || needsQuotes(node.value)) node.type = 'QUOTE_DOUBLE'
     }
   })

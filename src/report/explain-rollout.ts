@@ -552,7 +552,9 @@ function probeCommand(probe: Probe | undefined): string {
 function explainReplicaFailure(rollout: RolloutResult, facts: RolloutFacts): Finding {
   // The reason is the cluster's text: compared, never made into a pattern.
   const prefix = `${rollout.reason}: `
-  const message = clean(rollout.message.startsWith(prefix) ? rollout.message.slice(prefix.length) : rollout.message)
+  const message = clean(
+    rollout.message.startsWith(prefix) ? rollout.message.slice(prefix.length) : rollout.message
+  )
   const remedy = /exceeded quota/i.test(message)
     ? `A ResourceQuota in namespace ${facts.namespace} is used up: raise it, or lower the pods' requests or replicas.`
     : /violates PodSecurity|admission webhook|denied the request|GKE Warden|autopilot/i.test(message)

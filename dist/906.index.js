@@ -360,9 +360,15 @@ __webpack_require__.d(__webpack_exports__, {
 var credentials = __webpack_require__(1443);
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __webpack_require__(7030);
+// EXTERNAL MODULE: ./src/redact.ts
+var redact = __webpack_require__(6670);
+// EXTERNAL MODULE: ./src/untrusted-text.ts
+var untrusted_text = __webpack_require__(8521);
 // EXTERNAL MODULE: ./src/gke/errors.ts
 var errors = __webpack_require__(2578);
 ;// CONCATENATED MODULE: ./src/gke/cluster.ts
+
+
 
 
 // GKE clusters.get over REST: where the control plane is and which CA signs it.
@@ -434,7 +440,12 @@ async function getCluster(opts) {
 }
 function clusterLookupError(httpStatus, body, text, id, opts) {
     const failure = (0,errors/* googleFailureFromBody */.y8)(httpStatus, body);
-    const said = (0,errors/* redact */.E$)(failure?.message ?? text.slice(0, 300), [opts.token]);
+    // A body that is not Google's error shape: redacted whole, then shortened (a cut first could leave the
+    // start of the token where redaction no longer recognises it).
+    const withoutToken = (said) => (0,errors/* redact */.E$)(said, [opts.token]);
+    const said = failure?.message !== undefined
+        ? withoutToken(failure.message)
+        : (0,redact/* redactAndClip */.vm)(withoutToken, (0,untrusted_text/* boundLines */.ip)(text, 64 * 1024, 'head'), 300);
     if (httpStatus === 404) {
         return new errors/* GkeError */.G4('CLUSTER_NOT_FOUND', `GKE cluster "${id.name}" not found in project "${id.project}", location "${id.location}". Check ` +
             'cluster_name and location: a regional cluster (e.g. europe-west3) is not found under a zone ' +

@@ -30,7 +30,10 @@ __webpack_require__.r(__webpack_exports__);
 // Application Default Credentials as google-github-actions/auth leaves them: a credentials file named by
 // GOOGLE_APPLICATION_CREDENTIALS (or gcloud's / the auth action's own variables). Without one, on a
 // self-hosted runner on Google Cloud, the metadata server's service account (ADC, as every Google client
-// library finds it). No gcloud involved.
+// library finds it). No gcloud involved, and none run: GoogleAuth's own discovery would spawn
+// `gcloud config config-helper` to find a project (and read gcloud's ~/.config/gcloud for credentials), so the
+// metadata server is asked directly (its Compute client, its project and e-mail), and the GoogleAuth built for
+// a credentials file is handed the credentials and, when known, the project, leaving it nothing to look up.
 const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 const DEFAULT_REFRESH_MARGIN_SECONDS = 300;
 const GOOGLE_OAUTH2_TOKEN_URL = 'https://oauth2.googleapis.com/token';
@@ -83,8 +86,7 @@ async function metadataServerAnswers(env) {
     if (!metadataServerPlausible(env))
         return false;
     try {
-        const client = await new google_auth_library__WEBPACK_IMPORTED_MODULE_2__.GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] }).getClient();
-        return client instanceof google_auth_library__WEBPACK_IMPORTED_MODULE_2__.Compute;
+        return await google_auth_library__WEBPACK_IMPORTED_MODULE_2__.gcpMetadata.isAvailable();
     }
     catch {
         return false;
@@ -132,6 +134,17 @@ function serviceAccountEmailOf(json) {
         return impersonatedEmail(json);
     return undefined;
 }
+// A project the input, the auth step's variables or the credentials name, without asking anyone.
+function projectNamedBy(json, opts) {
+    if (opts.projectId?.trim())
+        return opts.projectId.trim();
+    for (const variable of PROJECT_VARIABLES) {
+        const value = opts.env[variable]?.trim();
+        if (value)
+            return value;
+    }
+    return json.project_id ?? json.quota_project_id;
+}
 /**
  * The project: the `project_id` input, else the variables the auth step exports, else what the credentials
  * themselves tell (a key's project_id, or the project in the impersonated service account's email).
@@ -160,9 +173,9 @@ async function resolveProjectId(inputProjectId, env) {
             return json.quota_project_id;
     }
     if (!found && (await metadataServerAnswers(env))) {
-        const fromMetadata = await new google_auth_library__WEBPACK_IMPORTED_MODULE_2__.GoogleAuth().getProjectId().catch(() => undefined);
-        if (fromMetadata)
-            return fromMetadata;
+        const fromMetadata = await google_auth_library__WEBPACK_IMPORTED_MODULE_2__.gcpMetadata.project('project-id').catch(() => undefined);
+        if (typeof fromMetadata === 'string' && fromMetadata.trim())
+            return fromMetadata.trim();
     }
     throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .GkeError */ .G4('NO_PROJECT', 'Cannot tell which Google Cloud project the cluster is in: set the `project_id` input (or the ' +
         '`project_id` input of google-github-actions/auth, which exports it).');
@@ -255,6 +268,8 @@ async function getAccessTokenSource(opts) {
     const principal = serviceAccountEmail ?? json.audience?.replace(/^\/\/iam\.googleapis\.com\//, '') ?? json.type;
     const auth = new google_auth_library__WEBPACK_IMPORTED_MODULE_2__.GoogleAuth({
         credentials: json,
+        // Given whenever it is known, so the library never looks one up (resolveProjectId decides the cluster's).
+        ...(projectNamedBy(json, opts) ? { projectId: projectNamedBy(json, opts) } : {}),
         scopes: opts.scopes ?? [CLOUD_PLATFORM_SCOPE],
         // The library refreshes a cached token this long before it expires; 0 would mean its own default.
         clientOptions: { eagerRefreshThresholdMillis: Math.max(1, marginSeconds * 1000) }
@@ -300,14 +315,12 @@ async function getAccessTokenSource(opts) {
         }
     };
 }
-// The metadata server's service account: google-auth-library's Compute client asks it for tokens.
+// The metadata server's service account: google-auth-library's Compute client asks it for tokens. Built
+// directly, not found by GoogleAuth's discovery (which would run gcloud for a project, see the header).
 async function metadataTokenSource(scopes, marginSeconds, log) {
-    const auth = new google_auth_library__WEBPACK_IMPORTED_MODULE_2__.GoogleAuth({
-        scopes,
-        clientOptions: { eagerRefreshThresholdMillis: Math.max(1, marginSeconds * 1000) }
-    });
-    const client = await auth.getClient();
-    const email = (await auth.getCredentials().catch(() => ({ client_email: undefined }))).client_email;
+    const client = new google_auth_library__WEBPACK_IMPORTED_MODULE_2__.Compute({ scopes, eagerRefreshThresholdMillis: Math.max(1, marginSeconds * 1000) });
+    const named = await google_auth_library__WEBPACK_IMPORTED_MODULE_2__.gcpMetadata.instance('service-accounts/default/email').catch(() => undefined);
+    const email = typeof named === 'string' && named.trim() ? named.trim() : undefined;
     log(`Google credentials: the metadata server's service account${email ? ` ${email}` : ''} (no credentials file)`);
     return {
         credentialsType: 'gce_metadata',

@@ -30,7 +30,10 @@ __webpack_require__.r(__webpack_exports__);
 // Application Default Credentials as google-github-actions/auth leaves them: a credentials file named by
 // GOOGLE_APPLICATION_CREDENTIALS (or gcloud's / the auth action's own variables). Without one, on a
 // self-hosted runner on Google Cloud, the metadata server's service account (ADC, as every Google client
-// library finds it). No gcloud involved.
+// library finds it). No gcloud involved, and none run: GoogleAuth's own discovery would spawn
+// `gcloud config config-helper` to find a project (and read gcloud's ~/.config/gcloud for credentials), so the
+// metadata server is asked directly (its Compute client, its project and e-mail), and the GoogleAuth built for
+// a credentials file is handed the credentials and, when known, the project, leaving it nothing to look up.
 const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
 const DEFAULT_REFRESH_MARGIN_SECONDS = 300;
 const GOOGLE_OAUTH2_TOKEN_URL = 'https://oauth2.googleapis.com/token';
@@ -83,8 +86,7 @@ async function metadataServerAnswers(env) {
     if (!metadataServerPlausible(env))
         return false;
     try {
-        const client = await new google_auth_library__WEBPACK_IMPORTED_MODULE_2__.GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] }).getClient();
-        return client instanceof google_auth_library__WEBPACK_IMPORTED_MODULE_2__.Compute;
+        return await google_auth_library__WEBPACK_IMPORTED_MODULE_2__.gcpMetadata.isAvailable();
     }
     catch {
         return false;
@@ -132,6 +134,17 @@ function serviceAccountEmailOf(json) {
         return impersonatedEmail(json);
     return undefined;
 }
+// A project the input, the auth step's variables or the credentials name, without asking anyone.
+function projectNamedBy(json, opts) {
+    if (opts.projectId?.trim())
+        return opts.projectId.trim();
+    for (const variable of PROJECT_VARIABLES) {
+        const value = opts.env[variable]?.trim();
+        if (value)
+            return value;
+    }
+    return json.project_id ?? json.quota_project_id;
+}
 /**
  * The project: the `project_id` input, else the variables the auth step exports, else what the credentials
  * themselves tell (a key's project_id, or the project in the impersonated service account's email).
@@ -160,9 +173,9 @@ async function resolveProjectId(inputProjectId, env) {
             return json.quota_project_id;
     }
     if (!found && (await metadataServerAnswers(env))) {
-        const fromMetadata = await new google_auth_library__WEBPACK_IMPORTED_MODULE_2__.GoogleAuth().getProjectId().catch(() => undefined);
-        if (fromMetadata)
-            return fromMetadata;
+        const fromMetadata = await google_auth_library__WEBPACK_IMPORTED_MODULE_2__.gcpMetadata.project('project-id').catch(() => undefined);
+        if (typeof fromMetadata === 'string' && fromMetadata.trim())
+            return fromMetadata.trim();
     }
     throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .GkeError */ .G4('NO_PROJECT', 'Cannot tell which Google Cloud project the cluster is in: set the `project_id` input (or the ' +
         '`project_id` input of google-github-actions/auth, which exports it).');
@@ -255,6 +268,8 @@ async function getAccessTokenSource(opts) {
     const principal = serviceAccountEmail ?? json.audience?.replace(/^\/\/iam\.googleapis\.com\//, '') ?? json.type;
     const auth = new google_auth_library__WEBPACK_IMPORTED_MODULE_2__.GoogleAuth({
         credentials: json,
+        // Given whenever it is known, so the library never looks one up (resolveProjectId decides the cluster's).
+        ...(projectNamedBy(json, opts) ? { projectId: projectNamedBy(json, opts) } : {}),
         scopes: opts.scopes ?? [CLOUD_PLATFORM_SCOPE],
         // The library refreshes a cached token this long before it expires; 0 would mean its own default.
         clientOptions: { eagerRefreshThresholdMillis: Math.max(1, marginSeconds * 1000) }
@@ -300,14 +315,12 @@ async function getAccessTokenSource(opts) {
         }
     };
 }
-// The metadata server's service account: google-auth-library's Compute client asks it for tokens.
+// The metadata server's service account: google-auth-library's Compute client asks it for tokens. Built
+// directly, not found by GoogleAuth's discovery (which would run gcloud for a project, see the header).
 async function metadataTokenSource(scopes, marginSeconds, log) {
-    const auth = new google_auth_library__WEBPACK_IMPORTED_MODULE_2__.GoogleAuth({
-        scopes,
-        clientOptions: { eagerRefreshThresholdMillis: Math.max(1, marginSeconds * 1000) }
-    });
-    const client = await auth.getClient();
-    const email = (await auth.getCredentials().catch(() => ({ client_email: undefined }))).client_email;
+    const client = new google_auth_library__WEBPACK_IMPORTED_MODULE_2__.Compute({ scopes, eagerRefreshThresholdMillis: Math.max(1, marginSeconds * 1000) });
+    const named = await google_auth_library__WEBPACK_IMPORTED_MODULE_2__.gcpMetadata.instance('service-accounts/default/email').catch(() => undefined);
+    const email = typeof named === 'string' && named.trim() ? named.trim() : undefined;
     log(`Google credentials: the metadata server's service account${email ? ` ${email}` : ''} (no credentials file)`);
     return {
         credentialsType: 'gce_metadata',
@@ -347,9 +360,15 @@ __webpack_require__.d(__webpack_exports__, {
 var credentials = __webpack_require__(1443);
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __webpack_require__(7030);
+// EXTERNAL MODULE: ./src/redact.ts
+var redact = __webpack_require__(6670);
+// EXTERNAL MODULE: ./src/untrusted-text.ts
+var untrusted_text = __webpack_require__(8521);
 // EXTERNAL MODULE: ./src/gke/errors.ts
 var errors = __webpack_require__(2578);
 ;// CONCATENATED MODULE: ./src/gke/cluster.ts
+
+
 
 
 // GKE clusters.get over REST: where the control plane is and which CA signs it.
@@ -421,7 +440,12 @@ async function getCluster(opts) {
 }
 function clusterLookupError(httpStatus, body, text, id, opts) {
     const failure = (0,errors/* googleFailureFromBody */.y8)(httpStatus, body);
-    const said = (0,errors/* redact */.E$)(failure?.message ?? text.slice(0, 300), [opts.token]);
+    // A body that is not Google's error shape: redacted whole, then shortened (a cut first could leave the
+    // start of the token where redaction no longer recognises it).
+    const withoutToken = (said) => (0,errors/* redact */.E$)(said, [opts.token]);
+    const said = failure?.message !== undefined
+        ? withoutToken(failure.message)
+        : (0,redact/* redactAndClip */.vm)(withoutToken, (0,untrusted_text/* boundLines */.ip)(text, 64 * 1024, 'head'), 300);
     if (httpStatus === 404) {
         return new errors/* GkeError */.G4('CLUSTER_NOT_FOUND', `GKE cluster "${id.name}" not found in project "${id.project}", location "${id.location}". Check ` +
             'cluster_name and location: a regional cluster (e.g. europe-west3) is not found under a zone ' +
@@ -579,6 +603,43 @@ async function rewriteToken(path, token) {
 async function removeKubeconfig(path) {
     await (0,promises_.rm)(path, { force: true });
 }
+// What the run writes, and so all the post step may delete: writeKubeconfig's file, in the run's work
+// directory (main.ts: mkdtemp(RUNNER_TEMP/deploy-gke-workers-), which appends six characters).
+const OWN_FILE_NAME = /^kubeconfig-gke-[0-9a-f]{16}\.yaml$/;
+const OWN_DIRECTORY_NAME = /^deploy-gke-workers-[A-Za-z0-9]{6}$/;
+/**
+ * `file` if it is this action's own kubeconfig, else why not: an absolute path, named as writeKubeconfig names
+ * it, in a deploy-gke-workers- directory directly under RUNNER_TEMP (neither a symbolic link), a regular file
+ * (not a link to one elsewhere) of this user. The post step reads the path from its state, which an earlier
+ * step can set (GITHUB_ENV), so nothing else is taken on trust.
+ */
+async function verifyOwnKubeconfig(file, runnerTemp) {
+    if (!isAbsolute(file) || normalize(file) !== file)
+        return { problem: 'not an absolute, normalised path' };
+    if (!OWN_FILE_NAME.test(basename(file)))
+        return { problem: 'not named as this action names its kubeconfig' };
+    const directory = dirname(file);
+    if (!OWN_DIRECTORY_NAME.test(basename(directory)))
+        return { problem: 'not in a deploy-gke-workers- work directory' };
+    try {
+        const [temp, parent] = await Promise.all([realpath(runnerTemp), realpath(dirname(directory))]);
+        if (temp !== parent)
+            return { problem: 'not in a work directory directly under RUNNER_TEMP' };
+        const [directoryStat, fileStat] = await Promise.all([lstat(directory), lstat(file)]);
+        if (!directoryStat.isDirectory())
+            return { problem: 'its directory is a symbolic link or not a directory' };
+        if (fileStat.isSymbolicLink())
+            return { problem: 'a symbolic link' };
+        if (!fileStat.isFile())
+            return { problem: 'not a regular file' };
+        if (process.getuid && fileStat.uid !== process.getuid())
+            return { problem: 'not owned by this user' };
+    }
+    catch (error) {
+        return { problem: `cannot be checked (${error.code ?? String(error)})` };
+    }
+    return { path: file };
+}
 
 ;// CONCATENATED MODULE: ./src/gke/session.ts
 
@@ -596,7 +657,12 @@ class GkeKubeconfigSession {
     async open() {
         const { env, log = () => { }, onToken = () => { } } = this.#opts;
         const source = this.#opts.tokenSource ??
-            (await (0,credentials.getAccessTokenSource)({ env, refreshMarginSeconds: this.#marginMs / 1000, log }));
+            (await (0,credentials.getAccessTokenSource)({
+                env,
+                projectId: this.#opts.projectId,
+                refreshMarginSeconds: this.#marginMs / 1000,
+                log
+            }));
         const projectId = await (0,credentials.resolveProjectId)(this.#opts.projectId, env);
         let current = await source.getToken();
         onToken(current.token);

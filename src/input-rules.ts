@@ -28,6 +28,8 @@ const DIGEST = 'sha256:[a-f0-9]{64}'
 const IMAGE_REFERENCE = new RegExp(
   `^(${DOMAIN})/(${PATH_COMPONENT}(?:/${PATH_COMPONENT})*)(?::(${TAG}))?(?:@(${DIGEST}))?$`
 )
+// Exported for the test that every pattern is linear (__tests__/unit/linear-patterns.test.ts).
+export { IMAGE_REFERENCE as IMAGE_REFERENCE_PATTERN }
 const IMAGE_RULE =
   'is not a full image reference (expected REGISTRY/PATH:TAG, REGISTRY/PATH@sha256:DIGEST or both)'
 

@@ -7,6 +7,9 @@ export type Redact = (text: string) => string
 export interface Redactor extends Redact {
   // Secrets learnt later (a live Secret's values, a renewed token) are redacted from then on.
   add(values: Iterable<string | undefined>): void
+  // How many characters at the end of `text` are the start of a secret (0 when none): what a cut that ends
+  // there must drop, so that it never leaves a secret's first characters behind.
+  secretPrefixAtEnd(text: string): number
 }
 
 // Shorter values would blank ordinary words out of every text; they are no protection worth that.
@@ -21,12 +24,52 @@ export function createRedactor(initial: Iterable<string | undefined> = []): Reda
   }) as Redactor
   redactor.add = more => {
     const next = new Set(values)
-    for (const value of more) if (value !== undefined && value.length >= MIN_SECRET_LENGTH) next.add(value)
+    for (const value of more) {
+      if (value === undefined) continue
+      // Each line of a multi-line secret (a key file) on its own too: text cut between lines (a log tail)
+      // may hold some of its lines and not the whole.
+      for (const part of [value, ...(value.includes('\n') ? value.split(/\r?\n/) : [])])
+        if (part.length >= MIN_SECRET_LENGTH) next.add(part)
+    }
     // Longest first, so a value that contains another is replaced whole.
     values = [...next].sort((a, b) => b.length - a.length)
   }
+  redactor.secretPrefixAtEnd = text => Math.max(0, ...values.map(value => overlapAtEnd(text, value)))
   redactor.add(initial)
   return redactor
+}
+
+/**
+ * Redacted, then cut to at most `max` characters (an ellipsis marks the cut): the one order in which a cut
+ * cannot leave part of a secret behind. With a Redactor, a secret's first characters that happen to end the
+ * kept part are dropped as well.
+ */
+export function redactAndClip(redact: Redact, text: string, max: number): string {
+  const redacted = redact(text)
+  if (redacted.length <= max) return redacted
+  let kept = redacted.slice(0, Math.max(0, max - 1))
+  const partial = (redact as Partial<Redactor>).secretPrefixAtEnd?.(kept) ?? 0
+  if (partial > 0) kept = kept.slice(0, kept.length - partial)
+  return `${kept}…`
+}
+
+// The length of the longest end of `text` that is a start of `value` (Knuth-Morris-Pratt over the last
+// value.length characters of the text: linear in the value's length, whatever the text's).
+function overlapAtEnd(text: string, value: string): number {
+  const failure = new Array<number>(value.length).fill(0)
+  for (let i = 1, k = 0; i < value.length; i++) {
+    while (k > 0 && value[i] !== value[k]) k = failure[k - 1]
+    if (value[i] === value[k]) k++
+    failure[i] = k
+  }
+  let matched = 0
+  for (let i = Math.max(0, text.length - value.length); i < text.length; i++) {
+    while (matched > 0 && (matched === value.length || text[i] !== value[matched]))
+      matched = failure[matched - 1]
+    if (text[i] === value[matched]) matched++
+  }
+  // The whole value at the very end (never after redaction) is dropped whole.
+  return matched
 }
 
 // Bearer credentials nobody told us about (e.g. a request token a library quotes in its error).

@@ -251,3 +251,39 @@ describe('GKE cluster lookup without permission', () => {
     )
   })
 })
+
+describe('GKE cluster lookup: a proxy\u2019s error page that quotes the request', () => {
+  // Not Google's error shape (a proxy in front of the API), and the token sits where a cut at 300 characters
+  // fell: redacted first, no part of it in the message.
+  const token = 'ya29.a0AfB_byC-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH'
+  let server: import('node:http').Server
+  let url: string
+  before(async () => {
+    const { createServer } = await import('node:http')
+    server = createServer((_req, res) => {
+      res.writeHead(502, { 'content-type': 'text/html' })
+      res.end(`<html>${'x'.repeat(276)} token=${token} upstream failed</html>`)
+    })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    url = `http://127.0.0.1:${(server.address() as { port: number }).port}/`
+  })
+  after(() => new Promise<void>(resolve => server.close(() => resolve())))
+
+  test('the message holds no part of the token', async () => {
+    await assert.rejects(
+      getCluster({
+        projectId: 'p-1234',
+        location: 'europe-west3',
+        clusterName: 'workers',
+        token,
+        apiBaseUrl: url
+      }),
+      (error: unknown) => {
+        const message = (error as Error).message
+        assert.ok(!message.includes('ya29'), message)
+        assert.ok(!message.includes(token.slice(-12)), message)
+        return true
+      }
+    )
+  })
+})

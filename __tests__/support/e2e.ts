@@ -46,7 +46,14 @@ export interface E2E<R extends AnyRig = Rig> {
 }
 
 export interface StartedRun extends RunningAction {
-  post(): Promise<ActionRun>
+  // The runner's files of this run: RUNNER_TEMP, and the state the main step saved for its post step.
+  workspace: ActionWorkspace
+  // The post step, with the state the main step saved; `state` replaces some of it (as an earlier step of the
+  // job can, through GITHUB_ENV), `env` adds to the run's environment.
+  post(options?: {
+    state?: Record<string, string>
+    env?: Record<string, string | undefined>
+  }): Promise<ActionRun>
 }
 
 function harness<R extends AnyRig>(rig: R, defaults: Record<string, string>): E2E<R> {
@@ -75,9 +82,15 @@ function harness<R extends AnyRig>(rig: R, defaults: Record<string, string>): E2
     })
     return {
       ...running,
-      post: async () => {
+      workspace,
+      post: async (postOptions = {}) => {
         await running.done
-        return runAction({ inputs: {}, env, entry: DIST_POST, workspace })
+        return runAction({
+          inputs: {},
+          env: { ...env, ...postOptions.env },
+          entry: DIST_POST,
+          workspace: { ...workspace, state: { ...workspace.state, ...postOptions.state } }
+        })
       }
     }
   }

@@ -122,6 +122,37 @@ describe('portable YAML: kubectl reads what the action means', () => {
     assert.deepEqual(await asKubectlReadsIt(yaml), documents)
   })
 
+  // Every C0 and C1 control, DEL, the line and paragraph separators, the byte-order mark and the two
+  // non-characters: alone, between letters, at either end, beside a newline (a block scalar would write them
+  // raw) and in a key. YAML 1.1 takes NEL, U+2028 and U+2029 for line breaks and folds them into a space.
+  const CONTROLS = [
+    ...Array.from({ length: 0x20 }, (_, code) => String.fromCharCode(code)),
+    ...Array.from({ length: 0x21 }, (_, i) => String.fromCharCode(0x7f + i)),
+    '\u2028',
+    '\u2029',
+    '\ufeff',
+    '\ufffe',
+    '\uffff'
+  ]
+  const controlCases = CONTROLS.flatMap(ch => [
+    { name: `U+${ch.charCodeAt(0).toString(16).padStart(4, '0')} between letters`, text: `c${ch}d` },
+    { name: `U+${ch.charCodeAt(0).toString(16).padStart(4, '0')} alone`, text: ch },
+    {
+      name: `U+${ch.charCodeAt(0).toString(16).padStart(4, '0')} in a multi-line value`,
+      text: `a\nb${ch}\nc\n`
+    },
+    { name: `U+${ch.charCodeAt(0).toString(16).padStart(4, '0')} at both ends`, text: `${ch}x${ch}` }
+  ])
+  test('every control character and line separator comes back the same, as a value and as a key', async () => {
+    const documents = controlCases.map(c => ({ value: c.text, map: { [`k${c.text}`]: c.text } }))
+    const yaml = documents.map(d => `---\n${toPortableYaml(d)}`).join('')
+    const read = await asKubectlReadsIt(yaml)
+    controlCases.forEach((c, i) => assert.deepEqual(read[i], documents[i], c.name))
+    // None is written raw: a person reading the file sees an escape, not an invisible character.
+    // eslint-disable-next-line no-control-regex
+    assert.doesNotMatch(yaml, /[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]/)
+  })
+
   test('seeded random strings of YAML-significant characters come back the same', async () => {
     let seed = 20261201
     const random = (): number => {

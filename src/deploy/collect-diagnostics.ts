@@ -6,10 +6,13 @@ import type { NamespaceSnapshot } from '../kube/objects.js'
 import type { Event } from '../kube/types.js'
 import type { ContainerLog } from '../report/diagnostics.js'
 import type { PodFailure } from './pod-failures.js'
+import { boundLines } from '../untrusted-text.js'
 import { findNewReplicaSet, podsOfReplicaSet } from './rollout-state.js'
 
 const LOG_TAIL_LINES = 40
 const MAX_LOGS = 6
+// A log is read bounded at the source (the kubelet sends at most this much of the tail) and again on arrival.
+const MAX_LOG_BYTES = 64 * 1024
 
 /**
  * The events of this run: about the new ReplicaSet of each Deployment and its pods, and the Deployment's own
@@ -39,6 +42,14 @@ export function eventsOfThisRun(snapshot: NamespaceSnapshot, deployments: string
   })
 }
 
+// --limit-bytes cuts the tail's end wherever the limit falls, maybe inside a line (and a secret): a log that
+// reached the limit loses its last, partial line. Then no more than the limit is kept, in whole lines.
+function boundedLog(text: string): string {
+  const limited = Buffer.byteLength(text, 'utf8') >= MAX_LOG_BYTES - 4
+  const whole = limited ? text.slice(0, text.lastIndexOf('\n') + 1) : text
+  return boundLines(whole, MAX_LOG_BYTES)
+}
+
 export async function collectLogs(
   kubectl: Kubectl,
   namespace: string,
@@ -54,11 +65,20 @@ export async function collectLogs(
     // A container that never started (image pull, config error) has no log to read.
     if (/ImagePull|ErrImage|InvalidImageName|CreateContainerConfigError/.test(failure.reason)) continue
     const previous = (failure.restartCount ?? 0) > 0
-    const args = ['logs', failure.pod, '-c', failure.container, '-n', namespace, `--tail=${LOG_TAIL_LINES}`]
+    const args = [
+      'logs',
+      failure.pod,
+      '-c',
+      failure.container,
+      '-n',
+      namespace,
+      `--tail=${LOG_TAIL_LINES}`,
+      `--limit-bytes=${MAX_LOG_BYTES}`
+    ]
     if (previous) args.push('--previous')
     try {
       const result = await kubectl.run(args, { retry: false })
-      logs.push({ pod: failure.pod, container: failure.container, previous, text: result.stdout })
+      logs.push({ pod: failure.pod, container: failure.container, previous, text: boundedLog(result.stdout) })
     } catch (error) {
       // A cancelled run stops reading: its undo comes first.
       if (error instanceof CancelledError) throw error

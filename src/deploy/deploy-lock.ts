@@ -282,7 +282,11 @@ async function tryToTake(
       .catch(() => undefined)
     const created = parseObjects(both?.stdout ?? '').find(o => o.kind === 'Lease')
     if (created) return { lease: created as unknown as Lease }
-    const leaseExists = /leases?[^\n]*already exists/i.test(both?.stderr ?? '')
+    // Line by line, two plain searches: kubectl's stderr is the cluster's text, not for a backtracking pattern.
+    const leaseExists = (both?.stderr ?? '')
+      .toLowerCase()
+      .split('\n')
+      .some(line => line.includes('lease') && line.includes('already exists'))
     if (!leaseExists) {
       await kubectl.run(['create', '--validate=false', '-f', '-'], {
         stdin: JSON.stringify(bareNamespace),

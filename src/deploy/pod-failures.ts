@@ -1,4 +1,5 @@
 import { eventLastSeen } from '../kube/types.js'
+import { collapseLineBreaks } from '../untrusted-text.js'
 import type { Container, ContainerStateTerminated, ContainerStatus, Event, Pod } from '../kube/types.js'
 
 export interface PodFailure {
@@ -334,6 +335,6 @@ export function summarizeFailure(failure: PodFailure): string {
   const where = failure.container
     ? `pod ${failure.pod} container ${failure.container}${failure.sidecar ? ' (sidecar)' : ''}`
     : `pod ${failure.pod}`
-  const message = failure.message.replace(/\s*[\r\n]+\s*/g, ' ').trim()
+  const message = collapseLineBreaks(failure.message, ' ').trim()
   return message ? `${where}: ${failure.reason} — ${message}` : `${where}: ${failure.reason}`
 }

@@ -3,6 +3,7 @@
 import type { SmokeCheckChoice } from '../inputs.js'
 import { CancelledError, isTransientKubectlFailure, KubectlError, type Kubectl } from '../kube/kubectl.js'
 import type { Pod } from '../kube/types.js'
+import { boundLines } from '../untrusted-text.js'
 import { isPodReady } from './rollout-state.js'
 import {
   batchExecArgs,
@@ -11,6 +12,7 @@ import {
   canShareExec,
   splitBatchOutput,
   interpretSmokeOutput,
+  MAX_DETAIL_CHARS,
   smokeExecArgs,
   smokeExecTimeoutMs,
   type SmokeCheckName,
@@ -118,9 +120,13 @@ export async function runSmokeChecks(
         }
       )
       const durationMs = now() - started
+      // The pod's output, bounded before anything reads it: a check alone (beat's process check) has no
+      // batch script to cap it, and a pod may print anything.
+      const stdout = boundLines(run.stdout, MAX_EXEC_OUTPUT_CHARS)
+      const stderr = boundLines(run.stderr, MAX_EXEC_OUTPUT_CHARS)
       const runs = single
-        ? [{ exitCode: run.exitCode, stdout: run.stdout, stderr: run.stderr, timedOut: false }]
-        : splitBatchOutput(group, run.exitCode, run.stdout, run.stderr)
+        ? [{ exitCode: run.exitCode, stdout, stderr, timedOut: false }]
+        : splitBatchOutput(group, run.exitCode, stdout, stderr)
       return group.map((spec, i) => {
         const own = runs[i]
         const verdict = own.timedOut
@@ -136,18 +142,23 @@ export async function runSmokeChecks(
         error instanceof KubectlError
           ? error.timedOut
             ? `kubectl exec timed out after ${Math.round(timeoutMs / 1000)}s`
-            : `kubectl exec failed (exit ${error.exitCode}): ${lastLines(error.stderr)}`
+            : `kubectl exec failed (exit ${error.exitCode}): ${lastLines(boundLines(error.stderr, MAX_EXEC_OUTPUT_CHARS))}`
           : String(error)
       return group.map(spec => ({
         name: spec.name,
         pod,
         ok: false,
         durationMs: now() - started,
-        detail: detail.slice(0, 500)
+        // Redacted and shortened by whoever shows it, in that order.
+        detail: boundLines(detail, MAX_DETAIL_CHARS, 'head')
       }))
     }
   }
 }
+
+// The batch script keeps 8,000 characters of each stream of each check, JSON-escaped in its one-line report
+// (up to six characters each): room for that, for five checks, and no more.
+const MAX_EXEC_OUTPUT_CHARS = 512 * 1024
 
 // kubectl's own words when the exec request itself failed (the API or the kubelet connection), so the command
 // never ran; a check's own stderr (a broker's "Connection refused") does not count.

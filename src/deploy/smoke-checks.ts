@@ -236,7 +236,7 @@ export function interpretSmokeOutput(
     spec.name === 'celery-ping'
       ? interpretCeleryPing(exitCode, stdout, stderr)
       : interpretSnippet(spec, exitCode, stdout, stderr)
-  return { ok: verdict.ok, detail: clip(redactUrlCredentials(verdict.detail)) }
+  return { ok: verdict.ok, detail: withinDetailLimit(redactUrlCredentials(verdict.detail)) }
 }
 
 function interpretSnippet(
@@ -321,16 +321,43 @@ function pongNodesFromJson(stdout: string): string[] | undefined {
 
 function pongNodesFromText(stdout: string): string[] {
   const nodes: string[] = []
-  const pattern = /->\s+(\S+):\s+OK\s*\n\s*pong/g
+  const pattern = /->[ \t]+(\S+):[ \t]+OK[ \t]*\n[ \t]*pong/g
   for (let match = pattern.exec(stdout); match; match = pattern.exec(stdout)) nodes.push(match[1])
   return nodes
 }
 
 // Output from the app can carry connection URLs (a traceback, a command line); keep user names, drop passwords.
+// What /([a-z][a-z0-9+.-]*:\/\/)([^/@\s]*)@/gi replaces, in one pass: that pattern retries its scheme from
+// every letter of a long word (quadratic: 400,000 letters from a pod held the run for minutes).
 export function redactUrlCredentials(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@\s]*)@/gi, (_match, scheme: string, userinfo: string) =>
-    userinfo.includes(':') ? `${scheme}${userinfo.split(':')[0]}:***@` : `${scheme}***@`
-  )
+  let out = ''
+  let copied = 0
+  for (let at = text.indexOf('://'); at >= 0; at = text.indexOf('://', at + 3)) {
+    // The scheme: the letters, digits, + . - before `://`, starting at a letter.
+    let start = at
+    while (start > copied && isSchemeChar(text[start - 1])) start--
+    while (start < at && !isLetter(text[start])) start++
+    if (start === at) continue
+    // The user information: up to `@`, with no `/`, `@` or white space before it.
+    const from = at + 3
+    let end = from
+    while (end < text.length && text[end] !== '/' && text[end] !== '@' && !/\s/.test(text[end])) end++
+    if (text[end] !== '@') continue
+    const userinfo = text.slice(from, end)
+    const colon = userinfo.indexOf(':')
+    out += text.slice(copied, from) + (colon >= 0 ? `${userinfo.slice(0, colon)}:***` : '***') + '@'
+    copied = end + 1
+    at = end + 1 - 3
+  }
+  return out + text.slice(copied)
+}
+
+function isLetter(ch: string): boolean {
+  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')
+}
+
+function isSchemeChar(ch: string): boolean {
+  return isLetter(ch) || (ch >= '0' && ch <= '9') || ch === '+' || ch === '.' || ch === '-'
 }
 
 function lastLine(text: string): string {
@@ -341,6 +368,13 @@ function lastLine(text: string): string {
   return lines[lines.length - 1] ?? ''
 }
 
-function clip(text: string): string {
-  return text.length > 500 ? `${text.slice(0, 497)}...` : text
+// A detail is one line of a check's output, redacted by whoever shows it. Never cut here (a cut before
+// redaction could leave part of a secret that redaction no longer recognises): a line too long to show is
+// left out whole.
+export const MAX_DETAIL_CHARS = 2000
+
+function withinDetailLimit(text: string): string {
+  return text.length > MAX_DETAIL_CHARS
+    ? `(a line of ${text.length} characters, too long to show; the check's output is in the pod)`
+    : text
 }

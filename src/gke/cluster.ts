@@ -1,4 +1,6 @@
 import { isIPv6 } from 'node:net'
+import { redactAndClip } from '../redact.js'
+import { boundLines } from '../untrusted-text.js'
 import { GkeError, googleFailureFromBody, redact } from './errors.js'
 import type { Env, Log } from './credentials.js'
 
@@ -117,7 +119,13 @@ function clusterLookupError(
   opts: GetClusterOptions
 ): GkeError {
   const failure = googleFailureFromBody(httpStatus, body)
-  const said = redact(failure?.message ?? text.slice(0, 300), [opts.token])
+  // A body that is not Google's error shape: redacted whole, then shortened (a cut first could leave the
+  // start of the token where redaction no longer recognises it).
+  const withoutToken = (said: string): string => redact(said, [opts.token])
+  const said =
+    failure?.message !== undefined
+      ? withoutToken(failure.message)
+      : redactAndClip(withoutToken, boundLines(text, 64 * 1024, 'head'), 300)
   if (httpStatus === 404) {
     return new GkeError(
       'CLUSTER_NOT_FOUND',

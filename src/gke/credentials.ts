@@ -1,12 +1,15 @@
 import { readFileSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
-import { Compute, GoogleAuth, type AuthClient } from 'google-auth-library'
+import { Compute, gcpMetadata, GoogleAuth, type AuthClient } from 'google-auth-library'
 import { GkeError, googleFailureFromBody, redact } from './errors.js'
 
 // Application Default Credentials as google-github-actions/auth leaves them: a credentials file named by
 // GOOGLE_APPLICATION_CREDENTIALS (or gcloud's / the auth action's own variables). Without one, on a
 // self-hosted runner on Google Cloud, the metadata server's service account (ADC, as every Google client
-// library finds it). No gcloud involved.
+// library finds it). No gcloud involved, and none run: GoogleAuth's own discovery would spawn
+// `gcloud config config-helper` to find a project (and read gcloud's ~/.config/gcloud for credentials), so the
+// metadata server is asked directly (its Compute client, its project and e-mail), and the GoogleAuth built for
+// a credentials file is handed the credentials and, when known, the project, leaving it nothing to look up.
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform'
 export const DEFAULT_REFRESH_MARGIN_SECONDS = 300
@@ -48,6 +51,8 @@ export interface AccessTokenSource {
 
 export interface AccessTokenSourceOptions {
   env: Env
+  // The project_id input, when given.
+  projectId?: string
   scopes?: string[]
   refreshMarginSeconds?: number
   log?: Log
@@ -86,8 +91,7 @@ function metadataServerPlausible(env: Env): boolean {
 async function metadataServerAnswers(env: Env): Promise<boolean> {
   if (!metadataServerPlausible(env)) return false
   try {
-    const client = await new GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] }).getClient()
-    return client instanceof Compute
+    return await gcpMetadata.isAvailable()
   } catch {
     return false
   }
@@ -157,6 +161,16 @@ function serviceAccountEmailOf(json: CredentialsFile): string | undefined {
   return undefined
 }
 
+// A project the input, the auth step's variables or the credentials name, without asking anyone.
+function projectNamedBy(json: CredentialsFile, opts: AccessTokenSourceOptions): string | undefined {
+  if (opts.projectId?.trim()) return opts.projectId.trim()
+  for (const variable of PROJECT_VARIABLES) {
+    const value = opts.env[variable]?.trim()
+    if (value) return value
+  }
+  return json.project_id ?? json.quota_project_id
+}
+
 /**
  * The project: the `project_id` input, else the variables the auth step exports, else what the credentials
  * themselves tell (a key's project_id, or the project in the impersonated service account's email).
@@ -180,8 +194,8 @@ export async function resolveProjectId(inputProjectId: string | undefined, env: 
     if (json.quota_project_id) return json.quota_project_id
   }
   if (!found && (await metadataServerAnswers(env))) {
-    const fromMetadata = await new GoogleAuth().getProjectId().catch(() => undefined)
-    if (fromMetadata) return fromMetadata
+    const fromMetadata = await gcpMetadata.project<string>('project-id').catch(() => undefined)
+    if (typeof fromMetadata === 'string' && fromMetadata.trim()) return fromMetadata.trim()
   }
   throw new GkeError(
     'NO_PROJECT',
@@ -289,6 +303,8 @@ export async function getAccessTokenSource(opts: AccessTokenSourceOptions): Prom
 
   const auth = new GoogleAuth({
     credentials: json as Record<string, unknown>,
+    // Given whenever it is known, so the library never looks one up (resolveProjectId decides the cluster's).
+    ...(projectNamedBy(json, opts) ? { projectId: projectNamedBy(json, opts) } : {}),
     scopes: opts.scopes ?? [CLOUD_PLATFORM_SCOPE],
     // The library refreshes a cached token this long before it expires; 0 would mean its own default.
     clientOptions: { eagerRefreshThresholdMillis: Math.max(1, marginSeconds * 1000) }
@@ -337,18 +353,16 @@ export async function getAccessTokenSource(opts: AccessTokenSourceOptions): Prom
   }
 }
 
-// The metadata server's service account: google-auth-library's Compute client asks it for tokens.
+// The metadata server's service account: google-auth-library's Compute client asks it for tokens. Built
+// directly, not found by GoogleAuth's discovery (which would run gcloud for a project, see the header).
 async function metadataTokenSource(
   scopes: string[],
   marginSeconds: number,
   log: Log
 ): Promise<AccessTokenSource> {
-  const auth = new GoogleAuth({
-    scopes,
-    clientOptions: { eagerRefreshThresholdMillis: Math.max(1, marginSeconds * 1000) }
-  })
-  const client = await auth.getClient()
-  const email = (await auth.getCredentials().catch(() => ({ client_email: undefined }))).client_email
+  const client = new Compute({ scopes, eagerRefreshThresholdMillis: Math.max(1, marginSeconds * 1000) })
+  const named = await gcpMetadata.instance<string>('service-accounts/default/email').catch(() => undefined)
+  const email = typeof named === 'string' && named.trim() ? named.trim() : undefined
   log(
     `Google credentials: the metadata server's service account${email ? ` ${email}` : ''} (no credentials file)`
   )

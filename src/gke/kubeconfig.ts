@@ -1,6 +1,6 @@
-import { open, readFile, rename, rm } from 'node:fs/promises'
+import { lstat, open, readFile, realpath, rename, rm } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
-import { join, dirname, basename } from 'node:path'
+import { basename, dirname, isAbsolute, join, normalize } from 'node:path'
 import { parse } from 'yaml'
 import { toPortableYaml } from '../render/serialize.js'
 import { GkeError } from './errors.js'
@@ -74,4 +74,39 @@ export async function rewriteToken(path: string, token: string): Promise<void> {
 
 export async function removeKubeconfig(path: string): Promise<void> {
   await rm(path, { force: true })
+}
+
+// What the run writes, and so all the post step may delete: writeKubeconfig's file, in the run's work
+// directory (main.ts: mkdtemp(RUNNER_TEMP/deploy-gke-workers-), which appends six characters).
+const OWN_FILE_NAME = /^kubeconfig-gke-[0-9a-f]{16}\.yaml$/
+const OWN_DIRECTORY_NAME = /^deploy-gke-workers-[A-Za-z0-9]{6}$/
+
+/**
+ * `file` if it is this action's own kubeconfig, else why not: an absolute path, named as writeKubeconfig names
+ * it, in a deploy-gke-workers- directory directly under RUNNER_TEMP (neither a symbolic link), a regular file
+ * (not a link to one elsewhere) of this user. The post step reads the path from its state, which an earlier
+ * step can set (GITHUB_ENV), so nothing else is taken on trust.
+ */
+export async function verifyOwnKubeconfig(
+  file: string,
+  runnerTemp: string
+): Promise<{ path: string } | { problem: string }> {
+  if (!isAbsolute(file) || normalize(file) !== file) return { problem: 'not an absolute, normalised path' }
+  if (!OWN_FILE_NAME.test(basename(file))) return { problem: 'not named as this action names its kubeconfig' }
+  const directory = dirname(file)
+  if (!OWN_DIRECTORY_NAME.test(basename(directory)))
+    return { problem: 'not in a deploy-gke-workers- work directory' }
+  try {
+    const [temp, parent] = await Promise.all([realpath(runnerTemp), realpath(dirname(directory))])
+    if (temp !== parent) return { problem: 'not in a work directory directly under RUNNER_TEMP' }
+    const [directoryStat, fileStat] = await Promise.all([lstat(directory), lstat(file)])
+    if (!directoryStat.isDirectory())
+      return { problem: 'its directory is a symbolic link or not a directory' }
+    if (fileStat.isSymbolicLink()) return { problem: 'a symbolic link' }
+    if (!fileStat.isFile()) return { problem: 'not a regular file' }
+    if (process.getuid && fileStat.uid !== process.getuid()) return { problem: 'not owned by this user' }
+  } catch (error) {
+    return { problem: `cannot be checked (${(error as NodeJS.ErrnoException).code ?? String(error)})` }
+  }
+  return { path: file }
 }

@@ -66,7 +66,12 @@ export class GkeKubeconfigSession {
     const { env, log = () => {}, onToken = () => {} } = this.#opts
     const source =
       this.#opts.tokenSource ??
-      (await getAccessTokenSource({ env, refreshMarginSeconds: this.#marginMs / 1000, log }))
+      (await getAccessTokenSource({
+        env,
+        projectId: this.#opts.projectId,
+        refreshMarginSeconds: this.#marginMs / 1000,
+        log
+      }))
     const projectId = await resolveProjectId(this.#opts.projectId, env)
     let current = await source.getToken()
     onToken(current.token)

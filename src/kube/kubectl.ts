@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process'
 import { readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
+import { redactAndClip } from '../redact.js'
 import { ApiAvailability } from './api-availability.js'
 import {
   isAuthorizationFailure,
@@ -367,7 +368,7 @@ export class Kubectl {
     try {
       return JSON.parse(result.stdout) as T
     } catch (error) {
-      const excerpt = this.redact(result.stdout.trim().slice(0, 200))
+      const excerpt = redactAndClip(this.redact, result.stdout.trim(), 200)
       const reason = result.stdout.trim() === '' ? 'empty output' : `${(error as Error).message}: ${excerpt}`
       throw new KubectlError(`${this.describe(jsonArgs)} did not print JSON (${reason})`, {
         command: ['--kubeconfig', this.opts.kubeconfig, ...jsonArgs],

@@ -24,7 +24,7 @@ const DECIMAL: Record<string, number> = {
 
 /** The quantity's value (CPU in cores, memory in bytes); undefined if it is not a quantity. */
 export function parseQuantity(text: string | undefined): number | undefined {
-  const match = /^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?$/.exec(
+  const match = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE])?$/.exec(
     (text ?? '').trim()
   )
   if (!match) return undefined

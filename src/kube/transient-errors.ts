@@ -25,7 +25,8 @@ const PERMANENT_PATTERNS: readonly RegExp[] = [
 
 const TRANSIENT_PATTERNS: readonly RegExp[] = [
   /connection refused/i,
-  /connection to the server .* was refused/i,
+  // `The connection to the server HOST:PORT was refused`; \S+, not .*: linear on a long line.
+  /connection to the server \S+ was refused/i,
   /connection reset by peer/i,
   /broken pipe/i,
   // A connection kubectl was reusing, reset under it (seen against a real apiserver behind a resetting proxy).
@@ -47,7 +48,8 @@ const TRANSIENT_PATTERNS: readonly RegExp[] = [
   /Internal error occurred/i,
   /etcdserver: (request timed out|leader changed|too many requests|no leader)/i,
   /the server has received an error/i,
-  /an error on the server .* has prevented the request from succeeding/i,
+  // `an error on the server ("unknown") has prevented ...`: the quoted part bounded, so the match is linear.
+  /an error on the server \("[^"\n]{0,300}"\) has prevented the request from succeeding/i,
   /the server was unable to return a response in the time allotted/i,
   /the server responded with the status code (429|5\d\d)\b/i,
   /\b(502 Bad Gateway|503 Service Unavailable|504 Gateway Timeout)\b/i
@@ -68,7 +70,7 @@ export function isTransientKubectlFailure(stderr: string, exitCode: number): boo
 // output shows the header; when present it is a better delay than our own guess.
 export function retryAfterHintMs(stderr: string): number | undefined {
   const match =
-    /retry[- ]?after(?:[- ]?seconds)?["']?\s*[:=]?\s*(\d+)/i.exec(stderr) ??
+    /retry[- ]?after(?:[- ]?seconds)?["']?[ \t]{0,3}[:=]?[ \t]{0,3}(\d{1,6})/i.exec(stderr) ??
     /try again in (\d+) seconds?/i.exec(stderr)
   if (!match) return undefined
   const seconds = Number(match[1])

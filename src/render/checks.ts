@@ -123,3 +123,30 @@ export function requiredSecretsFromEnvFrom(
   }
   return required
 }
+
+// Characters kubectl's server-side apply cannot carry. kubectl sends the object as JSON with these written raw,
+// and the API server reads that body as YAML: it refuses DEL, the C1 controls and U+FFFE/U+FFFF ("control
+// characters are not allowed") and reads NEL (U+0085) as a line break, storing a space. Measured with kubectl
+// and kube-apiserver 1.36 (__tests__/control-plane/plan-records.test.ts); the line and paragraph separators,
+// the BOM and the C0 controls (JSON escapes those) come through unchanged.
+const NOT_APPLICABLE = /[\x7f-\x9f\ufffe\uffff]/
+
+export function findUnapplicableCharacters(object: KubeObject): Array<{ path: string; code: number }> {
+  const found: Array<{ path: string; code: number }> = []
+  const visit = (value: unknown, path: string): void => {
+    if (typeof value === 'string') {
+      const match = NOT_APPLICABLE.exec(value)
+      if (match) found.push({ path, code: match[0].charCodeAt(0) })
+    } else if (Array.isArray(value)) {
+      value.forEach((item, i) => visit(item, `${path}[${i}]`))
+    } else if (isRecord(value)) {
+      for (const [key, child] of Object.entries(value)) {
+        const childPath = path === '' ? key : `${path}.${key}`
+        visit(key, `${childPath} (key)`)
+        visit(child, childPath)
+      }
+    }
+  }
+  visit(object, '')
+  return found
+}

@@ -6,6 +6,7 @@ import { parseImageReference } from '../input-rules.js'
 import { describeObject, isRecord, type KubeObject, type TemplateObject } from './kube-object.js'
 import {
   findPlaceholders,
+  findUnapplicableCharacters,
   PLACEHOLDER_ONLY,
   requiredSecretKeys,
   requiredSecretsFromEnvFrom,
@@ -251,6 +252,16 @@ export function renderManifests(
     for (const { path, placeholder } of found) {
       problems.push(
         `${item.file}: ${describeObject(item.object)} field ${path} still holds the placeholder ${placeholder}`
+      )
+    }
+    for (const { path, code } of findUnapplicableCharacters(item.object)) {
+      // A Secret's value is not described, not even by one of its characters.
+      const what =
+        item.role === 'secret' || item.object.kind === 'Secret'
+          ? 'a control character'
+          : `the control character U+${code.toString(16).toUpperCase().padStart(4, '0')}`
+      problems.push(
+        `${item.file}: ${describeObject(item.object)} field ${path} holds ${what}, which kubectl's server-side apply cannot carry (the API server refuses DEL and the C1 controls, and reads NEL as a line break): remove it from the input or template it comes from`
       )
     }
   }

@@ -38,6 +38,19 @@ export function needsQuotes(text: string): boolean {
   return !PLAIN_SAFE.test(text) || text.endsWith(':') || YAML_11_WORDS.test(text)
 }
 
+// Characters the yaml package writes raw inside a double-quoted scalar that YAML 1.1 does not read back as
+// themselves: DEL and the C1 controls (not printable in YAML 1.1; NEL, U+0085, is a line break there, so
+// `c<NEL>d` reads as `c d`), the line and paragraph separators (line breaks in YAML 1.1), the byte-order mark
+// (escaped, not left for each reader to decide about) and the two non-characters. C0 controls it escapes itself.
+const UNSAFE_IN_YAML_11 = /[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]/g
+
+function yamlEscape(ch: string): string {
+  const code = ch.charCodeAt(0)
+  return code <= 0xff
+    ? `\\x${code.toString(16).padStart(2, '0')}`
+    : `\\u${code.toString(16).padStart(4, '0')}`
+}
+
 // One object as YAML that YAML 1.1 (kubectl, client-go) and YAML 1.2 readers both read back as the same JSON.
 export function toPortableYaml(value: unknown): string {
   const document = new Document(value)
@@ -45,13 +58,19 @@ export function toPortableYaml(value: unknown): string {
     Scalar(_key, node) {
       if (typeof node.value !== 'string') return
       // A block scalar is a string in every YAML version (and keeps scripts readable). Not with tabs or lines
-      // that start with a space: readers disagree on those (go-yaml v2 takes a tab for indentation).
-      if (node.value.includes('\n') && !/\t|^ |\n /.test(node.value)) node.type = 'BLOCK_LITERAL'
-      else if (needsQuotes(node.value)) node.type = 'QUOTE_DOUBLE'
+      // that start with a space: readers disagree on those (go-yaml v2 takes a tab for indentation). Not with
+      // a character that must be escaped either: only a double-quoted scalar has escapes.
+      UNSAFE_IN_YAML_11.lastIndex = 0
+      const mustEscape = UNSAFE_IN_YAML_11.test(node.value)
+      if (node.value.includes('\n') && !mustEscape && !/\t|^ |\n /.test(node.value))
+        node.type = 'BLOCK_LITERAL'
+      else if (mustEscape || needsQuotes(node.value)) node.type = 'QUOTE_DOUBLE'
     }
   })
   // Keys are scalars too, and visit() reaches them; a map key like `on` or `1_000` is quoted the same way.
-  return document.toString({ lineWidth: 0 })
+  // Every scalar holding one of UNSAFE_IN_YAML_11 is double-quoted above and nothing else in the text can
+  // hold one, so each raw occurrence in the text sits inside a double-quoted scalar: written as its escape.
+  return document.toString({ lineWidth: 0 }).replace(UNSAFE_IN_YAML_11, yamlEscape)
 }
 
 export function toYamlDocuments(

@@ -2,6 +2,7 @@ import type { PodFailure } from '../deploy/pod-failures.js'
 import { summarizeFailure } from '../deploy/pod-failures.js'
 import { eventLastSeen, eventOccurrences } from '../kube/types.js'
 import type { Event } from '../kube/types.js'
+import { collapseLineBreaks } from '../untrusted-text.js'
 import { codeBlock, details, inline, table } from './markdown.js'
 
 export interface ContainerLog {
@@ -87,7 +88,9 @@ function logTail(
 ): { lines: string[]; dropped: number } {
   // Stripped before redacting, so a secret printed in colour is still found.
   const clean = redact(text.replace(TERMINAL_ESCAPES, '').replace(CONTROL_CHARACTERS, ''))
-  const lines = clean.replace(/\n+$/, '').split('\n')
+  let end = clean.length
+  while (end > 0 && clean[end - 1] === '\n') end--
+  const lines = clean.slice(0, end).split('\n')
   if (lines.length === 1 && lines[0] === '') return { lines: [], dropped: 0 }
   const kept = lines.slice(-maxLines).map(line => clip(line, MAX_LINE_CHARS))
   return { lines: kept, dropped: lines.length - kept.length }
@@ -218,7 +221,7 @@ export function renderDiagnosticsText(input: DiagnosticsInput): string {
 }
 
 function oneLine(text: string): string {
-  return text.replace(/\s*[\r\n]+\s*/g, ' ⏎ ')
+  return collapseLineBreaks(text, ' ⏎ ')
 }
 
 // The runner also honours the old `##[command]` form anywhere in a line.

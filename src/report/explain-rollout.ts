@@ -10,6 +10,7 @@ import type { SmokeCheckResult } from '../deploy/smoke-checks.js'
 import { formatCpu, formatMemory, parseQuantity } from '../kube/quantity.js'
 import { eventLastSeen, eventOccurrences } from '../kube/types.js'
 import type { Container, Event, PodSpec, Probe } from '../kube/types.js'
+import { collapseLineBreaks } from '../untrusted-text.js'
 import { TERMINAL_ESCAPES, type ContainerLog } from './diagnostics.js'
 import type { Finding, FindingClass } from './finding.js'
 
@@ -278,7 +279,7 @@ function lastClause(text: string): string {
 }
 
 function clean(text: string): string {
-  return text.replace(/\s*[\r\n]+\s*/g, ' ').trim()
+  return collapseLineBreaks(text, ' ').trim()
 }
 
 function explainConfigError(failure: PodFailure, facts: RolloutFacts): Omit<Finding, 'subjects' | 'pods'> {
@@ -470,7 +471,8 @@ function lastLogLine(logs: ContainerLog[], failure: PodFailure): string | undefi
     .filter(Boolean)
   // Without a leading timestamp, so two pods that died of the same thing say the same line.
   const last = lines[lines.length - 1]?.replace(LEADING_TIMESTAMP, '')
-  return last ? (last.length > 300 ? `${last.slice(0, 300)}…` : last) : undefined
+  // Whole: the finding is redacted before it is cut to size (redactFinding), never the other way round.
+  return last || undefined
 }
 
 // `2026-12-02T01:06:27.093Z `, `[2026-12-02 01:06:27,093: ` (Celery's), `2026/12/02 01:06:27 ` (Go's log).
@@ -497,7 +499,7 @@ function probeFailure(rollout: RolloutResult, events: Event[]): ProbeFailure | u
   if (!event) return undefined
   const match = /^(Readiness|Liveness|Startup) probe failed:?\s*(.*)$/s.exec(event.message ?? '')
   if (!match) return undefined
-  const container = /\{(.+)\}$/.exec(event.involvedObject.fieldPath ?? '')?.[1] ?? ''
+  const container = containerOfFieldPath(event.involvedObject.fieldPath ?? '')
   const same = unhealthy.filter(e => e.involvedObject.fieldPath === event.involvedObject.fieldPath)
   return {
     pod: event.involvedObject.name ?? '',
@@ -506,6 +508,15 @@ function probeFailure(rollout: RolloutResult, events: Event[]): ProbeFailure | u
     said: clean(match[2]),
     count: same.reduce((total, e) => total + eventOccurrences(e), 0)
   }
+}
+
+// `spec.containers{app}` → `app`: from the first `{` to a closing `}` at the end (as /\{(.+)\}$/ reads it,
+// without that pattern's retries from every `{`).
+function containerOfFieldPath(fieldPath: string): string {
+  const open = fieldPath.indexOf('{')
+  return open >= 0 && fieldPath.endsWith('}') && open < fieldPath.length - 2 && !fieldPath.includes('\n')
+    ? fieldPath.slice(open + 1, -1)
+    : ''
 }
 
 function explainProbe(rollout: RolloutResult, probe: ProbeFailure, facts: RolloutFacts): Finding {
@@ -523,7 +534,7 @@ function explainProbe(rollout: RolloutResult, probe: ProbeFailure, facts: Rollou
     cause: `container ${name} ${what}`,
     evidence: `Unhealthy ×${probe.count}`,
     pods: [probe.pod],
-    ...(probe.said ? { tail: `; the probe said: ${probe.said.slice(0, 300)}` } : {}),
+    ...(probe.said ? { tail: `; the probe said: ${probe.said}` } : {}),
     remedy: proxy
       ? proxyRemedy(facts)
       : `Run the probe by hand (kubectl exec -n ${facts.namespace} ${probe.pod} -c ${name} -- ${probeCommand(spec)}) and fix what it checks, or give the process longer (initialDelaySeconds, failureThreshold).`
@@ -539,7 +550,11 @@ function probeCommand(probe: Probe | undefined): string {
 }
 
 function explainReplicaFailure(rollout: RolloutResult, facts: RolloutFacts): Finding {
-  const message = clean(rollout.message.replace(new RegExp(`^${rollout.reason}: `), ''))
+  // The reason is the cluster's text: compared, never made into a pattern.
+  const prefix = `${rollout.reason}: `
+  const message = clean(
+    rollout.message.startsWith(prefix) ? rollout.message.slice(prefix.length) : rollout.message
+  )
   const remedy = /exceeded quota/i.test(message)
     ? `A ResourceQuota in namespace ${facts.namespace} is used up: raise it, or lower the pods' requests or replicas.`
     : /violates PodSecurity|admission webhook|denied the request|GKE Warden|autopilot/i.test(message)

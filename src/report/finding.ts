@@ -3,6 +3,8 @@
 // the rollouts (explain-rollout.ts) and from errors before or during the deploy (explain-error.ts); the job
 // summary, the log and the error annotations all show the same ones (headline.ts).
 
+import { redactAndClip, type Redact } from '../redact.js'
+
 export type FindingClass =
   | 'image-not-found'
   | 'image-denied'
@@ -92,16 +94,23 @@ export function causeLine(finding: Finding): string {
   return `${finding.cause}${evidence.length > 0 ? ` (${evidence.join(', ')})` : ''}${finding.tail ?? ''}`
 }
 
-/** The finding with every text it carries redacted (they quote pod logs, kubelet and API messages). */
-export function redactFinding(finding: Finding, redact: (text: string) => string): Finding {
+// What a finding shows of the text it quotes: one line each, of a length an annotation and a summary row carry.
+const MAX_QUOTED_CHARS = { title: 200, cause: 2000, evidence: 500, tail: 400, remedy: 2000, name: 300 }
+
+/**
+ * The finding with every text it carries redacted (they quote pod logs, kubelet and API messages), then cut to
+ * size: the one place findings are shortened, after redaction, so a cut never leaves part of a secret.
+ */
+export function redactFinding(finding: Finding, redact: Redact): Finding {
+  const fit = (text: string, max: number): string => redactAndClip(redact, text, max)
   return {
     ...finding,
-    subjects: finding.subjects.map(redact),
-    title: redact(finding.title),
-    cause: redact(finding.cause),
-    ...(finding.evidence !== undefined ? { evidence: redact(finding.evidence) } : {}),
-    pods: finding.pods.map(redact),
-    ...(finding.tail !== undefined ? { tail: redact(finding.tail) } : {}),
-    remedy: redact(finding.remedy)
+    subjects: finding.subjects.map(s => fit(s, MAX_QUOTED_CHARS.name)),
+    title: fit(finding.title, MAX_QUOTED_CHARS.title),
+    cause: fit(finding.cause, MAX_QUOTED_CHARS.cause),
+    ...(finding.evidence !== undefined ? { evidence: fit(finding.evidence, MAX_QUOTED_CHARS.evidence) } : {}),
+    pods: finding.pods.map(p => fit(p, MAX_QUOTED_CHARS.name)),
+    ...(finding.tail !== undefined ? { tail: fit(finding.tail, MAX_QUOTED_CHARS.tail) } : {}),
+    remedy: fit(finding.remedy, MAX_QUOTED_CHARS.remedy)
   }
 }

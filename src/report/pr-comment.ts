@@ -1,6 +1,15 @@
 // One sticky comment per pull request and namespace: updated in place on every push, never a new one each time.
+//
+// Only a comment the token's own identity wrote is updated. Anyone may post a comment holding the hidden
+// marker; a token that may write to the pull request may also edit that comment, and the plan would then show
+// under that account's name, for it to edit afterwards. Who the token is: GET /user names the user behind a
+// personal access token; an installation token (the workflow's GITHUB_TOKEN, a GitHub App's) gets 403 there,
+// and the GITHUB_TOKEN's comments are written by github-actions[bot]. A GitHub App's own bot has another
+// name, which its installation token cannot look up: its runs then find no comment of theirs and post a new
+// one, rather than touch one of someone else's.
 
 import { getOctokit } from '@actions/github'
+import { truncateMarkdown } from './markdown.js'
 
 export interface PullRequestTarget {
   token: string
@@ -9,20 +18,36 @@ export interface PullRequestTarget {
   number: number
 }
 
+export interface CommentAuthor {
+  login: string
+  type?: string
+  id?: number
+}
+
+// The author of every comment a workflow's GITHUB_TOKEN writes.
+export const GITHUB_ACTIONS_BOT: CommentAuthor = { login: 'github-actions[bot]', type: 'Bot' }
+
+// GitHub refuses a comment body over 65536 characters (422). Measured in UTF-8 bytes, never fewer than
+// characters, so the check is stricter than GitHub's.
+export const MAX_COMMENT_BYTES = 65_536
+
+type Octokit = ReturnType<typeof getOctokit>
+
 export async function upsertPlanComment(
   target: PullRequestTarget,
   marker: string,
   body: string
 ): Promise<'created' | 'updated'> {
   const octokit = getOctokit(target.token)
+  const me = await tokenIdentity(octokit)
   const comments = await octokit.paginate(octokit.rest.issues.listComments, {
     owner: target.owner,
     repo: target.repo,
     issue_number: target.number,
     per_page: 100
   })
-  const text = `${marker}\n${body}`
-  const existing = comments.find(c => c.body?.includes(marker))
+  const text = commentText(marker, body)
+  const existing = comments.find(c => c.body?.startsWith(marker) && writtenBy(c.user, me))
   if (existing) {
     await octokit.rest.issues.updateComment({
       owner: target.owner,
@@ -39,4 +64,31 @@ export async function upsertPlanComment(
     body: text
   })
   return 'created'
+}
+
+// The marker and the plan, cut to GitHub's limit with everything it holds (the marker included).
+export function commentText(marker: string, body: string): string {
+  const room = MAX_COMMENT_BYTES - Buffer.byteLength(marker, 'utf8') - 1
+  return `${marker}\n${truncateMarkdown(body, room, 'a comment holds 65536 characters; the job summary has the rest')}`
+}
+
+async function tokenIdentity(octokit: Octokit): Promise<CommentAuthor> {
+  try {
+    const { data } = await octokit.rest.users.getAuthenticated()
+    return { login: data.login, type: data.type, id: data.id }
+  } catch (error) {
+    if ((error as { status?: number }).status === 403) return GITHUB_ACTIONS_BOT
+    throw error
+  }
+}
+
+// Written by `me`: the same account id when it is known, else the same login and type (a user cannot take a
+// login ending in [bot], nor be of type Bot).
+export function writtenBy(
+  user: { login?: string; type?: string; id?: number } | null | undefined,
+  me: CommentAuthor
+): boolean {
+  if (!user) return false
+  if (me.id !== undefined) return user.id === me.id
+  return user.login === me.login && user.type === me.type
 }

@@ -123,6 +123,9 @@ export async function startFaultProxy(options: {
   server.on('secureConnection', (socket: Socket) => track(socket))
 
   // exec, attach and port-forward upgrade the connection: replay the request head upstream, then splice.
+  // An upgraded connection is no longer the HTTP server's: kept here, so stop() can end it (server.close()
+  // waits for every connection, and closeAllConnections() does not see these).
+  const upgraded = new Set<Socket>()
   server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const method = req.method ?? 'GET'
     const path = req.url ?? '/'
@@ -160,10 +163,16 @@ export async function startFaultProxy(options: {
       const close = (): void => {
         socket.destroy()
         up.destroy()
+        upgraded.delete(socket)
+        upgraded.delete(up)
       }
+      upgraded.add(socket)
+      upgraded.add(up)
       up.on('error', close)
-      up.on('close', close)
       socket.on('error', close)
+      // Either side gone: so is the other (a half-closed splice would stay open for ever).
+      up.on('close', close)
+      socket.on('close', close)
     }
     const latency = faults.latency(method, path)
     if (latency > 0) setTimeout(splice, latency)
@@ -180,13 +189,14 @@ export async function startFaultProxy(options: {
     faults,
     requestLog: () => log.map(r => ({ ...r })),
     closeClientConnections() {
-      for (const socket of clientSockets) socket.destroy()
+      for (const socket of [...clientSockets, ...upgraded]) socket.destroy()
       agent.destroy()
     },
     stop: () =>
       new Promise<void>(resolve => {
         server.close(() => resolve())
         server.closeAllConnections()
+        for (const socket of upgraded) socket.destroy()
         agent.destroy()
       })
   }

@@ -52,6 +52,51 @@ export interface ControlPlaneOptions {
   deployers?: string[]
   planners?: string[]
   faults?: FaultOptions
+  // Per namespace, what its pods show instead of the defaults (see PodStandIn).
+  pods?: Record<string, PodStandIn>
+}
+
+// What the pods of one namespace show. Logs: per container, what `kubectl logs` (and `--previous`) prints
+// (kwok serves them from files; containers not named keep CONTAINER_LOGS). Exec: `kubectl exec` into any of
+// their containers runs the command on this machine, as kwok's local exec does, with these variables added to
+// kwok's environment (PYTHONPATH with a sitecustomize.py makes python3 in "the pod" print what a test needs).
+export interface PodStandIn {
+  logs?: Record<string, { current?: string; previous?: string }>
+  exec?: { env?: Record<string, string>; workDir?: string }
+}
+
+// kwok's ClusterLogs and ClusterExec for the namespaces of `pods`, each selecting its namespace: kwok takes the
+// first rule that selects a pod and names its container, so these go before the default logs.
+function podStandIns(pods: Record<string, PodStandIn>, logDirectory: string): string {
+  const documents: object[] = []
+  for (const [namespace, pod] of Object.entries(pods)) {
+    const logs = Object.keys(pod.logs ?? {}).map(container => ({
+      containers: [container],
+      logsFile: path.join(logDirectory, namespace, `${container}.log`),
+      previousLogsFile: path.join(logDirectory, namespace, `${container}.previous.log`)
+    }))
+    if (logs.length > 0) {
+      documents.push({
+        apiVersion: 'kwok.x-k8s.io/v1alpha1',
+        kind: 'ClusterLogs',
+        metadata: { name: `logs-${namespace}` },
+        spec: { selector: { matchNamespaces: [namespace] }, logs }
+      })
+    }
+    if (pod.exec) {
+      const envs = Object.entries(pod.exec.env ?? {}).map(([name, value]) => ({ name, value }))
+      documents.push({
+        apiVersion: 'kwok.x-k8s.io/v1alpha1',
+        kind: 'ClusterExec',
+        metadata: { name: `exec-${namespace}` },
+        spec: {
+          selector: { matchNamespaces: [namespace] },
+          execs: [{ local: { envs, ...(pod.exec.workDir ? { workDir: pod.exec.workDir } : {}) } }]
+        }
+      })
+    }
+  }
+  return documents.map(d => `${YAML.stringify(d)}---\n`).join('')
 }
 
 export interface ControlPlane {
@@ -223,15 +268,24 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       ),
       writeFile(
         file('kubelet.yaml'),
-        `${kubeletStages(options.timing ?? FAST_TIMING)}---\n${clusterLogs(file('logs'))}`
+        `${kubeletStages(options.timing ?? FAST_TIMING)}---\n${podStandIns(options.pods ?? {}, file('logs'))}${clusterLogs(file('logs'))}`
       ),
       mkdir(file('logs')).then(() =>
-        Promise.all(
-          Object.entries(CONTAINER_LOGS).flatMap(([container, log]) => [
+        Promise.all([
+          ...Object.entries(CONTAINER_LOGS).flatMap(([container, log]) => [
             writeFile(file(`logs/${container}.log`), criLog(log.current)),
             writeFile(file(`logs/${container}.previous.log`), criLog(log.previous))
-          ])
-        )
+          ]),
+          ...Object.entries(options.pods ?? {}).map(async ([namespace, pod]) => {
+            await mkdir(file(`logs/${namespace}`))
+            await Promise.all(
+              Object.entries(pod.logs ?? {}).flatMap(([container, log]) => [
+                writeFile(file(`logs/${namespace}/${container}.log`), criLog(log.current ?? '')),
+                writeFile(file(`logs/${namespace}/${container}.previous.log`), criLog(log.previous ?? ''))
+              ])
+            )
+          })
+        ])
       )
     ])
 

@@ -25,6 +25,15 @@ for check in checks:
         running.append((check, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE), deadline, None))
     except OSError as error:
         running.append((check, None, deadline, '%s: %s' % (type(error).__name__, error)))
+def tail(data):
+    # The last LIMIT characters in whole lines: a cut inside a line could keep part of a secret.
+    text = data.decode('utf-8', 'replace')
+    if len(text) <= LIMIT:
+        return text
+    kept = text[-LIMIT:]
+    start = kept.find('\n')
+    kept = '' if start < 0 else kept[start + 1:]
+    return '[%d earlier characters not shown]\n%s' % (len(text) - len(kept), kept)
 results = []
 for check, proc, deadline, error in running:
     if proc is None:
@@ -38,7 +47,7 @@ for check, proc, deadline, error in running:
         out, err = proc.communicate()
         timed_out = True
     results.append({'name': check['name'], 'exit': proc.returncode, 'timed_out': timed_out,
-                    'stdout': out.decode('utf-8', 'replace')[-LIMIT:], 'stderr': err.decode('utf-8', 'replace')[-LIMIT:]})
+                    'stdout': tail(out), 'stderr': tail(err)})
 sys.stdout.write(json.dumps({'${BATCH_KEY}': results}) + '\n')
 sys.stdout.flush()
 `

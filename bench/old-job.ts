@@ -11,7 +11,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { stringify } from 'yaml'
-import type { KubeObject } from '../src/render/kube-object.js'
+import type { KubeObject } from '../src/k8s/kube-object.js'
 
 const run = promisify(execFile)
 

@@ -9,7 +9,7 @@ import path from 'node:path'
 import { parseInputs } from '../src/inputs.js'
 import { loadTemplates } from '../src/render/load-templates.js'
 import { renderManifests } from '../src/render/render-manifests.js'
-import { toYamlDocuments } from '../src/render/serialize.js'
+import { toYamlDocuments } from '../src/k8s/serialize.js'
 import { EXAMPLE_INPUTS } from '../__tests__/support/example-inputs.js'
 import { startControlPlaneRig, startRig } from '../__tests__/support/rig.js'
 import {

@@ -537,8 +537,8 @@ var external_node_crypto_ = __webpack_require__(7598);
 var external_node_path_ = __webpack_require__(6760);
 // EXTERNAL MODULE: ./node_modules/yaml/dist/index.js
 var dist = __webpack_require__(8815);
-// EXTERNAL MODULE: ./src/render/serialize.ts
-var serialize = __webpack_require__(1774);
+// EXTERNAL MODULE: ./src/k8s/serialize.ts
+var serialize = __webpack_require__(1878);
 ;// CONCATENATED MODULE: ./src/gke/kubeconfig.ts
 
 

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { detectPodFailures, summarizeFailure } from '../../src/deploy/pod-failures.js'
 import type { PodFailure, PodFailureOptions } from '../../src/deploy/pod-failures.js'
-import type { Event, Pod } from '../../src/kube/types.js'
+import type { Event, Pod } from '../../src/k8s/types.js'
 import { IMAGE, NOW, appStatus, podEvent, proxyStatus, secondsBefore, workerPod } from './fixtures/pods.js'
 
 const POD = 'celery-worker-6599b86997-x7k2p'

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { assessDeployment, findNewReplicaSet, podsOfReplicaSet } from '../../src/deploy/rollout-state.js'
 import type { RolloutState } from '../../src/deploy/rollout-state.js'
-import type { Deployment, ReplicaSet } from '../../src/kube/types.js'
+import type { Deployment, ReplicaSet } from '../../src/k8s/types.js'
 import { workerPod } from './fixtures/pods.js'
 
 interface GoldenRollout {

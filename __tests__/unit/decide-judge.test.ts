@@ -5,7 +5,7 @@ import { describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import type { AppliedObject } from '../../src/kube/apply.js'
 import { identityKey, type LiveObjectMeta } from '../../src/kube/objects.js'
-import type { KubeObject } from '../../src/render/kube-object.js'
+import type { KubeObject } from '../../src/k8s/kube-object.js'
 import {
   carryRestartStamps,
   decide,

@@ -16,7 +16,7 @@ import {
   type RenderedManifests
 } from '../../src/render/render-manifests.js'
 import { parseRedisUrl } from '../../src/render/redis-connection.js'
-import { behaviourChanges } from '../../src/deploy/behaviour-changes.js'
+import { behaviourChanges } from '../../src/plan/behaviour-changes.js'
 import { findRetiring } from '../../src/deploy/retire-autoscalers.js'
 import { queueLengths } from '../../src/deploy/autoscaler-status.js'
 import { kedaProblems } from '../../src/kube/discovery.js'
@@ -28,7 +28,7 @@ import { runSmokeChecks } from '../../src/deploy/run-smoke-checks.js'
 import { renderDeploySummary } from '../../src/report/deploy-summary.js'
 import type { DeployOutcome } from '../../src/deploy/outcome.js'
 import { Kubectl, KubectlError } from '../../src/kube/kubectl.js'
-import type { Pod } from '../../src/kube/types.js'
+import type { Pod } from '../../src/k8s/types.js'
 
 const BUILT_IN = path.join(REPO_ROOT, 'manifests')
 const IMAGE = 'europe-west3-docker.pkg.dev/noesis2-prod/app/noesis2-web:3f2a9c1'

@@ -10,7 +10,7 @@ import path from 'node:path'
 import { checkSync } from 'recheck'
 import ts from 'typescript'
 import { findUnapplicableCharacters } from '../../src/render/checks.js'
-import type { KubeObject } from '../../src/render/kube-object.js'
+import type { KubeObject } from '../../src/k8s/kube-object.js'
 import { REPO_ROOT } from '../support/run-action.js'
 
 // Super-linear patterns that only ever see bounded text the action controls, each with the reason.

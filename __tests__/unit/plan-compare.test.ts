@@ -4,9 +4,9 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { dryRunCompare, project, unifiedDiff } from '../../src/deploy/plan-compare.js'
+import { dryRunCompare, project, unifiedDiff } from '../../src/plan/plan-compare.js'
 import type { LiveObjectMeta } from '../../src/kube/objects.js'
-import type { KubeObject } from '../../src/render/kube-object.js'
+import type { KubeObject } from '../../src/k8s/kube-object.js'
 
 function deployment(image: string, extra: Record<string, unknown> = {}): KubeObject {
   return {

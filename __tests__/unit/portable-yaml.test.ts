@@ -11,7 +11,7 @@ import { controlPlaneBinDir } from '../rig/control-plane/binaries.js'
 import { loadTemplates } from '../../src/render/load-templates.js'
 import { renderManifests } from '../../src/render/render-manifests.js'
 import { parseInputs } from '../../src/inputs.js'
-import { toKubectlInput, toPortableYaml, toYamlDocuments } from '../../src/render/serialize.js'
+import { toKubectlInput, toPortableYaml, toYamlDocuments } from '../../src/k8s/serialize.js'
 import { EXAMPLE_INPUTS } from '../support/example-inputs.js'
 import { REPO_ROOT } from '../support/run-action.js'
 

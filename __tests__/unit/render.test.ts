@@ -12,9 +12,9 @@ import {
   versionLabel,
   type RenderedManifests
 } from '../../src/render/render-manifests.js'
-import { toYamlDocuments } from '../../src/render/serialize.js'
+import { toYamlDocuments } from '../../src/k8s/serialize.js'
 import { databaseUrl } from '../../src/render/secret-data.js'
-import type { KubeObject } from '../../src/render/kube-object.js'
+import type { KubeObject } from '../../src/k8s/kube-object.js'
 import { REPO_ROOT } from '../support/run-action.js'
 
 const BUILT_IN = path.join(REPO_ROOT, 'manifests')

@@ -7,9 +7,9 @@
 import type { AppliedObject } from '../kube/apply.js'
 import type { Kubectl } from '../kube/kubectl.js'
 import { getOptionalObject } from '../kube/objects.js'
-import { parseQuantity } from '../kube/quantity.js'
+import { parseQuantity } from '../k8s/quantity.js'
 import type { DeployConfig } from '../inputs.js'
-import type { Deployment } from '../kube/types.js'
+import type { Deployment } from '../k8s/types.js'
 
 export interface AutoscalerReport {
   kind: 'HorizontalPodAutoscaler' | 'ScaledObject' | 'none'

@@ -3,7 +3,7 @@
 
 import type { Kubectl } from '../kube/kubectl.js'
 import type { KubeList } from '../kube/objects.js'
-import type { HorizontalPodAutoscaler, Pod } from '../kube/types.js'
+import type { HorizontalPodAutoscaler, Pod } from '../k8s/types.js'
 import { isPodReady } from './rollout-state.js'
 
 export async function checkBeatGuard(

@@ -3,7 +3,7 @@
 
 import { CancelledError, type Kubectl } from '../kube/kubectl.js'
 import type { NamespaceSnapshot } from '../kube/objects.js'
-import type { Event } from '../kube/types.js'
+import type { Event } from '../k8s/types.js'
 import type { ContainerLog } from '../report/diagnostics.js'
 import type { PodFailure } from './pod-failures.js'
 import { boundLines } from '../untrusted-text.js'

@@ -8,7 +8,7 @@
 
 import type { AppliedObject } from '../kube/apply.js'
 import { identityKey, type LiveObjectMeta } from '../kube/objects.js'
-import type { KubeObject } from '../render/kube-object.js'
+import type { KubeObject } from '../k8s/kube-object.js'
 import { REVISION_ANNOTATION } from './rollout-state.js'
 import { changedKeys, keysPodsRead, podsRead } from './secret-readers.js'
 import { keepLiveTraceAnnotations } from './trace-annotations.js'

@@ -8,7 +8,7 @@
 import type { Kubectl } from '../kube/kubectl.js'
 import { serverSideApply } from '../kube/apply.js'
 import type { LiveObjectMeta } from '../kube/objects.js'
-import type { KubeObject } from '../render/kube-object.js'
+import type { KubeObject } from '../k8s/kube-object.js'
 
 export const PAUSED_REPLICAS_ANNOTATION = 'autoscaling.keda.sh/paused-replicas'
 

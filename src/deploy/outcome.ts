@@ -3,7 +3,7 @@
 // from it.
 
 import type { AppliedObject } from '../kube/apply.js'
-import type { Event } from '../kube/types.js'
+import type { Event } from '../k8s/types.js'
 import type { ContainerLog } from '../report/diagnostics.js'
 import type { AutoscalerReport } from './autoscaler-status.js'
 import type { PodFailure } from './pod-failures.js'

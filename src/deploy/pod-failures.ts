@@ -1,6 +1,6 @@
-import { eventLastSeen } from '../kube/types.js'
+import { eventLastSeen } from '../k8s/types.js'
 import { collapseLineBreaks } from '../untrusted-text.js'
-import type { Container, ContainerStateTerminated, ContainerStatus, Event, Pod } from '../kube/types.js'
+import type { Container, ContainerStateTerminated, ContainerStatus, Event, Pod } from '../k8s/types.js'
 
 export interface PodFailure {
   pod: string

@@ -3,10 +3,10 @@
 
 import { PLAIN_SECRET_KEYS } from '../inputs.js'
 import { whoNeeds, type SecretKeyReference } from '../render/checks.js'
-import type { KubeObject } from '../render/kube-object.js'
+import type { KubeObject } from '../k8s/kube-object.js'
 import type { Kubectl } from '../kube/kubectl.js'
 import { getOptionalObject, parseObjects } from '../kube/objects.js'
-import { toKubectlInput } from '../render/serialize.js'
+import { toKubectlInput } from '../k8s/serialize.js'
 import { UNDO_SECRET_NAME } from './journal.js'
 
 // One reason the deploy cannot start, with what a report needs to say what to do about it.

@@ -15,7 +15,7 @@ import type { LiveObjectMeta } from '../kube/objects.js'
 import type { DeployConfig } from '../inputs.js'
 import { MANAGED_BY, type RenderedManifests, type RetiredObject } from '../render/render-manifests.js'
 import { resourceOf } from './preflight.js'
-import { toKubectlInput } from '../render/serialize.js'
+import { toKubectlInput } from '../k8s/serialize.js'
 import { FIELD_MANAGER } from '../kube/apply.js'
 
 // Owns a worker's replica count handed over from `autoscaling: none` (see handOverReplicas).

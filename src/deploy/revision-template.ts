@@ -8,7 +8,7 @@
 // template twice, and the second changes nothing. `rollout undo --to-revision=3` sent twice fails the second
 // time, since revision 3 has become 5.
 
-import type { Deployment, ReplicaSet } from '../kube/types.js'
+import type { Deployment, ReplicaSet } from '../k8s/types.js'
 import { isControlledBy, REVISION_ANNOTATION } from './rollout-state.js'
 
 export const REVISION_HISTORY_ANNOTATION = 'deployment.kubernetes.io/revision-history'

@@ -1,4 +1,4 @@
-import type { Condition, Deployment, Pod, ReplicaSet } from '../kube/types.js'
+import type { Condition, Deployment, Pod, ReplicaSet } from '../k8s/types.js'
 
 export type RolloutPhase = 'progressing' | 'complete' | 'failed'
 

@@ -2,7 +2,7 @@
 
 import type { SmokeCheckChoice } from '../inputs.js'
 import { CancelledError, isTransientKubectlFailure, KubectlError, type Kubectl } from '../kube/kubectl.js'
-import type { Pod } from '../kube/types.js'
+import type { Pod } from '../k8s/types.js'
 import { boundLines } from '../untrusted-text.js'
 import { isPodReady } from './rollout-state.js'
 import {

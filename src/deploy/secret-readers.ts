@@ -3,7 +3,7 @@
 // changes nothing for them and restarts nobody.
 
 import type { LiveObjectMeta } from '../kube/objects.js'
-import type { KubeObject } from '../render/kube-object.js'
+import type { KubeObject } from '../k8s/kube-object.js'
 import { allContainersOf, podSpecOf } from '../render/workload.js'
 
 // 'all': a pod loads the Secret whole (envFrom) or mounts it as a volume.

@@ -4,7 +4,7 @@
 
 import type { LiveObjectMeta } from '../kube/objects.js'
 import { identityKey } from '../kube/objects.js'
-import type { KubeObject } from '../render/kube-object.js'
+import type { KubeObject } from '../k8s/kube-object.js'
 import { TRACE_ANNOTATIONS } from '../render/render-manifests.js'
 
 export function keepLiveTraceAnnotations(

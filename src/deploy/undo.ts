@@ -18,9 +18,9 @@ import {
   type KubeList,
   type LiveObjectMeta
 } from '../kube/objects.js'
-import type { Deployment, ReplicaSet } from '../kube/types.js'
+import type { Deployment, ReplicaSet } from '../k8s/types.js'
 import { replicaSetOfRevision, restoreTemplatePatch, templateToRestore } from './revision-template.js'
-import { toKubectlInput } from '../render/serialize.js'
+import { toKubectlInput } from '../k8s/serialize.js'
 import { UNDO_SECRET_NAME, type UndoTarget } from './journal.js'
 import type { RolloutResult } from './wait-rollouts.js'
 

@@ -4,7 +4,7 @@
 
 import { CancelledError, cancellationReason, type Kubectl } from '../kube/kubectl.js'
 import { readWorkloadSnapshot, type KubeList, type NamespaceSnapshot } from '../kube/objects.js'
-import type { Deployment, Event, Pod } from '../kube/types.js'
+import type { Deployment, Event, Pod } from '../k8s/types.js'
 import { watchWorkloads } from '../kube/workload-watch.js'
 import { detectPodFailures, type PodFailure } from './pod-failures.js'
 import { assessDeployment, findNewReplicaSet, isPodReady, podsOfReplicaSet } from './rollout-state.js'

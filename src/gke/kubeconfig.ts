@@ -2,7 +2,7 @@ import { lstat, open, readFile, realpath, rename, rm } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { basename, dirname, isAbsolute, join, normalize } from 'node:path'
 import { parse } from 'yaml'
-import { toPortableYaml } from '../render/serialize.js'
+import { toPortableYaml } from '../k8s/serialize.js'
 import { GkeError } from './errors.js'
 
 // A private kubeconfig for this run only (under RUNNER_TEMP), never ~/.kube/config: the runner may be shared

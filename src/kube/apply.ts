@@ -1,7 +1,7 @@
 // Server-side apply of one phase of objects in one kubectl call, and what it did to each object.
 
-import type { KubeObject } from '../render/kube-object.js'
-import { toKubectlInput } from '../render/serialize.js'
+import type { KubeObject } from '../k8s/kube-object.js'
+import { toKubectlInput } from '../k8s/serialize.js'
 import type { Kubectl } from './kubectl.js'
 import { identityKey, parseObjects, type LiveObjectMeta } from './objects.js'
 

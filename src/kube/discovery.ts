@@ -2,8 +2,8 @@
 // caches for the run's later calls). Used for the kinds of users' templates that kinds.ts does not know.
 
 import type { Kubectl } from './kubectl.js'
-import { groupOf, kindName } from '../render/kinds.js'
-import type { UnverifiedKind } from '../render/render-manifests.js'
+import { groupOf, kindName } from '../k8s/kinds.js'
+import type { UnverifiedKind } from '../k8s/kinds.js'
 
 export interface ApiResource {
   // the plural resource name, as RBAC and `kubectl auth can-i` name it

@@ -1,7 +1,7 @@
 // Reading what is in the cluster: object lists by kind, and the before/after identity of applied objects.
 
 import type { Kubectl } from './kubectl.js'
-import type { Deployment, Event, HorizontalPodAutoscaler, Pod, ReplicaSet } from './types.js'
+import type { Deployment, Event, HorizontalPodAutoscaler, Pod, ReplicaSet } from '../k8s/types.js'
 
 export interface KubeList<T> {
   items: T[]

@@ -18,7 +18,7 @@
 
 import type { Kubectl } from './kubectl.js'
 import type { NamespaceSnapshot } from './objects.js'
-import type { Deployment, Pod, ReplicaSet } from './types.js'
+import type { Deployment, Pod, ReplicaSet } from '../k8s/types.js'
 
 export interface WorkloadWatch {
   // The objects as the watches last reported them (no events: they are read when something fails).

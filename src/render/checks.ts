@@ -1,7 +1,7 @@
 // Checks on rendered objects: no template placeholder left anywhere, and every Secret key a container
 // needs is provided by the Secret the action writes (or listed for the live-Secret pre-flight).
 
-import { describeObject, isRecord, type KubeObject } from './kube-object.js'
+import { describeObject, isRecord, type KubeObject } from '../k8s/kube-object.js'
 import { allContainersOf, podSpecOf } from './workload.js'
 
 // ${NAME} is this project's placeholder; the other two are the old CI job's, which sed used to replace.

@@ -7,8 +7,8 @@ import { constants } from 'node:fs'
 import { open, readdir, realpath } from 'node:fs/promises'
 import path from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import { canonicalKind } from './kinds.js'
-import { isRecord, type KubeObject, type TemplateObject } from './kube-object.js'
+import { canonicalKind } from '../k8s/kinds.js'
+import { isRecord, type KubeObject, type TemplateObject } from '../k8s/kube-object.js'
 
 export const MAX_FILE_BYTES = 512 * 1024
 export const MAX_TOTAL_BYTES = 2 * 1024 * 1024

@@ -3,7 +3,7 @@
 
 import type { DeployConfig } from '../inputs.js'
 import { parseImageReference } from '../input-rules.js'
-import { describeObject, isRecord, type KubeObject, type TemplateObject } from './kube-object.js'
+import { describeObject, isRecord, type KubeObject, type TemplateObject } from '../k8s/kube-object.js'
 import {
   findPlaceholders,
   findUnapplicableCharacters,
@@ -13,11 +13,14 @@ import {
   whoNeeds,
   type SecretKeyReference
 } from './checks.js'
-import { groupOf, isKnownClusterScoped, isKnownNamespaced } from './kinds.js'
+import { groupOf, isKnownClusterScoped, isKnownNamespaced } from '../k8s/kinds.js'
 import { buildSecretData } from './secret-data.js'
 import { renderWorkload } from './workload.js'
 import { renderScaledObject, renderTriggerAuthentication } from './scaled-object.js'
 import { REDIS_KEYS } from './redis-connection.js'
+import type { UnverifiedKind } from '../k8s/kinds.js'
+
+export type { UnverifiedKind } from '../k8s/kinds.js'
 
 const KEDA_ONLY_KEYS = new Set<string>(Object.values(REDIS_KEYS))
 
@@ -120,15 +123,6 @@ const APPLY_RANK: Record<string, number> = {
   PodDisruptionBudget: 5
 }
 const OTHER_RANK = 3
-
-export interface UnverifiedKind {
-  file: string
-  object: string
-  kind: string
-  group: string
-  // Named in namespaced_kinds: an offline plan takes the user's word for it.
-  named: boolean
-}
 
 export function renderManifests(
   templates: TemplateObject[],

@@ -3,7 +3,7 @@
 // worker_queues becomes one `redis` trigger; KEDA scales on the largest replica count any trigger asks for.
 
 import type { DeployConfig } from '../inputs.js'
-import { isRecord, type KubeObject } from './kube-object.js'
+import { isRecord, type KubeObject } from '../k8s/kube-object.js'
 import { REDIS_KEYS } from './redis-connection.js'
 import { PLACEHOLDER_ONLY } from './checks.js'
 

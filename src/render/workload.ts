@@ -1,7 +1,7 @@
 // Sets the action's inputs into a worker or beat Deployment template, field by field.
 
 import type { DeployConfig } from '../inputs.js'
-import { isRecord, type KubeObject } from './kube-object.js'
+import { isRecord, type KubeObject } from '../k8s/kube-object.js'
 
 export const PROXY_CONTAINER_NAME = 'cloud-sql-proxy'
 export const APP_CONTAINER_NAME = 'app'

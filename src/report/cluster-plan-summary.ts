@@ -2,7 +2,7 @@
 // behaviour (what a reviewer looks for), then per object what server-side apply would do and the rollouts it
 // would cause, kubectl diff's view folded last; all escaped and redacted.
 
-import type { ClusterPlan } from '../deploy/plan.js'
+import type { ClusterPlan } from '../plan/plan.js'
 import { codeBlock, details, inline, runLink, table } from './markdown.js'
 
 export interface ClusterPlanSummaryInput {

@@ -1,7 +1,7 @@
 import type { PodFailure } from '../deploy/pod-failures.js'
 import { summarizeFailure } from '../deploy/pod-failures.js'
-import { eventLastSeen, eventOccurrences } from '../kube/types.js'
-import type { Event } from '../kube/types.js'
+import { eventLastSeen, eventOccurrences } from '../k8s/types.js'
+import type { Event } from '../k8s/types.js'
 import { collapseLineBreaks } from '../untrusted-text.js'
 import { codeBlock, details, inline, table } from './markdown.js'
 

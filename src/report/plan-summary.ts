@@ -1,8 +1,8 @@
 // The job summary of a dry run: what would be applied, with every value escaped and secrets shown as ***.
 
 import type { RenderedManifests } from '../render/render-manifests.js'
-import { describeObject } from '../render/kube-object.js'
-import { redactSecrets, toPortableYaml } from '../render/serialize.js'
+import { describeObject } from '../k8s/kube-object.js'
+import { redactSecrets, toPortableYaml } from '../k8s/serialize.js'
 import { codeBlock, details, inline, runLink, table } from './markdown.js'
 
 export interface InputRow {

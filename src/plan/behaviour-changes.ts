@@ -4,8 +4,8 @@
 // ones; everything else a diff may show (labels, annotations, defaults) is not behaviour.
 
 import { identityKey, type LiveObjectMeta } from '../kube/objects.js'
-import { parseQuantity } from '../kube/quantity.js'
-import type { KubeObject } from '../render/kube-object.js'
+import { parseQuantity } from '../k8s/quantity.js'
+import type { KubeObject } from '../k8s/kube-object.js'
 import type { SecretKeyChange } from './plan.js'
 
 export interface BehaviourChange {

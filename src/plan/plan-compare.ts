@@ -4,7 +4,7 @@
 
 import { identityKey, type LiveObjectMeta } from '../kube/objects.js'
 import type { ApplyAction } from '../kube/apply.js'
-import type { KubeObject } from '../render/kube-object.js'
+import type { KubeObject } from '../k8s/kube-object.js'
 
 export interface Comparison {
   object: KubeObject

@@ -83,3 +83,14 @@ export function isKnownNamespaced(kind: string, apiVersion: string, extra: reado
   const name = kindName(kind, group).toLowerCase()
   return extra.some(e => e.toLowerCase() === name)
 }
+
+// A kind in the user's templates that this action does not know to be namespaced: the cluster's discovery (or the
+// user, through namespaced_kinds) has to say.
+export interface UnverifiedKind {
+  file: string
+  object: string
+  kind: string
+  group: string
+  // Named in namespaced_kinds: an offline plan takes the user's word for it.
+  named: boolean
+}

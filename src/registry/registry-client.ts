@@ -8,6 +8,7 @@
 // does; and only when that realm is on the registry's own host or another Google registry. Every other
 // registry is asked anonymously (public images on ghcr.io, Docker Hub).
 
+import { BlockList, isIP } from 'node:net'
 import { apiHostOf, type ImageName } from './image-name.js'
 import { isGoogleRegistry } from './google-registries.js'
 import { bearerChallengeOf, type Challenge } from './www-authenticate.js'
@@ -16,6 +17,37 @@ import { headerValue, type RegistryResponse, type RegistryTransport } from './tr
 const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024
 const MAX_TOKEN_LENGTH = 16 * 1024
 const MAX_REDIRECTS = 3
+
+// Addresses a realm may not point at unless it is the registry's own host (as go-containerregistry rules): a
+// hostile registry must not make the runner call the metadata server or a private network's hosts.
+const PRIVATE_ADDRESSES = new BlockList()
+for (const [network, prefix] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.168.0.0', 16],
+  ['100.64.0.0', 10]
+] as const) {
+  PRIVATE_ADDRESSES.addSubnet(network, prefix, 'ipv4')
+}
+for (const [network, prefix] of [
+  ['::', 127],
+  ['fc00::', 7],
+  ['fe80::', 10]
+] as const) {
+  PRIVATE_ADDRESSES.addSubnet(network, prefix, 'ipv6')
+}
+
+export function isPrivateAddressLiteral(hostname: string): boolean {
+  const bare = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname
+  const family = isIP(bare)
+  if (family === 0) return false
+  const mapped = family === 6 ? /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare)?.[1] : undefined
+  if (mapped) return PRIVATE_ADDRESSES.check(mapped, 'ipv4')
+  return PRIVATE_ADDRESSES.check(bare, family === 4 ? 'ipv4' : 'ipv6')
+}
 
 export interface RegistryClientOptions {
   image: ImageName
@@ -150,6 +182,7 @@ export class RegistryClient {
       return undefined
     }
     if (realm.protocol !== 'https:') return undefined
+    if (realm.host !== this.host && isPrivateAddressLiteral(realm.hostname)) return undefined
     realm.searchParams.set('scope', `repository:${this.repository}:pull`)
     if (challenge.params.service) realm.searchParams.set('service', challenge.params.service)
     const credentialsGoThere =

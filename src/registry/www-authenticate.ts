@@ -33,6 +33,12 @@ export function parseChallenges(header: string): Challenge[] {
     while (i < text.length && isTokenChar(text[i])) i++
     return text.slice(start, i)
   }
+  // Unquoted values should be tokens; servers also send bare URLs, so read to the next comma or space.
+  const readUnquoted = (): string => {
+    const start = i
+    while (i < text.length && text[i] !== ',' && !isSpace(text[i])) i++
+    return text.slice(start, i)
+  }
   const readQuoted = (): string => {
     // at the opening quote
     i++
@@ -61,7 +67,7 @@ export function parseChallenges(header: string): Challenge[] {
     if (text[j] === '=' && current) {
       i = j + 1
       while (isSpace(text[i])) i++
-      const value = text[i] === '"' ? readQuoted() : readToken()
+      const value = text[i] === '"' ? readQuoted() : readUnquoted()
       const key = token.toLowerCase()
       if (KEPT_PARAMS.has(key) && !(key in current.params)) current.params[key] = value
     } else {

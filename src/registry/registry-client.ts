@@ -54,7 +54,7 @@ export interface RegistryClientOptions {
   transport: RegistryTransport
   // The run's Google access token; asked for only when the registry is one that takes it.
   googleAccessToken?: () => Promise<string>
-  // Which registries get the Google token (default: Artifact Registry and gcr.io hosts).
+  // Which hosts get the Google token, as registries and as token realms (default: Artifact Registry and gcr.io).
   takesGoogleToken?: (registry: string) => boolean
   requestTimeoutMs: number
   // Milliseconds since the epoch by which every request must be done.
@@ -88,13 +88,14 @@ export class RegistryClient {
   #authorization?: string
   #tokenFlowTried = false
   readonly #options: RegistryClientOptions
+  readonly #takesGoogleToken: (registry: string) => boolean
 
   constructor(options: RegistryClientOptions) {
     this.#options = options
+    this.#takesGoogleToken = options.takesGoogleToken ?? isGoogleRegistry
     this.host = apiHostOf(options.image)
     this.usesGoogleToken =
-      options.googleAccessToken !== undefined &&
-      (options.takesGoogleToken ?? isGoogleRegistry)(options.image.registry)
+      options.googleAccessToken !== undefined && this.#takesGoogleToken(options.image.registry)
   }
 
   get repository(): string {
@@ -186,7 +187,7 @@ export class RegistryClient {
     realm.searchParams.set('scope', `repository:${this.repository}:pull`)
     if (challenge.params.service) realm.searchParams.set('service', challenge.params.service)
     const credentialsGoThere =
-      this.usesGoogleToken && (realm.host === this.host || isGoogleRegistry(realm.host))
+      this.usesGoogleToken && (realm.host === this.host || this.#takesGoogleToken(realm.host))
     const authorization = credentialsGoThere
       ? `Basic ${Buffer.from(`oauth2accesstoken:${await this.#googleToken()}`).toString('base64')}`
       : undefined

@@ -50,7 +50,8 @@ export interface ResolveImageOptions {
   transport?: RegistryTransport
   // The run's Google access token, for Artifact Registry and gcr.io (google-registries.ts).
   googleAccessToken?: () => Promise<string>
-  // Which registries get that token; default Artifact Registry and gcr.io hosts.
+  // Which hosts (HOST[:PORT]) get that token, as registries and as their token realms; default Artifact
+  // Registry and gcr.io hosts (google-registries.ts).
   takesGoogleToken?: (registry: string) => boolean
   // Whom the Google token stands for, for the IAM command of a refusal (a service account's email).
   deployer?: string
@@ -342,7 +343,7 @@ class Resolution {
     }
   }
 
-  // HEAD the tag for its digest; a registry that answers HEAD without one is read with GET instead.
+  // HEAD the tag for its digest; any other answer is read again with GET.
   async digestOfTag(tag: string): Promise<{ digest: string } | { response: RegistryResponse }> {
     const head = await this.client.request({
       method: 'HEAD',
@@ -352,7 +353,8 @@ class Resolution {
     })
     const header = headerValue(head.headers, 'docker-content-digest')
     if (head.status === 200 && header && isSha256Digest(header)) return { digest: header }
-    if (head.status !== 200 && head.status !== 405) return { response: head }
+    // Otherwise GET: a HEAD answer has no body, and a refusal's body says why (Artifact Registry names the
+    // missing permission); a registry whose HEAD is wrong or unsupported answers the GET.
     const read = await this.readManifest(tag)
     if (read.response.status !== 200 || !read.digest) return { response: read.response }
     return { digest: read.digest }

@@ -36,6 +36,8 @@ export interface PlatformImage {
 export interface RegistryRig {
   // host:port, the registry part of image references
   host: string
+  // host:port of the token realm (on a name: see token-server.ts)
+  tokenHost: string
   caPem: string
   // Image references in this registry: `${host}/${repository}:${tag}`.
   reference(repository: string, tag: string): string
@@ -55,7 +57,7 @@ export interface RegistryRig {
   stop(): Promise<void>
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createNetServer()
     server.once('error', reject)
@@ -208,6 +210,7 @@ export async function startRegistry(options: RegistryRigOptions): Promise<Regist
 
     return {
       host,
+      tokenHost: new URL(tokens.realm).host,
       caPem: ca.certPem,
       reference: (repository, tag) => `${host}/${repository}:${tag}`,
       pushImage,

@@ -157,7 +157,9 @@ describe('a hostile registry', () => {
     assert.match(resolution.cause, /larger than 4194304 bytes/)
     assert.ok(Date.now() - started < 10_000)
     assert.ok(floodBytesWritten < 16 * 1024 * 1024, `the server got to write ${floodBytesWritten} bytes`)
-    t.diagnostic(`the flooding server wrote ${floodBytesWritten} bytes of its 64 MiB before the client hung up`)
+    t.diagnostic(
+      `the flooding server wrote ${floodBytesWritten} bytes of its 64 MiB before the client hung up`
+    )
   })
 
   test('a registry that trickles a byte at a time: cut off at the request deadline', async () => {

@@ -185,6 +185,20 @@ describe('a hostile registry', () => {
     assert.equal(resolution.reason, 'timeout')
   })
 
+  test('a token provider that never answers is cut off at the deadline too', async () => {
+    const resolution = expectOutcome(
+      await resolveImage({
+        image: `${host}/lying:v1`,
+        transport,
+        googleAccessToken: () => new Promise<string>(() => undefined),
+        takesGoogleToken: registry => registry === host,
+        timeoutMs: 300
+      }),
+      'unreachable'
+    )
+    assert.equal(resolution.reason, 'timeout')
+  })
+
   test('a manifest that does not hash to its digest is not trusted', async () => {
     const resolution = expectOutcome(
       await resolveImage({ image: `${host}/lying:v1`, transport }),

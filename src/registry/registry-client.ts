@@ -107,8 +107,20 @@ export class RegistryClient {
     return this.usesGoogleToken
   }
 
+  // The token provider may refresh credentials over the network: it gets the same deadline as a request.
   async #googleToken(): Promise<string> {
-    const token = await this.#options.googleAccessToken!()
+    const remaining = this.#options.deadline - this.#options.now()
+    if (remaining <= 0) throw new RegistryDeadlineError()
+    let timer: NodeJS.Timeout | undefined
+    const token = await Promise.race([
+      this.#options.googleAccessToken!(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new RegistryDeadlineError()),
+          Math.min(remaining, this.#options.requestTimeoutMs)
+        )
+      })
+    ]).finally(() => clearTimeout(timer))
     if (!this.sentSecrets.includes(token)) this.sentSecrets.push(token)
     return token
   }

@@ -20,6 +20,12 @@ import {
   describeImageIdMismatch,
   digestOfImageId
 } from '../../src/registry/verify-image-ids.js'
+import {
+  deniedOutcome,
+  notFoundOutcome,
+  unreachableOutcome,
+  wrongPlatformOutcome
+} from '../../src/registry/image-resolution.js'
 import type { KubeObject } from '../../src/render/kube-object.js'
 import type { Pod } from '../../src/kube/types.js'
 
@@ -487,5 +493,59 @@ describe('imageID checks', () => {
     assert.match(described.remedy, /image_pinning: digest/)
     assert.match(describeImageIdMismatch(check, D1, true)!.remedy, /mutating admission webhook/)
     assert.equal(describeImageIdMismatch({ matching: [], mismatching: [], unknown: [] }, D1, true), undefined)
+  })
+})
+
+describe('outcome texts', () => {
+  const measured = { image: `${AR}:v2`, requests: 3, durationMs: 40 }
+  const image = parseImageName(`${AR}:v2`)!
+  test('denied on Artifact Registry: the reader grant for the deployer, an error', () => {
+    const outcome = deniedOutcome(image, measured, {
+      status: 403,
+      authenticated: true,
+      deployer: 'deployer@proj-123.iam.gserviceaccount.com',
+      registryMessage: 'DENIED: Permission "artifactregistry.repositories.downloadArtifacts" denied'
+    })
+    assert.equal(outcome.severity, 'error')
+    assert.match(outcome.cause, /refused to let the deployer read .*noesis2-web:v2 \(HTTP 403\)/)
+    assert.match(
+      outcome.remedy,
+      /gcloud artifacts repositories add-iam-policy-binding app --project=proj-123 --location=europe-west3 --member=serviceAccount:deployer@proj-123\.iam\.gserviceaccount\.com --role=roles\/artifactregistry\.reader/
+    )
+    assert.match(outcome.registryMessage!, /downloadArtifacts/)
+  })
+  test('refused to an anonymous client: a warning, private or missing cannot be told apart', () => {
+    const outcome = deniedOutcome(parseImageName('ghcr.io/org/web:v1')!, measured, {
+      status: 401,
+      authenticated: false
+    })
+    assert.equal(outcome.severity, 'warning')
+    assert.match(outcome.cause, /private, or does not exist/)
+  })
+  test('not found on Artifact Registry: nearby tags and the push command with the docker login step', () => {
+    const outcome = notFoundOutcome(image, measured, {
+      reference: 'tag v2',
+      listedTags: ['v1', 'v3', 'main']
+    })
+    assert.deepEqual(outcome.nearbyTags, ['v3', 'v1', 'main'])
+    assert.match(outcome.cause, /close to it: v3, v1, main\.$/)
+    assert.match(
+      outcome.remedy,
+      /`docker push europe-west3-docker\.pkg\.dev\/proj-123\/app\/noesis2-web:v2` \(after `gcloud auth configure-docker europe-west3-docker\.pkg\.dev`\)/
+    )
+  })
+  test('wrong platform: what is missing, what is offered, the buildx command', () => {
+    const outcome = wrongPlatformOutcome(image, measured, {
+      digest: D1,
+      platforms: [{ os: 'linux', architecture: 'arm64' }],
+      missing: [{ os: 'linux', architecture: 'amd64' }]
+    })
+    assert.match(outcome.cause, /has no linux\/amd64 image: it offers linux\/arm64\. .*exec format error/)
+    assert.match(outcome.remedy, /docker buildx build --platform linux\/amd64,linux\/arm64 --push/)
+  })
+  test('unreachable: a warning that lets the run go on', () => {
+    const outcome = unreachableOutcome(image, measured, 'timeout', 'no answer in time')
+    assert.equal(outcome.severity, 'warning')
+    assert.match(outcome.cause, /could not be asked about .*: no answer in time\./)
   })
 })

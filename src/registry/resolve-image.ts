@@ -8,19 +8,7 @@
 // for the platform. The token flow adds one request per run (two with the Google token's first try).
 
 import { createHash } from 'node:crypto'
-import {
-  isSha256Digest,
-  parseImageName,
-  pinnedReference,
-  referenceText,
-  repositoryNameOf,
-  type ImageName
-} from './image-name.js'
-import {
-  artifactRegistryRepositoryOf,
-  isArtifactRegistryHost,
-  readerGrantCommand
-} from './google-registries.js'
+import { isSha256Digest, parseImageName, pinnedReference, type ImageName } from './image-name.js'
 import {
   MANIFEST_ACCEPT,
   MAX_CONFIG_BYTES,
@@ -30,7 +18,6 @@ import {
   runnablePlatformEntries,
   type ParsedManifest
 } from './manifest.js'
-import { nearbyTags } from './nearby-tags.js'
 import { DEFAULT_NODE_PLATFORM, platformMatches, platformText, type Platform } from './platform.js'
 import { RegistryClient, RegistryDeadlineError } from './registry-client.js'
 import {
@@ -41,6 +28,30 @@ import {
   type RegistryTransport
 } from './transport.js'
 import { createRedactor, redactBearerTokens, secretForms } from '../redact.js'
+import {
+  deniedOutcome,
+  notFoundOutcome,
+  unreachableOutcome,
+  wrongPlatformOutcome,
+  type ImageDenied,
+  type ImageNotFound,
+  type ImageResolution,
+  type ImageWrongPlatform,
+  type Measured,
+  type PlatformManifest,
+  type RegistryUnreachable,
+  type ResolvedImage
+} from './image-resolution.js'
+
+export type {
+  ImageDenied,
+  ImageNotFound,
+  ImageResolution,
+  ImageWrongPlatform,
+  PlatformManifest,
+  RegistryUnreachable,
+  ResolvedImage
+} from './image-resolution.js'
 
 export interface ResolveImageOptions {
   // The `image` input: REGISTRY/PATH[:TAG][@sha256:DIGEST].
@@ -61,74 +72,6 @@ export interface ResolveImageOptions {
   now?: () => number
 }
 
-export interface PlatformManifest {
-  platform: Platform
-  digest: string
-  // The image config's digest: what some runtimes report as imageID (a bare sha256:...).
-  configDigest?: string
-}
-
-interface Common {
-  image: string
-  // Registry requests made and time taken, for the trace and the pre-flight figures.
-  requests: number
-  durationMs: number
-}
-
-interface Explained extends Common {
-  // Plain sentences of ours; image, tags and commands in them are grammar-checked, safe to print.
-  cause: string
-  remedy: string
-  // What the registry said, when it said something: untrusted text (clipped, tokens redacted): escape it.
-  registryMessage?: string
-  // error: the run must stop before any write; warning: say it and go on (the pods will tell).
-  severity: 'error' | 'warning'
-}
-
-export interface ResolvedImage extends Common {
-  outcome: 'resolved'
-  digest: string
-  mediaType: string
-  // An index: every runnable platform it lists; a single manifest: its config's platform (when it says one).
-  platforms: Platform[]
-  // The manifest each node platform will pull (for an index), or the image itself.
-  platformManifests: PlatformManifest[]
-  // image pinned to the digest: REGISTRY/PATH:TAG@sha256:DIGEST
-  pinned: string
-  // Digests a pod's imageID may carry for this image (verify-image-ids.ts).
-  acceptedDigests: string[]
-}
-
-export interface ImageNotFound extends Explained {
-  outcome: 'not-found'
-  // Tags of the repository closest to the missing one (valid tag names only).
-  nearbyTags: string[]
-  // false: the registry did not list the repository's tags (no repository, or not allowed).
-  tagsListed: boolean
-}
-
-export interface ImageDenied extends Explained {
-  outcome: 'denied'
-  status: number
-  // Whether the refused request carried the deployer's credentials (else: anonymous, a warning only).
-  authenticated: boolean
-}
-
-export interface ImageWrongPlatform extends Explained {
-  outcome: 'wrong-platform'
-  digest: string
-  platforms: Platform[]
-  missing: Platform[]
-}
-
-export interface RegistryUnreachable extends Explained {
-  outcome: 'unreachable'
-  reason: 'timeout' | 'network' | 'tls' | 'server-error' | 'rate-limited' | 'bad-answer'
-}
-
-export type ImageResolution =
-  ResolvedImage | ImageNotFound | ImageDenied | ImageWrongPlatform | RegistryUnreachable
-
 const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
 const DEFAULT_TIMEOUT_MS = 30_000
 const MAX_TAG_LIST_BYTES = 1024 * 1024
@@ -137,10 +80,6 @@ const TRANSPORT_FAILURES: Record<TransportError['kind'], string> = {
   timeout: 'no answer in time',
   network: 'the connection failed',
   tls: 'the TLS connection failed'
-}
-
-function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
-  return value === undefined ? {} : ({ [key]: value } as Record<K, string>)
 }
 
 function sha256Of(body: Buffer): string {
@@ -174,7 +113,7 @@ class Resolution {
     this.started = now()
   }
 
-  common(): Common {
+  common(): Measured {
     return {
       image: this.options.image,
       requests: this.client.requests,
@@ -202,44 +141,29 @@ class Resolution {
     detail: string,
     registryMessage?: string
   ): RegistryUnreachable {
-    const where = this.image.registry
-    return {
-      outcome: 'unreachable',
-      reason,
-      ...this.common(),
-      cause: `The registry ${where} could not be asked about ${referenceText(this.image)}: ${detail}.`,
-      remedy:
-        'Nothing to do for this run: it goes on, and the pods will show whether the image can be pulled. If the runner cannot reach the registry (a firewall, a private registry), the nodes may still reach it.',
-      ...(registryMessage ? { registryMessage } : {}),
-      severity: 'warning'
-    }
+    return unreachableOutcome(this.image, this.common(), reason, detail, registryMessage)
   }
 
   denied(response: RegistryResponse): ImageDenied {
-    const reference = referenceText(this.image)
-    const authenticated = this.client.authenticated
-    const repository = artifactRegistryRepositoryOf(this.image)
-    let remedy: string
-    if (authenticated && repository) {
-      remedy = `Let the deployer read the repository: ${readerGrantCommand(repository, this.options.deployer)} (the nodes' service account needs the same role to pull).`
-    } else if (authenticated) {
-      remedy = `Give the identity the run authenticates as (${this.options.deployer ?? 'the deployer'}) read access to ${repositoryNameOf(this.image)}.`
-    } else {
-      remedy =
-        'The action asks this registry anonymously (only Artifact Registry and gcr.io get the run’s Google token), so it cannot check a private image here; the run goes on and the nodes pull it with their own credentials (imagePullSecrets).'
-    }
-    return {
-      outcome: 'denied',
+    return deniedOutcome(this.image, this.common(), {
       status: response.status,
-      authenticated,
-      ...this.common(),
-      cause: authenticated
-        ? `The registry refused to let the deployer read ${reference} (HTTP ${response.status}).`
-        : `The registry does not let anonymous clients read ${reference} (HTTP ${response.status}): the image is private, or does not exist.`,
-      remedy,
-      ...optional('registryMessage', this.message(response)),
-      severity: authenticated ? 'error' : 'warning'
-    }
+      authenticated: this.client.authenticated,
+      deployer: this.options.deployer,
+      registryMessage: this.message(response)
+    })
+  }
+
+  async notFound(response: RegistryResponse, reference: string): Promise<ImageNotFound> {
+    const listedTags = await this.listTags()
+    return notFoundOutcome(this.image, this.common(), {
+      reference,
+      listedTags,
+      registryMessage: this.message(response)
+    })
+  }
+
+  wrongPlatform(digest: string, platforms: Platform[], missing: Platform[]): ImageWrongPlatform {
+    return wrongPlatformOutcome(this.image, this.common(), { digest, platforms, missing })
   }
 
   // An answer that is neither the manifest nor a clear refusal.
@@ -263,32 +187,6 @@ class Resolution {
       `HTTP ${response.status} while reading ${what}`,
       this.message(response)
     )
-  }
-
-  async notFound(response: RegistryResponse, reference: string): Promise<ImageNotFound> {
-    const listed = await this.listTags()
-    const shown = referenceText(this.image)
-    const wantedTag = this.image.tag
-    const near = listed && wantedTag ? nearbyTags(listed, wantedTag) : []
-    const pushHint = isArtifactRegistryHost(this.image.registry)
-      ? ` (after \`gcloud auth configure-docker ${this.image.registry}\`)`
-      : ''
-    const nearText =
-      near.length > 0 ? ` Tags of ${repositoryNameOf(this.image)} close to it: ${near.join(', ')}.` : ''
-    const noRepository =
-      listed === undefined
-        ? ` The registry lists no tags for ${repositoryNameOf(this.image)}: the repository is empty or does not exist.`
-        : ''
-    return {
-      outcome: 'not-found',
-      ...this.common(),
-      nearbyTags: near,
-      tagsListed: listed !== undefined,
-      cause: `${shown} is not in the registry (no manifest for ${reference}).${nearText}${noRepository}`,
-      remedy: `Push the image before deploying it: \`docker push ${shown}\`${pushHint}; when another job builds it, make this job wait for it (\`needs:\`). Or deploy a tag that exists.`,
-      ...optional('registryMessage', this.message(response)),
-      severity: 'error'
-    }
   }
 
   async listTags(): Promise<string[] | undefined> {
@@ -463,21 +361,6 @@ class Resolution {
       platformManifests,
       pinned: pinnedReference(this.image, digest),
       acceptedDigests: [...new Set(accepted)]
-    }
-  }
-
-  wrongPlatform(digest: string, platforms: Platform[], missing: Platform[]): ImageWrongPlatform {
-    const offered = platforms.length > 0 ? platforms.map(platformText).join(', ') : 'no platform at all'
-    const needed = missing.map(platformText).join(', ')
-    return {
-      outcome: 'wrong-platform',
-      ...this.common(),
-      digest,
-      platforms,
-      missing,
-      cause: `${referenceText(this.image)} (${digest}) has no ${needed} image: it offers ${offered}. Pods on ${needed} nodes would fail with "exec format error".`,
-      remedy: `Build for the nodes' platform: \`docker buildx build --platform ${[...new Set([...missing, ...platforms].map(platformText))].join(',')} --push ...\` (a laptop build is often arm64 only); or schedule the pods on nodes of a platform the image has (nodeSelector kubernetes.io/arch).`,
-      severity: 'error'
     }
   }
 }

@@ -1,6 +1,8 @@
 // Grammar checks for single input values. Each returns undefined when the value is fine, else the rule it
 // breaks, phrased to follow `<input>: "<value>" ` in an error message.
 
+import { parseImageName } from './registry/image-name.js'
+
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
 
@@ -18,18 +20,8 @@ export function checkDnsSubdomain(value: string): string | undefined {
   return undefined
 }
 
-// The reference grammar of github.com/distribution/reference, restricted to what a deploy should pin:
-// an explicit registry, and a tag, a sha256 digest or both.
-const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])'
-const DOMAIN = `${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*(?::[0-9]+)?`
-const PATH_COMPONENT = '[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*'
-const TAG = '[\\w][\\w.-]{0,127}'
-const DIGEST = 'sha256:[a-f0-9]{64}'
-const IMAGE_REFERENCE = new RegExp(
-  `^(${DOMAIN})/(${PATH_COMPONENT}(?:/${PATH_COMPONENT})*)(?::(${TAG}))?(?:@(${DIGEST}))?$`
-)
-// Exported for the test that every pattern is linear (__tests__/unit/linear-patterns.test.ts).
-export { IMAGE_REFERENCE as IMAGE_REFERENCE_PATTERN }
+// The reference grammar of github.com/distribution/reference (registry/image-name.ts), restricted to what a
+// deploy should pin: an explicit registry, and a tag, a sha256 digest or both.
 const IMAGE_RULE =
   'is not a full image reference (expected REGISTRY/PATH:TAG, REGISTRY/PATH@sha256:DIGEST or both)'
 
@@ -41,14 +33,11 @@ export interface ImageReference {
 }
 
 export function parseImageReference(value: string): ImageReference | undefined {
-  const match = IMAGE_REFERENCE.exec(value)
-  if (!match) return undefined
-  const [, registry, path, tag, digest] = match
+  const name = parseImageName(value)
   // Without a dot, a port or "localhost" the first component is a Docker Hub namespace, not a registry.
-  if (!registry.includes('.') && !registry.includes(':') && registry !== 'localhost') return undefined
-  if (!tag && !digest) return undefined
-  if (registry.length + 1 + path.length > 255) return undefined
-  return { registry, path, tag, digest }
+  if (!name || !name.explicitRegistry) return undefined
+  if (!name.tag && !name.digest) return undefined
+  return { registry: name.registry, path: name.repository, tag: name.tag, digest: name.digest }
 }
 
 export function checkImageReference(value: string): string | undefined {

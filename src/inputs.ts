@@ -26,6 +26,7 @@ export const INPUT_NAMES = [
   'cluster_name',
   'cluster_endpoint',
   'image',
+  'image_pinning',
   'namespace',
   'service_account',
   'gcp_service_account',
@@ -85,6 +86,8 @@ export const PLAIN_SECRET_KEYS: readonly string[] = [
 export const DEFAULT_CLOUD_SQL_PROXY_IMAGE = 'gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.15.0'
 
 export type ClusterEndpoint = 'public' | 'private' | 'dns'
+// digest: the Deployments get REGISTRY/PATH:TAG@sha256:DIGEST as resolved before any write; tag: `image` as given.
+export type ImagePinning = 'digest' | 'tag'
 // What scales the worker: a CPU HorizontalPodAutoscaler, KEDA on the queues' lengths, or nothing (a fixed
 // replica count, worker_min_replicas).
 export type Autoscaling = 'cpu' | 'keda' | 'none'
@@ -121,6 +124,7 @@ export interface DeployConfig {
   clusterName?: string
   clusterEndpoint: ClusterEndpoint
   image: string
+  imagePinning: ImagePinning
   namespace: string
   serviceAccount: string
   gcpServiceAccount?: string
@@ -284,6 +288,7 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
     const problem = checkImageReference(image)
     if (problem) problems.push(`image: ${shown(image)} ${problem}`)
   }
+  const imagePinning = oneOf<ImagePinning>('image_pinning', 'digest', ['digest', 'tag'])
   const namespace = checked('namespace', 'noesis2', checkDnsLabel)
   const serviceAccount = checked('service_account', 'noesis2-worker-sa', checkDnsSubdomain)
   const gcpServiceAccount = optionalChecked('gcp_service_account', checkServiceAccountEmail)
@@ -469,6 +474,7 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
     clusterName: clusterReference?.name,
     clusterEndpoint,
     image,
+    imagePinning,
     namespace,
     serviceAccount,
     gcpServiceAccount,

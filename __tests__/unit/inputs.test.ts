@@ -61,6 +61,21 @@ describe('parseInputs: accepted values', () => {
       check: c => assert.equal(c.image, 'localhost/app:dev')
     },
     {
+      name: 'image_pinning defaults to digest',
+      raw: minimal,
+      check: c => assert.equal(c.imagePinning, 'digest')
+    },
+    {
+      name: 'image_pinning tag keeps the image as given',
+      raw: { ...minimal, image_pinning: 'tag' },
+      check: c => assert.equal(c.imagePinning, 'tag')
+    },
+    {
+      name: 'image_pinning is read case-insensitively',
+      raw: { ...minimal, image_pinning: 'Digest' },
+      check: c => assert.equal(c.imagePinning, 'digest')
+    },
+    {
       name: 'duration 90',
       raw: { ...minimal, rollout_timeout: '90' },
       check: c => assert.equal(c.rolloutTimeoutSeconds, 90)
@@ -268,6 +283,11 @@ describe('parseInputs: rejected values name the input, the value and the rule', 
       name: 'enum dry_run',
       raw: { ...minimal, dry_run: 'maybe' },
       expect: /^dry_run: "maybe" must be one of auto, true, false/
+    },
+    {
+      name: 'enum image_pinning',
+      raw: { ...minimal, image_pinning: 'sha256' },
+      expect: /^image_pinning: "sha256" must be one of digest, tag/
     },
     {
       name: 'enum cluster_endpoint',

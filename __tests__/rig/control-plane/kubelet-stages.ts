@@ -106,6 +106,17 @@ function prelude(marker: string | undefined): string {
 `
 }
 
+// imageID as containerd reports it: the repository (the reference without its tag) @ the digest it pulled. For
+// an image pinned by digest that is the digest itself, exactly what a real node reports. A tag-only image would
+// be resolved by a real node in its registry; kwok asks no registry, so it reports a stand-in digest (the
+// sha256 of the reference's text), which no registry holds: such a pod's imageID never matches a resolved
+// digest here.
+const IMAGE_ID = [
+  '{{ $name := splitList "@" .image | first }}{{ $repository := regexReplaceAll ":[^/]*$" $name "" }}',
+  '{{ if contains "@" .image }}{{ printf "%s@%s" $repository (splitList "@" .image | last) | Quote }}',
+  '{{ else }}{{ printf "%s@sha256:%s" $repository (sha256sum .image) | Quote }}{{ end }}'
+].join('')
+
 // One container's status as the kubelet reports it; each option is template text. A running container gets a
 // new container ID each time it starts; a waiting one has none.
 function containerStatus(options: {
@@ -117,7 +128,7 @@ function containerStatus(options: {
 }): string {
   return `  - name: {{ .name | Quote }}
     image: {{ .image | Quote }}
-    imageID: {{ printf "%s@sha256:%s" (splitList ":" .image | first) (sha256sum .image) | Quote }}
+    imageID: ${IMAGE_ID}
     containerID: {{ printf "containerd://%s" (sha256sum (print $pod.metadata.uid .name $now)) | Quote }}
     ready: ${options.ready}
     started: ${options.started}

@@ -1,0 +1,139 @@
+// The one way the registry code talks HTTP: HTTPS only, every request with a deadline, every body read with a
+// byte limit that stops the read (a hostile or broken registry cannot make the runner buffer more than that),
+// no redirects followed unless the caller asks, headers read by name only.
+
+import { request as httpsRequest } from 'node:https'
+import type { IncomingHttpHeaders } from 'node:http'
+
+export interface RegistryRequest {
+  method: 'GET' | 'HEAD'
+  url: string
+  headers?: Record<string, string>
+  // The body is cut off (and the request ended) past this many bytes.
+  maxBodyBytes: number
+  timeoutMs: number
+}
+
+export interface RegistryResponse {
+  status: number
+  headers: IncomingHttpHeaders
+  body: Buffer
+  // The registry sent more than maxBodyBytes: body holds only the first maxBodyBytes.
+  truncated: boolean
+}
+
+// What the resolver calls: the default is node's HTTPS client; tests hand in one that trusts their own CA.
+export type RegistryTransport = (request: RegistryRequest) => Promise<RegistryResponse>
+
+export class TransportError extends Error {
+  constructor(
+    message: string,
+    readonly kind: 'timeout' | 'network' | 'tls'
+  ) {
+    super(message)
+    this.name = 'TransportError'
+  }
+}
+
+const TLS_ERROR_CODES = new Set([
+  'CERT_HAS_EXPIRED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'ERR_SSL_WRONG_VERSION_NUMBER'
+])
+
+export interface HttpsTransportOptions {
+  // Extra CA certificates (PEM) to trust besides the system's, for a registry with its own CA.
+  ca?: string
+}
+
+export function httpsTransport(options: HttpsTransportOptions = {}): RegistryTransport {
+  return request =>
+    new Promise<RegistryResponse>((resolve, reject) => {
+      const url = new URL(request.url)
+      if (url.protocol !== 'https:') {
+        reject(
+          new TransportError(`refused to talk to ${url.protocol} (registries are reached over HTTPS)`, 'tls')
+        )
+        return
+      }
+      let settled = false
+      const finish = (outcome: () => void): void => {
+        if (settled) return
+        settled = true
+        clearTimeout(timer)
+        outcome()
+      }
+      const req = httpsRequest(
+        url,
+        {
+          method: request.method,
+          headers: { 'User-Agent': 'deploy-gke-workers', ...request.headers },
+          ...(options.ca ? { ca: options.ca } : {})
+        },
+        res => {
+          const chunks: Buffer[] = []
+          let size = 0
+          let truncated = false
+          res.on('data', (chunk: Buffer) => {
+            if (truncated) return
+            const room = request.maxBodyBytes - size
+            if (chunk.length > room) {
+              chunks.push(chunk.subarray(0, Math.max(0, room)))
+              size += Math.max(0, room)
+              truncated = true
+              // Enough read: stop the transfer rather than drain a body of any size.
+              finish(() =>
+                resolve({
+                  status: res.statusCode ?? 0,
+                  headers: res.headers,
+                  body: Buffer.concat(chunks),
+                  truncated
+                })
+              )
+              res.destroy()
+              req.destroy()
+              return
+            }
+            chunks.push(chunk)
+            size += chunk.length
+          })
+          res.on('end', () =>
+            finish(() =>
+              resolve({
+                status: res.statusCode ?? 0,
+                headers: res.headers,
+                body: Buffer.concat(chunks),
+                truncated
+              })
+            )
+          )
+          res.on('error', error => finish(() => reject(asTransportError(error))))
+        }
+      )
+      // One deadline for the whole exchange: connect, headers and body (a registry that trickles bytes is cut
+      // off too, which a socket idle timeout would not do).
+      const timer = setTimeout(() => {
+        finish(() => reject(new TransportError(`no answer within ${request.timeoutMs} ms`, 'timeout')))
+        req.destroy()
+      }, request.timeoutMs)
+      req.on('error', error => finish(() => reject(asTransportError(error))))
+      req.end()
+    })
+}
+
+function asTransportError(error: Error): TransportError {
+  const code = (error as NodeJS.ErrnoException).code ?? ''
+  if (TLS_ERROR_CODES.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL')) {
+    return new TransportError(`TLS: ${error.message}`, 'tls')
+  }
+  return new TransportError(`${code ? `${code}: ` : ''}${error.message}`, 'network')
+}
+
+export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name.toLowerCase()]
+  return Array.isArray(value) ? value[0] : value
+}

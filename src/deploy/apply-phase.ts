@@ -61,7 +61,7 @@ export async function applyChanges(context: ApplyContext): Promise<ApplyRecord> 
     journalWritten: false,
     holdSent: false
   }
-  let during = 'the journal'
+  let during = 'the start of the apply'
   try {
     if (decision.guarded) {
       await context.lock.writeJournal({

@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { REGISTRY, startControlPlaneE2E, type E2E } from '../support/e2e.js'
+import { cancelLikeGitHub } from '../support/cluster-state.js'
 import { lockLease } from '../support/lease.js'
 import type { ControlPlaneRig } from '../support/rig.js'
 
@@ -40,19 +41,6 @@ async function releasedWithJournal(namespace: string): Promise<{ phase: string }
   assert.ok(left, 'the Lease stays with the journal')
   assert.equal(left.spec.holderIdentity, '', 'nobody holds the lock')
   return JSON.parse(left.metadata.annotations?.['deploy-gke-workers/journal'] ?? '{}') as { phase: string }
-}
-
-// GitHub's cancel: SIGINT, and SIGTERM 7.5 s later if the step is still running.
-async function cancelLikeGitHub(run: {
-  signal(s: NodeJS.Signals): void
-  done: Promise<unknown>
-}): Promise<number> {
-  const started = Date.now()
-  run.signal('SIGINT')
-  const term = setTimeout(() => run.signal('SIGTERM'), 7500)
-  await run.done
-  clearTimeout(term)
-  return Date.now() - started
 }
 
 describe('cancellation', () => {

@@ -10,6 +10,7 @@ import { REGISTRY, startControlPlaneE2E, type E2E } from '../support/e2e.js'
 import { cancelLikeGitHub, clusterState } from '../support/cluster-state.js'
 import { plain } from '../support/report.js'
 import type { ControlPlaneRig } from '../support/rig.js'
+import type { ActionRun } from '../support/run-action.js'
 import { FAST_TIMING } from '../rig/control-plane/kubelet-stages.js'
 
 let e2e: E2E<ControlPlaneRig>
@@ -38,119 +39,100 @@ async function assertBackAtV1(ns: string): Promise<void> {
   assert.equal(await cluster.secretValue(ns, 'SECRET_KEY'), 'key-one')
 }
 
-describe('cancelled at the moments that matter', () => {
-  test('at the start of a failure\u2019s rollback: the rollback still goes out, the status says cancelled', async () => {
-    const ns = 'cp-cancel-undo-start'
-    await deployedAtV1(ns)
-    const run = await e2e.start(ns, {
-      image: `${REGISTRY}:v2-image-not-found`,
-      secret_data: secretData('key-two'),
-      rollout_timeout: '120s'
-    })
-    await run.waitForOutput(/::group::Rollback/)
-    const took = await cancelLikeGitHub(run)
-    const result = await run.done
-    assert.ok(took < 7500, `ended ${took} ms after SIGINT`)
-    assert.equal(result.outputs.status, 'cancelled', result.stdout)
-    assert.match(
-      plain(result.summary),
-      /Cancelled \(SIGINT\) during the rollback; rollback started for celery-worker, celery-beat/
-    )
-    assert.doesNotMatch(result.stdout, /failed: cancelled/, 'no undo step was cut short by the signal')
-    await assertBackAtV1(ns)
-    const lease = await cluster.lease(ns)
-    assert.equal(lease?.holder, undefined, 'released')
-    assert.equal(lease?.journal?.phase, 'undo-started', 'the next run verifies the rollback it started')
-    assert.equal((await run.post()).exitCode, 0)
-  })
-
-  test('during the rollback\u2019s watch: cancelled, the cluster restored, and said so', async () => {
-    const ns = 'cp-cancel-undo-watch'
-    await deployedAtV1(ns)
-    const run = await e2e.start(ns, {
-      image: `${REGISTRY}:v2-image-not-found`,
-      secret_data: secretData('key-two'),
-      rollout_timeout: '120s'
-    })
-    await run.waitForOutput(/rollback celery-(worker|beat): Waiting for deployment/)
-    const took = await cancelLikeGitHub(run)
-    const result = await run.done
-    assert.ok(took < 7500, `ended ${took} ms after SIGINT`)
-    assert.equal(result.outputs.status, 'cancelled', result.stdout)
-    assert.match(
-      plain(result.summary),
-      /during the rollback; rollback started for celery-worker, celery-beat/
-    )
-    await assertBackAtV1(ns)
-    assert.equal((await run.post()).exitCode, 0)
-  })
-
-  test('while the diagnostics read a crashed pod\u2019s log: the rollback is started, not abandoned', async () => {
-    const ns = 'cp-cancel-diagnostics'
-    await deployedAtV1(ns)
-    // The log reads hang for 20 s, so the signal lands inside them.
+// Deploys v1, then `inputs` (with Secret key-two), cancels it as GitHub does once its output shows `moment`, and
+// returns the cancelled run after its post step. `slow`: requests of the namespace's pods whose path holds it
+// take 20 s, so the signal lands while the run waits on them.
+async function cancelledAt(
+  ns: string,
+  inputs: Record<string, string>,
+  moment: RegExp,
+  slow?: string
+): Promise<ActionRun> {
+  await deployedAtV1(ns)
+  if (slow) {
     rig.controlPlane.faults.set({
       seed: 6,
       latencyMs: 20_000,
-      only: (_method, path) => path.includes(`/namespaces/${ns}/pods/`) && path.includes('/log')
+      only: (_method, path) => path.includes(`/namespaces/${ns}/pods/`) && path.includes(slow)
     })
-    let result
-    try {
-      const run = await e2e.start(ns, {
-        image: `${REGISTRY}:v2-crash-loop`,
-        secret_data: secretData('key-two'),
-        rollout_timeout: '120s'
-      })
-      await run.waitForOutput(/::group::Diagnostics/)
-      const took = await cancelLikeGitHub(run)
-      result = await run.done
-      assert.ok(took < 7500, `ended ${took} ms after SIGINT`)
-      await run.post()
-    } finally {
-      rig.controlPlane.faults.set(undefined)
-    }
-    assert.equal(result.outputs.status, 'cancelled', result.stdout)
-    assert.match(
-      plain(result.summary),
-      /Cancelled \(SIGINT\) during the diagnostics of the failure; rollback started for celery-worker, celery-beat/
-    )
-    assert.doesNotMatch(result.stdout, /rollout undo failed/)
-    await assertBackAtV1(ns)
-  })
+  }
+  try {
+    const run = await e2e.start(ns, {
+      secret_data: secretData('key-two'),
+      rollout_timeout: '120s',
+      ...inputs
+    })
+    await run.waitForOutput(moment)
+    const took = await cancelLikeGitHub(run)
+    const result = await run.done
+    assert.ok(took < 7500, `ended ${took} ms after SIGINT`)
+    assert.equal((await run.post()).exitCode, 0)
+    return result
+  } finally {
+    if (slow) rig.controlPlane.faults.set(undefined)
+  }
+}
 
-  test('during the smoke checks: a cancellation, not failed checks, and the unverified release undone', async () => {
-    const ns = 'cp-cancel-smoke'
-    await deployedAtV1(ns)
-    // Every exec takes 20 s to start: the signal lands while the checks wait for theirs.
-    rig.controlPlane.faults.set({
-      seed: 8,
-      latencyMs: 20_000,
-      only: (_method, path) => path.includes(`/namespaces/${ns}/pods/`) && path.includes('/exec')
-    })
-    let result
-    try {
-      const run = await e2e.start(ns, {
-        image: `${REGISTRY}:v2`,
-        secret_data: secretData('key-two'),
-        smoke_checks: 'true'
-      })
-      await run.waitForOutput(/::group::Smoke checks/)
-      const took = await cancelLikeGitHub(run)
-      result = await run.done
-      assert.ok(took < 7500, `ended ${took} ms after SIGINT`)
-      await run.post()
-    } finally {
-      rig.controlPlane.faults.set(undefined)
+describe('cancelled at the moments that matter', () => {
+  const cases: Array<{
+    name: string
+    ns: string
+    inputs: Record<string, string>
+    moment: RegExp
+    slow?: string
+    during: string
+  }> = [
+    {
+      name: 'at the start of a failure\u2019s rollback: the rollback still goes out, the status says cancelled',
+      ns: 'cp-cancel-undo-start',
+      inputs: { image: `${REGISTRY}:v2-image-not-found` },
+      moment: /::group::Rollback/,
+      during: 'the rollback'
+    },
+    {
+      name: 'during the rollback\u2019s watch: cancelled, the cluster restored, and said so',
+      ns: 'cp-cancel-undo-watch',
+      inputs: { image: `${REGISTRY}:v2-image-not-found` },
+      moment: /rollback celery-(worker|beat): Waiting for deployment/,
+      during: 'the rollback'
+    },
+    {
+      name: 'while the diagnostics read a crashed pod\u2019s log: the rollback is started, not abandoned',
+      ns: 'cp-cancel-diagnostics',
+      inputs: { image: `${REGISTRY}:v2-crash-loop` },
+      moment: /::group::Diagnostics/,
+      slow: '/log',
+      during: 'the diagnostics of the failure'
+    },
+    {
+      name: 'during the smoke checks: a cancellation, not failed checks, and the unverified release undone',
+      ns: 'cp-cancel-smoke',
+      inputs: { image: `${REGISTRY}:v2`, smoke_checks: 'true' },
+      moment: /::group::Smoke checks/,
+      slow: '/exec',
+      during: 'the smoke checks'
     }
-    assert.equal(result.outputs.status, 'cancelled', result.stdout)
-    assert.match(
-      plain(result.summary),
-      /Cancelled \(SIGINT\) during the smoke checks; rollback started for celery-worker, celery-beat/
-    )
-    assert.doesNotMatch(plain(result.summary), /smoke check .* failed/i)
-    assert.deepEqual(JSON.parse(result.outputs.smoke_results), [])
-    await assertBackAtV1(ns)
-  })
+  ]
+  for (const c of cases) {
+    test(c.name, async () => {
+      const result = await cancelledAt(c.ns, c.inputs, c.moment, c.slow)
+      assert.equal(result.outputs.status, 'cancelled', result.stdout)
+      assert.match(
+        plain(result.summary),
+        new RegExp(
+          `Cancelled \\(SIGINT\\) during ${c.during}; rollback started for celery-worker, celery-beat`
+        )
+      )
+      // No undo step was cut short by the signal, and no check reported as failed for it.
+      assert.doesNotMatch(result.stdout, /failed: cancelled|rollback failed/)
+      assert.doesNotMatch(plain(result.summary), /smoke check .* failed/i)
+      assert.deepEqual(JSON.parse(result.outputs.smoke_results ?? '[]'), [])
+      await assertBackAtV1(c.ns)
+      const lease = await cluster.lease(c.ns)
+      assert.equal(lease?.holder, undefined, 'released')
+      assert.equal(lease?.journal?.phase, 'undo-started', 'the next run verifies the rollback it started')
+    })
+  }
 
   test('main step killed after its apply: the post step starts the undo from the journal; the next run of the same bad image says so and rolls back', async () => {
     const ns = 'cp-killed-after-apply'

@@ -4,7 +4,7 @@
 // twice after a lost answer, it leaves what it left once. Never throws: the record says how far it got; what it
 // changed is read back from the cluster by whoever needs to know (undo, judge), never taken from the answers.
 
-import { serverSideApply, FIELD_MANAGER, type AppliedObject } from '../kube/apply.js'
+import { serverSideApply, type AppliedObject } from '../kube/apply.js'
 import type { Kubectl } from '../kube/kubectl.js'
 import type { LiveObjectMeta } from '../kube/objects.js'
 import { identityKey } from '../kube/objects.js'
@@ -154,17 +154,6 @@ async function writeUndoSecret(
     type: 'Opaque',
     data: ((previous as { data?: Record<string, string> }).data ?? {}) as Record<string, string>
   }
-  // Through stdin, like every Secret; --validate=false: our own object, of a kind the server knows.
-  await kubectl.run(
-    [
-      'apply',
-      '--server-side',
-      `--field-manager=${FIELD_MANAGER}`,
-      '--force-conflicts',
-      '--validate=false',
-      '-f',
-      '-'
-    ],
-    { stdin: JSON.stringify(copy) }
-  )
+  // Through stdin, like every Secret (our own object: no OpenAPI validation needed).
+  await serverSideApply(kubectl, [copy], new Map(), { dryRun: false, trusted: true })
 }

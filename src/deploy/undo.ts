@@ -9,7 +9,7 @@
 // idempotent (the pod template of the earlier revision set by a JSON patch, ./revision-template.ts; the Secret's
 // values applied whole). Never throws: the record says what was done, what was not, and why.
 
-import { FIELD_MANAGER, podTemplateChangedBetween } from '../kube/apply.js'
+import { podTemplateChangedBetween, serverSideApply } from '../kube/apply.js'
 import { CancelledError, type Kubectl } from '../kube/kubectl.js'
 import {
   getLiveObjects,
@@ -283,19 +283,8 @@ async function undoSecret(input: UndoInput, now: LiveObjectMeta | undefined): Pr
       data: { ...previousData, ...(input.keepSecretKeys ?? {}) }
     }
     // Server-side apply of the previous data under the action's field manager: keys this run added are pruned,
-    // the old values come back. Through stdin, like every Secret; --validate=false: no OpenAPI download.
-    await kubectl.run(
-      [
-        'apply',
-        '--server-side',
-        `--field-manager=${FIELD_MANAGER}`,
-        '--force-conflicts',
-        '--validate=false',
-        '-f',
-        '-'
-      ],
-      { stdin: JSON.stringify(secret) }
-    )
+    // the old values come back. Through stdin, like every Secret.
+    await serverSideApply(kubectl, [secret], new Map(), { dryRun: false, trusted: true })
     return { name, state: 'restored', message: `Secret ${name}: its previous values were restored` }
   } catch (error) {
     const reason = error instanceof CancelledError ? error.message : redact((error as Error).message)

@@ -46,7 +46,9 @@ export async function startFaultProxy(options: {
     req: IncomingMessage,
     res: ServerResponse,
     record: RequestRecord,
-    dropReply = false
+    dropReply = false,
+    // The request's body, when it was read whole to decide on it.
+    body?: Buffer
   ): void => {
     const headers = { ...req.headers, host: upstream.host }
     const outgoing = httpsRequest(
@@ -83,7 +85,8 @@ export async function startFaultProxy(options: {
       if (record.status === 0) record.status = -1
       req.socket.destroy()
     })
-    req.pipe(outgoing)
+    if (body) outgoing.end(body)
+    else req.pipe(outgoing)
   }
 
   const server: Server = createServer(
@@ -93,30 +96,36 @@ export async function startFaultProxy(options: {
       const path = req.url ?? '/'
       const record: RequestRecord = { method, path, status: 0 }
       log.push(record)
-      const decision = faults.decide(method, path)
-      if (decision.kind === 'reset') {
-        record.status = -1
-        req.socket.destroy()
-        return
+      const handle = (body?: Buffer): void => {
+        const decision = faults.decide(method, path, body?.toString('utf8'))
+        if (decision.kind === 'reset') {
+          record.status = -1
+          req.socket.destroy()
+          return
+        }
+        if (decision.kind === 'drop-reply') {
+          forward(req, res, record, true, body)
+          return
+        }
+        if (decision.kind === 'status') {
+          record.status = decision.code
+          const answer = JSON.stringify(faultStatus(decision.code, decision.retryAfter))
+          res.writeHead(decision.code, {
+            'Content-Type': 'application/json',
+            'Content-Length': Buffer.byteLength(answer),
+            ...(decision.retryAfter !== undefined ? { 'Retry-After': String(decision.retryAfter) } : {})
+          })
+          res.end(answer)
+          return
+        }
+        const latency = faults.latency(method, path)
+        if (latency > 0) setTimeout(() => forward(req, res, record, false, body), latency)
+        else forward(req, res, record, false, body)
       }
-      if (decision.kind === 'drop-reply') {
-        forward(req, res, record, true)
-        return
-      }
-      if (decision.kind === 'status') {
-        record.status = decision.code
-        const body = JSON.stringify(faultStatus(decision.code, decision.retryAfter))
-        res.writeHead(decision.code, {
-          'Content-Type': 'application/json',
-          'Content-Length': Buffer.byteLength(body),
-          ...(decision.retryAfter !== undefined ? { 'Retry-After': String(decision.retryAfter) } : {})
-        })
-        res.end(body)
-        return
-      }
-      const latency = faults.latency(method, path)
-      if (latency > 0) setTimeout(() => forward(req, res, record), latency)
-      else forward(req, res, record)
+      if (!faults.needsBody() || method === 'GET') return handle()
+      const chunks: Buffer[] = []
+      req.on('data', (chunk: Buffer) => chunks.push(chunk))
+      req.on('end', () => handle(Buffer.concat(chunks)))
     }
   )
 

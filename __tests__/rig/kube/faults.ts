@@ -9,7 +9,10 @@ export interface FaultOptions {
   dropReplyRate?: number
   latencyMs?: number
   retryAfterSeconds?: number
-  only?: (method: string, path: string) => boolean
+  // `body`: the request's body, when inspectBody is set (the fault proxy then reads a request whole before it
+  // decides).
+  only?: (method: string, path: string, body?: string) => boolean
+  inspectBody?: boolean
 }
 
 export type FaultDecision =
@@ -44,9 +47,14 @@ export class Faults {
     return o.latencyMs ?? 0
   }
 
-  decide(method: string, path: string): FaultDecision {
+  // Whether a decision needs the request's body.
+  needsBody(): boolean {
+    return this.opts?.inspectBody === true
+  }
+
+  decide(method: string, path: string, body?: string): FaultDecision {
     const o = this.opts
-    if (!o || (o.only && !o.only(method, path))) return { kind: 'none' }
+    if (!o || (o.only && !o.only(method, path, body))) return { kind: 'none' }
     if (o.resetRate && this.rand() < o.resetRate) return { kind: 'reset' }
     if (o.dropReplyRate && this.rand() < o.dropReplyRate) return { kind: 'drop-reply' }
     if (o.errorRate && this.rand() < o.errorRate) {

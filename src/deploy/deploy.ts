@@ -513,18 +513,27 @@ async function transaction(
     })
   }
 
-  // What the run leaves is read from the cluster, not assumed from the calls' answers (a cancelled run's read
-  // is bounded by its cutoff).
-  const final = await getLiveObjects(
-    reader.withDeadline(now() + 30_000),
-    identityInput(
-      rendered.objects
-        .map(o => o.object)
-        .filter(
-          o => o.kind === 'Deployment' || (o.kind === 'Secret' && o.metadata.name === config.secretName)
+  // What the run leaves is read from the cluster, not assumed from the calls' answers: a verified run's from the
+  // rollout watch's last view (no call of its own), any other's by a read at the end (a cancelled run's bounded
+  // by its cutoff).
+  const final =
+    good && verify?.snapshot
+      ? new Map(
+          verify.snapshot.deployments.map(d => [
+            identityKey({ kind: 'Deployment', name: d.metadata.name, namespace }),
+            { ...d, kind: 'Deployment' } as LiveObjectMeta
+          ])
         )
-    )
-  ).catch(() => undefined)
+      : await getLiveObjects(
+          reader.withDeadline(now() + 30_000),
+          identityInput(
+            rendered.objects
+              .map(o => o.object)
+              .filter(
+                o => o.kind === 'Deployment' || (o.kind === 'Secret' && o.metadata.name === config.secretName)
+              )
+          )
+        ).catch(() => undefined)
 
   // Settled: verified, or every change undone and watched back. Otherwise the journal stays in the Lease for the
   // post step or the next run, and so does the copy of the previous Secret values it points to.

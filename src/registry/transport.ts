@@ -16,6 +16,8 @@ export interface RegistryRequest {
   // The body is cut off (and the request ended) past this many bytes.
   maxBodyBytes: number
   timeoutMs: number
+  // Aborted when the run is cancelled: the request ends at once.
+  signal?: AbortSignal
 }
 
 export interface RegistryResponse {
@@ -137,6 +139,13 @@ export function httpsTransport(options: HttpsTransportOptions = {}): HttpsTransp
         req.destroy()
       }, request.timeoutMs)
       req.on('error', error => finish(() => reject(asTransportError(error))))
+      const abort = (): void => {
+        finish(() => reject(new TransportError('cancelled', 'network')))
+        req.destroy()
+      }
+      if (request.signal?.aborted) abort()
+      else request.signal?.addEventListener('abort', abort, { once: true })
+      req.once('close', () => request.signal?.removeEventListener('abort', abort))
       req.end()
     })
   return Object.assign(transport, { tunnels: () => tunnelAgent?.tunnels ?? 0 })

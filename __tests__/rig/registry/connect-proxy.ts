@@ -1,8 +1,10 @@
 // The HTTP proxy of a self-hosted runner, for the tests: it opens CONNECT tunnels (what HTTPS clients ask a
 // proxy for) and routes a host it knows to an address on 127.0.0.1, so a client that asks for
-// europe-west3-docker.pkg.dev:443 reaches the registry rig, whose certificate names that host. A host it does
-// not know gets 502 Bad Gateway, as from a proxy that cannot reach it: nothing from a test run ever leaves the
-// machine (the action's registry check then warns that the registry is unreachable, and the run goes on).
+// europe-west3-docker.pkg.dev:443 reaches the registry rig, whose certificate names that host. A loopback
+// target (a stand-in a client sends through the proxy, as google-auth-library does for a URL it rewrote) is
+// reached as asked, as a real proxy reaches the hosts it can. Any other host gets 502 Bad Gateway, as from a
+// proxy that cannot reach it: nothing from a test run ever leaves the machine (the action's registry check then
+// warns that the registry is unreachable, and the run goes on).
 // It sees only the tunnels' targets, never what passes through them (TLS end to end).
 
 import { createServer, type IncomingMessage } from 'node:http'
@@ -74,7 +76,9 @@ export async function startConnectProxy(options: ConnectProxyOptions = {}): Prom
       answer(407, 'Proxy Authentication Required')
       return
     }
-    const to = routes.get(target)
+    const to =
+      routes.get(target) ??
+      (target.startsWith('127.0.0.1:') || target.startsWith('localhost:') ? target : undefined)
     if (!to) {
       answer(502, 'Bad Gateway')
       return

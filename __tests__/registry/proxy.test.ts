@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -158,6 +159,29 @@ describe('the registry behind a proxy', () => {
       /refused a tunnel to europe-west1-docker\.pkg\.dev:443 \(HTTP 502\)/
     )
     assert.ok(unreachable.durationMs < 5000)
+  })
+
+  test('a proxy that never answers the CONNECT: the check ends at its deadline, unreachable', async () => {
+    const held = new Set<Socket>()
+    const silent = createServer(socket => held.add(socket))
+    await new Promise<void>(resolve => silent.listen(0, '127.0.0.1', () => resolve()))
+    try {
+      const started = Date.now()
+      const resolution = await resolveImage({
+        image: `${NAME}/noesis2-prod/app/web:v1`,
+        transport: httpsTransport({
+          ca: rig.caPem,
+          proxy: proxySettingsFromEnv({ HTTPS_PROXY: `127.0.0.1:${(silent.address() as AddressInfo).port}` })
+        }),
+        googleAccessToken: async () => token,
+        requestTimeoutMs: 300
+      })
+      assert.equal(resolution.outcome, 'unreachable')
+      assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`)
+    } finally {
+      for (const socket of held) socket.destroy()
+      await new Promise<void>(resolve => silent.close(() => resolve()))
+    }
   })
 
   test('a proxy that wants credentials gets them from HTTPS_PROXY, and only the proxy does', async () => {

@@ -31,11 +31,14 @@ export interface ConnectProxy {
   url: string
   route(target: string, to: string): void
   unroute(target: string): void
+  // Changes the latency of the tunnels opened from now on.
+  setLatency(ms: number): void
   connects(): ConnectRecord[]
   stop(): Promise<void>
 }
 
-// Relays one direction, each chunk held latencyMs; a write after the other side is gone is dropped.
+// Relays one direction, each chunk delivered latencyMs after it arrived (order kept: a delay, not a bandwidth
+// limit); a write after the other side is gone is dropped.
 function relay(from: Socket, to: Socket, latencyMs: number): void {
   if (latencyMs <= 0) {
     from.pipe(to)
@@ -43,8 +46,9 @@ function relay(from: Socket, to: Socket, latencyMs: number): void {
   }
   let queue = Promise.resolve()
   from.on('data', (chunk: Buffer) => {
+    const due = Date.now() + latencyMs
     queue = queue
-      .then(() => new Promise<void>(resolve => setTimeout(resolve, latencyMs)))
+      .then(() => new Promise<void>(resolve => setTimeout(resolve, Math.max(0, due - Date.now()))))
       .then(() => {
         if (!to.destroyed) to.write(chunk)
       })
@@ -54,6 +58,7 @@ function relay(from: Socket, to: Socket, latencyMs: number): void {
 
 export async function startConnectProxy(options: ConnectProxyOptions = {}): Promise<ConnectProxy> {
   const routes = new Map<string, string>()
+  let latencyMs = options.latencyMs ?? 0
   const records: ConnectRecord[] = []
   const sockets = new Set<Socket>()
   const track = (socket: Socket): void => {
@@ -95,8 +100,8 @@ export async function startConnectProxy(options: ConnectProxyOptions = {}): Prom
       })
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n')
       if (head.length > 0) upstream.write(head)
-      relay(upstream, client, options.latencyMs ?? 0)
-      relay(client, upstream, options.latencyMs ?? 0)
+      relay(upstream, client, latencyMs)
+      relay(client, upstream, latencyMs)
     })
     upstream.once('error', () => {
       if (!client.destroyed) answer(502, 'Bad Gateway')
@@ -114,6 +119,9 @@ export async function startConnectProxy(options: ConnectProxyOptions = {}): Prom
     url: `http://127.0.0.1:${port}`,
     route: (target, to) => routes.set(target.toLowerCase(), to),
     unroute: target => void routes.delete(target.toLowerCase()),
+    setLatency: ms => {
+      latencyMs = ms
+    },
     connects: () => records.map(r => ({ ...r })),
     stop: () =>
       new Promise<void>(resolve => {

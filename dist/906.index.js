@@ -699,18 +699,23 @@ class GkeKubeconfigSession {
             }
             current = next;
         };
+        const ensureFresh = async () => {
+            if (this.#now() < current.expiresAt.getTime() - this.#marginMs)
+                return;
+            // Concurrent kubectl calls share one refresh rather than racing renames.
+            pending ??= refresh().finally(() => (pending = undefined));
+            await pending;
+        };
         return {
             path,
             server,
             projectId,
             cluster,
             ...(source.serviceAccountEmail ? { identity: source.serviceAccountEmail } : {}),
-            ensureFresh: async () => {
-                if (this.#now() < current.expiresAt.getTime() - this.#marginMs)
-                    return;
-                // Concurrent kubectl calls share one refresh rather than racing renames.
-                pending ??= refresh().finally(() => (pending = undefined));
-                await pending;
+            ensureFresh,
+            accessToken: async () => {
+                await ensureFresh();
+                return current.token;
             },
             close: () => removeKubeconfig(path)
         };

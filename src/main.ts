@@ -10,6 +10,7 @@ import { traceFromEnvironment } from './action-environment.js'
 import { hasClusterAccess, openClusterAccess } from './action/cluster-access.js'
 import { dryRunAgainstCluster, reportOfflineDryRun } from './action/dry-run.js'
 import { writeRenderedManifests } from './action/manifests-file.js'
+import { registryAccessFor } from './action/registry-access.js'
 import {
   reportCancelledBeforeAnyChange,
   reportDeploy,
@@ -173,7 +174,9 @@ export async function run(): Promise<void> {
         { ...access, kubectl: access.kubectl.withSignal(cancellation.signal) },
         rendered,
         { manifestsPath, workDirectory },
-        redact
+        redact,
+        registryAccessFor(context.env, access),
+        cancellation.signal
       )
       return
     }
@@ -183,6 +186,7 @@ export async function run(): Promise<void> {
       kubectl: access.kubectl,
       signal: cancellation.signal,
       resourceOfKind: resourceOf,
+      registry: registryAccessFor(context.env, access),
       timeline,
       onLockHeld: held =>
         core.saveState(

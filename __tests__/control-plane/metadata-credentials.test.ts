@@ -16,7 +16,8 @@ after(async () => e2e?.stop())
 // What a runner VM on Google Cloud has: a metadata server, and none of the auth step's variables.
 function selfHostedRunnerEnv(): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = {}
-  for (const name of Object.keys(e2e.rig.env)) env[name] = undefined
+  // The runner's network (its proxy) stays: it is not the auth step's.
+  for (const name of Object.keys(e2e.rig.env)) if (!(name in e2e.rig.networkEnv)) env[name] = undefined
   env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER = e2e.rig.env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER
   env.GCE_METADATA_HOST = e2e.rig.google.metadataHost
   return env

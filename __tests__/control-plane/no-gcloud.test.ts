@@ -31,7 +31,8 @@ after(async () => {
 // project variable (so a library looking for the project has to look further), the recording gcloud first.
 function envWith(credentials: Record<string, string>): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = {}
-  for (const name of Object.keys(e2e.rig.env)) env[name] = undefined
+  // The runner's network (its proxy) stays: it is not the auth step's.
+  for (const name of Object.keys(e2e.rig.env)) if (!(name in e2e.rig.networkEnv)) env[name] = undefined
   return {
     ...env,
     CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER: e2e.rig.env.CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER,

@@ -2,19 +2,32 @@
 // control plane of ../rig/control-plane), the Google stand-ins (OIDC, STS, IAM Credentials, GKE) knowing it as
 // cluster "workers", and a credentials file exactly like google-github-actions/auth writes. Real kubectl and
 // real google-auth-library talk to them over loopback.
+//
+// The runner's network is a proxy (HTTPS_PROXY, with the loopback stand-ins in NO_PROXY) that opens tunnels
+// only to the hosts a test routes: the action's registry check never reaches a real registry from a test. With
+// `registry`, the real registry rig is routed as europe-west3-docker.pkg.dev, the rig's images' registry, with
+// its CA in NODE_EXTRA_CA_CERTS: the action asks it exactly as it asks Artifact Registry.
 
 import { execFile } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../rig/control-plane/index.js'
 import { startGoogleStandIns, type GoogleStandIns, type GoogleStandInOptions } from '../rig/gcp/index.js'
 import { startKubeEmulator, type KubeEmulator, type KubeEmulatorOptions } from '../rig/kube/index.js'
 import type { RequestRecord } from '../rig/kube/server.js'
+import {
+  startConnectProxy,
+  type ConnectProxy,
+  type ConnectProxyOptions
+} from '../rig/registry/connect-proxy.js'
+import { startRegistry, type RegistryRig, type RegistryRigOptions } from '../rig/registry/index.js'
 
 export const RIG_PROJECT = 'noesis2-prod'
 export const RIG_LOCATION = 'europe-west3'
 export const RIG_CLUSTER = 'workers'
+// The registry of the rig's images (REGISTRY in e2e.ts): Artifact Registry in the cluster's region.
+export const RIG_REGISTRY_HOST = `${RIG_LOCATION}-docker.pkg.dev`
 // The Google service accounts the workflow may impersonate: the deployer (bound to docs/rbac.yaml's deployer
 // role on the real control plane) and the pull-request planner (bound to the planner role).
 export const DEPLOYER_SA = `deployer@${RIG_PROJECT}.iam.gserviceaccount.com`
@@ -26,8 +39,13 @@ interface RigCommon {
   google: GoogleStandIns
   directory: string
   credentialsFile: string
-  // What the auth step leaves in the job's environment, pointed at the stand-ins (as the deployer).
+  // What the auth step leaves in the job's environment, pointed at the stand-ins (as the deployer), with the
+  // runner's network (networkEnv).
   env: Record<string, string>
+  // The runner's network: HTTPS_PROXY and NO_PROXY (and NODE_EXTRA_CA_CERTS with a registry).
+  networkEnv: Record<string, string>
+  // The runner's proxy: every tunnel the action asked for.
+  proxy: ConnectProxy
   // The same for another identity: what a workflow gets when the auth step impersonates that account.
   envFor(identity: Identity): Promise<Record<string, string>>
   // The inputs that select the rig's cluster.
@@ -52,6 +70,8 @@ export interface Rig extends RigCommon {
 export interface ControlPlaneRig extends RigCommon {
   kind: 'control-plane'
   controlPlane: ControlPlane
+  // The real registry, as RIG_REGISTRY_HOST (with the `registry` option).
+  registry?: RegistryRig
 }
 
 export type AnyRig = Rig | ControlPlaneRig
@@ -65,6 +85,9 @@ export interface RigOptions {
 export interface ControlPlaneRigOptions {
   controlPlane?: Omit<ControlPlaneOptions, 'authenticate' | 'deployers' | 'planners'>
   google?: Omit<GoogleStandInOptions, 'clusters'>
+  // Start the real registry rig as RIG_REGISTRY_HOST, its tokens those of the Google stand-in.
+  registry?: Omit<RegistryRigOptions, 'principalOfAccessToken' | 'serveAs'>
+  proxy?: ConnectProxyOptions
 }
 
 type KubectlResult = { code: number; stdout: string; stderr: string }
@@ -90,10 +113,24 @@ async function common(
   directory: string,
   impersonate: boolean,
   run: (args: string[], input?: string) => Promise<KubectlResult>,
-  rest: Pick<RigCommon, 'requestLog' | 'path'> & { stop(): Promise<void> }
+  rest: Pick<RigCommon, 'requestLog' | 'path' | 'proxy'> & {
+    stop(): Promise<void>
+    registryCaPem?: string
+  }
 ): Promise<RigCommon> {
   const credentialsFile = await google.writeExternalAccountCredentials(directory, { impersonate })
+  const networkEnv: Record<string, string> = {
+    HTTPS_PROXY: rest.proxy.url,
+    // The stand-ins are on loopback, which Go (kubectl) never proxies; google-auth-library needs telling.
+    NO_PROXY: '127.0.0.1,localhost'
+  }
+  if (rest.registryCaPem) {
+    const caFile = path.join(directory, 'registry-ca.crt')
+    await writeFile(caFile, rest.registryCaPem)
+    networkEnv.NODE_EXTRA_CA_CERTS = caFile
+  }
   const envWith = (credentials: string): Record<string, string> => ({
+    ...networkEnv,
     GOOGLE_APPLICATION_CREDENTIALS: credentials,
     CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE: credentials,
     GOOGLE_GHA_CREDS_PATH: credentials,
@@ -112,6 +149,8 @@ async function common(
     directory,
     credentialsFile,
     env: envWith(credentialsFile),
+    networkEnv,
+    proxy: rest.proxy,
     async envFor(identity) {
       if (identity === 'deployer') return envWith(credentialsFile)
       const file = await google.writeExternalAccountCredentials(directory, { serviceAccount: PLANNER_SA })
@@ -132,6 +171,7 @@ async function common(
     path: rest.path,
     async stop() {
       await rest.stop()
+      await rest.proxy.stop()
       await rm(directory, { recursive: true, force: true })
     }
   }
@@ -174,6 +214,7 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
     options.impersonate ?? true,
     kubectlRunner('kubectl', adminKubeconfig, adminEnv),
     {
+      proxy: await startConnectProxy(),
       requestLog: () => kube.control.requestLog(),
       path: process.env.PATH ?? '/usr/bin:/bin',
       stop: () => Promise.all([kube.stop(), google.stop()]).then(() => undefined)
@@ -219,18 +260,31 @@ export async function startControlPlaneRig(options: ControlPlaneRigOptions = {})
     const adminKubeconfig = path.join(directory, 'admin-kubeconfig')
     await controlPlane.writeKubeconfig(adminKubeconfig, { direct: true })
     const adminEnv = { ...process.env, KUBECACHEDIR: path.join(directory, 'admin-cache'), HOME: directory }
+    const runnerProxy = await startConnectProxy(options.proxy)
+    const registry = options.registry
+      ? await startRegistry({
+          ...options.registry,
+          principalOfAccessToken: token => google.principalOfAccessToken(token),
+          serveAs: { name: RIG_REGISTRY_HOST, proxy: runnerProxy }
+        }).catch(async (error: unknown) => {
+          await Promise.all([runnerProxy.stop(), google.stop()])
+          throw error
+        })
+      : undefined
     const rig = await common(
       google,
       directory,
       true,
       kubectlRunner(path.join(controlPlane.binDir, 'kubectl'), adminKubeconfig, adminEnv),
       {
+        proxy: runnerProxy,
+        ...(registry ? { registryCaPem: registry.caPem } : {}),
         requestLog: () => controlPlane.requestLog(),
         path: `${controlPlane.binDir}${path.delimiter}${process.env.PATH ?? '/usr/bin:/bin'}`,
-        stop: () => Promise.all([controlPlane.stop(), google.stop()]).then(() => undefined)
+        stop: () => Promise.all([controlPlane.stop(), google.stop(), registry?.stop()]).then(() => undefined)
       }
     )
-    return { ...rig, kind: 'control-plane', controlPlane }
+    return { ...rig, kind: 'control-plane', controlPlane, ...(registry ? { registry } : {}) }
   } catch (error) {
     await controlPlane.stop()
     throw error

@@ -18,6 +18,9 @@ export interface ClusterAccess {
   // Where the cluster is in Google Cloud (for links to its logs and workloads), and who the deploy acts as.
   gke?: GkeCoordinates
   identity?: string
+  // The session's Google access token, for the registry check (Artifact Registry, gcr.io); none with the
+  // kubeconfig in place (cluster_name empty): the registry is then asked anonymously.
+  googleAccessToken?: () => Promise<string>
 }
 
 export async function hasClusterAccess(config: DeployConfig, context: RunnerContext): Promise<boolean> {
@@ -72,6 +75,7 @@ export async function openClusterAccess(
     kubeconfig: session.path,
     gke: coordinatesOf(session.cluster.resourceName),
     ...(session.identity ? { identity: session.identity } : {}),
+    googleAccessToken: () => session.accessToken(),
     describe: `GKE cluster ${session.cluster.resourceName ?? config.clusterName} (${config.clusterEndpoint} endpoint ${session.server})`
   }
 }

@@ -10,6 +10,7 @@ import type { RenderedManifests } from '../render/render-manifests.js'
 import { renderClusterPlanSummary } from '../report/cluster-plan-summary.js'
 import { renderPlanSummary, type InputRow } from '../report/plan-summary.js'
 import type { ClusterAccess } from './cluster-access.js'
+import { checkImage, type RegistryAccess } from '../deploy/image-preflight.js'
 import { writeSummary } from './job-summary.js'
 import { commentOnPullRequest } from './pull-request.js'
 import type { Runner, RunnerContext } from './runner.js'
@@ -50,11 +51,25 @@ export async function dryRunAgainstCluster(
   access: ClusterAccess,
   rendered: RenderedManifests,
   files: { manifestsPath: string; workDirectory: string },
-  redact: Redact
+  redact: Redact,
+  registry?: RegistryAccess,
+  signal?: AbortSignal
 ): Promise<void> {
+  // The registry is asked while the plan reads the cluster.
+  const image = registry
+    ? checkImage(
+        config,
+        rendered.objects.map(o => o.object),
+        registry,
+        signal ? { signal } : {}
+      )
+    : undefined
+  image?.catch(() => undefined)
   const plan = await runner.group('Dry run against the cluster', () =>
-    planAgainstCluster(access.kubectl, rendered, config, redact)
+    planAgainstCluster(access.kubectl, rendered, config, redact, image ? { image } : {})
   )
+  runner.setOutput('image_digest', plan.image?.image.digest ?? '')
+  if (plan.image) runner.info(`Image: ${plan.image.text}`)
   const diffPath = path.join(files.workDirectory, 'diff.txt')
   await writeFile(diffPath, plan.diff, { mode: 0o600 })
   runner.setOutput('diff', diffPath)

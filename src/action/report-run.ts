@@ -100,6 +100,7 @@ export async function reportDeploy(
     })
   )
   runner.setOutput('status', outcome.status)
+  runner.setOutput('image_digest', outcome.image?.digest ?? '')
   runner.setOutput(
     'worker_revision',
     (outcome.roles.worker && outcome.revisionsAfter[outcome.roles.worker]) ?? ''

@@ -49,6 +49,16 @@ import {
   type PreflightProblem
 } from './preflight.js'
 import { findRetiring, type RetirePlan } from './retire-autoscalers.js'
+import {
+  checkImage,
+  describeResolution,
+  imageCheckWarning,
+  imagePreflightProblem,
+  type ImageCheck,
+  type RegistryAccess
+} from './image-preflight.js'
+import { pinDeployments, type DeployImage } from './pin-deployments.js'
+import { expectedPodImages } from './verify-pod-images.js'
 import { undoChanges, type UndoRecord } from './undo.js'
 import { addRolloutSteps, verified, verifyRelease, type VerifyRecord } from './verify.js'
 import { waitForRollouts, type WaitOptions } from './wait-rollouts.js'
@@ -82,6 +92,8 @@ export interface DeployContext {
   onLockHeld?: (held: boolean) => void
   // Each step's start and end, for the run's picture in the job summary.
   timeline?: Timeline
+  // How to ask the image's registry (image-preflight.ts); absent: the image is not checked.
+  registry?: RegistryAccess
   group: <T>(name: string, fn: () => Promise<T>) => Promise<T>
   log: (line: string) => void
   warn: (line: string) => void
@@ -131,6 +143,22 @@ export async function deploy(original: DeployContext): Promise<DeployOutcome> {
   const kubectl = context.kubectl.withSignal(context.signal)
   const namespace = config.namespace
   const objects = rendered.objects.map(o => o.object)
+  // The registry is asked beside the reads and access checks below, not after them.
+  const imageCheck = context.registry
+    ? checkImage(config, objects, context.registry, { now, signal: context.signal }).then(check => {
+        context.timeline?.add({
+          section: 'Before any change',
+          name: 'Image in its registry',
+          startMs: check.startMs,
+          endMs: check.endMs,
+          state: imagePreflightProblem(check.resolution) ? 'failed' : 'done'
+        })
+        return check
+      })
+    : undefined
+  // Awaited in the pre-flight; a read that fails before it must not leave the promise unhandled.
+  imageCheck?.catch(() => undefined)
+  let image: ImageCheck | undefined
 
   const whileIn = (what: string) => (error: unknown) => {
     if (error instanceof CancelledError) error.during ??= what
@@ -192,6 +220,16 @@ export async function deploy(original: DeployContext): Promise<DeployOutcome> {
       ))
     ]
     if (readProblem) problems.unshift(readProblem)
+    image = await imageCheck
+    // A check cut short by a cancellation is no finding about the image.
+    if (context.signal?.aborted) throw new CancelledError(cancellationReason(context.signal))
+    if (image) {
+      log(`Image: ${describeResolution(image)}`)
+      const imageProblem = imagePreflightProblem(image.resolution)
+      if (imageProblem) problems.push(imageProblem)
+      const warning = imageCheckWarning(image.resolution)
+      if (warning) context.warn(context.redact(`deploy-gke-workers: ${warning}`))
+    }
     if (problems.length > 0) throw new PreflightError(problems)
     log('Permissions and Secret keys are in place.')
   }).catch(whileIn('the pre-flight checks, before any change'))
@@ -223,7 +261,21 @@ export async function deploy(original: DeployContext): Promise<DeployOutcome> {
       `deploy-gke-workers: ${describeRun(inherited.run)} was interrupted after its first write and never verified its release; this run verifies it and, on failure, undoes to the release before it`
     )
   }
-  return transaction(context, lock, () => cancelledAt, {
+  // The workloads get the image as the registry check decided (pinned to its digest by default).
+  const pinned = image
+    ? pinDeployments(objects, { image: config.image, pinning: config.imagePinning }, image, live)
+    : undefined
+  const pinnedContext = pinned
+    ? {
+        ...context,
+        rendered: {
+          ...rendered,
+          objects: rendered.objects.map((o, i) => ({ ...o, object: pinned.objects[i] }))
+        }
+      }
+    : context
+  return transaction(pinnedContext, lock, () => cancelledAt, {
+    image: pinned?.image,
     // After a wait for another deploy's lock the Namespace is judged again, with the rest.
     namespaceUnchanged: lock.waited() ? [] : namespaceUnchanged.map(o => unchangedObject(o, live)),
     read: lock.waited() ? undefined : { live, retirePlan },
@@ -241,6 +293,8 @@ async function transaction(
   // When the run was cancelled, if it was.
   cancelledAt: () => number | undefined,
   start: {
+    // The image as pinned for this deploy, when the registry was asked.
+    image?: DeployImage
     // The Namespace, when it already holds every field the action sets (it is not applied again).
     namespaceUnchanged: AppliedObject[]
     // The state read before the lock, when no other deploy held the lock in between.
@@ -387,6 +441,7 @@ async function transaction(
       roles,
       watch: watchOptions(decision.deployments),
       smokeChecks: config.smokeChecks,
+      ...(start.image ? { images: expectedPodImages(decision.objects, start.image) } : {}),
       celeryApp: config.celeryApp,
       kedaWorker: config.autoscaling === 'keda',
       signal: AbortSignal.any(signals),
@@ -396,6 +451,7 @@ async function transaction(
       redact
     })
     if (verify.stopped) stop = stopOf(verify.stopped.error, verify.stopped.during)
+    if (verify.images?.warning) context.warn(redact(`deploy-gke-workers: ${verify.images.warning}`))
   }
   if (stop?.kind === 'cancelled') log(`Cancelled (${stop.reason}) during ${stop.during}.`)
 
@@ -562,7 +618,7 @@ async function transaction(
   }
 
   const outcome = judge({
-    image: config.image,
+    image: start.image?.deployed ?? config.image,
     namespace,
     secretName: config.secretName,
     roles,
@@ -581,6 +637,7 @@ async function transaction(
     notes: [...notes, ...notesAfter],
     redact
   })
+  if (start.image) outcome.image = start.image
   if (diagnostics?.events) outcome.diagnostics = diagnostics.events
   if (diagnostics?.error) outcome.diagnosticsError = diagnostics.error
   if (!settled && !lost) {

@@ -56,6 +56,7 @@ export function judge(input: JudgeInput): DeployOutcome {
     rollbackRollouts: undo?.rollouts ?? [],
     smoke: verify?.smoke ?? [],
     beatProblems: verify?.beatProblems ?? [],
+    ...(verify?.images ? { images: verify.images } : {}),
     rollback: (undo?.steps ?? []).filter(s => !s.skipped),
     notes: [...input.notes],
     warnings: [...apply.warnings],
@@ -204,6 +205,7 @@ function failureHeadline(outcome: DeployOutcome, redact: Redact): string {
       `Rollout of ${failedRollout.deployment} ${failedRollout.outcome === 'timeout' ? 'timed out' : 'failed'} (${cause})`
     )
   }
+  if (outcome.images?.problem) return redact(`Image check: ${outcome.images.problem.cause}`)
   if (outcome.beatProblems.length > 0) return redact(`Beat guard: ${outcome.beatProblems[0]}`)
   const smoke = outcome.smoke.find(s => !s.ok)
   if (smoke) return redact(`Smoke check ${smoke.name} failed: ${smoke.detail}`)

@@ -6,6 +6,8 @@ import type { AppliedObject } from '../kube/apply.js'
 import type { Event } from '../k8s/types.js'
 import type { ContainerLog } from '../report/diagnostics.js'
 import type { AutoscalerReport } from './autoscaler-status.js'
+import type { DeployImage } from './pin-deployments.js'
+import type { PodImageReport } from './verify-pod-images.js'
 import type { PodFailure } from './pod-failures.js'
 import type { RetireStep } from './retire-autoscalers.js'
 import type { SmokeCheckResult } from './smoke-checks.js'
@@ -38,6 +40,9 @@ export interface DeployOutcome {
   rollbackRollouts: RolloutResult[]
   smoke: SmokeCheckResult[]
   beatProblems: string[]
+  // The image as the registry check resolved and pinned it, and which bytes the new pods run.
+  image?: DeployImage
+  images?: PodImageReport
   rollback: UndoStep[]
   notes: string[]
   // The API server's warnings on apply (GKE Autopilot adjusting resources, deprecations).

@@ -21,6 +21,7 @@ export interface PreflightProblem {
     | 'keda-missing'
     | 'autoscaler-conflict'
     | 'api-unavailable'
+    | 'image'
   text: string
   // forbidden: the access the deploy credentials lack, and the authorizer's reason if it gave one.
   permission?: Permission & { reason?: string }
@@ -28,6 +29,13 @@ export interface PreflightProblem {
   key?: string
   // missing-secret-key: who needs the key (`Deployment/celery-worker container app`).
   needs?: string
+  // image: what the registry check found (image-preflight.ts); registryMessage is the registry's own words.
+  image?: {
+    outcome: 'not-found' | 'denied' | 'wrong-platform' | 'unreachable'
+    cause: string
+    remedy: string
+    registryMessage?: string
+  }
 }
 
 export class PreflightError extends Error {

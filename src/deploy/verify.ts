@@ -9,6 +9,7 @@ import type { Timeline } from '../report/timeline.js'
 import type { SmokeCheckChoice } from '../inputs.js'
 import { checkBeatGuard } from './beat-guard.js'
 import { runSmokeChecks } from './run-smoke-checks.js'
+import { checkNewPodImages, type ExpectedPodImages, type PodImageReport } from './verify-pod-images.js'
 import type { SmokeCheckResult } from './smoke-checks.js'
 import { waitForRollouts, type RolloutResult, type WaitOptions } from './wait-rollouts.js'
 
@@ -16,6 +17,8 @@ export interface VerifyRecord {
   rollouts: RolloutResult[]
   beatProblems: string[]
   smoke: SmokeCheckResult[]
+  // Which bytes the new pods run, against the digest resolved before any write.
+  images?: PodImageReport
   // The watch as it ended, for the diagnostics of a failure.
   snapshot?: NamespaceSnapshot
   // What stopped the verification before it could judge (the API away past the deadline, say).
@@ -32,6 +35,8 @@ export interface VerifyContext {
   roles: { worker?: string; beat?: string }
   watch: WaitOptions
   smokeChecks: SmokeCheckChoice[]
+  // The image the pods must run (none: not checked).
+  images?: ExpectedPodImages
   celeryApp: string
   kedaWorker: boolean
   signal?: AbortSignal
@@ -46,6 +51,7 @@ export function verified(record: VerifyRecord, deployments: string[]): boolean {
     record.error === undefined &&
     record.rollouts.length === deployments.length &&
     record.rollouts.every(r => r.outcome === 'complete') &&
+    record.images?.problem === undefined &&
     record.beatProblems.length === 0 &&
     record.smoke.every(r => r.ok)
   )
@@ -64,6 +70,15 @@ export async function verifyRelease(context: VerifyContext): Promise<VerifyRecor
     record.snapshot = watch.snapshot
     addRolloutSteps(context.timeline, 'Rollouts', rolloutsStarted, watch.results)
     if (!watch.results.every(r => r.outcome === 'complete')) return record
+    if (context.images) {
+      record.images = checkNewPodImages(watch.results, context.images)
+      if (record.images.problem) log(`Image check failed: ${redact(record.images.problem.cause)}`)
+      else if (record.images.matching.length > 0 && record.images.mismatching.length === 0)
+        log(
+          `Every new pod runs ${record.images.expected ?? 'the resolved image'} (${record.images.matching.length} containers checked).`
+        )
+      if (record.images.problem) return record
+    }
     const podsOf = (name: string | undefined) => watch.results.find(r => r.deployment === name)?.pods ?? []
     if (roles.beat) {
       during = 'the beat guard'

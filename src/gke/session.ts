@@ -47,6 +47,8 @@ export interface OpenGkeSession {
   identity?: string
   /** Rewrites the kubeconfig's token when it is within the refresh margin of expiry. */
   ensureFresh(): Promise<void>
+  /** The same access token, fresh (the registry check takes it for Artifact Registry and gcr.io). */
+  accessToken(): Promise<string>
   /** Removes the kubeconfig (idempotent). */
   close(): Promise<void>
 }
@@ -110,17 +112,22 @@ export class GkeKubeconfigSession {
       }
       current = next
     }
+    const ensureFresh = async (): Promise<void> => {
+      if (this.#now() < current.expiresAt.getTime() - this.#marginMs) return
+      // Concurrent kubectl calls share one refresh rather than racing renames.
+      pending ??= refresh().finally(() => (pending = undefined))
+      await pending
+    }
     return {
       path,
       server,
       projectId,
       cluster,
       ...(source.serviceAccountEmail ? { identity: source.serviceAccountEmail } : {}),
-      ensureFresh: async () => {
-        if (this.#now() < current.expiresAt.getTime() - this.#marginMs) return
-        // Concurrent kubectl calls share one refresh rather than racing renames.
-        pending ??= refresh().finally(() => (pending = undefined))
-        await pending
+      ensureFresh,
+      accessToken: async () => {
+        await ensureFresh()
+        return current.token
       },
       close: () => removeKubeconfig(path)
     }

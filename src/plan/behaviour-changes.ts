@@ -7,6 +7,7 @@ import { identityKey, type LiveObjectMeta } from '../kube/objects.js'
 import { parseQuantity } from '../k8s/quantity.js'
 import type { KubeObject } from '../k8s/kube-object.js'
 import type { SecretKeyChange } from './plan.js'
+import { parseImageName } from '../registry/image-name.js'
 
 export interface BehaviourChange {
   /** `Deployment/celery-worker` */
@@ -106,7 +107,13 @@ function deploymentChanges(
       continue
     }
     if (container.image !== before.image) {
-      changes.push({ object: name, what: what('image'), from: before.image ?? '', to: container.image ?? '' })
+      const note = imageChangeNote(before.image ?? '', container.image ?? '')
+      changes.push({
+        object: name,
+        what: what('image'),
+        from: before.image ?? '',
+        to: `${container.image ?? ''}${note ? ` (${note})` : ''}`
+      })
     }
     const command = (c: ContainerShape) => [...(c.command ?? []), ...(c.args ?? [])].join(' ')
     if (command(container) !== command(before)) {
@@ -243,4 +250,19 @@ function resources(container: ContainerShape): string {
       .filter(Boolean)
       .join('; ') || 'none'
   )
+}
+
+// What a change of image reference means when the repository and tag stay: other bytes under the same name (a
+// tag pushed again since the last deploy), or the same tag pinned to its digest for the first time.
+export function imageChangeNote(from: string, to: string): string | undefined {
+  const before = parseImageName(from)
+  const after = parseImageName(to)
+  if (!before || !after) return undefined
+  if (before.registry !== after.registry || before.repository !== after.repository) return undefined
+  if (before.tag !== after.tag) return undefined
+  const tag = after.tag ? `tag ${after.tag}` : 'reference'
+  if (before.digest && after.digest) return `same ${tag}, new bytes`
+  if (after.digest) return `${tag} pinned to the digest it names now`
+  if (before.digest) return `${tag} no longer pinned to a digest`
+  return undefined
 }

@@ -21,6 +21,8 @@ import { canI } from '../deploy/preflight.js'
 import { whoNeeds } from '../render/checks.js'
 import { keepLiveTraceAnnotations } from '../deploy/trace-annotations.js'
 import { keysPodsRead, podsRead } from '../deploy/secret-readers.js'
+import type { ImageCheck } from '../deploy/image-preflight.js'
+import { planImage, type PlanImage } from './plan-image.js'
 
 export interface SecretKeyChange {
   secret: string
@@ -44,6 +46,8 @@ export interface ClusterPlan {
   behaviour: BehaviourChange[]
   // Autoscalers of another `autoscaling` choice that the deploy would delete.
   retired: RetiredObject[]
+  // The image in its registry, as a deploy would resolve and pin it (absent: not asked).
+  image?: PlanImage
   warnings: string[]
   problems: string[]
   notes: string[]
@@ -56,16 +60,30 @@ export async function planAgainstCluster(
   kubectl: Kubectl,
   rendered: RenderedManifests,
   config: DeployConfig,
-  redact: Redact
+  redact: Redact,
+  // The registry check, started by the caller so that it runs beside the reads below.
+  options: { image?: Promise<ImageCheck> } = {}
 ): Promise<ClusterPlan> {
   const namespace = config.namespace
-  const objects = rendered.objects.map(o => o.object)
-  const secrets = objects.filter(o => o.kind === 'Secret')
-  const others = objects.filter(o => o.kind !== 'Secret')
+  const rawObjects = rendered.objects.map(o => o.object)
+  const secrets = rawObjects.filter(o => o.kind === 'Secret')
   const notes: string[] = []
   const problems: string[] = []
+  // The objects as a deploy would send them: the image pinned as the registry check decides.
+  const pin = async (
+    live: Map<string, LiveObjectMeta>
+  ): Promise<{ objects: KubeObject[]; image?: PlanImage }> => {
+    const check = await options.image
+    if (!check) return { objects: rawObjects }
+    const planned = planImage(rawObjects, config, check, live)
+    if (planned.plan.problem) problems.push(planned.plan.problem)
+    if (planned.plan.note) notes.push(planned.plan.note)
+    return { objects: planned.objects, image: planned.plan }
+  }
   const exists = await namespaceExists(kubectl, namespace)
   if (!exists) {
+    const { objects, image } = await pin(new Map())
+    const others = objects.filter(o => o.kind !== 'Secret')
     // A dry-run create inside a namespace that exists only in the same dry run fails on a real server, so the
     // objects in it can only be listed, not diffed.
     notes.push(`Namespace ${namespace} does not exist yet: every object would be created`)
@@ -81,6 +99,7 @@ export async function planAgainstCluster(
       namespaceExists: false,
       behaviour: behaviourChanges(others, new Map(), secretChanges),
       retired: [],
+      ...(image ? { image } : {}),
       actions: objects.map(o => ({
         kind: o.kind,
         name: o.metadata.name,
@@ -104,7 +123,7 @@ export async function planAgainstCluster(
       ...rendered.liveSecrets.map(s => s.secret)
     ])
   ])
-  const deployments = others.filter(o => o.kind === 'Deployment')
+  const deployments = rawObjects.filter(o => o.kind === 'Deployment')
   const secretChanges = secrets.flatMap(secret =>
     secretKeyChanges(secret, liveKeys.get(secret.metadata.name)).map(change => ({
       ...change,
@@ -121,7 +140,9 @@ export async function planAgainstCluster(
   problems.push(...missingLiveKeys(rendered, liveKeys, namespace))
   if (secrets.length > 0) notes.push(NOT_READ)
 
-  const before = await getLiveObjects(kubectl, toKubectlInput(others))
+  const before = await getLiveObjects(kubectl, toKubectlInput(rawObjects.filter(o => o.kind !== 'Secret')))
+  const { objects, image } = await pin(before)
+  const others = objects.filter(o => o.kind !== 'Secret')
   // After that read: its discovery, cached for the run, says whether KEDA's kinds are served.
   const retirePlan = await findRetiring(kubectl, rendered, config)
   problems.push(...retirePlan.conflicts)
@@ -145,6 +166,7 @@ export async function planAgainstCluster(
     secretChanges,
     behaviour: behaviourChanges(others, before, secretChanges, retiredLive),
     retired: retirePlan.retiring.map(({ live: _live, ...retired }) => retired),
+    ...(image ? { image } : {}),
     problems,
     notes
   }

@@ -59,6 +59,8 @@ export interface RegistryClientOptions {
   requestTimeoutMs: number
   // Milliseconds since the epoch by which every request must be done.
   deadline: number
+  // The run's cancellation: requests in flight end, none is started.
+  signal?: AbortSignal
   now: () => number
 }
 
@@ -141,7 +143,8 @@ export class RegistryClient {
         ...(authorization ? { Authorization: authorization } : {})
       },
       maxBodyBytes: request.maxBodyBytes,
-      timeoutMs: Math.min(this.#options.requestTimeoutMs, remaining)
+      timeoutMs: Math.min(this.#options.requestTimeoutMs, remaining),
+      ...(this.#options.signal ? { signal: this.#options.signal } : {})
     })
   }
 

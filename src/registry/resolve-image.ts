@@ -69,6 +69,8 @@ export interface ResolveImageOptions {
   // Per request (default 10 s) and for the whole resolution (default 30 s).
   requestTimeoutMs?: number
   timeoutMs?: number
+  // The run's cancellation: the check ends at once (as unreachable; the caller knows it was cancelled).
+  signal?: AbortSignal
   now?: () => number
 }
 
@@ -390,6 +392,7 @@ export async function resolveImage(options: ResolveImageOptions): Promise<ImageR
     takesGoogleToken: options.takesGoogleToken,
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     deadline: started + (options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+    ...(options.signal ? { signal: options.signal } : {}),
     now
   })
   const resolution = new Resolution(options, image, client, now)

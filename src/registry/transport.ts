@@ -1,9 +1,13 @@
 // The one way the registry code talks HTTP: HTTPS only, every request with a deadline, every body read with a
 // byte limit that stops the read (a hostile or broken registry cannot make the runner buffer more than that),
-// no redirects followed unless the caller asks, headers read by name only.
+// no redirects followed unless the caller asks, headers read by name only. Through the proxy HTTPS_PROXY names
+// unless NO_PROXY exempts the host (proxy.ts, proxy-tunnel.ts); the CAs trusted are Node's, which include
+// NODE_EXTRA_CA_CERTS, unless the caller gives its own.
 
-import { request as httpsRequest } from 'node:https'
+import { request as httpsRequest, type RequestOptions } from 'node:https'
 import type { IncomingHttpHeaders } from 'node:http'
+import { proxyFor, type ProxySettings } from './proxy.js'
+import { ProxyTunnelAgent } from './proxy-tunnel.js'
 
 export interface RegistryRequest {
   method: 'GET' | 'HEAD'
@@ -12,6 +16,8 @@ export interface RegistryRequest {
   // The body is cut off (and the request ended) past this many bytes.
   maxBodyBytes: number
   timeoutMs: number
+  // Aborted when the run is cancelled: the request ends at once.
+  signal?: AbortSignal
 }
 
 export interface RegistryResponse {
@@ -46,12 +52,21 @@ const TLS_ERROR_CODES = new Set([
 ])
 
 export interface HttpsTransportOptions {
-  // Extra CA certificates (PEM) to trust besides the system's, for a registry with its own CA.
+  // CA certificates (PEM) to trust instead of Node's, for a registry with its own CA.
   ca?: string
+  // The proxy of the environment (proxySettingsFromEnv); hosts its NO_PROXY names are asked directly.
+  proxy?: ProxySettings
 }
 
-export function httpsTransport(options: HttpsTransportOptions = {}): RegistryTransport {
-  return request =>
+export interface HttpsTransport extends RegistryTransport {
+  // The tunnels opened through the proxy so far (keep-alive reuses them).
+  readonly tunnels: () => number
+}
+
+export function httpsTransport(options: HttpsTransportOptions = {}): HttpsTransport {
+  // One agent for every proxied request of this transport: a check's requests share their tunnels.
+  const tunnelAgent = options.proxy ? new ProxyTunnelAgent(options.proxy) : undefined
+  const transport: RegistryTransport = request =>
     new Promise<RegistryResponse>((resolve, reject) => {
       const url = new URL(request.url)
       if (url.protocol !== 'https:') {
@@ -67,13 +82,16 @@ export function httpsTransport(options: HttpsTransportOptions = {}): RegistryTra
         clearTimeout(timer)
         outcome()
       }
+      const proxied = proxyFor(options.proxy, url.hostname, url.port || '443') !== undefined
       const req = httpsRequest(
         url,
         {
           method: request.method,
           headers: { 'User-Agent': 'deploy-gke-workers', ...request.headers },
-          ...(options.ca ? { ca: options.ca } : {})
-        },
+          ...(options.ca ? { ca: options.ca } : {}),
+          // The agent reads the CONNECT exchange's deadline from the request's options.
+          ...(proxied && tunnelAgent ? { agent: tunnelAgent, connectTimeoutMs: request.timeoutMs } : {})
+        } as RequestOptions,
         res => {
           const chunks: Buffer[] = []
           let size = 0
@@ -121,8 +139,16 @@ export function httpsTransport(options: HttpsTransportOptions = {}): RegistryTra
         req.destroy()
       }, request.timeoutMs)
       req.on('error', error => finish(() => reject(asTransportError(error))))
+      const abort = (): void => {
+        finish(() => reject(new TransportError('cancelled', 'network')))
+        req.destroy()
+      }
+      if (request.signal?.aborted) abort()
+      else request.signal?.addEventListener('abort', abort, { once: true })
+      req.once('close', () => request.signal?.removeEventListener('abort', abort))
       req.end()
     })
+  return Object.assign(transport, { tunnels: () => tunnelAgent?.tunnels ?? 0 })
 }
 
 function asTransportError(error: Error): TransportError {

@@ -12,6 +12,9 @@ import type { Pod } from '../k8s/types.js'
 export interface ExpectedImage {
   // Container images that count as this image: the `image` input and its pinned form.
   references: string[]
+  // Containers (by name) the workload's template runs the image in: checked even when the pod's own spec names
+  // another image (something between the Deployment and the pod rewrote it: a mutating admission webhook).
+  containers?: string[]
   // ResolvedImage.acceptedDigests: the index, its platform manifests, their configs.
   acceptedDigests: string[]
 }
@@ -20,6 +23,8 @@ export interface ContainerImageRecord {
   pod: string
   container: string
   imageID: string
+  // The pod's spec image, when it is not one of the references (rewritten after the Deployment).
+  specImage?: string
 }
 
 export interface ImageIdCheck {
@@ -49,16 +54,23 @@ function clip(text: string): string {
 
 export function checkPodImageIds(pods: readonly Pod[], expected: ExpectedImage): ImageIdCheck {
   const references = new Set(expected.references)
+  const named = new Set(expected.containers ?? [])
   const accepted = new Set(expected.acceptedDigests)
   const result: ImageIdCheck = { matching: [], mismatching: [], unknown: [] }
   for (const pod of pods) {
     const specContainers = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]
     const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]
     for (const container of specContainers) {
-      if (!container.image || !references.has(container.image)) continue
+      const ours = container.image !== undefined && references.has(container.image)
+      if (!ours && !named.has(container.name)) continue
       const status = statuses.find(s => s.name === container.name)
       const imageID = status?.imageID ?? ''
-      const record = { pod: pod.metadata.name, container: container.name, imageID: clip(imageID) }
+      const record = {
+        pod: pod.metadata.name,
+        container: container.name,
+        imageID: clip(imageID),
+        ...(ours ? {} : { specImage: clip(container.image ?? '') })
+      }
       const digest = digestOfImageId(imageID)
       if (!digest) result.unknown.push(record)
       else if (accepted.has(digest)) result.matching.push(record)
@@ -77,11 +89,13 @@ export function describeImageIdMismatch(
 ): { cause: string; remedy: string } | undefined {
   if (check.mismatching.length === 0) return undefined
   const pods = [...new Set(check.mismatching.map(m => m.pod))]
-  const lines = check.mismatching.map(m => `${m.pod}/${m.container} runs ${m.digest}`)
+  const lines = check.mismatching.map(
+    m => `${m.pod}/${m.container} runs ${m.digest}${m.specImage ? ` (its spec says ${m.specImage})` : ''}`
+  )
   return {
     cause: `${pods.length} new pod${pods.length === 1 ? '' : 's'} run${pods.length === 1 ? 's' : ''} other bytes than the image resolved before the deploy (${resolvedDigest}): ${lines.join('; ')}.`,
     remedy: pinned
       ? "The pods named the digest and still run other bytes: something between the Deployment and the node rewrote the image (a mutating admission webhook, a registry mirror). Find it with `kubectl get pod POD -o jsonpath={.spec.containers[*].image}` and the cluster's mutating webhooks."
-      : 'The tag moved between the check and the pulls (a re-push of the same tag): deploy with image_pinning: digest (the default) so every pod pulls the resolved digest, or give image as REGISTRY/PATH@sha256:DIGEST.'
+      : 'The pods name the tag, not the digest, so each node resolved the tag itself when it pulled: the tag was pushed again after the check, or a node ran an image it had cached under this tag (imagePullPolicy IfNotPresent). Deploy with image_pinning: digest (the default) so every pod pulls the resolved digest, or give image as REGISTRY/PATH@sha256:DIGEST.'
   }
 }

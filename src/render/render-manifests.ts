@@ -101,8 +101,12 @@ export const ANNOTATION_PREFIX = 'deploy-gke-workers'
 export const AUTOSCALING_ANNOTATION = `${ANNOTATION_PREFIX}/autoscaling`
 // Who deployed what, on the Deployments. They name a run, so they change with every run; a deploy that rolls
 // nothing keeps the live ones (see deploy/trace-annotations.ts), or every run would count as a change.
+// The digest the image resolved to when it was deployed (set by deploy/pin-deployments.ts, not here: the render
+// happens before the registry is asked).
+export const IMAGE_DIGEST_ANNOTATION = `${ANNOTATION_PREFIX}/image-digest`
 export const TRACE_ANNOTATIONS = [
   `${ANNOTATION_PREFIX}/image`,
+  IMAGE_DIGEST_ANNOTATION,
   `${ANNOTATION_PREFIX}/commit-sha`,
   `${ANNOTATION_PREFIX}/run-url`,
   `${ANNOTATION_PREFIX}/actor`,

@@ -46,6 +46,7 @@ export function renderClusterPlanSummary(input: ClusterPlanSummaryInput): string
       (rolls.length > 0 ? ` Pods would roll: ${rolls.map(inline).join(', ')}.` : '') +
       (plan.method ? ` Planned by ${plan.method}.` : '')
   )
+  if (plan.image) parts.push(`Image: ${inline(plan.image.text)}`)
   parts.push('### What changes in behaviour')
   parts.push(
     plan.behaviour.length > 0

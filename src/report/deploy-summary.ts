@@ -5,6 +5,7 @@
 import type { DeployOutcome } from '../deploy/outcome.js'
 import type { Redact } from '../redact.js'
 import { renderDiagnostics } from './diagnostics.js'
+import { imageSection } from './explain-image.js'
 import type { Finding } from './finding.js'
 import { headlineMarkdown, type LinkContext } from './headline.js'
 import { inline, table } from './markdown.js'
@@ -63,6 +64,9 @@ export function renderDeploySummary(outcome: DeployOutcome, context: DeploySumma
       ]
     )
   )
+
+  const image = imageSection(outcome.image, outcome.images)
+  if (image) parts.push(image)
 
   const autoscaling = autoscalerSection(outcome)
   if (autoscaling) parts.push(autoscaling)

@@ -11,6 +11,7 @@ import { KubectlError } from '../kube/kubectl.js'
 import { TemplateError } from '../render/load-templates.js'
 import { RenderError } from '../render/render-manifests.js'
 import type { Finding } from './finding.js'
+import { explainImagePreflight } from './explain-image.js'
 
 export interface ErrorFacts {
   namespace: string
@@ -278,6 +279,9 @@ function explainPreflight(problems: PreflightProblem[], facts: ErrorFacts): Find
           remedy:
             'The API server did not answer (a restart, an upgrade of the control plane, an overloaded server) for a minute: nothing was changed; run the deploy again.'
         })
+        break
+      case 'image':
+        findings.push(explainImagePreflight(problem))
         break
       case 'lock-lost':
         findings.push({

@@ -10,6 +10,7 @@ import {
   type RolloutFacts
 } from './explain-rollout.js'
 import { mergeFindings, type Finding } from './finding.js'
+import { explainPodImages } from './explain-image.js'
 
 export function explainOutcome(outcome: DeployOutcome, facts: RolloutFacts): Finding[] {
   if (outcome.status === 'deployed' || outcome.status === 'unchanged') return []
@@ -56,6 +57,7 @@ export function explainOutcome(outcome: DeployOutcome, facts: RolloutFacts): Fin
   }
   const diagnostics = outcome.diagnostics ?? { events: [], logs: [] }
   findings.push(...explainRollouts({ rollouts: outcome.rollouts, ...diagnostics }, facts))
+  findings.push(...explainPodImages(outcome.images))
   if (outcome.roles.beat) findings.push(...explainBeatGuard(outcome.beatProblems, outcome.roles.beat))
   findings.push(...explainSmokeChecks(outcome.smoke, facts))
   return mergeFindings(findings)

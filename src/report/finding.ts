@@ -9,6 +9,8 @@ export type FindingClass =
   | 'image-not-found'
   | 'image-denied'
   | 'image-invalid'
+  | 'image-platform'
+  | 'image-mismatch'
   | 'image-pull'
   | 'crash-loop'
   | 'start-error'

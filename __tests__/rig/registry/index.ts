@@ -16,6 +16,7 @@ import { LOOPBACK_NAMES, makeCertificate, makeCertificateAuthority } from '../ku
 import { startProcess, waitUntil, type Started } from '../control-plane/processes.js'
 import { registryBinDir } from './binaries.js'
 import { startTokenServer, type TokenRequestRecord } from './token-server.js'
+import type { ConnectProxy } from './connect-proxy.js'
 
 export interface RegistryRigOptions {
   // The Google stand-in whose access tokens the token server accepts (isValidAccessToken's principal).
@@ -24,6 +25,11 @@ export interface RegistryRigOptions {
   deniedRepositories?: string[]
   // Repositories anyone may pull without credentials.
   publicRepositories?: string[]
+  // The registry under a real registry's name (europe-west3-docker.pkg.dev): its certificate names it, and the
+  // proxy routes NAME:443 to the registry and NAME:TOKEN_PORT to the token server, whose realm is given under
+  // that name. Clients that use the proxy (the action with HTTPS_PROXY, crane here) then take exactly the path
+  // they take to Artifact Registry, the Google token included.
+  serveAs?: { name: string; proxy: ConnectProxy }
 }
 
 export interface PlatformImage {
@@ -34,8 +40,10 @@ export interface PlatformImage {
 }
 
 export interface RegistryRig {
-  // host:port, the registry part of image references
+  // host:port, the registry part of image references (the serveAs name, when given)
   host: string
+  // 127.0.0.1:port, where the registry listens
+  address: string
   // host:port of the token realm (on a name: see token-server.ts)
   tokenHost: string
   caPem: string
@@ -94,24 +102,35 @@ export async function startRegistry(options: RegistryRigOptions): Promise<Regist
 
   try {
     const ca = await makeCertificateAuthority('registry-rig-ca')
+    const serveAs = options.serveAs?.name
     const serving = await makeCertificate(ca, {
       commonName: 'registry',
-      subjectAltNames: LOOPBACK_NAMES,
+      subjectAltNames: serveAs ? [...LOOPBACK_NAMES, `DNS:${serveAs}`] : LOOPBACK_NAMES,
       usage: 'server'
     })
     const pusher = { username: 'rig-pusher', password: randomBytes(16).toString('hex') }
     const denied = new Set(options.deniedRepositories ?? [])
     const publicRepositories = new Set(options.publicRepositories ?? [])
-    const tokens = await startTokenServer(serving, {
-      principalOfAccessToken: options.principalOfAccessToken,
-      pusher,
-      deniedRepositories: (_principal, repository) => denied.has(repository),
-      publicRepositories: repository => publicRepositories.has(repository)
-    })
+    const tokens = await startTokenServer(
+      serving,
+      {
+        principalOfAccessToken: options.principalOfAccessToken,
+        pusher,
+        deniedRepositories: (_principal, repository) => denied.has(repository),
+        publicRepositories: repository => publicRepositories.has(repository)
+      },
+      serveAs
+    )
     stopTokens = tokens.stop
 
     const port = await freePort()
-    const host = `127.0.0.1:${port}`
+    const address = `127.0.0.1:${port}`
+    const host = serveAs ?? address
+    if (options.serveAs) {
+      const tokenPort = new URL(tokens.realm).port
+      options.serveAs.proxy.route(`${serveAs}:443`, address)
+      options.serveAs.proxy.route(`${serveAs}:${tokenPort}`, `127.0.0.1:${tokenPort}`)
+    }
     await Promise.all([
       writeFile(file('ca.crt'), ca.certPem),
       writeFile(file('serving.crt'), serving.certPem),
@@ -122,9 +141,12 @@ export async function startRegistry(options: RegistryRigOptions): Promise<Regist
         writeFile(
           file('docker/config.json'),
           JSON.stringify({
-            auths: {
-              [host]: { auth: Buffer.from(`${pusher.username}:${pusher.password}`).toString('base64') }
-            }
+            auths: Object.fromEntries(
+              [...new Set([host, address])].map(name => [
+                name,
+                { auth: Buffer.from(`${pusher.username}:${pusher.password}`).toString('base64') }
+              ])
+            )
           }),
           { mode: 0o600 }
         )
@@ -140,7 +162,7 @@ export async function startRegistry(options: RegistryRigOptions): Promise<Regist
           delete: { enabled: true },
           maintenance: { uploadpurging: { enabled: false } }
         },
-        http: { addr: host, tls: { certificate: file('serving.crt'), key: file('serving.key') } },
+        http: { addr: address, tls: { certificate: file('serving.crt'), key: file('serving.key') } },
         auth: {
           token: {
             realm: tokens.realm,
@@ -159,16 +181,22 @@ export async function startRegistry(options: RegistryRigOptions): Promise<Regist
       file('registry.log'),
       { ...process.env, OTEL_TRACES_EXPORTER: 'none' }
     )
-    await waitUntil('the registry', async () => (await statusOf(`https://${host}/v2/`, ca.certPem)) === 401, {
-      timeoutMs: 30_000,
-      process: registry
-    })
+    await waitUntil(
+      'the registry',
+      async () => (await statusOf(`https://${address}/v2/`, ca.certPem)) === 401,
+      {
+        timeoutMs: 30_000,
+        process: registry
+      }
+    )
 
     const craneEnv = {
       ...process.env,
       DOCKER_CONFIG: file('docker'),
       SSL_CERT_FILE: file('ca.crt'),
-      HOME: dir
+      HOME: dir,
+      // Go's HTTP client takes the proxy for every host but loopback ones: the serveAs name goes through it.
+      ...(options.serveAs ? { HTTPS_PROXY: options.serveAs.proxy.url, NO_PROXY: '' } : {})
     }
     const crane = (args: string[]): Promise<string> =>
       new Promise((resolve, reject) => {
@@ -210,6 +238,7 @@ export async function startRegistry(options: RegistryRigOptions): Promise<Regist
 
     return {
       host,
+      address,
       tokenHost: new URL(tokens.realm).host,
       caPem: ca.certPem,
       reference: (repository, tag) => `${host}/${repository}:${tag}`,
@@ -244,6 +273,9 @@ export async function startRegistry(options: RegistryRigOptions): Promise<Regist
     }
   } catch (error) {
     const log = registry?.tail(20) ?? ''
+    if (options.serveAs) {
+      options.serveAs.proxy.unroute(`${options.serveAs.name}:443`)
+    }
     await stop()
     throw new Error(`the registry did not start: ${(error as Error).message}\n${log}`, { cause: error })
   }

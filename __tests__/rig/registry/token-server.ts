@@ -65,7 +65,9 @@ function parseScope(scope: string): { type: string; name: string; actions: strin
 
 export async function startTokenServer(
   tls: { certPem: string; keyPem: string },
-  policy: TokenPolicy
+  policy: TokenPolicy,
+  // The name the realm is given under (the server listens on 127.0.0.1); default localhost.
+  realmHost = 'localhost'
 ): Promise<TokenServer> {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
   const kid = randomBytes(8).toString('hex')
@@ -172,7 +174,7 @@ export async function startTokenServer(
   return {
     // On a name, not an IP literal: clients (crane, the action) refuse a realm on a private or loopback IP
     // unless it is the registry's own host and port.
-    realm: `https://localhost:${port}/token`,
+    realm: `https://${realmHost}:${port}/token`,
     service: SERVICE,
     issuer: ISSUER,
     jwks,

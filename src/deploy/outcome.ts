@@ -6,6 +6,7 @@ import type { AppliedObject } from '../kube/apply.js'
 import type { Event } from '../k8s/types.js'
 import type { ContainerLog } from '../report/diagnostics.js'
 import type { AutoscalerReport } from './autoscaler-status.js'
+import type { GateRecord } from './gate.js'
 import type { PodFailure } from './pod-failures.js'
 import type { RetireStep } from './retire-autoscalers.js'
 import type { SmokeCheckResult } from './smoke-checks.js'
@@ -60,4 +61,6 @@ export interface DeployOutcome {
   failures: PodFailure[]
   revisionsBefore: Record<string, string | undefined>
   revisionsAfter: Record<string, string | undefined>
+  // The pre-deploy gate, when it ran.
+  gate?: GateRecord
 }

@@ -9,6 +9,7 @@ import {
   explainSmokeChecks,
   type RolloutFacts
 } from './explain-rollout.js'
+import { explainGate } from './explain-gate.js'
 import { mergeFindings, type Finding } from './finding.js'
 
 export function explainOutcome(outcome: DeployOutcome, facts: RolloutFacts): Finding[] {
@@ -54,6 +55,8 @@ export function explainOutcome(outcome: DeployOutcome, facts: RolloutFacts): Fin
             : 'The deploy stopped after its first write; the rollback and "Where things stand" below say what was undone and what was not. Run again once the cause is fixed: the next run verifies what this one left.'
     })
   }
+  // The pre-deploy gate that stopped the deploy (a cancellation or a lost lock said so above).
+  if (outcome.gate) findings.push(...explainGate(outcome.gate, facts))
   const diagnostics = outcome.diagnostics ?? { events: [], logs: [] }
   findings.push(...explainRollouts({ rollouts: outcome.rollouts, ...diagnostics }, facts))
   if (outcome.roles.beat) findings.push(...explainBeatGuard(outcome.beatProblems, outcome.roles.beat))

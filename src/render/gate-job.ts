@@ -83,7 +83,7 @@ export function renderGateJob(worker: KubeObject, settings: GateJobSettings): Ku
 
 function gateLabels(worker: KubeObject): Record<string, string> {
   const from = worker.metadata.labels ?? {}
-  const name = `${worker.metadata.name}-${GATE_COMPONENT}`.slice(0, 63).replace(/[^A-Za-z0-9]+$/, '')
+  const name = alphanumericAtTheEnd(`${worker.metadata.name}-${GATE_COMPONENT}`.slice(0, 63))
   return {
     'app.kubernetes.io/name': name,
     'app.kubernetes.io/component': GATE_COMPONENT,
@@ -95,6 +95,13 @@ function gateLabels(worker: KubeObject): Record<string, string> {
       : {}),
     'app.kubernetes.io/managed-by': MANAGED_BY
   }
+}
+
+// A label value ends with a letter or digit (a cut may leave a dash).
+function alphanumericAtTheEnd(text: string): string {
+  let end = text.length
+  while (end > 0 && !/[A-Za-z0-9]/.test(text[end - 1])) end--
+  return text.slice(0, end)
 }
 
 /**

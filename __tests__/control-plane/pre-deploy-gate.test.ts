@@ -22,6 +22,7 @@ const NS = {
   rerun: 'cp-gate-rerun',
   pull: 'cp-gate-pull',
   deadline: 'cp-gate-deadline',
+  first: 'cp-gate-first',
   plan: 'cp-gate-plan'
 }
 
@@ -103,9 +104,10 @@ function everythingShown(run: ActionRun): string {
 }
 
 describe('the pre-deploy gate', () => {
-  test('passes: the Job runs the command in the new image with the worker\u2019s pod, then the workers roll', async () => {
+  test('passes: the Job runs the command in the new image with the worker\u2019s pod, then the workers roll', async t => {
     const ns = NS.passes
     await deployedAtV1(ns)
+    const requestsBefore = rig.requestLog().length
     const run = await e2e.run(ns, {
       image: `${REGISTRY}:v2`,
       secret_data: secretData('key-two'),
@@ -155,8 +157,34 @@ describe('the pre-deploy gate', () => {
     const summary = plain(run.summary)
     assert.match(summary, /### Pre-deploy gate/)
     assert.match(summary, /\| result \| passed in \d+\.\ds \|/)
+    // What the gate costs beyond the command's own second on this rig: its requests (the apply, a list and a
+    // watch of the Job and of its pods, the log), and its time.
+    const gateRequests = rig
+      .requestLog()
+      .slice(requestsBefore)
+      .filter(r => /\/jobs|controller-uid|\/pods\/pre-deploy-/.test(r.path) && !r.path.includes('dryRun=All'))
+    t.diagnostic(
+      `gate ${/passed in (\d+\.\d)s/.exec(summary)?.[1]}s (the command: 1.0s), ${gateRequests.length} API requests: ${gateRequests.map(r => `${r.method} ${r.path.split('?')[0]}`).join(', ')}`
+    )
     assert.match(summary, /No migrations to apply\./, 'the command\u2019s log tail')
     assert.match(run.summary, /pre-deploy gate\s*:done/, 'a bar of the timeline')
+  })
+
+  test('a first deploy: the Namespace, ServiceAccount and Secret exist before the gate\u2019s pod needs them', async () => {
+    const ns = NS.first
+    const run = await e2e.run(ns, {
+      image: `${REGISTRY}:v1`,
+      secret_data: secretData('key-one'),
+      pre_deploy_command: COMMAND
+    })
+    assert.equal(run.outputs.status, 'deployed', run.stdout)
+    const log = run.stdout
+    const passedAt = log.search(/Job pre-deploy-4242-1-[0-9a-f]{6}: passed/)
+    assert.ok(passedAt > 0, log)
+    for (const before of ['ServiceAccount/noesis2-worker-sa created', 'Secret/app-secrets created'])
+      assert.ok(log.indexOf(before) >= 0 && log.indexOf(before) < passedAt, before)
+    assert.ok(log.indexOf('Deployment/celery-worker created') > passedAt)
+    assert.equal(await cluster.image(ns, 'celery-worker'), `${REGISTRY}:v1`)
   })
 
   test('fails: no Deployment is written, the Secret goes back, the cause and the redacted log are shown', async () => {

@@ -78,7 +78,7 @@ interface Case {
   pods?: Pod[]
   events?: Event[]
   failedCreateSince?: number
-  expect: Partial<Omit<GateVerdict, 'pod' | 'failure'>> & {
+  expect: Partial<Omit<GateVerdict, 'pod' | 'failure' | 'message'>> & {
     message?: string | RegExp
     failure?: { container: string; reason: string; lastExitCode?: number; sidecar?: boolean }
   }

@@ -349,12 +349,16 @@ async function transaction(
     gateJob && decision.rolls.length > 0
       ? () => {
           const gateEnd = now() + gateTimeoutMs + 10_000
+          // Its deletion of the Job outlives a cancellation (within GitHub's seconds) and an outage that ended the
+          // watch (for half a minute more).
+          const cleanupEnd = gateEnd + 30_000
           return runGate({
             kubectl: work.withDeadline(gateEnd),
-            // Its deletion of the Job outlives a cancellation, within GitHub's seconds.
             cleanup: fenced.withDeadline(() => {
               const cancelled = cancelledAt()
-              return cancelled === undefined ? gateEnd : Math.min(gateEnd, cancelled + CANCELLED_BUDGET_MS)
+              return cancelled === undefined
+                ? cleanupEnd
+                : Math.min(cleanupEnd, cancelled + CANCELLED_BUDGET_MS)
             }),
             job: gateJob,
             namespace,

@@ -17,6 +17,7 @@ import {
   parseHostPort
 } from './input-rules.js'
 import { parseKeyValueLines, type KeyValue } from './key-value-lines.js'
+import { parsePreDeployInputs, type PreDeployConfig } from './pre-deploy-inputs.js'
 import { secretForms } from './redact.js'
 import { parseRedisUrl, REDIS_KEYS, type RedisConnection } from './render/redis-connection.js'
 
@@ -60,6 +61,8 @@ export const INPUT_NAMES = [
   'lock_timeout',
   'rollback_on_failure',
   'smoke_checks',
+  'pre_deploy_command',
+  'pre_deploy_timeout',
   'github_token',
   'pr_comment'
 ] as const
@@ -158,6 +161,8 @@ export interface DeployConfig {
   lockTimeoutSeconds: number
   rollbackOnFailure: boolean
   smokeChecks: SmokeCheckChoice[]
+  // A command run once in the new image (a Job) before any Deployment is written; undefined: no gate.
+  preDeploy?: PreDeployConfig
   githubToken?: string
   prComment: boolean
 }
@@ -465,6 +470,7 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
   const rollbackOnFailure = boolean('rollback_on_failure', true)
   const smokeChecks = parseSmokeChecks(text('smoke_checks') || 'true', beat, problems)
   const prComment = boolean('pr_comment', true)
+  const preDeploy = parsePreDeployInputs(text('pre_deploy_command'), text('pre_deploy_timeout'), problems)
 
   if (problems.length > 0) throw new InputError(problems)
 
@@ -503,6 +509,7 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
     lockTimeoutSeconds: lockTimeoutSeconds ?? 300,
     rollbackOnFailure,
     smokeChecks,
+    ...(preDeploy ? { preDeploy } : {}),
     githubToken: optional('github_token'),
     prComment
   }

@@ -13,7 +13,10 @@ export const SCENARIO_MARKERS = {
   // the process is killed for memory (exit 137, OOMKilled), again after each back-off
   oomKilled: 'oom-killed',
   // the process runs and its readiness probe never passes
-  neverReady: 'never-ready'
+  neverReady: 'never-ready',
+  // the process never exits by itself: a Job's pod runs until its deadline or a deletion stops it (in a
+  // Deployment's pod, where processes are meant to run on, it is healthy)
+  neverEnds: 'never-ends'
 } as const
 
 export type ScenarioMarker = (typeof SCENARIO_MARKERS)[keyof typeof SCENARIO_MARKERS]

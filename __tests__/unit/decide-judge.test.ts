@@ -18,6 +18,7 @@ import type { ApplyRecord } from '../../src/deploy/apply-phase.js'
 import type { VerifyRecord } from '../../src/deploy/verify.js'
 import type { UndoRecord } from '../../src/deploy/undo.js'
 import type { RolloutResult } from '../../src/deploy/wait-rollouts.js'
+import type { GateRecord } from '../../src/deploy/gate.js'
 
 const NS = 'noesis2'
 
@@ -442,4 +443,123 @@ describe('Judge', () => {
       /run https:\/\/github\.com\/o\/r\/actions\/runs\/41 deploying r\/app:bad was interrupted after its first write/
     )
   })
+})
+
+describe('Judge, with the pre-deploy gate', () => {
+  const gate = (overrides: Partial<GateRecord>): GateRecord => ({
+    job: 'pre-deploy-4242-1-abcdef',
+    namespace: NS,
+    image: 'r/app:v2',
+    command: 'python manage.py migrate --check',
+    timeoutSeconds: 600,
+    result: 'passed',
+    message: 'the command exited 0',
+    startedMs: 0,
+    durationMs: 1500,
+    events: [],
+    logs: [],
+    ...overrides
+  })
+  // The apply stopped at the gate: the Secret written before it, no Deployment.
+  const stoppedAt = (record: GateRecord): ApplyRecord => ({
+    applied: [answer(secret({ SECRET_KEY: 'new' }), 'configured')],
+    retired: [],
+    restarted: [],
+    warnings: [],
+    journalWritten: true,
+    holdSent: false,
+    gate: record
+  })
+  const secretBack = undone({ steps: [], rollouts: [] })
+  const unchangedFinal = live(
+    deployment('celery-worker', 'r/app:v1', { revision: '3' }),
+    secret({ SECRET_KEY: 'old' })
+  )
+  const cases: Array<{
+    name: string
+    input: Partial<JudgeInput>
+    status: string
+    headline: RegExp
+    notes?: RegExp[]
+    absentNotes?: RegExp[]
+  }> = [
+    {
+      name: 'a gate that passed and a verified release: deployed, the gate in the outcome',
+      input: { apply: { ...judgeInput({}).apply, gate: gate({}) }, verify: passed },
+      status: 'deployed',
+      headline: /^Deployed r\/app:v2$/
+    },
+    {
+      name: 'the command failed: failed (not rolled back: nothing was released), the Secret put back',
+      input: {
+        apply: stoppedAt(
+          gate({ result: 'failed', reason: 'Error', message: 'the command exited with code 1 (Error)' })
+        ),
+        undo: secretBack,
+        final: unchangedFinal
+      },
+      status: 'failed',
+      headline:
+        /^Pre-deploy gate failed: the pre-deploy command \(Job pre-deploy-4242-1-abcdef\): the command exited with code 1 \(Error\); no Deployment was changed$/,
+      notes: [/^Secret app-secrets: its previous values were restored$/]
+    },
+    {
+      name: 'rollback_on_failure false does not claim that nothing was put back',
+      input: {
+        apply: stoppedAt(gate({ result: 'failed', message: 'the command exited with code 3 (Error)' })),
+        undo: secretBack,
+        final: unchangedFinal,
+        rollbackOnFailure: false
+      },
+      status: 'failed',
+      headline: /^Pre-deploy gate failed/,
+      absentNotes: [/rollback_on_failure is false/]
+    },
+    {
+      name: 'the Job could not be created',
+      input: {
+        apply: stoppedAt(
+          gate({ result: 'error', message: 'creating Job pre-deploy-4242-1-abcdef failed: forbidden' })
+        ),
+        undo: secretBack,
+        final: unchangedFinal
+      },
+      status: 'failed',
+      headline:
+        /^The pre-deploy gate could not run: creating Job .* failed: forbidden; no Deployment was changed$/
+    },
+    {
+      name: 'cancelled during the gate: cancelled, and the Job\u2019s deletion said',
+      input: {
+        apply: stoppedAt(
+          gate({
+            result: 'cancelled',
+            message: 'cancelled (SIGINT)',
+            deleted: { done: true, message: 'Job pre-deploy-4242-1-abcdef deleted (foreground)' }
+          })
+        ),
+        stop: { kind: 'cancelled', reason: 'SIGINT', during: 'the pre-deploy gate' },
+        undo: secretBack,
+        final: unchangedFinal
+      },
+      status: 'cancelled',
+      headline: /^Cancelled \(SIGINT\) during the pre-deploy gate$/,
+      notes: [/^Job pre-deploy-4242-1-abcdef deleted \(foreground\)$/]
+    }
+  ]
+  for (const c of cases) {
+    test(c.name, () => {
+      const outcome = judge(judgeInput(c.input))
+      assert.equal(outcome.status, c.status)
+      assert.match(outcome.headline, c.headline)
+      assert.equal(outcome.gate, c.input.apply?.gate)
+      for (const note of c.notes ?? [])
+        assert.ok(
+          outcome.notes.some(n => note.test(n)),
+          outcome.notes.join('\n')
+        )
+      for (const note of c.absentNotes ?? [])
+        assert.ok(!outcome.notes.some(n => note.test(n)), outcome.notes.join('\n'))
+    })
+  }
 })

@@ -34,7 +34,8 @@ export async function reportOfflineDryRun(
     inputs: inputRows(raw),
     rendered,
     manifestsPath,
-    runUrl: context.runUrl
+    runUrl: context.runUrl,
+    ...gateOf(config, value => value)
   })
   await writeSummary(runner, markdown, manifestsPath)
   await commentOnPullRequest(runner, context, config, markdown)
@@ -81,13 +82,24 @@ export async function dryRunAgainstCluster(
     namespace: config.namespace,
     reason,
     manifestsPath: files.manifestsPath,
-    runUrl: context.runUrl
+    runUrl: context.runUrl,
+    ...gateOf(config, redact)
   })
   await writeSummary(runner, markdown, files.manifestsPath)
   await commentOnPullRequest(runner, context, config, markdown)
   for (const action of plan.actions) runner.info(`${action.kind}/${action.name}: would be ${action.action}`)
   runner.setOutput('status', 'dry-run')
   for (const problem of plan.problems) runner.warning(problem)
+}
+
+// What the plan says of the pre-deploy gate: the command it would run, in the image the workers get.
+function gateOf(
+  config: DeployConfig,
+  redact: Redact
+): { gate?: { command: string; image: string; timeoutSeconds: number } } {
+  if (!config.preDeploy) return {}
+  const { command, timeoutSeconds } = config.preDeploy
+  return { gate: { command: redact(command), image: config.image, timeoutSeconds } }
 }
 
 // The inputs given, for the offline plan's table (secret ones shown masked by the plan).

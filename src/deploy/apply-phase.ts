@@ -1,6 +1,8 @@
 // Apply: the run's writes, in order, each through the fenced runner (none once the lock is lost): the journal
 // first (what may change, how to undo it), the copy of the Secret's previous values, the autoscaler switch, the
-// one server-side apply (restarts included), the hold of a worker at zero. Every write is idempotent: sent
+// one server-side apply (restarts included), the hold of a worker at zero. With a pre-deploy gate the apply is
+// cut in two around it: what the Deployments read (Namespace, ServiceAccount, Secret, configuration) first,
+// then the gate, then, only if it passed, the autoscaler switch and the rest. Every write is idempotent: sent
 // twice after a lost answer, it leaves what it left once. Never throws: the record says how far it got; what it
 // changed is read back from the cluster by whoever needs to know (undo, judge), never taken from the answers.
 
@@ -15,6 +17,16 @@ import { startHold } from './hold-at-zero.js'
 import { UNDO_OF_ANNOTATION, UNDO_SECRET_NAME, type Journal } from './journal.js'
 import type { RetiredObject } from '../render/render-manifests.js'
 import { handOverReplicas, retireAutoscalers, type RetireStep } from './retire-autoscalers.js'
+import { passed, type GateRecord } from './gate.js'
+
+// What the pre-deploy gate goes before: the Deployments and what scales them (KEDA's webhook looks the target
+// up, so they follow the Deployments anyway).
+const AFTER_THE_GATE = new Set([
+  'Deployment',
+  'HorizontalPodAutoscaler',
+  'ScaledObject',
+  'PodDisruptionBudget'
+])
 
 export interface ApplyRecord {
   // The apply's answer, object by object, for the report (what changed is judged from the cluster).
@@ -26,6 +38,8 @@ export interface ApplyRecord {
   journalWritten: boolean
   // The apply that carries the hold was sent: there may be a hold to release.
   holdSent: boolean
+  // The pre-deploy gate, when it ran: one that did not pass ends the apply before any Deployment is written.
+  gate?: GateRecord
   // What stopped it (a CancelledError, a LockLostError, a KubectlError), and in which step.
   error?: unknown
   during?: string
@@ -44,6 +58,8 @@ export interface ApplyContext {
   handOverFrom?: LiveObjectMeta
   worker?: string
   replicasAfterKeda: number
+  // The pre-deploy gate (pre_deploy_command), when this deploy rolls pods.
+  gate?: () => Promise<GateRecord>
   group: <T>(name: string, fn: () => Promise<T>) => Promise<T>
   log: (line: string) => void
   redact: (text: string) => string
@@ -76,6 +92,20 @@ export async function applyChanges(context: ApplyContext): Promise<ApplyRecord> 
       during = 'the copy of the previous Secret values'
       await writeUndoSecret(kubectl, context.before, namespace, decision.secretChange!.name)
     }
+    let objects = decision.objects
+    if (context.gate) {
+      // The Job reads the Secret and runs as the ServiceAccount: they are written before it.
+      during = 'the apply'
+      await applyObjects(
+        'Apply before the pre-deploy gate (server-side)',
+        objects.filter(o => !AFTER_THE_GATE.has(o.kind))
+      )
+      during = 'the pre-deploy gate'
+      record.gate = await context.gate()
+      if (record.gate.stopped) throw record.gate.stopped
+      if (!passed(record.gate)) return record
+      objects = objects.filter(o => AFTER_THE_GATE.has(o.kind))
+    }
     if (context.retiring.length > 0 || context.handOverFrom) {
       during = 'the autoscaler switch'
       record.retired = await context.group('Autoscaler switch', async () => {
@@ -104,22 +134,15 @@ export async function applyChanges(context: ApplyContext): Promise<ApplyRecord> 
       })
     }
     during = 'the apply'
-    await context.group('Apply (server-side)', async () => {
-      // One kubectl call: it applies the objects one after another in the order given, which is the order
-      // they depend on (Namespace, ServiceAccount, Secret and configuration, Deployments, autoscaling).
-      record.holdSent = decision.holdAtZero
-      const result = await serverSideApply(kubectl, decision.objects, context.before, {
-        dryRun: false,
-        trusted: true
-      })
-      for (const item of result.objects) log(`${item.kind}/${item.name} ${item.action}`)
-      record.applied.push(...result.objects)
-      record.warnings.push(...result.warnings)
-      for (const roll of decision.rolls.filter(r => r.restart)) {
-        record.restarted.push({ deployment: roll.deployment, reason: roll.reason })
-        log(`deployment/${roll.deployment} restarted: ${roll.reason}`)
-      }
-    })
+    record.holdSent = decision.holdAtZero
+    await applyObjects(
+      context.gate ? 'Apply after the pre-deploy gate (server-side)' : 'Apply (server-side)',
+      objects
+    )
+    for (const roll of decision.rolls.filter(r => r.restart)) {
+      record.restarted.push({ deployment: roll.deployment, reason: roll.reason })
+      log(`deployment/${roll.deployment} restarted: ${roll.reason}`)
+    }
     if (decision.holdAtZero && context.worker) {
       during = 'the hold of the worker at one replica'
       await startHold(kubectl, namespace, context.worker)
@@ -130,6 +153,18 @@ export async function applyChanges(context: ApplyContext): Promise<ApplyRecord> 
     record.during = during
   }
   return record
+
+  // One kubectl call: it applies the objects one after another in the order given, which is the order they
+  // depend on (Namespace, ServiceAccount, Secret and configuration, Deployments, autoscaling).
+  async function applyObjects(title: string, objects: DeployDecision['objects']): Promise<void> {
+    if (objects.length === 0) return
+    await context.group(title, async () => {
+      const result = await serverSideApply(kubectl, objects, context.before, { dryRun: false, trusted: true })
+      for (const item of result.objects) log(`${item.kind}/${item.name} ${item.action}`)
+      record.applied.push(...result.objects)
+      record.warnings.push(...result.warnings)
+    })
+  }
 }
 
 // The Secret's values before this run, in a Secret of the action's own, so that an undo by another process (the

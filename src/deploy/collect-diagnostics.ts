@@ -64,31 +64,42 @@ export async function collectLogs(
     seen.add(key)
     // A container that never started (image pull, config error) has no log to read.
     if (/ImagePull|ErrImage|InvalidImageName|CreateContainerConfigError/.test(failure.reason)) continue
-    const previous = (failure.restartCount ?? 0) > 0
-    const args = [
-      'logs',
-      failure.pod,
-      '-c',
-      failure.container,
-      '-n',
-      namespace,
-      `--tail=${LOG_TAIL_LINES}`,
-      `--limit-bytes=${MAX_LOG_BYTES}`
-    ]
-    if (previous) args.push('--previous')
-    try {
-      const result = await kubectl.run(args, { retry: false })
-      logs.push({ pod: failure.pod, container: failure.container, previous, text: boundedLog(result.stdout) })
-    } catch (error) {
-      // A cancelled run stops reading: its undo comes first.
-      if (error instanceof CancelledError) throw error
-      logs.push({
+    logs.push(
+      await readContainerLog(kubectl, namespace, {
         pod: failure.pod,
         container: failure.container,
-        previous,
-        text: `(log not available: ${(error as Error).message})`
+        previous: (failure.restartCount ?? 0) > 0
       })
-    }
+    )
   }
   return logs
+}
+
+// The tail of one container's log (its previous instance's, for one that crashed and was restarted), bounded
+// at the source and again on arrival; a log that cannot be read says why instead.
+export async function readContainerLog(
+  kubectl: Kubectl,
+  namespace: string,
+  from: { pod: string; container: string; previous: boolean }
+): Promise<ContainerLog> {
+  const { pod, container, previous } = from
+  const args = [
+    'logs',
+    pod,
+    '-c',
+    container,
+    '-n',
+    namespace,
+    `--tail=${LOG_TAIL_LINES}`,
+    `--limit-bytes=${MAX_LOG_BYTES}`
+  ]
+  if (previous) args.push('--previous')
+  try {
+    const result = await kubectl.run(args, { retry: false })
+    return { pod, container, previous, text: boundedLog(result.stdout) }
+  } catch (error) {
+    // A cancelled run stops reading: its undo comes first.
+    if (error instanceof CancelledError) throw error
+    return { pod, container, previous, text: `(log not available: ${(error as Error).message})` }
+  }
 }

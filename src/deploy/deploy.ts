@@ -59,6 +59,8 @@ import {
 } from './image-preflight.js'
 import { pinDeployments, type DeployImage } from './pin-deployments.js'
 import { expectedPodImages } from './verify-pod-images.js'
+import { renderGateJobFor } from '../render/gate-job.js'
+import { GATE_WATCH_GRACE_MS, gatePermissions, passed, runGate } from './gate.js'
 import { undoChanges, type UndoRecord } from './undo.js'
 import { addRolloutSteps, verified, verifyRelease, type VerifyRecord } from './verify.js'
 import { waitForRollouts, type WaitOptions } from './wait-rollouts.js'
@@ -197,6 +199,8 @@ export async function deploy(original: DeployContext): Promise<DeployOutcome> {
               { verb: 'update', resource: 'deployments.apps/scale', namespace }
             ]
           : []),
+        // The pre-deploy gate's Job (pre_deploy_command).
+        ...(config.preDeploy ? gatePermissions(namespace) : []),
         ...permissionsFor(objects, namespace, {
           smokeChecks: config.smokeChecks.length > 0,
           writesSecret: config.secretData !== undefined,
@@ -320,6 +324,7 @@ async function transaction(
         ? { kind: 'cancelled', reason: error.reason, during }
         : undefined
 
+  const gateJob = renderGateJobFor(rendered, config, context.lockOwner.identity)
   let decision: DeployDecision
   let before: Map<string, LiveObjectMeta>
   let retirePlan: RetirePlan
@@ -343,8 +348,16 @@ async function transaction(
     if (secretBefore && config.secretData !== undefined)
       context.learnSecrets(decodedSecretValues(secretBefore))
     const prepared = carryRestartStamps(rest, before)
+    // The pre-deploy gate's Job is dry-run with the rest: admission refuses it before any write too.
     const dryRun = await timedGroup(context, 'Before any change')('Server-side dry run', () =>
-      dryRunAll(work.withDeadline(now() + DRY_RUN_DEADLINE_MS), prepared, before, retirePlan, log, redact)
+      dryRunAll(
+        work.withDeadline(now() + DRY_RUN_DEADLINE_MS),
+        gateJob ? [...prepared, gateJob] : prepared,
+        before,
+        retirePlan,
+        log,
+        redact
+      )
     )
     dryRunSecret = dataOf(
       dryRun.objects.find(a => a.kind === 'Secret' && a.name === config.secretName)?.applied
@@ -384,6 +397,40 @@ async function transaction(
     )
   }
   const deployGroup = timedGroup(context, 'Deploy')
+  // The pre-deploy gate runs before any pod rolls, and only then: a deploy that rolls nothing replaces no code.
+  const gateTimeoutMs = (config.preDeploy?.timeoutSeconds ?? 0) * 1000 + GATE_WATCH_GRACE_MS
+  const gate =
+    gateJob && decision.rolls.length > 0
+      ? () => {
+          const gateEnd = now() + gateTimeoutMs + 10_000
+          // Its deletion of the Job outlives a cancellation (within GitHub's seconds) and an outage that ended the
+          // watch (for half a minute more).
+          const cleanupEnd = gateEnd + 30_000
+          return runGate({
+            kubectl: work.withDeadline(gateEnd),
+            cleanup: fenced.withDeadline(() => {
+              const cancelled = cancelledAt()
+              return cancelled === undefined
+                ? cleanupEnd
+                : Math.min(cleanupEnd, cancelled + CANCELLED_BUDGET_MS)
+            }),
+            job: gateJob,
+            namespace,
+            timeoutSeconds: config.preDeploy!.timeoutSeconds,
+            pendingGraceSeconds: config.schedulingGraceSeconds,
+            signal: AbortSignal.any(signals),
+            lockLost: () => lock.lost(),
+            timeline: context.timeline,
+            group: context.group,
+            log,
+            redact,
+            now: context.now,
+            sleep: context.sleep,
+            pollMs: context.pollMs
+          })
+        }
+      : undefined
+  if (gateJob && !gate) notes.push('pre_deploy_command did not run: this deploy rolls no pods')
   const applied = await applyChanges({
     kubectl: work,
     lock,
@@ -405,6 +452,7 @@ async function transaction(
         : undefined,
     worker: roles.worker,
     replicasAfterKeda: config.workerMinReplicas,
+    gate,
     group: deployGroup,
     log,
     redact,
@@ -432,8 +480,10 @@ async function transaction(
   // The calls of a wait retry an API outage until the wait's own deadline (and a little after, for its last list).
   const until = (timeoutMs: number): number => now() + timeoutMs + 10_000
 
+  // A gate that did not pass wrote no Deployment: there is nothing to verify, and what it wrote goes back.
+  const gateStopped = applied.gate !== undefined && !passed(applied.gate)
   let verify: VerifyRecord | undefined
-  if (!stop && !error) {
+  if (!stop && !error && !gateStopped) {
     verify = await verifyRelease({
       kubectl: work.withDeadline(until(config.rolloutTimeoutSeconds * 1000)),
       namespace,
@@ -498,7 +548,7 @@ async function transaction(
   }
   const cleanup = fenced.withDeadline(cleanupDeadline)
   let undo: UndoRecord | undefined
-  if (!good && !lost && config.rollbackOnFailure && applied.journalWritten) {
+  if (!good && !lost && (config.rollbackOnFailure || gateStopped) && applied.journalWritten) {
     const startOnly = stop?.kind === 'cancelled'
     undo = await timedGroup(context, startOnly ? 'After the cancellation' : 'After the failure')(
       startOnly ? 'Cancelled: rolling back what this run changed' : 'Rollback',

@@ -10,6 +10,7 @@ import type { ApplyRecord } from './apply-phase.js'
 import type { DeployDecision } from './decide.js'
 import type { LockLoss } from './deploy-lock.js'
 import { describeRun, type Journal } from './journal.js'
+import { gateHeadline, passed } from './gate.js'
 import type { DeployOutcome, ObjectState } from './outcome.js'
 import { REVISION_ANNOTATION } from './rollout-state.js'
 import type { UndoRecord } from './undo.js'
@@ -64,7 +65,8 @@ export function judge(input: JudgeInput): DeployOutcome {
     left: [],
     failures: (verify?.rollouts ?? []).flatMap(r => r.failures),
     revisionsBefore: {},
-    revisionsAfter: {}
+    revisionsAfter: {},
+    ...(apply.gate ? { gate: apply.gate } : {})
   }
   for (const name of decision.deployments) {
     outcome.revisionsBefore[name] = deploymentOf(input.before, name, input.namespace)?.metadata.annotations?.[
@@ -122,11 +124,17 @@ export function judge(input: JudgeInput): DeployOutcome {
           ? '; the rollback could not be started'
           : ''
     }`
+  } else if (apply.gate && !passed(apply.gate)) {
+    // Nothing was released, so nothing was rolled back: what the run wrote before the gate was put back.
+    outcome.status = 'failed'
+    outcome.headline = redact(gateHeadline(apply.gate))
   } else {
     outcome.headline = failureHeadline(outcome, redact)
     outcome.status = undo?.complete && somethingUndone ? 'rolled-back' : 'failed'
   }
-  if (!input.rollbackOnFailure && stop?.kind !== 'lock-lost') {
+  if (apply.gate?.deleted) outcome.notes.push(redact(apply.gate.deleted.message))
+  const gateStopped = apply.gate !== undefined && !passed(apply.gate)
+  if (!input.rollbackOnFailure && stop?.kind !== 'lock-lost' && !gateStopped) {
     outcome.notes.push('rollback_on_failure is false: nothing was rolled back')
   } else if (undo?.nothingChanged && stop?.kind !== 'lock-lost') {
     outcome.notes.push('This run changed no Deployment and no Secret: nothing to roll back')

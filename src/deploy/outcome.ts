@@ -8,6 +8,7 @@ import type { ContainerLog } from '../report/diagnostics.js'
 import type { AutoscalerReport } from './autoscaler-status.js'
 import type { DeployImage } from './pin-deployments.js'
 import type { PodImageReport } from './verify-pod-images.js'
+import type { GateRecord } from './gate.js'
 import type { PodFailure } from './pod-failures.js'
 import type { RetireStep } from './retire-autoscalers.js'
 import type { SmokeCheckResult } from './smoke-checks.js'
@@ -65,4 +66,6 @@ export interface DeployOutcome {
   failures: PodFailure[]
   revisionsBefore: Record<string, string | undefined>
   revisionsAfter: Record<string, string | undefined>
+  // The pre-deploy gate, when it ran.
+  gate?: GateRecord
 }

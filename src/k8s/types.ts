@@ -160,6 +160,23 @@ export interface Pod {
   status?: PodStatus
 }
 
+// batch/v1 Job: what the pre-deploy gate reads (deploy/gate-state.ts).
+export interface Job {
+  apiVersion?: string
+  kind?: string
+  metadata: ObjectMeta
+  spec?: { activeDeadlineSeconds?: number; backoffLimit?: number; template?: PodTemplateSpec }
+  status?: {
+    // Complete/SuccessCriteriaMet, Failed/FailureTarget (BackoffLimitExceeded, DeadlineExceeded), Suspended
+    conditions?: Condition[]
+    active?: number
+    succeeded?: number
+    failed?: number
+    startTime?: string
+    completionTime?: string
+  }
+}
+
 // Only what the beat guard reads: which workload an autoscaler scales.
 export interface HorizontalPodAutoscaler {
   apiVersion?: string

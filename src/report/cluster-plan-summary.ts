@@ -3,6 +3,7 @@
 // would cause, kubectl diff's view folded last; all escaped and redacted.
 
 import type { ClusterPlan } from '../plan/plan.js'
+import { gatePlanLine } from './gate-summary.js'
 import { codeBlock, details, inline, runLink, table } from './markdown.js'
 
 export interface ClusterPlanSummaryInput {
@@ -13,6 +14,8 @@ export interface ClusterPlanSummaryInput {
   manifestsPath: string
   // The workflow run that made the plan, linked from the comment.
   runUrl?: string
+  // pre_deploy_command: the plan says it would run (a dry run never runs it).
+  gate?: { command: string; image: string; timeoutSeconds: number }
 }
 
 export const PLAN_COMMENT_MARKER = '<!-- deploy-gke-workers:plan -->'
@@ -47,6 +50,7 @@ export function renderClusterPlanSummary(input: ClusterPlanSummaryInput): string
       (plan.method ? ` Planned by ${plan.method}.` : '')
   )
   if (plan.image) parts.push(`Image: ${inline(plan.image.text)}`)
+  if (input.gate) parts.push(gatePlanLine(input.gate))
   parts.push('### What changes in behaviour')
   parts.push(
     plan.behaviour.length > 0

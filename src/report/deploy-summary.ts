@@ -7,6 +7,7 @@ import type { Redact } from '../redact.js'
 import { renderDiagnostics } from './diagnostics.js'
 import { imageSection } from './explain-image.js'
 import type { Finding } from './finding.js'
+import { gateAftermath, gateSection } from './gate-summary.js'
 import { headlineMarkdown, type LinkContext } from './headline.js'
 import { inline, table } from './markdown.js'
 import { timelineBlock, type TimelineStep } from './timeline.js'
@@ -68,6 +69,7 @@ export function renderDeploySummary(outcome: DeployOutcome, context: DeploySumma
   const image = imageSection(outcome.image, outcome.images)
   if (image) parts.push(image)
 
+  if (outcome.gate) parts.push(gateSection(outcome.gate, redact))
   const autoscaling = autoscalerSection(outcome)
   if (autoscaling) parts.push(autoscaling)
 
@@ -161,6 +163,7 @@ function afterTheFailure(outcome: DeployOutcome): string {
     return `Rolled back: ${to.join(', ')}; the rollouts completed.`
   }
   if (outcome.status === 'cancelled') return outcome.headline
+  if (outcome.gate && outcome.gate.result !== 'passed' && !outcome.lockLost) return gateAftermath(outcome)
   if (outcome.lockLost) return "Not rolled back: the lock is another run's now (see Where things stand)."
   if (outcome.rollback.some(s => !s.done) || outcome.rollbackRollouts.some(r => r.outcome !== 'complete')) {
     return 'The rollback did not complete: see Rollback below.'

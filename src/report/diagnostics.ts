@@ -167,17 +167,25 @@ export function renderDiagnostics(input: DiagnosticsInput): string {
   if (others.length > 0)
     sections.push(details(`Normal events of this run (${others.length})`, eventTable(others)))
 
-  for (const log of input.logs) {
-    const { lines, dropped } = logTail(log.text, redact, maxLines)
-    const title = redact(logTitle(log))
-    const summary =
-      lines.length === 0 ? `Log of ${title}: no output` : `Log of ${title}: last ${lines.length} lines`
-    const note = dropped > 0 ? `${inline(`(${dropped} earlier lines not shown)`)}\n\n` : ''
-    sections.push(
-      details(summary, lines.length === 0 ? '_(empty log)_' : `${note}${codeBlock(lines.join('\n'), 'text')}`)
-    )
-  }
+  for (const log of input.logs) sections.push(logDetails(log, redact, maxLines))
   return `${sections.join('\n\n')}\n`
+}
+
+/** One container's log tail as a folded block: redacted, then cut to its last lines, escaped in a code block. */
+export function logDetails(
+  log: ContainerLog,
+  redact: (text: string) => string,
+  maxLines = DEFAULT_LOG_LINES
+): string {
+  const { lines, dropped } = logTail(log.text, redact, maxLines)
+  const title = redact(logTitle(log))
+  const summary =
+    lines.length === 0 ? `Log of ${title}: no output` : `Log of ${title}: last ${lines.length} lines`
+  const note = dropped > 0 ? `${inline(`(${dropped} earlier lines not shown)`)}\n\n` : ''
+  return details(
+    summary,
+    lines.length === 0 ? '_(empty log)_' : `${note}${codeBlock(lines.join('\n'), 'text')}`
+  )
 }
 
 /**

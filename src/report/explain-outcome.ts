@@ -9,6 +9,7 @@ import {
   explainSmokeChecks,
   type RolloutFacts
 } from './explain-rollout.js'
+import { explainGate } from './explain-gate.js'
 import { mergeFindings, type Finding } from './finding.js'
 import { explainPodImages } from './explain-image.js'
 
@@ -55,6 +56,8 @@ export function explainOutcome(outcome: DeployOutcome, facts: RolloutFacts): Fin
             : 'The deploy stopped after its first write; the rollback and "Where things stand" below say what was undone and what was not. Run again once the cause is fixed: the next run verifies what this one left.'
     })
   }
+  // The pre-deploy gate that stopped the deploy (a cancellation or a lost lock said so above).
+  if (outcome.gate) findings.push(...explainGate(outcome.gate, facts))
   const diagnostics = outcome.diagnostics ?? { events: [], logs: [] }
   findings.push(...explainRollouts({ rollouts: outcome.rollouts, ...diagnostics }, facts))
   findings.push(...explainPodImages(outcome.images))

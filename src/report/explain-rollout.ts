@@ -378,7 +378,7 @@ function podRequests(spec: PodSpec | undefined): string {
   return `${formatCpu(cpu)} CPU and ${formatMemory(memory)} memory`
 }
 
-const EXIT_MEANINGS: Record<number, string> = {
+export const EXIT_MEANINGS: Record<number, string> = {
   1: 'an error in the application',
   2: 'its command line was rejected',
   126: 'the command is not executable',
@@ -456,12 +456,18 @@ function commandOf(container: Container | undefined): string {
   return argv.length > 0 ? argv.join(' ') : "the image's entrypoint"
 }
 
-function logOf(logs: ContainerLog[], failure: PodFailure): ContainerLog | undefined {
+function logOf(
+  logs: ContainerLog[],
+  failure: Pick<PodFailure, 'pod' | 'container'>
+): ContainerLog | undefined {
   return logs.find(l => l.pod === failure.pod && l.container === failure.container)
 }
 
 // The last line the process wrote (usually the exception), without terminal escapes; undefined without one.
-function lastLogLine(logs: ContainerLog[], failure: PodFailure): string | undefined {
+export function lastLogLine(
+  logs: ContainerLog[],
+  failure: Pick<PodFailure, 'pod' | 'container'>
+): string | undefined {
   const text = logOf(logs, failure)?.text
   if (!text || /^\(log not available/.test(text)) return undefined
   const lines = text

@@ -25,6 +25,7 @@ export type FindingClass =
   | 'replica-failure'
   | 'smoke-check'
   | 'beat-guard'
+  | 'pre-deploy'
   | 'rbac'
   | 'lock-held'
   | 'lock-lost'

@@ -3,6 +3,7 @@
 import type { RenderedManifests } from '../render/render-manifests.js'
 import { describeObject } from '../k8s/kube-object.js'
 import { redactSecrets, toPortableYaml } from '../k8s/serialize.js'
+import { gatePlanLine } from './gate-summary.js'
 import { codeBlock, details, inline, runLink, table } from './markdown.js'
 
 export interface InputRow {
@@ -22,6 +23,8 @@ export interface PlanSummaryInput {
   // Per object, the diff against the cluster (cluster mode); absent offline.
   diffs?: Map<string, string>
   runUrl?: string
+  // pre_deploy_command: the plan says it would run (a dry run never runs it).
+  gate?: { command: string; image: string; timeoutSeconds: number }
 }
 
 export function renderPlanSummary(plan: PlanSummaryInput): string {
@@ -31,6 +34,7 @@ export function renderPlanSummary(plan: PlanSummaryInput): string {
   parts.push(
     `${inline(plan.reason)} Nothing was applied. ${objects.length} objects rendered for namespace <code>${inline(plan.namespace)}</code>, image <code>${inline(plan.image)}</code>.`
   )
+  if (plan.gate) parts.push(gatePlanLine(plan.gate))
   parts.push('### Plan')
   parts.push(
     table(

@@ -427,7 +427,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       bin('kube-controller-manager'),
       [
         `--kubeconfig=${adminKubeconfig}`,
-        '--controllers=deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller,horizontal-pod-autoscaler-controller,serviceaccount-controller',
+        '--controllers=deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller,horizontal-pod-autoscaler-controller,serviceaccount-controller,job-controller,ttl-after-finished-controller',
         '--leader-elect=false',
         '--bind-address=127.0.0.1',
         '--secure-port=0',

@@ -2,7 +2,10 @@
 // the rig's node (phase, conditions, container and native-sidecar states, restart counts with back-off) and the
 // Events it records (Pulling, Started, Failed, BackOff, Unhealthy, Killing), each with the container's fieldPath.
 // Which way a pod goes is decided by the markers in its images (../scenario-images.ts), so the stages are fixed
-// and mutually exclusive: at any moment at most one matches a pod, and kwok's random choice among matching
+// and mutually exclusive. A pod of restartPolicy Never (a Job's) is not restarted: its process exits once (exit 0
+// after KubeletTiming.jobRunMs when unmarked, exit 1 or OOMKilled when marked so) and the pod ends Succeeded or
+// Failed, its native sidecars stopped with it, as the kubelet does; only a marked sidecar restarts there. The
+// stages are mutually exclusive: at any moment at most one matches a pod, and kwok's random choice among matching
 // stages never comes into play. A pod's place in this machine is kept in a condition of our own
 // (STAGE_CONDITION); the API accepts any qualified name there, as it does for controllers' readiness gates.
 
@@ -21,6 +24,8 @@ export interface KubeletTiming {
   pullBackOffMs: number
   // deletionTimestamp set -> containers stopped and the pod gone (the grace period, shortened)
   terminateMs: number
+  // running -> the process of a pod that is not restarted (restartPolicy Never: a Job's) exits 0 (default 1 s)
+  jobRunMs?: number
 }
 
 // Shortened for tests; the kubelet's own back-off starts at 10 s (KubeletTiming.backOffBaseMs 10_000).
@@ -30,11 +35,14 @@ export const FAST_TIMING: KubeletTiming = {
   crashAfterMs: 300,
   backOffBaseMs: 1000,
   pullBackOffMs: 500,
-  terminateMs: 300
+  terminateMs: 300,
+  jobRunMs: 1000
 }
 
 export const STAGE_CONDITION = 'rig.deploy-gke-workers.test/kubelet'
 const MAX_BACK_OFF_MS = 300_000
+// The markers that change a pod's fate; never-ends only keeps a Job's process from exiting.
+const FATE_MARKERS = Object.values(SCENARIO_MARKERS).filter(m => m !== SCENARIO_MARKERS.neverEnds)
 const FAILING = [
   SCENARIO_MARKERS.imageNotFound,
   SCENARIO_MARKERS.imageDenied,
@@ -65,24 +73,39 @@ function imagesMatch(markers: readonly string[]): string {
   return `[(.spec.initContainers // [])[].image, .spec.containers[].image] | map(select(test(${q(markers.join('|'))}))) | length > 0`
 }
 const stageReason = `.status.conditions[]? | select(.type == ${q(STAGE_CONDITION)}) | .reason`
+// jq: is the container that carries the marker restarted when it exits? Yes in a pod of restartPolicy Always
+// or OnFailure, and for a native sidecar (restartPolicy Always of its own) in any pod.
+function markedRestarts(marker: string): string {
+  return `((.spec.restartPolicy // "Always") != "Never") or ([(.spec.initContainers // [])[] | select(.restartPolicy == "Always") | .image] | map(select(test(${q(marker)}))) | length > 0)`
+}
 
 interface Selector {
-  scenario?: 'healthy' | string[]
+  // healthy: no marker that changes the pod's fate; completes: no marker at all (a Job's process that exits 0)
+  scenario?: 'healthy' | 'completes' | string[]
   from?: string[] | 'none'
   deleting?: boolean
+  // Whether the marked container is restarted after it exits (see markedRestarts), for the scenario's marker.
+  restarts?: boolean
+  // The pod is not restarted at all (restartPolicy Never).
+  neverRestarted?: boolean
 }
 
 function selector(s: Selector): string {
   const lines = [
     `    - {key: '.metadata.deletionTimestamp', operator: ${s.deleting ? 'Exists' : 'DoesNotExist'}}`
   ]
-  if (s.scenario === 'healthy') {
-    lines.push(
-      `    - {key: ${q(imagesMatch(Object.values(SCENARIO_MARKERS)))}, operator: In, values: ['false']}`
-    )
+  if (s.scenario === 'healthy' || s.scenario === 'completes') {
+    const markers = s.scenario === 'healthy' ? FATE_MARKERS : Object.values(SCENARIO_MARKERS)
+    lines.push(`    - {key: ${q(imagesMatch(markers))}, operator: In, values: ['false']}`)
   } else if (s.scenario) {
     lines.push(`    - {key: ${q(imagesMatch(s.scenario))}, operator: In, values: ['true']}`)
+    if (s.restarts !== undefined) {
+      lines.push(
+        `    - {key: ${q(markedRestarts(s.scenario[0]))}, operator: In, values: ['${String(s.restarts)}']}`
+      )
+    }
   }
+  if (s.neverRestarted) lines.push(`    - {key: '.spec.restartPolicy', operator: In, values: ['Never']}`)
   if (s.from === 'none') lines.push(`    - {key: ${q(stageReason)}, operator: DoesNotExist}`)
   else if (s.from) lines.push(`    - {key: ${q(stageReason)}, operator: In, values: ${q(s.from as never)}}`)
   return lines.join('\n')
@@ -341,7 +364,7 @@ ${unchanged}{{ end }}
 `
   return stage(
     `pod-${marker}-exited`,
-    selector({ scenario: [marker], from: ['Running'] }),
+    selector({ scenario: [marker], from: ['Running'], restarts: true }),
     timing.crashAfterMs,
     [
       statusPatch(body),
@@ -360,6 +383,50 @@ ${unchanged}{{ end }}
 function backOffDelay(marker: string, timing: KubeletTiming): string {
   const counts = `[(.status.initContainerStatuses // [])[], (.status.containerStatuses // [])[] | select(.image | contains(${q(marker)})) | .restartCount] | max // 1`
   return `"\\([${timing.backOffBaseMs} * pow(2; (${counts}) - 1), ${MAX_BACK_OFF_MS}] | min | floor)ms"`
+}
+
+// A process that is not restarted exits, and the pod ends: Succeeded (exit 0) or Failed (the marked app
+// container's exit 1, or 137 OOMKilled); the native sidecars are stopped with it and exit 0 (the proxy's
+// --exit-zero-on-sigterm; their exit codes do not decide the phase anyway).
+function exitedForGood(marker: string | undefined, timing: KubeletTiming): string {
+  const oom = marker === SCENARIO_MARKERS.oomKilled
+  const finished = (exitCode: number, reason: string) =>
+    `{"terminated": {"exitCode": ${exitCode}, "reason": ${q(reason)}, "startedAt": {{ dig "state" "running" "startedAt" $now ${previousOf} | Quote }}, "finishedAt": {{ $now | Quote }}, "containerID": {{ (get ${previousOf} "containerID") | default "" | Quote }}}}`
+  const completed = finished(0, 'Completed')
+  const failed = finished(oom ? 137 : 1, oom ? 'OOMKilled' : 'Error')
+  const at = '{{ $now | Quote }}'
+  const body = `{{PRELUDE}}
+phase: {{ if eq $target "" }}Succeeded{{ else }}Failed{{ end }}
+conditions:
+- {type: ${q(STAGE_CONDITION)}, status: "True", reason: Exited, lastTransitionTime: ${at}}
+- {type: PodReadyToStartContainers, status: "False", lastTransitionTime: ${at}}
+- {type: Initialized, status: "True", lastTransitionTime: ${at}}
+- {type: Ready, status: "False", reason: PodCompleted, lastTransitionTime: ${at}}
+- {type: ContainersReady, status: "False", reason: PodCompleted, lastTransitionTime: ${at}}
+- {type: PodScheduled, status: "True", lastTransitionTime: ${at}}
+{{ if .spec.initContainers }}
+initContainerStatuses:
+{{ range .spec.initContainers }}
+${containerStatus({ ready: 'false', started: 'false', state: completed })}{{ end }}
+{{ end }}
+containerStatuses:
+{{ range .spec.containers }}
+${containerStatus({ ready: 'false', started: 'false', state: `{{ if eq .name $target }}${failed}{{ else }}${completed}{{ end }}` })}{{ end }}
+`
+  return marker === undefined
+    ? stage(
+        'pod-not-restarted-succeeded',
+        selector({ scenario: 'completes', from: ['Running'], neverRestarted: true }),
+        timing.jobRunMs ?? FAST_TIMING.jobRunMs!,
+        [statusPatch(body)]
+      )
+    : stage(
+        `pod-not-restarted-${marker}-failed`,
+        selector({ scenario: [marker], from: ['Running'], restarts: false }),
+        timing.crashAfterMs,
+        [statusPatch(body)],
+        marker
+      )
 }
 
 function pullFailure(
@@ -523,8 +590,10 @@ export function kubeletStages(timing: KubeletTiming = FAST_TIMING): string {
     ...crashing.flatMap(marker => [
       started(`pod-${marker}-running`, [marker], ['Created'], timing.runMs, marker),
       crashed(marker, timing),
-      started(`pod-${marker}-restarted`, [marker], ['Crashed'], backOffDelay(marker, timing), marker)
+      started(`pod-${marker}-restarted`, [marker], ['Crashed'], backOffDelay(marker, timing), marker),
+      exitedForGood(marker, timing)
     ]),
+    exitedForGood(undefined, timing),
     ...pullFailure(timing, SCENARIO_MARKERS.imageNotFound),
     ...pullFailure(timing, SCENARIO_MARKERS.imageDenied),
     terminating(timing)

@@ -19,9 +19,15 @@ export interface Started {
   stop(): Promise<void>
 }
 
-export function startProcess(name: string, command: string, args: string[], logFile: string): Started {
+export function startProcess(
+  name: string,
+  command: string,
+  args: string[],
+  logFile: string,
+  options: { env?: NodeJS.ProcessEnv } = {}
+): Started {
   const fd = openSync(logFile, 'a')
-  const child = spawn(command, args, { stdio: ['ignore', fd, fd] })
+  const child = spawn(command, args, { stdio: ['ignore', fd, fd], env: options.env ?? process.env })
   closeSync(fd)
   running.add(child)
   const exited = new Promise<void>(resolve => child.once('exit', () => resolve()))

@@ -40,14 +40,9 @@ import { runSmokeChecks } from './run-smoke-checks.js'
 import type { SmokeCheckResult } from './smoke-checks.js'
 import { keepLiveTraceAnnotations } from './trace-annotations.js'
 import { changedKeys, keysPodsRead, podsRead } from './secret-readers.js'
-import {
-  isAtZero,
-  isPaused,
-  PAUSED_REPLICAS_ANNOTATION,
-  releaseHold,
-  startHold,
-  withPausedReplicas
-} from './hold-at-zero.js'
+import { isAtZero } from './keda-hold.js'
+import { guardKedaRollout } from './keda-rollout.js'
+import { kedaFailureHeadline, kedaRefuses, type KedaVerdict } from './keda-verdict.js'
 import {
   findRetiring,
   handOverReplicas,
@@ -72,6 +67,8 @@ export interface DeployOutcome {
   retired: RetireStep[]
   // The worker's autoscaler after the deploy, as the cluster reports it.
   autoscaler?: AutoscalerReport
+  // KEDA's verdict on the worker's ScaledObject after a good rollout (autoscaling: keda).
+  keda?: KedaVerdict[]
   restarted: Array<{ deployment: string; reason: string }>
   rollouts: RolloutResult[]
   rollbackRollouts: RolloutResult[]
@@ -354,30 +351,30 @@ async function deployHoldingLock(
           ? `Secret ${config.secretName} changed: pods read it only at start, so they are restarted`
           : undefined
   const liveWorker = roles.worker ? liveDeployment(before, roles.worker, namespace) : undefined
-  // KEDA has the worker at zero: hold it at one replica while this deploy verifies the new image. Not when
-  // someone paused the ScaledObject (maintenance): the hold would take their pause away.
-  const scaledObjects = rest.filter(o => o.kind === 'ScaledObject')
-  const pausedByOthers = scaledObjects.some(o =>
-    isPaused(
-      before.get(identityKey({ kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace }))
-    )
-  )
-  // Only when it would roll: an unchanged worker at zero was verified when its image was deployed.
-  const holdAtZero =
-    config.autoscaling === 'keda' &&
-    scaledObjects.length > 0 &&
-    roles.worker !== undefined &&
-    isAtZero(liveWorker) &&
-    (templateChanges.has(roles.worker) || restartReason(roles.worker) !== undefined) &&
-    !pausedByOthers
   const traced = keepLiveTraceAnnotations(
     rest,
     before,
     name => templateChanges.has(name) || restartReason(name) !== undefined
   )
-  const toApply = holdAtZero ? withPausedReplicas(traced, 1) : traced
-  // Set once the apply that carries the pause is sent: only then is there a hold to release.
-  let holdApplied = false
+  // Under KEDA the worker is held while its new pods are verified, and KEDA's verdict read after (keda-rollout.ts).
+  const keda = guardKedaRollout(kubectl, context.cleanup ?? kubectl, {
+    autoscaling: config.autoscaling,
+    namespace,
+    worker: roles.worker,
+    objects: traced,
+    before,
+    dryRun: dryRun.objects,
+    workerRolls:
+      roles.worker !== undefined &&
+      (templateChanges.has(roles.worker) || restartReason(roles.worker) !== undefined),
+    redact,
+    note: text => outcome.notes.push(text),
+    warn: context.warn,
+    log,
+    now: context.now,
+    sleep: context.sleep
+  })
+  const toApply = keda.toApply(traced)
 
   const outcome: DeployOutcome = {
     status: 'deployed',
@@ -442,12 +439,12 @@ async function deployHoldingLock(
       })
       step = 'the apply'
     }
+    await keda.beforeApply()
     await deployGroup('Apply (server-side)', async () => {
       for (const item of outcome.applied) log(`${item.kind}/${item.name} ${item.action}`)
       // One kubectl call: it applies the objects one after another in the order given, which is the order
       // they depend on (Namespace, ServiceAccount, Secret and configuration, Deployments, autoscaling).
       const ordered = PHASES.flatMap(phase => toApply.filter(o => phase.kinds(o.kind)))
-      holdApplied = holdAtZero
       const result = await serverSideApply(kubectl, ordered, before, { dryRun: false, trusted: true })
       for (const item of result.objects) log(`${item.kind}/${item.name} ${item.action}`)
       outcome.applied.push(...result.objects)
@@ -459,18 +456,16 @@ async function deployHoldingLock(
       outcome.restarted.push({ deployment: name, reason })
       log(`deployment/${name} restarted: ${reason}`)
     }
-    if (holdAtZero && roles.worker) {
-      await startHold(kubectl, namespace, roles.worker)
-      outcome.notes.push(
-        `${roles.worker} was scaled to zero: held at 1 replica (KEDA's ${PAUSED_REPLICAS_ANNOTATION}) to verify this image, then handed back to KEDA`
-      )
-      log(`deployment/${roles.worker} held at 1 replica while it is verified (it was at zero)`)
-    }
+    await keda.afterApply()
 
     step = 'the rollouts'
     const rolloutsStarted = Date.now()
     const watch = await context.group('Rollouts', () =>
-      waitForRollouts(kubectl, { ...watchOptions(deployments), signal: context.signal })
+      waitForRollouts(kubectl, {
+        ...watchOptions(deployments),
+        replicasAtStart: keda.replicasAtStart,
+        signal: context.signal
+      })
     )
     outcome.rollouts = watch.results
     addRolloutSteps(context.timeline, 'Rollouts', rolloutsStarted, watch.results)
@@ -525,6 +520,14 @@ async function deployHoldingLock(
         }
       }
     }
+    if (
+      outcome.rollouts.every(r => r.outcome === 'complete') &&
+      outcome.beatProblems.length === 0 &&
+      outcome.smoke.every(r => r.ok)
+    ) {
+      step = "KEDA's check of the ScaledObject"
+      outcome.keda = await deployGroup('KEDA', () => keda.verify())
+    }
   } catch (error) {
     if (error instanceof CancelledError) {
       outcome.cancelled = { reason: error.reason, during: step }
@@ -538,14 +541,7 @@ async function deployHoldingLock(
   // The hold ends last, after diagnostics, rollback or the cancelled run's undo: once the annotation goes,
   // KEDA scales the idle worker to zero at its next poll, and the failed pod's logs or the rollback's rollout
   // would go with it. Whatever happened, KEDA gets the worker back (with the clean-up runner after a cancel).
-  const releaseIfHeld = async (): Promise<void> => {
-    if (!holdApplied) return
-    await releaseHold(context.cleanup ?? kubectl, scaledObjects, before).catch((error: unknown) => {
-      const message = `The ScaledObject's ${PAUSED_REPLICAS_ANNOTATION} annotation could not be removed, so KEDA keeps the worker at 1 replica until the next deploy: ${redact((error as Error).message)}`
-      outcome.notes.push(message)
-      context.warn(`deploy-gke-workers: ${message}`)
-    })
-  }
+  const releaseIfHeld = () => keda.release()
   if (outcome.cancelled) {
     const cancelled = await finishCancelled(context, outcome, { before, objects: rest, deployments })
     await releaseIfHeld()
@@ -562,7 +558,8 @@ async function deployHoldingLock(
     outcome.rollouts.length === deployments.length &&
     outcome.rollouts.every(r => r.outcome === 'complete') &&
     outcome.beatProblems.length === 0 &&
-    outcome.smoke.every(r => r.ok)
+    outcome.smoke.every(r => r.ok) &&
+    !kedaRefuses(outcome.keda)
 
   if (succeeded) {
     const changed =
@@ -823,8 +820,8 @@ async function rollBackThisRun(
 
 // Server-side apply of the previous `data` under the action's field manager: keys this run added are pruned,
 // the old values come back. Through stdin, like every Secret.
-// `keep`: keys no pod reads that stay as this run wrote them (KEDA's Redis keys: the autoscaler switch is not
-// undone, and its TriggerAuthentication reads them).
+// `keep`: keys no pod reads that stay as this run wrote them where the previous Secret lacked them (KEDA's
+// Redis keys after a switch to keda: the switch is not undone, and its TriggerAuthentication reads them).
 async function restoreSecret(
   kubectl: Kubectl,
   previous: LiveObjectMeta,
@@ -835,7 +832,9 @@ async function restoreSecret(
     kind: 'Secret',
     metadata: { name: previous.metadata.name, namespace: previous.metadata.namespace },
     type: (previous as { type?: string }).type ?? 'Opaque',
-    data: { ...((previous as { data?: Record<string, string> }).data ?? {}), ...keep }
+    // Keys the previous Secret had get their previous values back, KEDA's too (a wrong Redis password must
+    // not outlive the rollback); only keys it lacked keep this run's value.
+    data: { ...keep, ...((previous as { data?: Record<string, string> }).data ?? {}) }
   }
   await kubectl.run(
     ['apply', '--server-side', `--field-manager=${FIELD_MANAGER}`, '--force-conflicts', '-f', '-'],
@@ -884,6 +883,8 @@ function failureHeadline(outcome: DeployOutcome, redact: Redact): string {
     )
   }
   if (outcome.beatProblems.length > 0) return redact(`Beat guard: ${outcome.beatProblems[0]}`)
+  const keda = kedaFailureHeadline(outcome.keda)
+  if (keda) return redact(keda)
   const smoke = outcome.smoke.find(s => !s.ok)
   return redact(`Smoke check ${smoke?.name ?? ''} failed: ${smoke?.detail ?? ''}`)
 }

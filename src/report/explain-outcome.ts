@@ -1,5 +1,6 @@
 // All the findings of a deploy that got past its first write, in the order a reader needs them: a cancellation
-// or an error that stopped the deploy, the rollouts that failed, then the checks after them. Alike findings are
+// or an error that stopped the deploy, the rollouts that failed, then the checks after them (beat guard,
+// KEDA's verdict on the ScaledObject, smoke checks). Alike findings are
 // merged, so a message is said once however many Deployments and pods it applies to.
 
 import type { DeployOutcome } from '../deploy/deploy.js'
@@ -9,6 +10,7 @@ import {
   explainSmokeChecks,
   type RolloutFacts
 } from './explain-rollout.js'
+import { explainKeda } from './explain-keda.js'
 import { mergeFindings, type Finding } from './finding.js'
 
 export function explainOutcome(outcome: DeployOutcome, facts: RolloutFacts): Finding[] {
@@ -44,6 +46,7 @@ export function explainOutcome(outcome: DeployOutcome, facts: RolloutFacts): Fin
   const diagnostics = outcome.diagnostics ?? { events: [], logs: [] }
   findings.push(...explainRollouts({ rollouts: outcome.rollouts, ...diagnostics }, facts))
   if (outcome.roles.beat) findings.push(...explainBeatGuard(outcome.beatProblems, outcome.roles.beat))
+  findings.push(...explainKeda(outcome.keda, facts))
   findings.push(...explainSmokeChecks(outcome.smoke, facts))
   return mergeFindings(findings)
 }

@@ -108,18 +108,22 @@ function readyOrExit(child: ChildProcess): Promise<void> {
       output += chunk.toString()
       if (output.includes('Ready to accept connections')) {
         clearTimeout(timer)
+        // Once: later output (its shutdown) must not come here again.
+        child.stdout?.off('data', onData)
+        child.stderr?.off('data', onData)
         child.stdout?.resume()
         child.stderr?.resume()
-        child.removeAllListeners('exit')
+        child.off('exit', onExit)
         resolve()
       }
     }
-    child.stdout?.on('data', onData)
-    child.stderr?.on('data', onData)
-    child.once('exit', code => {
+    const onExit = (code: number | null): void => {
       clearTimeout(timer)
       reject(new Error(`redis-server exited with ${code}:\n${output}`))
-    })
+    }
+    child.stdout?.on('data', onData)
+    child.stderr?.on('data', onData)
+    child.once('exit', onExit)
   })
 }
 

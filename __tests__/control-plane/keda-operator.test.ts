@@ -205,7 +205,7 @@ describe('autoscaling: keda with the real KEDA operator', () => {
     assert.equal(plan.outputs.status, 'dry-run', plan.stdout)
     assert.match(
       plain(plan.summary),
-      /\| ScaledObject\/celery-worker \| scale to zero \| – \| KEDA scales celery-worker to 0 replicas right after this deploy if every queue \(switch\) is empty then \(a new ScaledObject has no last activity to cool down from; the deploy verifies the new pods first\), otherwise once they have been empty for 5m \(keda_cooldown_period\)\. At zero, a queue holding more than 0 tasks \(queue_activation_length\) starts 1 pod at KEDA's next poll \(every 1s, keda_polling_interval\)/
+      /\| ScaledObject\/celery-worker \| scale to zero \| – \| KEDA scales celery-worker to 0 replicas right after this deploy if every queue \(switch\) is empty then \(a new ScaledObject has no last activity to cool down from; a worker that rolls is verified first\), otherwise once they have been empty for 5m \(keda_cooldown_period\)\. At zero, a queue holding more than 0 tasks \(queue_activation_length\) starts 1 pod at KEDA's next poll \(every 1s, keda_polling_interval\)/
     )
 
     const run = await k.e2e.run(ns, { ...inputs, image: `${REGISTRY}:v2`, beat: 'false' })

@@ -530,7 +530,7 @@ describe('the pull-request plan of a switch to scale to zero', () => {
     assert.equal(zero.from, '')
     assert.equal(
       zero.to,
-      "KEDA scales celery-worker to 0 replicas right after this deploy if every queue (celery, rag_delete) is empty then (a new ScaledObject has no last activity to cool down from; the deploy verifies the new pods first), otherwise once they have been empty for 5m (keda_cooldown_period). At zero, a queue holding more than 0 tasks (queue_activation_length) starts 1 pod at KEDA's next poll (every 30s, keda_polling_interval), plus the time a pod takes to start; tasks wait in Redis meanwhile"
+      "KEDA scales celery-worker to 0 replicas right after this deploy if every queue (celery, rag_delete) is empty then (a new ScaledObject has no last activity to cool down from; a worker that rolls is verified first), otherwise once they have been empty for 5m (keda_cooldown_period). At zero, a queue holding more than 0 tasks (queue_activation_length) starts 1 pod at KEDA's next poll (every 30s, keda_polling_interval), plus the time a pod takes to start; tasks wait in Redis meanwhile"
     )
   })
   test('from a ScaledObject at minimum 1: after the cooldown only; unchanged at 0: nothing to say', () => {

@@ -141,7 +141,8 @@ export function kedaConditions(live: LiveScaledObject | undefined): string[] {
     })
 }
 
-const METRIC_NAME = /^[a-z0-9][a-z0-9.-]{0,252}$/
+// KEDA's metric names: sN-<scaler>-<normalised list name> (a Celery queue may hold `_`, as rag_delete).
+const METRIC_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/
 
 // Each of the ScaledObject's metrics as KEDA's metrics adapter serves it now; undefined when the API is not
 // there or not allowed (an older deployer role), so the caller falls back to the HPA.
@@ -166,7 +167,7 @@ async function readExternalMetrics(
         [
           'get',
           '--raw',
-          `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/${name}?labelSelector=${selector}`,
+          `/apis/external.metrics.k8s.io/v1beta1/namespaces/${namespace}/${encodeURIComponent(name)}?labelSelector=${selector}`,
           '--request-timeout=5s'
         ],
         { okExitCodes: [0, 1], accept: () => true, retry: false, timeoutMs: 10_000 }

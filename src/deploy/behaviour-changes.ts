@@ -208,7 +208,7 @@ function scaleToZeroChange(
   const activation = redis[0]?.metadata?.activationListLength ?? '0'
   const when = wasScaledObject
     ? `once every queue (${queues}) has been empty for ${seconds(cooldown)} (keda_cooldown_period)`
-    : `right after this deploy if every queue (${queues}) is empty then (a new ScaledObject has no last activity to cool down from; the deploy verifies the new pods first), otherwise once they have been empty for ${seconds(cooldown)} (keda_cooldown_period)`
+    : `right after this deploy if every queue (${queues}) is empty then (a new ScaledObject has no last activity to cool down from; a worker that rolls is verified first), otherwise once they have been empty for ${seconds(cooldown)} (keda_cooldown_period)`
   return [
     {
       object,

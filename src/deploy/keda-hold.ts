@@ -22,9 +22,10 @@
 //
 // A worker that does not roll is not held, with one exception: when what KEDA reads changed (the ScaledObject,
 // its TriggerAuthentication, or a Secret key that names) on a ScaledObject KEDA already manages. KEDA does not
-// check a ScaledObject again when its TriggerAuthentication or Secret changes (measured: a CA added to a
-// TriggerAuthentication left Ready=False from before in place), so its Ready would be stale; a pause and its
-// release make KEDA check it afresh. That pause holds the current count, zero included: nothing rolls.
+// check a ScaledObject again when its TriggerAuthentication or Secret changes (its ScaledObject controller
+// watches neither; measured: read after a CA was added to the TriggerAuthentication, Ready=False from before
+// was still there), so its Ready would be stale; a pause and its release make KEDA check it afresh. That pause
+// holds the current count, zero included: nothing rolls.
 
 import type { Kubectl } from '../kube/kubectl.js'
 import { serverSideApply, type AppliedObject } from '../kube/apply.js'

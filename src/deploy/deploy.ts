@@ -521,6 +521,7 @@ async function deployHoldingLock(
       }
     }
     if (
+      config.autoscaling === 'keda' &&
       outcome.rollouts.every(r => r.outcome === 'complete') &&
       outcome.beatProblems.length === 0 &&
       outcome.smoke.every(r => r.ok)

@@ -28,6 +28,8 @@ import { behaviourChanges } from '../../src/deploy/behaviour-changes.js'
 import { identityKey, type LiveObjectMeta } from '../../src/kube/objects.js'
 import type { KubeObject } from '../../src/render/kube-object.js'
 import type { RolloutFacts } from '../../src/report/explain-rollout.js'
+import { renderDeploySummary } from '../../src/report/deploy-summary.js'
+import type { DeployOutcome } from '../../src/deploy/deploy.js'
 
 const NS = 'noesis2'
 const scaledObject: KubeObject = {
@@ -458,6 +460,57 @@ describe('how the summary and the findings show KEDA', () => {
       'HPAActive False (FailedGetExternalMetric: HPA is not actively scaling: unable to get external metric)'
     )
     assert.ok(shown[0].length < 4200, 'KEDA\u2019s text is read bounded')
+  })
+
+  test('KEDA\u2019s text in the summary is redacted, then clipped, then escaped', () => {
+    const secret = 'hunter2-redis-secret'
+    const hostile = `connection to redis failed: ${'a'.repeat(324)}${secret} <img src=x onerror=alert(1)> @admin ::add-mask::x [link](https://evil.example) |cell|`
+    const outcome = {
+      status: 'failed',
+      headline: 'x',
+      roles: { worker: 'celery-worker' },
+      applied: [],
+      retired: [],
+      autoscaler: {
+        kind: 'ScaledObject',
+        name: 'celery-worker',
+        minReplicas: 0,
+        maxReplicas: 5,
+        target: '5 tasks per replica on celery',
+        replicas: 1,
+        conditions: kedaConditions({
+          status: {
+            conditions: [
+              { type: 'Ready', status: 'False', reason: 'ScaledObjectCheckFailed', message: hostile }
+            ]
+          }
+        })
+      },
+      restarted: [],
+      rollouts: [],
+      rollbackRollouts: [],
+      smoke: [],
+      beatProblems: [],
+      rollback: [],
+      notes: [],
+      warnings: [],
+      failures: [],
+      revisionsBefore: {},
+      revisionsAfter: {}
+    } as unknown as DeployOutcome
+    const summary = renderDeploySummary(outcome, {
+      image: 'r/app:v1',
+      namespace: NS,
+      redact: t => t.split(secret).join('***'),
+      findings: [],
+      timeline: []
+    })
+    const row = summary.split('\n').find(line => line.startsWith('| conditions |'))!
+    assert.ok(row, summary)
+    assert.ok(!row.includes('hunter'), 'no part of the secret, though the clip falls inside it')
+    assert.ok(!row.includes('<img'), 'HTML escaped')
+    assert.ok(!/\]\(https/.test(row), 'no live link')
+    assert.equal(row.split(' | ').length, 2, 'the cell cannot break the row')
   })
 
   test('the queue lengths KEDA reads, by trigger index', () => {

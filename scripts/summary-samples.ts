@@ -1,13 +1,15 @@
 // `npm run docs:samples`: the job summaries the README shows, as the action really writes them: a deploy, a
 // failed deploy (an image that does not exist, rolled back) and a pull-request plan, against the local
-// emulators; and the switch to KEDA (its plan, then the deploy) on the real control plane with KEDA's CRDs.
+// emulators; and the switch to KEDA (its plan, then the deploy) on the real control plane with the real KEDA
+// (operator and metrics adapter) reading a real Redis, whose address is the only input that differs from the
+// README's example (it is in no summary).
 // Writes docs/samples/*.md; nothing in them is edited by hand.
 
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { EXAMPLE_INPUTS } from '../__tests__/support/example-inputs.js'
-import { REGISTRY, startControlPlaneE2E, startE2E } from '../__tests__/support/e2e.js'
-import { installKedaCrds } from '../__tests__/support/keda.js'
+import { REGISTRY, startE2E } from '../__tests__/support/e2e.js'
+import { startKedaE2E } from '../__tests__/support/keda-operator.js'
 import { REPO_ROOT } from '../__tests__/support/run-action.js'
 
 const e2e = await startE2E()
@@ -34,10 +36,14 @@ try {
   await e2e.stop()
 }
 
-const real = await startControlPlaneE2E()
+const withKeda = await startKedaE2E()
+const real = withKeda.e2e
 try {
-  await installKedaCrds(real.rig)
-  const inputs = { ...EXAMPLE_INPUTS, image: `${REGISTRY}:3f2a9c1` }
+  const inputs = {
+    ...EXAMPLE_INPUTS,
+    image: `${REGISTRY}:3f2a9c1`,
+    secret_data: EXAMPLE_INPUTS.secret_data.replace(/REDIS_URL=.*/, `REDIS_URL=${withKeda.redis.url()}`)
+  }
   const keda = { ...inputs, autoscaling: 'keda', worker_min_replicas: '0', worker_max_replicas: '10' }
   const cpu = await real.run('noesis2', inputs)
   if (cpu.outputs.status !== 'deployed') throw new Error(cpu.stdout)
@@ -52,7 +58,7 @@ try {
   if (deployed.outputs.status !== 'deployed') throw new Error(deployed.stdout)
   await writeFile(path.join(out, 'keda-deploy.md'), deployed.summary)
 } finally {
-  await real.stop()
+  await withKeda.stop()
 }
 process.stdout.write(
   `wrote ${out}/{deploy,failed-deploy,pull-request-plan,keda-switch-plan,keda-deploy}.md\n`

@@ -1,7 +1,9 @@
-// autoscaling: keda against the real control plane, with KEDA's own CRDs (v2.20.2, from the shared reference
-// data) installed: the real apiserver validates the ScaledObject and TriggerAuthentication against KEDA's
-// schemas. No KEDA operator runs here (it would need the internet for its image), so nothing creates
-// keda-hpa-*; what is proved is what the action writes, deletes and reports. The kind workflow runs KEDA itself.
+// autoscaling: keda against the real control plane with KEDA's own CRDs (v2.20.2, from KEDA's Go module)
+// installed and no KEDA operator running: the real apiserver validates the ScaledObject and
+// TriggerAuthentication against KEDA's schemas, nothing creates keda-hpa-* and nothing scales (the tests scale
+// by hand where KEDA would). What is proved is what the action writes, deletes and reports, and that it copes
+// with a cluster whose KEDA does not answer. The same stories with KEDA's operator and metrics adapter
+// running: keda-operator.test.ts.
 
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'

@@ -258,8 +258,7 @@ function judgeInput(overrides: Partial<JudgeInput>): JudgeInput {
     retired: [],
     restarted: [],
     warnings: [],
-    journalWritten: true,
-    holdSent: false
+    journalWritten: true
   }
   return {
     image: 'r/app:v2',
@@ -340,7 +339,7 @@ describe('Judge', () => {
           restarted: [],
           warnings: [],
           journalWritten: true,
-          holdSent: false,
+
           error: new Error('500'),
           during: 'the apply'
         },
@@ -467,7 +466,7 @@ describe('Judge, with the pre-deploy gate', () => {
     restarted: [],
     warnings: [],
     journalWritten: true,
-    holdSent: false,
+
     gate: record
   })
   const secretBack = undone({ steps: [], rollouts: [] })

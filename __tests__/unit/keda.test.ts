@@ -740,7 +740,7 @@ describe('scaled to zero: the smoke checks and the summary say so', () => {
     assert.match(summary, /\| replicas \| 0–5 \|/)
     assert.match(summary, /\| target \| 5 tasks per replica on celery, rag_delete \|/)
     assert.match(summary, /\| now \| celery 0, rag_delete 0 tasks queued \|/)
-    assert.match(summary, /The worker is scaled to zero: no pod of this image was started/)
+    assert.match(summary, /The worker is scaled to zero: no pod of this image was verified in this run/)
     assert.match(
       summary,
       /\| HorizontalPodAutoscaler \| celery-worker-hpa \| deleted \(autoscaling is keda\) \|/

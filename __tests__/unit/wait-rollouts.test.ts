@@ -98,6 +98,60 @@ describe('waitForRollouts', () => {
     assert.equal(kubectl.calls, 3)
   })
 
+  // KEDA (or a person) scales the worker to zero mid-rollout: for Kubernetes a Deployment at zero replicas has
+  // rolled out, but no pod of its new template ever ran.
+  const atZero = (name: string) => ({
+    ...deployment(name, { conditions: complete.conditions }),
+    spec: { replicas: 0 }
+  })
+  test('a rollout scaled from 1 to 0 before any new pod was ready is not verified, never complete', async () => {
+    const c = clock()
+    const kubectl = scriptedKubectl([() => [deployment('w', progressing)], () => [atZero('w')]])
+    const { results } = await waitForRollouts(kubectl, {
+      namespace: 'n',
+      deployments: ['w'],
+      timeoutMs: 60_000,
+      pendingGraceSeconds: 60,
+      pollMs: 1000,
+      ...c
+    })
+    assert.equal(results[0].outcome, 'not-verified')
+    assert.equal(results[0].reason, 'ScaledToZero')
+    assert.match(
+      results[0].message,
+      /scaled to 0 replicas during its rollout, before any pod of its new template was ready/
+    )
+  })
+
+  test('at zero from its start, a rollout completes at zero (nothing was to be started)', async () => {
+    const c = clock()
+    const kubectl = scriptedKubectl([() => [atZero('w')]])
+    const { results } = await waitForRollouts(kubectl, {
+      namespace: 'n',
+      deployments: ['w'],
+      timeoutMs: 60_000,
+      pendingGraceSeconds: 60,
+      pollMs: 1000,
+      ...c
+    })
+    assert.equal(results[0].outcome, 'complete')
+  })
+
+  test('the caller\u2019s count at the start wins over the first look (a worker it started from zero)', async () => {
+    const c = clock()
+    const kubectl = scriptedKubectl([() => [atZero('w')]])
+    const { results } = await waitForRollouts(kubectl, {
+      namespace: 'n',
+      deployments: ['w'],
+      timeoutMs: 60_000,
+      pendingGraceSeconds: 60,
+      pollMs: 1000,
+      replicasAtStart: { w: 1 },
+      ...c
+    })
+    assert.equal(results[0].outcome, 'not-verified')
+  })
+
   test('a rollout that does not finish in time is a timeout, reported with its last state', async () => {
     const c = clock()
     const kubectl = scriptedKubectl([() => [deployment('w', progressing)]])

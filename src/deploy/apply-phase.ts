@@ -13,11 +13,11 @@ import { identityKey } from '../kube/objects.js'
 import { MANAGED_BY } from '../render/render-manifests.js'
 import type { DeployDecision } from './decide.js'
 import type { HeldLock } from './deploy-lock.js'
-import { startHold } from './hold-at-zero.js'
 import { UNDO_OF_ANNOTATION, UNDO_SECRET_NAME, type Journal } from './journal.js'
 import type { RetiredObject } from '../render/render-manifests.js'
 import { handOverReplicas, retireAutoscalers, type RetireStep } from './retire-autoscalers.js'
 import { passed, type GateRecord } from './gate.js'
+import type { KedaRolloutGuard } from './keda-rollout.js'
 
 // What the pre-deploy gate goes before: the Deployments and what scales them (KEDA's webhook looks the target
 // up, so they follow the Deployments anyway).
@@ -36,8 +36,6 @@ export interface ApplyRecord {
   warnings: string[]
   // The journal reached the Lease: the run may have written more.
   journalWritten: boolean
-  // The apply that carries the hold was sent: there may be a hold to release.
-  holdSent: boolean
   // The pre-deploy gate, when it ran: one that did not pass ends the apply before any Deployment is written.
   gate?: GateRecord
   // What stopped it (a CancelledError, a LockLostError, a KubectlError), and in which step.
@@ -58,6 +56,9 @@ export interface ApplyContext {
   handOverFrom?: LiveObjectMeta
   worker?: string
   replicasAfterKeda: number
+  // KEDA's hold of the worker around the apply (keda-rollout.ts): its ScaledObjects paused before the
+  // Deployments are written, a worker at zero started after.
+  keda?: Pick<KedaRolloutGuard, 'beforeApply' | 'afterApply'>
   // The pre-deploy gate (pre_deploy_command), when this deploy rolls pods.
   gate?: () => Promise<GateRecord>
   group: <T>(name: string, fn: () => Promise<T>) => Promise<T>
@@ -74,8 +75,7 @@ export async function applyChanges(context: ApplyContext): Promise<ApplyRecord> 
     retired: [],
     restarted: [],
     warnings: [],
-    journalWritten: false,
-    holdSent: false
+    journalWritten: false
   }
   let during = 'the start of the apply'
   try {
@@ -133,8 +133,11 @@ export async function applyChanges(context: ApplyContext): Promise<ApplyRecord> 
         return steps
       })
     }
+    if (context.keda) {
+      during = "the pause of the worker's ScaledObject"
+      await context.keda.beforeApply()
+    }
     during = 'the apply'
-    record.holdSent = decision.holdAtZero
     await applyObjects(
       context.gate ? 'Apply after the pre-deploy gate (server-side)' : 'Apply (server-side)',
       objects
@@ -143,10 +146,9 @@ export async function applyChanges(context: ApplyContext): Promise<ApplyRecord> 
       record.restarted.push({ deployment: roll.deployment, reason: roll.reason })
       log(`deployment/${roll.deployment} restarted: ${roll.reason}`)
     }
-    if (decision.holdAtZero && context.worker) {
-      during = 'the hold of the worker at one replica'
-      await startHold(kubectl, namespace, context.worker)
-      log(`deployment/${context.worker} held at 1 replica while it is verified (it was at zero)`)
+    if (context.keda) {
+      during = 'the hold of the worker while it is verified'
+      await context.keda.afterApply()
     }
   } catch (error) {
     record.error = error

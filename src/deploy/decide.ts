@@ -12,7 +12,6 @@ import type { KubeObject } from '../k8s/kube-object.js'
 import { REVISION_ANNOTATION } from './rollout-state.js'
 import { changedKeys, keysPodsRead, podsRead } from './secret-readers.js'
 import { keepLiveTraceAnnotations } from './trace-annotations.js'
-import { isAtZero, isPaused, withPausedReplicas } from './hold-at-zero.js'
 import { mergeUndoTargets, UNDO_SECRET_NAME, type Journal, type UndoTarget } from './journal.js'
 
 export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt'
@@ -53,10 +52,6 @@ export interface DeployDecision {
   secretChange?: { name: string; keys: string[]; podsRead: boolean; existed: boolean }
   // The previous Secret values are copied to UNDO_SECRET_NAME before the apply.
   writeUndoSecret: boolean
-  // KEDA has the worker at zero: it is held at one replica while the new image is verified.
-  holdAtZero: boolean
-  // The ScaledObjects as rendered, without a hold: applied again to release one.
-  scaledObjects: KubeObject[]
   // The Deployments whose rollout this run waits for and checks.
   verify: string[]
   // The last verified release, for an undo: before this run, or before the interrupted run it took over.
@@ -82,7 +77,7 @@ export function carryRestartStamps(objects: KubeObject[], before: Map<string, Li
 }
 
 export function decide(input: DecideInput): DeployDecision {
-  const { before, dryRun, roles } = input
+  const { before, dryRun } = input
   const renderedDeployments = input.objects.filter(o => o.kind === 'Deployment')
   const deployments = renderedDeployments.map(o => o.metadata.name)
   const templateChanges = new Set(
@@ -126,29 +121,14 @@ export function decide(input: DecideInput): DeployDecision {
   }
   const rolling = new Set(rolls.map(r => r.deployment))
 
-  // KEDA has the worker at zero: hold it at one replica while this deploy verifies the new image. Not when
-  // someone paused the ScaledObject (maintenance): the hold would take their pause away. Only when it rolls: an
-  // unchanged worker at zero was verified when its image was deployed.
-  const scaledObjects = input.objects.filter(o => o.kind === 'ScaledObject')
-  const liveWorker = roles.worker
-    ? before.get(identityKey({ kind: 'Deployment', name: roles.worker, namespace: input.namespace }))
-    : undefined
-  const holdAtZero =
-    input.autoscaling === 'keda' &&
-    scaledObjects.length > 0 &&
-    roles.worker !== undefined &&
-    isAtZero(liveWorker) &&
-    rolling.has(roles.worker) &&
-    !scaledObjects.some(o => isPaused(before.get(identityOf(o))))
-
   const restarted = new Set(rolls.filter(r => r.restart).map(r => r.deployment))
   const stamped = input.objects.map(o =>
     o.kind === 'Deployment' && restarted.has(o.metadata.name)
       ? withTemplateAnnotation(o, RESTARTED_AT_ANNOTATION, input.restartStamp)
       : o
   )
-  const traced = keepLiveTraceAnnotations(stamped, before, name => rolling.has(name))
-  const objects = holdAtZero ? withPausedReplicas(traced, 1) : traced
+  // KEDA's hold of the worker during the rollout is added by the orchestrator (keda-rollout.ts).
+  const objects = keepLiveTraceAnnotations(stamped, before, name => rolling.has(name))
 
   const own: UndoTarget = {
     deployments: deployments.map(name => {
@@ -188,8 +168,6 @@ export function decide(input: DecideInput): DeployDecision {
     rolls,
     ...(secretChange ? { secretChange } : {}),
     writeUndoSecret,
-    holdAtZero,
-    scaledObjects,
     verify,
     undo,
     guarded: rolls.length > 0 || secretChange !== undefined || input.inherited !== undefined,

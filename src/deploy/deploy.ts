@@ -35,7 +35,8 @@ import {
   type HeldLock,
   type LockOwner
 } from './deploy-lock.js'
-import { isAtZero, PAUSED_REPLICAS_ANNOTATION, releaseHold } from './hold-at-zero.js'
+import { isAtZero } from './keda-hold.js'
+import { guardKedaRollout } from './keda-rollout.js'
 import { describeRun, UNDO_SECRET_NAME, type Journal } from './journal.js'
 import { judge, type Stop } from './judge.js'
 import type { DeployOutcome } from './outcome.js'
@@ -326,6 +327,7 @@ async function transaction(
 
   const gateJob = renderGateJobFor(rendered, config, context.lockOwner.identity)
   let decision: DeployDecision
+  let dryRunAnswers: AppliedObject[]
   let before: Map<string, LiveObjectMeta>
   let retirePlan: RetirePlan
   let dryRunSecret: Record<string, string> | undefined
@@ -375,6 +377,7 @@ async function transaction(
       inherited: start.inherited
     })
     dryRunWarnings = dryRun.warnings
+    dryRunAnswers = dryRun.objects
   } catch (error) {
     // Nothing but the Namespace and the lock was written: the lock goes, the error is the run's.
     await lock.release().catch(() => undefined)
@@ -390,12 +393,40 @@ async function transaction(
   const liveWorker = roles.worker
     ? before.get(identityKey({ kind: 'Deployment', name: roles.worker, namespace }))
     : undefined
-  const notes = [...rendered.notes, ...retirePlan.warnings]
-  if (decision.holdAtZero && roles.worker) {
-    notes.push(
-      `${roles.worker} was scaled to zero: held at 1 replica (KEDA's ${PAUSED_REPLICAS_ANNOTATION}) to verify this image, then handed back to KEDA`
-    )
+  // The clean-up's calls retry an outage until a deadline: a failure's undo has the rollout timeout (from the
+  // moment the failure is known); once the run is cancelled (before or during the undo), what is left of GitHub's
+  // seconds.
+  // Set once the failure is known.
+  const failure: { deadline?: number } = {}
+  const cleanupDeadline = (): number => {
+    const base = failure.deadline ?? now() + config.rolloutTimeoutSeconds * 1000
+    const cancelled = cancelledAt()
+    return cancelled === undefined ? base : Math.min(base, cancelled + CANCELLED_BUDGET_MS)
   }
+  const notes = [...rendered.notes, ...retirePlan.warnings]
+  // Under KEDA the worker is held (its ScaledObject paused at the current count, at least one) while its new
+  // pods are verified, and released last; KEDA's own verdict on the ScaledObject is read after the checks. Its
+  // writes are the run's: fenced, the release through the clean-up runner.
+  const keda = guardKedaRollout(
+    work,
+    fenced.withDeadline(() => cleanupDeadline()),
+    {
+      autoscaling: config.autoscaling,
+      namespace,
+      worker: roles.worker,
+      objects: decision.objects,
+      before,
+      dryRun: dryRunAnswers,
+      workerRolls: roles.worker !== undefined && decision.rolls.some(r => r.deployment === roles.worker),
+      redact,
+      note: text => notes.push(text),
+      warn: context.warn,
+      log,
+      now: context.now,
+      sleep: context.sleep
+    }
+  )
+  decision = { ...decision, objects: keda.toApply(decision.objects) }
   const deployGroup = timedGroup(context, 'Deploy')
   // The pre-deploy gate runs before any pod rolls, and only then: a deploy that rolls nothing replaces no code.
   const gateTimeoutMs = (config.preDeploy?.timeoutSeconds ?? 0) * 1000 + GATE_WATCH_GRACE_MS
@@ -452,6 +483,7 @@ async function transaction(
         : undefined,
     worker: roles.worker,
     replicasAfterKeda: config.workerMinReplicas,
+    keda,
     gate,
     group: deployGroup,
     log,
@@ -489,7 +521,8 @@ async function transaction(
       namespace,
       deployments: decision.deployments,
       roles,
-      watch: watchOptions(decision.deployments),
+      watch: { ...watchOptions(decision.deployments), replicasAtStart: keda.replicasAtStart },
+      kedaVerdict: config.autoscaling === 'keda' ? () => keda.verify() : undefined,
       smokeChecks: config.smokeChecks,
       ...(start.image ? { images: expectedPodImages(decision.objects, start.image) } : {}),
       celeryApp: config.celeryApp,
@@ -539,13 +572,7 @@ async function transaction(
   const lost = stop?.kind === 'lock-lost'
   // The clean-up's calls retry an outage until a deadline: a failure's undo has the rollout timeout; once the run
   // is cancelled (before or during the undo), what is left of GitHub's seconds.
-  const failureDeadline = until(config.rolloutTimeoutSeconds * 1000)
-  const cleanupDeadline = (): number => {
-    const cancelled = cancelledAt()
-    return cancelled === undefined
-      ? failureDeadline
-      : Math.min(failureDeadline, cancelled + CANCELLED_BUDGET_MS)
-  }
+  failure.deadline = until(config.rolloutTimeoutSeconds * 1000)
   const cleanup = fenced.withDeadline(cleanupDeadline)
   let undo: UndoRecord | undefined
   if (!good && !lost && (config.rollbackOnFailure || gateStopped) && applied.journalWritten) {
@@ -611,13 +638,7 @@ async function transaction(
   }
   // The hold ends last, after diagnostics and the undo: once the annotation goes, KEDA scales the idle worker to
   // zero at its next poll, and the failed pod's logs or the undo's rollout would go with it.
-  if (applied.holdSent && !lost) {
-    await releaseHold(cleanup, decision.scaledObjects, before).catch((failure: unknown) => {
-      const message = `The ScaledObject's ${PAUSED_REPLICAS_ANNOTATION} annotation could not be removed, so KEDA keeps the worker at 1 replica until the next deploy: ${redact((failure as Error).message)}`
-      notesAfter.push(message)
-      context.warn(`deploy-gke-workers: ${message}`)
-    })
-  }
+  if (!lost) await keda.release()
 
   // What the run leaves is read from the cluster, not assumed from the calls' answers: a verified run's from the
   // rollout watch's last view (no call of its own), any other's by a read at the end (a cancelled run's bounded

@@ -14,6 +14,7 @@ import { gateHeadline, passed } from './gate.js'
 import type { DeployOutcome, ObjectState } from './outcome.js'
 import { REVISION_ANNOTATION } from './rollout-state.js'
 import type { UndoRecord } from './undo.js'
+import { kedaFailureHeadline } from './keda-verdict.js'
 import { verified, type VerifyRecord } from './verify.js'
 
 export type Stop =
@@ -57,6 +58,7 @@ export function judge(input: JudgeInput): DeployOutcome {
     rollbackRollouts: undo?.rollouts ?? [],
     smoke: verify?.smoke ?? [],
     beatProblems: verify?.beatProblems ?? [],
+    ...(verify?.keda ? { keda: verify.keda } : {}),
     ...(verify?.images ? { images: verify.images } : {}),
     rollback: (undo?.steps ?? []).filter(s => !s.skipped),
     notes: [...input.notes],
@@ -215,6 +217,8 @@ function failureHeadline(outcome: DeployOutcome, redact: Redact): string {
   }
   if (outcome.images?.problem) return redact(`Image check: ${outcome.images.problem.cause}`)
   if (outcome.beatProblems.length > 0) return redact(`Beat guard: ${outcome.beatProblems[0]}`)
+  const keda = kedaFailureHeadline(outcome.keda)
+  if (keda) return redact(keda)
   const smoke = outcome.smoke.find(s => !s.ok)
   if (smoke) return redact(`Smoke check ${smoke.name} failed: ${smoke.detail}`)
   return 'Deploy failed'

@@ -6,6 +6,7 @@ import type { AppliedObject } from '../kube/apply.js'
 import type { Event } from '../k8s/types.js'
 import type { ContainerLog } from '../report/diagnostics.js'
 import type { AutoscalerReport } from './autoscaler-status.js'
+import type { KedaVerdict } from './keda-verdict.js'
 import type { DeployImage } from './pin-deployments.js'
 import type { PodImageReport } from './verify-pod-images.js'
 import type { GateRecord } from './gate.js'
@@ -36,6 +37,8 @@ export interface DeployOutcome {
   retired: RetireStep[]
   // The worker's autoscaler after the deploy, as the cluster reports it.
   autoscaler?: AutoscalerReport
+  // KEDA's verdict on the worker's ScaledObject after a good rollout (autoscaling: keda).
+  keda?: KedaVerdict[]
   restarted: Array<{ deployment: string; reason: string }>
   rollouts: RolloutResult[]
   rollbackRollouts: RolloutResult[]

@@ -280,7 +280,9 @@ async function undoSecret(input: UndoInput, now: LiveObjectMeta | undefined): Pr
       kind: 'Secret',
       metadata: { name, namespace },
       type: (now as { type?: string }).type ?? 'Opaque',
-      data: { ...previousData, ...(input.keepSecretKeys ?? {}) }
+      // Keys the previous Secret had get their previous values back, KEDA's too (a wrong Redis password must not
+      // outlive the rollback); only keys it lacked keep this run's value.
+      data: { ...(input.keepSecretKeys ?? {}), ...previousData }
     }
     // Server-side apply of the previous data under the action's field manager: keys this run added are pruned,
     // the old values come back. Through stdin, like every Secret.

@@ -8,6 +8,7 @@ import type { NamespaceSnapshot } from '../kube/objects.js'
 import type { Timeline } from '../report/timeline.js'
 import type { SmokeCheckChoice } from '../inputs.js'
 import { checkBeatGuard } from './beat-guard.js'
+import { kedaRefuses, type KedaVerdict } from './keda-verdict.js'
 import { runSmokeChecks } from './run-smoke-checks.js'
 import { checkNewPodImages, type ExpectedPodImages, type PodImageReport } from './verify-pod-images.js'
 import type { SmokeCheckResult } from './smoke-checks.js'
@@ -21,6 +22,8 @@ export interface VerifyRecord {
   images?: PodImageReport
   // The watch as it ended, for the diagnostics of a failure.
   snapshot?: NamespaceSnapshot
+  // KEDA's verdict on the worker's ScaledObject, read after the checks passed (autoscaling: keda).
+  keda?: KedaVerdict[]
   // What stopped the verification before it could judge (the API away past the deadline, say).
   error?: string
   // A cancellation, or the lock lost, in the step named.
@@ -39,6 +42,8 @@ export interface VerifyContext {
   images?: ExpectedPodImages
   celeryApp: string
   kedaWorker: boolean
+  // Releases the hold on the worker and reads KEDA's verdict, once every other check passed.
+  kedaVerdict?: () => Promise<KedaVerdict[]>
   signal?: AbortSignal
   timeline?: Timeline
   group: <T>(name: string, fn: () => Promise<T>) => Promise<T>
@@ -53,7 +58,8 @@ export function verified(record: VerifyRecord, deployments: string[]): boolean {
     record.rollouts.every(r => r.outcome === 'complete') &&
     record.images?.problem === undefined &&
     record.beatProblems.length === 0 &&
-    record.smoke.every(r => r.ok)
+    record.smoke.every(r => r.ok) &&
+    !kedaRefuses(record.keda)
   )
 }
 
@@ -127,6 +133,10 @@ export async function verifyRelease(context: VerifyContext): Promise<VerifyRecor
           state: r.ok ? 'done' : 'failed'
         })
       }
+    }
+    if (context.kedaVerdict && record.beatProblems.length === 0 && record.smoke.every(r => r.ok)) {
+      during = "KEDA's check of the ScaledObject"
+      record.keda = await context.group('KEDA', context.kedaVerdict)
     }
   } catch (error) {
     if (error instanceof CancelledError) record.stopped = { error, during }

@@ -1,6 +1,9 @@
 // Watches the worker and beat rollouts at the same time and stops as soon as the outcome is known: complete,
 // the progress deadline passed, or a pod of the new ReplicaSet is in a state it cannot leave by itself
 // (ImagePullBackOff, CrashLoopBackOff, a missing Secret key, OOMKilled, unschedulable past the grace).
+// A Deployment at zero replicas counts as rolled out for Kubernetes (and kubectl rollout status): one that
+// started above zero and was scaled to zero (by KEDA, by hand) before any new pod was ready is "not verified",
+// never "complete": no pod of its template ever ran.
 
 import { CancelledError, cancellationReason, type Kubectl } from '../kube/kubectl.js'
 import { readWorkloadSnapshot, type KubeList, type NamespaceSnapshot } from '../kube/objects.js'
@@ -9,7 +12,7 @@ import { watchWorkloads } from '../kube/workload-watch.js'
 import { detectPodFailures, type PodFailure } from './pod-failures.js'
 import { assessDeployment, findNewReplicaSet, isPodReady, podsOfReplicaSet } from './rollout-state.js'
 
-export type RolloutOutcome = 'complete' | 'failed' | 'timeout'
+export type RolloutOutcome = 'complete' | 'failed' | 'timeout' | 'not-verified'
 
 export interface RolloutResult {
   deployment: string
@@ -35,6 +38,9 @@ export interface WaitOptions {
   onProgress?: (line: string) => void
   // A cancelled run stops waiting at once (the kubectl calls stop through the runner's own signal).
   signal?: AbortSignal
+  // Each Deployment's replicas as its rollout starts, where the caller knows better than the first look (a
+  // worker it started from zero after the apply); the others are taken from the first look.
+  replicasAtStart?: Record<string, number>
 }
 
 export interface WaitResult {
@@ -66,6 +72,8 @@ export const EVENTS_EVERY_MS = 2000
 // A ReplicaFailure (pods rejected at creation: quota, Autopilot's admission policies) may clear up while old
 // pods terminate during a rolling update; one that lasts this long will not.
 export const REPLICA_FAILURE_GRACE_MS = 30_000
+// The reason of a rollout that ended at zero replicas unverified.
+export const SCALED_TO_ZERO = 'ScaledToZero'
 
 export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): Promise<WaitResult> {
   const now = options.now ?? Date.now
@@ -87,6 +95,15 @@ export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): P
   // it. A kubectl that cannot stream (test doubles) gets a list per look.
   const first = await readWorkloadSnapshot(kubectl, options.namespace, { events: false, autoscalers: true })
   let snapshot: NamespaceSnapshot = first
+  const startedAboveZero = new Set(
+    options.deployments.filter(name => {
+      const given = options.replicasAtStart?.[name]
+      const seen = first.deployments.find(d => d.metadata.name === name)?.spec?.replicas
+      return (given ?? seen ?? 1) > 0
+    })
+  )
+  // Deployments with a pod of their new template seen ready, at any look.
+  const seenReady = new Set<string>()
   const watch = watchWorkloads(kubectl, options.namespace, first, onChange)
   let events: { readAt: number; items: Event[] } | undefined
   let listedAt = now()
@@ -124,7 +141,13 @@ export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): P
       }
       const elapsed = now() - started
       for (const name of [...pending]) {
-        const verdict = judge(name, snapshot, { ...options, nowMs: now(), replicaFailureSince })
+        const verdict = judge(name, snapshot, {
+          ...options,
+          nowMs: now(),
+          replicaFailureSince,
+          startedAboveZero: startedAboveZero.has(name),
+          seenReady
+        })
         if (verdict.message !== lastMessage.get(name)) {
           options.onProgress?.(`${name}: ${verdict.message}`)
           lastMessage.set(name, verdict.message)
@@ -137,7 +160,13 @@ export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): P
       if (pending.size === 0) break
       if (elapsed >= options.timeoutMs) {
         for (const name of pending) {
-          const verdict = judge(name, snapshot, { ...options, nowMs: now(), replicaFailureSince })
+          const verdict = judge(name, snapshot, {
+            ...options,
+            nowMs: now(),
+            replicaFailureSince,
+            startedAboveZero: startedAboveZero.has(name),
+            seenReady
+          })
           results.set(name, {
             ...verdict,
             deployment: name,
@@ -213,17 +242,37 @@ interface Verdict {
 function judge(
   name: string,
   snapshot: NamespaceSnapshot,
-  options: { pendingGraceSeconds: number; nowMs: number; replicaFailureSince: Map<string, number> }
+  options: {
+    pendingGraceSeconds: number
+    nowMs: number
+    replicaFailureSince: Map<string, number>
+    startedAboveZero: boolean
+    seenReady: Set<string>
+  }
 ): Verdict {
   const deployment = snapshot.deployments.find(d => d.metadata.name === name)
   if (!deployment) return { message: `deployment "${name}" not found yet`, failures: [], pods: [] }
   const state = assessDeployment(deployment)
   const pods = newPods(deployment, snapshot)
+  if (pods.some(isPodReady)) options.seenReady.add(name)
   const failures = detectPodFailures(pods, eventsOf(pods, snapshot.events), {
     now: new Date(options.nowMs),
     pendingGraceSeconds: options.pendingGraceSeconds
   })
   const base = { revision: state.revision, failures, pods }
+  if (
+    state.phase === 'complete' &&
+    state.desired === 0 &&
+    options.startedAboveZero &&
+    !options.seenReady.has(name)
+  ) {
+    return {
+      ...base,
+      outcome: 'not-verified',
+      reason: SCALED_TO_ZERO,
+      message: `deployment "${name}" was scaled to 0 replicas during its rollout, before any pod of its new template was ready: the new template is not verified`
+    }
+  }
   if (state.phase === 'complete') return { ...base, outcome: 'complete', message: state.message }
   if (state.phase === 'failed')
     return { ...base, outcome: 'failed', message: state.message, reason: state.reason }

@@ -11,6 +11,7 @@ import { gateAftermath, gateSection } from './gate-summary.js'
 import { headlineMarkdown, type LinkContext } from './headline.js'
 import { inline, table } from './markdown.js'
 import { timelineBlock, type TimelineStep } from './timeline.js'
+import { isPodReady } from '../deploy/rollout-state.js'
 
 export const STATUS_ICON: Record<DeployOutcome['status'], string> = {
   deployed: '✅',
@@ -70,7 +71,7 @@ export function renderDeploySummary(outcome: DeployOutcome, context: DeploySumma
   if (image) parts.push(image)
 
   if (outcome.gate) parts.push(gateSection(outcome.gate, redact))
-  const autoscaling = autoscalerSection(outcome)
+  const autoscaling = autoscalerSection(outcome, redact)
   if (autoscaling) parts.push(autoscaling)
 
   if (outcome.rollouts.length > 0) {
@@ -78,7 +79,12 @@ export function renderDeploySummary(outcome: DeployOutcome, context: DeploySumma
     parts.push(
       table(
         ['Deployment', 'result', 'time', 'revision'],
-        outcome.rollouts.map(r => [r.deployment, r.outcome, seconds(r.durationMs), r.revision ?? ''])
+        outcome.rollouts.map(r => [
+          r.deployment,
+          r.outcome === 'not-verified' ? 'not verified (scaled to zero)' : r.outcome,
+          seconds(r.durationMs),
+          r.revision ?? ''
+        ])
       )
     )
   }
@@ -172,8 +178,9 @@ function afterTheFailure(outcome: DeployOutcome): string {
   return note ? `Not rolled back: ${note}.` : 'Not rolled back.'
 }
 
-// What scales the worker now: kind, bounds, target, and what the cluster reports.
-function autoscalerSection(outcome: DeployOutcome): string | undefined {
+// What scales the worker now: kind, bounds, target, and what the cluster reports (for KEDA its conditions and
+// the queue lengths it reads; its messages redacted, then clipped).
+function autoscalerSection(outcome: DeployOutcome, redact: Redact): string | undefined {
   const a = outcome.autoscaler
   if (!a) return undefined
   const kind =
@@ -188,13 +195,33 @@ function autoscalerSection(outcome: DeployOutcome): string | undefined {
     ...(a.kind === 'none' ? [] : [['target', a.target]]),
     ...(a.replicas !== undefined ? [['replicas now', String(a.replicas)]] : []),
     ...(a.current ? [['now', a.current]] : []),
-    ...(a.conditions.length > 0 ? [['conditions', a.conditions.join(', ')]] : [])
+    ...(a.conditions.length > 0
+      ? [['conditions', a.conditions.map(c => clipText(redact(c), 400)).join('; ')]]
+      : [])
   ]
-  const zero =
-    a.kind === 'ScaledObject' && a.replicas === 0
-      ? '\n\nThe worker is scaled to zero: no pod of this image was started. The first queued task starts one within the polling interval, plus the time a pod takes to start (on Autopilot, maybe a new node).'
-      : ''
-  return `### Autoscaling\n\n${table(['', ''], rows)}${zero}`
+  return `### Autoscaling\n\n${table(['', ''], rows)}${atZero(outcome)}`
+}
+
+// A worker KEDA has at zero after the deploy: verified first (the deploy held it while its pods became
+// ready), or not started at all (a ScaledObject paused at zero by its own annotation, an unchanged worker).
+// After a failure nothing is claimed for the image.
+function atZero(outcome: DeployOutcome): string {
+  const a = outcome.autoscaler
+  if (a?.kind !== 'ScaledObject' || a.replicas !== 0) return ''
+  const then =
+    'The first queued task starts one within the polling interval, plus the time a pod takes to start (on Autopilot, maybe a new node).'
+  if (outcome.status !== 'deployed' && outcome.status !== 'unchanged') {
+    return `\n\nThe worker is scaled to zero. ${then}`
+  }
+  const worker = outcome.rollouts.find(r => r.deployment === outcome.roles.worker)
+  const verified = worker?.outcome === 'complete' ? worker.pods.filter(isPodReady).length : 0
+  return verified > 0
+    ? `\n\nThe worker is scaled to zero again: KEDA took it back after ${verified} pod${verified === 1 ? '' : 's'} of this image ${verified === 1 ? 'was' : 'were'} ready. ${then}`
+    : `\n\nThe worker is scaled to zero: no pod of this image was verified in this run. ${then}`
+}
+
+function clipText(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text
 }
 
 function seconds(ms: number): string {

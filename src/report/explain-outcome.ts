@@ -1,5 +1,6 @@
 // All the findings of a deploy that got past its first write, in the order a reader needs them: a cancellation
-// or an error that stopped the deploy, the rollouts that failed, then the checks after them. Alike findings are
+// or an error that stopped the deploy, the rollouts that failed, then the checks after them (beat guard,
+// KEDA's verdict on the ScaledObject, smoke checks). Alike findings are
 // merged, so a message is said once however many Deployments and pods it applies to.
 
 import type { DeployOutcome } from '../deploy/outcome.js'
@@ -10,6 +11,7 @@ import {
   type RolloutFacts
 } from './explain-rollout.js'
 import { explainGate } from './explain-gate.js'
+import { explainKeda } from './explain-keda.js'
 import { mergeFindings, type Finding } from './finding.js'
 import { explainPodImages } from './explain-image.js'
 
@@ -62,6 +64,7 @@ export function explainOutcome(outcome: DeployOutcome, facts: RolloutFacts): Fin
   findings.push(...explainRollouts({ rollouts: outcome.rollouts, ...diagnostics }, facts))
   findings.push(...explainPodImages(outcome.images))
   if (outcome.roles.beat) findings.push(...explainBeatGuard(outcome.beatProblems, outcome.roles.beat))
+  findings.push(...explainKeda(outcome.keda, facts))
   findings.push(...explainSmokeChecks(outcome.smoke, facts))
   return mergeFindings(findings)
 }

@@ -54,6 +54,7 @@ export function explainRollouts(evidence: RolloutEvidence, facts: RolloutFacts):
 }
 
 function explainRollout(rollout: RolloutResult, evidence: RolloutEvidence, facts: RolloutFacts): Finding {
+  if (rollout.outcome === 'not-verified') return explainNotVerified(rollout, facts)
   const fatal = rollout.failures.filter(f => f.fatal)
   const primary = mostTelling(fatal) ?? mostTelling(rollout.failures)
   const probe = probeFailure(rollout, evidence.events)
@@ -86,6 +87,21 @@ function explainRollout(rollout: RolloutResult, evidence: RolloutEvidence, facts
     pods: rollout.pods.map(p => p.metadata.name),
     remedy:
       "No pod showed an error: if the pods only start slowly (Autopilot adds a node in a few minutes, a long start-up), raise rollout_timeout; otherwise look at the pods' logs below."
+  }
+}
+
+// Scaled to zero while it rolled, before any new pod was ready: for Kubernetes a Deployment at zero replicas
+// has rolled out, but no pod of the new image ever ran, so nothing says it works.
+function explainNotVerified(rollout: RolloutResult, facts: RolloutFacts): Finding {
+  const started = rollout.pods.length
+  return {
+    class: 'not-verified',
+    subjects: [rollout.deployment],
+    title: 'scaled to zero before it was verified',
+    cause: `was scaled to 0 replicas during its rollout before any pod of the new template was ready (${started} new pod${started === 1 ? '' : 's'} started, none ready): the new image is not verified`,
+    evidence: rollout.reason,
+    pods: rollout.pods.map(p => p.metadata.name),
+    remedy: `Something scaled the Deployment to zero while it rolled out: KEDA (with autoscaling: keda the action holds the worker while it verifies it, unless the ScaledObject is paused by an annotation of its own: then the pause decides), or a person (kubectl scale). Deploy again; kubectl get events -n ${facts.namespace} shows who scaled it.`
   }
 }
 

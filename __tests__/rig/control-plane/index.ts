@@ -2,7 +2,8 @@
 // certificate, a service-account key, token authentication, RBAC), kube-controller-manager (deployment,
 // replicaset, garbage-collector, namespace, horizontal-pod-autoscaler and serviceaccount controllers),
 // kube-scheduler, and kwok as the kubelet of one node, with the stages of ./kubelet-stages.ts. A fault proxy
-// sits in front for the clients under test. Everything it starts, it stops; its files live in one temporary
+// sits in front for the clients under test. The apiserver's aggregator has a front-proxy client certificate,
+// so an extension API server (KEDA's metrics adapter, ../keda) can be registered with an APIService. Everything it starts, it stops; its files live in one temporary
 // directory that goes with it.
 
 import { execFile } from 'node:child_process'
@@ -37,6 +38,7 @@ import { startProcess, waitUntil, type Started } from './processes.js'
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 export const RBAC_MANIFEST = path.join(REPO_ROOT, 'docs', 'rbac.yaml')
 export const NODE_NAME = 'gk3-workers-pool-1-node-a'
+const FRONT_PROXY_CLIENT = 'front-proxy-client'
 
 export interface TokenUser {
   username: string
@@ -236,13 +238,17 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
 
   try {
     const ca = await makeCertificateAuthority('control-plane-ca')
-    const [serving, kubeletServing] = await Promise.all([
+    // The aggregator's own CA and client certificate (the front proxy): an extension API server trusts the
+    // requests the apiserver forwards to it by this certificate, and the user it names in X-Remote-User.
+    const frontProxyCa = await makeCertificateAuthority('front-proxy-ca')
+    const [serving, kubeletServing, frontProxyClient] = await Promise.all([
       makeCertificate(ca, {
         commonName: 'kube-apiserver',
         subjectAltNames: [...LOOPBACK_NAMES, 'DNS:kubernetes', 'DNS:kubernetes.default.svc'],
         usage: 'server'
       }),
-      makeCertificate(ca, { commonName: NODE_NAME, subjectAltNames: LOOPBACK_NAMES, usage: 'server' })
+      makeCertificate(ca, { commonName: NODE_NAME, subjectAltNames: LOOPBACK_NAMES, usage: 'server' }),
+      makeCertificate(frontProxyCa, { commonName: FRONT_PROXY_CLIENT, usage: 'client' })
     ])
     const serviceAccountKey = generateKeyPairSync('ec', { namedCurve: 'P-256' })
     const adminToken = randomBytes(24).toString('hex')
@@ -253,6 +259,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       writeFile(file('serving.key'), serving.keyPem, { mode: 0o600 }),
       writeFile(file('kubelet.crt'), kubeletServing.certPem),
       writeFile(file('kubelet.key'), kubeletServing.keyPem, { mode: 0o600 }),
+      writeFile(file('front-proxy-ca.crt'), frontProxyCa.certPem),
+      writeFile(file('front-proxy-client.crt'), frontProxyClient.certPem),
+      writeFile(file('front-proxy-client.key'), frontProxyClient.keyPem, { mode: 0o600 }),
       writeFile(file('sa.key'), serviceAccountKey.privateKey.export({ type: 'pkcs8', format: 'pem' }), {
         mode: 0o600
       }),
@@ -360,6 +369,19 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       '--allow-privileged=true',
       '--kubelet-preferred-address-types=InternalIP',
       `--kubelet-certificate-authority=${file('ca.crt')}`,
+      // The aggregation layer: forwarded requests carry the front-proxy client certificate and the user in
+      // X-Remote-* headers (the apiserver publishes the CA and header names in kube-system's
+      // extension-apiserver-authentication ConfigMap, where an extension server reads them). Without
+      // aggregator routing (the default, explicit here) an APIService's Service is resolved by its type: an
+      // ExternalName Service names the host to dial, which is how a server on loopback is reached.
+      `--requestheader-client-ca-file=${file('front-proxy-ca.crt')}`,
+      `--requestheader-allowed-names=${FRONT_PROXY_CLIENT}`,
+      '--requestheader-username-headers=X-Remote-User',
+      '--requestheader-group-headers=X-Remote-Group',
+      '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+      `--proxy-client-cert-file=${file('front-proxy-client.crt')}`,
+      `--proxy-client-key-file=${file('front-proxy-client.key')}`,
+      '--enable-aggregator-routing=false',
       '--profiling=false'
     ]
     let apiserver = startProcess(

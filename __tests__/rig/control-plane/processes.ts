@@ -24,10 +24,10 @@ export function startProcess(
   command: string,
   args: string[],
   logFile: string,
-  env?: NodeJS.ProcessEnv
+  options: { env?: NodeJS.ProcessEnv } = {}
 ): Started {
   const fd = openSync(logFile, 'a')
-  const child = spawn(command, args, { stdio: ['ignore', fd, fd], ...(env ? { env } : {}) })
+  const child = spawn(command, args, { stdio: ['ignore', fd, fd], env: options.env ?? process.env })
   closeSync(fd)
   running.add(child)
   const exited = new Promise<void>(resolve => child.once('exit', () => resolve()))

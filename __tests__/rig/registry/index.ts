@@ -179,7 +179,7 @@ export async function startRegistry(options: RegistryRigOptions): Promise<Regist
       path.join(binDir, 'registry'),
       ['serve', file('config.yml')],
       file('registry.log'),
-      { ...process.env, OTEL_TRACES_EXPORTER: 'none' }
+      { env: { ...process.env, OTEL_TRACES_EXPORTER: 'none' } }
     )
     await waitUntil(
       'the registry',

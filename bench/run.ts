@@ -208,8 +208,8 @@ const sideBySide: Record<'old' | 'action', Array<{ ms: number; processes: number
 }
 
 // 6. The same on the real control plane (kube-apiserver, controllers, kwok), with kubelet timings as a real
-//    node's: pods ready 5 s after start, restart back-off from 10 s. No exec there, so no smoke checks (for
-//    either side). And how soon a crash loop is named after the first crash, on that real back-off.
+//    node's: pods ready 5 s after start, restart back-off from 10 s. No exec there, so no smoke checks and no
+//    task-safety check (for either side). And how soon a crash loop is named after the first crash, on that real back-off.
 const realSideBySide: typeof sideBySide = { old: [], action: [] }
 let crashNamedAfterS = NaN
 {
@@ -221,7 +221,8 @@ let crashNamedAfterS = NaN
         crashAfterMs: 1000,
         backOffBaseMs: 10_000,
         pullBackOffMs: 5000,
-        terminateMs: 1000
+        terminateMs: 1000,
+        drainMs: 1000
       }
     }
   })
@@ -257,7 +258,8 @@ let crashNamedAfterS = NaN
           ...EXAMPLE_INPUTS,
           ...rig.clusterInputs,
           namespace: `action-${pair}`,
-          smoke_checks: 'false'
+          smoke_checks: 'false',
+          task_safety: 'off'
         },
         env,
         workspace
@@ -283,6 +285,7 @@ let crashNamedAfterS = NaN
         namespace: 'crash',
         image: `${EXAMPLE_INPUTS.image}-crash-loop`,
         smoke_checks: 'false',
+        task_safety: 'off',
         rollout_timeout: '300s'
       },
       env,

@@ -60,6 +60,7 @@ export const INPUT_NAMES = [
   'lock_timeout',
   'rollback_on_failure',
   'smoke_checks',
+  'task_safety',
   'github_token',
   'pr_comment'
 ] as const
@@ -101,6 +102,8 @@ export interface KedaConfig {
   // How long all queues stay empty before the worker scales to zero (with worker_min_replicas 0).
   cooldownSeconds: number
 }
+// warn: findings in the summary and as warnings; strict: a finding fails the verification; off: not checked.
+export type TaskSafetyMode = 'warn' | 'strict' | 'off'
 export type SmokeCheckChoice = 'worker' | 'beat' | 'database' | 'redis' | 'celery-ping'
 const SMOKE_CHECK_CHOICES: readonly SmokeCheckChoice[] = [
   'worker',
@@ -158,6 +161,7 @@ export interface DeployConfig {
   lockTimeoutSeconds: number
   rollbackOnFailure: boolean
   smokeChecks: SmokeCheckChoice[]
+  taskSafety: TaskSafetyMode
   githubToken?: string
   prComment: boolean
 }
@@ -464,6 +468,7 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
   }
   const rollbackOnFailure = boolean('rollback_on_failure', true)
   const smokeChecks = parseSmokeChecks(text('smoke_checks') || 'true', beat, problems)
+  const taskSafety = oneOf<TaskSafetyMode>('task_safety', 'warn', ['warn', 'strict', 'off'])
   const prComment = boolean('pr_comment', true)
 
   if (problems.length > 0) throw new InputError(problems)
@@ -503,6 +508,7 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
     lockTimeoutSeconds: lockTimeoutSeconds ?? 300,
     rollbackOnFailure,
     smokeChecks,
+    taskSafety,
     githubToken: optional('github_token'),
     prComment
   }

@@ -55,6 +55,7 @@ export function judge(input: JudgeInput): DeployOutcome {
     rollouts: verify?.rollouts ?? [],
     rollbackRollouts: undo?.rollouts ?? [],
     smoke: verify?.smoke ?? [],
+    ...(verify?.taskSafety ? { taskSafety: verify.taskSafety } : {}),
     beatProblems: verify?.beatProblems ?? [],
     rollback: (undo?.steps ?? []).filter(s => !s.skipped),
     notes: [...input.notes],
@@ -207,6 +208,14 @@ function failureHeadline(outcome: DeployOutcome, redact: Redact): string {
   if (outcome.beatProblems.length > 0) return redact(`Beat guard: ${outcome.beatProblems[0]}`)
   const smoke = outcome.smoke.find(s => !s.ok)
   if (smoke) return redact(`Smoke check ${smoke.name} failed: ${smoke.detail}`)
+  const safety = outcome.taskSafety
+  if (safety?.blocking) {
+    return redact(
+      safety.findings.length > 0
+        ? `Task safety (strict): ${safety.findings.length} way${safety.findings.length === 1 ? '' : 's'} this worker loses or repeats tasks on a deploy`
+        : `Task safety (strict): the worker's Celery settings could not be read: ${safety.check.error ?? ''}`
+    )
+  }
   return 'Deploy failed'
 }
 

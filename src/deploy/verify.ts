@@ -10,12 +10,15 @@ import type { SmokeCheckChoice } from '../inputs.js'
 import { checkBeatGuard } from './beat-guard.js'
 import { runSmokeChecks } from './run-smoke-checks.js'
 import type { SmokeCheckResult } from './smoke-checks.js'
+import type { TaskSafetyRecord, TaskSafetyRun } from './task-safety.js'
 import { waitForRollouts, type RolloutResult, type WaitOptions } from './wait-rollouts.js'
 
 export interface VerifyRecord {
   rollouts: RolloutResult[]
   beatProblems: string[]
   smoke: SmokeCheckResult[]
+  // The task-safety check, how the old workers stopped, the queues (task_safety not off).
+  taskSafety?: TaskSafetyRecord
   // The watch as it ended, for the diagnostics of a failure.
   snapshot?: NamespaceSnapshot
   // What stopped the verification before it could judge (the API away past the deadline, say).
@@ -34,6 +37,8 @@ export interface VerifyContext {
   smokeChecks: SmokeCheckChoice[]
   celeryApp: string
   kedaWorker: boolean
+  // Started before the apply (task-safety.ts); its check runs in the worker's smoke-check exec.
+  taskSafety?: TaskSafetyRun
   signal?: AbortSignal
   timeline?: Timeline
   group: <T>(name: string, fn: () => Promise<T>) => Promise<T>
@@ -47,7 +52,8 @@ export function verified(record: VerifyRecord, deployments: string[]): boolean {
     record.rollouts.length === deployments.length &&
     record.rollouts.every(r => r.outcome === 'complete') &&
     record.beatProblems.length === 0 &&
-    record.smoke.every(r => r.ok)
+    record.smoke.every(r => r.ok) &&
+    record.taskSafety?.blocking !== true
   )
 }
 
@@ -55,8 +61,10 @@ export async function verifyRelease(context: VerifyContext): Promise<VerifyRecor
   const { kubectl, namespace, roles, log, redact } = context
   const record: VerifyRecord = { rollouts: [], beatProblems: [], smoke: [] }
   let during = 'the rollouts'
+  const rolloutsStarted = Date.now()
+  let safetyResult: SmokeCheckResult | undefined
+  let safetyNotRun: string | undefined = 'the rollouts did not complete'
   try {
-    const rolloutsStarted = Date.now()
     const watch = await context.group('Rollouts', () =>
       waitForRollouts(kubectl, { ...context.watch, deployments: context.deployments, signal: context.signal })
     )
@@ -82,7 +90,8 @@ export async function verifyRelease(context: VerifyContext): Promise<VerifyRecor
         state: record.beatProblems.length > 0 ? 'failed' : 'done'
       })
     }
-    if (record.beatProblems.length === 0 && context.smokeChecks.length > 0) {
+    safetyNotRun = record.beatProblems.length > 0 ? 'the beat guard failed' : undefined
+    if (record.beatProblems.length === 0 && (context.smokeChecks.length > 0 || context.taskSafety)) {
       during = 'the smoke checks'
       const smokeStarted = Date.now()
       record.smoke = await context.group('Smoke checks', async () => {
@@ -93,14 +102,16 @@ export async function verifyRelease(context: VerifyContext): Promise<VerifyRecor
           podsByTarget: { worker: podsOf(roles.worker), beat: podsOf(roles.beat) },
           workerScaledToZero:
             context.kedaWorker &&
-            watch.snapshot.deployments.find(d => d.metadata.name === roles.worker)?.spec?.replicas === 0
+            watch.snapshot.deployments.find(d => d.metadata.name === roles.worker)?.spec?.replicas === 0,
+          extraChecks: context.taskSafety ? [context.taskSafety.spec] : []
         })
-        for (const r of results) {
+        safetyResult = results.find(r => r.name === 'task-safety')
+        for (const r of results.filter(r => r.name !== 'task-safety')) {
           log(
             `${r.skipped ? 'skip' : r.ok ? 'pass' : 'FAIL'} ${r.name}${r.pod ? ` (${r.pod})` : ''}: ${redact(r.detail)} [${r.durationMs} ms]`
           )
         }
-        return results
+        return results.filter(r => r.name !== 'task-safety')
       })
       // The checks run side by side: each bar starts with the group.
       for (const r of record.smoke) {
@@ -116,6 +127,32 @@ export async function verifyRelease(context: VerifyContext): Promise<VerifyRecor
   } catch (error) {
     if (error instanceof CancelledError) record.stopped = { error, during }
     else record.error = redact(error instanceof Error ? error.message : String(error))
+  }
+  if (context.taskSafety) {
+    const stoppedEarly = record.stopped || record.error !== undefined
+    const notRun = stoppedEarly ? 'the verification was stopped' : safetyNotRun
+    const started = Date.now()
+    record.taskSafety = await context.group('Task safety', () =>
+      context.taskSafety!.finish({
+        kubectl,
+        result: safetyResult,
+        notRun,
+        workerPods: record.rollouts.find(r => r.deployment === roles.worker)?.pods ?? [],
+        // The old workers' grace periods end within the rollout's deadline in any normal rollout.
+        settleUntilMs: rolloutsStarted + context.watch.timeoutMs,
+        signal: context.signal,
+        log: line => log(redact(line))
+      })
+    )
+    if (!notRun) {
+      context.timeline?.add({
+        section: 'Checks',
+        name: 'task safety',
+        startMs: started,
+        endMs: Date.now(),
+        state: record.taskSafety.blocking ? 'failed' : 'done'
+      })
+    }
   }
   return record
 }

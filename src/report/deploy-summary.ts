@@ -7,6 +7,7 @@ import type { Redact } from '../redact.js'
 import { renderDiagnostics } from './diagnostics.js'
 import type { Finding } from './finding.js'
 import { headlineMarkdown, type LinkContext } from './headline.js'
+import { renderTaskSafety } from './task-safety-report.js'
 import { inline, table } from './markdown.js'
 import { timelineBlock, type TimelineStep } from './timeline.js'
 
@@ -92,6 +93,7 @@ export function renderDeploySummary(outcome: DeployOutcome, context: DeploySumma
       )
     )
   }
+  if (outcome.taskSafety) parts.push(renderTaskSafety(outcome.taskSafety, redact))
   if (outcome.rollback.length > 0) {
     parts.push('### Rollback')
     parts.push(

@@ -10,6 +10,7 @@ import {
   type RolloutFacts
 } from './explain-rollout.js'
 import { mergeFindings, type Finding } from './finding.js'
+import { explainTaskSafety } from './task-safety-report.js'
 
 export function explainOutcome(outcome: DeployOutcome, facts: RolloutFacts): Finding[] {
   if (outcome.status === 'deployed' || outcome.status === 'unchanged') return []
@@ -58,5 +59,6 @@ export function explainOutcome(outcome: DeployOutcome, facts: RolloutFacts): Fin
   findings.push(...explainRollouts({ rollouts: outcome.rollouts, ...diagnostics }, facts))
   if (outcome.roles.beat) findings.push(...explainBeatGuard(outcome.beatProblems, outcome.roles.beat))
   findings.push(...explainSmokeChecks(outcome.smoke, facts))
+  findings.push(...explainTaskSafety(outcome.taskSafety))
   return mergeFindings(findings)
 }

@@ -23,6 +23,7 @@ export type FindingClass =
   | 'replica-failure'
   | 'smoke-check'
   | 'beat-guard'
+  | 'task-safety'
   | 'rbac'
   | 'lock-held'
   | 'lock-lost'

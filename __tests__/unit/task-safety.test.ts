@@ -309,6 +309,22 @@ describe('how an old worker stopped, from its last state', () => {
     })
   }
 
+  test("the deletion as first seen counts: the kubelet's final delete (grace 0) moves the pod's own fields", () => {
+    const final = pod({ exitCode: 0, finishedAt: '2026-01-01T12:00:07Z' })
+    final.metadata.deletionTimestamp = '2026-01-01T12:00:07Z'
+    final.metadata.deletionGracePeriodSeconds = 0
+    const first = {
+      deadlineMs: Date.parse('2026-01-01T12:01:30Z'),
+      startedMs: Date.parse('2026-01-01T12:00:00Z')
+    }
+    assert.deepEqual(classifyStop(final, true, 0, first), {
+      pod: 'celery-worker-old-1',
+      how: 'drained',
+      seconds: 7,
+      exitCode: 0
+    })
+  })
+
   test('the one line', () => {
     const stops: OldWorkerStop[] = [
       { pod: 'a', how: 'drained', seconds: 4, exitCode: 0 },

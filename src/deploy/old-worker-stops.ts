@@ -42,14 +42,15 @@ export async function watchOldWorkers(
   const path = `/api/v1/namespaces/${encodeURIComponent(options.namespace)}/pods?labelSelector=${encodeURIComponent(labelSelector(options.matchLabels))}`
   let list: { metadata?: { resourceVersion?: string }; items?: Pod[] }
   try {
-    list = await kubectl.json(['get', '--raw', path])
+    list = JSON.parse((await kubectl.run(['get', '--raw', path])).stdout) as typeof list
   } catch (error) {
     const why =
       error instanceof CancelledError ? 'the run was cancelled' : (error as Error).message.split('\n')[0]
     return noWatch(`the worker's pods could not be listed before the apply (${why})`)
   }
-  // Old pods: those there before the apply, not already on their way out.
-  const tracked = new Map<string, { pod: Pod; gone: boolean }>()
+  // Old pods: those there before the apply, not already on their way out. `deletion` is the deletion as first
+  // seen: the kubelet's final delete (grace 0) moves deletionTimestamp and deletionGracePeriodSeconds to the end.
+  const tracked = new Map<string, { pod: Pod; gone: boolean; deletion?: Deletion }>()
   for (const pod of list.items ?? []) {
     if (!pod.metadata.deletionTimestamp) tracked.set(pod.metadata.name, { pod, gone: false })
   }
@@ -72,7 +73,11 @@ export async function watchOldWorkers(
       const known = name !== undefined ? tracked.get(name) : undefined
       if (!known || !event.object) return
       if (event.type === 'MODIFIED' || event.type === 'DELETED') {
-        tracked.set(name!, { pod: event.object, gone: event.type === 'DELETED' })
+        tracked.set(name!, {
+          pod: event.object,
+          gone: event.type === 'DELETED',
+          deletion: known.deletion ?? deletionOf(event.object)
+        })
         wake?.()
       }
     }
@@ -91,7 +96,10 @@ export async function watchOldWorkers(
         const waiting = pending()
         if (waiting.length === 0) return
         // No longer than the last grace deadline (and a little after, for the kubelet's report), nor the caller's.
-        const deadline = Math.min(untilMs, Math.max(...waiting.map(p => graceDeadlineMs(p) ?? 0)) + 5000)
+        const deadline = Math.min(
+          untilMs,
+          Math.max(...waiting.map(p => tracked.get(p.metadata.name)?.deletion?.deadlineMs ?? 0)) + 5000
+        )
         if (now() >= deadline) return
         await new Promise<void>(resolve => {
           const timer = setTimeout(resolve, deadline - now())
@@ -109,7 +117,7 @@ export async function watchOldWorkers(
     stops: () =>
       [...tracked.values()]
         .filter(t => t.pod.metadata.deletionTimestamp)
-        .map(t => classifyStop(t.pod, t.gone, now())),
+        .map(t => classifyStop(t.pod, t.gone, now(), t.deletion)),
     note: () =>
       ended && pending().length > 0
         ? 'the watch of the old pods ended before they were gone: how some stopped is not known'
@@ -131,23 +139,30 @@ function appTerminated(pod: Pod): boolean {
   return appStatus(pod)?.state?.terminated !== undefined
 }
 
-// deletionTimestamp is the grace deadline (the deletion's time plus the grace period the pod was given).
-function graceDeadlineMs(pod: Pod): number | undefined {
-  const at = Date.parse(pod.metadata.deletionTimestamp ?? '')
-  return Number.isFinite(at) ? at : undefined
+// A graceful deletion: deletionTimestamp is the grace deadline (the deletion's time plus the grace period).
+export interface Deletion {
+  deadlineMs: number
+  startedMs: number
 }
 
-function stopStartedMs(pod: Pod): number | undefined {
-  const deadline = graceDeadlineMs(pod)
+export function deletionOf(pod: Pod): Deletion | undefined {
+  const deadline = Date.parse(pod.metadata.deletionTimestamp ?? '')
   const grace = pod.metadata.deletionGracePeriodSeconds
-  return deadline !== undefined && typeof grace === 'number' ? deadline - grace * 1000 : undefined
+  if (!Number.isFinite(deadline) || typeof grace !== 'number') return undefined
+  return { deadlineMs: deadline, startedMs: deadline - grace * 1000 }
 }
 
-// The verdict on one pod of the old release that was deleted, from its last known state.
-export function classifyStop(pod: Pod, gone: boolean, nowMs: number): OldWorkerStop {
+// The verdict on one pod of the old release that was deleted, from its last known state and the deletion as it
+// was first seen (default: as the pod shows it).
+export function classifyStop(
+  pod: Pod,
+  gone: boolean,
+  nowMs: number,
+  deletion: Deletion | undefined = deletionOf(pod)
+): OldWorkerStop {
   const name = pod.metadata.name
-  const started = stopStartedMs(pod)
-  const deadline = graceDeadlineMs(pod)
+  const started = deletion?.startedMs
+  const deadline = deletion?.deadlineMs
   const terminated = appStatus(pod)?.state?.terminated
   const since = (ms: number | undefined): { seconds?: number } =>
     started !== undefined && ms !== undefined && Number.isFinite(ms)

@@ -125,12 +125,12 @@ export async function readQueuesBeforeDeploy(
 ): Promise<QueueReading | undefined> {
   let pods: Pod[]
   try {
-    const list = await kubectl.json<{ items?: Pod[] }>([
+    const run = await kubectl.run([
       'get',
       '--raw',
       `/api/v1/namespaces/${encodeURIComponent(options.namespace)}/pods?labelSelector=${encodeURIComponent(labelSelector(options.matchLabels))}`
     ])
-    pods = list.items ?? []
+    pods = (JSON.parse(run.stdout) as { items?: Pod[] }).items ?? []
   } catch (error) {
     if (error instanceof CancelledError) return undefined
     return {

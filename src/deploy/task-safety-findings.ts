@@ -80,6 +80,9 @@ export function taskSafetyFindings(settings: CelerySettings, stop: WorkerStopFac
   const findings: TaskSafetyFinding[] = []
   const total = Math.max(settings.tasksTotal, tasks.length)
   const named = (group: EffectiveTask[]): string => namesOf(group, tasks.length, total)
+  // The subject of a sentence about runs: "A run of any task", "A run of app.a, app.b".
+  const aRunOf = (group: EffectiveTask[]): string =>
+    group.length === tasks.length && tasks.length > 1 ? 'A run of any task' : `A run of ${named(group)}`
   const drain = stop.drainSeconds
   const grace = `${stop.graceSeconds} s`
   const safeLimit = Math.max(1, drain - CLOSE_SECONDS)
@@ -182,7 +185,7 @@ export function taskSafetyFindings(settings: CelerySettings, stop: WorkerStopFac
     findings.push({
       id: 'lost-at-grace',
       tasks: named(early),
-      happens: `A run of ${named(early)} still going ${drain} s after an old worker is told to stop is killed with it, and lost: Celery acknowledged it when it started (acks_late off; ${limitText(early)}).`,
+      happens: `${aRunOf(early)} still going ${drain} s after an old worker is told to stop is killed with it, and lost: Celery acknowledged it when it started (acks_late off; ${limitText(early)}).`,
       fix: `task_acks_late = True (or acks_late=True on these tasks), so a killed run is delivered again, and a time limit below ${drain} s (task_time_limit = ${safeLimit}, or time_limit on the task), so a run ends before the kill.`
     })
   }
@@ -191,7 +194,7 @@ export function taskSafetyFindings(settings: CelerySettings, stop: WorkerStopFac
     findings.push({
       id: 'rerun-after-grace',
       tasks: named(late),
-      happens: `A run of ${named(late)} still going ${drain} s after an old worker is told to stop is killed with it and, with acks_late, ${comesBack} (${limitText(late)}).`,
+      happens: `${aRunOf(late)} still going ${drain} s after an old worker is told to stop is killed with it and, with acks_late, ${comesBack} (${limitText(late)}).`,
       fix: `A time limit below ${drain} s (task_time_limit = ${safeLimit}, or time_limit on the task), or a grace period longer than the longest run: terminationGracePeriodSeconds in the worker's template (now ${stop.graceSeconds}).`
     })
   }
@@ -205,7 +208,7 @@ export function taskSafetyFindings(settings: CelerySettings, stop: WorkerStopFac
       findings.push({
         id: 'visibility-timeout-short',
         tasks: named(twice),
-        happens: `A run of ${named(twice)} not acknowledged within visibility_timeout (${visibility} s) of being reserved is delivered to another worker while the first still runs it: it runs twice (${bounded ? `time limits up to ${longest} s` : 'no time limit keeps a run shorter'}).`,
+        happens: `${aRunOf(twice)} not acknowledged within visibility_timeout (${visibility} s) of being reserved is delivered to another worker while the first still runs it: it runs twice (${bounded ? `time limits up to ${longest} s` : 'no time limit keeps a run shorter'}).`,
         fix: bounded
           ? `broker_transport_options = {'visibility_timeout': ${longest * 2}} (longer than the longest time limit plus the time a task waits reserved).`
           : `A time limit on each of these tasks (task_time_limit, or time_limit on the task) well below visibility_timeout (${visibility} s), or broker_transport_options' visibility_timeout above the longest run plus the time a task waits reserved.`
@@ -216,12 +219,12 @@ export function taskSafetyFindings(settings: CelerySettings, stop: WorkerStopFac
     const concurrency = stop.options.concurrency ?? settings.concurrency ?? settings.cpuCount
     const held =
       multiplier === 0
-        ? 'every task it can get (worker_prefetch_multiplier 0: no limit)'
-        : `up to ${multiplier} tasks per pool process${concurrency ? ` (${multiplier * concurrency} for ${concurrency} processes)` : ''} (worker_prefetch_multiplier ${multiplier})`
+        ? 'reserves every task it can get ahead of running them (worker_prefetch_multiplier 0: no limit)'
+        : `reserves up to ${concurrency ? `${multiplier * concurrency} tasks` : `${multiplier} tasks per pool process`} ahead of running them (worker_prefetch_multiplier ${multiplier}${concurrency ? ` × ${concurrency} processes` : ''})`
     findings.push({
       id: 'prefetch',
       tasks: 'tasks waiting in the queues',
-      happens: `An old worker holds ${held} reserved beyond those it runs: during its warm shutdown they wait instead of running elsewhere (up to ${grace}), and if it is killed at the end they are ${redis ? `delivered again only after visibility_timeout (${visibility ?? '?'} s)` : 'delivered again when the broker sees the connection close'}.`,
+      happens: `An old worker ${held}: during its warm shutdown the reserved ones wait instead of running elsewhere (up to ${grace}), and if it is killed at the end they are ${redis ? `delivered again only after visibility_timeout (${visibility ?? '?'} s)` : 'delivered again when the broker sees the connection close'}.`,
       fix: 'worker_prefetch_multiplier = 1 with task_acks_late = True (a pool process then reserves only the task it runs).'
     })
   }

@@ -63,7 +63,9 @@ export async function verifyRelease(context: VerifyContext): Promise<VerifyRecor
   let during = 'the rollouts'
   const rolloutsStarted = Date.now()
   let safetyResult: SmokeCheckResult | undefined
-  let safetyNotRun: string | undefined = 'the rollouts did not complete'
+  // Why the task-safety check did not run in the smoke checks' exec. (A rollout that did not complete returns
+  // before any of this: no task-safety record, and its watch of the old workers ends with the deploy.)
+  let safetyNotRun: string | undefined
   try {
     const watch = await context.group('Rollouts', () =>
       waitForRollouts(kubectl, { ...context.watch, deployments: context.deployments, signal: context.signal })

@@ -20,7 +20,8 @@ const NS = {
   warn: 'ts-warn',
   strictSafe: 'ts-strict-safe',
   strictUnsafe: 'ts-strict-unsafe',
-  killed: 'ts-killed'
+  killed: 'ts-killed',
+  brokerDown: 'ts-broker-down'
 }
 // Each namespace's "pods" use a Redis database of their own.
 const DB: Record<string, number> = { [NS.warn]: 1, [NS.strictSafe]: 2, [NS.strictUnsafe]: 3, [NS.killed]: 4 }
@@ -62,10 +63,17 @@ before(async () => {
     const url = `redis://127.0.0.1:${redis.port}/${db}`
     return { exec: { env: { PYTHONPATH: apps, CELERY_BROKER_URL: url, REDIS_URL: url }, workDir: apps } }
   }
+  // A broker nothing answers on (port 1): the app loads, its queues cannot be read.
+  const down = 'redis://:hunter2-broker@127.0.0.1:1/0'
   e2e = await startControlPlaneE2E({
     controlPlane: {
       execPath: [bin],
-      pods: Object.fromEntries(Object.entries(DB).map(([ns, db]) => [ns, podsOf(db)]))
+      pods: {
+        ...Object.fromEntries(Object.entries(DB).map(([ns, db]) => [ns, podsOf(db)])),
+        [NS.brokerDown]: {
+          exec: { env: { PYTHONPATH: apps, CELERY_BROKER_URL: down, REDIS_URL: down }, workDir: apps }
+        }
+      }
     }
   })
   rig = e2e.rig
@@ -252,5 +260,18 @@ describe('task_safety on the real control plane, the real check against a real C
       /3 old workers were killed at the end of the grace period \(2 s\) during this deploy/
     )
     assert.match(run.stdout, /::warning title=task safety%3A old workers killed with acks_late off::/)
+  })
+
+  test('queues that cannot be read are a note, not a failure: the check still reads the app', async () => {
+    const ns = NS.brokerDown
+    const run = await e2e.run(ns, { image: `${REGISTRY}:v1`, celery_app: 'safeapp', task_safety: 'strict' })
+    assert.equal(run.exitCode, 0, run.stdout)
+    assert.equal(run.outputs.status, 'deployed')
+    assert.match(run.summary, /No way found in which these settings lose or repeat tasks on a deploy\./)
+    assert.match(run.summary, /After: not read: the broker did not answer: /)
+    assert.ok(
+      !run.summary.includes('hunter2') && !run.stdout.includes('hunter2'),
+      'the password is not shown'
+    )
   })
 })

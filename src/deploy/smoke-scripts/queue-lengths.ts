@@ -27,18 +27,22 @@ def main():
     except Exception as error:
         finish(False, transport=transport, error='the broker did not answer: %s' % describe(error))
     try:
-        # The channel's own client: the transport options' key prefix, sep and priority steps apply.
-        client = channel.client
+        # The channel's connection pool and its transport options (key prefix, sep, priority steps, the unacked
+        # keys' names), through a plain client with the prefix added here: kombu's prefixing client prefixes only
+        # the commands kombu itself sends (LLEN, not HLEN or ZCARD, in kombu 5.2).
+        import redis as redis_client
+        client = redis_client.StrictRedis(connection_pool=channel.client.connection_pool)
+        prefix = getattr(channel, 'global_keyprefix', '') or ''
         steps = sorted(set(int(step) for step in channel.priority_steps))
         result = []
         for queue in queues:
             keys = [(step, queue if step == 0 else '%s%s%s' % (queue, channel.sep, step)) for step in steps]
-            counts = [(step, int(client.llen(key))) for step, key in keys]
+            counts = [(step, int(client.llen(prefix + key))) for step, key in keys]
             result.append({'name': bounded_name(queue),
                            'waiting': sum(count for _, count in counts),
                            'by_priority': dict((str(step), count) for step, count in counts if count)})
-        unacked = int(client.hlen(channel.unacked_key))
-        unacked_index = int(client.zcard(channel.unacked_index_key))
+        unacked = int(client.hlen(prefix + channel.unacked_key))
+        unacked_index = int(client.zcard(prefix + channel.unacked_index_key))
     except Exception as error:
         finish(False, transport=transport, error='reading the queues failed: %s' % describe(error))
     finally:

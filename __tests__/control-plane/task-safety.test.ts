@@ -13,6 +13,8 @@ import path from 'node:path'
 import { REGISTRY, startControlPlaneE2E, type E2E } from '../support/e2e.js'
 import type { ControlPlaneRig } from '../support/rig.js'
 import { REPO_ROOT, type ActionWorkspace } from '../support/run-action.js'
+import { cancelLikeGitHub } from '../support/cluster-state.js'
+import { plain } from '../support/report.js'
 import { templatesWith } from '../support/templates.js'
 import { pythonWithDrivers, TestRedis } from '../smoke/services.js'
 
@@ -21,10 +23,17 @@ const NS = {
   strictSafe: 'ts-strict-safe',
   strictUnsafe: 'ts-strict-unsafe',
   killed: 'ts-killed',
-  brokerDown: 'ts-broker-down'
+  brokerDown: 'ts-broker-down',
+  cancel: 'ts-cancel'
 }
 // Each namespace's "pods" use a Redis database of their own.
-const DB: Record<string, number> = { [NS.warn]: 1, [NS.strictSafe]: 2, [NS.strictUnsafe]: 3, [NS.killed]: 4 }
+const DB: Record<string, number> = {
+  [NS.warn]: 1,
+  [NS.strictSafe]: 2,
+  [NS.strictUnsafe]: 3,
+  [NS.killed]: 4,
+  [NS.cancel]: 5
+}
 
 // Celery's defaults: acknowledged on start, no time limit, prefetch 4.
 const UNSAFE_APP = `import os
@@ -102,6 +111,14 @@ function execsInto(namespace: string): string[] {
       r => r.method === 'GET' && r.path.includes(`/namespaces/${namespace}/pods/`) && r.path.includes('/exec')
     )
     .map(r => decodeURIComponent(r.path.split('/pods/')[1].split('/exec')[0]))
+}
+
+// The built-in worker template with another grace period.
+async function workerTemplateWithGrace(seconds: number): Promise<string> {
+  const template = (
+    await readFile(path.join(REPO_ROOT, 'manifests', '30-worker-deployment.yaml'), 'utf8')
+  ).replace('terminationGracePeriodSeconds: 90', `terminationGracePeriodSeconds: ${seconds}`)
+  return templatesWith({ '30-worker-deployment.yaml': template }, workspaces)
 }
 
 async function workerPods(namespace: string): Promise<string[]> {
@@ -229,12 +246,8 @@ describe('task_safety on the real control plane, the real check against a real C
 
   test('old workers killed at the grace deadline with acks_late off: the drain table and a finding of their own', async () => {
     const ns = NS.killed
-    const template = (
-      await readFile(path.join(REPO_ROOT, 'manifests', '30-worker-deployment.yaml'), 'utf8')
-    ).replace('terminationGracePeriodSeconds: 90', 'terminationGracePeriodSeconds: 2')
-    const manifests = await templatesWith({ '30-worker-deployment.yaml': template }, workspaces)
     const common = {
-      manifests,
+      manifests: await workerTemplateWithGrace(2),
       celery_app: 'unsafeapp',
       beat: 'false',
       autoscaling: 'none',
@@ -273,5 +286,29 @@ describe('task_safety on the real control plane, the real check against a real C
       !run.summary.includes('hunter2') && !run.stdout.includes('hunter2'),
       'the password is not shown'
     )
+  })
+
+  test('cancelled while waiting for an old worker to stop: the run stops within GitHub\u2019s seconds and starts the undo', async () => {
+    const ns = NS.cancel
+    const common = {
+      manifests: await workerTemplateWithGrace(60),
+      celery_app: 'safeapp',
+      beat: 'false',
+      autoscaling: 'none'
+    }
+    const first = await e2e.run(ns, { ...common, image: `${REGISTRY}:v1-stops-killed`, task_safety: 'off' })
+    assert.equal(first.outputs.status, 'deployed', first.stdout)
+    // The old worker holds on to the end of its 60 s: the run waits for it in the task-safety step.
+    const run = await e2e.start(ns, { ...common, image: `${REGISTRY}:v2`, task_safety: 'warn' })
+    await run.waitForOutput(/::group::Task safety/, 60_000)
+    const took = await cancelLikeGitHub(run)
+    const result = await run.done
+    assert.ok(took < 7500, `ended ${took} ms after SIGINT`)
+    assert.equal(result.outputs.status, 'cancelled', result.stdout)
+    assert.match(
+      plain(result.summary),
+      /Cancelled \(SIGINT\) during the task-safety check; rollback started for celery-worker/
+    )
+    assert.equal((await run.post()).exitCode, 0)
   })
 })

@@ -3,7 +3,7 @@
 // rollout deadline: the calls retry until then, and the report says how long the API was away. Never throws: a
 // cancellation or a lost lock is recorded with the step it stopped.
 
-import { CancelledError, type Kubectl } from '../kube/kubectl.js'
+import { CancelledError, cancellationReason, type Kubectl } from '../kube/kubectl.js'
 import type { NamespaceSnapshot } from '../kube/objects.js'
 import type { Timeline } from '../report/timeline.js'
 import type { SmokeCheckChoice } from '../inputs.js'
@@ -146,6 +146,14 @@ export async function verifyRelease(context: VerifyContext): Promise<VerifyRecor
         log: line => log(redact(line))
       })
     )
+    // Cancelled (or the lock lost) while waiting for the old workers or reading the queues: the run stops here,
+    // as in any other step of the verification.
+    if (!record.stopped && context.signal?.aborted) {
+      record.stopped = {
+        error: new CancelledError(cancellationReason(context.signal)),
+        during: 'the task-safety check'
+      }
+    }
     if (!notRun) {
       context.timeline?.add({
         section: 'Checks',

@@ -208,10 +208,10 @@ const sideBySide: Record<'old' | 'action', Array<{ ms: number; processes: number
 }
 
 // 6. The same on the real control plane (kube-apiserver, controllers, kwok), with kubelet timings as a real
-//    node's: pods ready 5 s after start, restart back-off from 10 s. No exec there, so no smoke checks (for
-//    either side). And how soon a crash loop is named after the first crash, on that real back-off.
-//    The image's registry is the real registry rig (as europe-west3-docker.pkg.dev, through the runner's proxy):
-//    the action resolves and pins the image, as it does by default.
+//    node's: pods ready 5 s after start, restart back-off from 10 s. No exec there, so no smoke checks and no
+//    task-safety check (for either side). And how soon a crash loop is named after the first crash, on that real
+//    back-off. The image's registry is the real registry rig (as europe-west3-docker.pkg.dev, through the
+//    runner's proxy): the action resolves and pins the image, as it does by default.
 const realSideBySide: typeof sideBySide = { old: [], action: [] }
 let crashNamedAfterS = NaN
 // 7. The pre-flight with the registry check beside it: the registry local, 100 ms away each way, or refused at
@@ -232,7 +232,8 @@ const preflight: Record<'refused' | 'local' | 'far', Array<{ preflightMs: number
         crashAfterMs: 1000,
         backOffBaseMs: 10_000,
         pullBackOffMs: 5000,
-        terminateMs: 1000
+        terminateMs: 1000,
+        drainMs: 1000
       }
     },
     registry: {}
@@ -275,7 +276,8 @@ const preflight: Record<'refused' | 'local' | 'far', Array<{ preflightMs: number
           ...EXAMPLE_INPUTS,
           ...rig.clusterInputs,
           namespace: `action-${pair}`,
-          smoke_checks: 'false'
+          smoke_checks: 'false',
+          task_safety: 'off'
         },
         env,
         workspace
@@ -301,6 +303,7 @@ const preflight: Record<'refused' | 'local' | 'far', Array<{ preflightMs: number
         namespace: 'crash',
         image: `${EXAMPLE_INPUTS.image}-crash-loop`,
         smoke_checks: 'false',
+        task_safety: 'off',
         rollout_timeout: '300s'
       },
       env,

@@ -63,6 +63,7 @@ export const INPUT_NAMES = [
   'smoke_checks',
   'pre_deploy_command',
   'pre_deploy_timeout',
+  'task_safety',
   'github_token',
   'pr_comment'
 ] as const
@@ -104,6 +105,8 @@ export interface KedaConfig {
   // How long all queues stay empty before the worker scales to zero (with worker_min_replicas 0).
   cooldownSeconds: number
 }
+// warn: findings in the summary and as warnings; strict: a finding fails the verification; off: not checked.
+export type TaskSafetyMode = 'warn' | 'strict' | 'off'
 export type SmokeCheckChoice = 'worker' | 'beat' | 'database' | 'redis' | 'celery-ping'
 const SMOKE_CHECK_CHOICES: readonly SmokeCheckChoice[] = [
   'worker',
@@ -163,6 +166,7 @@ export interface DeployConfig {
   smokeChecks: SmokeCheckChoice[]
   // A command run once in the new image (a Job) before any Deployment is written; undefined: no gate.
   preDeploy?: PreDeployConfig
+  taskSafety: TaskSafetyMode
   githubToken?: string
   prComment: boolean
 }
@@ -469,6 +473,7 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
   }
   const rollbackOnFailure = boolean('rollback_on_failure', true)
   const smokeChecks = parseSmokeChecks(text('smoke_checks') || 'true', beat, problems)
+  const taskSafety = oneOf<TaskSafetyMode>('task_safety', 'warn', ['warn', 'strict', 'off'])
   const prComment = boolean('pr_comment', true)
   const preDeploy = parsePreDeployInputs(text('pre_deploy_command'), text('pre_deploy_timeout'), problems)
 
@@ -510,6 +515,7 @@ export function parseInputs(raw: RawInputs, context: InputContext): DeployConfig
     rollbackOnFailure,
     smokeChecks,
     ...(preDeploy ? { preDeploy } : {}),
+    taskSafety,
     githubToken: optional('github_token'),
     prComment
   }

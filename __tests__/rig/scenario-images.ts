@@ -24,3 +24,13 @@ export type ScenarioMarker = (typeof SCENARIO_MARKERS)[keyof typeof SCENARIO_MAR
 export function markerOfImage(image: string): ScenarioMarker | undefined {
   return Object.values(SCENARIO_MARKERS).find(marker => image.includes(marker))
 }
+
+// How a pod of the control-plane rig stops when it is deleted, chosen the same way (a marker in an image of the
+// pod). They are not failures: such a pod runs like a healthy one. Without a marker the pod is simply removed
+// after the (shortened) termination delay, with no final container state.
+export const STOP_MARKERS = {
+  // the app container exits 0 on its own (a warm shutdown) a moment after the deletion
+  stopsClean: 'stops-clean',
+  // the app container is still running at the grace deadline and is killed there (exit 137)
+  stopsKilled: 'stops-killed'
+} as const

@@ -124,14 +124,15 @@ function harness<R extends AnyRig>(rig: R, defaults: Record<string, string>): E2
 export async function startE2E(options: RigOptions & { smoke?: SmokeAnswers } = {}): Promise<E2E> {
   const rig = await startRig(options)
   programSmokeExec(rig.kube, options.smoke)
-  return harness(rig, {})
+  // No Celery app in the emulator's pods: the task-safety check is for the tests that bring one.
+  return harness(rig, { task_safety: 'off' })
 }
 
-// On the real control plane no container runs, so nothing can be exec'd into: smoke checks are off unless a
-// test asks for them (and then expects them to fail to connect).
+// On the real control plane no container runs, so nothing can be exec'd into: smoke checks and the task-safety
+// check are off unless a test asks for them (with the rig's `pods` exec, or expecting them to fail to connect).
 export async function startControlPlaneE2E(
   options: ControlPlaneRigOptions = {}
 ): Promise<E2E<ControlPlaneRig>> {
   const rig = await startControlPlaneRig(options)
-  return harness(rig, { smoke_checks: 'false' })
+  return harness(rig, { smoke_checks: 'false', task_safety: 'off' })
 }

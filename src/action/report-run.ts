@@ -12,7 +12,9 @@ import { explainError } from '../report/explain-error.js'
 import { explainOutcome } from '../report/explain-outcome.js'
 import type { RolloutFacts } from '../report/explain-rollout.js'
 import { redactFinding, type Finding } from '../report/finding.js'
+import { redactAndClip } from '../redact.js'
 import { annotationsOf, type LinkContext } from '../report/headline.js'
+import { taskSafetyWarnings } from '../report/task-safety-report.js'
 import { inline } from '../report/markdown.js'
 import type { Timeline } from '../report/timeline.js'
 import type { ClusterAccess } from './cluster-access.js'
@@ -107,6 +109,13 @@ export async function reportDeploy(
   )
   runner.setOutput('beat_revision', (outcome.roles.beat && outcome.revisionsAfter[outcome.roles.beat]) ?? '')
   for (const warning of outcome.warnings) runner.warning(`Kubernetes API: ${redact(warning)}`)
+  // task_safety: warn: each finding a warning of its own (under strict they are the failure's findings).
+  for (const warning of taskSafetyWarnings(outcome.taskSafety)) {
+    runner.warning(
+      redactAndClip(redact, warning.message, MAX_WARNING_CHARS),
+      redactAndClip(redact, warning.title, 200)
+    )
+  }
   runner.setOutput(
     'smoke_results',
     JSON.stringify(
@@ -125,6 +134,8 @@ export async function reportDeploy(
     failWith(runner, findings)
   }
 }
+
+const MAX_WARNING_CHARS = 4000
 
 // One error annotation per finding, titled (the run page shows them without the log), and a failed step.
 function failWith(runner: Runner, findings: Finding[]): void {

@@ -7,7 +7,8 @@ export interface Runner {
   info(text: string): void
   debug(text: string): void
   notice(text: string): void
-  warning(text: string): void
+  // A warning annotation, titled when a title is given.
+  warning(text: string, title?: string): void
   // An error annotation with a title (the run page shows it without the log).
   error(text: string, title: string): void
   setOutput(name: string, value: string): void

@@ -62,6 +62,8 @@ import { pinDeployments, type DeployImage } from './pin-deployments.js'
 import { expectedPodImages } from './verify-pod-images.js'
 import { renderGateJobFor } from '../render/gate-job.js'
 import { GATE_WATCH_GRACE_MS, gatePermissions, passed, runGate } from './gate.js'
+import { readQueuesBeforeAnyWrite, startTaskSafety } from './task-safety.js'
+import type { QueueReading } from './queue-readings.js'
 import { undoChanges, type UndoRecord } from './undo.js'
 import { addRolloutSteps, verified, verifyRelease, type VerifyRecord } from './verify.js'
 import { waitForRollouts, type WaitOptions } from './wait-rollouts.js'
@@ -129,6 +131,23 @@ function timedGroup(context: DeployContext, section: string) {
 }
 
 export async function deploy(original: DeployContext): Promise<DeployOutcome> {
+  // The queues before any write, read in a worker pod beside the pre-flight checks (task_safety); the reading is
+  // abandoned when the run ends without waiting for it (a pre-flight failure), so it cannot keep the run alive.
+  const queuesBefore = readQueuesBeforeAnyWrite(original.kubectl, {
+    mode: original.config.taskSafety,
+    namespace: original.config.namespace,
+    celeryApp: original.config.celeryApp,
+    queues: original.config.workerQueues,
+    worker: original.rendered.objects.find(r => r.role === 'worker')?.object,
+    signal: original.signal
+  })
+  return deployReadingQueues(original, queuesBefore.reading).finally(() => queuesBefore.abandon())
+}
+
+async function deployReadingQueues(
+  original: DeployContext,
+  queuesBefore: Promise<QueueReading | undefined> | undefined
+): Promise<DeployOutcome> {
   const now = original.now ?? Date.now
   // When the run was cancelled: from then on no call of the run (the lock's renewals included) outlives
   // GitHub's seconds.
@@ -203,7 +222,7 @@ export async function deploy(original: DeployContext): Promise<DeployOutcome> {
         // The pre-deploy gate's Job (pre_deploy_command).
         ...(config.preDeploy ? gatePermissions(namespace) : []),
         ...permissionsFor(objects, namespace, {
-          smokeChecks: config.smokeChecks.length > 0,
+          smokeChecks: config.smokeChecks.length > 0 || config.taskSafety !== 'off',
           writesSecret: config.secretData !== undefined,
           resourceOfKind: context.resourceOfKind,
           exists: object =>
@@ -284,7 +303,8 @@ export async function deploy(original: DeployContext): Promise<DeployOutcome> {
     // After a wait for another deploy's lock the Namespace is judged again, with the rest.
     namespaceUnchanged: lock.waited() ? [] : namespaceUnchanged.map(o => unchangedObject(o, live)),
     read: lock.waited() ? undefined : { live, retirePlan },
-    inherited
+    inherited,
+    queuesBefore
   })
 }
 
@@ -305,6 +325,8 @@ async function transaction(
     // The state read before the lock, when no other deploy held the lock in between.
     read?: { live: Map<string, LiveObjectMeta>; retirePlan: RetirePlan }
     inherited?: Journal
+    // The queues read beside the pre-flight checks (task_safety), maybe still being read.
+    queuesBefore?: Promise<QueueReading | undefined>
   }
 ): Promise<DeployOutcome> {
   const { config, rendered, redact, log } = context
@@ -462,6 +484,16 @@ async function transaction(
         }
       : undefined
   if (gateJob && !gate) notes.push('pre_deploy_command did not run: this deploy rolls no pods')
+  // Before the first write: the old workers are watched from here, to say how they stopped (task_safety).
+  const taskSafety = await startTaskSafety(work, {
+    mode: config.taskSafety,
+    namespace,
+    celeryApp: config.celeryApp,
+    queues: config.workerQueues,
+    worker: rendered.objects.find(o => o.role === 'worker')?.object,
+    queuesBefore: start.queuesBefore,
+    now
+  })
   const applied = await applyChanges({
     kubectl: work,
     lock,
@@ -527,6 +559,7 @@ async function transaction(
       ...(start.image ? { images: expectedPodImages(decision.objects, start.image) } : {}),
       celeryApp: config.celeryApp,
       kedaWorker: config.autoscaling === 'keda',
+      taskSafety,
       signal: AbortSignal.any(signals),
       timeline: context.timeline,
       group: context.group,
@@ -536,6 +569,7 @@ async function transaction(
     if (verify.stopped) stop = stopOf(verify.stopped.error, verify.stopped.during)
     if (verify.images?.warning) context.warn(redact(`deploy-gke-workers: ${verify.images.warning}`))
   }
+  taskSafety?.stop()
   if (stop?.kind === 'cancelled') log(`Cancelled (${stop.reason}) during ${stop.during}.`)
 
   const good = !stop && !error && verify !== undefined && verified(verify, decision.deployments)

@@ -57,6 +57,7 @@ export function judge(input: JudgeInput): DeployOutcome {
     rollouts: verify?.rollouts ?? [],
     rollbackRollouts: undo?.rollouts ?? [],
     smoke: verify?.smoke ?? [],
+    ...(verify?.taskSafety ? { taskSafety: verify.taskSafety } : {}),
     beatProblems: verify?.beatProblems ?? [],
     ...(verify?.keda ? { keda: verify.keda } : {}),
     ...(verify?.images ? { images: verify.images } : {}),
@@ -221,6 +222,14 @@ function failureHeadline(outcome: DeployOutcome, redact: Redact): string {
   if (keda) return redact(keda)
   const smoke = outcome.smoke.find(s => !s.ok)
   if (smoke) return redact(`Smoke check ${smoke.name} failed: ${smoke.detail}`)
+  const safety = outcome.taskSafety
+  if (safety?.blocking) {
+    return redact(
+      safety.findings.length > 0
+        ? `Task safety (strict): ${safety.findings.length} way${safety.findings.length === 1 ? '' : 's'} this worker loses or repeats tasks on a deploy`
+        : `Task safety (strict): the worker's Celery settings could not be read: ${safety.check.error ?? ''}`
+    )
+  }
   return 'Deploy failed'
 }
 

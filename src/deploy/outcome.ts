@@ -13,6 +13,7 @@ import type { GateRecord } from './gate.js'
 import type { PodFailure } from './pod-failures.js'
 import type { RetireStep } from './retire-autoscalers.js'
 import type { SmokeCheckResult } from './smoke-checks.js'
+import type { TaskSafetyRecord } from './task-safety.js'
 import type { UndoStep } from './undo.js'
 import type { RolloutResult } from './wait-rollouts.js'
 
@@ -43,6 +44,8 @@ export interface DeployOutcome {
   rollouts: RolloutResult[]
   rollbackRollouts: RolloutResult[]
   smoke: SmokeCheckResult[]
+  // The Celery settings against how the pods are stopped, how the old workers stopped, the queues (task_safety).
+  taskSafety?: TaskSafetyRecord
   beatProblems: string[]
   // The image as the registry check resolved and pinned it, and which bytes the new pods run.
   image?: DeployImage

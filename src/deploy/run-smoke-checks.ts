@@ -12,6 +12,7 @@ import {
   canShareExec,
   splitBatchOutput,
   interpretSmokeOutput,
+  lastJsonReport,
   MAX_DETAIL_CHARS,
   smokeExecArgs,
   smokeExecTimeoutMs,
@@ -36,6 +37,9 @@ export interface SmokeRunOptions {
   // KEDA has scaled the worker to zero replicas: its checks have no pod. The database and Redis checks run in
   // the beat pod instead (it reads the same Secret); the worker's own are skipped.
   workerScaledToZero?: boolean
+  // Checks of the caller's to run in the same execs (the task-safety check, in the worker's batch), whatever
+  // `choices` lists; their results come after the smoke checks'.
+  extraChecks?: SmokeCheckSpec[]
   now?: () => number
 }
 
@@ -51,7 +55,9 @@ export async function runSmokeChecks(
     database: wanted.has('database'),
     redis: wanted.has('redis'),
     celeryPing: wanted.has('celery-ping')
-  }).filter(spec => wanted.has(spec.name))
+  })
+    .filter(spec => wanted.has(spec.name))
+    .concat(options.extraChecks ?? [])
 
   // The checks are independent reads of different things (a process, the database, Redis), in one or two
   // pods: run at once, the Python ones of each pod in one exec, reported in the order given.
@@ -132,7 +138,15 @@ export async function runSmokeChecks(
         const verdict = own.timedOut
           ? { ok: false, detail: `timed out after ${spec.timeoutSeconds}s` }
           : interpretSmokeOutput(spec, own.exitCode, own.stdout, own.stderr)
-        return { name: spec.name, pod, ok: verdict.ok, durationMs, detail: verdict.detail }
+        const report = spec.keepReport && !own.timedOut ? lastJsonReport(own.stdout) : undefined
+        return {
+          name: spec.name,
+          pod,
+          ok: verdict.ok,
+          durationMs,
+          detail: verdict.detail,
+          ...(report ? { report } : {})
+        }
       })
     } catch (error) {
       // A cancelled run (or one that lost its lock) is not a failed check: it stops the checks.

@@ -16,7 +16,14 @@ import { DATABASE_CHECK_PY } from './smoke-scripts/database.js'
 import { PROCESS_CHECK_PY } from './smoke-scripts/process.js'
 import { REDIS_CHECK_PY } from './smoke-scripts/redis.js'
 
-export type SmokeCheckName = 'worker-process' | 'beat-process' | 'database' | 'redis' | 'celery-ping'
+export type SmokeCheckName =
+  | 'worker-process'
+  | 'beat-process'
+  | 'database'
+  | 'redis'
+  | 'celery-ping'
+  // Not a smoke check: the task-safety check (task-safety.ts) rides in the worker's batch.
+  | 'task-safety'
 
 export interface SmokeCheckSpec {
   name: SmokeCheckName
@@ -27,6 +34,10 @@ export interface SmokeCheckSpec {
   // The check's own budget; give kubectl exec a little more (see smokeExecTimeoutMs).
   timeoutSeconds: number
   describe: string
+  // Characters of stdout the batch keeps, for a check whose one-line report is longer than the usual 8,000.
+  outputLimit?: number
+  // The check's JSON report is kept on its result (for a caller that reads more than ok and detail).
+  keepReport?: boolean
 }
 
 export interface SmokeCheckResult {
@@ -37,6 +48,8 @@ export interface SmokeCheckResult {
   skipped?: boolean
   durationMs: number
   detail: string
+  // The check's own JSON report, when its spec asks to keep it.
+  report?: Record<string, unknown>
 }
 
 export const DEFAULT_SMOKE_TIMEOUT_SECONDS = 10
@@ -134,7 +147,12 @@ export function canShareExec(spec: SmokeCheckSpec): boolean {
 }
 
 export function batchExecArgs(specs: SmokeCheckSpec[], pod: string, namespace: string): string[] {
-  const checks = specs.map(s => ({ name: s.name, argv: s.argv, timeout: s.timeoutSeconds }))
+  const checks = specs.map(s => ({
+    name: s.name,
+    argv: s.argv,
+    timeout: s.timeoutSeconds,
+    ...(s.outputLimit !== undefined ? { limit: s.outputLimit } : {})
+  }))
   return [
     'exec',
     '-n',
@@ -151,7 +169,9 @@ export function batchExecArgs(specs: SmokeCheckSpec[], pod: string, namespace: s
 }
 
 // The checks as the batch script reads them (see smoke-scripts/batch.ts for why compressed).
-export function encodeBatch(checks: Array<{ name: string; argv: string[]; timeout: number }>): string {
+export function encodeBatch(
+  checks: Array<{ name: string; argv: string[]; timeout: number; limit?: number }>
+): string {
   return deflateSync(Buffer.from(JSON.stringify(checks), 'utf8')).toString('base64')
 }
 
@@ -257,6 +277,8 @@ function successDetail(name: SmokeCheckName, report: SnippetReport): string {
   switch (name) {
     case 'database':
       return `SELECT 1 via ${String(report.driver)} on PostgreSQL ${String(report.server_version)}${ms}`
+    case 'task-safety':
+      return `Celery ${String(report.celery)}, ${Number(report.tasks_total)} registered tasks, broker ${String(report.transport)}${ms}`
     case 'redis': {
       const tls = report.tls === true ? 'TLS, ' : ''
       return `PONG from ${String(report.server)} (${tls}db ${String(report.db)})${ms}`
@@ -277,7 +299,8 @@ function noReportDetail(spec: SmokeCheckSpec, exitCode: number, stdout: string, 
   return `no result from the check (exit ${exitCode})${lastLine(output) ? `: ${lastLine(output)}` : ''}`
 }
 
-function lastJsonReport(stdout: string): SnippetReport | undefined {
+// The snippet's one JSON report line ({"ok": ...}), if it printed one.
+export function lastJsonReport(stdout: string): SnippetReport | undefined {
   return lastJsonLine(stdout, parsed => typeof parsed.ok === 'boolean') as SnippetReport | undefined
 }
 

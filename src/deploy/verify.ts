@@ -3,7 +3,7 @@
 // rollout deadline: the calls retry until then, and the report says how long the API was away. Never throws: a
 // cancellation or a lost lock is recorded with the step it stopped.
 
-import { CancelledError, type Kubectl } from '../kube/kubectl.js'
+import { CancelledError, cancellationReason, type Kubectl } from '../kube/kubectl.js'
 import type { NamespaceSnapshot } from '../kube/objects.js'
 import type { Timeline } from '../report/timeline.js'
 import type { SmokeCheckChoice } from '../inputs.js'
@@ -12,6 +12,7 @@ import { kedaRefuses, type KedaVerdict } from './keda-verdict.js'
 import { runSmokeChecks } from './run-smoke-checks.js'
 import { checkNewPodImages, type ExpectedPodImages, type PodImageReport } from './verify-pod-images.js'
 import type { SmokeCheckResult } from './smoke-checks.js'
+import type { TaskSafetyRecord, TaskSafetyRun } from './task-safety.js'
 import { waitForRollouts, type RolloutResult, type WaitOptions } from './wait-rollouts.js'
 
 export interface VerifyRecord {
@@ -20,6 +21,8 @@ export interface VerifyRecord {
   smoke: SmokeCheckResult[]
   // Which bytes the new pods run, against the digest resolved before any write.
   images?: PodImageReport
+  // The task-safety check, how the old workers stopped, the queues (task_safety not off).
+  taskSafety?: TaskSafetyRecord
   // The watch as it ended, for the diagnostics of a failure.
   snapshot?: NamespaceSnapshot
   // KEDA's verdict on the worker's ScaledObject, read after the checks passed (autoscaling: keda).
@@ -44,6 +47,8 @@ export interface VerifyContext {
   kedaWorker: boolean
   // Releases the hold on the worker and reads KEDA's verdict, once every other check passed.
   kedaVerdict?: () => Promise<KedaVerdict[]>
+  // Started before the apply (task-safety.ts); its check runs in the worker's smoke-check exec.
+  taskSafety?: TaskSafetyRun
   signal?: AbortSignal
   timeline?: Timeline
   group: <T>(name: string, fn: () => Promise<T>) => Promise<T>
@@ -59,7 +64,8 @@ export function verified(record: VerifyRecord, deployments: string[]): boolean {
     record.images?.problem === undefined &&
     record.beatProblems.length === 0 &&
     record.smoke.every(r => r.ok) &&
-    !kedaRefuses(record.keda)
+    !kedaRefuses(record.keda) &&
+    record.taskSafety?.blocking !== true
   )
 }
 
@@ -67,8 +73,12 @@ export async function verifyRelease(context: VerifyContext): Promise<VerifyRecor
   const { kubectl, namespace, roles, log, redact } = context
   const record: VerifyRecord = { rollouts: [], beatProblems: [], smoke: [] }
   let during = 'the rollouts'
+  const rolloutsStarted = Date.now()
+  let safetyResult: SmokeCheckResult | undefined
+  // Why the task-safety check did not run in the smoke checks' exec. (A rollout that did not complete returns
+  // before any of this: no task-safety record, and its watch of the old workers ends with the deploy.)
+  let safetyNotRun: string | undefined
   try {
-    const rolloutsStarted = Date.now()
     const watch = await context.group('Rollouts', () =>
       waitForRollouts(kubectl, { ...context.watch, deployments: context.deployments, signal: context.signal })
     )
@@ -103,7 +113,8 @@ export async function verifyRelease(context: VerifyContext): Promise<VerifyRecor
         state: record.beatProblems.length > 0 ? 'failed' : 'done'
       })
     }
-    if (record.beatProblems.length === 0 && context.smokeChecks.length > 0) {
+    safetyNotRun = record.beatProblems.length > 0 ? 'the beat guard failed' : undefined
+    if (record.beatProblems.length === 0 && (context.smokeChecks.length > 0 || context.taskSafety)) {
       during = 'the smoke checks'
       const smokeStarted = Date.now()
       record.smoke = await context.group('Smoke checks', async () => {
@@ -114,14 +125,16 @@ export async function verifyRelease(context: VerifyContext): Promise<VerifyRecor
           podsByTarget: { worker: podsOf(roles.worker), beat: podsOf(roles.beat) },
           workerScaledToZero:
             context.kedaWorker &&
-            watch.snapshot.deployments.find(d => d.metadata.name === roles.worker)?.spec?.replicas === 0
+            watch.snapshot.deployments.find(d => d.metadata.name === roles.worker)?.spec?.replicas === 0,
+          extraChecks: context.taskSafety ? [context.taskSafety.spec] : []
         })
-        for (const r of results) {
+        safetyResult = results.find(r => r.name === 'task-safety')
+        for (const r of results.filter(r => r.name !== 'task-safety')) {
           log(
             `${r.skipped ? 'skip' : r.ok ? 'pass' : 'FAIL'} ${r.name}${r.pod ? ` (${r.pod})` : ''}: ${redact(r.detail)} [${r.durationMs} ms]`
           )
         }
-        return results
+        return results.filter(r => r.name !== 'task-safety')
       })
       // The checks run side by side: each bar starts with the group.
       for (const r of record.smoke) {
@@ -141,6 +154,40 @@ export async function verifyRelease(context: VerifyContext): Promise<VerifyRecor
   } catch (error) {
     if (error instanceof CancelledError) record.stopped = { error, during }
     else record.error = redact(error instanceof Error ? error.message : String(error))
+  }
+  if (context.taskSafety) {
+    const stoppedEarly = record.stopped || record.error !== undefined
+    const notRun = stoppedEarly ? 'the verification was stopped' : safetyNotRun
+    const started = Date.now()
+    record.taskSafety = await context.group('Task safety', () =>
+      context.taskSafety!.finish({
+        kubectl,
+        result: safetyResult,
+        notRun,
+        workerPods: record.rollouts.find(r => r.deployment === roles.worker)?.pods ?? [],
+        // The old workers' grace periods end within the rollout's deadline in any normal rollout.
+        settleUntilMs: rolloutsStarted + context.watch.timeoutMs,
+        signal: context.signal,
+        log: line => log(redact(line))
+      })
+    )
+    // Cancelled (or the lock lost) while waiting for the old workers or reading the queues: the run stops here,
+    // as in any other step of the verification.
+    if (!record.stopped && context.signal?.aborted) {
+      record.stopped = {
+        error: new CancelledError(cancellationReason(context.signal)),
+        during: 'the task-safety check'
+      }
+    }
+    if (!notRun) {
+      context.timeline?.add({
+        section: 'Checks',
+        name: 'task safety',
+        startMs: started,
+        endMs: Date.now(),
+        state: record.taskSafety.blocking ? 'failed' : 'done'
+      })
+    }
   }
   return record
 }

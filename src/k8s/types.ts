@@ -18,6 +18,7 @@ export interface ObjectMeta {
   resourceVersion?: string
   creationTimestamp?: string
   deletionTimestamp?: string
+  deletionGracePeriodSeconds?: number
   labels?: Record<string, string>
   annotations?: Record<string, string>
   ownerReferences?: OwnerReference[]

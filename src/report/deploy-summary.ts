@@ -9,6 +9,7 @@ import { imageSection } from './explain-image.js'
 import type { Finding } from './finding.js'
 import { gateAftermath, gateSection } from './gate-summary.js'
 import { headlineMarkdown, type LinkContext } from './headline.js'
+import { renderTaskSafety } from './task-safety-report.js'
 import { inline, table } from './markdown.js'
 import { timelineBlock, type TimelineStep } from './timeline.js'
 import { isPodReady } from '../deploy/rollout-state.js'
@@ -104,6 +105,7 @@ export function renderDeploySummary(outcome: DeployOutcome, context: DeploySumma
       )
     )
   }
+  if (outcome.taskSafety) parts.push(renderTaskSafety(outcome.taskSafety, redact))
   if (outcome.rollback.length > 0) {
     parts.push('### Rollback')
     parts.push(

@@ -14,6 +14,7 @@ import { explainGate } from './explain-gate.js'
 import { explainKeda } from './explain-keda.js'
 import { mergeFindings, type Finding } from './finding.js'
 import { explainPodImages } from './explain-image.js'
+import { explainTaskSafety } from './task-safety-report.js'
 
 export function explainOutcome(outcome: DeployOutcome, facts: RolloutFacts): Finding[] {
   if (outcome.status === 'deployed' || outcome.status === 'unchanged') return []
@@ -66,5 +67,6 @@ export function explainOutcome(outcome: DeployOutcome, facts: RolloutFacts): Fin
   if (outcome.roles.beat) findings.push(...explainBeatGuard(outcome.beatProblems, outcome.roles.beat))
   findings.push(...explainKeda(outcome.keda, facts))
   findings.push(...explainSmokeChecks(outcome.smoke, facts))
+  findings.push(...explainTaskSafety(outcome.taskSafety))
   return mergeFindings(findings)
 }

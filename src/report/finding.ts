@@ -27,6 +27,7 @@ export type FindingClass =
   | 'smoke-check'
   | 'beat-guard'
   | 'pre-deploy'
+  | 'task-safety'
   | 'rbac'
   | 'lock-held'
   | 'lock-lost'

@@ -56,6 +56,9 @@ export interface ControlPlaneOptions {
   faults?: FaultOptions
   // Per namespace, what its pods show instead of the defaults (see PodStandIn).
   pods?: Record<string, PodStandIn>
+  // Directories put first on kwok's PATH, where a command exec'd in "a pod" is looked up (as a container's
+  // PATH would be): a `python3` there is the pod's Python (the one with Celery, say).
+  execPath?: string[]
 }
 
 // What the pods of one namespace show. Logs: per container, what `kubectl logs` (and `--previous`) prints
@@ -486,7 +489,15 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         `--tls-private-key-file=${file('kubelet.key')}`,
         '--cidr=10.52.0.0/16'
       ],
-      file('kwok.log')
+      file('kwok.log'),
+      options.execPath
+        ? {
+            env: {
+              ...process.env,
+              PATH: [...options.execPath, process.env.PATH ?? '/usr/bin:/bin'].join(path.delimiter)
+            }
+          }
+        : {}
     )
     processes.push(controllerManager, scheduler, kwok)
 

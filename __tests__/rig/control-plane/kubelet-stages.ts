@@ -9,7 +9,7 @@
 // stages never comes into play. A pod's place in this machine is kept in a condition of our own
 // (STAGE_CONDITION); the API accepts any qualified name there, as it does for controllers' readiness gates.
 
-import { SCENARIO_MARKERS } from '../scenario-images.js'
+import { SCENARIO_MARKERS, STOP_MARKERS } from '../scenario-images.js'
 
 export interface KubeletTiming {
   // pod bound -> containers created (waiting)
@@ -26,6 +26,8 @@ export interface KubeletTiming {
   terminateMs: number
   // running -> the process of a pod that is not restarted (restartPolicy Never: a Job's) exits 0 (default 1 s)
   jobRunMs?: number
+  // deletionTimestamp set -> the app container of a `stops-clean` pod exits 0 (its warm shutdown)
+  drainMs: number
 }
 
 // Shortened for tests; the kubelet's own back-off starts at 10 s (KubeletTiming.backOffBaseMs 10_000).
@@ -36,7 +38,8 @@ export const FAST_TIMING: KubeletTiming = {
   backOffBaseMs: 1000,
   pullBackOffMs: 500,
   terminateMs: 300,
-  jobRunMs: 1000
+  jobRunMs: 1000,
+  drainMs: 1500
 }
 
 export const STAGE_CONDITION = 'rig.deploy-gke-workers.test/kubelet'
@@ -88,6 +91,8 @@ interface Selector {
   restarts?: boolean
   // The pod is not restarted at all (restartPolicy Never).
   neverRestarted?: boolean
+  // How a deleted pod stops: by one of these STOP_MARKERS, or 'plain' (none of them).
+  stops?: string[] | 'plain'
 }
 
 function selector(s: Selector): string {
@@ -106,6 +111,11 @@ function selector(s: Selector): string {
     }
   }
   if (s.neverRestarted) lines.push(`    - {key: '.spec.restartPolicy', operator: In, values: ['Never']}`)
+  if (s.stops === 'plain') {
+    lines.push(`    - {key: ${q(imagesMatch(Object.values(STOP_MARKERS)))}, operator: In, values: ['false']}`)
+  } else if (s.stops) {
+    lines.push(`    - {key: ${q(imagesMatch(s.stops))}, operator: In, values: ['true']}`)
+  }
   if (s.from === 'none') lines.push(`    - {key: ${q(stageReason)}, operator: DoesNotExist}`)
   else if (s.from) lines.push(`    - {key: ${q(stageReason)}, operator: In, values: ${q(s.from as never)}}`)
   return lines.join('\n')
@@ -505,8 +515,32 @@ ${conditions({ initialized: '"True"', ready: '"False"', stage: 'Unhealthy' })}`
 
 // The kubelet stops the containers and, once they are gone, deletes the pod object for good.
 function terminating(timing: KubeletTiming): string {
-  return stage('pod-terminating', selector({ deleting: true }), timing.terminateMs, [
+  return stage('pod-terminating', selector({ deleting: true, stops: 'plain' }), timing.terminateMs, [
     event({ type: 'Normal', reason: 'Killing', message: '"Stopping container app"', about: 'app' }),
+    `  - finalizers: {empty: true}\n`,
+    `  - delete: true\n`
+  ])
+}
+
+// A pod that stops as a Celery worker does: the app container exits (its final state written, as a kubelet
+// writes it before removing the pod), then the pod goes. `stops-clean`: exit 0 after drainMs (a warm shutdown
+// that finished its tasks); `stops-killed`: still running at the grace deadline (deletionTimestamp), then
+// SIGKILL, exit 137. The other containers keep their state.
+function stopped(marker: string, delay: number | string, exit: { code: number; reason: string }): string {
+  const terminated = `{"terminated": {"exitCode": ${exit.code}, "reason": ${q(exit.reason)}, "startedAt": {{ dig "state" "running" "startedAt" $now ${previousOf} | Quote }}, "finishedAt": {{ $now | Quote }}, "containerID": {{ (get ${previousOf} "containerID") | default "" | Quote }}}}`
+  const app = containerStatus({ ready: 'false', started: 'false', state: terminated })
+  const unchanged = `  - {{ ${previousOf} | toJson }}\n`
+  const body = `{{PRELUDE}}
+containerStatuses:
+{{ range .spec.containers }}
+{{ if eq .name "app" }}
+${app}{{ else }}
+${unchanged}{{ end }}
+{{ end }}
+`
+  return stage(`pod-${marker}`, selector({ deleting: true, stops: [marker] }), delay, [
+    event({ type: 'Normal', reason: 'Killing', message: '"Stopping container app"', about: 'app' }),
+    statusPatch(body),
     `  - finalizers: {empty: true}\n`,
     `  - delete: true\n`
   ])
@@ -596,7 +630,10 @@ export function kubeletStages(timing: KubeletTiming = FAST_TIMING): string {
     exitedForGood(undefined, timing),
     ...pullFailure(timing, SCENARIO_MARKERS.imageNotFound),
     ...pullFailure(timing, SCENARIO_MARKERS.imageDenied),
-    terminating(timing)
+    terminating(timing),
+    stopped(STOP_MARKERS.stopsClean, timing.drainMs, { code: 0, reason: 'Completed' }),
+    // kwok waits until the time the expression gives: the grace deadline.
+    stopped(STOP_MARKERS.stopsKilled, '.metadata.deletionTimestamp', { code: 137, reason: 'Error' })
   ]
   return documents.join('---\n')
 }

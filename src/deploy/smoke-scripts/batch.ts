@@ -2,7 +2,8 @@ import { SMOKE_MARKER } from './prelude.js'
 
 // Runs several checks in one `kubectl exec`: each as its own Python process (as if exec'd on its own, so one
 // check's crash, exit or import cannot touch another), all at once, each killed at its own deadline. argv[1]
-// is a JSON list of {"name", "argv", "timeout"}, deflated and base64-encoded: the checks' scripts travel in the
+// is a JSON list of {"name", "argv", "timeout"} (and "limit", the characters of stdout kept for a check whose
+// one-line report is longer than LIMIT), deflated and base64-encoded: the checks' scripts travel in the
 // exec request's URL, and plain they would make it three times as long (about 30 kB, past the 16 kB of
 // header a Node server accepts and the 8 kB of many proxies; compressed, about 5 kB, less than one check
 // alone). A leading "python3" runs as this interpreter. Prints one JSON
@@ -25,12 +26,12 @@ for check in checks:
         running.append((check, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE), deadline, None))
     except OSError as error:
         running.append((check, None, deadline, '%s: %s' % (type(error).__name__, error)))
-def tail(data):
-    # The last LIMIT characters in whole lines: a cut inside a line could keep part of a secret.
+def tail(data, limit=LIMIT):
+    # The last "limit" characters in whole lines: a cut inside a line could keep part of a secret.
     text = data.decode('utf-8', 'replace')
-    if len(text) <= LIMIT:
+    if len(text) <= limit:
         return text
-    kept = text[-LIMIT:]
+    kept = text[-limit:]
     start = kept.find('\n')
     kept = '' if start < 0 else kept[start + 1:]
     return '[%d earlier characters not shown]\n%s' % (len(text) - len(kept), kept)
@@ -47,7 +48,7 @@ for check, proc, deadline, error in running:
         out, err = proc.communicate()
         timed_out = True
     results.append({'name': check['name'], 'exit': proc.returncode, 'timed_out': timed_out,
-                    'stdout': tail(out), 'stderr': tail(err)})
+                    'stdout': tail(out, int(check.get('limit', LIMIT))), 'stderr': tail(err)})
 sys.stdout.write(json.dumps({'${BATCH_KEY}': results}) + '\n')
 sys.stdout.flush()
 `

@@ -167,7 +167,10 @@ describe('renderDiagnostics (job summary)', () => {
     const outside = md.replace(fenced, '')
     assert.ok(!/<script/i.test(outside), outside)
     assert.ok(outside.includes('&lt;script&gt;'), 'failure message escaped in the table')
-    assert.ok(md.includes('````text\n'), 'fence longer than the ``` run in the log')
+    // A run of backticks inside a line cannot close a fence (only a line of fence characters can): the log keeps
+    // its ``` and stays inside its block.
+    assert.ok(md.includes('```text\n'), 'the log is fenced')
+    assert.ok(!outside.includes('```backticks```'), 'the backticks of the log stay inside the fence')
     assert.equal((outside.match(/<details>/g) ?? []).length, (outside.match(/<\/details>/g) ?? []).length)
     assert.ok(md.includes('pipe \\`tick\\`'), 'backticks in a cell escaped')
     assert.ok(md.includes('(Error) \\| pipe'), 'pipe in a cell escaped')

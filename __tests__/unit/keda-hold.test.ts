@@ -496,7 +496,9 @@ describe('how the summary and the findings show KEDA', () => {
       warnings: [],
       failures: [],
       revisionsBefore: {},
-      revisionsAfter: {}
+      revisionsAfter: {},
+      outages: [],
+      left: []
     } as unknown as DeployOutcome
     const summary = renderDeploySummary(outcome, {
       image: 'r/app:v1',

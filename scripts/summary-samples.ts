@@ -1,22 +1,23 @@
-// `npm run docs:samples`: the job summaries the README shows, as the action really writes them: a deploy, a
-// failed deploy (an image that does not exist, rolled back) and a pull-request plan, against the local
-// emulators; and the switch to KEDA (its plan, then the deploy) on the real control plane with the real KEDA
-// (operator and metrics adapter) reading a real Redis, whose address is the only input that differs from the
-// README's example (it is in no summary).
+// `npm run docs:samples`: the job summaries the README shows, as the action really writes them, on the tests'
+// real control plane: a deploy (its smoke checks run in the pods against the rig's PostgreSQL and Redis), a failed
+// deploy (an image that does not exist, rolled back) and a pull-request plan; and the switch to KEDA (its plan,
+// then the deploy) with the real KEDA (operator and metrics adapter) reading a real Redis. The inputs are the
+// README's example pointed at the rig's services (db_host and REDIS_URL; no Cloud SQL proxy, which the rig's
+// pods could not reach).
 // Writes docs/samples/*.md; nothing in them is edited by hand.
 
 import { mkdir, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { EXAMPLE_INPUTS } from '../__tests__/support/example-inputs.js'
-import { REGISTRY, startE2E } from '../__tests__/support/e2e.js'
+import { REGISTRY, startControlPlaneE2E } from '../__tests__/support/e2e.js'
 import { startKedaE2E } from '../__tests__/support/keda-operator.js'
 import { REPO_ROOT } from '../__tests__/support/run-action.js'
 
-const e2e = await startE2E()
+const e2e = await startControlPlaneE2E()
 const out = path.join(REPO_ROOT, 'docs', 'samples')
 await mkdir(out, { recursive: true })
 try {
-  const inputs = { ...EXAMPLE_INPUTS, image: `${REGISTRY}:3f2a9c1` }
+  const inputs = { ...EXAMPLE_INPUTS, ...e2e.rig.services.inputs, image: `${REGISTRY}:3f2a9c1` }
   const deployed = await e2e.run('noesis2', inputs)
   if (deployed.outputs.status !== 'deployed') throw new Error(deployed.stdout)
   await writeFile(path.join(out, 'deploy.md'), deployed.summary)
@@ -41,6 +42,7 @@ const real = withKeda.e2e
 try {
   const inputs = {
     ...EXAMPLE_INPUTS,
+    ...real.rig.services.inputs,
     image: `${REGISTRY}:3f2a9c1`,
     secret_data: EXAMPLE_INPUTS.secret_data.replace(/REDIS_URL=.*/, `REDIS_URL=${withKeda.redis.url()}`)
   }

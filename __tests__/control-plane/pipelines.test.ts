@@ -9,7 +9,7 @@ import { cancelLikeGitHub } from '../support/cluster-state.js'
 import { lockLease } from '../support/lease.js'
 import type { ControlPlaneRig } from '../support/rig.js'
 
-let e2e: E2E<ControlPlaneRig>
+let e2e: E2E
 let rig: ControlPlaneRig
 before(async () => {
   e2e = await startControlPlaneE2E()

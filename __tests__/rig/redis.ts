@@ -10,8 +10,8 @@ import { connect as connectTcp, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { connect as connectTls } from 'node:tls'
-import { freePort, MissingToolError } from '../smoke/services.js'
-import { makeCertificate, makeCertificateAuthority } from './kube/tls.js'
+import { freePort, MissingToolError } from './services.js'
+import { makeCertificate, makeCertificateAuthority } from './shared/tls.js'
 
 export interface RigRedis {
   port: number

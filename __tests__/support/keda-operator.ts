@@ -12,7 +12,7 @@ import { startRedis, type RigRedis } from '../rig/redis.js'
 export const REDIS_PASSWORD = 'redis-rig-pass-9f3e'
 
 export interface KedaE2E {
-  e2e: E2E<ControlPlaneRig>
+  e2e: E2E
   rig: ControlPlaneRig
   keda: KedaRig
   redis: RigRedis

@@ -50,7 +50,8 @@ export interface ApplyContext {
   namespace: string
   decision: DeployDecision
   before: Map<string, LiveObjectMeta>
-  journal: Omit<Journal, 'phase' | 'at' | 'undo'>
+  // The journal this run writes before its first write (its phase `applying`).
+  journal: (phase: Journal['phase']) => Journal
   retiring: RetiredObject[]
   // autoscaling was none and the worker gets an autoscaler: its replicas are handed over first.
   handOverFrom?: LiveObjectMeta
@@ -69,7 +70,6 @@ export interface ApplyContext {
 
 export async function applyChanges(context: ApplyContext): Promise<ApplyRecord> {
   const { kubectl, decision, namespace, log, redact } = context
-  const now = context.now ?? Date.now
   const record: ApplyRecord = {
     applied: [],
     retired: [],
@@ -80,12 +80,7 @@ export async function applyChanges(context: ApplyContext): Promise<ApplyRecord> 
   let during = 'the start of the apply'
   try {
     if (decision.guarded) {
-      await context.lock.writeJournal({
-        ...context.journal,
-        phase: 'applying',
-        at: new Date(now()).toISOString(),
-        undo: decision.undo
-      })
+      await context.lock.writeJournal(context.journal('applying'))
       record.journalWritten = true
     }
     if (decision.writeUndoSecret) {

@@ -4,7 +4,8 @@
 import { CancelledError, type Kubectl } from '../kube/kubectl.js'
 import type { NamespaceSnapshot } from '../kube/objects.js'
 import type { Event } from '../k8s/types.js'
-import type { ContainerLog } from '../report/diagnostics.js'
+import { renderDiagnosticsText, type ContainerLog } from '../report/diagnostics.js'
+import type { RolloutResult } from './wait-rollouts.js'
 import type { PodFailure } from './pod-failures.js'
 import { boundLines } from '../untrusted-text.js'
 import { findNewReplicaSet, podsOfReplicaSet } from './rollout-state.js'
@@ -102,4 +103,27 @@ export async function readContainerLog(
     if (error instanceof CancelledError) throw error
     return { pod, container, previous, text: `(log not available: ${(error as Error).message})` }
   }
+}
+
+// What explains the rollouts that did not complete: their pods' failures, this run's events, and the log tails of
+// the failing containers; said in the log too (escaped for it).
+export async function diagnoseFailedRollouts(
+  kubectl: Kubectl,
+  namespace: string,
+  rollouts: RolloutResult[],
+  snapshot: NamespaceSnapshot,
+  output: { log: (line: string) => void; redact: (text: string) => string }
+): Promise<{ events: Event[]; logs: ContainerLog[] }> {
+  const failures = rollouts.flatMap(r => r.failures)
+  const logs = await collectLogs(
+    kubectl,
+    namespace,
+    failures.filter(f => f.fatal || (f.restartCount ?? 0) > 0)
+  )
+  const events = eventsOfThisRun(
+    snapshot,
+    rollouts.map(r => r.deployment)
+  )
+  output.log(renderDiagnosticsText({ failures, events, logs, redact: output.redact }))
+  return { events, logs }
 }

@@ -11,21 +11,19 @@
 // the kill 2.5 s after that) starts the undo and settles within CANCELLED_BUDGET_MS, without watching the undo.
 
 import { PLAIN_SECRET_KEYS, type DeployConfig } from '../inputs.js'
-import { CancelledError, cancellationReason, KubectlError, type Kubectl } from '../kube/kubectl.js'
+import { CancelledError, cancellationReason, type Kubectl } from '../kube/kubectl.js'
 import { describeOutages } from '../kube/api-availability.js'
-import { serverSideApply, type AppliedObject } from '../kube/apply.js'
+import type { AppliedObject } from '../kube/apply.js'
 import { getLiveObjects, identityKey, type LiveObjectMeta } from '../kube/objects.js'
 import type { Redact } from '../redact.js'
 import type { KubeObject } from '../k8s/kube-object.js'
 import { AUTOSCALING_ANNOTATION, type RenderedManifests } from '../render/render-manifests.js'
-import { redactSecrets, toKubectlInput } from '../k8s/serialize.js'
-import { renderDiagnosticsText } from '../report/diagnostics.js'
 import type { Timeline } from '../report/timeline.js'
 import type { Deployment } from '../k8s/types.js'
 import { REDIS_KEYS } from '../render/redis-connection.js'
 import { applyChanges } from './apply-phase.js'
 import { readAutoscaler } from './autoscaler-status.js'
-import { collectLogs, eventsOfThisRun } from './collect-diagnostics.js'
+import { diagnoseFailedRollouts } from './collect-diagnostics.js'
 import { carryRestartStamps, decide, type DeployDecision } from './decide.js'
 import {
   acquireDeployLock,
@@ -35,33 +33,20 @@ import {
   type HeldLock,
   type LockOwner
 } from './deploy-lock.js'
-import { isAtZero } from './keda-hold.js'
 import { guardKedaRollout } from './keda-rollout.js'
-import { describeRun, UNDO_SECRET_NAME, type Journal } from './journal.js'
+import { describeRun, journalOf, UNDO_SECRET_NAME, type Journal } from './journal.js'
+import { dryRunAll } from './server-dry-run.js'
+import { identityInput, runPreflight } from './run-preflight.js'
 import { judge, type Stop } from './judge.js'
 import type { DeployOutcome } from './outcome.js'
 import { dryRunCompare } from '../plan/plan-compare.js'
-import {
-  checkLiveSecrets,
-  checkPermissions,
-  permissionsFor,
-  PreflightError,
-  resourceOf,
-  type PreflightProblem
-} from './preflight.js'
+import { PreflightError } from './preflight.js'
 import { findRetiring, type RetirePlan } from './retire-autoscalers.js'
-import {
-  checkImage,
-  describeResolution,
-  imageCheckWarning,
-  imagePreflightProblem,
-  type ImageCheck,
-  type RegistryAccess
-} from './image-preflight.js'
+import { checkImage, imagePreflightProblem, type RegistryAccess } from './image-preflight.js'
 import { pinDeployments, type DeployImage } from './pin-deployments.js'
 import { expectedPodImages } from './verify-pod-images.js'
 import { renderGateJobFor } from '../render/gate-job.js'
-import { GATE_WATCH_GRACE_MS, gatePermissions, passed, runGate } from './gate.js'
+import { GATE_WATCH_GRACE_MS, passed, runGate } from './gate.js'
 import { readQueuesBeforeAnyWrite, startTaskSafety } from './task-safety.js'
 import type { QueueReading } from './queue-readings.js'
 import { undoChanges, type UndoRecord } from './undo.js'
@@ -180,83 +165,14 @@ async function deployReadingQueues(
     : undefined
   // Awaited in the pre-flight; a read that fails before it must not leave the promise unhandled.
   imageCheck?.catch(() => undefined)
-  let image: ImageCheck | undefined
 
   const whileIn = (what: string) => (error: unknown) => {
     if (error instanceof CancelledError) error.during ??= what
     throw error
   }
-  // Everything as it is now, in one read (before any write: a forbidden read is one more pre-flight problem);
-  // read again after the lock only if another deploy held it.
-  let readProblem: PreflightProblem | undefined
-  const live = await getLiveObjects(kubectl, identityInput(objects)).catch((error: unknown) => {
-    if (!(error instanceof KubectlError) || !/forbidden/i.test(error.stderr)) throw error
-    readProblem = {
-      kind: 'unreadable',
-      text: `the deploy credentials may not read the objects it deploys: ${context.redact(error.stderr.trim())}`
-    }
-    return new Map<string, LiveObjectMeta>()
-  })
-  // The autoscalers of another `autoscaling` choice. After that read: its discovery (cached for the run)
-  // tells whether the cluster serves KEDA's kinds at all, with no call of its own.
-  const retirePlan = await findRetiring(kubectl, rendered, config)
-  const workerName = rendered.objects.find(r => r.role === 'worker')?.object.metadata.name
-  await group('Pre-flight checks', async () => {
-    const retiring = retirePlan.retiring
-    const problems = [
-      ...retirePlan.conflicts.map(text => ({ kind: 'autoscaler-conflict' as const, text })),
-      ...(await checkPermissions(kubectl, [
-        ...retiring.flatMap(r =>
-          ['delete', 'watch'].map(verb => ({ verb, resource: resourceOf(r.kind)!, namespace }))
-        ),
-        // kubectl scale: a worker KEDA left at zero gets replicas back (switching away), or is held at one.
-        ...(retiring.some(r => r.kind === 'ScaledObject') ||
-        (config.autoscaling === 'keda' &&
-          workerName !== undefined &&
-          isAtZero(live.get(identityKey({ kind: 'Deployment', name: workerName, namespace }))))
-          ? [
-              { verb: 'get', resource: 'deployments.apps/scale', namespace },
-              { verb: 'update', resource: 'deployments.apps/scale', namespace }
-            ]
-          : []),
-        // The pre-deploy gate's Job (pre_deploy_command).
-        ...(config.preDeploy ? gatePermissions(namespace) : []),
-        ...permissionsFor(objects, namespace, {
-          smokeChecks: config.smokeChecks.length > 0 || config.taskSafety !== 'off',
-          writesSecret: config.secretData !== undefined,
-          resourceOfKind: context.resourceOfKind,
-          exists: object =>
-            live.has(
-              identityKey({
-                kind: object.kind,
-                name: object.metadata.name,
-                namespace: object.metadata.namespace
-              })
-            )
-        })
-      ])),
-      ...(await checkLiveSecrets(
-        kubectl,
-        namespace,
-        rendered.liveSecretKeys,
-        rendered.liveSecrets,
-        context.learnSecrets
-      ))
-    ]
-    if (readProblem) problems.unshift(readProblem)
-    image = await imageCheck
-    // A check cut short by a cancellation is no finding about the image.
-    if (context.signal?.aborted) throw new CancelledError(cancellationReason(context.signal))
-    if (image) {
-      log(`Image: ${describeResolution(image)}`)
-      const imageProblem = imagePreflightProblem(image.resolution)
-      if (imageProblem) problems.push(imageProblem)
-      const warning = imageCheckWarning(image.resolution)
-      if (warning) context.warn(context.redact(`deploy-gke-workers: ${warning}`))
-    }
-    if (problems.length > 0) throw new PreflightError(problems)
-    log('Permissions and Secret keys are in place.')
-  }).catch(whileIn('the pre-flight checks, before any change'))
+  const { live, retirePlan, image } = await runPreflight(context, kubectl, group, imageCheck).catch(
+    whileIn('the pre-flight checks, before any change')
+  )
 
   // The Namespace holds the lock, and a dry run of the rest needs it to exist: a new one is created bare in the
   // same call that takes the lock, and its fields are set by the apply, with the rest, after the dry run. One
@@ -306,10 +222,6 @@ async function deployReadingQueues(
     inherited,
     queuesBefore
   })
-}
-
-function identityInput(objects: KubeObject[]): string {
-  return toKubectlInput(objects.map(redactSecrets))
 }
 
 async function transaction(
@@ -449,6 +361,15 @@ async function transaction(
     }
   )
   decision = { ...decision, objects: keda.toApply(decision.objects) }
+  // The journal this run writes, at a phase: what it may change and how to undo it.
+  const thisRun = {
+    identity: context.lockOwner.identity,
+    image: config.image,
+    ...(context.lockOwner.runUrl ? { runUrl: context.lockOwner.runUrl } : {}),
+    ...(context.lockOwner.actor ? { actor: context.lockOwner.actor } : {})
+  }
+  const journalAt = (phase: Journal['phase']): Journal =>
+    journalOf(thisRun, phase, now(), config.rollbackOnFailure, decision.undo, start.inherited)
   const deployGroup = timedGroup(context, 'Deploy')
   // The pre-deploy gate runs before any pod rolls, and only then: a deploy that rolls nothing replaces no code.
   const gateTimeoutMs = (config.preDeploy?.timeoutSeconds ?? 0) * 1000 + GATE_WATCH_GRACE_MS
@@ -500,14 +421,7 @@ async function transaction(
     namespace,
     decision,
     before,
-    journal: {
-      v: 1,
-      run: { identity: context.lockOwner.identity, image: config.image, ...runOf(context.lockOwner) },
-      rollbackOnFailure: config.rollbackOnFailure,
-      ...(start.inherited
-        ? { supersedes: [start.inherited.run, ...(start.inherited.supersedes ?? [])].slice(0, 10) }
-        : {})
-    },
+    journal: journalAt,
     retiring: retirePlan.retiring,
     handOverFrom:
       config.autoscaling !== 'none' && liveWorker?.metadata.annotations?.[AUTOSCALING_ANNOTATION] === 'none'
@@ -577,20 +491,9 @@ async function transaction(
   if (!good && !stop && verify?.snapshot && verify.rollouts.some(r => r.outcome !== 'complete')) {
     const seen = verify.snapshot
     try {
-      const failures = verify.rollouts.flatMap(r => r.failures)
-      const found = await timedGroup(context, 'After the failure')('Diagnostics', async () => {
-        const logs = await collectLogs(
-          work,
-          namespace,
-          failures.filter(f => f.fatal || (f.restartCount ?? 0) > 0)
-        )
-        const events = eventsOfThisRun(
-          seen,
-          verify!.rollouts.map(r => r.deployment)
-        )
-        log(renderDiagnosticsText({ failures, events, logs, redact }))
-        return { events, logs }
-      })
+      const found = await timedGroup(context, 'After the failure')('Diagnostics', () =>
+        diagnoseFailedRollouts(work, namespace, verify!.rollouts, seen, { log, redact })
+      )
       diagnostics = { events: found }
     } catch (failure) {
       stop = stopOf(failure, 'the diagnostics of the failure')
@@ -604,8 +507,6 @@ async function transaction(
 
   // A run that lost its lock writes nothing more: what it changed is the new holder's to judge.
   const lost = stop?.kind === 'lock-lost'
-  // The clean-up's calls retry an outage until a deadline: a failure's undo has the rollout timeout; once the run
-  // is cancelled (before or during the undo), what is left of GitHub's seconds.
   failure.deadline = until(config.rolloutTimeoutSeconds * 1000)
   const cleanup = fenced.withDeadline(cleanupDeadline)
   let undo: UndoRecord | undefined
@@ -614,9 +515,7 @@ async function transaction(
     undo = await timedGroup(context, startOnly ? 'After the cancellation' : 'After the failure')(
       startOnly ? 'Cancelled: rolling back what this run changed' : 'Rollback',
       async () => {
-        await lock
-          .writeJournal(journalAt(context, decision, start.inherited, 'undoing', now))
-          .catch(() => undefined)
+        await lock.writeJournal(journalAt('undoing')).catch(() => undefined)
         return undoChanges({
           kubectl: cleanup,
           namespace,
@@ -715,7 +614,7 @@ async function transaction(
       .release({
         // Not the fenced runner: the release proves the lock itself, and a fence inside it would wait on it.
         kubectl: reader.withDeadline(now() + 15_000),
-        ...(settled ? {} : { journal: journalAt(context, decision, start.inherited, phase, now) })
+        ...(settled ? {} : { journal: journalAt(phase) })
       })
       .catch((failure: unknown) => {
         context.warn(`could not release the deploy lock (it lapses by itself): ${(failure as Error).message}`)
@@ -759,90 +658,6 @@ async function transaction(
     }).catch(() => undefined)
   }
   return outcome
-}
-
-// The journal as this run writes it at a phase.
-function journalAt(
-  context: DeployContext,
-  decision: DeployDecision,
-  inherited: Journal | undefined,
-  phase: Journal['phase'],
-  now: () => number
-): Journal {
-  return {
-    v: 1,
-    run: { identity: context.lockOwner.identity, image: context.config.image, ...runOf(context.lockOwner) },
-    phase,
-    at: new Date(now()).toISOString(),
-    rollbackOnFailure: context.config.rollbackOnFailure,
-    undo: decision.undo,
-    ...(inherited ? { supersedes: [inherited.run, ...(inherited.supersedes ?? [])].slice(0, 10) } : {})
-  }
-}
-
-function runOf(owner: Omit<LockOwner, 'image'>): { runUrl?: string; actor?: string } {
-  return { ...(owner.runUrl ? { runUrl: owner.runUrl } : {}), ...(owner.actor ? { actor: owner.actor } : {}) }
-}
-
-// The server-side dry run of everything. While a CPU HPA that this deploy deletes still scales the worker,
-// KEDA's admission webhook (consulted by a dry run too) refuses the ScaledObject that replaces it; so when
-// switching, the ScaledObject is dry-run on its own, and a refusal naming that HPA is the switch itself.
-// An API server that does not answer is waited for; one that stays away is reported as that, not as a refusal.
-async function dryRunAll(
-  kubectl: Kubectl,
-  objects: KubeObject[],
-  before: Map<string, LiveObjectMeta>,
-  retirePlan: RetirePlan,
-  log: (line: string) => void,
-  redact: Redact
-): Promise<Awaited<ReturnType<typeof serverSideApply>>> {
-  const retiringHpas = retirePlan.retiring.filter(r => r.kind === 'HorizontalPodAutoscaler').map(r => r.name)
-  try {
-    const scaledObjects = objects.filter(o => o.kind === 'ScaledObject')
-    if (retiringHpas.length === 0 || scaledObjects.length === 0) {
-      return await serverSideApply(kubectl, objects, before, { dryRun: true })
-    }
-    const rest = await serverSideApply(
-      kubectl,
-      objects.filter(o => o.kind !== 'ScaledObject'),
-      before,
-      { dryRun: true }
-    )
-    try {
-      const own = await serverSideApply(kubectl, scaledObjects, before, { dryRun: true })
-      return {
-        ...rest,
-        objects: [...rest.objects, ...own.objects],
-        warnings: [...rest.warnings, ...own.warnings]
-      }
-    } catch (error) {
-      const text = error instanceof KubectlError ? error.stderr : ''
-      if (!retiringHpas.some(name => text.includes(name))) throw error
-      log(
-        `ScaledObject dry run refused while HorizontalPodAutoscaler ${retiringHpas.join(', ')} still scales the worker (KEDA's webhook); it is deleted before the apply`
-      )
-      return rest
-    }
-  } catch (error) {
-    if (error instanceof CancelledError) throw error
-    if (error instanceof KubectlError && error.transient) {
-      throw new PreflightError(
-        [
-          {
-            kind: 'api-unavailable',
-            text: `the API server did not answer the server-side dry run: ${redact(error.message.split('\n').slice(-1)[0] ?? error.message)}`
-          }
-        ],
-        'The cluster API was unavailable during the server-side dry run'
-      )
-    }
-    const reason =
-      error instanceof KubectlError ? redact(error.stderr.trim() || error.message) : (error as Error).message
-    throw new PreflightError(
-      [{ kind: 'rejected', text: reason }],
-      'The cluster rejected the manifests in a server-side dry run'
-    )
-  }
 }
 
 // An object found as the action would leave it, reported as an apply that changed nothing.

@@ -5,7 +5,8 @@
 // timeout, a restart) turns the rest into lists; a list every RESYNC_MS besides, in case a watch goes quiet. The
 // events are read only while something is wrong (they hold the scheduler's and the kubelet's words).
 
-import { CancelledError, cancellationReason, type Kubectl } from '../kube/kubectl.js'
+import type { Kubectl } from '../kube/kubectl.js'
+import { LookPacer } from '../kube/look-pacer.js'
 import type { KubeList } from '../kube/objects.js'
 import type { Event, Job, Pod } from '../k8s/types.js'
 import { judgeGate, type GateVerdict } from './gate-state.js'
@@ -80,12 +81,8 @@ export async function watchGate(kubectl: Kubectl, options: GateWatchOptions): Pr
     return { job: jobs.metadata?.resourceVersion, pods: podList.metadata?.resourceVersion }
   }
 
-  let changed = false
-  let wake: (() => void) | undefined
-  const onChange = (): void => {
-    changed = true
-    wake?.()
-  }
+  const pacer = new LookPacer(sleep)
+  const onChange = pacer.notify
   const versions = await list()
   let listedAt = now()
   const watches = startWatches(kubectl, paths, versions, {
@@ -106,7 +103,7 @@ export async function watchGate(kubectl: Kubectl, options: GateWatchOptions): Pr
   let lastMessage = ''
   try {
     for (let look = 0; ; look++) {
-      changed = false
+      pacer.startLook()
       const watching = watches?.live() === true && now() - listedAt < RESYNC_MS
       if (look > 0 && !watching) {
         await list()
@@ -150,20 +147,10 @@ export async function watchGate(kubectl: Kubectl, options: GateWatchOptions): Pr
         }
       }
       const interval = options.pollMs ?? (watches?.live() ? WATCHED_LOOK_MS : pollIntervalMs(elapsed))
-      const signal = options.signal
-      const woken = new Promise<void>(resolve => {
-        wake = resolve
-        if (changed) resolve()
+      await pacer.rest(Math.min(interval, Math.max(0, options.timeoutMs - elapsed)), {
+        woken: watches !== undefined,
+        signal: options.signal
       })
-      await Promise.race([
-        sleep(Math.min(interval, Math.max(0, options.timeoutMs - elapsed))),
-        ...(watches ? [woken] : []),
-        ...(signal
-          ? [new Promise<void>(resolve => signal.addEventListener('abort', () => resolve(), { once: true }))]
-          : [])
-      ])
-      wake = undefined
-      if (signal?.aborted) throw new CancelledError(cancellationReason(signal))
     }
   } finally {
     watches?.stop()

@@ -150,3 +150,23 @@ export function describeRun(run: JournalRun): string {
     .filter(Boolean)
     .join(' ')
 }
+
+// The journal as a run writes it at a phase; an interrupted run it took over is named among those it supersedes.
+export function journalOf(
+  run: JournalRun,
+  phase: JournalPhase,
+  atMs: number,
+  rollbackOnFailure: boolean,
+  undo: UndoTarget,
+  inherited?: Journal
+): Journal {
+  return {
+    v: 1,
+    run,
+    phase,
+    at: new Date(atMs).toISOString(),
+    rollbackOnFailure,
+    undo,
+    ...(inherited ? { supersedes: [inherited.run, ...(inherited.supersedes ?? [])].slice(0, 10) } : {})
+  }
+}

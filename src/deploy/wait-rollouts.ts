@@ -5,9 +5,10 @@
 // started above zero and was scaled to zero (by KEDA, by hand) before any new pod was ready is "not verified",
 // never "complete": no pod of its template ever ran.
 
-import { CancelledError, cancellationReason, type Kubectl } from '../kube/kubectl.js'
+import type { Kubectl } from '../kube/kubectl.js'
 import { readWorkloadSnapshot, type KubeList, type NamespaceSnapshot } from '../kube/objects.js'
 import type { Deployment, Event, Pod } from '../k8s/types.js'
+import { LookPacer } from '../kube/look-pacer.js'
 import { watchWorkloads } from '../kube/workload-watch.js'
 import { detectPodFailures, type PodFailure } from './pod-failures.js'
 import { assessDeployment, findNewReplicaSet, isPodReady, podsOfReplicaSet } from './rollout-state.js'
@@ -85,12 +86,8 @@ export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): P
   const replicaFailureSince = new Map<string, number>()
   // A change the watches report wakes the loop; one that comes while a look is being judged makes the next
   // look start at once.
-  let changed = false
-  let wake: (() => void) | undefined
-  const onChange = (): void => {
-    changed = true
-    wake?.()
-  }
+  const pacer = new LookPacer(sleep)
+  const onChange = pacer.notify
   // The first look lists everything once, the autoscalers too (for the beat guard); the watches go on from
   // it. A kubectl that cannot stream (test doubles) gets a list per look.
   const first = await readWorkloadSnapshot(kubectl, options.namespace, { events: false, autoscalers: true })
@@ -113,7 +110,7 @@ export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): P
     for (let look = 0; ; look++) {
       const resync = now() - listedAt >= RESYNC_MS
       const watching = watch?.live() === true && !resync
-      changed = false
+      pacer.startLook()
       if (look > 0) {
         if (watching) snapshot = watch!.snapshot()
         else {
@@ -192,20 +189,10 @@ export async function waitForRollouts(kubectl: Kubectl, options: WaitOptions): P
           : watch?.deploymentsLive()
             ? deploymentsWatchedPollIntervalMs(elapsed)
             : pollIntervalMs(elapsed))
-      const signal = options.signal
-      const woken = new Promise<void>(resolve => {
-        wake = resolve
-        if (changed) resolve()
+      await pacer.rest(Math.min(interval, Math.max(0, options.timeoutMs - elapsed)), {
+        woken: watch !== undefined,
+        signal: options.signal
       })
-      await Promise.race([
-        sleep(Math.min(interval, Math.max(0, options.timeoutMs - elapsed))),
-        ...(watch ? [woken] : []),
-        ...(signal
-          ? [new Promise<void>(resolve => signal.addEventListener('abort', () => resolve(), { once: true }))]
-          : [])
-      ])
-      wake = undefined
-      if (signal?.aborted) throw new CancelledError(cancellationReason(signal))
     }
   } finally {
     watch?.stop()

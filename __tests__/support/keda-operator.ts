@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict'
 import { startControlPlaneE2E, type E2E } from './e2e.js'
-import type { ControlPlaneRig } from './rig.js'
+import type { ControlPlaneRig, ControlPlaneRigOptions } from './rig.js'
 import { startKeda, type KedaRig } from '../rig/keda/index.js'
 import { startRedis, type RigRedis } from '../rig/redis.js'
 
@@ -20,8 +20,8 @@ export interface KedaE2E {
   stop(): Promise<void>
 }
 
-export async function startKedaE2E(): Promise<KedaE2E> {
-  const e2e = await startControlPlaneE2E()
+export async function startKedaE2E(options: ControlPlaneRigOptions = {}): Promise<KedaE2E> {
+  const e2e = await startControlPlaneE2E(options)
   const started: Array<{ stop(): Promise<void> }> = []
   try {
     const keda = await startKeda(e2e.rig.controlPlane)

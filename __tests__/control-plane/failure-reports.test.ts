@@ -438,7 +438,7 @@ describe('failure reports: the cause and a remedy first, said once', { concurren
     assert.equal(e2e.writesTo(ns), 0)
   })
 
-  test('the deploy lock held by another run: whose run, how long this one waited; nothing changed', async () => {
+  test('the deploy lock held by a live run: waited for until lock_timeout, then whose run and how long; nothing changed', async () => {
     const ns = 'report-lock'
     await rig.applyObjects([
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } },
@@ -450,11 +450,16 @@ describe('failure reports: the cause and a remedy first, said once', { concurren
         'https://github.com/noesis2/noesis2/actions/runs/7'
       )
     ])
-    const run = await e2e.run(ns, { image: `${REGISTRY}:l1`, lock_timeout: '0' })
+    const run = await e2e.run(ns, { image: `${REGISTRY}:l1`, lock_timeout: '3s' })
+    // Waited for, saying whose run holds it, until lock_timeout.
+    assert.match(
+      run.stdout,
+      /Waiting for the deploy lock: another deploy is in progress in namespace report-lock \(run https:\/\/github\.com\/noesis2\/noesis2\/actions\/runs\/7/
+    )
     const [entry] = await assertReport(run, { subjects: 'deploy lock' })
     assert.match(
       entry.cause,
-      /^another deploy is in progress in namespace report-lock \(run https:\/\/github\.com\/noesis2\/noesis2\/actions\/runs\/7; its lock lapses if not renewed within \d+s\); this run waited \d+s \(lock_timeout 0s\)$/
+      /^another deploy is in progress in namespace report-lock \(run https:\/\/github\.com\/noesis2\/noesis2\/actions\/runs\/7; its lock lapses if not renewed within \d+s\); this run waited \ds \(lock_timeout 3s\)$/
     )
     assert.match(entry.fix, /workflow concurrency group/)
     assert.match(entry.fix, /kubectl delete lease deploy-gke-workers -n report-lock/)

@@ -24,6 +24,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import path from 'node:path'
 import { connect as tlsConnect } from 'node:tls'
 import { fileURLToPath } from 'node:url'
+import { adminReader } from './admin-read.js'
 import { execExitStatus } from './exec-exit-status.js'
 import {
   containerProcess,
@@ -157,26 +158,12 @@ export async function startPodRuntime(options: PodRuntimeOptions): Promise<PodRu
   const resolved = new Map<string, Promise<ContainerProcess>>()
   const agent = new Agent({ keepAlive: true, ca: options.caPem })
 
-  const api = async <T>(apiPath: string): Promise<T | undefined> =>
-    new Promise((resolve, reject) => {
-      const req = httpsRequest(
-        `${options.apiUrl}${apiPath}`,
-        { headers: { Authorization: `Bearer ${options.adminToken}` }, agent, timeout: 30_000 },
-        res => {
-          const chunks: Buffer[] = []
-          res.on('data', (chunk: Buffer) => chunks.push(chunk))
-          res.on('end', () => {
-            if (res.statusCode === 404) return resolve(undefined)
-            const text = Buffer.concat(chunks).toString('utf8')
-            if (res.statusCode !== 200) return reject(new Error(`GET ${apiPath}: ${res.statusCode} ${text}`))
-            resolve(JSON.parse(text) as T)
-          })
-        }
-      )
-      req.on('error', reject)
-      req.on('timeout', () => req.destroy(new Error(`GET ${apiPath}: no answer`)))
-      req.end()
-    })
+  const api = adminReader({
+    apiUrl: options.apiUrl,
+    adminToken: options.adminToken,
+    agent,
+    timeoutMs: 30_000
+  })
   const dataOf = (object: { data?: Record<string, string> } | undefined, base64: boolean) =>
     object
       ? Object.fromEntries(

@@ -11,10 +11,11 @@
 //   of that pool is added a moment later, as Autopilot adds one.
 
 import { createHash } from 'node:crypto'
-import { createServer, request as httpsRequest, Agent, type Server } from 'node:https'
+import { createServer, Agent, type Server } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { SCENARIO_MARKERS, SCHEDULING_MARKERS, type ScenarioMarker } from '../scenario-images.js'
 import { LOOPBACK_NAMES, makeCertificate, type CertificateAuthority } from '../shared/tls.js'
+import { adminReader } from './admin-read.js'
 import type { ContainerSpec, PodObject } from './container-environment.js'
 
 export const SCENARIO_ANNOTATION = 'rig.deploy-gke-workers.test/scenario'
@@ -67,26 +68,13 @@ export async function startPodScenarios(options: PodScenarioOptions): Promise<Po
     usage: 'server'
   })
 
-  const get = (apiPath: string): Promise<{ data?: Record<string, string> } | undefined> =>
-    new Promise((resolve, reject) => {
-      const req = httpsRequest(
-        `${options.apiUrl}${apiPath}`,
-        { headers: { Authorization: `Bearer ${options.adminToken}` }, agent, timeout: 5000 },
-        res => {
-          const chunks: Buffer[] = []
-          res.on('data', (chunk: Buffer) => chunks.push(chunk))
-          res.on('end', () => {
-            if (res.statusCode === 404) return resolve(undefined)
-            const text = Buffer.concat(chunks).toString('utf8')
-            if (res.statusCode !== 200) return reject(new Error(`GET ${apiPath}: ${res.statusCode} ${text}`))
-            resolve(JSON.parse(text) as { data?: Record<string, string> })
-          })
-        }
-      )
-      req.on('error', reject)
-      req.on('timeout', () => req.destroy(new Error(`GET ${apiPath}: no answer`)))
-      req.end()
-    })
+  const read = adminReader({
+    apiUrl: options.apiUrl,
+    adminToken: options.adminToken,
+    agent,
+    timeoutMs: 5000
+  })
+  const get = (apiPath: string) => read<{ data?: Record<string, string> }>(apiPath)
 
   // The first Secret or ConfigMap (or key) the container's env needs and the namespace lacks, in the kubelet's
   // words (kubelet_pods.go makeEnvironmentVariables).

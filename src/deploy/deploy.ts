@@ -516,6 +516,7 @@ async function transaction(
       startOnly ? 'Cancelled: rolling back what this run changed' : 'Rollback',
       async () => {
         await lock.writeJournal(journalAt('undoing')).catch(() => undefined)
+        if (!startOnly) await keda.holdForUndo(decision.undo.deployments.map(d => d.name))
         return undoChanges({
           kubectl: cleanup,
           namespace,
@@ -537,6 +538,8 @@ async function transaction(
                 try {
                   const watched = await waitForRollouts(cleanup.withSignal(context.signal), {
                     ...watchOptions(names, 'rollback '),
+                    // Held for the rollback like the rollout (keda-rollout.ts): it starts from the held count.
+                    replicasAtStart: keda.replicasAtStart,
                     signal: context.signal
                   })
                   addRolloutSteps(context.timeline, 'Rollback', started, watched.results)

@@ -7,6 +7,7 @@
 //   afterApply()      after the apply and any restart: a worker at zero started
 //   replicasAtStart   for the rollout watch: the held count is what the worker's rollout starts from
 //   verify()          after the rollout and checks passed: the hold released, KEDA's verdict read
+//   holdForUndo()     before a failure's rollback of the worker: the hold put back if verify() released it
 //   release()         last, whatever happened (failure, rollback, cancellation): a hold still on released
 // Nothing here throws into the deploy except what verify() and the hold's own writes raise (a failed write
 // after the first one is a failed deploy, rolled back like any).
@@ -23,6 +24,7 @@ import {
   kedaInputsChanged,
   pauseBeforeApply,
   PAUSED_REPLICAS_ANNOTATION,
+  readScaledObjects,
   releaseHold,
   startFromZero,
   withHold,
@@ -38,6 +40,7 @@ export interface KedaRolloutGuard {
   afterApply(): Promise<void>
   replicasAtStart: Record<string, number>
   verify(): Promise<KedaVerdict[]>
+  holdForUndo(undoing: string[]): Promise<void>
   release(): Promise<void>
 }
 
@@ -66,8 +69,9 @@ export function guardKedaRollout(
   input: KedaRolloutInput
 ): KedaRolloutGuard {
   const scaledObjects = input.objects.filter(o => o.kind === 'ScaledObject')
-  const liveOf = (o: KubeObject) =>
-    input.before.get(identityKey({ kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace }))
+  const liveKey = (o: KubeObject) =>
+    identityKey({ kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace })
+  const liveOf = (o: KubeObject) => input.before.get(liveKey(o))
   const liveWorker = input.worker
     ? input.before.get(identityKey({ kind: 'Deployment', name: input.worker, namespace: input.namespace }))
     : undefined
@@ -151,6 +155,46 @@ export function guardKedaRollout(
         input.log(`ScaledObject/${verdict.scaledObject}: ${verdict.state}`)
       }
       return verdicts
+    },
+    // KEDA's verdict is read after the release, so a ScaledObject KEDA refuses fails the run with the worker
+    // unheld. The rollback that follows restores the Secret KEDA reads (a wrong Redis password put right): KEDA
+    // then scales the idle worker to zero at its next check, before a pod of the restored template is ready,
+    // and the rollback could not be verified (seen with the real operator under load). So the rollback of the
+    // worker is held like its rollout, at the same count, and release() hands it back last.
+    async holdForUndo(undoing) {
+      if (!decision.hold || !decision.verifies || held || !undoing.includes(decision.worker)) return
+      try {
+        const names = scaledObjects.map(o => o.metadata.name)
+        const live = await readScaledObjects(cleanup, input.namespace, names)
+        const now = new Map(
+          scaledObjects.flatMap(o => {
+            const state = live.get(o.metadata.name)
+            return state ? [[liveKey(o), state] as const] : []
+          })
+        )
+        held = true
+        const again = await pauseBeforeApply(cleanup, {
+          decision: { ...decision, pauseFirst: names.filter(name => live.has(name)) },
+          held: withHold(input.objects, decision),
+          before: now,
+          namespace: input.namespace,
+          now: input.now,
+          sleep: input.sleep
+        })
+        // KEDA may have scaled the worker away since the release: the restored template needs a pod to verify.
+        await startFromZero(cleanup, input.namespace, { ...decision, fromZero: true })
+        input.log(
+          `deployment/${decision.worker} held at ${decision.replicas} replica(s) while it is rolled back${
+            again.unconfirmed.length > 0
+              ? ` (KEDA did not confirm the pause of ${again.unconfirmed.join(', ')})`
+              : ''
+          }`
+        )
+      } catch (error) {
+        input.log(
+          `deploy-gke-workers: the worker could not be held for its rollback (KEDA may scale it away before it is verified): ${input.redact((error as Error).message)}`
+        )
+      }
     },
     async release() {
       await release(cleanup)

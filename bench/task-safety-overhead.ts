@@ -1,36 +1,30 @@
 // What task_safety (warn) adds to a deploy's wall time, on the real control plane with real exec: the same
 // rolling deploy (a new image tag each time) with task_safety off and warn, alternately, in two namespaces whose
-// "pods" run Debian's python3 with Celery 5.2 against a real Redis and a real Celery app module (as
+// "pods" run Debian's python3 with Celery 5.2 against the rig's real Redis and a real Celery app module (as
 // __tests__/control-plane/task-safety.test.ts). The old pods go the way kwok's default stage takes them (300 ms,
 // no warm shutdown to wait for), so the figure is the check's own cost: the queue reading beside the pre-flight,
 // the list and watch of the old workers, the check in the worker's exec, the queue reading after.
 //
 //   PATH="$(bash scripts/build-control-plane.sh):$PATH" node_modules/.bin/node --import tsx bench/task-safety-overhead.ts [pairs] [smoke_checks]
 //
-// smoke_checks (default false, as on the control plane): with `redis`, both sides run the Redis PING and the
-// check rides in its exec.
+// smoke_checks (default false): with `redis`, both sides run the Redis PING and the check rides in its exec.
 
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { REGISTRY, startControlPlaneE2E } from '../__tests__/support/e2e.js'
-import { pythonWithDrivers, TestRedis } from '../__tests__/smoke/services.js'
 
 const pairs = Number(process.argv[2] ?? 5)
 const smokeChecks = process.argv[3] ?? 'false'
-const redis = await TestRedis.start([])
 const apps = await mkdtemp(path.join(os.tmpdir(), 'dgw-ts-bench-'))
 await writeFile(
   path.join(apps, 'benchapp.py'),
-  `import os\nfrom celery import Celery\napp = Celery('benchapp', broker=os.environ['CELERY_BROKER_URL'])\n@app.task(name='benchapp.work')\ndef work(): pass\n`
+  `import os\nfrom celery import Celery\napp = Celery('benchapp', broker=os.environ['REDIS_URL'])\n@app.task(name='benchapp.work')\ndef work(): pass\n`
 )
-await mkdir(path.join(apps, 'bin'))
-await symlink(pythonWithDrivers(), path.join(apps, 'bin', 'python3'))
-const url = `redis://127.0.0.1:${redis.port}/0`
-const pod = { exec: { env: { PYTHONPATH: apps, CELERY_BROKER_URL: url, REDIS_URL: url }, workDir: apps } }
-const e2e = await startControlPlaneE2E({
-  controlPlane: { execPath: [path.join(apps, 'bin')], pods: { 'bench-off': pod, 'bench-warn': pod } }
-})
+const e2e = await startControlPlaneE2E()
+// The image's working directory, where `celery -A benchapp` finds the app; its broker is the rig's Redis.
+for (const namespace of ['bench-off', 'bench-warn'])
+  e2e.rig.controlPlane.pods.set({ namespace }, { workDir: apps })
 
 const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 async function deploy(mode: 'off' | 'warn', tag: string): Promise<number> {
@@ -73,6 +67,5 @@ try {
   )
 } finally {
   await e2e.stop()
-  await redis.stop()
   await rm(apps, { recursive: true, force: true })
 }

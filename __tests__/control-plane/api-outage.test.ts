@@ -11,7 +11,7 @@ import { plain } from '../support/report.js'
 import type { ControlPlaneRig } from '../support/rig.js'
 import { FAST_TIMING } from '../rig/control-plane/kubelet-stages.js'
 
-let e2e: E2E<ControlPlaneRig>
+let e2e: E2E
 let rig: ControlPlaneRig
 let cluster: ReturnType<typeof clusterState>
 before(async () => {

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { startControlPlaneE2E, REGISTRY, type E2E } from '../support/e2e.js'
-import { RIG_REGISTRY_HOST, type ControlPlaneRig } from '../support/rig.js'
+import { RIG_REGISTRY_HOST } from '../support/rig.js'
 import type { Pod } from '../../src/k8s/types.js'
 import type { KubeObject } from '../../src/k8s/kube-object.js'
 import { startImageRewriteWebhook } from '../support/image-rewrite-webhook.js'
@@ -22,7 +22,7 @@ const DENIED_REPOSITORY = 'noesis2-prod/private/noesis2-web'
 const PUBLIC_REPOSITORY = 'noesis2-prod/public/noesis2-web'
 const DEPLOYER = 'deployer@noesis2-prod.iam.gserviceaccount.com'
 
-let e2e: E2E<ControlPlaneRig>
+let e2e: E2E
 
 before(async () => {
   e2e = await startControlPlaneE2E({

@@ -260,10 +260,13 @@ describe('autoscaling: keda with the real KEDA operator', () => {
     assert.equal(good.outputs.status, 'deployed', good.stdout)
     await handedBackToKeda(ns)
 
+    // The pods' own Redis check would refuse the password first (WRONGPASS, as smoke-checks.test.ts shows), and
+    // KEDA's verdict is read only once the checks pass: it is left out here, so that KEDA's verdict is the judge.
     const wrong = await k.e2e.run(ns, {
       ...kedaInputs(k.redis, {}, { password: 'not-the-redis-password' }),
       image: `${REGISTRY}:v2`,
-      beat: 'false'
+      beat: 'false',
+      smoke_checks: 'worker,database'
     })
     assert.equal(wrong.exitCode, 1, wrong.stdout)
     assert.equal(wrong.outputs.status, 'rolled-back', wrong.stdout + wrong.summary)
@@ -314,10 +317,17 @@ describe('autoscaling: keda with the real KEDA operator', () => {
 
   test('rediss:// without redis_server_ca: KEDA\u2019s x509 refusal fails the first deploy with the input to give; with it, KEDA reads the queue over TLS', async () => {
     const ns = 'keda-tls'
-    const inputs = kedaInputs(k.tlsRedis, { worker_queues: 'tls' })
+    // The app trusts the instance's CA from a file in its image (redis-py's ssl_ca_certs in REDIS_URL), so the
+    // pods' Redis check passes over TLS; KEDA has no such file, only what redis_server_ca gives it.
+    const inputs = kedaInputs(k.tlsRedis, {
+      worker_queues: 'tls',
+      secret_data: `SECRET_KEY=django-insecure-example-key\nREDIS_URL=${k.tlsRedis.url()}?ssl_ca_certs=${k.tlsRedis.caFile!}`
+    })
     const missing = await k.e2e.run(ns, { ...inputs, image: `${REGISTRY}:v1`, beat: 'false' })
     assert.equal(missing.exitCode, 1, missing.stdout)
     assert.equal(missing.outputs.status, 'failed')
+    const smoke = JSON.parse(missing.outputs.smoke_results) as Array<{ name: string; ok: boolean }>
+    assert.equal(smoke.find(r => r.name === 'redis')?.ok, true, missing.outputs.smoke_results)
     const [finding] = headline(missing.summary)
     assert.match(finding.cause, /x509: certificate signed by unknown authority/)
     assert.match(finding.fix, /give the server's CA in redis_server_ca/)

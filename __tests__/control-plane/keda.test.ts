@@ -32,7 +32,7 @@ interface List<T> {
 
 const KEDA_INPUTS = { autoscaling: 'keda', worker_queues: 'celery,rag_delete' }
 
-let e2e: E2E<ControlPlaneRig>
+let e2e: E2E
 let rig: ControlPlaneRig
 const workspaces: ActionWorkspace[] = []
 before(async () => {
@@ -156,7 +156,10 @@ describe('autoscaling: keda on a real API server', () => {
         '-n',
         ns
       )
-      assert.equal(Buffer.from(secret.data.REDIS_ADDRESS, 'base64').toString(), '10.0.0.5:6379')
+      assert.equal(
+        Buffer.from(secret.data.REDIS_ADDRESS, 'base64').toString(),
+        `127.0.0.1:${rig.services.redis.port}`
+      )
       assert.equal(Buffer.from(secret.data.REDIS_PASSWORD, 'base64').toString(), 'redis-example-pass')
       // The report: the switch, and the autoscaler now.
       assert.match(

@@ -12,7 +12,7 @@ import { clusterState } from '../support/cluster-state.js'
 import { plain } from '../support/report.js'
 import type { ControlPlaneRig } from '../support/rig.js'
 
-let e2e: E2E<ControlPlaneRig>
+let e2e: E2E
 let rig: ControlPlaneRig
 let cluster: ReturnType<typeof clusterState>
 before(async () => {
@@ -22,8 +22,7 @@ before(async () => {
 })
 after(async () => e2e?.stop())
 
-const secretData = (key: string): string =>
-  `SECRET_KEY=${key}\nREDIS_URL=redis://:redis-example-pass@10.0.0.5:6379/0`
+const secretData = (key: string): string => `SECRET_KEY=${key}\nREDIS_URL=${e2e.rig.services.redis.url()}`
 
 describe('the deploy lock as a fence', () => {
   test('a run paused past its lease loses the lock to the next run and, resumed, writes nothing over it', async () => {

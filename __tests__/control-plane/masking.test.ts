@@ -6,14 +6,18 @@ import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { REGISTRY, startControlPlaneE2E, type E2E } from '../support/e2e.js'
-import type { ControlPlaneRig } from '../support/rig.js'
+import { EXAMPLE_INPUTS } from '../support/example-inputs.js'
 import type { ActionRun } from '../support/run-action.js'
 import { startGitHubStandIn, type GitHubStandIn } from '../rig/github.js'
 
-let e2e: E2E<ControlPlaneRig>
+let e2e: E2E
 let github: GitHubStandIn
 before(async () => {
   ;[e2e, github] = await Promise.all([startControlPlaneE2E(), startGitHubStandIn()])
+  // The database users these tests deploy with, so that the database check logs in as them for real.
+  for (const user of ['noesis2', 'app']) {
+    e2e.rig.services.postgres.addRole({ user, password: EXAMPLE_INPUTS.db_password })
+  }
 })
 after(async () => {
   await e2e?.stop()

@@ -5,9 +5,9 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { REGISTRY, startControlPlaneE2E, type E2E } from '../support/e2e.js'
-import { DEPLOYER_SA, type ControlPlaneRig } from '../support/rig.js'
+import { DEPLOYER_SA } from '../support/rig.js'
 
-let e2e: E2E<ControlPlaneRig>
+let e2e: E2E
 before(async () => {
   e2e = await startControlPlaneE2E({ google: { metadataServiceAccount: DEPLOYER_SA } })
 })

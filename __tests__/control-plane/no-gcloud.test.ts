@@ -10,9 +10,9 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { REGISTRY, startControlPlaneE2E, type E2E } from '../support/e2e.js'
-import { DEPLOYER_SA, RIG_PROJECT, type ControlPlaneRig } from '../support/rig.js'
+import { DEPLOYER_SA, RIG_PROJECT } from '../support/rig.js'
 
-let e2e: E2E<ControlPlaneRig>
+let e2e: E2E
 let bin: string
 let record: string
 before(async () => {

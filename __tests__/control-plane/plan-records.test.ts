@@ -10,7 +10,6 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { PLAN_COMMENT_MARKER } from '../../src/report/cluster-plan-summary.js'
 import { REGISTRY, startControlPlaneE2E, type E2E } from '../support/e2e.js'
-import type { ControlPlaneRig } from '../support/rig.js'
 import type { ActionRun, ActionWorkspace } from '../support/run-action.js'
 import { templatesWith } from '../support/templates.js'
 import { GITHUB_ACTIONS_BOT, startGitHubStandIn, type GitHubStandIn, type GitHubUser } from '../rig/github.js'
@@ -20,7 +19,7 @@ const MALLORY: GitHubUser = { login: 'mallory', id: 666, type: 'User' }
 const RELEASE_USER: GitHubUser = { login: 'release-engineer', id: 4242, type: 'User' }
 const MIB = 1024 * 1024
 
-let e2e: E2E<ControlPlaneRig>
+let e2e: E2E
 let bot: GitHubStandIn
 let personal: GitHubStandIn
 const workspaces: ActionWorkspace[] = []

@@ -9,10 +9,9 @@ import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises'
 import { createServer, type Server, type Socket } from 'node:net'
 import path from 'node:path'
 import { REGISTRY, startControlPlaneE2E, type E2E, type StartedRun } from '../support/e2e.js'
-import type { ControlPlaneRig } from '../support/rig.js'
 import { DIST_POST, runAction } from '../support/run-action.js'
 
-let e2e: E2E<ControlPlaneRig>
+let e2e: E2E
 // An API that accepts connections and never answers.
 let silent: Server
 const sockets = new Set<Socket>()

@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { REGISTRY, startControlPlaneE2E, type E2E } from '../support/e2e.js'
+import { EXAMPLE_INPUTS } from '../support/example-inputs.js'
 import { cancelLikeGitHub, clusterState } from '../support/cluster-state.js'
 import { headline, plain } from '../support/report.js'
 import type { ControlPlaneRig } from '../support/rig.js'
@@ -26,34 +27,43 @@ const NS = {
   plan: 'cp-gate-plan'
 }
 
-let e2e: E2E<ControlPlaneRig>
+let e2e: E2E
 let rig: ControlPlaneRig
 let cluster: ReturnType<typeof clusterState>
 before(async () => {
-  e2e = await startControlPlaneE2E({
-    controlPlane: {
-      pods: {
-        [NS.passes]: { logs: { app: { current: 'Operations to perform:\n  No migrations to apply.\n' } } },
-        [NS.fails]: {
-          logs: {
-            app: {
-              current: `Checking migrations with SECRET_KEY=${NEW_SECRET}\nYou have 2 unapplied migration(s) for app(s): billing, tenants.\n`
-            }
-          }
+  e2e = await startControlPlaneE2E()
+  // What the gate's command logs, served by the rig's kubelet for the pods of these namespaces.
+  e2e.rig.controlPlane.pods.set(
+    { namespace: NS.passes },
+    { logs: { app: { current: 'Operations to perform:\n  No migrations to apply.\n' } } }
+  )
+  e2e.rig.controlPlane.pods.set(
+    { namespace: NS.fails },
+    {
+      logs: {
+        app: {
+          current: `Checking migrations with SECRET_KEY=${NEW_SECRET}\nYou have 2 unapplied migration(s) for app(s): billing, tenants.\n`
         }
       }
     }
-  })
+  )
   rig = e2e.rig
   cluster = clusterState(rig)
 })
 after(async () => e2e?.stop())
 
-const secretData = (key: string): string =>
-  `SECRET_KEY=${key}\nREDIS_URL=redis://:redis-example-pass@10.0.0.5:6379/0`
+// The README's Cloud SQL proxy sidecar, which the gate's pod gets too. Nothing answers at its port in the rig's
+// pods (they share this machine's loopback), so the database check is left out where it runs.
+const WITH_PROXY = {
+  cloud_sql_instance: EXAMPLE_INPUTS.cloud_sql_instance,
+  db_host: '',
+  smoke_checks: 'worker,beat,redis'
+}
 
-async function deployedAtV1(ns: string): Promise<void> {
-  const first = await e2e.run(ns, { image: `${REGISTRY}:v1`, secret_data: secretData('key-one') })
+const secretData = (key: string): string => `SECRET_KEY=${key}\nREDIS_URL=${rig.services.redis.url()}`
+
+async function deployedAtV1(ns: string, inputs: Record<string, string> = {}): Promise<void> {
+  const first = await e2e.run(ns, { image: `${REGISTRY}:v1`, secret_data: secretData('key-one'), ...inputs })
   assert.equal(first.outputs.status, 'deployed', first.stdout)
 }
 
@@ -106,9 +116,10 @@ function everythingShown(run: ActionRun): string {
 describe('the pre-deploy gate', () => {
   test('passes: the Job runs the command in the new image with the worker\u2019s pod, then the workers roll', async t => {
     const ns = NS.passes
-    await deployedAtV1(ns)
+    await deployedAtV1(ns, WITH_PROXY)
     const requestsBefore = rig.requestLog().length
     const run = await e2e.run(ns, {
+      ...WITH_PROXY,
       image: `${REGISTRY}:v2`,
       secret_data: secretData('key-two'),
       pre_deploy_command: COMMAND,

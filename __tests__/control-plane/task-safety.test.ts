@@ -1,13 +1,14 @@
 // task_safety end to end, through dist/, on the real control plane with real exec: `kubectl exec` into a kwok pod
-// runs the command on this machine (the rig's `pods` option), where python3 is Debian's with Celery 5.2, the
-// pod's app is a real Celery app module and its broker a real Redis. So the check the action sends reads a real
-// app, the queue readings count real Redis lists, and the old workers stop as kwok's stages make them
-// (stops-clean: exit 0 after 1.5 s; stops-killed: exit 137 at the grace deadline).
+// runs the command on this machine (the rig's pod runtime), where python3 is Debian's with Celery 5.2, the pod's
+// app is a real Celery app module (this test's, as the image's working directory) and its broker a real Redis
+// (REDIS_URL in the Deployment's env, from secret_data). So the check the action sends reads a real app, the
+// queue readings count real Redis lists, and the old workers stop as kwok's stages make them (stops-clean: exit 0
+// after 1.5 s; stops-killed: exit 137 at the grace deadline).
 
 import { after, before, describe, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { REGISTRY, startControlPlaneE2E, type E2E } from '../support/e2e.js'
@@ -16,7 +17,7 @@ import { REPO_ROOT, type ActionWorkspace } from '../support/run-action.js'
 import { cancelLikeGitHub } from '../support/cluster-state.js'
 import { plain } from '../support/report.js'
 import { templatesWith } from '../support/templates.js'
-import { pythonWithDrivers, TestRedis } from '../smoke/services.js'
+import { TestRedis } from '../rig/services.js'
 
 const NS = {
   warn: 'ts-warn',
@@ -38,7 +39,7 @@ const DB: Record<string, number> = {
 // Celery's defaults: acknowledged on start, no time limit, prefetch 4.
 const UNSAFE_APP = `import os
 from celery import Celery
-app = Celery('unsafeapp', broker=os.environ['CELERY_BROKER_URL'])
+app = Celery('unsafeapp', broker=os.environ['REDIS_URL'])
 @app.task(name='unsafeapp.send_invoice')
 def send_invoice(invoice_id): pass
 @app.task(name='unsafeapp.rebuild_index')
@@ -46,14 +47,14 @@ def rebuild_index(): pass
 `
 const SAFE_APP = `import os
 from celery import Celery
-app = Celery('safeapp', broker=os.environ['CELERY_BROKER_URL'])
+app = Celery('safeapp', broker=os.environ['REDIS_URL'])
 app.conf.update(task_acks_late=True, task_reject_on_worker_lost=True, task_time_limit=60,
                 worker_prefetch_multiplier=1, broker_transport_options={'visibility_timeout': 7200})
 @app.task(name='safeapp.send_invoice')
 def send_invoice(invoice_id): pass
 `
 
-let e2e: E2E<ControlPlaneRig>
+let e2e: E2E
 let rig: ControlPlaneRig
 let redis: TestRedis
 let apps: string
@@ -64,27 +65,9 @@ before(async () => {
   apps = await mkdtemp(path.join(os.tmpdir(), 'dgw-task-safety-'))
   await writeFile(path.join(apps, 'unsafeapp.py'), UNSAFE_APP)
   await writeFile(path.join(apps, 'safeapp.py'), SAFE_APP)
-  // The pods' python3: the one with Celery (kwok looks exec'd commands up on its PATH).
-  const bin = path.join(apps, 'bin')
-  await mkdir(bin)
-  await symlink(pythonWithDrivers(), path.join(bin, 'python3'))
-  const podsOf = (db: number) => {
-    const url = `redis://127.0.0.1:${redis.port}/${db}`
-    return { exec: { env: { PYTHONPATH: apps, CELERY_BROKER_URL: url, REDIS_URL: url }, workDir: apps } }
-  }
-  // A broker nothing answers on (port 1): the app loads, its queues cannot be read.
-  const down = 'redis://:hunter2-broker@127.0.0.1:1/0'
-  e2e = await startControlPlaneE2E({
-    controlPlane: {
-      execPath: [bin],
-      pods: {
-        ...Object.fromEntries(Object.entries(DB).map(([ns, db]) => [ns, podsOf(db)])),
-        [NS.brokerDown]: {
-          exec: { env: { PYTHONPATH: apps, CELERY_BROKER_URL: down, REDIS_URL: down }, workDir: apps }
-        }
-      }
-    }
-  })
+  e2e = await startControlPlaneE2E()
+  // The image's working directory, where `celery -A` finds this test's apps.
+  for (const ns of Object.values(NS)) e2e.rig.controlPlane.pods.set({ namespace: ns }, { workDir: apps })
   rig = e2e.rig
 })
 after(async () => {
@@ -93,6 +76,16 @@ after(async () => {
   await redis?.stop()
   await rm(apps, { recursive: true, force: true })
 })
+
+// The Deployment's REDIS_URL for a namespace's pods: its own database of the test's Redis. A broker nothing
+// answers on (port 1) for brokerDown: the app loads, its queues cannot be read.
+function broker(namespace: string): { secret_data: string } {
+  const url =
+    namespace === NS.brokerDown
+      ? 'redis://:hunter2-broker@127.0.0.1:1/0'
+      : `redis://127.0.0.1:${redis.port}/${DB[namespace]}`
+  return { secret_data: `SECRET_KEY=django-insecure-example-key\nREDIS_URL=${url}` }
+}
 
 function redisCli(db: number, ...args: string[]): Promise<string> {
   return new Promise((resolve, reject) =>
@@ -137,6 +130,7 @@ describe('task_safety on the real control plane, the real check against a real C
   test('warn: the findings and their fixes in the summary and as warnings; the old worker drained; the queues before and after', async () => {
     const ns = NS.warn
     const first = await e2e.run(ns, {
+      ...broker(ns),
       image: `${REGISTRY}:v1-stops-clean`,
       task_safety: '',
       celery_app: 'unsafeapp',
@@ -153,9 +147,11 @@ describe('task_safety on the real control plane, the real check against a real C
     await redisCli(DB[ns], 'HSET', 'unacked', 'tag-1', 'reserved')
 
     const execsBefore = execsInto(ns).length
-    // task_safety empty: the default, warn.
+    // task_safety empty: the default, warn; no smoke checks, so the check is alone in its exec.
     const run = await e2e.run(ns, {
+      ...broker(ns),
       image: `${REGISTRY}:v2`,
+      smoke_checks: 'false',
       task_safety: '',
       celery_app: 'unsafeapp',
       worker_queues: 'celery,reports'
@@ -204,6 +200,7 @@ describe('task_safety on the real control plane, the real check against a real C
   test('strict, a safe app: deployed, the check in the same exec as the smoke checks', async () => {
     const ns = NS.strictSafe
     const run = await e2e.run(ns, {
+      ...broker(ns),
       image: `${REGISTRY}:v1`,
       celery_app: 'safeapp',
       task_safety: 'strict',
@@ -228,9 +225,19 @@ describe('task_safety on the real control plane, the real check against a real C
 
   test('strict, an unsafe app: the verification fails and the release is rolled back', async () => {
     const ns = NS.strictUnsafe
-    const first = await e2e.run(ns, { image: `${REGISTRY}:v1`, celery_app: 'unsafeapp', task_safety: 'off' })
+    const first = await e2e.run(ns, {
+      ...broker(ns),
+      image: `${REGISTRY}:v1`,
+      celery_app: 'unsafeapp',
+      task_safety: 'off'
+    })
     assert.equal(first.outputs.status, 'deployed', first.stdout)
-    const run = await e2e.run(ns, { image: `${REGISTRY}:v2`, celery_app: 'unsafeapp', task_safety: 'strict' })
+    const run = await e2e.run(ns, {
+      ...broker(ns),
+      image: `${REGISTRY}:v2`,
+      celery_app: 'unsafeapp',
+      task_safety: 'strict'
+    })
     assert.equal(run.exitCode, 1)
     assert.equal(run.outputs.status, 'rolled-back', run.stdout)
     assert.match(
@@ -253,12 +260,22 @@ describe('task_safety on the real control plane, the real check against a real C
       autoscaling: 'none',
       worker_min_replicas: '3'
     }
-    const first = await e2e.run(ns, { ...common, image: `${REGISTRY}:v1-stops-killed`, task_safety: 'off' })
+    const first = await e2e.run(ns, {
+      ...broker(ns),
+      ...common,
+      image: `${REGISTRY}:v1-stops-killed`,
+      task_safety: 'off'
+    })
     assert.equal(first.outputs.status, 'deployed', first.stdout)
     const old = await workerPods(ns)
     assert.equal(old.length, 3)
 
-    const run = await e2e.run(ns, { ...common, image: `${REGISTRY}:v2`, task_safety: 'warn' })
+    const run = await e2e.run(ns, {
+      ...broker(ns),
+      ...common,
+      image: `${REGISTRY}:v2`,
+      task_safety: 'warn'
+    })
     assert.equal(run.outputs.status, 'deployed', run.stdout)
     assert.match(run.summary, /3 old workers stopped: 0 drained cleanly, 3 killed/)
     for (const pod of old) {
@@ -277,15 +294,24 @@ describe('task_safety on the real control plane, the real check against a real C
 
   test('queues that cannot be read are a note, not a failure: the check still reads the app', async () => {
     const ns = NS.brokerDown
-    const run = await e2e.run(ns, { image: `${REGISTRY}:v1`, celery_app: 'safeapp', task_safety: 'strict' })
+    const run = await e2e.run(ns, {
+      ...broker(ns),
+      image: `${REGISTRY}:v1`,
+      celery_app: 'safeapp',
+      task_safety: 'strict',
+      // The Redis check would fail on this broker, and rightly: the test is about the task-safety check.
+      smoke_checks: 'worker,beat,database'
+    })
     assert.equal(run.exitCode, 0, run.stdout)
     assert.equal(run.outputs.status, 'deployed')
     assert.match(run.summary, /No way found in which these settings lose or repeat tasks on a deploy\./)
     assert.match(run.summary, /After: not read: the broker did not answer: /)
-    assert.ok(
-      !run.summary.includes('hunter2') && !run.stdout.includes('hunter2'),
-      'the password is not shown'
-    )
+    // The password is a secret_data value: masked (the runner's own ::add-mask:: lines), shown nowhere.
+    const shown = run.stdout
+      .split('\n')
+      .filter(line => !line.startsWith('::add-mask::'))
+      .join('\n')
+    assert.ok(!run.summary.includes('hunter2') && !shown.includes('hunter2'), 'the password is not shown')
   })
 
   test('cancelled while waiting for an old worker to stop: the run stops within GitHub\u2019s seconds and starts the undo', async () => {
@@ -296,10 +322,20 @@ describe('task_safety on the real control plane, the real check against a real C
       beat: 'false',
       autoscaling: 'none'
     }
-    const first = await e2e.run(ns, { ...common, image: `${REGISTRY}:v1-stops-killed`, task_safety: 'off' })
+    const first = await e2e.run(ns, {
+      ...broker(ns),
+      ...common,
+      image: `${REGISTRY}:v1-stops-killed`,
+      task_safety: 'off'
+    })
     assert.equal(first.outputs.status, 'deployed', first.stdout)
     // The old worker holds on to the end of its 60 s: the run waits for it in the task-safety step.
-    const run = await e2e.start(ns, { ...common, image: `${REGISTRY}:v2`, task_safety: 'warn' })
+    const run = await e2e.start(ns, {
+      ...broker(ns),
+      ...common,
+      image: `${REGISTRY}:v2`,
+      task_safety: 'warn'
+    })
     await run.waitForOutput(/::group::Task safety/, 60_000)
     const took = await cancelLikeGitHub(run)
     const result = await run.done

@@ -13,7 +13,7 @@ import type { ControlPlaneRig } from '../support/rig.js'
 import type { ActionRun } from '../support/run-action.js'
 import { FAST_TIMING } from '../rig/control-plane/kubelet-stages.js'
 
-let e2e: E2E<ControlPlaneRig>
+let e2e: E2E
 let rig: ControlPlaneRig
 let cluster: ReturnType<typeof clusterState>
 before(async () => {
@@ -24,8 +24,7 @@ before(async () => {
 })
 after(async () => e2e?.stop())
 
-const secretData = (key: string): string =>
-  `SECRET_KEY=${key}\nREDIS_URL=redis://:redis-example-pass@10.0.0.5:6379/0`
+const secretData = (key: string): string => `SECRET_KEY=${key}\nREDIS_URL=${e2e.rig.services.redis.url()}`
 
 // A namespace at v1 with Secret key-one; the run under test deploys `image` with key-two.
 async function deployedAtV1(ns: string): Promise<void> {

@@ -11,7 +11,7 @@ import { lockLease } from '../support/lease.js'
 import { plain } from '../support/report.js'
 import type { ControlPlaneRig } from '../support/rig.js'
 
-let e2e: E2E<ControlPlaneRig>
+let e2e: E2E
 let rig: ControlPlaneRig
 let cluster: ReturnType<typeof clusterState>
 before(async () => {
@@ -21,8 +21,7 @@ before(async () => {
 })
 after(async () => e2e?.stop())
 
-const secretData = (key: string): string =>
-  `SECRET_KEY=${key}\nREDIS_URL=redis://:redis-example-pass@10.0.0.5:6379/0`
+const secretData = (key: string): string => `SECRET_KEY=${key}\nREDIS_URL=${e2e.rig.services.redis.url()}`
 
 describe('the transaction under faults', () => {
   test('every write of celery-beat refused (500): what did change is read from the cluster and undone', async () => {

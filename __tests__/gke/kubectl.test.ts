@@ -16,7 +16,7 @@ const run = promisify(execFile)
 
 // Real kubectl reads the written kubeconfig: the CA data verifies the server, the IAM-issued token is sent.
 // The server is a bare TLS endpoint answering /version (all `kubectl version` needs), accepting only tokens
-// the Google stand-ins issued; the full Kubernetes emulator is not needed to prove the kubeconfig works.
+// the Google stand-ins issued; a whole cluster is not needed to prove the kubeconfig works.
 
 function startVersionServer(
   tls: { certPem: string; keyPem: string },

@@ -1,7 +1,7 @@
 // stderr as kubectl prints it; the permanent ones marked "golden" are copied from the real apiserver record.
 export const transientCases: { name: string; stderr: string }[] = [
   {
-    // Seen against the emulator with injected 500s: the v3 document failed, the v2 fallback does not exist.
+    // Seen with injected 500s: the v3 document failed, the v2 fallback does not exist.
     name: 'OpenAPI download failed during validation',
     stderr:
       'error: error validating "STDIN": error validating data: failed to download openapi: the server could not find the requested resource; if you choose to ignore these errors, turn validation off with --validate=false\n'

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { createServer, type Server } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { LOOPBACK_NAMES, makeCertificate, makeCertificateAuthority } from '../rig/kube/tls.js'
+import { LOOPBACK_NAMES, makeCertificate, makeCertificateAuthority } from '../rig/shared/tls.js'
 import { resolveImage, type ImageResolution } from '../../src/registry/resolve-image.js'
 import { httpsTransport, type RegistryTransport } from '../../src/registry/transport.js'
 

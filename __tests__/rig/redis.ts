@@ -10,14 +10,16 @@ import { connect as connectTcp, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { connect as connectTls } from 'node:tls'
-import { freePort, MissingToolError } from '../smoke/services.js'
-import { makeCertificate, makeCertificateAuthority } from './kube/tls.js'
+import { freePort, MissingToolError } from './services.js'
+import { makeCertificate, makeCertificateAuthority } from './shared/tls.js'
 
 export interface RigRedis {
   port: number
   password: string
   // The CA that signed the server's certificate (TLS only): what `redis_server_ca` gives KEDA.
   caPem?: string
+  // The same CA as a file (TLS only): what an app's image holds and names in REDIS_URL's `ssl_ca_certs`.
+  caFile?: string
   // REDIS_URL as the app and the action read it: redis://:PASSWORD@127.0.0.1:PORT/0 (rediss:// with TLS).
   url(password?: string): string
   // One Redis command; the reply as text (an integer reply as its digits); a Redis error rejects.
@@ -87,6 +89,7 @@ export async function startRedis(options: { password: string; tls?: boolean }): 
     port,
     password: options.password,
     caPem,
+    caFile: options.tls ? path.join(dir, 'ca.crt') : undefined,
     url: (password = options.password) => `${scheme}://:${encodeURIComponent(password)}@127.0.0.1:${port}/0`,
     command,
     async stop() {

@@ -1,7 +1,8 @@
-// Pod scenarios chosen by the image itself, the same way on both rigs: a container whose image reference holds
-// one of these markers behaves so, every other container is healthy. A real kubelet decides by what the
-// registry and the process do; the stand-ins decide by the name, so a test needs no set-up to get a broken pod
-// (`…/noesis2-web:v2-crash-loop`, a proxy image `…/cloud-sql-proxy:2.15.0-crash-loop`).
+// Pod scenarios chosen by the image itself: a container whose image reference holds one of these markers behaves
+// so, every other container is healthy. A real kubelet decides by what the registry and the process do; the
+// rig's kubelet stand-in (kwok's stages) decides by the name, so a test needs no set-up to get a broken pod
+// (`…/noesis2-web:v2-crash-loop`, a proxy image `…/cloud-sql-proxy:2.15.0-crash-loop`). A test (or `npm run
+// cluster`) can also give an image a scenario without renaming it: control-plane/pod-scenarios.ts.
 
 export const SCENARIO_MARKERS = {
   // the registry says the image does not exist: ErrImagePull, then ImagePullBackOff
@@ -14,6 +15,11 @@ export const SCENARIO_MARKERS = {
   oomKilled: 'oom-killed',
   // the process runs and its readiness probe never passes
   neverReady: 'never-ready',
+  // the containers take long to start (KubeletTiming.slowStartMs): no error, just no progress
+  slowStart: 'slow-start',
+  // the container cannot be created: a Secret or ConfigMap (or a key of it) its env names is missing
+  // (CreateContainerConfigError; pod-scenarios.ts finds these when the pod is created and names the missing one)
+  configError: 'config-error',
   // the process never exits by itself: a Job's pod runs until its deadline or a deletion stops it (in a
   // Deployment's pod, where processes are meant to run on, it is healthy)
   neverEnds: 'never-ends'
@@ -21,9 +27,14 @@ export const SCENARIO_MARKERS = {
 
 export type ScenarioMarker = (typeof SCENARIO_MARKERS)[keyof typeof SCENARIO_MARKERS]
 
-export function markerOfImage(image: string): ScenarioMarker | undefined {
-  return Object.values(SCENARIO_MARKERS).find(marker => image.includes(marker))
-}
+// Where the scheduler puts the pod, chosen the same way (pod-scenarios.ts gives it a node selector that no node
+// matches yet): the real kube-scheduler then leaves it Pending as Unschedulable, with its own message.
+export const SCHEDULING_MARKERS = {
+  // no node ever fits (as an Autopilot cluster that cannot add one for the pod)
+  unschedulable: 'unschedulable',
+  // a node that fits is added a moment later (KubeletTiming.scaleUpMs), as Autopilot adds one
+  scaleUp: 'scale-up'
+} as const
 
 // How a pod of the control-plane rig stops when it is deleted, chosen the same way (a marker in an image of the
 // pod). They are not failures: such a pod runs like a healthy one. Without a marker the pod is simply removed

@@ -11,7 +11,7 @@ import {
   splitBatchOutput,
   type SmokeCheckSpec
 } from '../../src/deploy/smoke-checks.js'
-import { SilentServer, TestPostgres, TestRedis, podEnv, pythonWithDrivers, runArgv } from './services.js'
+import { SilentServer, TestPostgres, TestRedis, podEnv, pythonWithDrivers, runArgv } from '../rig/services.js'
 
 const SUPERUSER = { user: 'noesis2', password: 'b@tch:pw/9%' }
 const REDIS_PASSWORD = 'r3dis/b@tch'

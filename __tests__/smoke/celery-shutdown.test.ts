@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { MissingToolError, TestRedis, podEnv, pythonWithDrivers } from './services.js'
+import { MissingToolError, TestRedis, podEnv, pythonWithDrivers } from '../rig/services.js'
 
 const APP = `
 import os, redis

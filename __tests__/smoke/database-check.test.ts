@@ -11,7 +11,7 @@ import {
   runArgv,
   shadowModules,
   type SnippetRun
-} from './services.js'
+} from '../rig/services.js'
 
 const SUPERUSER = { user: 'noesis2', password: 'p@ss:w/rd%' }
 const MD5_USER = { user: 'legacy_md5', password: "md5-Pa55'word#1" }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { buildSmokeChecks, interpretSmokeOutput, type SmokeCheckSpec } from '../../src/deploy/smoke-checks.js'
-import { MissingToolError, TestRedis, podEnv, pythonWithDrivers, runArgv } from './services.js'
+import { MissingToolError, TestRedis, podEnv, pythonWithDrivers, runArgv } from '../rig/services.js'
 
 let python: string
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { lastJsonReport } from '../../src/deploy/smoke-checks.js'
 import { QUEUE_LENGTHS_PY } from '../../src/deploy/smoke-scripts/queue-lengths.js'
-import { MissingToolError, TestRedis, podEnv, pythonWithDrivers, runArgv } from './services.js'
+import { MissingToolError, TestRedis, podEnv, pythonWithDrivers, runArgv } from '../rig/services.js'
 
 let python: string
 let redis: TestRedis

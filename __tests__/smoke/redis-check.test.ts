@@ -15,7 +15,7 @@ import {
   podEnv,
   pythonWithDrivers,
   runArgv
-} from './services.js'
+} from '../rig/services.js'
 
 const DEFAULT_PASSWORD = 'p@ss:w/rd%'
 const ACL_USER = 'celery'

@@ -23,7 +23,7 @@ import {
 } from '../../src/deploy/task-safety-settings.js'
 import { EXAMPLE_INPUTS } from '../support/example-inputs.js'
 import { REPO_ROOT } from '../support/run-action.js'
-import { MissingToolError, podEnv, pythonWithDrivers, runArgv } from './services.js'
+import { MissingToolError, podEnv, pythonWithDrivers, runArgv } from '../rig/services.js'
 
 const BROKER_PASSWORD = 'br0ker-s3cret-pw'
 const BROKER = `redis://:${BROKER_PASSWORD}@127.0.0.1:6399/0`

@@ -1,7 +1,7 @@
 // What the tests read back from the real cluster after a run: the image a Deployment's pod template runs, a
 // Secret's value, its revision and ReplicaSets, and the deploy lock's Lease with its journal.
 
-import type { AnyRig } from './rig.js'
+import type { ControlPlaneRig } from './rig.js'
 
 export interface LeaseState {
   holder: string | undefined
@@ -12,7 +12,7 @@ export interface LeaseState {
   }
 }
 
-export function clusterState(rig: AnyRig) {
+export function clusterState(rig: ControlPlaneRig) {
   return {
     async image(namespace: string, deployment: string): Promise<string> {
       const live = await rig.kubectlJson<{

@@ -5,7 +5,7 @@
 
 import { createServer, type Server } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { LOOPBACK_NAMES, makeCertificate, makeCertificateAuthority } from '../rig/kube/tls.js'
+import { LOOPBACK_NAMES, makeCertificate, makeCertificateAuthority } from '../rig/shared/tls.js'
 
 export interface ImageRewriteWebhook {
   // The MutatingWebhookConfiguration to apply (as the cluster's administrator).

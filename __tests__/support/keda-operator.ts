@@ -5,14 +5,14 @@
 
 import assert from 'node:assert/strict'
 import { startControlPlaneE2E, type E2E } from './e2e.js'
-import type { ControlPlaneRig } from './rig.js'
+import type { ControlPlaneRig, ControlPlaneRigOptions } from './rig.js'
 import { startKeda, type KedaRig } from '../rig/keda/index.js'
 import { startRedis, type RigRedis } from '../rig/redis.js'
 
 export const REDIS_PASSWORD = 'redis-rig-pass-9f3e'
 
 export interface KedaE2E {
-  e2e: E2E<ControlPlaneRig>
+  e2e: E2E
   rig: ControlPlaneRig
   keda: KedaRig
   redis: RigRedis
@@ -20,8 +20,8 @@ export interface KedaE2E {
   stop(): Promise<void>
 }
 
-export async function startKedaE2E(): Promise<KedaE2E> {
-  const e2e = await startControlPlaneE2E()
+export async function startKedaE2E(options: ControlPlaneRigOptions = {}): Promise<KedaE2E> {
+  const e2e = await startControlPlaneE2E(options)
   const started: Array<{ stop(): Promise<void> }> = []
   try {
     const keda = await startKeda(e2e.rig.controlPlane)

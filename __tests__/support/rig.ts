@@ -1,7 +1,7 @@
-// The whole local test rig for end-to-end runs of dist/: a cluster (the Kubernetes API emulator, or the real
-// control plane of ../rig/control-plane), the Google stand-ins (OIDC, STS, IAM Credentials, GKE) knowing it as
-// cluster "workers", and a credentials file exactly like google-github-actions/auth writes. Real kubectl and
-// real google-auth-library talk to them over loopback.
+// The whole local test rig for end-to-end runs of dist/: the real control plane of ../rig/control-plane, the
+// services its pods' app reaches (PostgreSQL and Redis, ./app-services.ts), and the Google stand-ins (OIDC, STS,
+// IAM Credentials, GKE) knowing the control plane as cluster "workers", with a credentials file exactly like
+// google-github-actions/auth writes. Real kubectl and real google-auth-library talk to them over loopback.
 //
 // The runner's network is a proxy (HTTPS_PROXY, with the loopback stand-ins in NO_PROXY) that opens tunnels
 // only to the hosts a test routes: the action's registry check never reaches a real registry from a test. With
@@ -14,14 +14,14 @@ import os from 'node:os'
 import path from 'node:path'
 import { startControlPlane, type ControlPlane, type ControlPlaneOptions } from '../rig/control-plane/index.js'
 import { startGoogleStandIns, type GoogleStandIns, type GoogleStandInOptions } from '../rig/gcp/index.js'
-import { startKubeEmulator, type KubeEmulator, type KubeEmulatorOptions } from '../rig/kube/index.js'
-import type { RequestRecord } from '../rig/kube/server.js'
+import type { RequestRecord } from '../rig/shared/request-log.js'
 import {
   startConnectProxy,
   type ConnectProxy,
   type ConnectProxyOptions
 } from '../rig/registry/connect-proxy.js'
 import { startRegistry, type RegistryRig, type RegistryRigOptions } from '../rig/registry/index.js'
+import { startAppServices, type AppServices } from './app-services.js'
 
 export const RIG_PROJECT = 'noesis2-prod'
 export const RIG_LOCATION = 'europe-west3'
@@ -32,10 +32,22 @@ export const RIG_REGISTRY_HOST = `${RIG_LOCATION}-docker.pkg.dev`
 // role on the real control plane) and the pull-request planner (bound to the planner role).
 export const DEPLOYER_SA = `deployer@${RIG_PROJECT}.iam.gserviceaccount.com`
 export const PLANNER_SA = `planner@${RIG_PROJECT}.iam.gserviceaccount.com`
+// A third account the workflow may impersonate, bound to nothing: a test grants it the roles it needs.
+export const RESTRICTED_SA = `restricted@${RIG_PROJECT}.iam.gserviceaccount.com`
 
-export type Identity = 'deployer' | 'planner'
+export type Identity = 'deployer' | 'planner' | 'restricted'
+const ACCOUNTS: Record<Identity, string> = {
+  deployer: DEPLOYER_SA,
+  planner: PLANNER_SA,
+  restricted: RESTRICTED_SA
+}
 
-interface RigCommon {
+export interface ControlPlaneRig {
+  controlPlane: ControlPlane
+  // PostgreSQL and Redis for the pods' app, and the inputs that point the rendered env at them.
+  services: AppServices
+  // The real registry, as RIG_REGISTRY_HOST (with the `registry` option).
+  registry?: RegistryRig
   google: GoogleStandIns
   directory: string
   credentialsFile: string
@@ -53,33 +65,13 @@ interface RigCommon {
   // kubectl as an administrator, for set-up and for reading the cluster state back in assertions.
   kubectl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>
   kubectlJson<T>(...args: string[]): Promise<T>
-  // `kubectl apply -f -` of plain objects (JSON bodies: the emulator does not decode kubectl's protobuf writes).
+  // `kubectl apply -f -` of plain objects.
   applyObjects(objects: object[]): Promise<void>
-  // The requests of the clients under test (on the emulator, the tests' own too).
+  // The requests of the clients under test (through the fault proxy; the rig's own reads are not in it).
   requestLog(): RequestRecord[]
   // PATH for the action's runs: the pinned kubectl first.
   path: string
   stop(): Promise<void>
-}
-
-export interface Rig extends RigCommon {
-  kind: 'emulator'
-  kube: KubeEmulator
-}
-
-export interface ControlPlaneRig extends RigCommon {
-  kind: 'control-plane'
-  controlPlane: ControlPlane
-  // The real registry, as RIG_REGISTRY_HOST (with the `registry` option).
-  registry?: RegistryRig
-}
-
-export type AnyRig = Rig | ControlPlaneRig
-
-export interface RigOptions {
-  kube?: KubeEmulatorOptions
-  google?: Omit<GoogleStandInOptions, 'clusters'>
-  impersonate?: boolean
 }
 
 export interface ControlPlaneRigOptions {
@@ -108,185 +100,124 @@ function kubectlRunner(binary: string, kubeconfig: string, env: NodeJS.ProcessEn
     })
 }
 
-async function common(
-  google: GoogleStandIns,
-  directory: string,
-  impersonate: boolean,
-  run: (args: string[], input?: string) => Promise<KubectlResult>,
-  rest: Pick<RigCommon, 'requestLog' | 'path' | 'proxy'> & {
-    stop(): Promise<void>
-    registryCaPem?: string
-  }
-): Promise<RigCommon> {
-  const credentialsFile = await google.writeExternalAccountCredentials(directory, { impersonate })
-  const networkEnv: Record<string, string> = {
-    HTTPS_PROXY: rest.proxy.url,
-    // The stand-ins are on loopback, which Go (kubectl) never proxies; google-auth-library needs telling.
-    NO_PROXY: '127.0.0.1,localhost'
-  }
-  if (rest.registryCaPem) {
-    const caFile = path.join(directory, 'registry-ca.crt')
-    await writeFile(caFile, rest.registryCaPem)
-    networkEnv.NODE_EXTRA_CA_CERTS = caFile
-  }
-  const envWith = (credentials: string): Record<string, string> => ({
-    ...networkEnv,
-    GOOGLE_APPLICATION_CREDENTIALS: credentials,
-    CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE: credentials,
-    GOOGLE_GHA_CREDS_PATH: credentials,
-    CLOUDSDK_CORE_PROJECT: RIG_PROJECT,
-    CLOUDSDK_PROJECT: RIG_PROJECT,
-    GCLOUD_PROJECT: RIG_PROJECT,
-    GCP_PROJECT: RIG_PROJECT,
-    GOOGLE_CLOUD_PROJECT: RIG_PROJECT,
-    ACTIONS_ID_TOKEN_REQUEST_URL: google.oidcUrl,
-    ACTIONS_ID_TOKEN_REQUEST_TOKEN: google.oidcRequestToken,
-    CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER: google.containerApiUrl
-  })
-  const kubectl = (...args: string[]) => run(args)
-  return {
-    google,
-    directory,
-    credentialsFile,
-    env: envWith(credentialsFile),
-    networkEnv,
-    proxy: rest.proxy,
-    async envFor(identity) {
-      if (identity === 'deployer') return envWith(credentialsFile)
-      const file = await google.writeExternalAccountCredentials(directory, { serviceAccount: PLANNER_SA })
-      return envWith(file)
-    },
-    clusterInputs: { cluster_name: RIG_CLUSTER, location: RIG_LOCATION },
-    kubectl,
-    async kubectlJson<T>(...args: string[]): Promise<T> {
-      const result = await kubectl(...args, '-o', 'json')
-      if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`)
-      return JSON.parse(result.stdout) as T
-    },
-    async applyObjects(objects: object[]) {
-      const result = await run(['apply', '-f', '-'], objects.map(o => JSON.stringify(o)).join('\n'))
-      if (result.code !== 0) throw new Error(`kubectl apply failed: ${result.stderr}`)
-    },
-    requestLog: rest.requestLog,
-    path: rest.path,
-    async stop() {
-      await rest.stop()
-      await rest.proxy.stop()
-      await rm(directory, { recursive: true, force: true })
-    }
-  }
-}
-
-export async function startRig(options: RigOptions = {}): Promise<Rig> {
-  // The access tokens the IAM stand-in mints are what the action's kubeconfig carries; the stand-in starts
-  // after the emulator because it must know the emulator's address.
-  const tokenCheck: { isValid: (token: string) => boolean } = { isValid: () => false }
-  const kube = await startKubeEmulator({
-    tickMs: 20,
-    ...options.kube,
-    isTokenValid: token => tokenCheck.isValid(token)
-  })
-  const endpoint = new URL(kube.url).host
-  const google = await startGoogleStandIns({
-    projectId: RIG_PROJECT,
-    otherServiceAccounts: [PLANNER_SA],
-    ...options.google,
-    clusters: [
-      {
-        project: RIG_PROJECT,
-        location: RIG_LOCATION,
-        name: RIG_CLUSTER,
-        endpoint,
-        caPem: kube.caPem,
-        privateEndpoint: endpoint,
-        dnsEndpoint: `localhost:${new URL(kube.url).port}`
-      }
-    ]
-  })
-  tokenCheck.isValid = token => google.isValidAccessToken(token)
-  const directory = await mkdtemp(path.join(os.tmpdir(), 'dgw-rig-'))
-  const adminKubeconfig = path.join(directory, 'admin-kubeconfig')
-  await kube.writeKubeconfig(adminKubeconfig)
-  const adminEnv = { ...process.env, KUBECACHEDIR: path.join(directory, 'admin-cache'), HOME: directory }
-  const rig = await common(
-    google,
-    directory,
-    options.impersonate ?? true,
-    kubectlRunner('kubectl', adminKubeconfig, adminEnv),
-    {
-      proxy: await startConnectProxy(),
-      requestLog: () => kube.control.requestLog(),
-      path: process.env.PATH ?? '/usr/bin:/bin',
-      stop: () => Promise.all([kube.stop(), google.stop()]).then(() => undefined)
-    }
-  )
-  return { ...rig, kind: 'emulator', kube }
-}
-
-// The real control plane behind the same Google stand-ins: the action's Google access tokens reach the
-// apiserver's token webhook, which names the service account they stand for, as GKE does; RBAC then applies
-// docs/rbac.yaml's roles to it.
+// The real control plane behind the Google stand-ins: the action's Google access tokens reach the apiserver's
+// token webhook, which names the service account they stand for, as GKE does; RBAC then applies docs/rbac.yaml's
+// roles to it. The app services start beside it.
 export async function startControlPlaneRig(options: ControlPlaneRigOptions = {}): Promise<ControlPlaneRig> {
   const principal: { of: (token: string) => string | undefined } = { of: () => undefined }
-  const controlPlane = await startControlPlane({
-    ...options.controlPlane,
-    authenticate: token => {
-      const username = principal.of(token)
-      return username ? { username } : undefined
-    },
-    deployers: [DEPLOYER_SA],
-    planners: [PLANNER_SA]
-  })
-  const proxy = new URL(controlPlane.url)
+  const started: Array<{ stop(): Promise<void> }> = []
+  const stopStarted = async (): Promise<void> => {
+    for (const s of started.reverse()) await s.stop().catch(() => undefined)
+  }
   try {
+    const [controlPlane, services] = await Promise.all([
+      startControlPlane({
+        ...options.controlPlane,
+        authenticate: token => {
+          const username = principal.of(token)
+          return username ? { username } : undefined
+        },
+        deployers: [DEPLOYER_SA],
+        planners: [PLANNER_SA]
+      }).then(c => (started.push(c), c)),
+      startAppServices().then(s => (started.push(s), s))
+    ])
+    const proxyUrl = new URL(controlPlane.url)
     const google = await startGoogleStandIns({
       projectId: RIG_PROJECT,
-      otherServiceAccounts: [PLANNER_SA],
+      otherServiceAccounts: [PLANNER_SA, RESTRICTED_SA],
       ...options.google,
       clusters: [
         {
           project: RIG_PROJECT,
           location: RIG_LOCATION,
           name: RIG_CLUSTER,
-          endpoint: proxy.host,
+          endpoint: proxyUrl.host,
           caPem: controlPlane.ca.certPem,
-          privateEndpoint: proxy.host,
-          dnsEndpoint: `localhost:${proxy.port}`
+          privateEndpoint: proxyUrl.host,
+          dnsEndpoint: `localhost:${proxyUrl.port}`
         }
       ]
     })
+    started.push(google)
     principal.of = token => google.principalOfAccessToken(token)
     const directory = await mkdtemp(path.join(os.tmpdir(), 'dgw-rig-'))
+    started.push({ stop: () => rm(directory, { recursive: true, force: true }) })
     const adminKubeconfig = path.join(directory, 'admin-kubeconfig')
     await controlPlane.writeKubeconfig(adminKubeconfig, { direct: true })
     const adminEnv = { ...process.env, KUBECACHEDIR: path.join(directory, 'admin-cache'), HOME: directory }
     const runnerProxy = await startConnectProxy(options.proxy)
+    started.push(runnerProxy)
     const registry = options.registry
       ? await startRegistry({
           ...options.registry,
           principalOfAccessToken: token => google.principalOfAccessToken(token),
           serveAs: { name: RIG_REGISTRY_HOST, proxy: runnerProxy }
-        }).catch(async (error: unknown) => {
-          await Promise.all([runnerProxy.stop(), google.stop()])
-          throw error
         })
       : undefined
-    const rig = await common(
+    if (registry) started.push(registry)
+
+    const run = kubectlRunner(path.join(controlPlane.binDir, 'kubectl'), adminKubeconfig, adminEnv)
+    const credentialsFile = await google.writeExternalAccountCredentials(directory, { impersonate: true })
+    const networkEnv: Record<string, string> = {
+      HTTPS_PROXY: runnerProxy.url,
+      // The stand-ins are on loopback, which Go (kubectl) never proxies; google-auth-library needs telling.
+      NO_PROXY: '127.0.0.1,localhost'
+    }
+    if (registry) {
+      const caFile = path.join(directory, 'registry-ca.crt')
+      await writeFile(caFile, registry.caPem)
+      networkEnv.NODE_EXTRA_CA_CERTS = caFile
+    }
+    const envWith = (credentials: string): Record<string, string> => ({
+      ...networkEnv,
+      GOOGLE_APPLICATION_CREDENTIALS: credentials,
+      CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE: credentials,
+      GOOGLE_GHA_CREDS_PATH: credentials,
+      CLOUDSDK_CORE_PROJECT: RIG_PROJECT,
+      CLOUDSDK_PROJECT: RIG_PROJECT,
+      GCLOUD_PROJECT: RIG_PROJECT,
+      GCP_PROJECT: RIG_PROJECT,
+      GOOGLE_CLOUD_PROJECT: RIG_PROJECT,
+      ACTIONS_ID_TOKEN_REQUEST_URL: google.oidcUrl,
+      ACTIONS_ID_TOKEN_REQUEST_TOKEN: google.oidcRequestToken,
+      CLOUDSDK_API_ENDPOINT_OVERRIDES_CONTAINER: google.containerApiUrl
+    })
+    const kubectl = (...args: string[]) => run(args)
+    return {
+      controlPlane,
+      services,
+      ...(registry ? { registry } : {}),
       google,
       directory,
-      true,
-      kubectlRunner(path.join(controlPlane.binDir, 'kubectl'), adminKubeconfig, adminEnv),
-      {
-        proxy: runnerProxy,
-        ...(registry ? { registryCaPem: registry.caPem } : {}),
-        requestLog: () => controlPlane.requestLog(),
-        path: `${controlPlane.binDir}${path.delimiter}${process.env.PATH ?? '/usr/bin:/bin'}`,
-        stop: () => Promise.all([controlPlane.stop(), google.stop(), registry?.stop()]).then(() => undefined)
-      }
-    )
-    return { ...rig, kind: 'control-plane', controlPlane, ...(registry ? { registry } : {}) }
+      credentialsFile,
+      env: envWith(credentialsFile),
+      networkEnv,
+      proxy: runnerProxy,
+      async envFor(identity) {
+        if (identity === 'deployer') return envWith(credentialsFile)
+        const file = await google.writeExternalAccountCredentials(directory, {
+          serviceAccount: ACCOUNTS[identity]
+        })
+        return envWith(file)
+      },
+      clusterInputs: { cluster_name: RIG_CLUSTER, location: RIG_LOCATION },
+      kubectl,
+      async kubectlJson<T>(...args: string[]): Promise<T> {
+        const result = await kubectl(...args, '-o', 'json')
+        if (result.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${result.stderr}`)
+        return JSON.parse(result.stdout) as T
+      },
+      async applyObjects(objects: object[]) {
+        const result = await run(['apply', '-f', '-'], objects.map(o => JSON.stringify(o)).join('\n'))
+        if (result.code !== 0) throw new Error(`kubectl apply failed: ${result.stderr}`)
+      },
+      requestLog: () => controlPlane.requestLog(),
+      path: `${controlPlane.binDir}${path.delimiter}${process.env.PATH ?? '/usr/bin:/bin'}`,
+      stop: stopStarted
+    }
   } catch (error) {
-    await controlPlane.stop()
+    await stopStarted()
     throw error
   }
 }

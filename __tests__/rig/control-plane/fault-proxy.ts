@@ -1,16 +1,16 @@
 // A TLS proxy in front of the real kube-apiserver, for the faults a real API and network produce: seeded 429,
-// 500 and 503 answers (Status bodies and Retry-After, as the apiserver writes them) and connection resets, the
-// same decision engine the emulator uses. It also records each request (method, path with query, status), so
-// tests can say "no write reached the namespace" on the real server as they do on the emulator. Streams (watch,
-// logs) and upgrades (exec) pass through untouched.
+// 500 and 503 answers (Status bodies and Retry-After, as the apiserver writes them), connection resets and lost
+// answers, decided by the seeded engine of ../shared/faults.ts, on exec upgrades too. It records each request
+// (method, path with query, status), so tests can say "no write reached the namespace". Streams (watch, logs) and
+// upgrades (exec) pass through untouched; when the apiserver dies, its clients' connections die with it.
 
 import { request as httpsRequest, Agent, createServer, type Server } from 'node:https'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { connect as tlsConnect } from 'node:tls'
 import type { AddressInfo, Socket } from 'node:net'
-import { Faults, type FaultOptions } from '../kube/faults.js'
-import type { RequestRecord } from '../kube/server.js'
-import { faultStatus } from '../kube/status.js'
+import { Faults, type FaultOptions } from '../shared/faults.js'
+import type { RequestRecord } from '../shared/request-log.js'
+import { faultStatus } from '../shared/status.js'
 
 export interface FaultProxy {
   url: string

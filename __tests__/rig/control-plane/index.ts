@@ -1,14 +1,16 @@
 // A real Kubernetes control plane for the tests, on 127.0.0.1 only: etcd, kube-apiserver (own CA and serving
 // certificate, a service-account key, token authentication, RBAC), kube-controller-manager (deployment,
-// replicaset, garbage-collector, namespace, horizontal-pod-autoscaler and serviceaccount controllers),
-// kube-scheduler, and kwok as the kubelet of one node, with the stages of ./kubelet-stages.ts. A fault proxy
-// sits in front for the clients under test. The apiserver's aggregator has a front-proxy client certificate,
-// so an extension API server (KEDA's metrics adapter, ../keda) can be registered with an APIService. Everything it starts, it stops; its files live in one temporary
-// directory that goes with it.
+// replicaset, garbage-collector, namespace, horizontal-pod-autoscaler, serviceaccount, job and
+// ttl-after-finished controllers), kube-scheduler, and kwok as the kubelet of one node, with the stages of
+// ./kubelet-stages.ts. What kwok leaves out of a kubelet, the processes of the pods (exec'd commands with the
+// container's environment, container logs), is ./pod-runtime.ts, in front of kwok's kubelet server. A fault proxy
+// sits in front of the apiserver for the clients under test. The apiserver's aggregator has a front-proxy
+// client certificate, so an extension API server (KEDA's metrics adapter, ../keda) can be registered with an
+// APIService. Everything it starts, it stops; its files live in one temporary directory that goes with it.
 
 import { execFile } from 'node:child_process'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { request as httpsRequest } from 'node:https'
 import { createServer as createNetServer, type AddressInfo } from 'node:net'
@@ -16,23 +18,20 @@ import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import YAML from 'yaml'
-import type { FaultOptions } from '../kube/faults.js'
-import type { RequestRecord } from '../kube/server.js'
+import type { FaultOptions } from '../shared/faults.js'
+import type { RequestRecord } from '../shared/request-log.js'
 import {
   LOOPBACK_NAMES,
   makeCertificate,
   makeCertificateAuthority,
   type CertificateAuthority
-} from '../kube/tls.js'
+} from '../shared/tls.js'
 import { controlPlaneBinDir } from './binaries.js'
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js'
-import {
-  CONTAINER_LOGS,
-  clusterLogs,
-  FAST_TIMING,
-  kubeletStages,
-  type KubeletTiming
-} from './kubelet-stages.js'
+import { pythonWithDrivers } from '../services.js'
+import { CONTAINER_LOGS, FAST_TIMING, kubeletStages, type KubeletTiming } from './kubelet-stages.js'
+import { startPodRuntime, type PodRuntime } from './pod-runtime.js'
+import { POOL_LABEL, startPodScenarios, type PodScenarios } from './pod-scenarios.js'
 import { startProcess, waitUntil, type Started } from './processes.js'
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -54,54 +53,14 @@ export interface ControlPlaneOptions {
   deployers?: string[]
   planners?: string[]
   faults?: FaultOptions
-  // Per namespace, what its pods show instead of the defaults (see PodStandIn).
-  pods?: Record<string, PodStandIn>
-  // Directories put first on kwok's PATH, where a command exec'd in "a pod" is looked up (as a container's
-  // PATH would be): a `python3` there is the pod's Python (the one with Celery, say).
-  execPath?: string[]
 }
 
-// What the pods of one namespace show. Logs: per container, what `kubectl logs` (and `--previous`) prints
-// (kwok serves them from files; containers not named keep CONTAINER_LOGS). Exec: `kubectl exec` into any of
-// their containers runs the command on this machine, as kwok's local exec does, with these variables added to
-// kwok's environment (PYTHONPATH with a sitecustomize.py makes python3 in "the pod" print what a test needs).
-export interface PodStandIn {
-  logs?: Record<string, { current?: string; previous?: string }>
-  exec?: { env?: Record<string, string>; workDir?: string }
-}
-
-// kwok's ClusterLogs and ClusterExec for the namespaces of `pods`, each selecting its namespace: kwok takes the
-// first rule that selects a pod and names its container, so these go before the default logs.
-function podStandIns(pods: Record<string, PodStandIn>, logDirectory: string): string {
-  const documents: object[] = []
-  for (const [namespace, pod] of Object.entries(pods)) {
-    const logs = Object.keys(pod.logs ?? {}).map(container => ({
-      containers: [container],
-      logsFile: path.join(logDirectory, namespace, `${container}.log`),
-      previousLogsFile: path.join(logDirectory, namespace, `${container}.previous.log`)
-    }))
-    if (logs.length > 0) {
-      documents.push({
-        apiVersion: 'kwok.x-k8s.io/v1alpha1',
-        kind: 'ClusterLogs',
-        metadata: { name: `logs-${namespace}` },
-        spec: { selector: { matchNamespaces: [namespace] }, logs }
-      })
-    }
-    if (pod.exec) {
-      const envs = Object.entries(pod.exec.env ?? {}).map(([name, value]) => ({ name, value }))
-      documents.push({
-        apiVersion: 'kwok.x-k8s.io/v1alpha1',
-        kind: 'ClusterExec',
-        metadata: { name: `exec-${namespace}` },
-        spec: {
-          selector: { matchNamespaces: [namespace] },
-          execs: [{ local: { envs, ...(pod.exec.workDir ? { workDir: pod.exec.workDir } : {}) } }]
-        }
-      })
-    }
-  }
-  return documents.map(d => `${YAML.stringify(d)}---\n`).join('')
+// kwok's exec for every pod: run locally, as the pod runtime rewrote it (./pod-runtime.ts).
+const LOCAL_EXEC = {
+  apiVersion: 'kwok.x-k8s.io/v1alpha1',
+  kind: 'ClusterExec',
+  metadata: { name: 'local' },
+  spec: { execs: [{ local: {} }] }
 }
 
 export interface ControlPlane {
@@ -116,6 +75,10 @@ export interface ControlPlane {
   tokens: { deployer: string; planner: string }
   faults: FaultProxy['faults']
   requestLog(): RequestRecord[]
+  // What runs in the pods: stand-ins per namespace, image or pod, and the execs that reached the node.
+  pods: Pick<PodRuntime, 'set' | 'execs' | 'isolated'>
+  // Which way the pods of an image go, without a marker in its name.
+  scenarios: Pick<PodScenarios, 'set'>
   // kube-apiserver killed (SIGKILL: its clients' connections, watches included, close at once), kept down for
   // `downMs`, then started again with the same flags and storage; resolves once it answers /readyz again. Its
   // caches (RBAC among them) start empty, as after a real restart.
@@ -126,16 +89,6 @@ export interface ControlPlane {
   ): Promise<void>
   kubectl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>
   stop(): Promise<void>
-}
-
-// A container log file as the kubelet keeps it (the CRI format kwok reads): time, stream, F(ull line), text.
-function criLog(text: string): string {
-  const time = new Date().toISOString().replace('Z', '000000Z')
-  return text
-    .split('\n')
-    .filter(line => line !== '')
-    .map(line => `${time} stdout F ${line}\n`)
-    .join('')
 }
 
 function freePort(): Promise<number> {
@@ -235,7 +188,9 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const stops: Array<() => Promise<void>> = []
   const stopAll = async (): Promise<void> => {
     for (const stop of stops.reverse()) await stop().catch(() => undefined)
-    await Promise.all(processes.reverse().map(p => p.stop()))
+    // Test data only, in a directory removed next: nothing to shut down cleanly, and a graceful stop of the
+    // apiserver takes seconds.
+    await Promise.all(processes.reverse().map(p => p.stop('SIGKILL')))
     await rm(dir, { recursive: true, force: true })
   }
 
@@ -280,24 +235,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       ),
       writeFile(
         file('kubelet.yaml'),
-        `${kubeletStages(options.timing ?? FAST_TIMING)}---\n${podStandIns(options.pods ?? {}, file('logs'))}${clusterLogs(file('logs'))}`
-      ),
-      mkdir(file('logs')).then(() =>
-        Promise.all([
-          ...Object.entries(CONTAINER_LOGS).flatMap(([container, log]) => [
-            writeFile(file(`logs/${container}.log`), criLog(log.current)),
-            writeFile(file(`logs/${container}.previous.log`), criLog(log.previous))
-          ]),
-          ...Object.entries(options.pods ?? {}).map(async ([namespace, pod]) => {
-            await mkdir(file(`logs/${namespace}`))
-            await Promise.all(
-              Object.entries(pod.logs ?? {}).flatMap(([container, log]) => [
-                writeFile(file(`logs/${namespace}/${container}.log`), criLog(log.current ?? '')),
-                writeFile(file(`logs/${namespace}/${container}.previous.log`), criLog(log.previous ?? ''))
-              ])
-            )
-          })
-        ])
+        `${kubeletStages({ ...FAST_TIMING, ...options.timing })}---\n${YAML.stringify(LOCAL_EXEC)}`
       )
     ])
 
@@ -427,6 +365,30 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       return result.stdout
     }
 
+    // A node of kwok's, Ready once kwok's node stage has run: the rig's one, and those added for scale-up pods.
+    const addNode = async (name: string, pool: string, extraLabels: Record<string, string> = {}) => {
+      await mustKubectl(
+        ['apply', '-f', '-'],
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Node',
+          metadata: {
+            name,
+            annotations: { 'kwok.x-k8s.io/node': 'fake' },
+            labels: {
+              'kubernetes.io/hostname': name,
+              'kubernetes.io/os': 'linux',
+              'kubernetes.io/arch': 'amd64',
+              'cloud.google.com/gke-nodepool': pool,
+              'topology.kubernetes.io/zone': 'europe-west3-a',
+              ...extraLabels
+            }
+          },
+          spec: {}
+        })
+      )
+    }
+
     // The documented roles, bound to the rig's users: what the action can do here is what the README says.
     const bindings = [
       ...['rig-deployer', ...(options.deployers ?? [])].map(user => ({
@@ -446,6 +408,18 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     }))
     await mustKubectl(['apply', '-f', RBAC_MANIFEST])
     await mustKubectl(['apply', '-f', '-'], bindings.map(b => JSON.stringify(b)).join('\n'))
+
+    // Every pod is created through the scenarios webhook, from the first (no controller runs yet).
+    const timing = { ...FAST_TIMING, ...options.timing }
+    const scenarios = await startPodScenarios({
+      ca,
+      apiUrl: directUrl,
+      adminToken,
+      scaleUpMs: timing.scaleUpMs!,
+      addNode: pool => addNode(`gk3-workers-${pool}`, pool, { [POOL_LABEL]: pool })
+    })
+    stops.push(scenarios.stop)
+    await mustKubectl(['apply', '-f', '-'], JSON.stringify(scenarios.configuration))
 
     const controllerManager = startProcess(
       'kube-controller-manager',
@@ -475,6 +449,19 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       ],
       file('kube-scheduler.log')
     )
+    // The node's kubelet, as the apiserver reaches it, is the pod runtime; kwok's own server is behind it.
+    const pods = await startPodRuntime({
+      kwokPort: kubeletPort,
+      caPem: ca.certPem,
+      certPem: kubeletServing.certPem,
+      keyPem: kubeletServing.keyPem,
+      apiUrl: directUrl,
+      adminToken,
+      directory: file('pods'),
+      python: pythonWithDrivers(),
+      defaultLogs: CONTAINER_LOGS
+    })
+    stops.push(pods.stop)
     const kwok = startProcess(
       'kwok',
       bin('kwok'),
@@ -483,43 +470,17 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
         `--config=${file('kubelet.yaml')}`,
         '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
         '--node-ip=127.0.0.1',
-        `--node-port=${kubeletPort}`,
+        `--node-port=${pods.port}`,
         `--server-address=127.0.0.1:${kubeletPort}`,
         `--tls-cert-file=${file('kubelet.crt')}`,
         `--tls-private-key-file=${file('kubelet.key')}`,
         '--cidr=10.52.0.0/16'
       ],
-      file('kwok.log'),
-      options.execPath
-        ? {
-            env: {
-              ...process.env,
-              PATH: [...options.execPath, process.env.PATH ?? '/usr/bin:/bin'].join(path.delimiter)
-            }
-          }
-        : {}
+      file('kwok.log')
     )
     processes.push(controllerManager, scheduler, kwok)
 
-    await mustKubectl(
-      ['apply', '-f', '-'],
-      JSON.stringify({
-        apiVersion: 'v1',
-        kind: 'Node',
-        metadata: {
-          name: NODE_NAME,
-          annotations: { 'kwok.x-k8s.io/node': 'fake' },
-          labels: {
-            'kubernetes.io/hostname': NODE_NAME,
-            'kubernetes.io/os': 'linux',
-            'kubernetes.io/arch': 'amd64',
-            'cloud.google.com/gke-nodepool': 'pool-1',
-            'topology.kubernetes.io/zone': 'europe-west3-a'
-          }
-        },
-        spec: {}
-      })
-    )
+    await addNode(NODE_NAME, 'pool-1')
     await waitUntil(
       'the kwok node',
       async () => {
@@ -550,6 +511,8 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
       tokens,
       faults: proxy.faults,
       requestLog: proxy.requestLog,
+      pods: { set: pods.set, execs: pods.execs, isolated: pods.isolated },
+      scenarios: { set: scenarios.set },
       async restartApiServer(downMs) {
         const killedAt = Date.now()
         apiserver.child.kill('SIGKILL')

@@ -9,6 +9,11 @@
 // stages never comes into play. A pod's place in this machine is kept in a condition of our own
 // (STAGE_CONDITION); the API accepts any qualified name there, as it does for controllers' readiness gates.
 
+import {
+  SCENARIO_ANNOTATION,
+  SCENARIO_CONTAINER_ANNOTATION,
+  SCENARIO_MESSAGE_ANNOTATION
+} from './pod-scenarios.js'
 import { SCENARIO_MARKERS, STOP_MARKERS } from '../scenario-images.js'
 
 export interface KubeletTiming {
@@ -28,6 +33,10 @@ export interface KubeletTiming {
   jobRunMs?: number
   // deletionTimestamp set -> the app container of a `stops-clean` pod exits 0 (its warm shutdown)
   drainMs: number
+  // created -> running, for a `slow-start` pod (default 10 minutes: longer than any test waits)
+  slowStartMs?: number
+  // a `scale-up` pod first seen Unschedulable -> a node for it added (default 1.5 s; pod-scenarios.ts adds it)
+  scaleUpMs?: number
 }
 
 // Shortened for tests; the kubelet's own back-off starts at 10 s (KubeletTiming.backOffBaseMs 10_000).
@@ -39,7 +48,9 @@ export const FAST_TIMING: KubeletTiming = {
   pullBackOffMs: 500,
   terminateMs: 300,
   jobRunMs: 1000,
-  drainMs: 1500
+  drainMs: 1500,
+  slowStartMs: 600_000,
+  scaleUpMs: 1500
 }
 
 export const STAGE_CONDITION = 'rig.deploy-gke-workers.test/kubelet'
@@ -50,7 +61,8 @@ const FAILING = [
   SCENARIO_MARKERS.imageNotFound,
   SCENARIO_MARKERS.imageDenied,
   SCENARIO_MARKERS.crashLoop,
-  SCENARIO_MARKERS.oomKilled
+  SCENARIO_MARKERS.oomKilled,
+  SCENARIO_MARKERS.configError
 ]
 // What containerd says when a pull fails, per scenario (printf formats; each %q / %s is the image reference).
 const PULL_ERRORS = {
@@ -71,15 +83,19 @@ const q = (text: string): string => JSON.stringify(text)
 // Go template: the container's status before this stage (an empty dict for a new container).
 const previousOfContainer = `(get $previous .name | default dict)`
 
-// jq: does any container of the pod (init containers included) carry one of these markers in its image?
+// jq: the pod's annotations (pod-scenarios.ts names a scenario there when a test set one for an image).
+const annotation = (name: string): string => `((.metadata.annotations // {})[${q(name)}] // "")`
+// jq: does the pod carry one of these markers, in the image of any of its containers (init containers included)
+// or in its scenario annotation?
 function imagesMatch(markers: readonly string[]): string {
-  return `[(.spec.initContainers // [])[].image, .spec.containers[].image] | map(select(test(${q(markers.join('|'))}))) | length > 0`
+  return `[${annotation(SCENARIO_ANNOTATION)}, (.spec.initContainers // [])[].image, .spec.containers[].image] | map(select(test(${q(markers.join('|'))}))) | length > 0`
 }
 const stageReason = `.status.conditions[]? | select(.type == ${q(STAGE_CONDITION)}) | .reason`
 // jq: is the container that carries the marker restarted when it exits? Yes in a pod of restartPolicy Always
 // or OnFailure, and for a native sidecar (restartPolicy Always of its own) in any pod.
 function markedRestarts(marker: string): string {
-  return `((.spec.restartPolicy // "Always") != "Never") or ([(.spec.initContainers // [])[] | select(.restartPolicy == "Always") | .image] | map(select(test(${q(marker)}))) | length > 0)`
+  const annotated = `(${annotation(SCENARIO_ANNOTATION).replace('.metadata', '$p.metadata')} == ${q(marker)} and .name == ${annotation(SCENARIO_CONTAINER_ANNOTATION).replace('.metadata', '$p.metadata')})`
+  return `((.spec.restartPolicy // "Always") != "Never") or (. as $p | [(.spec.initContainers // [])[] | select(.restartPolicy == "Always") | select((.image | test(${q(marker)})) or ${annotated})] | length > 0)`
 }
 
 interface Selector {
@@ -125,17 +141,22 @@ function selector(s: Selector): string {
 // pod's previous container statuses by name, and whether a failing sidecar keeps the app containers waiting.
 function prelude(marker: string | undefined): string {
   const failing = q(FAILING.join('|'))
+  const markedBy = `(or (contains $marker .image) (and (eq $annotated $marker) (eq $annotatedContainer .name)))`
   return `{{ $now := Now }}
 {{ $pod := . }}
 {{ $marker := ${q(marker ?? '')} }}
+{{ $annotations := .metadata.annotations | default dict }}
+{{ $annotated := get $annotations ${q(SCENARIO_ANNOTATION)} }}
+{{ $annotatedContainer := get $annotations ${q(SCENARIO_CONTAINER_ANNOTATION)} }}
+{{ $message := get $annotations ${q(SCENARIO_MESSAGE_ANNOTATION)} }}
 {{ $target := "" }}{{ $targetList := "containers" }}{{ $targetImage := "" }}
-{{ range (.spec.initContainers | default list) }}{{ if and (ne $marker "") (eq $target "") (contains $marker .image) }}{{ $target = .name }}{{ $targetList = "initContainers" }}{{ $targetImage = .image }}{{ end }}{{ end }}
-{{ range .spec.containers }}{{ if and (ne $marker "") (eq $target "") (contains $marker .image) }}{{ $target = .name }}{{ $targetImage = .image }}{{ end }}{{ end }}
+{{ range (.spec.initContainers | default list) }}{{ if and (ne $marker "") (eq $target "") ${markedBy} }}{{ $target = .name }}{{ $targetList = "initContainers" }}{{ $targetImage = .image }}{{ end }}{{ end }}
+{{ range .spec.containers }}{{ if and (ne $marker "") (eq $target "") ${markedBy} }}{{ $target = .name }}{{ $targetImage = .image }}{{ end }}{{ end }}
 {{ $previous := dict }}
 {{ range (.status.initContainerStatuses | default list) }}{{ $_ := set $previous .name . }}{{ end }}
 {{ range (.status.containerStatuses | default list) }}{{ $_ := set $previous .name . }}{{ end }}
 {{ $sidecarBlocked := false }}
-{{ range (.spec.initContainers | default list) }}{{ if regexMatch ${failing} .image }}{{ $sidecarBlocked = true }}{{ end }}{{ end }}
+{{ range (.spec.initContainers | default list) }}{{ if or (regexMatch ${failing} .image) (and (regexMatch ${failing} $annotated) (eq $annotatedContainer .name)) }}{{ $sidecarBlocked = true }}{{ end }}{{ end }}
 `
 }
 
@@ -304,7 +325,7 @@ function started(
   delayMs: number | string,
   marker?: string
 ): string {
-  const ready = marker === SCENARIO_MARKERS.neverReady ? `{{ not (contains $marker .image) }}` : 'true'
+  const ready = marker === SCENARIO_MARKERS.neverReady ? `{{ ne .name $target }}` : 'true'
   const body = `{{PRELUDE}}
 phase: {{ if $sidecarBlocked }}Pending{{ else }}Running{{ end }}
 ${conditions({
@@ -439,15 +460,10 @@ ${containerStatus({ ready: 'false', started: 'false', state: `{{ if eq .name $ta
       )
 }
 
-function pullFailure(
-  timing: KubeletTiming,
-  marker: typeof SCENARIO_MARKERS.imageNotFound | typeof SCENARIO_MARKERS.imageDenied
-): string[] {
-  const reference = '$targetImage'
-  const { format, references } = PULL_ERRORS[marker]
-  const printf = `printf ${q(format)}${` ${reference}`.repeat(references)}`
-  const pullError = `{{ ${printf} | Quote }}`
-  const statusFor = (state: string, stageName: string) => `{{PRELUDE}}
+// The marked container waiting in `state`, the pod Pending: the other containers of its list run; behind a
+// marked init container the app containers wait for it (PodInitializing).
+function waitingStatus(state: string, stageName: string): string {
+  return `{{PRELUDE}}
 phase: Pending
 ${conditions({ initialized: `{{ if eq $targetList "initContainers" }}"False"{{ else }}"True"{{ end }}`, ready: '"False"', stage: stageName })}{{ if .spec.initContainers }}
 initContainerStatuses:
@@ -458,6 +474,17 @@ containerStatuses:
 {{ range .spec.containers }}
 ${containerStatus({ ready: 'false', started: 'false', state: `{{ if eq .name $target }}${state}{{ else if eq $targetList "initContainers" }}${waiting('PodInitializing')}{{ else }}${running}{{ end }}` })}{{ end }}
 `
+}
+
+function pullFailure(
+  timing: KubeletTiming,
+  marker: typeof SCENARIO_MARKERS.imageNotFound | typeof SCENARIO_MARKERS.imageDenied
+): string[] {
+  const reference = '$targetImage'
+  const { format, references } = PULL_ERRORS[marker]
+  const printf = `printf ${q(format)}${` ${reference}`.repeat(references)}`
+  const pullError = `{{ ${printf} | Quote }}`
+  const statusFor = waitingStatus
   return [
     stage(
       `pod-${marker}-pull-failed`,
@@ -495,6 +522,27 @@ ${containerStatus({ ready: 'false', started: 'false', state: `{{ if eq .name $ta
       marker
     )
   ]
+}
+
+// The container cannot be created: the kubelet's words for the missing Secret, ConfigMap or key (the message
+// pod-scenarios.ts wrote when the pod was created), as the container's waiting reason and a Failed event.
+function configError(timing: KubeletTiming): string {
+  const marker = SCENARIO_MARKERS.configError
+  const message = `{{ $message | default "couldn't find key in ConfigMap" | Quote }}`
+  return stage(
+    'pod-config-error',
+    selector({ scenario: [marker], from: ['Created'] }),
+    timing.startMs,
+    [
+      statusPatch(waitingStatus(waiting('CreateContainerConfigError', message), 'ConfigError')),
+      event({
+        type: 'Warning',
+        reason: 'Failed',
+        message: `{{ printf "Error: %s" ($message | default "couldn't find key in ConfigMap") | Quote }}`
+      })
+    ],
+    marker
+  )
 }
 
 function neverReady(timing: KubeletTiming): string {
@@ -576,7 +624,7 @@ spec:
 `
 }
 
-// What `kubectl logs` shows through the apiserver (kwok serves it from these files): a started worker and proxy,
+// What `kubectl logs` shows through the apiserver (the pod runtime serves it) unless a test says otherwise: a started worker and proxy,
 // and, for --previous, the last words of a crashed instance (the proxy's is the classic Cloud SQL one).
 export const CONTAINER_LOGS: Record<string, { current: string; previous: string }> = {
   app: {
@@ -593,20 +641,6 @@ export const CONTAINER_LOGS: Record<string, { current: string; previous: string 
   }
 }
 
-// kwok's ClusterLogs: every pod's containers log from the files written for CONTAINER_LOGS in `directory`.
-export function clusterLogs(directory: string): string {
-  const logs = Object.keys(CONTAINER_LOGS).map(
-    container =>
-      `  - containers: [${q(container)}]\n    logsFile: ${q(`${directory}/${container}.log`)}\n    previousLogsFile: ${q(`${directory}/${container}.previous.log`)}\n`
-  )
-  return `apiVersion: kwok.x-k8s.io/v1alpha1
-kind: ClusterLogs
-metadata: {name: container-logs}
-spec:
-  logs:
-${logs.join('')}`
-}
-
 export function kubeletStages(timing: KubeletTiming = FAST_TIMING): string {
   const crashing = [SCENARIO_MARKERS.crashLoop, SCENARIO_MARKERS.oomKilled]
   const documents = [
@@ -621,6 +655,15 @@ export function kubeletStages(timing: KubeletTiming = FAST_TIMING): string {
       SCENARIO_MARKERS.neverReady
     ),
     neverReady(timing),
+    // A slow start: the same start, much later.
+    started(
+      'pod-slow-start-running',
+      [SCENARIO_MARKERS.slowStart],
+      ['Created'],
+      timing.slowStartMs ?? FAST_TIMING.slowStartMs!,
+      SCENARIO_MARKERS.slowStart
+    ),
+    configError(timing),
     ...crashing.flatMap(marker => [
       started(`pod-${marker}-running`, [marker], ['Created'], timing.runMs, marker),
       crashed(marker, timing),

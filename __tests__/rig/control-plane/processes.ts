@@ -16,7 +16,8 @@ export interface Started {
   logFile: string
   // The last lines of its log, for an error message.
   tail(lines?: number): string
-  stop(): Promise<void>
+  // SIGTERM, and SIGKILL 5 s later; or at once SIGKILL, for a process whose data goes with it.
+  stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>
 }
 
 export function startProcess(
@@ -44,9 +45,9 @@ export function startProcess(
     child,
     logFile,
     tail,
-    async stop() {
+    async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return
-      child.kill('SIGTERM')
+      child.kill(signal)
       const killer = setTimeout(() => child.kill('SIGKILL'), 5000)
       await exited
       clearTimeout(killer)

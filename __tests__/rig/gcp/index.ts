@@ -64,7 +64,7 @@ export interface GoogleStandIns {
     opts?: { impersonate?: boolean; serviceAccount?: string }
   ): Promise<string>
   writeServiceAccountKey(dir: string): Promise<string>
-  /** For clusters whose endpoint is known only after start (e.g. an emulator started later). */
+  /** For clusters whose endpoint is known only after start (a control plane started later). */
   addCluster(fixture: ClusterFixture): void
   requests(): Array<{ method: string; path: string; status: number }>
   stop(): Promise<void>

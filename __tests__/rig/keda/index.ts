@@ -28,7 +28,7 @@ import os from 'node:os'
 import path from 'node:path'
 import type { ControlPlane } from '../control-plane/index.js'
 import { startProcess, waitUntil, type Started } from '../control-plane/processes.js'
-import { makeCertificate, makeCertificateAuthority } from '../kube/tls.js'
+import { makeCertificate, makeCertificateAuthority } from '../shared/tls.js'
 import { kedaBuild } from './binaries.js'
 
 export const KEDA_NAMESPACE = 'keda'

@@ -17,8 +17,10 @@ import subprocess
 import sys
 
 # A process whose command line is the container's: Perl rewrites its own /proc/PID/cmdline through $0 (the
-# original arguments leave room for it). It waits until killed.
-MAIN_PROCESS = ['perl', '-e', '$0 = join(" ", @ARGV); sleep while 1', '--']
+# original arguments leave room for it), says so with one line on its stdout, and waits until killed. The exec'd
+# command starts after that line: before it, a `pgrep -f` or a look at /proc can find Perl's own command line
+# (seen once in a loaded full run).
+MAIN_PROCESS = ['perl', '-e', r'$0 = join(" ", @ARGV); $| = 1; print "\n"; close STDOUT; sleep while 1', '--']
 
 
 def main():
@@ -36,7 +38,10 @@ def main():
     if spec['main']:
         main_process = subprocess.Popen(
             MAIN_PROCESS + spec['main'], env=env, cwd=spec['workDir'], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=keep_with_parent)
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, preexec_fn=keep_with_parent)
+        # Its line, once its command line is the container's (nothing, should it die first).
+        main_process.stdout.readline()
+        main_process.stdout.close()
     try:
         command = subprocess.Popen(spec['command'], env=env, cwd=spec['workDir'], preexec_fn=keep_with_parent)
     except OSError as error:
